@@ -1,0 +1,50 @@
+# Two commands do everything:  `make course` (run every notebook)  and  `make test`.
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+PROFILE    ?= quick
+# torch is installed first and pinned: an unpinned `pip install torch` may pull a
+# newer build with several GB of CUDA libraries where a CPU build was wanted.
+TORCH_SPEC ?= torch==2.13.0
+STAMP      := $(VENV)/.installed
+
+.PHONY: course test test-all test-browser lab notebooks check-notebooks bench clean help
+
+help:
+	@echo "make course   run every notebook headless (PROFILE=smoke|quick|full, default quick); results in runs/"
+	@echo "make test     unit tests + nbval over every notebook in the smoke profile"
+	@echo "make lab      open JupyterLab on notebooks/"
+	@echo "make notebooks  rebuild notebooks/ and solutions/*.ipynb from solutions/*.py"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[notebooks,dev]"
+	touch $(STAMP)
+
+course: $(STAMP)
+	$(PY) -m course_lib run --profile $(PROFILE)
+
+test: $(STAMP)
+	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks solutions --nbval-lax -p no:cacheprovider
+
+test-all: $(STAMP)
+	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks solutions --nbval-lax -p no:cacheprovider -m "slow or not slow"
+
+test-browser: $(STAMP)
+	$(PY) -m pytest tests -m browser -p no:cacheprovider
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+notebooks: $(STAMP)
+	$(PY) -m course_lib build
+
+check-notebooks: $(STAMP)
+	$(PY) -m course_lib build --check
+
+bench: $(STAMP)
+	$(PY) -m course_lib bench all
+
+clean:
+	rm -rf runs .pytest_cache

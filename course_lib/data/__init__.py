@@ -1,0 +1,5 @@
+"""Data sets of the course: procedural dSprites (and the original npz), toys, MNIST."""
+
+from .dsprites import DSprites, DSpritesSampler, TensorSampler, export_npz
+
+__all__ = ["DSprites", "DSpritesSampler", "TensorSampler", "export_npz"]

@@ -1,0 +1,415 @@
+"""dSprites (Matthey et al., 2017), rendered procedurally from its factor grid.
+
+The grid, its C-order indexing and the geometry follow ``shared/docs/dsprites.md``:
+
+====  ===========  ====  =========================================
+ #    name         size  values
+====  ===========  ====  =========================================
+ 0    color        1     1 (white)
+ 1    shape        3     1 = square, 2 = ellipse, 3 = heart
+ 2    scale        6     linspace(0.5, 1, 6)
+ 3    orientation  40    linspace(0, 2π, 40) radians
+ 4    posX         32    linspace(0, 1, 32)
+ 5    posY         32    linspace(0, 1, 32)
+====  ===========  ====  =========================================
+
+Image coordinates: column = x, row = y, row 0 at the top; a pixel (row r, column c) has
+its centre at (x, y) = (c + 0.5, r + 0.5). The sprite's centre is (16 + 32·posX, 16 + 32·posY)
+pixels. At scale s a square has side 20·s, an ellipse semi-axes 13·s (along x at orientation 0)
+and 7·s, a heart is 20·s wide and 17·s tall, upright (lobes up, point down) at orientation 0.
+Orientation θ turns the sprite about its centre **counter-clockwise as seen on the screen**.
+Pixels are hard 0/1 (a pixel is on when its centre lies inside the shape).
+
+Rendering is vectorised over the batch and runs on whatever device the class indices live
+on, so a GPU renders its own training batches.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FACTOR_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
+FACTOR_SIZES = (1, 3, 6, 40, 32, 32)
+NUM_IMAGES = 737_280
+IMAGE_SIZE = 64
+# C order over the factors, posY fastest: index = sum(class_k * base_k).
+
+
+
+def _bases(sizes):
+    bases, acc = [], 1
+    for size in reversed(sizes):
+        bases.append(acc)
+        acc *= size
+    return tuple(reversed(bases))
+
+
+FACTOR_BASES = _bases(FACTOR_SIZES)
+
+NPZ_KEYS = {
+    "imgs": ((NUM_IMAGES, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+    "latents_classes": ((NUM_IMAGES, len(FACTOR_SIZES)), np.int64),
+    "latents_values": ((NUM_IMAGES, len(FACTOR_SIZES)), np.float64),
+}
+
+# Shape geometry in pixels at scale 1 (see the module docstring).
+SQUARE_HALF_SIDE = 10.0
+ELLIPSE_SEMI_AXES = (13.0, 7.0)
+HEART_SIZE = (20.0, 17.0)  # width, height
+# The heart is the region (x² + y² − 1)³ − x²·y³ ≤ 0 (y up), whose bounding box is
+# x ∈ [−1.139, 1.139], y ∈ [−1.000, 1.236]; it is stretched to HEART_SIZE and centred.
+_HEART_BOX_X = 1.139
+_HEART_BOX_Y = (-1.0, 1.236)
+
+
+def factor_values_table() -> list[torch.Tensor]:
+    """The value of every class of every factor (float64 tensors, as in the original file)."""
+    return [
+        torch.ones(1, dtype=torch.float64),
+        torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64),
+        torch.linspace(0.5, 1.0, 6, dtype=torch.float64),
+        torch.linspace(0.0, 2 * math.pi, 40, dtype=torch.float64),
+        torch.linspace(0.0, 1.0, 32, dtype=torch.float64),
+        torch.linspace(0.0, 1.0, 32, dtype=torch.float64),
+    ]
+
+
+def _check_classes(classes: torch.Tensor) -> torch.Tensor:
+    if not isinstance(classes, torch.Tensor):
+        classes = torch.as_tensor(classes)
+    if classes.dim() == 1 and classes.numel() == len(FACTOR_SIZES):
+        classes = classes.unsqueeze(0)
+    if classes.dim() != 2 or classes.shape[1] != len(FACTOR_SIZES):
+        raise ValueError(
+            f"expected class indices of shape N×{len(FACTOR_SIZES)} (one column per factor "
+            f"{FACTOR_NAMES}), got shape {tuple(classes.shape)}"
+        )
+    if classes.dtype.is_floating_point or classes.dtype == torch.bool:
+        raise TypeError(f"class indices must be integers, got dtype {classes.dtype}")
+    classes = classes.long()
+    if classes.numel():
+        sizes = torch.tensor(FACTOR_SIZES, device=classes.device)
+        bad = (classes < 0) | (classes >= sizes)
+        if bool(bad.any()):
+            row, col = (int(v) for v in bad.nonzero()[0])
+            raise ValueError(
+                f"class index out of range: factor {FACTOR_NAMES[col]!r} has classes "
+                f"0..{FACTOR_SIZES[col] - 1}, got {int(classes[row, col])} (row {row})"
+            )
+    return classes
+
+
+class _Renderer:
+    """Caches the pixel grid and per-class values per (device, dtype)."""
+
+    def __init__(self):
+        self._cache: dict = {}
+
+    def tables(self, device, dtype):
+        key = (str(device), dtype)
+        if key not in self._cache:
+            centres = torch.arange(IMAGE_SIZE, device=device, dtype=dtype) + 0.5
+            values = [v.to(device=device, dtype=dtype) for v in factor_values_table()]
+            theta = values[3]
+            self._cache[key] = {
+                "grid": centres,
+                "scale": values[2],
+                "cos": torch.cos(theta),
+                "sin": torch.sin(theta),
+                "pos": values[4] * 32.0 + 16.0,
+            }
+        return self._cache[key]
+
+    def __call__(self, classes: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+        t = self.tables(classes.device, dtype)
+        n = classes.shape[0]
+        shape, scale_c, orient_c = classes[:, 1], classes[:, 2], classes[:, 3]
+        inv_scale = (1.0 / t["scale"][scale_c]).view(n, 1, 1)
+        cos = t["cos"][orient_c].view(n, 1, 1)
+        sin = t["sin"][orient_c].view(n, 1, 1)
+        # offsets of every pixel centre from the sprite centre, in sprite units (pixels at scale 1)
+        dx = (t["grid"].view(1, 1, IMAGE_SIZE) - t["pos"][classes[:, 4]].view(n, 1, 1)) * inv_scale
+        dy_up = (t["pos"][classes[:, 5]].view(n, 1, 1) - t["grid"].view(1, IMAGE_SIZE, 1)) * inv_scale
+        # undo a counter-clockwise rotation by θ (y up): local = R(−θ) · offset
+        u = cos * dx + sin * dy_up  # N×64×64, along the sprite's own x axis
+        v = cos * dy_up - sin * dx  # along the sprite's own y axis (up)
+        inside = torch.zeros(n, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.bool, device=classes.device)
+        for shape_class, test in ((0, _in_square), (1, _in_ellipse), (2, _in_heart)):
+            rows = (shape == shape_class).nonzero().squeeze(1)
+            if rows.numel() == n:
+                inside = test(u, v)
+            elif rows.numel():
+                inside[rows] = test(u[rows], v[rows])
+        return inside.unsqueeze(1).to(dtype)
+
+
+def _in_square(u, v):
+    return torch.maximum(u.abs(), v.abs()) <= SQUARE_HALF_SIDE
+
+
+def _in_ellipse(u, v):
+    a, b = ELLIPSE_SEMI_AXES
+    return (u / a) ** 2 + (v / b) ** 2 <= 1.0
+
+
+def _in_heart(u, v):
+    x = u * (2 * _HEART_BOX_X / HEART_SIZE[0])
+    y = v * ((_HEART_BOX_Y[1] - _HEART_BOX_Y[0]) / HEART_SIZE[1]) + 0.5 * sum(_HEART_BOX_Y)
+    x2 = x * x
+    r = x2 + y * y - 1.0
+    return r * r * r <= x2 * y * y * y
+
+
+_RENDER = _Renderer()
+
+
+def render(classes: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+    """Render dSprites images from class indices.
+
+    Args:
+        classes: integer tensor N×6 of class indices (see the module table), on any device.
+        dtype: floating dtype of the result.
+    Returns:
+        N×1×64×64 tensor of 0/1 values on ``classes.device``.
+    """
+    return _RENDER(_check_classes(classes), dtype)
+
+
+class DSprites(torch.utils.data.Dataset):
+    """The dSprites grid: procedural by default, or read from the original npz file.
+
+    Follows the ground-truth-data interface: ``factor_names``, ``factor_sizes``,
+    ``sample_classes(n, generator)``, ``images(classes)``. As a torch ``Dataset``,
+    ``ds[i]`` is ``(image 1×64×64 float, classes LongTensor of 6)`` in the original order.
+
+    Args:
+        npz_path: the original ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` (or a file
+            written by :func:`export_npz`). It is read with ``allow_pickle=False``.
+        allow_subset: accept an npz that holds only part of the grid (as written by
+            ``export_npz(..., classes=...)``); asking for an image it lacks raises KeyError.
+    """
+
+    factor_names = FACTOR_NAMES
+    factor_sizes = FACTOR_SIZES
+    factor_bases = FACTOR_BASES
+
+    def __init__(self, npz_path: str | os.PathLike | None = None, *, allow_subset: bool = False):
+        self.npz_path = None if npz_path is None else Path(npz_path)
+        self._imgs = None
+        self._row_of_index = None
+        if self.npz_path is not None:
+            self._imgs, self._row_of_index = _read_npz(self.npz_path, allow_subset)
+
+    @property
+    def procedural(self) -> bool:
+        return self._imgs is None
+
+    def __len__(self) -> int:
+        return NUM_IMAGES
+
+    def __getitem__(self, index: int):
+        if not -NUM_IMAGES <= int(index) < NUM_IMAGES:
+            raise IndexError(f"dSprites index {index} out of range 0..{NUM_IMAGES - 1}")
+        classes = self.index_to_classes(torch.tensor([int(index) % NUM_IMAGES]))
+        return self.images(classes)[0], classes[0]
+
+    def __repr__(self) -> str:
+        source = "procedural" if self.procedural else f"npz={str(self.npz_path)!r}"
+        return f"DSprites({source}, {NUM_IMAGES} images, factors={dict(zip(FACTOR_NAMES, FACTOR_SIZES))})"
+
+    # -- indexing -------------------------------------------------------------------------
+    def classes_to_index(self, classes) -> torch.Tensor:
+        """N×6 class indices → N flat indices into the grid (C order, posY fastest)."""
+        classes = _check_classes(classes)
+        bases = torch.tensor(FACTOR_BASES, device=classes.device)
+        return (classes * bases).sum(1)
+
+    def index_to_classes(self, index) -> torch.Tensor:
+        """N flat indices → N×6 class indices (inverse of :meth:`classes_to_index`)."""
+        index = torch.as_tensor(index)
+        if index.dtype.is_floating_point:
+            raise TypeError(f"indices must be integers, got dtype {index.dtype}")
+        index = index.long().reshape(-1)
+        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= NUM_IMAGES):
+            raise ValueError(f"dSprites indices must lie in 0..{NUM_IMAGES - 1}")
+        sizes = torch.tensor(FACTOR_SIZES, device=index.device)
+        bases = torch.tensor(FACTOR_BASES, device=index.device)
+        return (index.unsqueeze(1) // bases) % sizes
+
+    def factor_values(self, classes) -> torch.Tensor:
+        """N×6 class indices → N×6 factor values (float64), as ``latents_values`` of the npz."""
+        classes = _check_classes(classes)
+        table = factor_values_table()
+        return torch.stack([table[k].to(classes.device)[classes[:, k]] for k in range(6)], 1)
+
+    def sample_classes(self, n: int, generator: torch.Generator | None = None, device=None,
+                       class_ranges: dict | None = None) -> torch.Tensor:
+        """Draw n class vectors uniformly from the grid (or from ``class_ranges``).
+
+        Args:
+            generator: controls the draw; its device is used when ``device`` is None.
+            class_ranges: optional ``{factor_name: (low, high)}``, classes low..high−1 only
+                (e.g. ``{"posX": (0, 16)}`` for the held-out experiment of seed 000).
+        Returns:
+            LongTensor n×6.
+        """
+        if device is None:
+            device = generator.device if generator is not None else "cpu"
+        lows, highs = _class_bounds(class_ranges)
+        cols = [
+            torch.randint(lo, hi, (int(n),), generator=generator, device=device)
+            for lo, hi in zip(lows, highs)
+        ]
+        return torch.stack(cols, 1)
+
+    # -- images ---------------------------------------------------------------------------
+    def images(self, classes, dtype=torch.float32) -> torch.Tensor:
+        """N×6 class indices → N×1×64×64 images in {0, 1} on the classes' device."""
+        classes = _check_classes(classes)
+        if self.procedural:
+            return _RENDER(classes, dtype)
+        index = self.classes_to_index(classes).cpu().numpy()
+        rows = self._row_of_index[index]
+        if (rows < 0).any():
+            missing = index[rows < 0][0]
+            raise KeyError(f"image {int(missing)} is not in the subset file {self.npz_path}")
+        imgs = torch.from_numpy(self._imgs[rows])
+        return imgs.to(device=classes.device, dtype=dtype).unsqueeze(1)
+
+    def sampler(self, device=None, class_ranges: dict | None = None) -> "DSpritesSampler":
+        """A training-loop data source that renders random batches on ``device``."""
+        return DSpritesSampler(self, device=device, class_ranges=class_ranges)
+
+
+def _class_bounds(class_ranges):
+    lows, highs = [0] * 6, list(FACTOR_SIZES)
+    for name, (lo, hi) in (class_ranges or {}).items():
+        if name not in FACTOR_NAMES:
+            raise ValueError(f"unknown factor {name!r}: expected one of {FACTOR_NAMES}")
+        k = FACTOR_NAMES.index(name)
+        if not 0 <= lo < hi <= FACTOR_SIZES[k]:
+            raise ValueError(
+                f"class range for {name!r} must satisfy 0 <= low < high <= {FACTOR_SIZES[k]}, "
+                f"got ({lo}, {hi})"
+            )
+        lows[k], highs[k] = int(lo), int(hi)
+    return lows, highs
+
+
+class DSpritesSampler:
+    """Random dSprites batches rendered on ``device``: ``sample(n, generator) -> N×1×64×64``."""
+
+    def __init__(self, dataset: DSprites, device=None, class_ranges: dict | None = None):
+        self.dataset = dataset
+        self.device = torch.device(device or "cpu")
+        self.class_ranges = dict(class_ranges or {})
+        _class_bounds(self.class_ranges)  # validate now, not mid-training
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        classes = self.dataset.sample_classes(n, generator, self.device, self.class_ranges)
+        return self.dataset.images(classes)
+
+    def sample_with_classes(self, n: int, generator: torch.Generator | None = None):
+        classes = self.dataset.sample_classes(n, generator, self.device, self.class_ranges)
+        return self.dataset.images(classes), classes
+
+
+class TensorSampler:
+    """Random rows of a tensor held on ``device``: ``sample(n, generator)``."""
+
+    def __init__(self, data: torch.Tensor, device=None):
+        if not isinstance(data, torch.Tensor) or data.dim() < 1 or len(data) == 0:
+            raise ValueError("TensorSampler expects a non-empty tensor with the samples along dim 0")
+        self.device = torch.device(device) if device is not None else data.device
+        self.data = data.to(self.device)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        idx = torch.randint(len(self.data), (int(n),), generator=generator, device=self.device)
+        return self.data[idx]
+
+
+# -- the original file ----------------------------------------------------------------------
+def _read_npz(path: Path, allow_subset: bool):
+    if not path.exists():
+        raise FileNotFoundError(
+            f"dSprites file {path} not found: pass the path of "
+            "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz, or use DSprites() for the procedural set"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in NPZ_KEYS if k not in npz.files]
+            if missing:
+                raise ValueError(
+                    f"{path} is not a dSprites npz: missing array(s) {missing}; expected "
+                    f"{sorted(NPZ_KEYS)} (found {sorted(npz.files)})"
+                )
+            arrays = {k: npz[k] for k in NPZ_KEYS}
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise ValueError(
+            f"{path} could not be read as an npz archive (truncated or corrupt?): {err}. "
+            "Download it again, or use DSprites() for the procedural set."
+        ) from err
+    n = len(arrays["imgs"])
+    for key, (shape, dtype) in NPZ_KEYS.items():
+        arr = arrays[key]
+        want = (n,) + shape[1:] if allow_subset else shape
+        if arr.shape != want or arr.dtype != dtype:
+            raise ValueError(
+                f"{path}: array {key!r} has shape {arr.shape} and dtype {arr.dtype}; "
+                f"expected shape {want} and dtype {np.dtype(dtype)}"
+            )
+    classes = arrays["latents_classes"]
+    if n and ((classes < 0).any() or (classes >= np.array(FACTOR_SIZES)).any()):
+        raise ValueError(f"{path}: latents_classes out of range for factor sizes {FACTOR_SIZES}")
+    if arrays["imgs"].max(initial=0) > 1:
+        raise ValueError(f"{path}: imgs must hold 0/1 values, found {arrays['imgs'].max()}")
+    index = classes @ np.array(FACTOR_BASES)
+    if not allow_subset and not np.array_equal(index, np.arange(NUM_IMAGES)):
+        raise ValueError(f"{path}: latents_classes are not in the original C order of the grid")
+    row_of_index = np.full(NUM_IMAGES, -1, dtype=np.int64)
+    row_of_index[index] = np.arange(n)
+    return arrays["imgs"], row_of_index
+
+
+def export_npz(path, classes=None, batch_size: int = 8192, compress: bool = True) -> Path:
+    """Write the procedural set in the original npz layout (``imgs`` uint8, ``latents_classes``,
+    ``latents_values``, and ``metadata`` as a JSON string, which loads without pickle).
+
+    Args:
+        classes: optional N×6 subset of the grid (read it back with ``allow_subset=True``);
+            the whole grid, in its original order, when None.
+    The file is written to a temporary name and renamed, so a crash leaves no partial file.
+    """
+    path = Path(path)
+    ds = DSprites()
+    if classes is None:
+        classes = ds.index_to_classes(torch.arange(NUM_IMAGES))
+    classes = _check_classes(classes).cpu()
+    imgs = np.empty((len(classes), IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    for start in range(0, len(classes), batch_size):
+        chunk = classes[start:start + batch_size]
+        imgs[start:start + len(chunk)] = ds.images(chunk, dtype=torch.uint8)[:, 0].numpy()
+    metadata = {
+        "latents_names": list(FACTOR_NAMES),
+        "latents_sizes": list(FACTOR_SIZES),
+        "latents_possible_values": {n: v.tolist() for n, v in zip(FACTOR_NAMES, factor_values_table())},
+        "description": "procedural dSprites rendered by course_lib.data",
+    }
+    tmp = path.with_name(path.name + ".tmp.npz")
+    saver = np.savez_compressed if compress else np.savez
+    saver(
+        tmp,
+        imgs=imgs,
+        latents_classes=classes.numpy().astype(np.int64),
+        latents_values=ds.factor_values(classes).numpy(),
+        metadata=np.array(json.dumps(metadata)),
+    )
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,11 @@
+"""Loss terms of the course, each in nats and documented with shapes.
+
+Reconstruction terms are summed over pixels and averaged over the batch (``reduction="sum"``);
+``reduction="mean"`` averages over pixels instead: the reduction mistake of seed 001, kept as an
+option so that notebooks can show what it does.
+"""
+
+from .recon import bernoulli_recon, gaussian_recon, reconstruction
+from .kl import kl_normal
+
+__all__ = ["bernoulli_recon", "gaussian_recon", "reconstruction", "kl_normal"]

@@ -1,0 +1,12 @@
+"""Models of the course. Every model is a :class:`CourseModel`: it owns its loss terms and its
+optimisers, so one training loop (``course_lib.train``) trains them all.
+
+``build_model(name, **config)`` makes any registered model; ``MODELS`` lists them.
+"""
+
+from .base import MODELS, CourseModel, build_model, register
+from .nets import BurgessDecoder, BurgessEncoder
+from .vae import VAE, Autoencoder, BetaVAE
+
+__all__ = ["MODELS", "CourseModel", "build_model", "register", "BurgessEncoder",
+           "BurgessDecoder", "Autoencoder", "VAE", "BetaVAE"]

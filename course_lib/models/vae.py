@@ -1,0 +1,137 @@
+"""Autoencoder, VAE and β-VAE on the Burgess et al. architecture.
+
+The VAE family shares one structure (disentanglement_lib's habit): the loss is
+reconstruction + :meth:`VAE.regularizer`, and variants (β-VAE, capacity, β-TCVAE) override
+only the regulariser.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..losses import kl_normal, reconstruction
+from ..losses.recon import REDUCTIONS
+from .base import CourseModel, check_non_negative, check_positive_int, register
+from .nets import BurgessDecoder, BurgessEncoder
+
+RECON_KINDS = ("bernoulli", "gaussian")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}: expected one of {choices}")
+    return value
+
+
+@register("autoencoder")
+class Autoencoder(CourseModel):
+    """Deterministic autoencoder (seed 003, §1.1): z = enc(x), x_hat = sigmoid(dec(z)).
+
+    Loss: squared error summed over pixels and averaged over the batch (``"gaussian"``)
+    or Bernoulli cross-entropy (``"bernoulli"``).
+    """
+
+    def __init__(self, num_latents: int = 10, channels: int = 1, recon: str = "gaussian"):
+        super().__init__()
+        self.num_latents = check_positive_int("num_latents", num_latents)
+        self.channels = channels
+        self.recon = _check_choice("recon", recon, RECON_KINDS)
+        self.encoder = BurgessEncoder(self.num_latents, channels)
+        self.decoder = BurgessDecoder(self.num_latents, channels)
+
+    def config(self):
+        return {"num_latents": self.num_latents, "channels": self.channels, "recon": self.recon}
+
+    def encode(self, x):
+        """x N×C×64×64 → (z N×D, None): an autoencoder has no posterior variance."""
+        return self.encoder(x), None
+
+    def decode(self, z):
+        """z N×D → logits N×C×64×64 (``torch.sigmoid`` gives pixel intensities)."""
+        return self.decoder(z)
+
+    def forward(self, x):
+        return self.decode(self.encode(x)[0])
+
+    def loss_terms(self, x, step=0):
+        recon = reconstruction(self.recon, self.forward(x), x)
+        return {"loss": recon, "recon": recon}
+
+
+@register("vae")
+class VAE(CourseModel):
+    """Variational autoencoder: q(z|x) = N(μ(x), diag σ²(x)), p(z) = N(0, I), p(x|z) Bernoulli.
+
+    Loss (negative ELBO, seed 003): E_q[−log p(x|z)] + β·KL(q(z|x) ‖ p(z)), with β = 1.
+
+    Args:
+        num_latents: D, the size of z.
+        beta: weight of the KL term (β = 1: the VAE; β > 1: β-VAE).
+        recon: "bernoulli" (default, binary images) or "gaussian".
+        reduction: "sum" over pixels (correct) or "mean" (the mistake of seed 001).
+    """
+
+    default_beta = 1.0
+
+    def __init__(self, num_latents: int = 10, beta: float | None = None, channels: int = 1,
+                 recon: str = "bernoulli", reduction: str = "sum"):
+        super().__init__()
+        self.num_latents = check_positive_int("num_latents", num_latents)
+        self.beta = check_non_negative("beta", self.default_beta if beta is None else beta)
+        self.channels = channels
+        self.recon = _check_choice("recon", recon, RECON_KINDS)
+        self.reduction = _check_choice("reduction", reduction, REDUCTIONS)
+        self.encoder = BurgessEncoder(2 * self.num_latents, channels)
+        self.decoder = BurgessDecoder(self.num_latents, channels)
+
+    def config(self):
+        return {"num_latents": self.num_latents, "beta": self.beta, "channels": self.channels,
+                "recon": self.recon, "reduction": self.reduction}
+
+    def encode(self, x):
+        """x N×C×64×64 → (μ, log σ²), each N×D."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z):
+        """z N×D → logits N×C×64×64."""
+        return self.decoder(z)
+
+    @staticmethod
+    def reparameterize(mu, logvar, generator: torch.Generator | None = None):
+        """z = μ + σ·ε, ε ~ N(0, I): a sample of q(z|x) that is differentiable in μ and σ."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def forward(self, x):
+        """Returns (logits, μ, log σ², z)."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar, z
+
+    def regularizer(self, kl_per_latent, mu, logvar, z, step):
+        """The term added to the reconstruction; β·Σ_j KL_j for the (β-)VAE.
+
+        Args:
+            kl_per_latent: D, the batch-mean KL of each latent (nats).
+            mu, logvar, z: N×D posterior parameters and the sample.
+        Returns:
+            (scalar, dict of extra terms to log)
+        """
+        return self.beta * kl_per_latent.sum(), {}
+
+    def loss_terms(self, x, step=0):
+        logits, mu, logvar, z = self.forward(x)
+        recon = reconstruction(self.recon, logits, x, self.reduction)
+        kl_per_latent = kl_normal(mu, logvar).mean(0)
+        reg, extra = self.regularizer(kl_per_latent, mu, logvar, z, step)
+        return {"loss": recon + reg, "recon": recon, "kl": kl_per_latent.sum(),
+                "kl_per_latent": kl_per_latent, **extra}
+
+
+@register("beta_vae")
+class BetaVAE(VAE):
+    """β-VAE (Higgins et al., 2017): the VAE loss with β > 1 on the KL term (default β = 4)."""
+
+    default_beta = 4.0
