@@ -1,0 +1,29 @@
+"""Disentanglement metrics: pure functions of (representation, factors), plus a thin encoding layer.
+
+Conventions (all metrics):
+
+- ``codes`` is ``[N, D]`` float (N samples, D code dimensions), ``factors`` is ``[N, K]``
+  integer class indices. This is batch-first; disentanglement_lib passes ``[D, N]`` and
+  ``[K, N]`` - transpose its arrays before calling these functions.
+- NumPy arrays and torch tensors are accepted; results are NumPy / Python floats.
+- Mutual informations and entropies are in nats.
+- Metrics that must *generate* data with a factor held fixed (FactorVAE score, β-VAE score) take
+  ``codes_of(classes) -> codes`` and ``factor_sizes`` instead of a fixed sample; see
+  :func:`codes_of_model` to wrap a model and a data set, and :mod:`.synthetic` for
+  representations with a known answer.
+- Bad input (different lengths, NaN, non-integer factors, too few samples) raises ValueError
+  with what was expected; a factor with a single value is skipped and named in the result.
+
+Modules: :mod:`.mig` (discrete MIG), :mod:`.mig_sampled` (Chen et al.'s sampled MIG),
+:mod:`.factor_vae`, :mod:`.beta_vae`, :mod:`.dci`, :mod:`.sap`, :mod:`.encode`, :mod:`.synthetic`.
+"""
+
+from .mig import MIGResult, discretize, factor_entropy, mig, mutual_info_matrix
+
+__all__ = [
+    "MIGResult",
+    "discretize",
+    "factor_entropy",
+    "mig",
+    "mutual_info_matrix",
+]
