@@ -19,11 +19,18 @@ Modules: :mod:`.mig` (discrete MIG), :mod:`.mig_sampled` (Chen et al.'s sampled 
 """
 
 from .mig import MIGResult, discretize, factor_entropy, mig, mutual_info_matrix
+from .mig_sampled import mig_sampled, sampled_mutual_info
+from .synthetic import SyntheticRepresentation, grid_classes, synthetic_representation
 
 __all__ = [
     "MIGResult",
+    "SyntheticRepresentation",
     "discretize",
     "factor_entropy",
+    "grid_classes",
     "mig",
+    "mig_sampled",
     "mutual_info_matrix",
+    "sampled_mutual_info",
+    "synthetic_representation",
 ]
