@@ -1,0 +1,338 @@
+"""Plots of the course: image grids, reconstructions, latent traversals, training curves,
+KL per latent, mutual-information heat maps and 2-D latent scatters.
+
+Every plotting function builds a new matplotlib Figure and returns it (no global state, no
+``plt.show``): in a notebook the returned figure is displayed by the cell, and
+:func:`save_figure` writes it under ``runs/figures/``. Images are tensors N×C×H×W with
+pixel intensities in [0, 1]; decoders return logits, turned into intensities with
+``torch.sigmoid`` (the mean of the Bernoulli likelihood, seed 003).
+
+Functions that need a model (:func:`reconstruction_grid`, :func:`traversal_images`,
+:func:`traversal_grid`) use ``model.encode(x) -> (μ, log σ²)`` and ``model.decode(z) -> logits``
+and run without gradients on the model's own device.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+#: The default traversal values of seed 000: [-2, 2] in steps of 0.5 (9 values).
+DEFAULT_TRAVERSAL = torch.arange(-2, 2.01, 0.5)
+
+
+def _figure(figsize):
+    # Figure() without pyplot keeps no global registry of figures; notebooks still show it.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _model_device(model) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except (StopIteration, AttributeError):
+        return torch.device("cpu")
+
+
+def _check_images(images, name="images") -> torch.Tensor:
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor of shape N×C×H×W, got {type(images).__name__}")
+    if images.dim() == 3:  # one image C×H×W
+        images = images.unsqueeze(0)
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"{name} must have shape N×C×H×W with C = 1 or 3, got {tuple(images.shape)}")
+    return images.detach().float().cpu()
+
+
+def make_grid(images, nrow: int = 8, pad: int = 2, pad_value: float = 1.0) -> np.ndarray:
+    """Tile images N×C×H×W into one H'×W' (C = 1) or H'×W'×3 array, ``nrow`` images per row.
+
+    Args:
+        images: N×C×H×W, values in [0, 1] (clipped).
+        nrow: images per row of the grid.
+        pad: pixels between images, filled with ``pad_value``.
+    """
+    images = _check_images(images).clamp(0, 1)
+    if nrow < 1:
+        raise ValueError(f"nrow must be >= 1, got {nrow}")
+    n, c, h, w = images.shape
+    ncol = min(nrow, n)
+    rows = math.ceil(n / ncol)
+    grid = torch.full((c, rows * (h + pad) + pad, ncol * (w + pad) + pad), float(pad_value))
+    for i in range(n):
+        r, k = divmod(i, ncol)
+        top, left = pad + r * (h + pad), pad + k * (w + pad)
+        grid[:, top:top + h, left:left + w] = images[i]
+    arr = grid.numpy()
+    return arr[0] if c == 1 else arr.transpose(1, 2, 0)
+
+
+def _imshow(ax, arr, title=None):
+    ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+
+
+def show_images(images, nrow: int = 8, title: str | None = None, scale: float = 1.0):
+    """A grid of images N×C×H×W (values in [0, 1]), ``nrow`` per row. Returns the Figure."""
+    arr = make_grid(images, nrow=nrow)
+    h, w = arr.shape[:2]
+    fig = _figure((scale * max(2.0, w / 60), scale * max(1.2, h / 60 + (0.4 if title else 0))))
+    _imshow(fig.add_subplot(), arr, title)
+    return fig
+
+
+@torch.no_grad()
+def reconstruct(model, x) -> torch.Tensor:
+    """Reconstructions sigmoid(decode(μ(x))) of images x N×C×H×W, using the posterior mean."""
+    x = _check_images(x, "x").to(_model_device(model))
+    mu = model.encode(x)[0]
+    return torch.sigmoid(model.decode(mu)).cpu()
+
+
+def reconstruction_grid(model, x, title: str | None = "originals (top) and reconstructions (bottom)"):
+    """Originals (top row) over reconstructions from the posterior mean (bottom row).
+
+    Args:
+        model: a model with ``encode``/``decode``.
+        x: images N×C×H×W in [0, 1] (keep N ≤ 16 for a readable figure).
+    Returns:
+        the Figure.
+    """
+    x = _check_images(x, "x")
+    recon = reconstruct(model, x)
+    n = x.shape[0]
+    return show_images(torch.cat([x, recon]), nrow=n, title=title)
+
+
+def _as_code(model, z0) -> torch.Tensor:
+    z0 = torch.as_tensor(z0, dtype=torch.float32).detach().cpu()
+    if z0.dim() == 2 and z0.shape[0] == 1:
+        z0 = z0[0]
+    d = getattr(model, "num_latents", None)
+    if z0.dim() != 1 or (d is not None and z0.shape[0] != d):
+        raise ValueError(
+            f"z0 must be one code of shape [D] (or 1×D) with D = {d} latents, got {tuple(z0.shape)}; "
+            "take it from model.encode(x)[0][0] for an image x"
+        )
+    return z0
+
+
+def _check_dims(dims, d: int) -> list[int]:
+    dims = list(range(d)) if dims is None else [int(k) for k in dims]
+    bad = [k for k in dims if not 0 <= k < d]
+    if bad:
+        raise ValueError(f"latent indices {bad} out of range: the model has {d} latents (0..{d - 1})")
+    return dims
+
+
+@torch.no_grad()
+def traversal_images(model, z0, dims: Sequence[int] | None = None, values=DEFAULT_TRAVERSAL) -> torch.Tensor:
+    """Decode traversals: latent ``dims[i]`` set to each of ``values``, the others kept at ``z0``.
+
+    Args:
+        model: a model with ``decode(z) -> logits`` and ``num_latents`` D.
+        z0: the base code, shape [D] (e.g. a posterior mean μ(x)).
+        dims: the latents to traverse (default: all D).
+        values: the V values each traversed latent takes (default [-2, 2] in steps of 0.5).
+    Returns:
+        intensities sigmoid(decode(z)) of shape len(dims)×V×C×H×W, on the CPU.
+    """
+    z0 = _as_code(model, z0)
+    dims = _check_dims(dims, z0.shape[0])
+    values = torch.as_tensor(values, dtype=torch.float32).flatten()
+    codes = z0.repeat(len(dims), len(values), 1)  # len(dims)×V×D
+    for i, k in enumerate(dims):
+        codes[i, :, k] = values
+    flat = codes.reshape(-1, z0.shape[0]).to(_model_device(model))
+    images = torch.sigmoid(model.decode(flat)).cpu()
+    return images.reshape(len(dims), len(values), *images.shape[1:])
+
+
+def traversal_grid(model, z0, dims: Sequence[int] | None = None, values=DEFAULT_TRAVERSAL,
+                   labels: Sequence[str] | None = None, title: str | None = None, scale: float = 1.0):
+    """One row per traversed latent, one column per value (see :func:`traversal_images`).
+
+    Args:
+        labels: optional row labels (default ``z0``, ``z1``, … and, for the figure's user,
+            e.g. the factor a latent encodes).
+    Returns:
+        the Figure.
+    """
+    images = traversal_images(model, z0, dims, values)
+    dims = _check_dims(dims, _as_code(model, z0).shape[0])
+    values = torch.as_tensor(values, dtype=torch.float32).flatten()
+    rows, cols, _, h, w = images.shape
+    labels = list(labels) if labels is not None else [f"z{k}" for k in dims]
+    if len(labels) != rows:
+        raise ValueError(f"got {len(labels)} labels for {rows} traversed latents")
+    pad = 2
+    arr = make_grid(images.reshape(rows * cols, *images.shape[2:]), nrow=cols, pad=pad)
+    fig = _figure((scale * 0.7 * cols + 0.8, scale * 0.7 * rows + 0.6))
+    ax = fig.add_subplot()
+    _imshow(ax, arr)
+    ax.set_yticks([pad + i * (h + pad) + h / 2 for i in range(rows)], labels)
+    ax.set_xticks([pad + j * (w + pad) + w / 2 for j in range(cols)], [f"{float(v):g}" for v in values])
+    ax.tick_params(length=0)
+    ax.set_xlabel("value of the traversed latent")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def _series(history, key) -> tuple[np.ndarray, np.ndarray]:
+    if key not in history:
+        raise KeyError(f"{key!r} was not logged; logged terms: {sorted(history)}")
+    values = np.asarray(history[key], dtype=float)
+    steps = np.asarray(history["step"], dtype=float) if "step" in history else np.arange(1, len(values) + 1)
+    return steps, values
+
+
+def plot_history(history, keys: Sequence[str] = ("loss",), logy: bool = False, title: str | None = None):
+    """Logged scalar terms (e.g. ``"loss"``, ``"recon"``, ``"kl"`` in nats) against the step,
+    one panel per key. ``history`` is a :class:`course_lib.train.History` (or a dict of lists
+    with ``"step"``). Returns the Figure."""
+    if isinstance(keys, str):
+        keys = [keys]
+    fig = _figure((3.6 * len(keys), 2.8))
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    for ax, key in zip(axes, keys):
+        steps, values = _series(history, key)
+        if values.ndim != 1:
+            raise ValueError(f"{key!r} is a vector per step; plot it with plot_kl_per_latent")
+        ax.plot(steps, values)
+        ax.set_xlabel("step")
+        ax.set_title(key)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_kl_per_latent(history, key: str = "kl_per_latent", title: str | None = "KL per latent (nats)"):
+    """KL(q(z_j|x) ‖ p(z_j)) of every latent j against the step (a ``history`` logging
+    ``kl_per_latent``, steps × D). Latents that carry information rise above 0; with capacity
+    control one sees them appear one after the other. Returns the Figure."""
+    steps, values = _series(history, key)
+    if values.ndim != 2:
+        raise ValueError(f"{key!r} should be logged as one vector of D values per step, got shape {values.shape}")
+    fig = _figure((5.5, 3.2))
+    ax = fig.add_subplot()
+    order = np.argsort(-values[-1])
+    for j in order:
+        ax.plot(steps, values[:, j], label=f"z{j}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("KL (nats)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def kl_bar(kl_per_latent, title: str | None = "KL per latent (nats)"):
+    """Bar chart of the KL of each latent (D values, nats). Returns the Figure."""
+    kl = np.asarray(torch.as_tensor(kl_per_latent, dtype=torch.float64).cpu(), dtype=float).ravel()
+    fig = _figure((max(3.0, 0.45 * len(kl) + 1), 2.6))
+    ax = fig.add_subplot()
+    ax.bar(np.arange(len(kl)), kl, color="tab:blue")
+    ax.set_xticks(np.arange(len(kl)), [f"z{j}" for j in range(len(kl))])
+    ax.set_ylabel("KL (nats)")
+    ax.grid(axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def mi_heatmap(mutual_info, factor_names: Sequence[str] | None = None, title: str | None = "I(z_j; v_k) in nats",
+               annotate: bool = True):
+    """Heat map of a D×K mutual-information matrix (rows: latents, columns: factors; nats),
+    e.g. ``mig(codes, factors).mutual_info``. A disentangled code has one bright cell per
+    factor column, each in a different row. Returns the Figure."""
+    mi = np.asarray(mutual_info, dtype=float)
+    if mi.ndim != 2:
+        raise ValueError(f"mutual_info must be a D×K matrix, got shape {mi.shape}")
+    d, k = mi.shape
+    names = list(factor_names) if factor_names is not None else [f"v{j}" for j in range(k)]
+    if len(names) != k:
+        raise ValueError(f"got {len(names)} factor names for {k} columns of mutual_info")
+    fig = _figure((1.0 * k + 2.0, 0.38 * d + 1.2))
+    ax = fig.add_subplot()
+    im = ax.imshow(mi, cmap="viridis", aspect="auto", vmin=0)
+    ax.set_xticks(np.arange(k), names, rotation=30, ha="right")
+    ax.set_yticks(np.arange(d), [f"z{j}" for j in range(d)])
+    if annotate:
+        top = mi.max() if mi.size else 0
+        for i in range(d):
+            for j in range(k):
+                ax.text(j, i, f"{mi[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if mi[i, j] > 0.6 * top else "white")
+    fig.colorbar(im, ax=ax, label="nats")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def latent_scatter(codes, colour_by=None, dims: Sequence[int] = (0, 1), label: str | None = None,
+                   title: str | None = None, cmap: str = "viridis", s: float = 4.0):
+    """Scatter of two code dimensions (codes N×D), coloured by ``colour_by`` (N values, e.g.
+    a factor's class indices). Returns the Figure."""
+    codes = np.asarray(torch.as_tensor(codes).detach().cpu(), dtype=float)
+    if codes.ndim != 2 or codes.shape[1] < 2:
+        raise ValueError(f"codes must be N×D with D >= 2, got shape {codes.shape}")
+    i, j = (int(k) for k in dims)
+    if not (0 <= i < codes.shape[1] and 0 <= j < codes.shape[1]):
+        raise ValueError(f"dims {tuple(dims)} out of range for codes with {codes.shape[1]} dimensions")
+    fig = _figure((4.2, 3.6))
+    ax = fig.add_subplot()
+    if colour_by is None:
+        ax.scatter(codes[:, i], codes[:, j], s=s)
+    else:
+        c = np.asarray(torch.as_tensor(colour_by).detach().cpu(), dtype=float).ravel()
+        if len(c) != len(codes):
+            raise ValueError(f"colour_by has {len(c)} values for {len(codes)} codes")
+        sc = ax.scatter(codes[:, i], codes[:, j], c=c, s=s, cmap=cmap)
+        fig.colorbar(sc, ax=ax, label=label or "")
+    ax.set_xlabel(f"z{i}")
+    ax.set_ylabel(f"z{j}")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def runs_dir() -> Path:
+    """``runs/`` of the course repository (the folder holding ``pyproject.toml`` and
+    ``course_lib/``, searched upwards from the current directory), else ``./runs``.
+    ``$COURSE_RUNS`` overrides it."""
+    if os.environ.get("COURSE_RUNS"):
+        return Path(os.environ["COURSE_RUNS"])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "course_lib").is_dir():
+            return folder / "runs"
+    return here / "runs"
+
+
+def save_figure(fig, name: str, directory: str | os.PathLike | None = None, dpi: int = 120) -> Path:
+    """Save ``fig`` as ``runs/figures/<name>`` (``.png`` added when ``name`` has no suffix),
+    creating the folder. Returns the path written."""
+    if not name or Path(name).name != name:
+        raise ValueError(f"name must be a plain file name such as '03_traversal.png', got {name!r}")
+    folder = Path(directory) if directory is not None else runs_dir() / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name if Path(name).suffix else f"{name}.png")
+    fig.savefig(path, dpi=dpi)
+    return path

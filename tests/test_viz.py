@@ -1,0 +1,164 @@
+"""Tests of course_lib.viz: the arrays behind each figure are checked, not only that it draws."""
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from course_lib import viz
+from course_lib.models import BetaVAE
+from course_lib.train import History
+
+
+class PixelDecoder(torch.nn.Module):
+    """A stand-in model whose decoder writes code j into pixel (0, j): easy to check by hand."""
+
+    num_latents = 4
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+
+    def encode(self, x):
+        mu = x[:, 0, 0, : self.num_latents] * 2 - 1
+        return mu, torch.zeros_like(mu)
+
+    def decode(self, z):
+        out = torch.full((z.shape[0], 1, 64, 64), -3.0)
+        out[:, 0, 0, : self.num_latents] = z
+        return out
+
+
+def test_make_grid_places_each_image():
+    images = torch.zeros(5, 1, 3, 4)
+    for i in range(5):
+        images[i] = i / 10
+    grid = viz.make_grid(images, nrow=2, pad=1, pad_value=1.0)
+    assert grid.shape == (3 * (3 + 1) + 1, 2 * (4 + 1) + 1)
+    # image 3 sits in row 1, column 1
+    assert np.allclose(grid[1 + 4: 1 + 4 + 3, 1 + 5: 1 + 5 + 4], 0.3)
+    # the empty sixth slot keeps the padding value
+    assert np.allclose(grid[9:12, 6:10], 1.0)
+
+
+def test_make_grid_rgb_and_errors():
+    grid = viz.make_grid(torch.rand(2, 3, 5, 5), nrow=2, pad=0)
+    assert grid.shape == (5, 10, 3)
+    with pytest.raises(ValueError, match="N×C×H×W"):
+        viz.make_grid(torch.rand(2, 2, 5, 5))
+    with pytest.raises(TypeError):
+        viz.make_grid([1, 2, 3])
+
+
+def test_traversal_images_set_one_latent_and_keep_the_rest():
+    model = PixelDecoder()
+    z0 = torch.tensor([0.3, -0.7, 1.1, 0.0])
+    values = torch.tensor([-2.0, 0.0, 1.5])
+    images = viz.traversal_images(model, z0, dims=[1, 3], values=values)
+    assert images.shape == (2, 3, 1, 64, 64)
+    for i, k in enumerate([1, 3]):
+        for j, v in enumerate(values):
+            expected = z0.clone()
+            expected[k] = v
+            assert torch.allclose(images[i, j, 0, 0, :4], torch.sigmoid(expected))
+    assert torch.allclose(images[..., 1:, :], torch.sigmoid(torch.tensor(-3.0)))
+
+
+def test_traversal_images_match_a_real_decoder():
+    torch.manual_seed(0)
+    model = BetaVAE(num_latents=3).eval()
+    z0 = torch.randn(3)
+    images = viz.traversal_images(model, z0)  # default values: [-2, 2] step 0.5
+    assert images.shape == (3, 9, 1, 64, 64)
+    z = z0.clone()
+    z[2] = 1.5
+    with torch.no_grad():
+        expected = torch.sigmoid(model.decode(z[None]))[0]
+    assert torch.allclose(images[2, 7], expected, atol=1e-6)
+
+
+def test_traversal_errors_speak_to_the_student():
+    model = PixelDecoder()
+    with pytest.raises(ValueError, match="4 latents"):
+        viz.traversal_images(model, torch.zeros(4), dims=[4])
+    with pytest.raises(ValueError, match="shape"):
+        viz.traversal_images(model, torch.zeros(3))
+    with pytest.raises(ValueError, match="labels"):
+        viz.traversal_grid(model, torch.zeros(4), labels=["a"])
+
+
+def test_reconstruct_uses_the_posterior_mean():
+    model = PixelDecoder()
+    x = torch.rand(3, 1, 64, 64)
+    recon = viz.reconstruct(model, x)
+    assert torch.allclose(recon[:, 0, 0, :4], torch.sigmoid(x[:, 0, 0, :4] * 2 - 1))
+    fig = viz.reconstruction_grid(model, x)
+    assert isinstance(fig, Figure)
+    shown = fig.axes[0].images[0].get_array()
+    # originals over reconstructions: 2 rows of 3 images of 64 pixels, padding 2
+    assert shown.shape == (2 + 2 * 66, 2 + 3 * 66)
+    assert np.allclose(shown[2 + 66: 2 + 66 + 64, 2: 2 + 64], recon[0, 0].numpy())
+
+
+def test_traversal_grid_draws_the_tiled_images():
+    model = PixelDecoder()
+    fig = viz.traversal_grid(model, torch.zeros(4), dims=[0, 2], values=[-1.0, 1.0], labels=["posX", "scale"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["posX", "scale"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["-1", "1"]
+    arr = ax.images[0].get_array()
+    # row 1 (latent 2), column 1 (value 1): pixel (0, 2) is sigmoid(1)
+    assert arr[2 + 66, 2 + 66 + 2] == pytest.approx(float(torch.sigmoid(torch.tensor(1.0))), abs=1e-6)
+
+
+def _history(d=3, n=5):
+    h = History()
+    for s in range(1, n + 1):
+        h.append(10 * s, {"loss": torch.tensor(100.0 / s), "kl_per_latent": torch.arange(d) * s * 1.0})
+    return h
+
+
+def test_plot_history_and_kl_curves():
+    h = _history()
+    fig = viz.plot_history(h, ["loss"])
+    x, y = fig.axes[0].lines[0].get_data()
+    assert np.allclose(x, [10, 20, 30, 40, 50]) and np.allclose(y, 100.0 / np.arange(1, 6))
+    fig = viz.plot_kl_per_latent(h)
+    lines = {ln.get_label(): ln.get_ydata() for ln in fig.axes[0].lines}
+    assert sorted(lines) == ["z0", "z1", "z2"]
+    assert np.allclose(lines["z2"], 2 * np.arange(1, 6))
+    with pytest.raises(KeyError, match="recon"):
+        viz.plot_history(h, ["recon"])
+    with pytest.raises(ValueError, match="vector"):
+        viz.plot_history(h, ["kl_per_latent"])
+
+
+def test_kl_bar_and_heatmap_show_the_values():
+    fig = viz.kl_bar(torch.tensor([0.5, 2.0, 0.0]))
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert np.allclose(heights, [0.5, 2.0, 0.0])
+    mi = np.arange(12.0).reshape(4, 3) / 10
+    fig = viz.mi_heatmap(mi, ["a", "b", "c"])
+    assert np.allclose(fig.axes[0].images[0].get_array(), mi)
+    with pytest.raises(ValueError, match="factor names"):
+        viz.mi_heatmap(mi, ["a"])
+
+
+def test_latent_scatter_positions():
+    codes = torch.randn(50, 3)
+    fig = viz.latent_scatter(codes, colour_by=torch.arange(50), dims=(2, 0))
+    offsets = fig.axes[0].collections[0].get_offsets()
+    assert np.allclose(offsets, codes[:, [2, 0]].numpy())
+    with pytest.raises(ValueError, match="colour_by"):
+        viz.latent_scatter(codes, colour_by=torch.arange(3))
+
+
+def test_save_figure_creates_the_folder(tmp_path, monkeypatch):
+    fig = viz.show_images(torch.rand(2, 1, 8, 8))
+    path = viz.save_figure(fig, "03_test", directory=tmp_path / "a" / "b")
+    assert path == tmp_path / "a" / "b" / "03_test.png" and path.stat().st_size > 0
+    monkeypatch.setenv("COURSE_RUNS", str(tmp_path / "runs"))
+    path = viz.save_figure(fig, "x.png")
+    assert path == tmp_path / "runs" / "figures" / "x.png" and path.exists()
+    with pytest.raises(ValueError, match="plain file name"):
+        viz.save_figure(fig, "../escape.png")
