@@ -28,6 +28,7 @@ import ast
 import contextlib
 import datetime as _dt
 import json
+import logging
 import os
 import platform
 import re
@@ -286,6 +287,9 @@ def main(argv=None, prog: str | None = None) -> int:
                         help="seconds allowed per cell (default: no limit)")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     args = parser.parse_args(argv)
+    # papermill guesses the parameter types from the parameters cell and warns about every
+    # line that is not a plain literal, such as `STEPS = profiles.pick(PROFILE, ...)`: noise here
+    logging.getLogger("papermill.translators").setLevel(logging.ERROR)
     parameters = {}
     for name, value in args.parameter:
         if not _NAME_RE.match(name):
