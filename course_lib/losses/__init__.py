@@ -7,5 +7,7 @@ option so that notebooks can show what it does.
 
 from .recon import bernoulli_recon, gaussian_recon, reconstruction
 from .kl import kl_normal
+from .tc import tc_decomposition
 
-__all__ = ["bernoulli_recon", "gaussian_recon", "reconstruction", "kl_normal"]
+__all__ = ["bernoulli_recon", "gaussian_recon", "reconstruction", "kl_normal",
+           "tc_decomposition"]
