@@ -18,19 +18,31 @@ Modules: :mod:`.mig` (discrete MIG), :mod:`.mig_sampled` (Chen et al.'s sampled 
 :mod:`.factor_vae`, :mod:`.beta_vae`, :mod:`.dci`, :mod:`.sap`, :mod:`.encode`, :mod:`.synthetic`.
 """
 
+from .beta_vae import BetaVAEResult, beta_vae_score
+from .dci import DCIResult, dci
+from .factor_vae import FactorVAEResult, factor_vae_score
 from .mig import MIGResult, discretize, factor_entropy, mig, mutual_info_matrix
 from .mig_sampled import mig_sampled, sampled_mutual_info
+from .sap import SAPResult, sap
 from .synthetic import SyntheticRepresentation, grid_classes, synthetic_representation
 
 __all__ = [
+    "BetaVAEResult",
+    "DCIResult",
+    "FactorVAEResult",
     "MIGResult",
+    "SAPResult",
     "SyntheticRepresentation",
+    "beta_vae_score",
+    "dci",
     "discretize",
+    "factor_vae_score",
     "factor_entropy",
     "grid_classes",
     "mig",
     "mig_sampled",
     "mutual_info_matrix",
     "sampled_mutual_info",
+    "sap",
     "synthetic_representation",
 ]

@@ -1,0 +1,230 @@
+"""Known-answer tests of the FactorVAE score, β-VAE score, DCI and SAP, and of the synthetic
+representations they are tested on.
+
+Representations (course_lib.metrics.synthetic) on factors of sizes (1, 5, 5, 6): the first
+factor is constant (skipped by every metric), "mixed" rotates the two 5-valued factors by 45°.
+Sample sizes are small to keep the file fast; tolerances are stated at each assertion and are
+several standard errors of the estimate (e.g. an accuracy on 300 evaluation points has a
+standard error below 0.03).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import balanced_accuracy_score
+
+from course_lib.metrics import beta_vae_score, dci, factor_vae_score, sap, synthetic_representation
+from course_lib.metrics.dci import dci_from_importance
+from course_lib.metrics.sap import adjusted_balanced_accuracy
+from course_lib.metrics.synthetic import classes_to_index, grid_classes, hash_uniform
+
+SIZES = (1, 5, 5, 6)
+PAIR = (1, 2)
+FAST = dict(n_train=400, n_eval=300, batch_size=32)
+
+
+def rep(kind, **kw):
+    return synthetic_representation(kind, SIZES, pair=PAIR, **kw)
+
+
+def sample(kind, n=800, seed=0):
+    f = np.random.default_rng(seed).integers(0, SIZES, size=(n, len(SIZES)))
+    return rep(kind)(f), f
+
+
+# --- synthetic representations -------------------------------------------------------------
+
+
+def test_synthetic_representations_are_deterministic_functions_of_the_classes():
+    f = grid_classes(SIZES)
+    assert f.shape == (150, 4) and (classes_to_index(f, SIZES) == np.arange(150)).all()
+    for kind, d in [("perfect", 4), ("rescaled", 4), ("mixed", 4), ("redundant", 5), ("missing", 3),
+                    ("noise", 4), ("monotone", 4)]:
+        a = rep(kind)(f)
+        assert a.shape == (150, d)
+        np.testing.assert_array_equal(a, rep(kind)(torch.as_tensor(f)))  # same codes every call
+    perfect = rep("perfect")(f)
+    np.testing.assert_allclose(perfect[:, 1:], f[:, 1:] / (np.array(SIZES[1:]) - 1))
+    u = hash_uniform(np.arange(20000), 2, seed=3)
+    assert 0 < u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.01
+    assert abs(np.corrcoef(u[:, 0], u[:, 1])[0, 1]) < 0.03
+    with pytest.raises(ValueError, match="kind"):
+        synthetic_representation("tilted", SIZES)
+
+
+# --- FactorVAE score -----------------------------------------------------------------------
+
+
+def test_factor_vae_perfect_rescaled_monotone_score_one():
+    perfect = factor_vae_score(rep("perfect"), SIZES, **FAST, n_variance=2000)
+    assert perfect.score == 1.0 and perfect.train_accuracy == 1.0
+    assert perfect.skipped == (0,) and perfect.votes.shape == (4, 4)
+    assert perfect.votes.sum() == 400 and perfect.votes[:, 0].sum() == 0  # factor 0 never fixed
+    assert not perfect.active[0]  # the constant code of the constant factor is pruned
+    # Normalisation by the global std and a relative pruning threshold make every per-dimension
+    # affine map and permutation irrelevant: identical votes up to the permutation.
+    rescaled = factor_vae_score(rep("rescaled"), SIZES, **FAST, n_variance=2000)
+    assert rescaled.score == 1.0 and rescaled.votes.sum() == 400
+    assert factor_vae_score(rep("monotone"), SIZES, **FAST, n_variance=2000).score == 1.0
+
+
+def test_factor_vae_mixed_is_two_thirds_and_noise_near_chance():
+    # Fixing either mixed factor leaves both rotated codes equally variable, so all their votes
+    # land on one dimension and only one of the two factors is classified right: 2/3 overall.
+    mixed = factor_vae_score(rep("mixed"), SIZES, **FAST, n_variance=2000)
+    assert mixed.score == pytest.approx(2 / 3, abs=0.08)
+    noise = factor_vae_score(rep("noise"), SIZES, **FAST, n_variance=2000)
+    assert noise.score < 1 / 3 + 0.15  # chance is 1/3 (three factors can be fixed), not 0
+    missing = factor_vae_score(rep("missing"), SIZES, **FAST, n_variance=2000)
+    assert missing.score < 0.85
+
+
+def test_factor_vae_prunes_collapsed_dimension_and_is_reproducible():
+    base = rep("perfect")
+
+    def with_collapsed(classes):
+        z = base(classes)
+        tiny = 1e-4 * np.sin(classes_to_index(classes, SIZES).astype(float))[:, None]
+        return np.concatenate([z, tiny], axis=1)
+
+    r = factor_vae_score(with_collapsed, SIZES, **FAST, n_variance=2000)
+    assert r.active.tolist() == [False, True, True, True, False]
+    assert r.score == 1.0 and any("pruned" in n for n in r.notes)
+    a = factor_vae_score(rep("noise"), SIZES, **FAST, n_variance=500, generator=torch.Generator().manual_seed(7))
+    b = factor_vae_score(rep("noise"), SIZES, **FAST, n_variance=500, seed=7)
+    assert a.score == b.score and (a.votes == b.votes).all()
+
+
+def test_factor_vae_bad_input():
+    with pytest.raises(ValueError, match="single value"):
+        factor_vae_score(rep("perfect"), (1, 1))
+    with pytest.raises(ValueError, match="batch_size"):
+        factor_vae_score(rep("perfect"), SIZES, batch_size=1)
+    with pytest.raises(ValueError, match=r"shape \[N, D\]"):
+        factor_vae_score(lambda c: np.zeros(len(c)), SIZES, **FAST)
+    with pytest.raises(ValueError, match="NaN"):
+        factor_vae_score(lambda c: np.full((len(c), 2), np.nan), SIZES, **FAST)
+
+
+# --- β-VAE score ---------------------------------------------------------------------------
+
+
+def test_beta_vae_known_answers():
+    perfect = beta_vae_score(rep("perfect"), SIZES, **FAST)
+    assert perfect.score >= 0.99 and perfect.skipped == (0,)
+    rescaled = beta_vae_score(rep("rescaled"), SIZES, **FAST)
+    assert rescaled.score == pytest.approx(perfect.score, abs=0.02)  # standardised features
+    # 45° mixing of two equal-sized factors makes them indistinguishable: ~ (1 + 1/2 + 1/2) / 3
+    mixed = beta_vae_score(rep("mixed"), SIZES, **FAST)
+    assert mixed.score == pytest.approx(2 / 3, abs=0.1)
+    noise = beta_vae_score(rep("noise"), SIZES, **FAST)
+    assert noise.score == pytest.approx(1 / 3, abs=0.12)  # chance = 1/3, not 0
+
+
+def test_beta_vae_bad_input():
+    with pytest.raises(ValueError, match="at least 2 factors"):
+        beta_vae_score(rep("perfect"), (1, 5))
+    with pytest.raises(ValueError, match="n_train"):
+        beta_vae_score(rep("perfect"), SIZES, n_train=1)
+
+
+# --- DCI -----------------------------------------------------------------------------------
+
+
+def test_dci_from_importance_hand_computed():
+    assert dci_from_importance(np.eye(3))[:2] == (1.0, 1.0)
+    d, c, _, _ = dci_from_importance(np.ones((3, 3)))
+    assert d == pytest.approx(0.0, abs=1e-12) and c == pytest.approx(0.0, abs=1e-12)
+    d, c, per_code, per_factor = dci_from_importance(np.array([[0.5, 0.5], [0.0, 1.0]]))
+    h = -(1 / 3 * math.log(1 / 3) + 2 / 3 * math.log(2 / 3)) / math.log(2)
+    assert per_code.tolist() == pytest.approx([0.0, 1.0])
+    assert d == pytest.approx(0.5)
+    assert per_factor.tolist() == pytest.approx([1.0, 1 - h])
+    assert c == pytest.approx(0.25 * 1 + 0.75 * (1 - h))
+
+
+def test_dci_known_answers_random_forest():
+    kw = dict(method="random_forest", n_estimators=10)
+    z, f = sample("perfect")
+    perfect = dci(z, f, **kw)
+    assert perfect.disentanglement > 0.98 and perfect.completeness > 0.98
+    assert perfect.informativeness == 1.0 and perfect.skipped == (0,)
+    assert np.isnan(perfect.importance[:, 0]).all()
+    for kind in ("rescaled", "monotone"):  # trees see only the order of each code's values
+        other = dci(*sample(kind), **kw)
+        assert other.disentanglement == pytest.approx(perfect.disentanglement, abs=0.02), kind
+        assert other.completeness == pytest.approx(perfect.completeness, abs=0.02), kind
+    mixed = dci(*sample("mixed"), **kw)
+    assert mixed.disentanglement < perfect.disentanglement - 0.2
+    redundant = dci(*sample("redundant"), **kw)
+    assert redundant.completeness < 0.95 and redundant.disentanglement > 0.95
+    rng = np.random.default_rng(1)
+    noise = dci(rng.normal(size=(800, 4)), f, **kw)
+    assert noise.disentanglement < 0.1 and noise.completeness < 0.1
+
+
+def test_dci_gbt_and_lasso_on_perfect_codes():
+    z, f = sample("perfect", n=400)
+    gbt = dci(z, f, method="gbt", n_estimators=10)
+    assert gbt.disentanglement > 0.98 and gbt.completeness > 0.98 and gbt.informativeness == 1.0
+    lasso = dci(z, f, method="lasso")
+    assert lasso.disentanglement > 0.98 and lasso.informativeness > 0.95
+    moved = dci(*sample("rescaled", n=400), method="lasso")  # affine-invariant (standardised)
+    assert moved.disentanglement == pytest.approx(lasso.disentanglement, abs=1e-6)
+
+
+def test_dci_bad_input():
+    z, f = sample("perfect", n=40)
+    with pytest.raises(ValueError, match="at least 10"):
+        dci(z[:8], f[:8])
+    with pytest.raises(ValueError, match="method"):
+        dci(z, f, method="svm")
+    with pytest.raises(ValueError, match="both"):
+        dci(z, f, codes_test=z)
+    with pytest.raises(ValueError, match="single value"):
+        dci(z, np.zeros_like(f))
+
+
+# --- SAP -----------------------------------------------------------------------------------
+
+
+def test_adjusted_balanced_accuracy_matches_sklearn():
+    rng = np.random.default_rng(2)
+    y, p = rng.integers(0, 4, 300), rng.integers(0, 4, 300)
+    p[:150] = y[:150]
+    assert adjusted_balanced_accuracy(y, p) == pytest.approx(balanced_accuracy_score(y, p, adjusted=True))
+
+
+@pytest.mark.parametrize("method", ["discrete", "r2"])
+def test_sap_known_answers(method):
+    z, f = sample("perfect")
+    perfect = sap(z, f, method=method)
+    assert perfect.score > 0.9 and perfect.skipped == (0,) and perfect.matrix.shape == (4, 4)
+    mixed = sap(*sample("mixed"), method=method)
+    assert mixed.score < perfect.score - 0.2
+    redundant = sap(*sample("redundant"), method=method)
+    assert redundant.per_factor[PAIR[0]] == 0.0  # two identical codes: no gap
+    rng = np.random.default_rng(3)
+    assert abs(sap(rng.normal(size=(800, 4)), f, method=method).score) < 0.1
+
+
+def test_sap_invariances():
+    z, f = sample("perfect")
+    r2 = sap(z, f, method="r2")
+    moved = sap(*sample("rescaled"), method="r2")  # affine maps and permutations: exact
+    assert moved.score == pytest.approx(r2.score, abs=1e-12)
+    disc = sap(z, f)
+    mono = sap(*sample("monotone"))  # order-based thresholds: unchanged
+    assert mono.score == pytest.approx(disc.score, abs=0.02)
+
+
+def test_sap_bad_input():
+    z, f = sample("perfect", n=100)
+    with pytest.raises(ValueError, match="D >= 2"):
+        sap(z[:, :1], f)
+    with pytest.raises(ValueError, match="same samples"):
+        sap(z, f[:50])
+    with pytest.raises(ValueError, match="method"):
+        sap(z, f, method="linear")
