@@ -20,6 +20,7 @@ Modules: :mod:`.mig` (discrete MIG), :mod:`.mig_sampled` (Chen et al.'s sampled 
 
 from .beta_vae import BetaVAEResult, beta_vae_score
 from .dci import DCIResult, dci
+from .encode import Encoded, codes_of_model, encode_dataset
 from .factor_vae import FactorVAEResult, factor_vae_score
 from .mig import MIGResult, discretize, factor_entropy, mig, mutual_info_matrix
 from .mig_sampled import mig_sampled, sampled_mutual_info
@@ -29,13 +30,16 @@ from .synthetic import SyntheticRepresentation, grid_classes, synthetic_represen
 __all__ = [
     "BetaVAEResult",
     "DCIResult",
+    "Encoded",
     "FactorVAEResult",
     "MIGResult",
     "SAPResult",
     "SyntheticRepresentation",
     "beta_vae_score",
+    "codes_of_model",
     "dci",
     "discretize",
+    "encode_dataset",
     "factor_vae_score",
     "factor_entropy",
     "grid_classes",

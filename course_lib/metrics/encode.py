@@ -1,0 +1,160 @@
+"""The thin layer between models and metrics: encode a data set, or wrap a model as ``codes_of``.
+
+Any course model with ``encode(x) -> (mu, logvar)`` works (an autoencoder returns
+``(z, None)``). The data set needs the ground-truth interface of
+:class:`course_lib.data.DSprites`: ``len(ds)``, ``ds.index_to_classes(index)``,
+``ds.sample_classes(n, generator=...)`` and ``ds.images(classes)`` (images on the classes'
+device). Encoding runs in chunks under ``torch.inference_mode()`` with the model in eval mode
+(its previous mode is restored afterwards).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+import torch
+
+from ._checks import make_generator
+
+
+class Encoded(NamedTuple):
+    """Output of :func:`encode_dataset` (unpacks as ``mu, logvar, classes``).
+
+    ``mu``: ``[N, D]`` float32 posterior means (the codes); ``logvar``: ``[N, D]`` float32
+    log-variances, or ``None`` for a model without a posterior variance; ``classes``: ``[N, K]``
+    int64 ground-truth class indices of the encoded images.
+    """
+
+    mu: np.ndarray
+    logvar: np.ndarray | None
+    classes: np.ndarray
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _check_model(model) -> None:
+    if not callable(getattr(model, "encode", None)):
+        raise TypeError(
+            f"{type(model).__name__} has no encode(x) method; the metrics need a model whose "
+            "encode(x) returns (mu, logvar) (or (z, None) for an autoencoder)"
+        )
+
+
+def _encode_batch(model, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    out = model.encode(images)
+    if isinstance(out, torch.Tensor):
+        return out, None
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise TypeError(
+            f"{type(model).__name__}.encode(x) must return (mu, logvar) or (z, None); got "
+            f"{type(out).__name__}"
+        )
+    mu, logvar = out
+    if mu.ndim != 2:
+        raise ValueError(f"encode(x) returned codes of shape {tuple(mu.shape)}; expected [N, D]")
+    return mu, logvar
+
+
+class _EvalMode:
+    """Context manager: model.eval() inside, the previous training flag restored on exit."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.was_training = getattr(self.model, "training", False)
+        if hasattr(self.model, "eval"):
+            self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc):
+        if hasattr(self.model, "train"):
+            self.model.train(self.was_training)
+        return False
+
+
+def encode_dataset(
+    model,
+    dataset,
+    n: int | None = None,
+    batch_size: int = 1024,
+    generator: torch.Generator | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+) -> Encoded:
+    """Encode ``n`` random images of ``dataset`` (or all of them, in order) with ``model``.
+
+    Args:
+        model: a course model with ``encode(x) -> (mu, logvar)`` (``(z, None)`` allowed).
+        dataset: ground-truth data set (e.g. ``DSprites()``), see the module docstring.
+        n: number of random images (uniform class tuples drawn with ``generator``); ``None``
+            encodes the whole grid in index order (737,280 images for dSprites).
+        batch_size: images rendered and encoded at once (bounds memory).
+        generator: a ``torch.Generator`` for the random draw (default: one seeded with ``seed``).
+        device: where images are rendered and encoded (default: the model's device).
+        seed: used when ``generator`` is None.
+
+    Returns:
+        :class:`Encoded` ``(mu [N, D], logvar [N, D] or None, classes [N, K])``, NumPy arrays
+        on the CPU, ready for :func:`course_lib.metrics.mig` (``mig(mu, classes)``) and
+        :func:`course_lib.metrics.mig_sampled`.
+    """
+    _check_model(model)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    device = torch.device(device) if device is not None else _model_device(model)
+    if n is None:
+        total = len(dataset)
+        classes_all = None
+    else:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive int (or None for the whole data set), got {n!r}")
+        total = int(n)
+        gen = make_generator(generator, seed)
+        classes_all = dataset.sample_classes(total, generator=gen)
+    mus, logvars, classes_out = [], [], []
+    with _EvalMode(model), torch.inference_mode():
+        for start in range(0, total, batch_size):
+            stop = min(start + batch_size, total)
+            if classes_all is None:
+                classes = dataset.index_to_classes(torch.arange(start, stop, device=device))
+            else:
+                classes = classes_all[start:stop]
+            classes = torch.as_tensor(classes).to(device)
+            mu, logvar = _encode_batch(model, dataset.images(classes))
+            mus.append(mu.float().cpu())
+            if logvar is not None:
+                logvars.append(logvar.float().cpu())
+            classes_out.append(classes.cpu())
+    mu = torch.cat(mus).numpy()
+    logvar = torch.cat(logvars).numpy() if len(logvars) == len(mus) else None
+    return Encoded(mu, logvar, torch.cat(classes_out).long().numpy())
+
+
+def codes_of_model(model, dataset, device: str | torch.device | None = None,
+                   batch_size: int = 1024) -> Callable[[torch.Tensor], np.ndarray]:
+    """Wrap ``model`` and ``dataset`` as ``codes_of(classes [N, K]) -> mu [N, D]`` (NumPy).
+
+    For :func:`course_lib.metrics.factor_vae_score` and :func:`course_lib.metrics.beta_vae_score`,
+    which choose the classes themselves: ``factor_vae_score(codes_of_model(m, ds), ds.factor_sizes)``.
+    Images are rendered with ``dataset.images`` on ``device`` (default: the model's).
+    """
+    _check_model(model)
+    dev = torch.device(device) if device is not None else _model_device(model)
+
+    def codes_of(classes) -> np.ndarray:
+        classes = torch.as_tensor(classes).long()
+        out = []
+        with _EvalMode(model), torch.inference_mode():
+            for start in range(0, classes.shape[0], batch_size):
+                chunk = classes[start : start + batch_size].to(dev)
+                mu, _ = _encode_batch(model, dataset.images(chunk))
+                out.append(mu.float().cpu())
+        return torch.cat(out).numpy()
+
+    return codes_of
