@@ -14,6 +14,7 @@ from ..losses import kl_normal, reconstruction
 from ..losses.recon import REDUCTIONS
 from .base import CourseModel, check_non_negative, check_positive_int, register
 from .nets import BurgessDecoder, BurgessEncoder
+from .nets32 import build_nets, check_arch
 
 RECON_KINDS = ("bernoulli", "gaussian")
 
@@ -70,32 +71,33 @@ class VAE(CourseModel):
         beta: weight of the KL term (β = 1: the VAE; β > 1: β-VAE).
         recon: "bernoulli" (default, binary images) or "gaussian".
         reduction: "sum" over pixels (correct) or "mean" (the mistake of seed 001).
+        arch: "burgess64" (64×64 images, Burgess et al.) or "mnist32" (32×32, seed 004 Table 2).
     """
 
     default_beta = 1.0
 
     def __init__(self, num_latents: int = 10, beta: float | None = None, channels: int = 1,
-                 recon: str = "bernoulli", reduction: str = "sum"):
+                 recon: str = "bernoulli", reduction: str = "sum", arch: str = "burgess64"):
         super().__init__()
         self.num_latents = check_positive_int("num_latents", num_latents)
         self.beta = check_non_negative("beta", self.default_beta if beta is None else beta)
         self.channels = channels
         self.recon = _check_choice("recon", recon, RECON_KINDS)
         self.reduction = _check_choice("reduction", reduction, REDUCTIONS)
-        self.encoder = BurgessEncoder(2 * self.num_latents, channels)
-        self.decoder = BurgessDecoder(self.num_latents, channels)
+        self.arch = check_arch(arch)
+        self.encoder, self.decoder = build_nets(arch, 2 * self.num_latents, self.num_latents, channels)
 
     def config(self):
         return {"num_latents": self.num_latents, "beta": self.beta, "channels": self.channels,
-                "recon": self.recon, "reduction": self.reduction}
+                "recon": self.recon, "reduction": self.reduction, "arch": self.arch}
 
     def encode(self, x):
-        """x N×C×64×64 → (μ, log σ²), each N×D."""
+        """x N×C×S×S (S = 64, or 32 for arch="mnist32") → (μ, log σ²), each N×D."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, z):
-        """z N×D → logits N×C×64×64."""
+        """z N×D → logits N×C×S×S."""
         return self.decoder(z)
 
     @staticmethod
