@@ -360,3 +360,227 @@ def check_value(name: str, student_value, reference_value, *, atol: float = 1e-6
                              compare=compare)
     print(verdict.message, file=file or sys.stdout)
     return student_value if verdict.passed else reference_value
+
+
+# --------------------------------------------------------------------------- notebooks 01-02
+# Topic checkers: each runs the student's function on the course's standard inputs, compares
+# it with an independent reference (a real nn.Conv2d, the library's losses, autograd) and
+# returns the function to use from then on (the student's if right, else the reference).
+
+
+def _report(verdict: Verdict, student_fn, reference_fn, file=None):
+    print(verdict.message, file=file or sys.stdout)
+    return student_fn if verdict.passed else reference_fn
+
+
+def _with_hint(verdict: Verdict, hint: str) -> Verdict:
+    head, sep, tail = verdict.message.partition("\n  Fix it")
+    return Verdict(verdict.name, verdict.status, f"{head}\n  Hint: {hint}{sep}{tail}")
+
+
+def _matches(fn, reference_fn, cases, **tol) -> bool:
+    return evaluate_function("alternative", fn, reference_fn, cases, **tol).passed
+
+
+def conv_output_size_reference(n: int, kernel: int = 4, stride: int = 2, padding: int = 1) -> int:
+    """Side of the output of ``nn.Conv2d(kernel, stride, padding)`` on an n×n input, measured
+    by running a real convolution (so it checks the formula independently)."""
+    import torch
+
+    conv = torch.nn.Conv2d(1, 1, kernel, stride, padding, bias=False)
+    with torch.no_grad():
+        return int(conv(torch.zeros(1, 1, n, n)).shape[-1])
+
+
+def check_conv_output_size(student_fn, file=None):
+    """Notebook 01, exercise 1: ``conv_output_size(n, kernel, stride, padding) -> int``."""
+    cases = [case(64, 4, 2, 1), case(32, 4, 2, 1), case(4, 4, 2, 1), case(5, 3, 1, 0),
+             case(28, 5, 1, 2), case(9, 4, 3, 0), case(7, 3, 2, 1)]
+    verdict = evaluate_function("conv_output_size", student_fn, conv_output_size_reference, cases)
+    if verdict.status == "wrong":
+        verdict = _with_hint(verdict, "the formula is floor((n + 2·padding − kernel) / stride) + 1; "
+                                      "use // so that the result is an integer")
+    return _report(verdict, student_fn, conv_output_size_reference, file)
+
+
+def autoencoder_reconstruct_reference(model, x):
+    """sigmoid(model(x)): the autoencoder's forward pass returns logits (N×C×64×64)."""
+    import torch
+
+    return torch.sigmoid(model(x))
+
+
+def check_autoencoder_reconstruct(student_fn, file=None):
+    """Notebook 01, exercise 2: ``reconstruct(model, x) -> x_hat`` in [0, 1]."""
+    import torch
+
+    from .models import Autoencoder
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        small = Autoencoder(num_latents=3).eval()
+        x = (torch.rand(3, 1, 64, 64) < 0.1).float()
+    cases = [case(small, x, label="an untrained Autoencoder(num_latents=3) and 3 images"),
+             case(small, x[:1], label="the same model and 1 image")]
+    with torch.no_grad():
+        verdict = evaluate_function("reconstruct", student_fn, autoencoder_reconstruct_reference,
+                                    cases, atol=1e-5)
+        if verdict.status == "wrong" and _matches(student_fn, lambda m, xx: m(xx), cases, atol=1e-5):
+            verdict = _with_hint(verdict, "decode returns logits; torch.sigmoid turns them into "
+                                          "pixel intensities in [0, 1]")
+    return _report(verdict, student_fn, autoencoder_reconstruct_reference, file)
+
+
+def sse_loss_reference(x_hat, x):
+    """Squared error summed over pixels, averaged over the batch (the library's
+    ``gaussian_recon`` with σ² = ½): x_hat, x N×C×H×W → scalar."""
+    from .losses import gaussian_recon
+
+    return gaussian_recon(x_hat, x, sigma=math.sqrt(0.5))
+
+
+def check_sse_loss(student_fn, file=None):
+    """Notebook 01, exercise 3: ``sse_loss(x_hat, x) -> scalar``."""
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    cases = [case(torch.rand(4, 1, 8, 8, generator=g), (torch.rand(4, 1, 8, 8, generator=g) < .5).float()),
+             case(torch.rand(1, 1, 64, 64, generator=g), torch.zeros(1, 1, 64, 64), label="one 64×64 image"),
+             case(torch.rand(3, 2, 5, 5, generator=g), torch.rand(3, 2, 5, 5, generator=g),
+                  label="3 images with 2 channels")]
+    verdict = evaluate_function("sse_loss", student_fn, sse_loss_reference, cases, atol=1e-5)
+    if verdict.status == "wrong":
+        if _matches(student_fn, lambda a, b: ((a - b) ** 2).mean(), cases, atol=1e-5):
+            verdict = _with_hint(verdict, "you averaged over the pixels too (Eq. 1 of the seed); "
+                                          "sum over the pixels of each image, average over images")
+        elif _matches(student_fn, lambda a, b: ((a - b) ** 2).sum(), cases, atol=1e-5):
+            verdict = _with_hint(verdict, "you summed over the batch too; average over the images")
+    return _report(verdict, student_fn, sse_loss_reference, file)
+
+
+def _reparameterize_reference(mu, logvar):
+    from .models.vae import VAE
+
+    return VAE.reparameterize(mu, logvar)
+
+
+def _reparameterize_problem(mu, logvar, z) -> str | None:
+    """What is wrong with a sample z of N(mu, exp(logvar)) that should be reparameterised."""
+    import torch
+
+    if not _is_tensor(z):
+        return f"z should be a tensor, got {describe(z)}"
+    if z.shape != mu.shape:
+        return f"z has shape {tuple(z.shape)}, expected {tuple(mu.shape)} (the shape of mu)"
+    if not z.requires_grad:
+        return ("z carries no gradient: it must be computed from mu and logvar with torch "
+                "operations (z = mu + sigma * eps), not drawn by a sampler")
+    grads = torch.autograd.grad(z.sum(), [mu, logvar], allow_unused=True)
+    sigma = torch.exp(0.5 * logvar.detach())
+    zd = z.detach()
+    if grads[0] is None or not torch.allclose(grads[0], torch.ones_like(mu), atol=1e-5):
+        return ("∂z/∂mu should be 1 for every element; "
+                + ("z does not depend on mu" if grads[0] is None else
+                   "a sampler such as torch.normal has no useful gradient: add mu to sigma * eps"))
+    if grads[1] is None or not torch.allclose(grads[1], 0.5 * (zd - mu.detach()), atol=1e-4):
+        return ("∂z/∂logvar should be ½·sigma·eps = ½·(z − mu); check the scale: "
+                "sigma = exp(½·logvar), the standard deviation, not the variance exp(logvar)")
+    eps = (zd - mu.detach()) / sigma
+    mean, std = float(eps.mean()), float(eps.std())
+    if abs(mean) > 0.05 or abs(std - 1) > 0.05:
+        return (f"the noise eps = (z − mu)/sigma has mean {mean:.3f} and standard deviation "
+                f"{std:.3f}; expected a standard normal (0 and 1): use torch.randn_like, "
+                "not torch.rand (uniform)")
+    return None
+
+
+def check_reparameterize(student_fn, file=None):
+    """Notebook 02: ``reparameterize(mu, logvar) -> z`` N×D, differentiable in mu and logvar.
+
+    Judged without relying on the random stream: z has the shape of mu, ∂z/∂mu = 1,
+    ∂z/∂logvar = ½(z − mu) (true for z = mu + exp(½ logvar)·eps whatever eps), and the implied
+    eps = (z − mu)/sigma has mean 0 and standard deviation 1 over 40,000 draws."""
+    import torch
+
+    g = torch.Generator().manual_seed(2)
+    mu = torch.randn(10_000, 4, generator=g) * 2
+    logvar = torch.tensor([0.0, math.log(4.0), math.log(0.25), -3.0]).expand(10_000, 4).clone()
+    inputs = [(mu, logvar, "mu, logvar of shape (10000, 4)"),
+              (torch.zeros(1, 3), torch.zeros(1, 3), "one row of zeros")]
+    name = "reparameterize"
+    if student_fn is None or student_fn is Ellipsis:
+        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+                       student_fn, _reparameterize_reference, file)
+    for number, (m, lv, label) in enumerate(inputs, start=1):
+        m, lv = m.clone().requires_grad_(True), lv.clone().requires_grad_(True)
+        try:
+            with _seeded(number):
+                z = student_fn(m, lv)
+        except NotImplementedError:
+            verdict = Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}.")
+            return _report(verdict, student_fn, _reparameterize_reference, file)
+        except Exception as exc:  # noqa: BLE001 - reported to the student
+            verdict = Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}: "
+                                             f"{exc}{_where(exc)}\n  on test case {number} ({label}); "
+                                             f"meanwhile {FALLBACK}.")
+            return _report(verdict, student_fn, _reparameterize_reference, file)
+        problem = _reparameterize_problem(m, lv, z) if number == 1 else (
+            _reparameterize_problem(m, lv, z) if not _is_tensor(z) or z.shape != m.shape else None)
+        if problem:
+            verdict = Verdict(name, "wrong", f"✘ {name}: wrong on test case {number} ({label}):\n"
+                                             f"  {problem}.\n  Fix it and rerun the exercise cell "
+                                             f"and this one; meanwhile {FALLBACK}.")
+            return _report(verdict, student_fn, _reparameterize_reference, file)
+    verdict = Verdict(name, "correct", f"✔ {name}: correct (shape, gradients and noise "
+                                       "statistics); your function is used from here on.")
+    return _report(verdict, student_fn, _reparameterize_reference, file)
+
+
+def check_kl_normal(student_fn, file=None):
+    """Notebook 02: ``kl_divergence(mu, logvar) -> N×D`` KL per latent, against
+    :func:`course_lib.losses.kl_normal` (itself tested against torch.distributions)."""
+    import torch
+
+    from .losses import kl_normal
+
+    g = torch.Generator().manual_seed(3)
+    cases = [case(torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)),
+             case(torch.zeros(2, 4), torch.zeros(2, 4), label="the prior itself (KL = 0)"),
+             case(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(4.0)]]),
+                  label="mu = (1, 0), sigma² = (1, 4)")]
+    verdict = evaluate_function("kl_divergence", student_fn, kl_normal, cases, atol=1e-5)
+    return _report(verdict, student_fn, kl_normal, file)
+
+
+def negative_elbo_reference(logits, x, mu, logvar):
+    """Negative ELBO per image, averaged over the batch (nats): Bernoulli cross-entropy summed
+    over pixels + KL summed over latents (seed 003, Eq. 3-4, divided by the batch size)."""
+    from .losses import bernoulli_recon, kl_normal
+
+    return bernoulli_recon(logits, x) + kl_normal(mu, logvar).sum(1).mean()
+
+
+def check_negative_elbo(student_fn, file=None):
+    """Notebook 02: ``negative_elbo(logits, x, mu, logvar) -> scalar`` (nats per image)."""
+    import torch
+    import torch.nn.functional as F
+
+    from .losses import kl_normal
+
+    g = torch.Generator().manual_seed(4)
+    cases = [case(torch.randn(4, 1, 8, 8, generator=g), (torch.rand(4, 1, 8, 8, generator=g) < .3).float(),
+                  torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g),
+                  label="4 images of 8×8, 3 latents"),
+             case(torch.randn(1, 1, 64, 64, generator=g), (torch.rand(1, 1, 64, 64, generator=g) < .1).float(),
+                  torch.randn(1, 10, generator=g), torch.randn(1, 10, generator=g),
+                  label="1 image of 64×64, 10 latents")]
+    verdict = evaluate_function("negative_elbo", student_fn, negative_elbo_reference, cases, atol=1e-4)
+    if verdict.status == "wrong":
+        def pixel_mean(logits, x, mu, logvar):
+            return (F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).mean(1).mean()
+                    + kl_normal(mu, logvar).sum(1).mean())
+        if _matches(student_fn, pixel_mean, cases, atol=1e-4):
+            verdict = _with_hint(verdict, "you averaged the reconstruction over the pixels: the "
+                                          "reduction pitfall of seed 001; sum over pixels and "
+                                          "latents, average over images")
+    return _report(verdict, student_fn, negative_elbo_reference, file)
