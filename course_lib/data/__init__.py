@@ -1,5 +1,6 @@
 """Data sets of the course: procedural dSprites (and the original npz), toys, MNIST."""
 
 from .dsprites import DSprites, DSpritesSampler, TensorSampler, export_npz
+from .toy import Coverage, RingOfGaussians
 
-__all__ = ["DSprites", "DSpritesSampler", "TensorSampler", "export_npz"]
+__all__ = ["DSprites", "DSpritesSampler", "TensorSampler", "export_npz", "RingOfGaussians", "Coverage"]

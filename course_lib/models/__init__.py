@@ -7,6 +7,8 @@ optimisers, so one training loop (``course_lib.train``) trains them all.
 from .base import MODELS, CourseModel, build_model, register
 from .nets import BurgessDecoder, BurgessEncoder
 from .vae import VAE, Autoencoder, BetaVAE
+from .gan import GAN, InfoGAN, UnrolledGAN, UnrolledInfoGAN, parse_codes
 
 __all__ = ["MODELS", "CourseModel", "build_model", "register", "BurgessEncoder",
-           "BurgessDecoder", "Autoencoder", "VAE", "BetaVAE"]
+           "BurgessDecoder", "Autoencoder", "VAE", "BetaVAE", "GAN", "UnrolledGAN", "InfoGAN",
+           "UnrolledInfoGAN", "parse_codes"]

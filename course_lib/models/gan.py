@@ -1,0 +1,574 @@
+"""GANs of notebook 06: GAN, unrolled GAN, InfoGAN and unrolled InfoGAN (seed 002).
+
+All four are :class:`~course_lib.models.base.CourseModel` s trained by the one training loop:
+they own two Adam optimisers (``"generator"`` and ``"discriminator"``) and override
+:meth:`training_step`, which makes one generator update and then one discriminator update.
+
+Objective (seed eq. 1), with ``D(x) = σ(logit(x))``::
+
+    f(θ_G, θ_D) = E_x[log D(x)] + E_z[log(1 − D(G(z)))]
+
+The discriminator minimises ``−f`` (binary cross-entropy, nats per sample); the generator
+minimises the usual non-saturating loss ``−E_z[log D(G(z))]``.
+
+**Unrolling** (seed eq. 8–11). With ``unroll_steps = K > 0`` the generator's loss is taken
+against the discriminator after K differentiable steps of *its own optimiser* (Adam, from its
+current moments), written as a pure function of (params, state, grads)::
+
+    θ_D^{k+1} = Adam(θ_D^k, state^k, ∂(−f)/∂θ_D^k)     (eq. 8, gradient descent on −f)
+    f_K(θ_G, θ_D) = loss_G(θ_G, θ_D^K(θ_G, θ_D))      (eq. 10)
+
+The gradients inside the unroll are taken with ``create_graph=True``, so back-propagating
+``f_K`` gives both terms of eq. 11, including ``∂f/∂θ_D^K · dθ_D^K/dθ_G``.
+``first_order=True`` drops that second term (the unrolled parameters are treated as constants
+of θ_G). The unrolled copies are then discarded and the real discriminator makes one normal step.
+
+**InfoGAN** (seed eq. 2–3). The generator also gets latent codes ``c`` (categorical codes,
+one-hot, and continuous codes, uniform on [−1, 1]); Q shares the discriminator's trunk and
+predicts ``c`` from ``G(z, c)``. The information loss ``L_I`` (a lower bound on ``I(c; G(z, c))``
+up to the constant ``H(c)``) is::
+
+    L_I = Σ_categorical CE(Q_logits, c) + λ · Σ_continuous NLL_Gaussian(c | μ_Q, σ_Q)   (nats)
+
+Generator and Q minimise it (the generator with its adversarial loss, Q with the
+discriminator's step). **Unrolled InfoGAN** (seed eq. 12–13): ``g_K = f_K − λ L_I``: the
+adversarial term goes through the unrolled discriminator, the information term through the
+current one.
+
+Architectures (``arch``): ``"mlp"`` for 2-D toys (``replicas`` independent GANs trained side by
+side, e.g. several seeds at once), ``"conv32"`` (32×32 images, MNIST) and ``"conv64"``
+(64×64 images, dSprites). Images are in [0, 1]; the generator ends with a sigmoid.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from .base import CourseModel, check_non_negative, check_positive_int, register
+
+ARCHS = ("mlp", "conv32", "conv64")
+
+
+# -- latent codes ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CodeSpec:
+    """The latent codes of an InfoGAN: ``categorical`` sizes and the number of continuous codes.
+
+    The code vector fed to the generator is the one-hot categorical codes, in order, followed
+    by the continuous codes: ``dim = sum(categorical) + continuous``.
+    """
+
+    categorical: tuple = ()
+    continuous: int = 0
+
+    @property
+    def dim(self) -> int:
+        return sum(self.categorical) + self.continuous
+
+    @property
+    def q_outputs(self) -> int:
+        """Q's outputs: one logit per category, a mean and a log-std per continuous code."""
+        return sum(self.categorical) + 2 * self.continuous
+
+    def __str__(self) -> str:
+        parts = [f"cat{k}" for k in self.categorical]
+        if self.continuous:
+            parts.append(f"cont{self.continuous}")
+        return ",".join(parts)
+
+
+_TOKEN = re.compile(r"^(cat|categorical|cont|continuous)(\d*)$")
+_SPEC_HELP = ('expected a string such as "cat10,cont2" (one categorical code of 10 values and '
+              'two continuous codes), "" for none, or a list of dicts such as '
+              '[{"type": "categorical", "size": 10}, {"type": "continuous", "size": 2}]')
+
+
+def parse_codes(spec) -> CodeSpec:
+    """Read a code specification: ``"cat10,cont2"``, ``[{"type": "cat", "size": 10}, ...]``,
+    a :class:`CodeSpec`, or ``None``/``""`` for no codes.
+
+    ``catN`` is one categorical code with N ≥ 2 values; ``contN`` is N continuous codes (``cont``
+    alone is one). Raises ValueError (TypeError for a wrong type) saying what was expected.
+    """
+    if spec is None:
+        return CodeSpec()
+    if isinstance(spec, CodeSpec):
+        return spec
+    if isinstance(spec, str):
+        items = [t.strip().lower() for t in spec.split(",")] if spec.strip() else []
+        entries = []
+        for tok in items:
+            m = _TOKEN.match(tok)
+            if not m:
+                raise ValueError(f"cannot read the code {tok!r} in {spec!r}: {_SPEC_HELP}")
+            entries.append({"type": m.group(1), "size": int(m.group(2)) if m.group(2) else None})
+    elif isinstance(spec, (list, tuple)):
+        entries = []
+        for item in spec:
+            if not isinstance(item, dict) or "type" not in item:
+                raise ValueError(f"cannot read the code {item!r} in {spec!r}: {_SPEC_HELP}")
+            unknown = set(item) - {"type", "size"}
+            if unknown:
+                raise ValueError(f"unknown key(s) {sorted(unknown)} in the code {item!r}: {_SPEC_HELP}")
+            entries.append({"type": str(item["type"]).lower(), "size": item.get("size")})
+    else:
+        raise TypeError(f"codes must be a string or a list of dicts, got {type(spec).__name__}: {_SPEC_HELP}")
+    cats, conts = [], 0
+    for e in entries:
+        kind, size = e["type"], e["size"]
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
+            raise ValueError(f"the size of a code must be an integer, got {size!r}: {_SPEC_HELP}")
+        if kind in ("cat", "categorical"):
+            if size is None or size < 2:
+                raise ValueError(f"a categorical code needs at least 2 values, got {size!r}: {_SPEC_HELP}")
+            cats.append(size)
+        elif kind in ("cont", "continuous"):
+            size = 1 if size is None else size
+            if size < 1:
+                raise ValueError(f"the number of continuous codes must be >= 1, got {size}: {_SPEC_HELP}")
+            conts += size
+        else:
+            raise ValueError(f"unknown code type {kind!r}: {_SPEC_HELP}")
+    return CodeSpec(tuple(cats), conts)
+
+
+# -- networks -------------------------------------------------------------------------------
+class ReplicaLinear(nn.Module):
+    """``replicas`` independent linear layers applied to ``[replicas, N, in]`` → ``[replicas, N, out]``."""
+
+    def __init__(self, replicas: int, d_in: int, d_out: int):
+        super().__init__()
+        bound = 1 / math.sqrt(d_in)  # nn.Linear's default initialisation
+        self.weight = nn.Parameter(torch.empty(replicas, d_in, d_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(replicas, 1, d_out).uniform_(-bound, bound))
+
+    def forward(self, x):
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+def _mlp(replicas, sizes, act, last_act=False):
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(ReplicaLinear(replicas, sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2 or last_act:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class Discriminator(nn.Module):
+    """A trunk (shared with Q) and a one-logit head: ``forward(x)`` → logits ``[..., N]``."""
+
+    def __init__(self, trunk: nn.Module, head: nn.Module):
+        super().__init__()
+        self.trunk, self.head = trunk, head
+
+    def forward(self, x):
+        return self.head(self.trunk(x)).squeeze(-1)
+
+
+def _conv_generator(in_dim, channels, image_size, width):
+    n_up = int(math.log2(image_size // 8))
+    chans = [2 * width] + [width] * (n_up - 1) + [channels]
+    layers = [nn.Linear(in_dim, 256), nn.BatchNorm1d(256), nn.ReLU(),
+              nn.Linear(256, chans[0] * 64), nn.BatchNorm1d(chans[0] * 64), nn.ReLU(),
+              nn.Unflatten(1, (chans[0], 8, 8))]
+    for i in range(n_up):
+        layers.append(nn.ConvTranspose2d(chans[i], chans[i + 1], 4, 2, 1))
+        if i < n_up - 1:
+            layers += [nn.BatchNorm2d(chans[i + 1]), nn.ReLU()]
+    layers.append(nn.Sigmoid())
+    return nn.Sequential(*layers)
+
+
+def _conv_trunk(channels, image_size, width, features):
+    n_down = int(math.log2(image_size // 8))
+    chans = [channels] + [width] * (n_down - 1) + [2 * width]
+    layers = []
+    for i in range(n_down):
+        layers += [nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1), nn.LeakyReLU(0.2)]
+    layers += [nn.Flatten(), nn.Linear(chans[-1] * 64, features), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*layers)
+
+
+# -- the functional optimiser ---------------------------------------------------------------
+def adam_step(params: dict, state: dict, grads: dict, *, lr: float, betas=(0.9, 0.999), eps=1e-8):
+    """One Adam step as a pure function (what ``torch.optim.Adam`` does, without weight decay).
+
+    Args:
+        params: name → tensor. state: ``{"step": int, "exp_avg": {name: m}, "exp_avg_sq": {name: v}}``.
+        grads: name → gradient (may carry a graph: the result is then differentiable).
+    Returns:
+        ``(new_params, new_state)``; nothing is modified in place.
+    """
+    b1, b2 = betas
+    t = state["step"] + 1
+    bc1, bc2 = 1 - b1**t, 1 - b2**t
+    new_p, m_new, v_new = {}, {}, {}
+    for name, p in params.items():
+        g = grads[name]
+        m = b1 * state["exp_avg"][name] + (1 - b1) * g
+        v = b2 * state["exp_avg_sq"][name] + (1 - b2) * g * g
+        # clamp: sqrt'(0) is infinite, which would turn second-order gradients into NaN
+        denom = v.clamp_min(1e-30).sqrt() / math.sqrt(bc2) + eps
+        new_p[name] = p - (lr / bc1) * m / denom
+        m_new[name], v_new[name] = m, v
+    return new_p, {"step": t, "exp_avg": m_new, "exp_avg_sq": v_new}
+
+
+def adam_state_of(optimizer: torch.optim.Adam, named_params: dict) -> tuple[dict, dict]:
+    """The Adam moments of ``named_params`` held by ``optimizer`` (zeros before its first step),
+    detached, and its hyper-parameters ``{"lr", "betas", "eps"}``."""
+    hyper = None
+    for group in optimizer.param_groups:
+        ids = {id(p) for p in group["params"]}
+        if any(id(p) in ids for p in named_params.values()):
+            if group.get("weight_decay", 0) or group.get("amsgrad", False):
+                raise ValueError("unrolling supports Adam without weight decay or amsgrad")
+            hyper = {"lr": group["lr"], "betas": tuple(group["betas"]), "eps": group["eps"]}
+            break
+    if hyper is None:
+        raise ValueError("the discriminator optimiser does not hold the discriminator's parameters")
+    state = {"step": 0, "exp_avg": {}, "exp_avg_sq": {}}
+    for name, p in named_params.items():
+        s = optimizer.state.get(p, {})
+        if "exp_avg" in s:
+            state["step"] = int(s["step"])
+            state["exp_avg"][name] = s["exp_avg"].detach()
+            state["exp_avg_sq"][name] = s["exp_avg_sq"].detach()
+        else:
+            state["exp_avg"][name] = torch.zeros_like(p)
+            state["exp_avg_sq"][name] = torch.zeros_like(p)
+    return state, hyper
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """``−f`` of eq. 1 per replica: BCE on real (label 1) and fake (label 0), mean over the batch
+    (last dim), summed over any leading replica dims → scalar (nats)."""
+    return (F.softplus(-real_logits).mean(-1) + F.softplus(fake_logits).mean(-1)).sum()
+
+
+def generator_loss(fake_logits):
+    """Non-saturating generator loss ``−log D(G(z))``, mean over the batch, summed over replicas."""
+    return F.softplus(-fake_logits).mean(-1).sum()
+
+
+# -- the models -----------------------------------------------------------------------------
+class _AdversarialModel(CourseModel):
+    """Shared machinery of the four GANs (see the module docstring)."""
+
+    def __init__(self, *, noise_dim=62, arch="conv32", channels=1, width=64, hidden=128,
+                 layers=2, d_layers=None, data_dim=2, replicas=1, codes=None, lam=0.1, unroll_steps=0,
+                 first_order=False, betas=(0.5, 0.999)):
+        super().__init__()
+        if arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+        if isinstance(unroll_steps, bool) or int(unroll_steps) != unroll_steps or unroll_steps < 0:
+            raise ValueError(f"unroll_steps K must be an integer >= 0 (0 = no unrolling), got {unroll_steps!r}")
+        self.noise_dim = check_positive_int("noise_dim", noise_dim)
+        self.arch = arch
+        self.channels = check_positive_int("channels", channels)
+        self.width = check_positive_int("width", width)
+        self.hidden = check_positive_int("hidden", hidden)
+        self.layers = check_positive_int("layers", layers)
+        self.d_layers = check_positive_int("d_layers", layers if d_layers is None else d_layers)
+        self.data_dim = check_positive_int("data_dim", data_dim)
+        self.replicas = check_positive_int("replicas", replicas)
+        if arch != "mlp" and self.replicas != 1:
+            raise ValueError("replicas > 1 is only supported with arch='mlp'")
+        self.code_spec = parse_codes(codes)
+        self.lam = check_non_negative("lam (λ, the weight of the continuous codes' NLL)", lam)
+        self.unroll_steps = int(unroll_steps)
+        self.first_order = bool(first_order)
+        self.betas = tuple(float(b) for b in betas)
+        in_dim = self.noise_dim + self.code_spec.dim
+        q_out = self.code_spec.q_outputs
+        if arch == "mlp":
+            R, h = self.replicas, self.hidden
+            self.generator = _mlp(R, [in_dim] + [h] * self.layers + [self.data_dim], nn.ReLU)
+            trunk = _mlp(R, [self.data_dim] + [h] * self.d_layers, nn.ReLU, last_act=True)
+            self.discriminator = Discriminator(trunk, ReplicaLinear(R, h, 1))
+            self.q_head = _mlp(R, [h, h, q_out], nn.ReLU) if q_out else None
+        else:
+            size = 32 if arch == "conv32" else 64
+            self.image_size = size
+            feats = 4 * self.width
+            self.generator = _conv_generator(in_dim, self.channels, size, self.width)
+            trunk = _conv_trunk(self.channels, size, self.width, feats)
+            self.discriminator = Discriminator(trunk, nn.Linear(feats, 1))
+            self.q_head = (nn.Sequential(nn.Linear(feats, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_out))
+                           if q_out else None)
+
+    # -- configuration ------------------------------------------------------------------
+    def config(self) -> dict:
+        cfg = {"noise_dim": self.noise_dim, "arch": self.arch, "channels": self.channels,
+               "width": self.width, "hidden": self.hidden, "layers": self.layers, "d_layers": self.d_layers,
+               "data_dim": self.data_dim, "replicas": self.replicas, "betas": list(self.betas)}
+        return cfg
+
+    def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
+        """Adam for the generator, Adam for the discriminator (its trunk and head, and Q's head)."""
+        d_params = list(self.discriminator.parameters())
+        if self.q_head is not None:
+            d_params += list(self.q_head.parameters())
+        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=self.betas),
+                "discriminator": torch.optim.Adam(d_params, lr=lr, betas=self.betas)}
+
+    # -- sampling -----------------------------------------------------------------------
+    @property
+    def _lead(self) -> tuple:
+        return (self.replicas,) if self.arch == "mlp" else ()
+
+    def _split(self, x):
+        """A training batch ``[R·B, ...]`` → ``[R, B, ...]`` for replicated MLPs."""
+        if self.arch == "mlp":
+            if x.dim() != 2 or x.shape[1] != self.data_dim or x.shape[0] % self.replicas:
+                raise ValueError(f"expected a batch [replicas·B, {self.data_dim}] with replicas={self.replicas}, "
+                                 f"got {tuple(x.shape)}")
+            return x.view(self.replicas, -1, self.data_dim)
+        return x
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None):
+        """Noise and codes for ``n`` samples (per replica).
+
+        Returns ``(z, c, cat, cont)``: z ``[*lead, n, noise_dim]`` ~ N(0, I); c ``[*lead, n, code dim]``
+        the code vector; cat ``[*lead, n, #categorical]`` (long) category indices; cont
+        ``[*lead, n, #continuous]`` ~ U[−1, 1].
+        """
+        ref = next(self.parameters())
+        dev, dtype = ref.device, ref.dtype
+        shape = self._lead + (int(n),)
+        z = torch.randn(*shape, self.noise_dim, generator=generator, device=dev, dtype=dtype)
+        cats = [torch.randint(k, shape, generator=generator, device=dev) for k in self.code_spec.categorical]
+        cat = torch.stack(cats, -1) if cats else torch.zeros(*shape, 0, dtype=torch.long, device=dev)
+        cont = torch.rand(*shape, self.code_spec.continuous, generator=generator, device=dev, dtype=dtype) * 2 - 1
+        return z, self.code_vector(cat, cont), cat, cont
+
+    def code_vector(self, cat, cont):
+        """One-hot categorical codes followed by the continuous codes: ``[..., code dim]``."""
+        parts = [F.one_hot(cat[..., i], k).to(cont.dtype) for i, k in enumerate(self.code_spec.categorical)]
+        return torch.cat(parts + [cont], dim=-1)
+
+    def generate(self, z, c=None):
+        """``G(z, c)``: noise ``[*lead, n, noise_dim]`` (and codes) → samples."""
+        inp = z if c is None or c.shape[-1] == 0 else torch.cat([z, c], dim=-1)
+        return self.generator(inp)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None):
+        """``n`` generated samples (per replica) in eval mode: ``[*lead, n, ...]``."""
+        was = self.training
+        self.eval()
+        try:
+            z, c, _, _ = self.sample_latent(n, generator)
+            return self.generate(z, c)
+        finally:
+            self.train(was)
+
+    # -- Q ----------------------------------------------------------------------------------
+    def q_outputs(self, x=None, features=None):
+        """Q's prediction of the codes from samples (or the trunk's features).
+
+        Returns ``(cat_logits, mu, log_std)``: a list of ``[..., n, k]`` logits per categorical
+        code, and ``[..., n, #continuous]`` mean and log-standard-deviation.
+        """
+        if self.q_head is None:
+            raise ValueError("this model has no latent codes, so no Q network (pass codes='cat10,cont2')")
+        if features is None:
+            features = self.discriminator.trunk(x)
+        out = self.q_head(features)
+        logits, start = [], 0
+        for k in self.code_spec.categorical:
+            logits.append(out[..., start:start + k])
+            start += k
+        n = self.code_spec.continuous
+        mu, log_std = out[..., start:start + n], out[..., start + n:start + 2 * n].clamp(-5, 5)
+        return logits, mu, log_std
+
+    def info_terms(self, features, cat, cont) -> dict:
+        """The information loss (seed eq. 3, ``L_I`` as a loss to minimise, nats).
+
+        ``q_cat``: cross-entropy summed over categorical codes; ``q_cont``: Gaussian NLL summed
+        over continuous codes; ``info = q_cat + λ·q_cont``. Means over the batch, summed over
+        replicas. ``q_cont_mse``: the squared error of Q's mean, for reference.
+        """
+        logits, mu, log_std = self.q_outputs(features=features)
+        zero = features.new_zeros(())
+        q_cat = zero
+        for i, lg in enumerate(logits):
+            q_cat = q_cat + F.cross_entropy(lg.reshape(-1, lg.shape[-1]), cat[..., i].reshape(-1),
+                                            reduction="none").view(cat.shape[:-1]).mean(-1).sum()
+        if self.code_spec.continuous:
+            nll = 0.5 * math.log(2 * math.pi) + log_std + 0.5 * ((cont - mu) * torch.exp(-log_std)) ** 2
+            q_cont = nll.sum(-1).mean(-1).sum()
+            mse = ((cont - mu) ** 2).mean(-1).mean(-1).sum()
+        else:
+            q_cont = mse = zero
+        return {"info": q_cat + self.lam * q_cont, "q_cat": q_cat, "q_cont": q_cont, "q_cont_mse": mse}
+
+    # -- unrolling ----------------------------------------------------------------------------
+    def unrolled_generator_loss(self, x_real, fake, d_optimizer, steps=None, first_order=None):
+        """``f_K``: the generator loss against the discriminator after K functional Adam steps
+        (seed eq. 10). Differentiable in ``fake``, through the unroll unless ``first_order``."""
+        K = self.unroll_steps if steps is None else int(steps)
+        first = self.first_order if first_order is None else bool(first_order)
+        disc = self.discriminator
+        if K == 0:
+            return generator_loss(disc(fake))
+        named = dict(disc.named_parameters())
+        state, hyper = adam_state_of(d_optimizer, named)
+        params = {k: v.detach().requires_grad_(True) for k, v in named.items()}
+        fake_in = fake.detach() if first else fake
+        n_real = x_real.shape[-2] if self.arch == "mlp" else x_real.shape[0]
+        for _ in range(K):
+            # one functional forward of D on [real; fake] (dim 1 for replicated MLPs, else 0)
+            both = torch.cat([x_real, fake_in], dim=1 if self.arch == "mlp" else 0)
+            logits = functional_call(disc, params, (both,))
+            loss = discriminator_loss(logits[..., :n_real], logits[..., n_real:])
+            grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first)
+            params, state = adam_step(params, state, dict(zip(params, grads)), **hyper)
+            if first:
+                params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        if first:
+            params = {k: v.detach() for k, v in params.items()}
+        return generator_loss(functional_call(disc, params, (fake,)))
+
+    # -- the training step ----------------------------------------------------------------------
+    def loss_terms(self, x, step: int = 0) -> dict:
+        """Terms on one batch without updating anything (no unrolling): ``loss = d_loss + g_loss``."""
+        x = self._split(x)
+        n = x.shape[-2] if self.arch == "mlp" else x.shape[0]
+        z, c, cat, cont = self.sample_latent(n)
+        fake = self.generate(z, c)
+        feats_fake = self.discriminator.trunk(fake)
+        fake_logits = self.discriminator.head(feats_fake).squeeze(-1)
+        real_logits = self.discriminator(x)
+        R = self.replicas
+        terms = {"d_loss": discriminator_loss(real_logits, fake_logits) / R,
+                 "g_loss": generator_loss(fake_logits) / R}
+        if self.q_head is not None:
+            terms.update({k: v / R for k, v in self.info_terms(feats_fake, cat, cont).items()})
+        terms["loss"] = terms["d_loss"] + terms["g_loss"]
+        return terms
+
+    def generator_objective(self, x_real, fake, cat, cont, d_optimizer):
+        """The generator's objective (seed eq. 12–13): ``(f_K, f_K + L_I)``, the adversarial term
+        through the unrolled discriminator, the information term (if any) through the current one."""
+        adv = self.unrolled_generator_loss(x_real, fake, d_optimizer)
+        if self.q_head is None:
+            return adv, adv
+        return adv, adv + self.info_terms(self.discriminator.trunk(fake), cat, cont)["info"]
+
+    def training_step(self, x, step: int, optimizers: dict) -> dict:
+        """One generator update (against the unrolled discriminator when K > 0, plus the
+        information loss through the current one), then one discriminator (and Q) update."""
+        g_opt, d_opt = optimizers["generator"], optimizers["discriminator"]
+        x = self._split(x)
+        n = x.shape[-2] if self.arch == "mlp" else x.shape[0]
+        R = self.replicas
+        z, c, cat, cont = self.sample_latent(n)
+        # generator step: f_K (eq. 10) + λ-weighted information term through the current D (eq. 13)
+        g_opt.zero_grad(set_to_none=True)
+        fake = self.generate(z, c)
+        g_adv, g_total = self.generator_objective(x, fake, cat, cont, d_opt)
+        g_total.backward()
+        g_opt.step()
+        # discriminator (and Q) step on the same real batch and the detached fakes
+        d_opt.zero_grad(set_to_none=True)
+        fake = fake.detach()
+        feats_fake = self.discriminator.trunk(fake)
+        fake_logits = self.discriminator.head(feats_fake).squeeze(-1)
+        real_logits = self.discriminator(x)
+        d_loss = discriminator_loss(real_logits, fake_logits)
+        d_total = d_loss
+        terms = {}
+        if self.q_head is not None:
+            info = self.info_terms(feats_fake, cat, cont)
+            d_total = d_total + info["info"]
+            terms.update({k: v.detach() / R for k, v in info.items()})
+        d_total.backward()
+        d_opt.step()
+        with torch.no_grad():
+            terms.update({
+                "d_loss": d_loss.detach() / R, "g_loss": g_adv.detach() / R,
+                "d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean(),
+            })
+            terms["loss"] = terms["d_loss"] + terms["g_loss"]
+        return terms
+
+
+@register("gan")
+class GAN(_AdversarialModel):
+    """The plain GAN of seed eq. 1 (non-saturating generator loss).
+
+    Args:
+        noise_dim: size of z ~ N(0, I). arch: ``"mlp"`` (2-D toys), ``"conv32"``, ``"conv64"``.
+        channels: image channels (conv). width: conv channels. hidden, layers: MLP width/depth.
+        data_dim: MLP data dimension. replicas: independent MLP GANs trained side by side
+            (the batch ``[R·B, d]`` is split into R batches of B).
+        betas: Adam's (β1, β2) for both optimisers.
+    """
+
+    def __init__(self, noise_dim=62, arch="conv32", channels=1, width=64, hidden=128, layers=2,
+                 d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999)):
+        super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
+                         layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas)
+
+
+@register("unrolled_gan")
+class UnrolledGAN(_AdversarialModel):
+    """Unrolled GAN (Metz et al.; seed eq. 10–11): ``unroll_steps`` = K ≥ 0 functional Adam
+    steps of the discriminator inside the generator's loss; ``first_order=True`` drops the
+    ``dθ_D^K/dθ_G`` term. Other arguments as :class:`GAN`."""
+
+    def __init__(self, unroll_steps=5, first_order=False, noise_dim=62, arch="conv32", channels=1,
+                 width=64, hidden=128, layers=2, d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999)):
+        super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
+                         layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas,
+                         unroll_steps=unroll_steps, first_order=first_order)
+
+    def config(self) -> dict:
+        return {**super().config(), "unroll_steps": self.unroll_steps, "first_order": self.first_order}
+
+
+@register("infogan")
+class InfoGAN(_AdversarialModel):
+    """InfoGAN (seed eq. 3): ``codes`` (e.g. ``"cat10,cont2"``, the MNIST set-up, with 62 noise
+    dimensions), ``lam`` = λ ≥ 0 weighting the continuous codes' Gaussian NLL. Other
+    arguments as :class:`GAN`."""
+
+    def __init__(self, codes="cat10,cont2", lam=0.1, noise_dim=62, arch="conv32", channels=1,
+                 width=64, hidden=128, layers=2, d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999)):
+        super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
+                         layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas,
+                         codes=codes, lam=lam)
+        if self.code_spec.dim == 0:
+            raise ValueError(f"InfoGAN needs at least one latent code, got codes={codes!r}: {_SPEC_HELP}")
+
+    def config(self) -> dict:
+        return {**super().config(), "codes": str(self.code_spec), "lam": self.lam}
+
+
+@register("unrolled_infogan")
+class UnrolledInfoGAN(InfoGAN):
+    """Unrolled InfoGAN (seed eq. 12–13): the adversarial term through the discriminator
+    unrolled ``unroll_steps`` = K times, the information term through the current one."""
+
+    def __init__(self, unroll_steps=5, first_order=False, codes="cat10,cont2", lam=0.1, noise_dim=62,
+                 arch="conv32", channels=1, width=64, hidden=128, layers=2, d_layers=None, data_dim=2,
+                 replicas=1, betas=(0.5, 0.999)):
+        _AdversarialModel.__init__(self, noise_dim=noise_dim, arch=arch, channels=channels, width=width,
+                                   hidden=hidden, layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas,
+                                   betas=betas, codes=codes, lam=lam, unroll_steps=unroll_steps,
+                                   first_order=first_order)
+        if self.code_spec.dim == 0:
+            raise ValueError(f"InfoGAN needs at least one latent code, got codes={codes!r}: {_SPEC_HELP}")
+
+    def config(self) -> dict:
+        return {**super().config(), "unroll_steps": self.unroll_steps, "first_order": self.first_order}

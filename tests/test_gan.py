@@ -1,0 +1,268 @@
+import copy
+import math
+
+import pytest
+import torch
+
+from course_lib.models import GAN, InfoGAN, UnrolledGAN, UnrolledInfoGAN, build_model, parse_codes
+from course_lib.models.gan import (CodeSpec, adam_state_of, adam_step, discriminator_loss,
+                                   generator_loss)
+from course_lib.train import train
+
+TINY = dict(arch="mlp", noise_dim=2, hidden=4, layers=1, replicas=1)
+
+
+# -- code specifications ------------------------------------------------------------------
+def test_parse_codes_forms():
+    assert parse_codes("cat10,cont2") == CodeSpec((10,), 2)
+    assert parse_codes(" cat3 , cat4, cont ") == CodeSpec((3, 4), 1)
+    assert parse_codes([{"type": "categorical", "size": 10}, {"type": "continuous", "size": 2}]) == CodeSpec((10,), 2)
+    assert parse_codes("") == CodeSpec() and parse_codes(None) == CodeSpec()
+    spec = parse_codes("cont3,cat5")
+    assert spec.dim == 8 and spec.q_outputs == 11 and str(spec) == "cat5,cont3"
+    assert parse_codes(str(spec)) == spec
+
+
+@pytest.mark.parametrize("bad", ["cat1", "cat", "foo3", "cat10;cont2", "cont0", "cat-3",
+                                 [{"type": "gaussian", "size": 2}], [{"size": 2}], [{"type": "cat", "size": 2.5}],
+                                 [{"type": "cat", "size": 3, "extra": 1}]])
+def test_parse_codes_rejects_bad_specs(bad):
+    with pytest.raises(ValueError, match="expected a string such as"):
+        parse_codes(bad)
+
+
+def test_parse_codes_rejects_wrong_type():
+    with pytest.raises(TypeError):
+        parse_codes(10)
+
+
+def test_bad_hyper_parameters():
+    with pytest.raises(ValueError, match="unroll_steps K must be an integer >= 0"):
+        UnrolledGAN(unroll_steps=-1, **TINY)
+    with pytest.raises(ValueError, match="unroll_steps"):
+        UnrolledInfoGAN(unroll_steps=1.5, codes="cat3", **TINY)
+    with pytest.raises(ValueError, match="lam"):
+        InfoGAN(codes="cat3", lam=-0.5, **TINY)
+    with pytest.raises(ValueError, match="at least one latent code"):
+        InfoGAN(codes="", **TINY)
+    with pytest.raises(ValueError, match="expected a string such as"):
+        InfoGAN(codes="cat10,cont2,style", **TINY)
+    with pytest.raises(ValueError, match="arch"):
+        GAN(arch="resnet")
+
+
+@pytest.mark.parametrize("cls,kw", [(GAN, {}), (UnrolledGAN, dict(unroll_steps=3, first_order=True)),
+                                    (InfoGAN, dict(codes="cat3,cont2", lam=0.5)),
+                                    (UnrolledInfoGAN, dict(unroll_steps=2, codes="cat3,cont1"))])
+def test_config_rebuilds_the_model(cls, kw):
+    m = cls(**kw, **TINY)
+    again = build_model(m.model_name, **m.config())
+    assert type(again) is cls and again.config() == m.config()
+    assert sum(p.numel() for p in again.parameters()) == sum(p.numel() for p in m.parameters())
+
+
+# -- the functional Adam -------------------------------------------------------------------
+def test_adam_step_matches_torch_optim_adam():
+    torch.manual_seed(0)
+    w = torch.randn(3, 4, requires_grad=True)
+    b = torch.randn(4, requires_grad=True)
+    opt = torch.optim.Adam([w, b], lr=0.01, betas=(0.5, 0.99), eps=1e-6)
+    params = {"w": w.detach().clone(), "b": b.detach().clone()}
+    state = {"step": 0, "exp_avg": {k: torch.zeros_like(v) for k, v in params.items()},
+             "exp_avg_sq": {k: torch.zeros_like(v) for k, v in params.items()}}
+    for i in range(4):
+        x = torch.randn(5, 3)
+        opt.zero_grad()
+        ((x @ w + b) ** 2).sum().backward()
+        grads = {"w": w.grad.clone(), "b": b.grad.clone()}
+        opt.step()
+        params, state = adam_step(params, state, grads, lr=0.01, betas=(0.5, 0.99), eps=1e-6)
+        assert torch.allclose(params["w"], w.detach(), atol=1e-6)
+        assert torch.allclose(params["b"], b.detach(), atol=1e-6)
+    # adam_state_of reads the same moments back from the optimiser
+    read, hyper = adam_state_of(opt, {"w": w, "b": b})
+    assert read["step"] == 4 and hyper == {"lr": 0.01, "betas": (0.5, 0.99), "eps": 1e-6}
+    assert torch.allclose(read["exp_avg"]["w"], state["exp_avg"]["w"], atol=1e-6)
+    assert torch.allclose(read["exp_avg_sq"]["b"], state["exp_avg_sq"]["b"], atol=1e-7)
+
+
+# -- unrolling ------------------------------------------------------------------------------
+def _warm(model, steps=3, seed=0, dtype=torch.float64):
+    """A model with non-zero Adam moments in its discriminator optimiser, and a fixed batch."""
+    torch.manual_seed(seed)
+    model.to(dtype)
+    opts = model.configure_optimizers(1e-2)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(model.replicas * 6, model.data_dim, generator=g, dtype=dtype) + 1.0
+    for step in range(steps):
+        model.training_step(x, step, opts)
+    z = torch.randn(model.replicas, 6, model.noise_dim, generator=g, dtype=dtype)
+    return opts, model._split(x), z
+
+
+def _gen_grad(model, x, z, d_opt, **kw):
+    model.generator.zero_grad(set_to_none=True)
+    loss = model.unrolled_generator_loss(x, model.generate(z), d_opt, **kw)
+    grads = torch.autograd.grad(loss, list(model.generator.parameters()))
+    return loss.detach(), torch.cat([g.reshape(-1) for g in grads])
+
+
+def test_k0_equals_the_plain_gan_generator_gradient():
+    plain = GAN(**TINY)
+    opts, x, z = _warm(plain)
+    unrolled = UnrolledGAN(unroll_steps=0, **TINY).double()
+    unrolled.load_state_dict(plain.state_dict())
+    fake = plain.generate(z)
+    ref = torch.autograd.grad(generator_loss(plain.discriminator(fake)), list(plain.generator.parameters()))
+    _, got = _gen_grad(unrolled, x, z, opts["discriminator"])
+    assert torch.allclose(got, torch.cat([r.reshape(-1) for r in ref]), atol=1e-12)
+
+
+def test_k0_trains_exactly_like_the_plain_gan():
+    from course_lib.data import RingOfGaussians
+
+    kw = dict(arch="mlp", noise_dim=4, hidden=8, layers=1, replicas=2)
+    torch.manual_seed(0)
+    a = train(GAN(**kw), RingOfGaussians(), steps=5, batch_size=16, lr=1e-3, seed=3, progress=False)
+    torch.manual_seed(0)
+    b = train(UnrolledGAN(unroll_steps=0, **kw), RingOfGaussians(), steps=5, batch_size=16, lr=1e-3, seed=3,
+              progress=False)
+    assert not torch.equal(a.model.generator[0].weight, GAN(**kw).generator[0].weight)
+    for (na, pa), (nb, pb) in zip(a.model.named_parameters(), b.model.named_parameters()):
+        assert na == nb and torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_second_order_gradient_matches_finite_differences(K):
+    model = UnrolledGAN(unroll_steps=K, first_order=False, **TINY)
+    opts, x, z = _warm(model)
+    d_opt = opts["discriminator"]
+    d_before = copy.deepcopy(model.discriminator.state_dict())
+    _, grad = _gen_grad(model, x, z, d_opt)
+    # the unroll must not touch the real discriminator
+    for k, v in model.discriminator.state_dict().items():
+        assert torch.equal(v, d_before[k])
+    params = list(model.generator.parameters())
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+
+    def f_K(vec):
+        with torch.no_grad():
+            i = 0
+            for p in params:
+                p.copy_(vec[i:i + p.numel()].view_as(p))
+                i += p.numel()
+        with torch.enable_grad():
+            return float(model.unrolled_generator_loss(x, model.generate(z), d_opt).detach())
+
+    eps = 1e-6
+    fd = torch.empty_like(flat)
+    for i in range(len(flat)):
+        e = torch.zeros_like(flat)
+        e[i] = eps
+        fd[i] = (f_K(flat + e) - f_K(flat - e)) / (2 * eps)
+    f_K(flat)
+    assert grad.abs().max() > 1e-4
+    assert torch.allclose(grad, fd, rtol=1e-5, atol=1e-8), (grad - fd).abs().max()
+
+
+def test_first_order_differs_from_second_order_and_matches_a_real_unroll():
+    model = UnrolledGAN(unroll_steps=3, **TINY)
+    opts, x, z = _warm(model)
+    d_opt = opts["discriminator"]
+    _, second = _gen_grad(model, x, z, d_opt, first_order=False)
+    _, first = _gen_grad(model, x, z, d_opt, first_order=True)
+    assert (second - first).norm() > 1e-3 * second.norm()
+    # independent first-order reference: K real Adam steps of a copy of D (with a copy of its
+    # optimiser state) on the same batch, then the plain generator gradient against that copy
+    d_copy = copy.deepcopy(model.discriminator)
+    opt_copy = torch.optim.Adam(d_copy.parameters(), lr=1e-2, betas=model.betas)
+    state = adam_state_of(d_opt, dict(model.discriminator.named_parameters()))[0]
+    opt_copy.load_state_dict({
+        "state": {i: {"step": torch.tensor(float(state["step"]), dtype=torch.float64),
+                      "exp_avg": state["exp_avg"][n].clone(), "exp_avg_sq": state["exp_avg_sq"][n].clone()}
+                  for i, (n, _) in enumerate(model.discriminator.named_parameters())},
+        "param_groups": opt_copy.state_dict()["param_groups"]})
+    fake = model.generate(z).detach()
+    for _ in range(3):
+        opt_copy.zero_grad()
+        discriminator_loss(d_copy(x), d_copy(fake)).backward()
+        opt_copy.step()
+    loss = generator_loss(d_copy(model.generate(z)))
+    ref = torch.autograd.grad(loss, list(model.generator.parameters()))
+    assert torch.allclose(first, torch.cat([r.reshape(-1) for r in ref]), atol=1e-10)
+    # at K = 0 both orders agree
+    _, a = _gen_grad(model, x, z, d_opt, steps=0, first_order=False)
+    _, b = _gen_grad(model, x, z, d_opt, steps=0, first_order=True)
+    assert torch.equal(a, b)
+
+
+def test_replicas_are_independent():
+    model = GAN(arch="mlp", noise_dim=3, hidden=5, layers=1, replicas=3).double()
+    x = torch.randn(3, 4, 2, dtype=torch.float64)
+    loss = discriminator_loss(model.discriminator(x), model.discriminator(x + 1))
+    g1 = torch.autograd.grad(loss, model.discriminator.head.weight)[0]
+    x2 = x.clone()
+    x2[2] += 5  # change only replica 2's data
+    loss2 = discriminator_loss(model.discriminator(x2), model.discriminator(x2 + 1))
+    g2 = torch.autograd.grad(loss2, model.discriminator.head.weight)[0]
+    assert torch.equal(g1[:2], g2[:2]) and not torch.equal(g1[2], g2[2])
+
+
+# -- InfoGAN --------------------------------------------------------------------------------
+def test_latent_codes_shapes_and_ranges():
+    m = InfoGAN(codes="cat10,cat3,cont2", arch="conv32", width=8)
+    z, c, cat, cont = m.sample_latent(500, generator=torch.Generator().manual_seed(0))
+    assert z.shape == (500, 62) and c.shape == (500, 15) and cat.shape == (500, 2) and cont.shape == (500, 2)
+    assert torch.equal(c[:, :10].argmax(1), cat[:, 0]) and torch.equal(c[:, 10:13].argmax(1), cat[:, 1])
+    assert torch.all(c[:, :13].sum(1) == 2)
+    assert cont.min() >= -1 and cont.max() <= 1 and cont.min() < -0.9 and cont.max() > 0.9
+    assert torch.equal(c[:, 13:], cont)
+    assert m.sample(4).shape == (4, 1, 32, 32)
+
+
+def test_default_is_the_mnist_setup():
+    m = InfoGAN()
+    assert m.code_spec == CodeSpec((10,), 2) and m.noise_dim == 62 and m.arch == "conv32"
+    assert InfoGAN(arch="conv64", width=8).sample(2).shape == (2, 1, 64, 64)
+
+
+def test_info_terms_match_torch_distributions():
+    m = InfoGAN(codes="cat4,cat3,cont2", lam=0.7, **TINY)
+    torch.manual_seed(1)
+    feats = torch.randn(1, 9, 4)
+    _, _, cat, cont = m.sample_latent(9)
+    logits, mu, log_std = m.q_outputs(features=feats)
+    ce = sum(-torch.distributions.Categorical(logits=lg).log_prob(cat[..., i]).mean() for i, lg in enumerate(logits))
+    nll = -torch.distributions.Normal(mu, log_std.exp()).log_prob(cont).sum(-1).mean()
+    t = m.info_terms(feats, cat, cont)
+    assert torch.allclose(t["q_cat"], ce, atol=1e-5)
+    assert torch.allclose(t["q_cont"], nll, atol=1e-5)
+    assert torch.allclose(t["info"], ce + 0.7 * nll, atol=1e-5)
+    assert torch.allclose(t["q_cont_mse"], ((cont - mu) ** 2).mean(), atol=1e-6)
+
+
+def test_unrolled_infogan_objective_is_eq_13():
+    kw = dict(codes="cat3,cont1", lam=0.5, **TINY)
+    model = UnrolledInfoGAN(unroll_steps=2, **kw)
+    opts, x, z = _warm(model)
+    _, _, cat, cont = model.sample_latent(6)
+    c = model.code_vector(cat, cont).double()
+    cont = cont.double()
+    gen = list(model.generator.parameters())
+    adv, total = model.generator_objective(x, model.generate(z, c), cat, cont, opts["discriminator"])
+    g_total = torch.autograd.grad(total, gen)
+    # adversarial part through the unrolled D, information part through the current D
+    g_adv = torch.autograd.grad(model.unrolled_generator_loss(x, model.generate(z, c), opts["discriminator"]), gen)
+    info = model.info_terms(model.discriminator.trunk(model.generate(z, c)), cat, cont)["info"]
+    g_info = torch.autograd.grad(info, gen)
+    for a, b, i in zip(g_total, g_adv, g_info):
+        assert torch.allclose(a, b + i, atol=1e-10)
+    assert torch.allclose(adv, model.unrolled_generator_loss(x, model.generate(z, c), opts["discriminator"]))
+
+
+def test_infogan_trains_on_the_one_loop_and_logs_q_losses():
+    data = (torch.rand(32, 1, 32, 32) > 0.7).float()
+    m = UnrolledInfoGAN(unroll_steps=1, codes="cat3,cont2", arch="conv32", width=8, noise_dim=8)
+    res = train(m, data, steps=3, batch_size=8, lr=1e-3, seed=0, progress=False, log_every=1)
+    for key in ("loss", "d_loss", "g_loss", "q_cat", "q_cont", "q_cont_mse", "info"):
+        assert len(res.history[key]) == 3 and all(math.isfinite(v) for v in res.history[key])
