@@ -2,5 +2,7 @@
 
 from .dsprites import DSprites, DSpritesSampler, TensorSampler, export_npz
 from .toy import Coverage, RingOfGaussians
+from .mnist import load_mnist
 
-__all__ = ["DSprites", "DSpritesSampler", "TensorSampler", "export_npz", "RingOfGaussians", "Coverage"]
+__all__ = ["DSprites", "DSpritesSampler", "TensorSampler", "export_npz", "RingOfGaussians", "Coverage",
+           "load_mnist"]
