@@ -255,6 +255,8 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
         if ckpt_path is not None:
             atomic_save(checkpoint_state(model, optimizers, step, history, generator, train_config), ckpt_path)
 
+    if start < steps:
+        model.on_train_start(steps)
     model.train()
     sums: dict = {}
     count, window_start = 0, start

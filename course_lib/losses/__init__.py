@@ -7,7 +7,8 @@ option so that notebooks can show what it does.
 
 from .recon import bernoulli_recon, gaussian_recon, reconstruction
 from .kl import kl_normal
+from .capacity import capacity_penalty, capacity_schedule
 from .tc import tc_decomposition
 
 __all__ = ["bernoulli_recon", "gaussian_recon", "reconstruction", "kl_normal",
-           "tc_decomposition"]
+           "capacity_penalty", "capacity_schedule", "tc_decomposition"]

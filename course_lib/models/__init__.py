@@ -7,8 +7,9 @@ optimisers, so one training loop (``course_lib.train``) trains them all.
 from .base import MODELS, CourseModel, build_model, register
 from .nets import BurgessDecoder, BurgessEncoder
 from .vae import VAE, Autoencoder, BetaVAE
+from .capacity import CapacityVAE
 from .gan import GAN, InfoGAN, UnrolledGAN, UnrolledInfoGAN, parse_codes
 
 __all__ = ["MODELS", "CourseModel", "build_model", "register", "BurgessEncoder",
-           "BurgessDecoder", "Autoencoder", "VAE", "BetaVAE", "GAN", "UnrolledGAN", "InfoGAN",
+           "BurgessDecoder", "Autoencoder", "VAE", "BetaVAE", "CapacityVAE", "GAN", "UnrolledGAN", "InfoGAN",
            "UnrolledInfoGAN", "parse_codes"]

@@ -49,6 +49,13 @@ class CourseModel(nn.Module):
     def loss_terms(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def on_train_start(self, steps: int) -> None:
+        """Called by ``train`` before the first update with the run's total number of steps.
+
+        Does nothing by default; a model whose schedule depends on the run length (e.g. the
+        capacity schedule of ``CapacityVAE``) checks it here and warns.
+        """
+
     def training_step(self, x, step: int, optimizers: dict) -> dict[str, torch.Tensor]:
         """One update: gradients of ``loss_terms(x)["loss"]`` and one step of every optimiser.
 
