@@ -104,3 +104,7 @@ def test_real_dsprites_and_beta_vae_smoke():
     assert np.isfinite(enc.mu).all()
     r = mig(enc.mu, enc.classes, factor_names=ds.factor_names)
     assert r.skipped == (0,) and 0.0 <= r.score <= 1.0  # colour has a single value
+    fast = encode_dataset(model, ds, n=64, batch_size=32, seed=0, autocast=torch.bfloat16)
+    np.testing.assert_array_equal(fast.classes, enc.classes)
+    scale = np.abs(enc.mu).max()
+    np.testing.assert_allclose(fast.mu, enc.mu, atol=0.02 * scale)  # bfloat16: ~3 digits

@@ -10,6 +10,7 @@ device). Encoding runs in chunks under ``torch.inference_mode()`` with the model
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -86,6 +87,7 @@ def encode_dataset(
     generator: torch.Generator | None = None,
     device: str | torch.device | None = None,
     seed: int = 0,
+    autocast: torch.dtype | None = None,
 ) -> Encoded:
     """Encode ``n`` random images of ``dataset`` (or all of them, in order) with ``model``.
 
@@ -98,6 +100,9 @@ def encode_dataset(
         generator: a ``torch.Generator`` for the random draw (default: one seeded with ``seed``).
         device: where images are rendered and encoded (default: the model's device).
         seed: used when ``generator`` is None.
+        autocast: e.g. ``torch.bfloat16``: run the encoder under ``torch.autocast`` with this
+            dtype (about 2x faster on a CPU with AVX-512 BF16; codes change by ~1e-3 relative,
+            which can move a few samples across a MIG bin edge). Default: full float32.
 
     Returns:
         :class:`Encoded` ``(mu [N, D], logvar [N, D] or None, classes [N, K])``, NumPy arrays
@@ -118,7 +123,9 @@ def encode_dataset(
         gen = make_generator(generator, seed)
         classes_all = dataset.sample_classes(total, generator=gen)
     mus, logvars, classes_out = [], [], []
-    with _EvalMode(model), torch.inference_mode():
+    amp = (torch.autocast(device.type, dtype=autocast) if autocast is not None
+           else contextlib.nullcontext())
+    with _EvalMode(model), torch.inference_mode(), amp:
         for start in range(0, total, batch_size):
             stop = min(start + batch_size, total)
             if classes_all is None:

@@ -1,0 +1,21 @@
+"""Smoke test of the MIG benchmark on a few images (the full run is `python -m course_lib bench mig`)."""
+
+import pytest
+
+from course_lib import bench_metrics
+
+
+def test_bench_mig_runs_on_a_small_subset(capsys):
+    pytest.importorskip("course_lib.data")
+    lines = []
+    report = bench_metrics.bench_mig_full(device="cpu", n=128, batch_size=64, out=lines.append)
+    assert report["images"] == 128 and report["device"] == "cpu"
+    assert report["total_s"] >= report["encode_s"] > 0 and report["peak_rss_mib"] > 0
+    assert 0.0 <= report["mig"] <= 1.0
+    assert any("images/s" in line for line in lines) and any("peak RSS" in line for line in lines)
+
+
+def test_bench_main_parses_arguments(capsys):
+    pytest.importorskip("course_lib.data")
+    assert bench_metrics.main(["mig", "--device", "cpu", "--n", "64", "--batch-size", "64"]) == 0
+    assert "MIG benchmark" in capsys.readouterr().out
