@@ -1,0 +1,492 @@
+"""Interactive explorers (ipywidgets) for models with ``encode``/``decode``.
+
+- :func:`latent_explorer`: one slider per latent → the decoded image, starting from the
+  posterior mean μ(x) of a chosen data-set image.
+- :func:`traversal_explorer`: choose a latent and a range → a strip of decoded images.
+- :func:`factor_explorer`: one slider per dSprites factor → the rendered image, its
+  encoding μ (bars) and its reconstruction.
+- :func:`stage_explorer`: a slider over saved training stages → the traversal grid of the
+  model at that stage ("watch the factors appear"); collect the stages with
+  :func:`snapshot_callback`.
+
+ipywidgets is imported inside the functions, so ``import course_lib.widgets`` works without it
+(and course_lib never needs it). Each explorer draws into ONE ``widgets.Image`` whose PNG bytes
+are replaced in place (no new figure per move); images are quantised to 8 bits,
+round(255·sigmoid(logits)). Every explorer keeps the duration of its updates in
+``explorer.timings_ms`` and :meth:`Explorer.benchmark` measures them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .viz import DEFAULT_TRAVERSAL, make_grid
+
+__all__ = [
+    "png_bytes", "decode_png", "to_uint8", "latent_explorer", "traversal_explorer",
+    "factor_explorer", "stage_explorer", "snapshot_callback",
+    "LatentExplorer", "TraversalExplorer", "FactorExplorer", "StageExplorer",
+]
+
+
+def _widgets():
+    try:
+        import ipywidgets
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the explorers need ipywidgets: pip install ipywidgets (or the course's notebook "
+            "extra: pip install -e '.[notebooks]')"
+        ) from exc
+    return ipywidgets
+
+
+# ----------------------------------------------------------------------------- images
+def to_uint8(images) -> np.ndarray:
+    """Intensities in [0, 1] (C×H×W, H×W, or an N×C×H×W grid) → uint8 H×W (C = 1) or H×W×3,
+    quantised as round(255·x)."""
+    x = torch.as_tensor(images).detach().float().cpu()
+    if x.dim() == 4:
+        arr = make_grid(x, nrow=x.shape[0], pad=0)
+    elif x.dim() == 3:
+        arr = x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+    elif x.dim() == 2:
+        arr = x.numpy()
+    else:
+        raise ValueError(f"expected an image C×H×W, H×W or N×C×H×W, got shape {tuple(x.shape)}")
+    return np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def png_bytes(images) -> bytes:
+    """Encode intensities in [0, 1] (see :func:`to_uint8`) as PNG bytes for ``widgets.Image``."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(images)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """PNG bytes → uint8 array (H×W or H×W×3): the inverse of :func:`png_bytes`."""
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def _device(model) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _as_image(image) -> torch.Tensor:
+    x = torch.as_tensor(image).float()
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"expected one image C×H×W (or 1×C×H×W), got shape {tuple(x.shape)}")
+    return x
+
+
+@torch.no_grad()
+def _posterior_mean(model, image) -> torch.Tensor:
+    x = _as_image(image).to(_device(model))
+    return model.encode(x)[0][0].float().cpu()
+
+
+@torch.no_grad()
+def _decode(model, z: torch.Tensor) -> torch.Tensor:
+    """z N×D → intensities N×C×H×W on the CPU."""
+    return torch.sigmoid(model.decode(z.to(_device(model)))).float().cpu()
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run one update on a single torch thread, then restore the previous setting.
+
+    Decoding one 64×64 image is too small a job to share between threads: on a busy 2-core
+    machine, two threads waiting for each other made an update ~30 times slower.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------- base
+class Explorer:
+    """Common parts: the root widget (``.widget``), timing of updates, notebook display."""
+
+    widget = None
+
+    def __init__(self):
+        self.timings_ms: list[float] = []
+        self.cpu_ms: list[float] = []
+
+    def _timed(self, fn):
+        t0, c0 = time.perf_counter(), time.process_time()
+        with _one_thread():
+            fn()
+        self.timings_ms.append(1000.0 * (time.perf_counter() - t0))
+        self.cpu_ms.append(1000.0 * (time.process_time() - c0))
+
+    def _ipython_display_(self):  # pragma: no cover - needs a notebook front end
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _moves(self, n: int, generator: torch.Generator):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def benchmark(self, n: int = 20, seed: int = 0) -> dict:
+        """Move the controls ``n`` times (random values from ``seed``) and time each update.
+
+        Returns:
+            {"median_ms", "max_ms", "median_cpu_ms", "n"}: wall-clock milliseconds per update on
+            this machine, and the CPU time of the process per update (all threads; on a busy
+            shared machine it is the better measure of the work one update needs).
+        """
+        g = torch.Generator().manual_seed(seed)
+        start = len(self.timings_ms)
+        self._moves(n, g)
+        ms = np.asarray(self.timings_ms[start:], dtype=float)
+        cpu = np.asarray(self.cpu_ms[start:], dtype=float)
+        return {"median_ms": float(np.median(ms)), "max_ms": float(ms.max()),
+                "median_cpu_ms": float(np.median(cpu)), "n": int(ms.size)}
+
+
+# ----------------------------------------------------------------------------- latent explorer
+class LatentExplorer(Explorer):
+    """One slider per latent; the decoded image sigmoid(decode(z)) is redrawn in place.
+
+    Attributes:
+        sliders: list of D ``FloatSlider`` (z_j).
+        image: the ``widgets.Image`` with the decoded image (PNG).
+        original: the ``widgets.Image`` with the data-set image whose μ is the start.
+        index: ``IntText`` choosing the data-set image (when a data set was given).
+    """
+
+    def __init__(self, model, image=None, dataset=None, index: int = 0, limit: float = 3.0,
+                 step: float = 0.05, width: int = 192):
+        super().__init__()
+        w = _widgets()
+        self.model, self.dataset = model, dataset
+        d = int(model.num_latents)
+        self._quiet = False
+        self.sliders = [
+            w.FloatSlider(value=0.0, min=-limit, max=limit, step=step, description=f"z{j}",
+                          continuous_update=True, readout_format=".2f",
+                          layout=w.Layout(width="320px"))
+            for j in range(d)
+        ]
+        self.image = w.Image(format="png", width=width, height=width)
+        self.original = w.Image(format="png", width=width, height=width)
+        self.index = None
+        controls = list(self.sliders)
+        if dataset is not None:
+            self.index = w.BoundedIntText(value=int(index), min=0, max=len(dataset) - 1,
+                                          description="image #")
+            self.index.observe(lambda change: self.start_from(self.dataset[change["new"]][0]), names="value")
+            controls.insert(0, self.index)
+        self.reset_button = w.Button(description="back to μ(x)")
+        self.reset_button.on_click(lambda _: self.set_code(self.start))
+        controls.append(self.reset_button)
+        for s in self.sliders:
+            s.observe(self._on_slider, names="value")
+        labels = w.HBox([w.VBox([w.HTML("<b>input x</b>"), self.original]),
+                         w.VBox([w.HTML("<b>decoded z</b>"), self.image])])
+        self.widget = w.HBox([w.VBox(controls), labels])
+        if image is None and dataset is not None:
+            image = dataset[int(index)][0]
+        if image is not None:
+            self.start_from(image)
+        else:
+            self.start = torch.zeros(d)
+            self.set_code(self.start)
+
+    @property
+    def code(self) -> torch.Tensor:
+        """The current code z (D floats) read from the sliders."""
+        return torch.tensor([s.value for s in self.sliders], dtype=torch.float32)
+
+    def start_from(self, image) -> None:
+        """Show ``image`` (C×H×W) and set the sliders to its posterior mean μ(x)."""
+        self.original.value = png_bytes(_as_image(image)[0])
+        self.start = _posterior_mean(self.model, image)
+        self.set_code(self.start)
+
+    def set_code(self, z) -> None:
+        """Set every slider (clipped to its range) and redraw once."""
+        z = torch.as_tensor(z, dtype=torch.float32).flatten()
+        if z.numel() != len(self.sliders):
+            raise ValueError(f"expected a code of {len(self.sliders)} values, got {z.numel()}")
+        self._quiet = True
+        try:
+            for s, v in zip(self.sliders, z.tolist()):
+                s.value = min(max(v, s.min), s.max)
+        finally:
+            self._quiet = False
+        self._timed(self.redraw)
+
+    def redraw(self) -> None:
+        self.image.value = png_bytes(_decode(self.model, self.code[None])[0])
+
+    def _on_slider(self, change) -> None:
+        if not self._quiet:
+            self._timed(self.redraw)
+
+    def _moves(self, n, g):
+        for _ in range(n):
+            j = int(torch.randint(len(self.sliders), (1,), generator=g))
+            s = self.sliders[j]
+            s.value = float(s.min + (s.max - s.min) * torch.rand((), generator=g))
+
+
+def latent_explorer(model, image=None, *, dataset=None, index: int = 0, limit: float = 3.0,
+                    step: float = 0.05, width: int = 192) -> LatentExplorer:
+    """Sliders z_0..z_{D-1} → the decoded image, starting from μ(x) of ``image`` (C×H×W) or of
+    ``dataset[index]`` (a box lets one choose another image). Display the returned explorer
+    (last line of a cell) or its ``.widget``."""
+    return LatentExplorer(model, image=image, dataset=dataset, index=index, limit=limit,
+                          step=step, width=width)
+
+
+# ----------------------------------------------------------------------------- traversal explorer
+class TraversalExplorer(Explorer):
+    """A latent chooser, a value range and a number of steps → one strip of decoded images.
+
+    Attributes: ``latent`` (Dropdown), ``range`` (FloatRangeSlider), ``steps`` (IntSlider),
+    ``image`` (the strip, PNG).
+    """
+
+    def __init__(self, model, z0=None, image=None, limit: float = 4.0, width_per_image: int = 80):
+        super().__init__()
+        w = _widgets()
+        self.model = model
+        d = int(model.num_latents)
+        if z0 is None:
+            z0 = _posterior_mean(model, image) if image is not None else torch.zeros(d)
+        self.z0 = torch.as_tensor(z0, dtype=torch.float32).flatten()
+        if self.z0.numel() != d:
+            raise ValueError(f"z0 must hold {d} values (one per latent), got {self.z0.numel()}")
+        self.width_per_image = width_per_image
+        self.latent = w.Dropdown(options=[(f"z{j}", j) for j in range(d)], value=0, description="latent")
+        self.range = w.FloatRangeSlider(value=(-2.0, 2.0), min=-limit, max=limit, step=0.25,
+                                        description="range", continuous_update=True)
+        self.steps = w.IntSlider(value=9, min=2, max=15, description="steps")
+        self.image = w.Image(format="png")
+        for c in (self.latent, self.range, self.steps):
+            c.observe(lambda _: self._timed(self.redraw), names="value")
+        self.widget = w.VBox([w.HBox([self.latent, self.range, self.steps]), self.image])
+        self._timed(self.redraw)
+
+    @property
+    def values(self) -> torch.Tensor:
+        low, high = self.range.value
+        return torch.linspace(float(low), float(high), int(self.steps.value))
+
+    def images(self) -> torch.Tensor:
+        """The strip's images, V×C×H×W: z0 with the chosen latent set to each value."""
+        z = self.z0.repeat(len(self.values), 1)
+        z[:, self.latent.value] = self.values
+        return _decode(self.model, z)
+
+    def redraw(self) -> None:
+        images = self.images()
+        self.image.value = png_bytes(images)
+        self.image.width = self.width_per_image * images.shape[0]
+
+    def _moves(self, n, g):
+        d = len(self.latent.options)
+        for i in range(n):
+            if i % 2:
+                self.latent.value = int(torch.randint(d, (1,), generator=g))
+            else:
+                low = float(torch.randint(-8, 0, (1,), generator=g)) / 4
+                self.range.value = (low, -low)
+
+
+def traversal_explorer(model, z0=None, *, image=None, limit: float = 4.0) -> TraversalExplorer:
+    """Choose a latent and a range → the traversal strip around ``z0`` (D values; default
+    μ(image), or zeros)."""
+    return TraversalExplorer(model, z0=z0, image=image, limit=limit)
+
+
+# ----------------------------------------------------------------------------- factor explorer
+def _mu_bars(mu: torch.Tensor, sigma: torch.Tensor, limit: float = 3.0) -> str:
+    """An HTML table of μ_j as centred bars, with σ_j as text (cheap to redraw)."""
+    rows = []
+    for j, (m, s) in enumerate(zip(mu.tolist(), sigma.tolist())):
+        frac = min(abs(m) / limit, 1.0) * 50
+        left = 50 - frac if m < 0 else 50
+        colour = "#d62728" if m < 0 else "#1f77b4"
+        bar = (f'<div style="position:relative;width:160px;height:10px;background:#eee">'
+               f'<div style="position:absolute;left:{left:.1f}%;width:{frac:.1f}%;height:10px;'
+               f'background:{colour}"></div></div>')
+        faded = ' style="color:#999"' if s > 0.8 else ""
+        rows.append(f"<tr{faded}><td>z{j}</td><td>{bar}</td><td>μ={m:+.2f}</td><td>σ={s:.2f}</td></tr>")
+    return "<table style='font-family:monospace;font-size:11px'>" + "".join(rows) + "</table>"
+
+
+class FactorExplorer(Explorer):
+    """Sliders for the dSprites factors → the image, its encoding μ (bars, σ as text; latents
+    with σ near 1 carry no information and are greyed) and its reconstruction.
+
+    Attributes: ``sliders`` (dict factor name → IntSlider of class indices), ``image`` (the
+    rendered dSprite), ``recon`` (sigmoid(decode(μ))), ``encoding`` (HTML), ``mu`` (the last μ).
+    """
+
+    def __init__(self, model, dataset, start=None, width: int = 160):
+        super().__init__()
+        w = _widgets()
+        self.model, self.dataset = model, dataset
+        names, sizes = list(dataset.factor_names), list(dataset.factor_sizes)
+        start = [s // 2 for s in sizes] if start is None else [int(c) for c in start]
+        if len(start) != len(sizes):
+            raise ValueError(f"start must give one class index per factor ({len(sizes)}), got {len(start)}")
+        self._fixed = torch.tensor(start, dtype=torch.long)
+        self.sliders = {
+            name: w.IntSlider(value=start[k], min=0, max=size - 1, description=name, continuous_update=True)
+            for k, (name, size) in enumerate(zip(names, sizes)) if size > 1
+        }
+        self._names = names
+        self.image = w.Image(format="png", width=width, height=width)
+        self.recon = w.Image(format="png", width=width, height=width)
+        self.encoding = w.HTML()
+        for s in self.sliders.values():
+            s.observe(lambda _: self._timed(self.redraw), names="value")
+        pictures = w.HBox([w.VBox([w.HTML("<b>image x</b>"), self.image]),
+                           w.VBox([w.HTML("<b>decode(μ(x))</b>"), self.recon])])
+        self.widget = w.HBox([w.VBox(list(self.sliders.values())), pictures,
+                              w.VBox([w.HTML("<b>encoding μ(x)</b>"), self.encoding])])
+        self._timed(self.redraw)
+
+    @property
+    def classes(self) -> torch.Tensor:
+        """The chosen class indices, 1×K (LongTensor)."""
+        c = self._fixed.clone()
+        for k, name in enumerate(self._names):
+            if name in self.sliders:
+                c[k] = self.sliders[name].value
+        return c[None]
+
+    @torch.no_grad()
+    def redraw(self) -> None:
+        x = self.dataset.images(self.classes)
+        mu, logvar = self.model.encode(x.to(_device(self.model)))
+        self.mu = mu[0].float().cpu()
+        sigma = torch.exp(0.5 * logvar[0].float().cpu()) if logvar is not None else torch.zeros_like(self.mu)
+        self.image.value = png_bytes(x[0])
+        self.recon.value = png_bytes(_decode(self.model, mu)[0])
+        self.encoding.value = _mu_bars(self.mu, sigma)
+
+    def _moves(self, n, g):
+        sliders = list(self.sliders.values())
+        for _ in range(n):
+            s = sliders[int(torch.randint(len(sliders), (1,), generator=g))]
+            s.value = int(torch.randint(s.min, s.max + 1, (1,), generator=g))
+
+
+def factor_explorer(model, dataset, start: Sequence[int] | None = None) -> FactorExplorer:
+    """Sliders over the factors of ``dataset`` (e.g. ``DSprites()``; classes start at ``start``,
+    default the middle of each factor) → image, μ and reconstruction."""
+    return FactorExplorer(model, dataset, start=start)
+
+
+# ----------------------------------------------------------------------------- stage explorer
+def snapshot_callback(snapshots: list, every: int):
+    """A ``train(..., callbacks=[...])`` callback that appends ``(step, state_dict copy)`` to
+    ``snapshots`` at every logged step that is a multiple of ``every`` (pair it with
+    ``log_every`` dividing ``every``). The copies live on the CPU."""
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+
+    def callback(step, terms, model):
+        if step % every == 0:
+            snapshots.append((int(step), {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
+
+    return callback
+
+
+class StageExplorer(Explorer):
+    """A slider over saved training stages → the traversal grid (rows: latents, columns:
+    values) of the model at that stage. All grids are decoded once, at construction, so a
+    move only swaps PNG bytes.
+
+    Attributes: ``stage`` (IntSlider over stage indices), ``label`` (HTML: step and KL),
+    ``image``, ``steps`` (the step of each stage), ``grids`` (per stage, D×V×C×H×W).
+    """
+
+    def __init__(self, model, snapshots, image=None, z0=None, dims=None, values=DEFAULT_TRAVERSAL,
+                 width_per_image: int = 56):
+        super().__init__()
+        w = _widgets()
+        if not snapshots:
+            raise ValueError("snapshots is empty: pass a list of (step, state_dict or model) pairs, "
+                             "e.g. collected with snapshot_callback during training")
+        from .viz import traversal_images
+
+        work = copy.deepcopy(model).cpu().eval()
+        self.steps, self.grids, self.codes = [], [], []
+        for item in snapshots:
+            if not (isinstance(item, (tuple, list)) and len(item) == 2):
+                raise TypeError("each snapshot must be a pair (step, state_dict or model)")
+            step, state = item
+            state = state.state_dict() if isinstance(state, torch.nn.Module) else state
+            try:
+                work.load_state_dict(state)
+            except RuntimeError as exc:
+                raise ValueError(f"the snapshot of step {step} does not fit this model's architecture: {exc}") from exc
+            code = _posterior_mean(work, image) if image is not None else (
+                torch.zeros(work.num_latents) if z0 is None else torch.as_tensor(z0, dtype=torch.float32))
+            self.steps.append(int(step))
+            self.codes.append(code)
+            self.grids.append(traversal_images(work, code, dims, values))
+        self._png = [None] * len(self.grids)
+        self.width_per_image = width_per_image
+        self.stage = w.IntSlider(value=len(self.steps) - 1, min=0, max=len(self.steps) - 1,
+                                 description="stage", continuous_update=True)
+        self.label = w.HTML()
+        self.image = w.Image(format="png")
+        self.stage.observe(lambda _: self._timed(self.redraw), names="value")
+        self.widget = w.VBox([w.HBox([self.stage, self.label]), self.image])
+        self._timed(self.redraw)
+
+    def png(self, i: int) -> bytes:
+        if self._png[i] is None:
+            g = self.grids[i]
+            rows, cols = g.shape[:2]
+            arr = make_grid(g.reshape(rows * cols, *g.shape[2:]), nrow=cols, pad=2)
+            self._png[i] = png_bytes(torch.from_numpy(arr)[None] if arr.ndim == 2
+                                     else torch.from_numpy(arr).permute(2, 0, 1))
+        return self._png[i]
+
+    def redraw(self) -> None:
+        i = int(self.stage.value)
+        g = self.grids[i]
+        self.image.value = self.png(i)
+        self.image.width = self.width_per_image * g.shape[1]
+        self.label.value = (f"step <b>{self.steps[i]}</b> — rows z0..z{g.shape[0] - 1}, "
+                            f"columns: the traversed value")
+
+    def _moves(self, n, g):
+        for _ in range(n):
+            self.stage.value = int(torch.randint(len(self.steps), (1,), generator=g))
+
+
+def stage_explorer(model, snapshots, *, image=None, z0=None, dims=None,
+                   values=DEFAULT_TRAVERSAL) -> StageExplorer:
+    """A slider over ``snapshots`` (a list of ``(step, state_dict or model)``, loaded into a
+    copy of ``model``) → the traversal grid at that stage, around μ(image) of that stage's
+    encoder (or ``z0``, default zeros)."""
+    return StageExplorer(model, snapshots, image=image, z0=z0, dims=dims, values=values)
+
