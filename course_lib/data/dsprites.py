@@ -107,7 +107,17 @@ def _check_classes(classes: torch.Tensor) -> torch.Tensor:
 
 
 class _Renderer:
-    """Caches the pixel grid and per-class values per (device, dtype)."""
+    """Caches the pixel grid and per-class values per (device, dtype).
+
+    Every sprite fits in a 32×32 window around its centre (the farthest shape point is the
+    corner of a 45°-rotated square, 10·√2 ≈ 14.2 px away), so the shape tests run on that
+    window only and the window is then written into a zero 64×64 image: 4× fewer pixels to
+    test than the whole frame, with the same arithmetic per pixel. On the CPU the batch is
+    processed in chunks whose temporaries stay in the cache.
+    """
+
+    WINDOW = 32
+    CPU_CHUNK = 128
 
     def __init__(self):
         self._cache: dict = {}
@@ -118,36 +128,62 @@ class _Renderer:
             centres = torch.arange(IMAGE_SIZE, device=device, dtype=dtype) + 0.5
             values = [v.to(device=device, dtype=dtype) for v in factor_values_table()]
             theta = values[3]
+            w = self.WINDOW
+            steps = torch.arange(w, device=device)
             self._cache[key] = {
                 "grid": centres,
                 "scale": values[2],
                 "cos": torch.cos(theta),
                 "sin": torch.sin(theta),
                 "pos": values[4] * 32.0 + 16.0,
+                "steps": steps,
+                # flat offsets of the window's pixels inside a 64×64 image
+                "window_offsets": (steps.view(w, 1) * IMAGE_SIZE + steps.view(1, w)).view(1, w * w),
             }
         return self._cache[key]
 
     def __call__(self, classes: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
-        t = self.tables(classes.device, dtype)
         n = classes.shape[0]
-        shape, scale_c, orient_c = classes[:, 1], classes[:, 2], classes[:, 3]
-        inv_scale = (1.0 / t["scale"][scale_c]).view(n, 1, 1)
-        cos = t["cos"][orient_c].view(n, 1, 1)
-        sin = t["sin"][orient_c].view(n, 1, 1)
+        out = torch.zeros(n, 1, IMAGE_SIZE, IMAGE_SIZE, dtype=dtype, device=classes.device)
+        if n == 0:
+            return out
+        t = self.tables(classes.device, torch.float32 if not dtype.is_floating_point else dtype)
+        chunk = self.CPU_CHUNK if classes.device.type == "cpu" else n
+        for start in range(0, n, chunk):
+            self._render_into(classes[start:start + chunk], out[start:start + chunk], t)
+        return out
+
+    def _render_into(self, classes, out, t):
+        n, w = classes.shape[0], self.WINDOW
+        shape = classes[:, 1]
+        cx = t["pos"][classes[:, 4]]
+        cy = t["pos"][classes[:, 5]]
+        # first row/column of each sprite's window: every pixel centre within 14.5 px of the
+        # sprite centre lies inside it (the centre sweeps 16..48, so 0 <= first <= 32)
+        col0 = (cx.floor().long() - w // 2).clamp_(0, IMAGE_SIZE - w)
+        row0 = (cy.floor().long() - w // 2).clamp_(0, IMAGE_SIZE - w)
+        gx = t["grid"][col0.view(n, 1) + t["steps"]]  # N×32 pixel-centre x of the window columns
+        gy = t["grid"][row0.view(n, 1) + t["steps"]]  # N×32 pixel-centre y of the window rows
+        inv_scale = (1.0 / t["scale"][classes[:, 2]]).view(n, 1, 1)
+        cos = t["cos"][classes[:, 3]].view(n, 1, 1)
+        sin = t["sin"][classes[:, 3]].view(n, 1, 1)
         # offsets of every pixel centre from the sprite centre, in sprite units (pixels at scale 1)
-        dx = (t["grid"].view(1, 1, IMAGE_SIZE) - t["pos"][classes[:, 4]].view(n, 1, 1)) * inv_scale
-        dy_up = (t["pos"][classes[:, 5]].view(n, 1, 1) - t["grid"].view(1, IMAGE_SIZE, 1)) * inv_scale
+        dx = (gx.view(n, 1, w) - cx.view(n, 1, 1)) * inv_scale
+        dy_up = (cy.view(n, 1, 1) - gy.view(n, w, 1)) * inv_scale
         # undo a counter-clockwise rotation by θ (y up): local = R(−θ) · offset
-        u = cos * dx + sin * dy_up  # N×64×64, along the sprite's own x axis
+        u = cos * dx + sin * dy_up  # N×32×32, along the sprite's own x axis
         v = cos * dy_up - sin * dx  # along the sprite's own y axis (up)
-        inside = torch.zeros(n, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.bool, device=classes.device)
+        inside = None
         for shape_class, test in ((0, _in_square), (1, _in_ellipse), (2, _in_heart)):
             rows = (shape == shape_class).nonzero().squeeze(1)
             if rows.numel() == n:
                 inside = test(u, v)
             elif rows.numel():
+                if inside is None:
+                    inside = torch.zeros(n, w, w, dtype=torch.bool, device=classes.device)
                 inside[rows] = test(u[rows], v[rows])
-        return inside.unsqueeze(1).to(dtype)
+        flat = (row0 * IMAGE_SIZE + col0).view(n, 1) + t["window_offsets"]
+        out.view(n, IMAGE_SIZE * IMAGE_SIZE).scatter_(1, flat, inside.view(n, w * w).to(out.dtype))
 
 
 def _in_square(u, v):
@@ -342,20 +378,36 @@ def _read_npz(path: Path, allow_subset: bool):
             f"dSprites file {path} not found: pass the path of "
             "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz, or use DSprites() for the procedural set"
         )
+    unreadable = (
+        f"{path} could not be read as an npz archive (expected a zip of .npy arrays as written by "
+        "np.savez, holding imgs, latents_classes and latents_values; is it truncated or corrupt?)"
+    )
+    hint = "Download it again, or use DSprites() for the procedural set."
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in NPZ_KEYS if k not in npz.files]
-            if missing:
+        npz = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        # ValueError: numpy took a non-zip file for a pickle and refused to unpickle it
+        raise ValueError(f"{unreadable}: {err}. {hint}") from err
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} holds a single array; expected an npz archive with {sorted(NPZ_KEYS)}")
+    with npz:
+        missing = [k for k in NPZ_KEYS if k not in npz.files]
+        if missing:
+            raise ValueError(
+                f"{path} is not a dSprites npz: missing array(s) {missing}; expected "
+                f"{sorted(NPZ_KEYS)} (found {sorted(npz.files)})"
+            )
+        arrays = {}
+        for key, (_, dtype) in NPZ_KEYS.items():
+            try:
+                arrays[key] = npz[key]
+            except ValueError as err:  # an object array: reading it would unpickle
                 raise ValueError(
-                    f"{path} is not a dSprites npz: missing array(s) {missing}; expected "
-                    f"{sorted(NPZ_KEYS)} (found {sorted(npz.files)})"
-                )
-            arrays = {k: npz[k] for k in NPZ_KEYS}
-    except (zipfile.BadZipFile, EOFError, OSError) as err:
-        raise ValueError(
-            f"{path} could not be read as an npz archive (truncated or corrupt?): {err}. "
-            "Download it again, or use DSprites() for the procedural set."
-        ) from err
+                    f"{path}: array {key!r} holds pickled Python objects, which are never loaded; "
+                    f"expected a plain {np.dtype(dtype)} array"
+                ) from err
+            except (zipfile.BadZipFile, EOFError, OSError) as err:
+                raise ValueError(f"{unreadable}: {err}. {hint}") from err
     n = len(arrays["imgs"])
     for key, (shape, dtype) in NPZ_KEYS.items():
         arr = arrays[key]
@@ -367,7 +419,10 @@ def _read_npz(path: Path, allow_subset: bool):
             )
     classes = arrays["latents_classes"]
     if n and ((classes < 0).any() or (classes >= np.array(FACTOR_SIZES)).any()):
-        raise ValueError(f"{path}: latents_classes out of range for factor sizes {FACTOR_SIZES}")
+        raise ValueError(
+            f"{path}: latents_classes out of range: expected 0 <= class < size for the factor "
+            f"sizes {dict(zip(FACTOR_NAMES, FACTOR_SIZES))}"
+        )
     if arrays["imgs"].max(initial=0) > 1:
         raise ValueError(f"{path}: imgs must hold 0/1 values, found {arrays['imgs'].max()}")
     index = classes @ np.array(FACTOR_BASES)
