@@ -125,7 +125,9 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     return state
 
 
-def checkpoint_state(model, optimizers, step, history, generator, train_config) -> dict:
+def checkpoint_state(model, optimizers, step, history, generator, train_config, pending=None) -> dict:
+    """Everything needed to continue a run exactly: weights, optimiser states, step, history,
+    random states, and ``pending`` (the sums of the log window still open at ``step``)."""
     rng = {"torch": torch.get_rng_state(), "data": generator.get_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         rng["cuda"] = torch.cuda.get_rng_state_all()
@@ -139,6 +141,7 @@ def checkpoint_state(model, optimizers, step, history, generator, train_config) 
         "history": {k: list(v) for k, v in history.items()},
         "rng": rng,
         "train": dict(train_config),
+        "pending": dict(pending or {}),
     }
 
 
@@ -253,13 +256,17 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
 
     def save(step):
         if ckpt_path is not None:
-            atomic_save(checkpoint_state(model, optimizers, step, history, generator, train_config), ckpt_path)
+            pending = {"sums": sums, "count": count, "window_start": window_start}
+            atomic_save(checkpoint_state(model, optimizers, step, history, generator, train_config, pending),
+                        ckpt_path)
 
-    if start < steps:
-        model.on_train_start(steps)
     model.train()
     sums: dict = {}
     count, window_start = 0, start
+    if start:  # the log window that was open when the checkpoint was written
+        pending = state.get("pending") or {}
+        sums = {k: v.to(device) for k, v in pending.get("sums", {}).items()}
+        count, window_start = int(pending.get("count", 0)), int(pending.get("window_start", start))
     check_every_step = device.type == "cpu"
     bar = None
     if progress and start < steps:
