@@ -1,0 +1,342 @@
+"""VAE–GAN hybrids on 64×64 images: VAE-GAN (Larsen et al., 2016), the VAE–InfoGAN hybrid
+of seed 002, and ID-GAN (Lee et al., 2020; seed 000).
+
+All three reuse the Burgess encoder (as encoder, discriminator trunk and Q network) and the
+Burgess decoder (as decoder and generator). Their discriminators use the standard
+non-saturating GAN losses written with ``binary_cross_entropy_with_logits``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..losses import kl_normal, reconstruction
+from .base import CourseModel, check_non_negative, check_positive_int, register
+from .nets import BurgessDecoder, BurgessEncoder, check_images
+from .vae import VAE
+
+FEATURE_LAYERS = ("conv3", "conv4", "fc1", "fc2")
+
+
+def _bce(logits, target: float):
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def _set_grads(params, grads):
+    for p, g in zip(params, grads):
+        p.grad = g
+
+
+class Discriminator(nn.Module):
+    """Burgess-encoder trunk → one logit (real/fake), with access to its hidden layers.
+
+    ``features(x, layer)`` returns the activations of ``layer`` ("conv3": 32×8×8,
+    "conv4": 32×4×4, "fc1", "fc2": 256), flattened to N×F; VAE-GAN measures its
+    reconstruction there (Larsen et al.'s Dis_l).
+    """
+
+    def __init__(self, channels: int = 1, extra_outputs: int = 0):
+        super().__init__()
+        self.net = BurgessEncoder(1 + extra_outputs, channels)
+
+    def hidden(self, x) -> dict[str, torch.Tensor]:
+        check_images(x, self.net.channels, 64)
+        out, h = {}, x.contiguous(memory_format=torch.channels_last)
+        convs = [m for m in self.net.conv if isinstance(m, nn.Conv2d)]
+        for i, conv in enumerate(convs, 1):
+            h = F.relu(conv(h))
+            if i >= 3:
+                out[f"conv{i}"] = h.flatten(1)
+        fc1, fc2, last = (m for m in self.net.fc if isinstance(m, nn.Linear))
+        out["fc1"] = F.relu(fc1(out["conv4"]))
+        out["fc2"] = F.relu(fc2(out["fc1"]))
+        out["out"] = last(out["fc2"])
+        return out
+
+    def features(self, x, layer: str = "conv4"):
+        return self.hidden(x)[layer]
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def vaegan_losses(kl, llike, d_real, d_recon, d_prior, beta: float = 1.0, gamma: float = 1e-2):
+    """The three VAE-GAN objectives of Larsen et al. (2016) from their ingredients.
+
+    Args:
+        kl: KL(q(z|x) ‖ p(z)) summed over latents, batch mean (nats).
+        llike: the feature-wise reconstruction term L_llike^{Dis_l}.
+        d_real, d_recon, d_prior: discriminator logits N×1 of the data x, of the
+            reconstructions x̃ = Dec(z ~ q(z|x)) and of the prior samples x_p = Dec(z ~ p(z)).
+    Returns:
+        (encoder loss β·KL + L_llike, decoder loss γ·L_llike − L_GAN (non-saturating: the decoder
+        wants x̃ and x_p classified as real), discriminator loss −L_GAN (x real, x̃ and x_p fake)).
+        Each network is updated with the gradient of its own loss only.
+    """
+    encoder = beta * kl + llike
+    decoder = gamma * llike + _bce(d_recon, 1.0) + _bce(d_prior, 1.0)
+    discriminator = _bce(d_real, 1.0) + _bce(d_recon, 0.0) + _bce(d_prior, 0.0)
+    return encoder, decoder, discriminator
+
+
+@register("vae_gan")
+class VAEGAN(CourseModel):
+    """VAE-GAN (Larsen et al., 2016): the decoder is also the GAN's generator, and the
+    reconstruction is measured in a discriminator layer Dis_l instead of in pixels.
+
+    Three losses, three separate updates:
+
+    * encoder: β·KL(q(z|x) ‖ p(z)) + L_llike, with L_llike = ½‖Dis_l(x) − Dis_l(x̃)‖² summed
+      over the layer's features, x̃ = Dec(z), z ~ q(z|x);
+    * decoder: γ·L_llike − L_GAN (non-saturating: it wants D to call both x̃ and x_p = Dec(z_p),
+      z_p ~ p(z), real);
+    * discriminator: L_GAN on x (real) against x̃ and x_p (fake).
+    """
+
+    def __init__(self, num_latents: int = 10, beta: float = 1.0, gamma: float = 1e-2,
+                 feature_layer: str = "conv4", channels: int = 1):
+        super().__init__()
+        self.num_latents = check_positive_int("num_latents", num_latents)
+        self.beta = check_non_negative("beta", beta)
+        self.gamma = check_non_negative("gamma", gamma)
+        if feature_layer not in FEATURE_LAYERS:
+            raise ValueError(f"unknown feature_layer {feature_layer!r}: expected one of {FEATURE_LAYERS}")
+        self.feature_layer = feature_layer
+        self.channels = channels
+        self.encoder = BurgessEncoder(2 * self.num_latents, channels)
+        self.decoder = BurgessDecoder(self.num_latents, channels)
+        self.discriminator = Discriminator(channels)
+
+    def config(self):
+        return {"num_latents": self.num_latents, "beta": self.beta, "gamma": self.gamma,
+                "feature_layer": self.feature_layer, "channels": self.channels}
+
+    encode = VAE.encode
+    decode = VAE.decode
+
+    def configure_optimizers(self, lr):
+        return {name: torch.optim.Adam(getattr(self, name).parameters(), lr=lr)
+                for name in ("encoder", "decoder", "discriminator")}
+
+    def losses(self, x):
+        """The three losses of one batch (scalars) and logged terms; used by training_step and tests."""
+        mu, logvar = self.encode(x)
+        z = VAE.reparameterize(mu, logvar)
+        x_tilde = torch.sigmoid(self.decode(z))
+        x_p = torch.sigmoid(self.decode(torch.randn_like(z)))
+        kl_per_latent = kl_normal(mu, logvar).mean(0)
+        real = self.discriminator.hidden(x)
+        fake = self.discriminator.hidden(x_tilde)
+        llike = 0.5 * (real[self.feature_layer] - fake[self.feature_layer]).pow(2).sum(1).mean()
+        logits = (real["out"], fake["out"], self.discriminator(x_p))
+        enc, dec, dis = vaegan_losses(kl_per_latent.sum(), llike, *logits, self.beta, self.gamma)
+        return {
+            "logits": logits, "encoder": enc, "decoder": dec, "discriminator": dis,
+            "llike": llike, "kl": kl_per_latent.sum(), "kl_per_latent": kl_per_latent,
+            "pixel_recon": reconstruction("bernoulli", torch.logit(x_tilde.clamp(1e-6, 1 - 1e-6)), x).detach(),
+        }
+
+    def training_step(self, x, step, optimizers):
+        terms = self.losses(x)
+        enc = list(self.encoder.parameters())
+        dec = list(self.decoder.parameters())
+        dis = list(self.discriminator.parameters())
+        g_enc = torch.autograd.grad(terms["encoder"], enc, retain_graph=True)
+        g_dec = torch.autograd.grad(terms["decoder"], dec, retain_graph=True)
+        g_dis = torch.autograd.grad(terms["discriminator"], dis)
+        for params, grads, name in ((enc, g_enc, "encoder"), (dec, g_dec, "decoder"),
+                                    (dis, g_dis, "discriminator")):
+            _set_grads(params, grads)
+            optimizers[name].step()
+            optimizers[name].zero_grad(set_to_none=True)
+        out = {k: v.detach() for k, v in terms.items() if k != "logits"}
+        out["loss"] = out["encoder"] + out["decoder"]
+        return out
+
+
+@register("vae_infogan")
+class VAEInfoGAN(CourseModel):
+    """The VAE–InfoGAN hybrid of seed 002: a VAE whose first ``num_informative`` latents must
+    also be recoverable by a network Q from images generated from the prior.
+
+    Loss of the VAE part: reconstruction + β·KL + adversarial (decoder fools D on Dec(z_p))
+    + λ·(Gaussian NLL of the informative latents of z_p under Q(Dec(z_p))). Q shares the
+    discriminator's trunk (InfoGAN). The KL of the "informative" and the "incompressible"
+    latents is logged separately (seed 002, Fig. 15). The seed unrolls the GAN; this
+    class does not (notebook 06 covers unrolling).
+    """
+
+    def __init__(self, num_latents: int = 10, num_informative: int = 3, beta: float = 1.0,
+                 lam: float = 1.0, adv_weight: float = 1.0, channels: int = 1):
+        super().__init__()
+        self.num_latents = check_positive_int("num_latents", num_latents)
+        self.num_informative = check_positive_int("num_informative", num_informative)
+        if self.num_informative >= self.num_latents:
+            raise ValueError(f"num_informative ({num_informative}) must be smaller than num_latents ({num_latents})")
+        self.beta = check_non_negative("beta", beta)
+        self.lam = check_non_negative("lam", lam)
+        self.adv_weight = check_non_negative("adv_weight", adv_weight)
+        self.channels = channels
+        self.encoder = BurgessEncoder(2 * self.num_latents, channels)
+        self.decoder = BurgessDecoder(self.num_latents, channels)
+        # one logit for D, then μ and log σ² of Q for each informative latent
+        self.discriminator = Discriminator(channels, extra_outputs=2 * self.num_informative)
+
+    def config(self):
+        return {"num_latents": self.num_latents, "num_informative": self.num_informative,
+                "beta": self.beta, "lam": self.lam, "adv_weight": self.adv_weight,
+                "channels": self.channels}
+
+    encode = VAE.encode
+    decode = VAE.decode
+
+    def configure_optimizers(self, lr):
+        vae = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        return {"vae": torch.optim.Adam(vae, lr=lr),
+                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr)}
+
+    def _d_and_q(self, x):
+        out = self.discriminator(x)
+        q_mu, q_logvar = out[:, 1:].chunk(2, dim=1)
+        return out[:, :1], q_mu, q_logvar
+
+    def training_step(self, x, step, optimizers):
+        k = self.num_informative
+        mu, logvar = self.encode(x)
+        z = VAE.reparameterize(mu, logvar)
+        recon = reconstruction("bernoulli", self.decode(z), x)
+        kl_per_latent = kl_normal(mu, logvar).mean(0)
+        z_p = torch.randn_like(z)
+        x_p = torch.sigmoid(self.decode(z_p))
+        d_fake, q_mu, q_logvar = self._d_and_q(x_p)
+        info = 0.5 * (q_logvar + (z_p[:, :k] - q_mu) ** 2 / q_logvar.exp()).sum(1).mean()
+        vae_loss = recon + self.beta * kl_per_latent.sum() + self.adv_weight * _bce(d_fake, 1.0) + self.lam * info
+        d_real, _, _ = self._d_and_q(x)
+        d_fake_det, q_mu_d, q_logvar_d = self._d_and_q(x_p.detach())
+        info_d = 0.5 * (q_logvar_d + (z_p[:, :k] - q_mu_d) ** 2 / q_logvar_d.exp()).sum(1).mean()
+        d_loss = _bce(d_real, 1.0) + _bce(d_fake_det, 0.0) + self.lam * info_d
+        vae_params = [p for g in optimizers["vae"].param_groups for p in g["params"]]
+        dis_params = list(self.discriminator.parameters())
+        g_vae = torch.autograd.grad(vae_loss, vae_params)
+        g_dis = torch.autograd.grad(d_loss, dis_params)
+        for params, grads, name in ((vae_params, g_vae, "vae"), (dis_params, g_dis, "discriminator")):
+            _set_grads(params, grads)
+            optimizers[name].step()
+            optimizers[name].zero_grad(set_to_none=True)
+        return {"loss": vae_loss.detach(), "recon": recon.detach(), "kl": kl_per_latent.sum().detach(),
+                "kl_per_latent": kl_per_latent.detach(), "info": info.detach(),
+                "discriminator": d_loss.detach(),
+                "kl_informative": kl_per_latent[:k].mean().detach(),
+                "kl_incompressible": kl_per_latent[k:].mean().detach()}
+
+
+def _vae_from(spec):
+    """A frozen step-1 model from a VAE instance, a checkpoint path or a {"name", "config"} dict."""
+    from ..train import load_checkpoint, load_into
+    from .base import MODELS
+
+    if isinstance(spec, VAE):
+        return spec
+    if isinstance(spec, dict):
+        if spec.get("name") not in MODELS:
+            raise ValueError(f"unknown step-1 model {spec.get('name')!r}")
+        model = MODELS[spec["name"]](**spec["config"])
+        if not isinstance(model, VAE):
+            raise ValueError(f"ID-GAN's step 1 must be a VAE of the course, got {type(model).__name__}")
+        return model
+    if isinstance(spec, (str, bytes)) or hasattr(spec, "__fspath__"):
+        state = load_checkpoint(spec)
+        cls = MODELS.get(state["model_name"])
+        if cls is None or not issubclass(cls, VAE):
+            raise ValueError(
+                f"{spec} holds a {state['model_name']!r} model; ID-GAN's step 1 must be a VAE of the "
+                "course (vae, beta_vae, capacity_vae, beta_tcvae, ...)"
+            )
+        return load_into(cls(**state["model_config"]), state, source=str(spec))
+    raise TypeError(f"step-1 model must be a VAE, a checkpoint path or a spec dict, got {type(spec).__name__}")
+
+
+@register("idgan")
+class IDGAN(CourseModel):
+    """ID-GAN (Lee et al., 2020; seed 000 eq. 5–7), step 2.
+
+    Step 1 is any trained VAE of the course (frozen here: never updated, kept in eval mode).
+    Step 2 trains a generator G(s, c) on [s, c], with c ~ q(c|x) of real images x and noise
+    s ~ N(0, I), and a discriminator D. The generator minimises the non-saturating GAN loss
+    plus λ·R_ID, where R_ID = E[−log q(c | G(s, c))] is the negative log-likelihood of c under
+    the frozen encoder's posterior of the generated image: eq. 7's KL(q(c) ‖ q(c|G(s, c)))
+    up to the entropy of q(c), which does not depend on G.
+
+    Args:
+        vae: the step-1 model (a VAE, a checkpoint path, or {"name", "config"}).
+        noise_dim: size of s.
+        code_size: must equal the VAE's num_latents (checked) when given.
+        lam: λ ≥ 0.
+    """
+
+    def __init__(self, vae, noise_dim: int = 16, lam: float = 1.0, code_size: int | None = None,
+                 channels: int | None = None):
+        super().__init__()
+        vae = _vae_from(vae)
+        self.noise_dim = check_positive_int("noise_dim", noise_dim)
+        self.lam = check_non_negative("lam", lam)
+        if code_size is not None and code_size != vae.num_latents:
+            raise ValueError(f"code_size {code_size} does not match the step-1 model's {vae.num_latents} latents")
+        self.code_size = vae.num_latents
+        self.channels = vae.channels if channels is None else channels
+        self.vae = vae
+        self.vae.requires_grad_(False)
+        self.generator = BurgessDecoder(self.noise_dim + self.code_size, self.channels)
+        self.discriminator = Discriminator(self.channels)
+
+    def config(self):
+        return {"vae": {"name": self.vae.model_name, "config": self.vae.config()},
+                "noise_dim": self.noise_dim, "lam": self.lam, "code_size": self.code_size,
+                "channels": self.channels}
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.vae.eval()  # the step-1 model stays frozen, also in train mode
+        return self
+
+    def configure_optimizers(self, lr):
+        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=(0.5, 0.999)),
+                "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=(0.5, 0.999))}
+
+    @torch.no_grad()
+    def sample_codes(self, x):
+        """c ~ q(c|x) of the frozen encoder, N×code_size."""
+        mu, logvar = self.vae.encode(x)
+        return VAE.reparameterize(mu, logvar)
+
+    def generate(self, c, s=None):
+        """Images (probabilities, N×C×64×64) G(s, c); s ~ N(0, I) when None."""
+        if c.dim() != 2 or c.shape[1] != self.code_size:
+            raise ValueError(f"expected codes of shape N×{self.code_size}, got {tuple(c.shape)}")
+        if s is None:
+            s = torch.randn(len(c), self.noise_dim, device=c.device, dtype=c.dtype)
+        return torch.sigmoid(self.generator(torch.cat([s, c], 1)))
+
+    def r_id(self, c, x_gen):
+        """R_ID = E[−log q(c | x_gen)] (nats, without the constant ½·log 2π per latent)."""
+        mu, logvar = self.vae.encode(x_gen)
+        return 0.5 * (logvar + (c - mu) ** 2 / logvar.exp()).sum(1).mean()
+
+    def training_step(self, x, step, optimizers):
+        c = self.sample_codes(x)
+        x_gen = self.generate(c)
+        d_loss = _bce(self.discriminator(x), 1.0) + _bce(self.discriminator(x_gen.detach()), 0.0)
+        optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        optimizers["discriminator"].step()
+        adv = _bce(self.discriminator(x_gen), 1.0)
+        r_id = self.r_id(c, x_gen)
+        g_loss = adv + self.lam * r_id
+        optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        optimizers["generator"].step()
+        self.discriminator.zero_grad(set_to_none=True)
+        return {"loss": g_loss.detach(), "gan_gen": adv.detach(), "r_id": r_id.detach(),
+                "discriminator": d_loss.detach()}

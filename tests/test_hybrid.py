@@ -1,0 +1,152 @@
+"""VAE-GAN, the VAE–InfoGAN hybrid, ID-GAN and the factor Fréchet distance."""
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_lib.data import DSprites
+from course_lib.models import IDGAN, VAEGAN, VAEInfoGAN, build_model
+from course_lib.quality import (FactorClassifier, LabelledSampler, factor_frechet_distance, frechet_distance,
+                                gaussian_stats)
+from course_lib.train import atomic_save, checkpoint_state, load_model, train
+
+
+@pytest.fixture(scope="module")
+def batch():
+    ds = DSprites()
+    g = torch.Generator().manual_seed(0)
+    return ds.images(ds.sample_classes(8, g))
+
+
+def _sgd(model, names):
+    return {n: torch.optim.SGD(getattr(model, n).parameters(), lr=1.0) for n in names}
+
+
+def test_vaegan_three_separate_updates(batch):
+    torch.manual_seed(0)
+    model = VAEGAN(num_latents=4, beta=2.0, gamma=0.5)
+    ref = copy.deepcopy(model)
+    # reference: each network's gradient comes from its own loss only (Larsen et al.)
+    torch.manual_seed(1)
+    terms = ref.losses(batch)
+    expected = {}
+    d_real, d_recon, d_prior = terms["logits"]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    gan_gen = bce(d_recon, torch.ones_like(d_recon)) + bce(d_prior, torch.ones_like(d_prior))
+    gan_dis = (bce(d_real, torch.ones_like(d_real)) + bce(d_recon, torch.zeros_like(d_recon))
+               + bce(d_prior, torch.zeros_like(d_prior)))
+    for name, loss in (("encoder", ref.beta * terms["kl"] + terms["llike"]),
+                       ("decoder", ref.gamma * terms["llike"] + gan_gen),
+                       ("discriminator", gan_dis)):
+        params = list(getattr(ref, name).parameters())
+        expected[name] = torch.autograd.grad(loss, params, retain_graph=True)
+    before = {n: [p.detach().clone() for p in getattr(model, n).parameters()] for n in expected}
+    torch.manual_seed(1)
+    model.training_step(batch, 0, _sgd(model, expected))
+    for name, grads in expected.items():
+        for p0, p1, g in zip(before[name], getattr(model, name).parameters(), grads):
+            torch.testing.assert_close(p0 - p1.detach(), g, rtol=1e-4, atol=1e-6)
+
+
+def test_vaegan_bad_feature_layer():
+    with pytest.raises(ValueError, match="feature_layer"):
+        VAEGAN(feature_layer="conv9")
+
+
+def test_vae_infogan_logs_kl_groups(batch):
+    torch.manual_seed(0)
+    model = VAEInfoGAN(num_latents=6, num_informative=2)
+    terms = model.training_step(batch, 0, model.configure_optimizers(1e-4))
+    kl = terms["kl_per_latent"]
+    assert torch.isclose(terms["kl_informative"], kl[:2].mean())
+    assert torch.isclose(terms["kl_incompressible"], kl[2:].mean())
+    with pytest.raises(ValueError, match="num_informative"):
+        VAEInfoGAN(num_latents=3, num_informative=3)
+
+
+def test_idgan_never_updates_the_vae(batch):
+    torch.manual_seed(0)
+    vae = build_model("beta_vae", num_latents=3, beta=5.0)
+    frozen = {k: v.clone() for k, v in vae.state_dict().items()}
+    model = IDGAN(vae, noise_dim=4, lam=1.0)
+    opt_params = {id(p) for o in model.configure_optimizers(1e-3).values()
+                  for g in o.param_groups for p in g["params"]}
+    assert not opt_params & {id(p) for p in vae.parameters()}
+    train(model, batch, steps=3, batch_size=4, lr=1e-3, progress=False)
+    assert all(torch.equal(frozen[k], v) for k, v in vae.state_dict().items())
+    model.train()
+    assert not model.vae.training and model.generator.training
+
+
+def test_idgan_r_id_is_the_posterior_nll(batch):
+    torch.manual_seed(0)
+    model = IDGAN(build_model("vae", num_latents=3), noise_dim=2)
+    c = torch.randn(8, 3)
+    x_gen = model.generate(c)
+    mu, logvar = model.vae.encode(x_gen)
+    nll = -torch.distributions.Normal(mu, (0.5 * logvar).exp()).log_prob(c).sum(1).mean()
+    const = 0.5 * math.log(2 * math.pi) * 3
+    torch.testing.assert_close(model.r_id(c, x_gen), nll - const)
+
+
+def test_idgan_bad_inputs(tmp_path):
+    vae = build_model("vae", num_latents=3)
+    with pytest.raises(ValueError, match="code_size 5 does not match"):
+        IDGAN(vae, code_size=5)
+    with pytest.raises(ValueError, match="lam must be >= 0"):
+        IDGAN(vae, lam=-1.0)
+    clf = FactorClassifier()
+    path = tmp_path / "clf.pt"
+    atomic_save(checkpoint_state(clf, {}, 0, {}, torch.Generator(), {}), path)
+    with pytest.raises(ValueError, match="must be a VAE of the course"):
+        IDGAN(str(path))
+
+
+def test_idgan_checkpoint_round_trip(tmp_path, batch):
+    torch.manual_seed(0)
+    model = IDGAN(build_model("beta_vae", num_latents=3), noise_dim=2)
+    result = train(model, batch, steps=2, batch_size=4, checkpoint=tmp_path / "idgan.pt", progress=False)
+    loaded = load_model(result.checkpoint)
+    c = torch.randn(2, 3)
+    s = torch.randn(2, 2)
+    torch.testing.assert_close(loaded.generate(c, s), model.eval().generate(c, s))
+
+
+def test_frechet_distance_closed_forms():
+    mu1, mu2 = torch.tensor([0.0, 1.0], dtype=torch.float64), torch.tensor([2.0, -1.0], dtype=torch.float64)
+    c1 = torch.diag(torch.tensor([1.0, 4.0], dtype=torch.float64))
+    c2 = torch.diag(torch.tensor([9.0, 1.0], dtype=torch.float64))
+    # diagonal covariances: ‖μ1 − μ2‖² + Σ (σ1 − σ2)²
+    expected = (4 + 4) + ((1 - 3) ** 2 + (2 - 1) ** 2)
+    assert frechet_distance(mu1, c1, mu2, c2) == pytest.approx(expected, rel=1e-9)
+    a = torch.randn(500, 3, generator=torch.Generator().manual_seed(0)) @ torch.randn(3, 3)
+    assert frechet_distance(*gaussian_stats(a), *gaussian_stats(a)) == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.fixture(scope="module")
+def trained_classifier():
+    torch.manual_seed(0)
+    ds = DSprites()
+    result = train(FactorClassifier(), LabelledSampler(ds.sampler()), steps=100, batch_size=32, lr=1e-3,
+                   seed=0, progress=False)
+    return result.model.eval()
+
+
+def test_factor_frechet_distance_real_vs_blurred(trained_classifier):
+    """Two samples of real images sit near 0 (the sampling noise floor), blur moves away."""
+    ds = DSprites()
+    g = torch.Generator().manual_seed(1)
+    real_a = ds.images(ds.sample_classes(3000, g))
+    real_b = ds.images(ds.sample_classes(3000, g))
+
+    def blur(x, k):
+        return F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
+
+    same = factor_frechet_distance(trained_classifier, real_a, real_b)
+    blurred = [factor_frechet_distance(trained_classifier, real_a, blur(real_b, k)) for k in (5, 9, 15)]
+    assert same < 0.5 * blurred[0]
+    assert same < 0.1 * blurred[2]
+    assert blurred[0] < blurred[1] < blurred[2]
