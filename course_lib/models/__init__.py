@@ -7,9 +7,11 @@ optimisers, so one training loop (``course_lib.train``) trains them all.
 from .base import MODELS, CourseModel, build_model, register
 from .nets import BurgessDecoder, BurgessEncoder
 from .vae import VAE, Autoencoder, BetaVAE
+from .hybrid import IDGAN, VAEGAN, VAEInfoGAN
+from .classifier import FactorClassifier
 from .capacity import CapacityVAE
 from .gan import GAN, InfoGAN, UnrolledGAN, UnrolledInfoGAN, parse_codes
 
 __all__ = ["MODELS", "CourseModel", "build_model", "register", "BurgessEncoder",
            "BurgessDecoder", "Autoencoder", "VAE", "BetaVAE", "CapacityVAE", "GAN", "UnrolledGAN", "InfoGAN",
-           "UnrolledInfoGAN", "parse_codes"]
+           "UnrolledInfoGAN", "parse_codes", "VAEGAN", "VAEInfoGAN", "IDGAN", "FactorClassifier"]
