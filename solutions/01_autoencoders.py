@@ -1,0 +1,552 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Autoencoders on dSprites, and why an autoencoder is not a generative model
+#
+# **What you will learn**
+#
+# - how a convolutional autoencoder compresses a 64×64 image $x$ into a code $z = f_\phi(x)$
+#   with a few numbers and decodes it back, $\hat x = g_\theta(z)$;
+# - the reconstruction loss: the squared error **summed over pixels and averaged over the
+#   batch**, and what its value means in pixels;
+# - how the size of the bottleneck trades code length for reconstruction error;
+# - what a 2-D code space looks like when we colour it by the true position of the sprite;
+# - interpolation between two codes;
+# - why decoding *random* codes gives no images: the code distribution of a plain autoencoder
+#   is not one we can sample from. That is the motivation for the VAE of notebook 02.
+#
+# Reproduces: the autoencoder part (§1.1, Eq. 1) of the seed
+# `003_9cf833ed4120ca8c.txt` (F. Moga, *Learning disentangled representations with
+# Variational Autoencoders*).
+
+# %% [markdown]
+# In Colab, the next cell installs the course library; elsewhere it does nothing.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # install the course only inside Colab
+    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
+        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
+
+# %% [markdown]
+# ## Parameters
+#
+# Papermill can override every name in the next cell, e.g.
+# `papermill notebooks/01_autoencoders.ipynb out.ipynb -p PROFILE quick -p NUM_LATENTS 6`.
+# `None` means "the default of the profile": `smoke` (seconds, numbers meaningless), `quick`
+# (a few minutes on a laptop CPU) or `full` (a GPU).
+
+# %% tags=["parameters"]
+PROFILE = None        # "smoke", "quick" or "full"; None: $COURSE_PROFILE, else "quick"
+SEED = 0
+DEVICE = "auto"       # "auto", "cpu", "cuda", "mps"
+NUM_LATENTS = None    # code size of the main autoencoder
+STEPS = None          # training steps of every autoencoder
+BATCH_SIZE = None
+LR = None             # Adam learning rate
+BOTTLENECKS = None    # code sizes compared in the bottleneck experiment
+NUM_EVAL = None       # images used to measure reconstruction error and to plot codes
+
+# %%
+from course_lib import profiles
+
+PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
+NUM_LATENTS = int(NUM_LATENTS or 10)
+STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=1200, full=30_000))
+BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=64, full=64))
+LR = float(LR or 1e-3)
+BOTTLENECKS = tuple(int(d) for d in (BOTTLENECKS or profiles.pick(
+    PROFILE, smoke=(1, 2), quick=(1, 2, 4, 10), full=(1, 2, 3, 4, 6, 10, 20))))
+NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=64, quick=2000, full=10_000))
+print(f"profile {PROFILE}: {STEPS} steps of {BATCH_SIZE} images, lr {LR}, "
+      f"bottlenecks {BOTTLENECKS}, main code size {NUM_LATENTS}")
+
+# %% [markdown]
+# ## Set-up
+#
+# Imports, the seed, the device, and the versions this notebook ran with. Figures are also
+# saved under `runs/figures/`, and trained models under `runs/checkpoints/` (a second run with
+# the same parameters loads them instead of training again).
+
+# %%
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+import torch
+
+import course_lib
+from course_lib import exercises, viz
+from course_lib.data import DSprites
+from course_lib.losses import gaussian_recon
+from course_lib.models import Autoencoder
+from course_lib.report import headline
+from course_lib.train import choose_device, seed_everything, train
+
+seed_everything(SEED)
+device = choose_device(DEVICE)
+CHECKPOINTS = viz.runs_dir() / "checkpoints"
+print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
+      f"device {device}, profile {PROFILE}, seed {SEED}")
+
+# %% [markdown]
+# ## The data
+#
+# dSprites images are 64×64 binary pictures of one white sprite (square, ellipse or heart) with
+# six factors: colour (always white), shape, scale, orientation, posX and posY. The course
+# renders any of its 737,280 images from the factor classes. We draw a fixed set of images
+# (its own generator, so it does not depend on training) to measure errors and plot codes.
+
+# %%
+ds = DSprites()
+eval_generator = torch.Generator().manual_seed(SEED + 1000)
+eval_classes = ds.sample_classes(NUM_EVAL, generator=eval_generator)
+x_eval = ds.images(eval_classes)
+print(ds.factor_names, ds.factor_sizes, f"{len(ds):,} images")
+on_pixels = x_eval.sum(dim=(1, 2, 3))
+print(f"a sprite covers {on_pixels.mean():.0f} pixels on average "
+      f"(from {on_pixels.min():.0f} to {on_pixels.max():.0f}) of 4096")
+viz.show_images(x_eval[:16], nrow=16, title="16 dSprites images")
+
+# %% [markdown]
+# Most of each image is black: a sprite covers only a few percent of the pixels. Remember the
+# number of "on" pixels: an autoencoder that outputs an empty black image makes exactly that
+# squared error, so it is the baseline every reconstruction must beat.
+#
+# ## 1. The autoencoder
+#
+# An autoencoder is two networks trained together (seed 003, §1.1):
+#
+# $$z = f_\phi(x) \in \mathbb{R}^D, \qquad \hat x = g_\theta(z) = \operatorname{sigmoid}(\text{logits}_\theta(z)) \in [0, 1]^{64\times 64}.$$
+#
+# We use the convolutional architecture of Burgess et al. (2018) that the whole course shares:
+# four convolutions with 32 channels, kernel 4, stride 2 and padding 1, then two fully
+# connected layers of 256 units and a linear layer to the $D$ code values; the decoder
+# mirrors it with transposed convolutions.
+#
+# A convolution with kernel $k$, stride $s$ and padding $p$ turns an $n\times n$ input into an
+# $n_{\text{out}}\times n_{\text{out}}$ output with
+#
+# $$n_{\text{out}} = \left\lfloor \frac{n + 2p - k}{s} \right\rfloor + 1 .$$
+#
+# ### Exercise 1: output shapes
+#
+# Write `conv_output_size(n, kernel, stride, padding)` and use it to follow an image through
+# the encoder's four convolutions.
+
+# %%
+def conv_output_size(n, kernel=4, stride=2, padding=1):
+    """Side length of a convolution's output for an n×n input (an int)."""
+    ### BEGIN SOLUTION
+    # HINT: floor division // implements the floor of the formula above
+    return (n + 2 * padding - kernel) // stride + 1
+    ### END SOLUTION
+
+
+# %% [markdown]
+# The checker compares your function with a real `torch.nn.Conv2d` on a few inputs and falls
+# back to the reference if something is wrong.
+
+# %%
+conv_output_size = exercises.check_conv_output_size(conv_output_size)
+
+# %% [markdown]
+# Now follow a 64×64 image through the encoder, with your function and with the real network.
+
+# %%
+model = Autoencoder(num_latents=NUM_LATENTS)
+sides = [64]
+for _ in range(4):
+    sides.append(conv_output_size(sides[-1], 4, 2, 1))
+print("side after each convolution (your formula):", sides)
+h = x_eval[:2]
+for layer in model.encoder.conv:
+    h = layer(h)
+    if isinstance(layer, torch.nn.Conv2d):
+        print(f"  {type(layer).__name__:8s} -> {tuple(h.shape)}")
+flat = 32 * sides[-1] ** 2
+print(f"the fully connected part sees 32 × {sides[-1]} × {sides[-1]} = {flat} numbers "
+      f"and squeezes them into D = {NUM_LATENTS}: a compression of 4096 pixels by "
+      f"{4096 / NUM_LATENTS:.0f}×")
+
+# %% [markdown]
+# ### Exercise 2: encode, then decode
+#
+# The library's `Autoencoder` has `encode(x) -> (z, None)` (the `None` stands for the variance
+# a VAE will add) and `decode(z) -> logits`. Write `reconstruct(model, x)` returning
+# $\hat x = \operatorname{sigmoid}(\text{decode}(\text{encode}(x)))$, with shape N×1×64×64 and
+# values in $[0, 1]$.
+
+# %%
+def reconstruct(model, x):
+    """Images x N×1×64×64 → reconstructions x_hat N×1×64×64 in [0, 1]."""
+    ### BEGIN SOLUTION
+    # HINT: encode returns a pair; decode returns logits, not intensities
+    z, _ = model.encode(x)
+    return torch.sigmoid(model.decode(z))
+    ### END SOLUTION
+
+
+# %%
+reconstruct = exercises.check_autoencoder_reconstruct(reconstruct)
+
+# %% [markdown]
+# ### Exercise 3: the reconstruction loss
+#
+# The seed writes the autoencoder's loss as the mean squared error,
+# $\frac1n \sum_{i=1}^n (x_i - \hat x_i)^2$ (its Eq. 1). We use the **sum over the pixels of an
+# image, averaged over the images of a batch**:
+#
+# $$\mathcal L(x, \hat x) = \frac1N \sum_{n=1}^{N} \sum_{i=1}^{4096} (x_{n,i} - \hat x_{n,i})^2 .$$
+#
+# For an autoencoder alone the two differ by the constant factor 4096 and have the same
+# minimiser (a larger loss scale only acts like a larger learning rate in SGD; Adam hardly
+# notices). The sum is the one that stays right when we add a KL term in notebook 02: it is
+# $-\log p(x\mid z)$ of a Gaussian decoder with variance ½, up to a constant. Its unit is
+# "squared pixels per image": a value of 10 means about ten wrong pixels.
+#
+# Write `sse_loss(x_hat, x)` returning this scalar.
+
+# %%
+def sse_loss(x_hat, x):
+    """Squared error summed over pixels, averaged over the batch: x_hat, x N×C×H×W → scalar."""
+    ### BEGIN SOLUTION
+    # HINT: square the difference, sum over every dimension but the first, then average
+    return ((x_hat - x) ** 2).flatten(1).sum(1).mean()
+    ### END SOLUTION
+
+
+# %%
+sse_loss = exercises.check_sse_loss(sse_loss)
+print("loss of the untrained model on 64 images:",
+      f"{sse_loss(reconstruct(model, x_eval[:64]).detach(), x_eval[:64]):.1f} squared pixels per image")
+
+# %% [markdown]
+# The untrained decoder outputs grey (sigmoid(0) = 0.5) everywhere, so it pays about
+# 4096 × 0.25 ≈ 1000 per image.
+#
+# ## 2. Training
+#
+# `course_lib.train` is the one training loop of the course: it draws batches of freshly
+# rendered dSprites, calls the model's loss (the library's `Autoencoder` uses exactly the loss
+# of Exercise 3), logs it and saves a checkpoint. With a checkpoint already on disk for the
+# same parameters, it just loads it.
+#
+# ⚠️ **Heavy cell**: in the quick profile about a minute on a laptop CPU.
+
+# %%
+def fit_autoencoder(num_latents):
+    """Train (or load) an autoencoder with a code of num_latents values; returns TrainResult."""
+    name = (f"01_ae_d{num_latents}_steps{STEPS}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt")
+    ae = Autoencoder(num_latents=num_latents)
+    return train(ae, ds, steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
+                 checkpoint=CHECKPOINTS / name)
+
+
+@torch.no_grad()
+def reconstruction_error(model, x, batch_size=500):
+    """Mean over the images x of the squared error summed over pixels (squared pixels/image)."""
+    model.eval()
+    errors = [sse_loss(reconstruct(model, xb.to(device)), xb.to(device)) * len(xb)
+              for xb in x.split(batch_size)]
+    return float(sum(errors) / len(x))
+
+
+results = {NUM_LATENTS: fit_autoencoder(NUM_LATENTS)}
+ae = results[NUM_LATENTS].model.eval()
+print(f"trained in {results[NUM_LATENTS].seconds:.0f} s "
+      f"({results[NUM_LATENTS].images_per_second:.0f} images/s on {device})")
+viz.plot_history(results[NUM_LATENTS].history, keys=("loss",), logy=True,
+                 title=f"autoencoder, D = {NUM_LATENTS}: training loss (squared pixels/image)")
+
+# %% [markdown]
+# The loss falls fast from ~1000 (grey everywhere) to the level of an empty black image (the
+# number of on pixels), and then keeps falling as the network learns *where* the sprite is and
+# then its size and shape. A plateau at the empty-image level would mean the network had not
+# yet found the sprites at all.
+#
+# ## 3. Reconstructions
+
+# %%
+recon_error = reconstruction_error(ae, x_eval)
+headline(f"AE reconstruction error, D={NUM_LATENTS} (squared pixels/image)", recon_error, ".1f")
+print(f"empty-image baseline: {on_pixels.mean():.1f} squared pixels/image")
+fig = viz.reconstruction_grid(ae, x_eval[:12])
+viz.save_figure(fig, "01_reconstructions.png")
+fig
+
+# %% [markdown]
+# Top row: images the model was evaluated on; bottom row: their reconstructions. Position and
+# size come back first; shape and orientation are the fine details (a few pixels at the
+# border of the sprite) and are the last to appear, so after a short run hearts and ellipses
+# may still look like blurry blobs. The error above counts the wrong pixels per image: compare
+# it with the empty-image baseline.
+#
+# ## 4. How small can the bottleneck be?
+#
+# The seed warns that a code that is too small loses information (§1.1). dSprites has five
+# varying factors (shape, scale, orientation, posX, posY), so five numbers *could* describe an
+# image — but only if the network found such a perfect code. We train the same autoencoder
+# with several code sizes and the same budget.
+#
+# ⚠️ **Heavy cell**: one training run per code size.
+
+# %%
+for d in BOTTLENECKS:
+    if d not in results:
+        results[d] = fit_autoencoder(d)
+sweep = {d: reconstruction_error(results[d].model, x_eval) for d in BOTTLENECKS}
+print(f"{'D':>4} {'recon error (squared pixels/image)':>36}")
+for d, err in sweep.items():
+    print(f"{d:>4} {err:>36.1f}")
+print(f"{'':>4} {on_pixels.mean().item():>36.1f}  (empty image)")
+headline("AE reconstruction error per code size D (squared pixels/image)",
+         {str(d): err for d, err in sweep.items()})
+
+fig = Figure(figsize=(4.5, 3.2), layout="constrained")
+ax = fig.subplots()
+ax.plot(list(sweep), list(sweep.values()), "o-", label="autoencoder")
+ax.axhline(on_pixels.mean().item(), color="grey", ls="--", label="empty image")
+ax.set_xscale("log", base=2)
+ax.set_xticks(list(sweep), [str(d) for d in sweep])
+ax.set_xlabel("code size D")
+ax.set_ylabel("squared pixels per image")
+ax.set_title("reconstruction error against bottleneck size")
+ax.legend()
+viz.save_figure(fig, "01_bottleneck.png")
+fig
+
+# %% [markdown]
+# One number (D = 1) is not enough to hold both coordinates of the sprite: the network must
+# trade posX against posY and the error stays high. Two numbers can hold the position; the
+# larger codes add room for scale, shape and orientation. With a short training budget the
+# gain beyond a handful of dimensions is small: the optimiser, not the code size, is then the
+# limit.
+#
+# ## 5. A 2-D code, coloured by the true position
+#
+# With D = 2 we can draw the code of every evaluation image. Colouring the points by the
+# sprite's true posX and posY shows what the two code values learned.
+
+# %%
+ae2 = (results[2] if 2 in results else fit_autoencoder(2)).model.eval()
+with torch.no_grad():
+    codes2 = ae2.encode(x_eval.to(device))[0].cpu()
+pos_x, pos_y = eval_classes[:, 4], eval_classes[:, 5]
+fig = Figure(figsize=(9, 3.8), layout="constrained")
+axes = fig.subplots(1, 2, sharex=True, sharey=True)
+for ax, colour, label in zip(axes, (pos_x, pos_y), ("posX class", "posY class")):
+    sc = ax.scatter(codes2[:, 0], codes2[:, 1], c=colour, s=4, cmap="viridis")
+    fig.colorbar(sc, ax=ax, label=label)
+    ax.set_xlabel("$z_0$")
+    ax.set_ylabel("$z_1$")
+    ax.set_title(f"2-D codes coloured by {label.split()[0]}")
+viz.save_figure(fig, "01_latent_2d.png")
+fig
+
+correlation = np.corrcoef(np.column_stack([codes2.numpy(), pos_x.numpy(), pos_y.numpy()]).T)[:2, 2:]
+print("correlation of the code values with the true position:")
+print(f"        posX   posY\nz_0   {correlation[0, 0]:+.2f}  {correlation[0, 1]:+.2f}\n"
+      f"z_1   {correlation[1, 0]:+.2f}  {correlation[1, 1]:+.2f}")
+
+# %% [markdown]
+# If the colours change smoothly across the cloud, the two code values hold the position. But
+# nothing in the loss asks for *one* code value per factor: the position is usually stored in
+# some rotated or bent coordinate system, so each code value mixes posX and posY (see the
+# correlations), and the shape, scale and orientation are squeezed in wherever they fit. The
+# cloud also has an arbitrary location and extent — remember that for section 7.
+#
+# ## 6. Interpolating between two codes
+#
+# Take two images $x_a, x_b$, their codes $z_a, z_b$, and decode the points
+# $z_t = (1-t)\, z_a + t\, z_b$ in between. For comparison, the bottom row blends the *pixels*
+# $(1-t)\, x_a + t\, x_b$.
+
+# %%
+a = int(torch.argmin(eval_classes[:, 4] + eval_classes[:, 5]))      # sprite near the top left
+b = int(torch.argmax(eval_classes[:, 4] + eval_classes[:, 5]))      # sprite near the bottom right
+t = torch.linspace(0, 1, 9).view(-1, 1)
+with torch.no_grad():
+    z_ab = ae.encode(x_eval[[a, b]].to(device))[0].cpu()
+    z_t = (1 - t) * z_ab[0] + t * z_ab[1]
+    latent_path = torch.sigmoid(ae.decode(z_t.to(device))).cpu()
+pixel_path = (1 - t.view(-1, 1, 1, 1)) * x_eval[a] + t.view(-1, 1, 1, 1) * x_eval[b]
+fig = viz.show_images(torch.cat([latent_path, pixel_path]), nrow=9,
+                      title="top: decoded codes on the segment z_a → z_b; bottom: blended pixels")
+viz.save_figure(fig, "01_interpolation.png")
+fig
+
+# %% [markdown]
+# Blending pixels gives two fading ghosts; moving along the code segment tends to *move* the
+# sprite, because the decoder learned that codes describe positions. Look for frames in the
+# middle that are blurry or that do not look like any dSprites image: the straight segment
+# can leave the region where the training codes lie.
+#
+# ## 7. Can we sample new images? Not from a plain autoencoder
+#
+# A generative model lets us draw new images. The decoder alone maps a code to an image, so it
+# is tempting to draw random codes and decode them. But which distribution? Nothing in the
+# autoencoder's loss says where the codes should lie. First look at the codes the encoder
+# actually produces for the evaluation images.
+
+# %%
+with torch.no_grad():
+    codes = torch.cat([ae.encode(xb.to(device))[0].cpu() for xb in x_eval.split(500)])
+print(f"codes of {len(codes)} images, D = {codes.shape[1]}")
+print("dimension:", " ".join(f"{j:>6d}" for j in range(codes.shape[1])))
+print("mean:     ", " ".join(f"{m:>6.2f}" for m in codes.mean(0)))
+print("std:      ", " ".join(f"{s:>6.2f}" for s in codes.std(0)))
+
+fig = Figure(figsize=(11, 3.2), layout="constrained")
+axes = fig.subplots(1, 3)
+grid = np.linspace(-4, 4, 200)
+for j, ax in enumerate(axes[:2]):
+    ax.hist(codes[:, j].numpy(), bins=50, density=True, alpha=0.7, label=f"codes $z_{j}$")
+    ax.plot(grid, np.exp(-grid**2 / 2) / math.sqrt(2 * math.pi), "k--", label="N(0, 1)")
+    ax.set_title(f"code value {j}")
+    ax.legend(fontsize=8)
+prior_draws = torch.randn(len(codes), 2, generator=torch.Generator().manual_seed(SEED + 7))
+axes[2].scatter(prior_draws[:, 0], prior_draws[:, 1], s=3, alpha=0.3, color="grey", label="N(0, I)")
+axes[2].scatter(codes[:, 0], codes[:, 1], s=3, alpha=0.5, label="codes of images")
+axes[2].set_xlabel("$z_0$")
+axes[2].set_ylabel("$z_1$")
+axes[2].set_title("two code dimensions")
+axes[2].legend(fontsize=8, markerscale=3)
+viz.save_figure(fig, "01_code_distribution.png")
+fig
+
+# %% [markdown]
+# The codes are not centred at zero, do not have unit spread, and fill an irregular,
+# correlated region: a standard normal is simply not where the decoder was trained.
+#
+# Now decode three kinds of codes, 16 of each:
+#
+# 1. $z \sim \mathcal N(0, I)$, the obvious "prior";
+# 2. $z$ uniform in the bounding box of the actual codes (each dimension between its minimum
+#    and maximum over the evaluation images): at least the right range;
+# 3. the codes of real images (the control: these are just reconstructions).
+#
+# To judge the results with a number, we measure for each decoded image its squared distance
+# to the **nearest real dSprites image** among a bank of rendered images. A good sample is
+# close to some real image; garbage is far from all of them.
+
+# %%
+@torch.no_grad()
+def nearest_image_distance(samples, bank, batch_size=256):
+    """For each sample (N×1×64×64 in [0, 1]) the squared distance summed over pixels to its
+    nearest image in ``bank`` (M×1×64×64): N values in squared pixels."""
+    bank = bank.flatten(1)
+    bank_sq = (bank ** 2).sum(1)
+    out = []
+    for s in samples.flatten(1).split(batch_size):
+        d = (s ** 2).sum(1, keepdim=True) - 2 * s @ bank.T + bank_sq
+        out.append(d.min(1).values.clamp_min(0))
+    return torch.cat(out)
+
+
+bank = ds.images(ds.sample_classes(profiles.pick(PROFILE, smoke=256, quick=20_000, full=100_000),
+                                   generator=torch.Generator().manual_seed(SEED + 2000)))
+gen = torch.Generator().manual_seed(SEED + 3000)
+low, high = codes.min(0).values, codes.max(0).values
+sources = {
+    "N(0, I)": torch.randn(16, ae.num_latents, generator=gen),
+    "uniform in the codes' box": low + (high - low) * torch.rand(16, ae.num_latents, generator=gen),
+    "codes of real images": codes[:16],
+}
+decoded = {}
+with torch.no_grad():
+    for name, z in sources.items():
+        decoded[name] = torch.sigmoid(ae.decode(z.to(device))).cpu()
+distances = {name: nearest_image_distance(img, bank) for name, img in decoded.items()}
+print(f"{'codes':<28} {'median distance to the nearest real image':>42}")
+for name, dist in distances.items():
+    print(f"{name:<28} {dist.median():>42.1f}")
+headline("AE: distance of decoded N(0,I) samples to the nearest real image (median, squared pixels)",
+         distances["N(0, I)"].median(), ".1f")
+headline("AE: distance of decoded real codes to the nearest real image (median, squared pixels)",
+         distances["codes of real images"].median(), ".1f")
+
+fig = viz.show_images(torch.cat(list(decoded.values())), nrow=16,
+                      title="decoded codes — rows: N(0, I); uniform in the box; codes of real images")
+viz.save_figure(fig, "01_ae_samples.png")
+np.savez_compressed(viz.runs_dir() / "figures" / "01_ae_samples.npz",
+                    **{name.replace(" ", "_"): img.numpy() for name, img in decoded.items()})
+fig
+
+# %% [markdown]
+# The first two rows are what "sampling an autoencoder" gives: grey smudges, several faint
+# sprites at once, or shapes that are not in dSprites — far from every real image. Only the
+# third row, codes that the encoder produced, decodes to sprites. The decoder is only trained
+# where the training codes lie, and that set is a thin, irregular region of $\mathbb R^D$ that
+# we have no formula for. (The decoded samples are also saved to
+# `runs/figures/01_ae_samples.npz`; notebook 02 trains its own autoencoder for the same
+# comparison, so it does not need this file.)
+#
+# The variational autoencoder fixes exactly this: it *asks* the codes to follow a known prior
+# $p(z) = \mathcal N(0, I)$ through a KL term, and makes each code a small cloud instead of a
+# point, so the decoder learns to decode a whole region. Then $z \sim \mathcal N(0, I)$ is a
+# valid way to generate. That is notebook 02.
+#
+# ## Summary: the seed's statements and our numbers
+
+# %%
+summary = [
+    ("AEs use an MSE loss (Eq. 1)",
+     f"sum over pixels, mean over batch (= 4096 × MSE, same minimiser); final {recon_error:.1f} "
+     f"squared pixels/image at D={NUM_LATENTS}"),
+    ("too small a latent space loses information",
+     "; ".join(f"D={d}: {e:.1f}" for d, e in sweep.items())
+     + f" (empty image: {on_pixels.mean():.1f})"),
+    ("the latent space is unregularised and not interpretable",
+     f"2-D codes hold the position, with each code value mixing posX and posY "
+     f"(|corr| z_0: {abs(correlation[0, 0]):.2f}/{abs(correlation[0, 1]):.2f}, "
+     f"z_1: {abs(correlation[1, 0]):.2f}/{abs(correlation[1, 1]):.2f})"),
+    ("(implied) the decoder alone is no generator",
+     f"decoded N(0, I) codes lie {distances['N(0, I)'].median():.0f} squared pixels from the "
+     f"nearest real image, decoded real codes {distances['codes of real images'].median():.0f}"),
+]
+print(f"{'seed 003 says':<58} | ours ({PROFILE} profile)")
+print("-" * 140)
+for claim, ours in summary:
+    print(f"{claim:<58} | {ours}")
+
+# %% [markdown]
+# In the smoke profile the numbers are meaningless (a few training steps); run the quick
+# profile to see the effects described in the text.
+#
+# ## Exercises for the reader
+#
+# 1. Train with the seed's Eq. 1 literally, the squared error *averaged* over pixels
+#    (`gaussian_recon(..., reduction="mean")` in a small subclass of `Autoencoder`). Does the
+#    result change with Adam? Why would it with plain SGD at the same learning rate?
+# 2. Replace the squared error by the Bernoulli cross-entropy (`Autoencoder(recon="bernoulli")`).
+#    Which one learns the sprite's shape faster, and why might a loss on logits help for
+#    binary images?
+# 3. Fit a Gaussian to the codes (their mean and covariance) and sample from it. Are the
+#    decoded images better than with $\mathcal N(0, I)$? What does this say about the shape of
+#    the region the codes fill?
+# 4. Make the 2-D experiment harder: fix the sprite's position (`ds.sampler(class_ranges=...)`)
+#    so that only shape, scale and orientation vary. What do the two code values learn now?
+#
+# ## References
+#
+# - F. Moga, *Learning disentangled representations with Variational Autoencoders* (seed
+#   `003_9cf833ed4120ca8c.txt`), §1.1.
+# - G. E. Hinton and R. R. Salakhutdinov, *Reducing the Dimensionality of Data with Neural
+#   Networks*, Science 313, 2006.
+# - C. P. Burgess et al., *Understanding disentangling in β-VAE*, 2018 (the architecture).
+# - L. Matthey, I. Higgins, D. Hassabis and A. Lerchner, *dSprites: Disentanglement testing
+#   Sprites dataset*, 2017.
+# - D. P. Kingma and M. Welling, *Auto-Encoding Variational Bayes*, ICLR 2014 (next notebook).

@@ -1,0 +1,588 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · The variational autoencoder: the ELBO, the Gaussian KL and the reparameterisation trick
+#
+# **What you will learn**
+#
+# - to derive the evidence lower bound (ELBO) twice: with Jensen's inequality, and as
+#   $\log p(x)$ minus a KL divergence — and to check both numerically on a model where
+#   everything is known;
+# - to derive the KL divergence between a diagonal Gaussian and the standard normal;
+# - why sampling $z \sim q_\phi(z\mid x)$ blocks gradients, and how the reparameterisation
+#   $z = \mu + \sigma\,\varepsilon$ fixes it;
+# - to write the VAE loss, train a VAE on dSprites, and read its KL per latent;
+# - the **reduction pitfall**: averaging the reconstruction over pixels instead of summing
+#   makes the same VAE collapse to the mean image;
+# - why the VAE's prior samples are images while the autoencoder's (notebook 01) are not.
+#
+# Reproduces: the VAE part (§1.2, Eq. 2-4) of seed `003_9cf833ed4120ca8c.txt` (F. Moga,
+# *Learning disentangled representations with VAEs*) and the reduction mistake of seed
+# `001_00245305c4487d13.txt` (Li Donghao, *Summary and discussion of "Understanding
+# disentangling in β-VAE"*, §2.2).
+
+# %% [markdown]
+# In Colab, the next cell installs the course library; elsewhere it does nothing.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # install the course only inside Colab
+    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
+        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
+
+# %% [markdown]
+# ## Parameters
+#
+# Papermill can override every name in the next cell
+# (`papermill notebooks/02_vae.ipynb out.ipynb -p PROFILE quick -p STEPS 3000`); `None`
+# means the profile's default.
+
+# %% tags=["parameters"]
+PROFILE = None        # "smoke", "quick" or "full"; None: $COURSE_PROFILE, else "quick"
+SEED = 0
+DEVICE = "auto"       # "auto", "cpu", "cuda", "mps"
+NUM_LATENTS = None    # D, the size of z
+STEPS = None          # training steps of each VAE
+BATCH_SIZE = None
+LR = None             # Adam learning rate
+AE_STEPS = None       # training steps of the autoencoder we compare with
+NUM_EVAL = None       # images used for the measurements
+
+# %%
+from course_lib import profiles
+
+PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
+NUM_LATENTS = int(NUM_LATENTS or 10)
+STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=1500, full=30_000))
+BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=64, full=64))
+LR = float(LR or 1e-3)
+AE_STEPS = int(AE_STEPS or profiles.pick(PROFILE, smoke=3, quick=1200, full=30_000))
+NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=64, quick=2000, full=10_000))
+print(f"profile {PROFILE}: VAEs with D = {NUM_LATENTS}, {STEPS} steps of {BATCH_SIZE} images, "
+      f"lr {LR}; autoencoder {AE_STEPS} steps")
+
+# %% [markdown]
+# ## Set-up
+
+# %%
+import math
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch.distributions import Normal, kl_divergence as torch_kl
+
+import course_lib
+from course_lib import exercises, viz
+from course_lib.data import DSprites
+from course_lib.losses import bernoulli_recon, kl_normal
+from course_lib.models import VAE, Autoencoder
+from course_lib.report import headline
+from course_lib.train import choose_device, seed_everything, train
+
+seed_everything(SEED)
+device = choose_device(DEVICE)
+CHECKPOINTS = viz.runs_dir() / "checkpoints"
+print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
+      f"device {device}, profile {PROFILE}, seed {SEED}")
+
+# %% [markdown]
+# ## 1. From an autoencoder to a generative model
+#
+# Notebook 01 ended with a decoder that cannot generate: we did not know which codes to feed
+# it. A VAE starts from the other end, a **latent-variable model** with a prior we choose:
+#
+# $$p(z) = \mathcal N(0, I_D), \qquad p_\theta(x\mid z) = \prod_{i=1}^{4096} \operatorname{Bernoulli}\big(x_i;\ \operatorname{sigmoid}(\text{logits}_\theta(z))_i\big), \qquad p_\theta(x) = \int p_\theta(x\mid z)\, p(z)\, dz .$$
+#
+# Generating is easy (draw $z \sim p(z)$, decode). Learning $\theta$ by maximum likelihood is
+# not: the integral over $z$ has no closed form, and neither has the posterior
+# $p_\theta(z\mid x) = p_\theta(x\mid z)p(z)/p_\theta(x)$. The VAE introduces an **encoder**
+# $q_\phi(z\mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag}\sigma^2_\phi(x))$ that
+# approximates the posterior, and maximises a lower bound on $\log p_\theta(x)$.
+#
+# ## 2. The evidence lower bound, step by step
+#
+# **With Jensen's inequality.** Multiply and divide by $q_\phi(z\mid x)$ inside the integral,
+# and use that $\log$ is concave, so $\log \mathbb E[Y] \ge \mathbb E[\log Y]$:
+#
+# $$\log p_\theta(x) = \log \int q_\phi(z\mid x)\,\frac{p_\theta(x, z)}{q_\phi(z\mid x)}\,dz
+#   = \log \mathbb E_{q_\phi(z\mid x)}\!\left[\frac{p_\theta(x, z)}{q_\phi(z\mid x)}\right]
+#   \;\ge\; \mathbb E_{q_\phi(z\mid x)}\!\left[\log \frac{p_\theta(x, z)}{q_\phi(z\mid x)}\right]
+#   =: \operatorname{ELBO}(x).$$
+#
+# **The KL form** (the seed's derivation, §1.2). Write $\log p_\theta(x) = \mathbb E_q[\log p_\theta(x)]$
+# (it does not depend on $z$) and $p_\theta(x) = p_\theta(x, z) / p_\theta(z\mid x)$:
+#
+# $$\log p_\theta(x) = \mathbb E_q\!\left[\log \frac{p_\theta(x, z)}{q_\phi(z\mid x)}\right]
+#   + \mathbb E_q\!\left[\log \frac{q_\phi(z\mid x)}{p_\theta(z\mid x)}\right]
+#   = \operatorname{ELBO}(x) + \operatorname{KL}\big(q_\phi(z\mid x)\,\|\,p_\theta(z\mid x)\big).$$
+#
+# So the gap in Jensen's inequality is exactly the KL divergence from the approximate to the
+# true posterior: it is never negative, and it is zero when $q$ *is* the posterior.
+#
+# **The form we compute.** Split $p_\theta(x, z) = p_\theta(x\mid z)\,p(z)$:
+#
+# $$\operatorname{ELBO}(x) = \underbrace{\mathbb E_{q_\phi(z\mid x)}[\log p_\theta(x\mid z)]}_{-\text{reconstruction}}
+#   \;-\; \underbrace{\operatorname{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big)}_{\text{regulariser}} .$$
+#
+# The VAE loss is $-\operatorname{ELBO}$ averaged over the data (the seed's Eq. 3).
+#
+# ### Checking the two identities on a model we can solve
+#
+# Take one latent and one observed number: $p(z) = \mathcal N(0, 1)$ and
+# $p(x\mid z) = \mathcal N(x; z, s^2)$. Then $p(x) = \mathcal N(0, 1 + s^2)$ and the posterior
+# is $\mathcal N\big(\tfrac{x}{1+s^2}, \tfrac{s^2}{1+s^2}\big)$. For a few choices of
+# $q = \mathcal N(m, v)$ we estimate the ELBO by Monte Carlo and compare
+# $\log p(x) - \operatorname{ELBO}$ with $\operatorname{KL}(q\,\|\,\text{posterior})$ computed
+# by `torch.distributions`.
+
+# %%
+s2, x_obs = 0.5, 1.3
+log_px = Normal(0.0, math.sqrt(1 + s2)).log_prob(torch.tensor(x_obs)).item()
+posterior = Normal(x_obs / (1 + s2), math.sqrt(s2 / (1 + s2)))
+mc_generator = torch.Generator().manual_seed(SEED)
+print(f"log p(x) = {log_px:.4f} nats")
+print(f"{'q = N(m, v)':<26} {'ELBO (Monte Carlo)':>18} {'log p(x) − ELBO':>16} {'KL(q ‖ posterior)':>18}")
+for label, m, v in [("the true posterior", posterior.mean.item(), posterior.variance.item()),
+                    ("the prior N(0, 1)", 0.0, 1.0),
+                    ("N(1.5, 0.05)", 1.5, 0.05),
+                    ("N(-1, 0.5)", -1.0, 0.5)]:
+    q = Normal(m, math.sqrt(v))
+    z = m + math.sqrt(v) * torch.randn(200_000, generator=mc_generator)
+    log_joint = Normal(z, math.sqrt(s2)).log_prob(torch.tensor(x_obs)) + Normal(0.0, 1.0).log_prob(z)
+    elbo = (log_joint - q.log_prob(z)).mean().item()
+    gap_kl = torch_kl(q, posterior).item()
+    print(f"{label:<26} {elbo:>18.4f} {log_px - elbo:>16.4f} {gap_kl:>18.4f}")
+
+# %% [markdown]
+# Every ELBO lies below $\log p(x)$ (Jensen), the gap matches the KL to the true posterior up
+# to Monte Carlo noise (the KL form), and the bound is tight exactly when $q$ is the
+# posterior. A VAE cannot reach the true posterior in general (its $q$ is a diagonal Gaussian
+# produced by a network), so it maximises a bound and pays the gap.
+#
+# ## 3. The KL divergence between two Gaussians, derived
+#
+# With $q = \mathcal N(\mu, \sigma^2)$ and $p = \mathcal N(0, 1)$ in one dimension,
+# $\log q(z) = -\tfrac12 \log(2\pi\sigma^2) - \tfrac{(z-\mu)^2}{2\sigma^2}$ and
+# $\log p(z) = -\tfrac12 \log(2\pi) - \tfrac{z^2}{2}$, so
+#
+# $$\operatorname{KL}(q\,\|\,p) = \mathbb E_q[\log q(z) - \log p(z)]
+#  = -\tfrac12\log\sigma^2 - \tfrac{\mathbb E_q[(z-\mu)^2]}{2\sigma^2} + \tfrac{\mathbb E_q[z^2]}{2}
+#  = -\tfrac12\log\sigma^2 - \tfrac12 + \tfrac{\mu^2 + \sigma^2}{2},$$
+#
+# using $\mathbb E_q[(z-\mu)^2] = \sigma^2$ and $\mathbb E_q[z^2] = \mu^2 + \sigma^2$. Hence
+#
+# $$\operatorname{KL}\big(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1)\big) = \tfrac12\left(\mu^2 + \sigma^2 - \log\sigma^2 - 1\right) \quad\text{nats}.$$
+#
+# For a diagonal Gaussian in $D$ dimensions the KL is the sum of the $D$ per-latent terms —
+# the seed's `KLD = -0.5 * torch.sum(1 + log_var - mean.pow(2) - log_var.exp())` (Eq. 4). The
+# encoder outputs $\log\sigma^2$ ("logvar"), which can be any real number.
+#
+# ### Exercise 1: the KL per latent
+#
+# Write `kl_divergence(mu, logvar)` returning the N×D tensor of per-latent KLs.
+
+# %%
+def kl_divergence(mu, logvar):
+    """KL(N(mu, exp(logvar)) ‖ N(0, 1)) per latent: mu, logvar N×D → N×D (nats)."""
+    ### BEGIN SOLUTION
+    # HINT: sigma² = exp(logvar); do not sum over the latents
+    return 0.5 * (mu ** 2 + torch.exp(logvar) - logvar - 1)
+    ### END SOLUTION
+
+
+# %%
+kl_divergence = exercises.check_kl_normal(kl_divergence)
+
+# %% [markdown]
+# An independent check: `torch.distributions` knows the KL between two normals, and a Monte
+# Carlo average of $\log q(z) - \log p(z)$ over samples of $q$ estimates it too.
+
+# %%
+g = torch.Generator().manual_seed(SEED)
+mu_t, logvar_t = torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g)
+q_t = Normal(mu_t, torch.exp(0.5 * logvar_t))
+exact = torch_kl(q_t, Normal(torch.zeros_like(mu_t), torch.ones_like(mu_t)))
+z_t = mu_t + torch.exp(0.5 * logvar_t) * torch.randn(100_000, 3, 4, generator=g)
+monte_carlo = (q_t.log_prob(z_t) - Normal(0.0, 1.0).log_prob(z_t)).mean(0)
+print("largest |ours − torch.distributions|:", f"{(kl_divergence(mu_t, logvar_t) - exact).abs().max():.2e}")
+print("largest |ours − Monte Carlo (100,000 samples)|:",
+      f"{(kl_divergence(mu_t, logvar_t) - monte_carlo).abs().max():.3f} nats")
+
+# %% [markdown]
+# ## 4. The reparameterisation trick, and why it is needed
+#
+# Training needs the gradient of $\mathbb E_{q_\phi(z\mid x)}[\log p_\theta(x\mid z)]$ with respect
+# to the **encoder's** parameters $\phi$, which sit in the distribution we average over. A
+# sample $z \sim q_\phi$ drawn by a random-number generator is just a number to autograd: it
+# has no path back to $\mu$ and $\sigma$. Reparameterise instead: draw the noise from a fixed
+# distribution and *build* $z$ from it,
+#
+# $$\varepsilon \sim \mathcal N(0, I), \qquad z = \mu_\phi(x) + \sigma_\phi(x) \odot \varepsilon, \qquad \sigma = \exp(\tfrac12 \log\sigma^2),$$
+#
+# so that $\mathbb E_{q_\phi}[f(z)] = \mathbb E_{\varepsilon}[f(\mu + \sigma\varepsilon)]$ and the
+# gradient moves inside the expectation: $\partial z/\partial\mu = 1$,
+# $\partial z/\partial \log\sigma^2 = \tfrac12\sigma\varepsilon$. `torch.distributions` makes the
+# same distinction: `sample()` is cut from the graph, `rsample()` is reparameterised.
+#
+# Two details where the seed slips (§1.2): it writes $z = \varepsilon\,\sigma^2 + \mu$ and
+# calls $\varepsilon$ "standard uniform". The scale is the standard deviation $\sigma$, not the
+# variance, and $\varepsilon$ is standard *normal*; with either slip $z$ does not follow
+# $\mathcal N(\mu, \sigma^2)$.
+
+# %%
+mu_demo = torch.tensor([1.0], requires_grad=True)
+sigma_demo = torch.tensor([0.5], requires_grad=True)
+q_demo = Normal(mu_demo, sigma_demo)
+print("sample():  requires_grad =", q_demo.sample().requires_grad)
+print("rsample(): requires_grad =", q_demo.rsample().requires_grad)
+
+# %% [markdown]
+# Without the trick one can still estimate the gradient with the score-function (REINFORCE)
+# identity $\nabla_\mu \mathbb E_q[f(z)] = \mathbb E_q[f(z)\,\nabla_\mu \log q(z)]$, which needs
+# no gradient of $f$ — but its variance is much larger. For $f(z) = z^2$, $\mu = 1$,
+# $\sigma = 0.5$ the true gradient is $\partial_\mu(\mu^2 + \sigma^2) = 2$; here are both
+# single-sample estimators over 10,000 draws.
+
+# %%
+eps = torch.randn(10_000, generator=torch.Generator().manual_seed(SEED))
+z_demo = 1.0 + 0.5 * eps
+reparam_grads = 2 * z_demo                                  # d/dmu (mu + sigma*eps)^2
+score_grads = z_demo ** 2 * (z_demo - 1.0) / 0.5 ** 2       # f(z) * d/dmu log q(z)
+for name, grads in [("reparameterised", reparam_grads), ("score function", score_grads)]:
+    print(f"{name:<16} mean {grads.mean():6.3f}   standard deviation {grads.std():6.3f}")
+
+# %% [markdown]
+# Both are unbiased (mean ≈ 2), but the reparameterised estimator is several times less
+# noisy, and it uses the gradient of the decoder. A VAE takes one sample per image and step,
+# so this noise matters.
+#
+# ### Exercise 2: reparameterise
+#
+# Write `reparameterize(mu, logvar)` returning $z = \mu + \sigma\varepsilon$ with
+# $\varepsilon \sim \mathcal N(0, I)$ of the shape of `mu`. The checker does not compare random
+# numbers: it checks the shape, the gradients $\partial z/\partial\mu = 1$ and
+# $\partial z/\partial\log\sigma^2 = \tfrac12(z - \mu)$, and that the implied $\varepsilon$ is
+# standard normal.
+
+# %%
+def reparameterize(mu, logvar):
+    """A differentiable sample z ~ N(mu, exp(logvar)): mu, logvar N×D → z N×D."""
+    ### BEGIN SOLUTION
+    # HINT: torch.randn_like(mu) draws eps; sigma = exp(0.5 * logvar)
+    eps = torch.randn_like(mu)
+    return mu + torch.exp(0.5 * logvar) * eps
+    ### END SOLUTION
+
+
+# %%
+reparameterize = exercises.check_reparameterize(reparameterize)
+
+# %% [markdown]
+# ### Exercise 3: the VAE loss
+#
+# Put it together: for decoder logits, images $x$ (N×1×64×64), and the encoder's $\mu$,
+# $\log\sigma^2$ (N×D), return the negative ELBO **per image**, averaged over the batch:
+# the Bernoulli cross-entropy **summed over the pixels** plus the KL **summed over the
+# latents** (the seed's Eq. 4 sums over the batch too; we divide by N so that the loss does
+# not depend on the batch size). `torch.nn.functional.binary_cross_entropy_with_logits` works
+# on logits, which is more accurate than a sigmoid followed by `binary_cross_entropy`.
+
+# %%
+def negative_elbo(logits, x, mu, logvar):
+    """−ELBO in nats per image, averaged over the batch (a scalar)."""
+    ### BEGIN SOLUTION
+    # HINT: reduction="none", then sum over pixels (flatten(1).sum(1)) and average over images
+    recon = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    recon = recon.flatten(1).sum(1)
+    kl = kl_divergence(mu, logvar).sum(1)
+    return (recon + kl).mean()
+    ### END SOLUTION
+
+
+# %%
+negative_elbo = exercises.check_negative_elbo(negative_elbo)
+
+# %% [markdown]
+# ## 5. Training a VAE on dSprites
+#
+# The library's `VAE` (the Burgess et al. encoder now outputs $2D$ numbers, $\mu$ and
+# $\log\sigma^2$) computes exactly this loss in `loss_terms`, with `VAE.reparameterize`, and
+# logs the reconstruction, the KL and the KL of every latent. First we confirm that your loss
+# equals the library's on a batch, with the same $z$.
+
+# %%
+ds = DSprites()
+x_eval = ds.images(ds.sample_classes(NUM_EVAL, generator=torch.Generator().manual_seed(SEED + 1000)))
+vae_check = VAE(num_latents=NUM_LATENTS)
+with torch.no_grad():
+    mu_b, logvar_b = vae_check.encode(x_eval[:8])
+    torch.manual_seed(SEED)
+    library = vae_check.loss_terms(x_eval[:8])["loss"]
+    torch.manual_seed(SEED)
+    z_b = vae_check.reparameterize(mu_b, logvar_b)
+    yours = negative_elbo(vae_check.decode(z_b), x_eval[:8], mu_b, logvar_b)
+print(f"library loss {library:.3f} nats/image, yours {yours:.3f}")
+
+# %% [markdown]
+# ⚠️ **Heavy cell**: the VAE trains for `STEPS` steps (a minute or two on a laptop CPU in the
+# quick profile); a checkpoint with the same parameters is loaded instead.
+
+# %%
+def fit(model, steps, tag):
+    name = f"{tag}_steps{steps}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
+    return train(model, ds, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
+                 checkpoint=CHECKPOINTS / name)
+
+
+vae_run = fit(VAE(num_latents=NUM_LATENTS), STEPS, f"02_vae_d{NUM_LATENTS}_sum")
+vae = vae_run.model.eval()
+print(f"trained in {vae_run.seconds:.0f} s ({vae_run.images_per_second:.0f} images/s)")
+viz.plot_history(vae_run.history, keys=("recon", "kl"), logy=True,
+                 title="VAE (sum over pixels): reconstruction and KL (nats/image)")
+
+# %% [markdown]
+# The reconstruction term falls while the KL *rises* from zero: at first the decoder ignores
+# $z$ and draws the average image (KL ≈ 0 is then optimal), until encoding the position pays
+# for its KL. Each nat of KL must buy more than a nat of reconstruction.
+
+# %%
+viz.plot_kl_per_latent(vae_run.history, title="KL of each latent during training (nats)")
+
+# %% [markdown]
+# The latents do not switch on together: one or two start carrying information first
+# (usually the position), others follow, and some stay at KL ≈ 0 — they are unused, their
+# posterior equals the prior.
+#
+# ## 6. The reduction pitfall (seed 001)
+#
+# Seed 001 reports a mistake made while reproducing β-VAE: the reconstruction term was
+# **averaged** over the image's pixels instead of summed. That only rescales the
+# reconstruction, but relative to the KL it is a different objective:
+#
+# $$\frac{1}{4096}\sum_i \text{BCE}_i + \operatorname{KL}
+#   = \frac{1}{4096}\Big(\sum_i \text{BCE}_i + 4096 \cdot \operatorname{KL}\Big),$$
+#
+# a β-VAE with $\beta = 4096$ (the number of pixels; $64\cdot64\cdot3$ for the seed's colour
+# images). One nat of KL now has to buy 4096 nats of reconstruction. The seed's conclusion:
+# the model outputs a mean image, with a posterior mean that is always zero.
+#
+# We train the **same** model — same seed, same steps, same data — with
+# `VAE(reduction="mean")` and measure both with the same yardstick.
+#
+# ⚠️ **Heavy cell**: a second VAE training run.
+
+# %%
+mean_run = fit(VAE(num_latents=NUM_LATENTS, reduction="mean"), STEPS, f"02_vae_d{NUM_LATENTS}_mean")
+vae_mean = mean_run.model.eval()
+
+
+@torch.no_grad()
+def measure(model, x, batch_size=500):
+    """Posterior statistics and reconstruction of images x, measured the same way for any
+    VAE: reconstruction from z = mu, Bernoulli NLL summed over pixels (nats/image)."""
+    mus, logvars, recons, x_hats = [], [], [], []
+    for xb in x.split(batch_size):
+        xb = xb.to(device)
+        mu, logvar = model.encode(xb)
+        logits = model.decode(mu)
+        mus.append(mu.cpu()), logvars.append(logvar.cpu())
+        recons.append(bernoulli_recon(logits, xb).cpu() * len(xb))
+        x_hats.append(torch.sigmoid(logits).cpu())
+    mu, logvar, x_hat = torch.cat(mus), torch.cat(logvars), torch.cat(x_hats)
+    kl = kl_normal(mu, logvar).mean(0)
+    return {"recon": float(sum(recons) / len(x)), "kl": float(kl.sum()), "kl_per_latent": kl,
+            "active": int((kl > 0.1).sum()), "mean_abs_mu": float(mu.abs().mean()),
+            "mean_logvar": float(logvar.mean()),
+            "spread": float(x_hat.std(0).mean())}
+
+
+stats = {"sum over pixels": measure(vae, x_eval), "mean over pixels": measure(vae_mean, x_eval)}
+rows = [("reconstruction −log p(x|z=μ) (nats/image)", "recon", "{:.1f}"),
+        ("KL total (nats/image)", "kl", "{:.2f}"),
+        ("latents with KL > 0.1 nat", "active", "{:d}"),
+        ("mean |μ|", "mean_abs_mu", "{:.3f}"),
+        ("mean log σ²", "mean_logvar", "{:.3f}"),
+        ("pixel std of reconstructions across images", "spread", "{:.4f}")]
+print(f"{'':<44} {'sum over pixels':>16} {'mean over pixels':>17}")
+for label, key, fmt in rows:
+    print(f"{label:<44} {fmt.format(stats['sum over pixels'][key]):>16} "
+          f"{fmt.format(stats['mean over pixels'][key]):>17}")
+print("KL per latent (nats), sum: ", " ".join(f"{v:.2f}" for v in stats["sum over pixels"]["kl_per_latent"]))
+print("KL per latent (nats), mean:", " ".join(f"{v:.2f}" for v in stats["mean over pixels"]["kl_per_latent"]))
+for tag, st in stats.items():
+    headline(f"VAE ({tag}) reconstruction (nats/image)", st["recon"], ".1f")
+    headline(f"VAE ({tag}) KL (nats/image)", st["kl"], ".2f")
+    headline(f"VAE ({tag}) mean |mu|", st["mean_abs_mu"], ".3f")
+
+# %% [markdown]
+# Read the table column by column. With the sum, several latents carry information, the
+# posterior means spread out and the reconstructions differ from image to image. With the
+# mean, the KL of every latent is close to zero: the posterior of every image is (almost) the
+# prior, $\mu \approx 0$ for all of them, so $z$ says nothing about $x$ and the decoder can
+# only draw one picture — the pixel-wise average of dSprites, a blurry disc in the middle
+# (the spread of the reconstructions across images is near zero). The reconstruction error
+# of that mean image is what the summed model would pay if it ignored $z$.
+#
+# One detail differs from the seed's account: it reports the log-variance going to $-\infty$.
+# With a pure KL pressure the optimum of $\tfrac12(\mu^2 + \sigma^2 - \log\sigma^2 - 1)$ for an
+# unused latent is $\mu = 0$, $\log\sigma^2 = 0$, and that is what we measure; a log-variance
+# running to $-\infty$ would make the KL grow without bound. (The seed trained the
+# capacity-controlled objective $\gamma\,|\operatorname{KL} - C|$ of Burgess et al., which pulls
+# the KL *up* to $C$ — shrinking $\sigma$ is one way to buy that KL without using $\mu$; see
+# notebook 04.)
+
+# %%
+pick = x_eval[:10]
+fig = viz.show_images(torch.cat([pick, viz.reconstruct(vae, pick), viz.reconstruct(vae_mean, pick)]),
+                      nrow=10, title="originals; VAE with the sum over pixels; VAE with the mean over pixels")
+viz.save_figure(fig, "02_reconstructions_sum_vs_mean.png")
+fig
+
+# %% [markdown]
+# The middle row follows each sprite (position and size; fine shape takes longer training).
+# The bottom row is the same blurry average for every input: posterior collapse caused by a
+# single `mean` where a `sum` belonged.
+#
+# ## 7. The KL of each latent
+
+# %%
+fig = viz.kl_bar(stats["sum over pixels"]["kl_per_latent"],
+                 title="VAE (sum over pixels): KL per latent on the evaluation images (nats)")
+viz.save_figure(fig, "02_kl_per_latent.png")
+fig
+
+# %% [markdown]
+# The KL of a latent is the information (in nats, averaged over images) that it carries about
+# the image. A few latents do the work; the rest stay at the prior. Which factor each active
+# latent encodes, and whether one latent holds one factor, is the subject of notebook 03
+# (β-VAE), where we look at traversals and the MIG score.
+#
+# ## 8. Samples from the prior, next to the autoencoder's
+#
+# Now the VAE's promise: decode $z \sim \mathcal N(0, I)$. We compare with a plain autoencoder
+# of the same architecture (notebook 01's, trained here again — or loaded, when notebook 01
+# already trained one with the same parameters) decoding the same kind of codes, and measure
+# each sample's squared distance to the nearest of many real dSprites images.
+#
+# ⚠️ **Heavy cell** when no autoencoder checkpoint exists yet.
+
+# %%
+ae_name = f"01_ae_d{NUM_LATENTS}_steps{AE_STEPS}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
+ae = train(Autoencoder(num_latents=NUM_LATENTS), ds, steps=AE_STEPS, batch_size=BATCH_SIZE, lr=LR,
+           seed=SEED, device=device, checkpoint=CHECKPOINTS / ae_name).model.eval()
+
+
+@torch.no_grad()
+def nearest_image_distance(samples, bank, batch_size=256):
+    """For each sample (N×1×64×64 in [0, 1]) the squared distance summed over pixels to its
+    nearest image in ``bank`` (M×1×64×64): N values in squared pixels."""
+    bank = bank.flatten(1)
+    bank_sq = (bank ** 2).sum(1)
+    out = []
+    for s in samples.flatten(1).split(batch_size):
+        d = (s ** 2).sum(1, keepdim=True) - 2 * s @ bank.T + bank_sq
+        out.append(d.min(1).values.clamp_min(0))
+    return torch.cat(out)
+
+
+bank = ds.images(ds.sample_classes(profiles.pick(PROFILE, smoke=256, quick=20_000, full=100_000),
+                                   generator=torch.Generator().manual_seed(SEED + 2000)))
+z_prior = torch.randn(16, NUM_LATENTS, generator=torch.Generator().manual_seed(SEED + 3000))
+samples = {}
+with torch.no_grad():
+    for name, model in [("VAE (sum)", vae), ("VAE (mean)", vae_mean), ("autoencoder", ae)]:
+        samples[name] = torch.sigmoid(model.decode(z_prior.to(device))).cpu()
+print(f"{'decoder fed z ~ N(0, I)':<26} {'median distance to the nearest real image':>42}")
+distance = {}
+for name, img in samples.items():
+    distance[name] = nearest_image_distance(img, bank).median().item()
+    print(f"{name:<26} {distance[name]:>42.1f}")
+headline("prior samples: median distance to nearest real image, VAE (squared pixels)", distance["VAE (sum)"], ".1f")
+headline("prior samples: median distance to nearest real image, AE (squared pixels)", distance["autoencoder"], ".1f")
+fig = viz.show_images(torch.cat([samples["VAE (sum)"], samples["autoencoder"]]), nrow=16,
+                      title="the same 16 codes z ~ N(0, I) decoded by the VAE (top) and the autoencoder (bottom)")
+viz.save_figure(fig, "02_prior_samples_vae_vs_ae.png")
+fig
+
+# %% [markdown]
+# The VAE's samples are sprites — blurry ones, and not every shape is crisp after a short
+# training — at plausible positions and sizes, because the KL term pulled the codes of the
+# training images onto $\mathcal N(0, I)$ and the noise of the reparameterisation taught the
+# decoder a whole neighbourhood of each code. The autoencoder decodes the same codes into
+# smudges and fragments that are far from any real image (notebook 01, section 7). The
+# collapsed VAE (not shown) decodes every code into the same mean image: it is "close" to
+# nothing in particular.
+#
+# ## Summary: the seeds' statements and our numbers
+
+# %%
+s_sum, s_mean = stats["sum over pixels"], stats["mean over pixels"]
+summary = [
+    ("003: log p(x) = ELBO + KL(q ‖ p(z|x)), so ELBO ≤ log p(x)",
+     "checked on a 1-D Gaussian model: gap = KL(q ‖ posterior) up to Monte Carlo noise"),
+    ("003: KLD = -0.5 Σ(1 + log σ² − μ² − σ²)",
+     "derived; equals torch.distributions' KL to float precision"),
+    ("003: z = ε·σ² + μ with ε standard uniform",
+     "wrong: z = μ + σ·ε with ε ~ N(0, I); the checker rejects both slips"),
+    ("003: loss = BCE summed + KLD",
+     f"VAE after {STEPS} steps: recon {s_sum['recon']:.1f} nats, KL {s_sum['kl']:.1f} nats, "
+     f"{s_sum['active']} latents with KL > 0.1"),
+    ("001: pixel-mean recon → mean image",
+     f"mean: KL {s_mean['kl']:.2f} nats, recon {s_mean['recon']:.1f} nats, reconstruction spread "
+     f"{s_mean['spread']:.4f} (sum: {s_sum['spread']:.4f})"),
+    ("001: posterior mean always zero",
+     f"mean |μ| = {s_mean['mean_abs_mu']:.3f} (sum: {s_sum['mean_abs_mu']:.3f})"),
+    ("001: log-variance goes to −∞",
+     f"not with the plain VAE: mean log σ² = {s_mean['mean_logvar']:.3f} (the prior's 0)"),
+    ("003: VAE can generate from N(0, I)",
+     f"nearest-image distance of prior samples: VAE {distance['VAE (sum)']:.0f}, "
+     f"autoencoder {distance['autoencoder']:.0f} squared pixels"),
+]
+print(f"{'seed says':<58} | ours ({PROFILE} profile)")
+print("-" * 150)
+for claim, ours in summary:
+    print(f"{claim:<58} | {ours}")
+
+# %% [markdown]
+# In the smoke profile the numbers are meaningless (a few training steps); run the quick
+# profile to see the effects.
+#
+# ## Exercises for the reader
+#
+# 1. Train `VAE(reduction="mean", beta=1/4096)`. Show on paper that its loss is the summed
+#    VAE's divided by 4096, and check that it learns (Adam is almost invariant to the loss
+#    scale).
+# 2. Use two samples of $\varepsilon$ per image in the loss. Does the training curve get
+#    smoother? What does it cost?
+# 3. Replace the reparameterised gradient by the score-function estimator in the VAE's
+#    encoder (hint: `Normal(mu, sigma).sample()` and `log_prob`). How does training behave?
+# 4. Estimate $\log p(x)$ of a dSprites image by importance sampling with $q$ as the proposal,
+#    $\log \frac1K\sum_k p(x, z_k)/q(z_k\mid x)$, for K = 1, 10, 100. How far below it is the
+#    ELBO?
+#
+# ## References
+#
+# - D. P. Kingma and M. Welling, *Auto-Encoding Variational Bayes*, ICLR 2014 (the ELBO, the
+#   reparameterisation trick, the Gaussian KL in appendix B).
+# - D. J. Rezende, S. Mohamed and D. Wierstra, *Stochastic Backpropagation and Approximate
+#   Inference in Deep Generative Models*, ICML 2014.
+# - F. Moga, *Learning disentangled representations with Variational Autoencoders* (seed
+#   `003_9cf833ed4120ca8c.txt`), §1.2.
+# - Li Donghao, *Summary and discussion of "Understanding disentangling in β-VAE"* (seed
+#   `001_00245305c4487d13.txt`), §2.2.
+# - C. P. Burgess et al., *Understanding disentangling in β-VAE*, 2018.
+# - R. J. Williams, *Simple statistical gradient-following algorithms for connectionist
+#   reinforcement learning*, Machine Learning 8, 1992 (the score-function estimator).
