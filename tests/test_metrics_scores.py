@@ -70,6 +70,28 @@ def test_factor_vae_perfect_rescaled_monotone_score_one():
     assert factor_vae_score(rep("monotone"), SIZES, **FAST, n_variance=2000).score == 1.0
 
 
+def test_factor_vae_invariant_to_permutation_and_affine_rescaling():
+    base = rep("mixed", noise=0.05)  # a representation with a non-trivial score
+    perm, scale, shift = np.array([3, 0, 2, 1]), np.array([0.01, -3.0, 40.0, 1.0]), np.arange(4.0)
+
+    def moved(classes):
+        return base(classes)[:, perm] * scale + shift
+
+    # Without pruning the normalised variances are unchanged, so the votes are identical up to
+    # the permutation. (Pruning compares each std with the largest: a per-dimension rescaling
+    # can change which dimensions count as collapsed; a common scale cannot.)
+    a = factor_vae_score(base, SIZES, **FAST, n_variance=2000, seed=5, prune_threshold=0.0)
+    b = factor_vae_score(moved, SIZES, **FAST, n_variance=2000, seed=5, prune_threshold=0.0)
+    assert 0.5 < a.score < 0.9
+    assert b.score == a.score
+    np.testing.assert_array_equal(b.votes, a.votes[perm])
+    c = factor_vae_score(lambda cl: -7.0 * base(cl)[:, perm] + 2.0, SIZES, **FAST, n_variance=2000, seed=5)
+    assert c.score == a.score
+    beta_a = beta_vae_score(base, SIZES, **FAST, seed=5)
+    beta_b = beta_vae_score(moved, SIZES, **FAST, seed=5)
+    assert beta_b.score == pytest.approx(beta_a.score, abs=0.01)  # standardised features
+
+
 def test_factor_vae_mixed_is_two_thirds_and_noise_near_chance():
     # Fixing either mixed factor leaves both rotated codes equally variable, so all their votes
     # land on one dimension and only one of the two factors is classified right: 2/3 overall.

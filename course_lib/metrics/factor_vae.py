@@ -119,9 +119,10 @@ def factor_vae_score(
     Returns:
         :class:`FactorVAEResult`; ``score`` is the evaluation accuracy (chance ≈ 1/K).
 
-    Invariances: permuting code dimensions, rescaling each by a non-zero factor and shifting it
-    leave the score unchanged for the same seed (the variances are normalised, the relative
-    pruning threshold scales along).
+    Invariances (same seed): permuting the code dimensions, and shifting and rescaling all of
+    them by one common non-zero factor, leave the score unchanged. Rescaling each dimension by
+    its own factor leaves the normalised variances unchanged too, but may change which
+    dimensions the relative pruning threshold drops (with ``prune_threshold=0`` it cannot).
 
     Raises:
         ValueError: no factor with more than one value, batch_size < 2, counts < 1, or codes_of
