@@ -18,6 +18,18 @@ def check_images(x: torch.Tensor, channels: int, size: int):
         raise ValueError(f"expected images of shape N×{channels}×{size}×{size}, got {shape}")
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (N×C×H×W) in the channels_last memory format.
+
+    Inside ``torch.func.vmap`` (several models trained at once, :mod:`course_lib.multiseed`)
+    memory formats cannot be changed, and ``x`` is returned as it is.
+    """
+    try:
+        return x.contiguous(memory_format=torch.channels_last)
+    except RuntimeError:  # a batched tensor of torch.func.vmap
+        return x
+
+
 class BurgessEncoder(nn.Module):
     """x N×C×64×64 → N×out_features (for a VAE, out_features = 2·num_latents)."""
 
@@ -41,7 +53,7 @@ class BurgessEncoder(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer (N×fc), e.g. for a discriminator's feature-wise loss."""
         check_images(x, self.channels, 64)
-        h = self.conv(x.contiguous(memory_format=torch.channels_last))
+        h = self.conv(channels_last(x))
         return self.fc[:-1](h)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,5 +83,5 @@ class BurgessDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.num_latents:
             raise ValueError(f"expected codes of shape N×{self.num_latents}, got {tuple(z.shape)}")
-        h = self.fc(z).view(-1, self.hidden, 4, 4).contiguous(memory_format=torch.channels_last)
+        h = channels_last(self.fc(z).view(-1, self.hidden, 4, 4))
         return self.deconv(h)
