@@ -1,0 +1,333 @@
+"""Train several copies of a model at once: one process, one device, batched weights.
+
+``train_many(models, data, seeds=[0, 1, 2, 3], steps=...)`` trains N models of the same
+architecture (different initial weights and seeds, and optionally different float
+hyperparameters such as β) as if each had been trained alone by :func:`course_lib.train.train`:
+
+- the weights of the N copies are stacked along a new leading dimension
+  (``torch.func.stack_module_state``) and one call of ``torch.func.vmap`` over
+  ``torch.func.functional_call`` computes all N losses; the gradient of their sum is each
+  copy's own gradient, and one Adam step on the stacked tensors is N independent Adam steps
+  (Adam works element by element);
+- copy i draws its batches from its own data generator seeded with ``seeds[i]`` and its
+  reparameterisation noise from its own noise generator seeded with ``seeds[i]``: exactly the
+  streams that ``train(model_i, data, seed=seeds[i])`` uses (its data generator, and torch's
+  global generator after ``torch.manual_seed(seeds[i])``). So copy i's losses equal those of
+  the same model trained alone, up to float rounding (``tests/test_multiseed.py``);
+- every copy has its own :class:`~course_lib.train.History` and its own checkpoint, in the
+  format of ``train`` (``load_model`` reads it; ``train`` resumes it).
+
+Hyperparameters that differ between the copies (``config()`` keys such as ``beta``) must be
+float attributes of the model of the same name; inside the batched call each copy sees its own
+value as a 0-d tensor. Supported: models that use the default ``training_step`` (one optimiser,
+``loss_terms``) and draw no random numbers in ``loss_terms`` other than the
+reparameterisation noise (the VAE family: VAE, β-VAE, capacity VAE, β-TCVAE). Models with
+their own updates (GANs, FactorVAE) are refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .models.base import CourseModel
+from .train import (CHECKPOINT_FORMAT, History, NonFiniteLossError, TrainResult, _as_sampler,
+                    _to_device, atomic_save, choose_device, load_checkpoint, load_into)
+
+
+class _LossTerms(nn.Module):
+    """Calls ``model.loss_terms`` with given noise and per-copy hyperparameters (for vmap)."""
+
+    def __init__(self, model: CourseModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, eps, hyper: dict, step: int):
+        model = self.model
+        saved = {name: getattr(model, name) for name in hyper}
+
+        def reparameterize(mu, logvar, generator=None):
+            return mu + torch.exp(0.5 * logvar) * eps
+
+        model.reparameterize = reparameterize  # instance attribute shadows the static method
+        try:
+            for name, value in hyper.items():
+                object.__setattr__(model, name, value)
+            return model.loss_terms(x, step)
+        finally:
+            del model.reparameterize
+            for name, value in saved.items():
+                object.__setattr__(model, name, value)
+
+
+def _check_models(models) -> dict[str, list[float]]:
+    """Same class and architecture; returns the float hyperparameters that differ."""
+    if not isinstance(models, (list, tuple)) or not models:
+        raise ValueError("models must be a non-empty list of course models")
+    first = models[0]
+    for m in models:
+        if not isinstance(m, CourseModel):
+            raise TypeError(f"every model must be a CourseModel, got {type(m).__name__}")
+        if type(m) is not type(first):
+            raise ValueError(f"all models must be of one class; got {type(first).__name__} "
+                             f"and {type(m).__name__}")
+    if type(first).training_step is not CourseModel.training_step:
+        raise ValueError(f"{type(first).__name__} has its own training_step (several updates per "
+                         "step); train its copies one by one with course_lib.train.train")
+    if not hasattr(first, "encode") or not hasattr(first, "reparameterize"):
+        raise ValueError(f"{type(first).__name__} is not a VAE-like model (encode, "
+                         "reparameterize); train_many supports the VAE family")
+    configs = [m.config() for m in models]
+    varying = {}
+    for key in configs[0]:
+        values = [c[key] for c in configs]
+        if all(v == values[0] for v in values):
+            continue
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) or \
+                not all(isinstance(getattr(m, key, None), float) for m in models):
+            raise ValueError(
+                f"the models differ in {key!r} ({values}); only float hyperparameters stored as "
+                "attributes (such as beta) may differ between the copies: the architecture "
+                "must be the same")
+        varying[key] = [float(v) for v in values]
+    return varying
+
+
+def _slice_optimizer_state(stacked_state: dict, index: int, count: int, template: dict) -> dict:
+    """The state dict of copy ``index`` from the state dict of the optimiser on stacked weights."""
+    state = {}
+    for pid, entry in stacked_state["state"].items():
+        state[pid] = {k: (v[index].clone() if isinstance(v, torch.Tensor) and v.dim() > 0
+                          and v.shape[0] == count else
+                          (v.clone() if isinstance(v, torch.Tensor) else v))
+                      for k, v in entry.items()}
+    return {"state": state, "param_groups": template["param_groups"]}
+
+
+def _stack_optimizer_states(states: list[dict], stacked_template: dict) -> dict:
+    """Inverse of :func:`_slice_optimizer_state`: per-copy state dicts → stacked state dict."""
+    state = {}
+    for pid in states[0]["state"]:
+        entry = {}
+        for key, value in states[0]["state"][pid].items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0:
+                entry[key] = torch.stack([s["state"][pid][key] for s in states])
+            else:
+                entry[key] = value
+        state[pid] = entry
+    return {"state": state, "param_groups": stacked_template["param_groups"]}
+
+
+def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: float = 1e-4,
+               device=None, log_every: int | None = None, checkpoints=None,
+               checkpoint_every: int | None = None, resume: bool = True,
+               progress: bool = True) -> list[TrainResult]:
+    """Train N copies at once, each as ``train(models[i], data, seed=seeds[i], ...)`` would.
+
+    Args:
+        models: N course models of one class and architecture (built by the caller, e.g. with
+            ``torch.manual_seed(seed)`` before each); their weights are updated in place.
+        data: as for :func:`course_lib.train.train` (a DSprites, a tensor, or a sampler).
+        seeds: N seeds (data and noise streams of each copy).
+        steps, batch_size, lr, log_every, checkpoint_every, resume, progress: as for ``train``;
+            every copy draws its own batch of ``batch_size`` images per step.
+        checkpoints: None, or N paths (one ordinary course checkpoint per copy). If all exist
+            they are resumed (they must be at the same step); some but not all → ValueError.
+    Returns:
+        N :class:`TrainResult` (model in train mode, history); ``images_per_second`` is the
+        aggregate rate of all copies, ``extra["copies"]`` is N.
+    """
+    from torch.func import functional_call, stack_module_state, vmap
+
+    if steps < 0 or int(steps) != steps:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    varying = _check_models(models)
+    count = len(models)
+    seeds = [int(s) for s in seeds]
+    if len(seeds) != count:
+        raise ValueError(f"got {count} models but {len(seeds)} seeds: give one seed per model")
+    if checkpoints is not None:
+        checkpoints = [Path(p) for p in checkpoints]
+        if len(checkpoints) != count:
+            raise ValueError(f"got {count} models but {len(checkpoints)} checkpoint paths")
+    steps = int(steps)
+    log_every = int(log_every or max(1, steps // 100))
+    device = choose_device(device)
+    for m in models:
+        m.to(device)
+    sampler = _as_sampler(data, device)
+    sample_device = getattr(sampler, "device", device)
+    data_gens = [torch.Generator(device=sample_device).manual_seed(s) for s in seeds]
+    noise_gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+    histories = [History() for _ in range(count)]
+    start = 0
+
+    # resume: every copy from its own checkpoint
+    per_copy_opt_states = None
+    if checkpoints is not None and resume:
+        exist = [p.exists() for p in checkpoints]
+        if any(exist) and not all(exist):
+            missing = [str(p) for p, e in zip(checkpoints, exist) if not e]
+            raise ValueError(f"some checkpoints exist and some do not ({missing}); remove the "
+                             "others or train the missing copies alone")
+        if all(exist):
+            states = [load_checkpoint(p, map_location=device) for p in checkpoints]
+            done = {s["step"] for s in states}
+            if len(done) != 1:
+                raise ValueError(f"the checkpoints are at different steps {sorted(done)}; "
+                                 "they can only be resumed together from one step")
+            start = done.pop()
+            if start > steps:
+                raise ValueError(f"the checkpoints are at step {start}, beyond the {steps} steps "
+                                 "asked for")
+            for m, s, p, h_i, dg, ng in zip(models, states, checkpoints, range(count),
+                                             data_gens, noise_gens):
+                load_into(m, s, source=str(p))
+                histories[h_i] = History(s["history"])
+                dg.set_state(s["rng"]["data"].cpu())
+                noise = s["rng"].get("cuda", [s["rng"]["torch"]])[0] if device.type == "cuda" \
+                    else s["rng"]["torch"]
+                ng.set_state(noise.cpu())
+            per_copy_opt_states = [s["optimizers"]["model"] for s in states]
+
+    template_opts = [m.configure_optimizers(lr) for m in models]
+    if list(template_opts[0]) != ["model"]:
+        raise ValueError(f"{type(models[0]).__name__} has optimisers {list(template_opts[0])}; "
+                         "train_many supports models with one optimiser")
+    template = template_opts[0]["model"]
+
+    params, buffers = stack_module_state(list(models))
+    names = [n for n, _ in models[0].named_parameters()]
+    params = {n: params[n] for n in names}
+    opt_params = [params[n] for n in names]
+    defaults = dict(template.defaults)
+    optimizer = type(template)(opt_params, **defaults)
+    if per_copy_opt_states is not None:
+        optimizer.load_state_dict(_stack_optimizer_states(per_copy_opt_states,
+                                                          optimizer.state_dict()))
+
+    base = copy.deepcopy(models[0])
+    wrapper = _LossTerms(base).to(device)
+    hyper = {k: torch.tensor(v, device=device) for k, v in varying.items()}
+    num_latents = models[0].num_latents
+
+    def loss_of(p, b, x, eps, h, step):
+        p = {f"model.{k}": v for k, v in p.items()}
+        b = {f"model.{k}": v for k, v in b.items()}
+        return functional_call(wrapper, (p, b), (x, eps, h, step))
+
+    batched = vmap(loss_of, in_dims=(0, 0, 0, 0, 0, None), randomness="error")
+
+    def save(step):
+        if checkpoints is None:
+            return
+        _write_back(models, params, buffers, names)
+        stacked_state = optimizer.state_dict()
+        for i, (m, path) in enumerate(zip(models, checkpoints)):
+            opt_i = template_opts[i]["model"]
+            rng = {"torch": noise_gens[i].get_state() if device.type == "cpu"
+                   else torch.get_rng_state(),
+                   "data": data_gens[i].get_state()}
+            if device.type == "cuda":
+                rng["cuda"] = [noise_gens[i].get_state()]
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "model_name": m.model_name,
+                "model_config": m.config(),
+                "model_state": m.state_dict(),
+                "optimizers": {"model": _slice_optimizer_state(stacked_state, i, count,
+                                                               opt_i.state_dict())},
+                "step": int(step),
+                "history": {k: list(v) for k, v in histories[i].items()},
+                "rng": rng,
+                "train": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seeds[i],
+                          "trained_with": f"course_lib.multiseed ({count} copies)"},
+            }
+            atomic_save(state, path)
+
+    if start < steps:
+        for m in models:
+            m.on_train_start(steps)
+    for m in models:
+        m.train()
+    base.train()
+    check_every_step = device.type == "cpu"
+    bar = None
+    if progress and start < steps:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=start, desc=f"{type(base).__name__} ×{count}",
+                   leave=False, mininterval=0.5)
+    sums, n_sum, window_start = {}, 0, start
+    t0 = time.perf_counter()
+    try:
+        for step in range(start + 1, steps + 1):
+            x = torch.stack([_to_device(sampler.sample(batch_size, g), device) for g in data_gens])
+            eps = torch.stack([torch.randn((batch_size, num_latents), generator=g, device=device)
+                               for g in noise_gens])
+            optimizer.zero_grad(set_to_none=True)
+            terms = batched(params, buffers, x, eps, hyper, step - 1)
+            terms["loss"].sum().backward()
+            optimizer.step()
+            terms = {k: v.detach() for k, v in terms.items()}
+            if check_every_step and not torch.isfinite(terms["loss"]).all():
+                _non_finite(terms["loss"], step, window_start)
+            for key, value in terms.items():
+                sums[key] = sums[key] + value if key in sums else value.clone()
+            n_sum += 1
+            if step % log_every == 0 or step == steps:
+                means = {k: (v / n_sum).cpu() for k, v in sums.items()}
+                if not torch.isfinite(means["loss"]).all():
+                    _non_finite(means["loss"], step, window_start)
+                for i in range(count):
+                    histories[i].append(step, {k: v[i] if v.dim() > 0 else v
+                                               for k, v in means.items()})
+                if bar is not None:
+                    bar.update(step - bar.n)
+                sums, n_sum, window_start = {}, 0, step
+            if checkpoint_every and step % checkpoint_every == 0 and step != steps:
+                save(step)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    _write_back(models, params, buffers, names)
+    if start < steps:
+        save(steps)
+    done = steps - start
+    rate = done * batch_size * count / seconds if done and seconds > 0 else float("nan")
+    return [TrainResult(model=m, history=h, steps=steps, seconds=seconds,
+                        images_per_second=rate, device=str(device),
+                        checkpoint=str(checkpoints[i]) if checkpoints else None,
+                        resumed_from=start, extra={"copies": count, "seed": seeds[i]})
+            for i, (m, h) in enumerate(zip(models, histories))]
+
+
+def _write_back(models, params, buffers, names):
+    """Copy the stacked weights back into the N models."""
+    with torch.no_grad():
+        for i, m in enumerate(models):
+            for n, p in m.named_parameters():
+                p.copy_(params[n][i])
+            for n, b in m.named_buffers():
+                if n in buffers:
+                    b.copy_(buffers[n][i])
+
+
+def _non_finite(losses, step, window_start):
+    bad = [i for i, v in enumerate(losses.reshape(-1).tolist()) if not math.isfinite(v)]
+    raise NonFiniteLossError(
+        f"the loss of copies {bad} became NaN or infinite between steps {window_start} and "
+        f"{step}; training stopped. Try a smaller learning rate, or check the models' inputs.")
+
+
+__all__ = ["train_many"]

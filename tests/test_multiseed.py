@@ -1,0 +1,113 @@
+"""Several copies trained at once behave like the same copies trained alone."""
+
+import pytest
+import torch
+
+from course_lib.data import DSprites
+from course_lib.models import VAE, Autoencoder, BetaVAE, build_model
+from course_lib.multiseed import train_many
+from course_lib.train import load_checkpoint, load_model, train
+
+STEPS, BATCH = 2, 4
+
+
+@pytest.fixture(scope="module")
+def data():
+    return DSprites()
+
+
+def make(seed, beta=4.0, cls=BetaVAE):
+    torch.manual_seed(1000 + seed)
+    return cls(num_latents=4, beta=beta)
+
+
+def max_diff(a, b):
+    return max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters()))
+
+
+@pytest.fixture(scope="module")
+def pair(data, tmp_path_factory):
+    """Two copies, different seeds and β, trained alone and together (with checkpoints)."""
+    folder = tmp_path_factory.mktemp("multi")
+    seeds, betas = [3, 7], [4.0, 1.0]
+    alone = [train(make(s, b), data, steps=STEPS, batch_size=BATCH, seed=s, log_every=1,
+                   progress=False) for s, b in zip(seeds, betas)]
+    paths = [folder / f"copy{s}.pt" for s in seeds]
+    together = train_many([make(s, b) for s, b in zip(seeds, betas)], data, seeds=seeds,
+                          steps=STEPS, batch_size=BATCH, log_every=1, checkpoints=paths,
+                          progress=False)
+    return seeds, betas, alone, together, paths
+
+
+def test_each_copy_logs_the_losses_of_its_single_run(pair):
+    _, _, alone, together, _ = pair
+    for single, multi in zip(alone, together):
+        assert multi.history["step"] == single.history["step"] == [1, 2]
+        for key in ("loss", "recon", "kl"):
+            assert multi.history[key] == pytest.approx(single.history[key], rel=1e-5, abs=1e-4)
+        assert torch.allclose(torch.tensor(multi.history["kl_per_latent"]),
+                              torch.tensor(single.history["kl_per_latent"]), rtol=1e-4, atol=1e-5)
+    # the two copies really differ (different data, noise and β)
+    assert together[0].history["loss"] != pytest.approx(together[1].history["loss"], rel=1e-3)
+
+
+def test_each_copy_ends_with_the_weights_of_its_single_run(pair):
+    _, _, alone, together, _ = pair
+    for single, multi in zip(alone, together):
+        # Adam moves each weight by about lr = 1e-4 per step; rounding differences in
+        # near-zero gradients can flip a few of those moves, never more than steps * lr
+        assert max_diff(single.model, multi.model) <= STEPS * 1e-4 + 1e-6
+        start = make(multi.extra["seed"], multi.model.beta)
+        assert max_diff(start, multi.model) > 1e-5  # it did train
+
+
+def test_copies_are_ordinary_checkpoints(pair):
+    seeds, betas, _, together, paths = pair
+    for seed, beta, multi, path in zip(seeds, betas, together, paths):
+        loaded = load_model(path)
+        assert type(loaded) is BetaVAE and loaded.beta == beta
+        assert max_diff(loaded, multi.model) == 0
+        state = load_checkpoint(path)
+        assert state["step"] == STEPS and state["train"]["seed"] == seed
+        assert state["history"]["loss"] == multi.history["loss"]
+
+
+def test_train_resumes_a_copy_like_an_uninterrupted_single_run(pair, data, tmp_path):
+    """``train`` continues a copy's checkpoint (data and noise streams included) exactly as a
+    single run of STEPS + 1 steps would have gone on."""
+    seeds, betas, _, _, paths = pair
+    seed, beta = seeds[0], betas[0]
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(paths[0].read_bytes())
+    resumed = train(make(seed, beta), data, steps=STEPS + 1, batch_size=BATCH, seed=seed,
+                    log_every=1, checkpoint=copy, progress=False)
+    straight = train(make(seed, beta), data, steps=STEPS + 1, batch_size=BATCH, seed=seed,
+                     log_every=1, progress=False)
+    assert resumed.resumed_from == STEPS
+    assert resumed.history["loss"] == pytest.approx(straight.history["loss"], rel=1e-5, abs=1e-4)
+
+
+def test_finished_checkpoints_are_just_loaded(pair, data):
+    seeds, betas, _, together, paths = pair
+    again = train_many([make(s, b) for s, b in zip(seeds, betas)], data, seeds=seeds,
+                       steps=STEPS, batch_size=BATCH, checkpoints=paths, progress=False)
+    for first, second in zip(together, again):
+        assert second.resumed_from == STEPS
+        assert max_diff(first.model, second.model) == 0
+
+
+def test_refuses_what_it_cannot_batch(data):
+    with pytest.raises(ValueError, match="seeds"):
+        train_many([make(0), make(1)], data, seeds=[0], steps=1, progress=False)
+    with pytest.raises(ValueError, match="architecture"):
+        train_many([make(0), BetaVAE(num_latents=5)], data, seeds=[0, 1], steps=1,
+                   progress=False)
+    with pytest.raises(ValueError, match="one class"):
+        train_many([make(0), make(1, cls=VAE)], data, seeds=[0, 1], steps=1, progress=False)
+    with pytest.raises(ValueError, match="VAE"):
+        train_many([Autoencoder(4), Autoencoder(4)], data, seeds=[0, 1], steps=1,
+                   progress=False)
+    with pytest.raises(ValueError, match="training_step"):
+        gan = build_model("factor_vae")
+        train_many([gan, build_model("factor_vae")], data, seeds=[0, 1], steps=1,
+                   progress=False)
