@@ -266,3 +266,31 @@ def test_infogan_trains_on_the_one_loop_and_logs_q_losses():
     res = train(m, data, steps=3, batch_size=8, lr=1e-3, seed=0, progress=False, log_every=1)
     for key in ("loss", "d_loss", "g_loss", "q_cat", "q_cont", "q_cont_mse", "info"):
         assert len(res.history[key]) == 3 and all(math.isfinite(v) for v in res.history[key])
+
+
+def test_matched_accuracy_equals_brute_force_over_permutations():
+    import itertools
+
+    from course_lib.models.gan import matched_accuracy
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(4, (60,), generator=g)
+    pred = (labels + 1) % 4
+    pred[:15] = torch.randint(4, (15,), generator=g)
+    acc, mapping = matched_accuracy(pred, labels)
+    brute = max(sum(int(perm[p]) == int(l) for p, l in zip(pred, labels)) for perm in itertools.permutations(range(4)))
+    assert acc == pytest.approx(brute / 60)
+    assert mapping[1] == 0 and mapping[2] == 1  # cluster (l + 1) % 4 is label l
+    with pytest.raises(ValueError):
+        matched_accuracy(torch.zeros(3), torch.zeros(4))
+
+
+def test_predict_codes_and_traversal_shapes():
+    m = InfoGAN(codes="cat4,cont2", arch="conv32", width=8)
+    cats, mus = m.predict_codes(torch.rand(5, 1, 32, 32), batch_size=2)
+    assert cats.shape == (5, 1) and cats.dtype == torch.long and mus.shape == (5, 2)
+    imgs = m.traversal(1, torch.linspace(-1, 1, 3), generator=torch.Generator().manual_seed(0))
+    assert imgs.shape == (12, 1, 32, 32)
+    assert m.training
+    with pytest.raises(ValueError, match="cont_index"):
+        m.traversal(2, [0.0])

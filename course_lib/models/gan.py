@@ -139,6 +139,50 @@ def parse_codes(spec) -> CodeSpec:
     return CodeSpec(tuple(cats), conts)
 
 
+def info_loss(cat_logits, mu, log_std, cat, cont):
+    """The two parts of InfoGAN's information loss ``L_I`` (seed eq. 3), in nats.
+
+    Args:
+        cat_logits: list of Q's logits ``[..., n, k_i]``, one per categorical code.
+        mu, log_std: Q's Gaussian for the continuous codes, ``[..., n, #continuous]``.
+        cat: the sampled categories ``[..., n, #categorical]`` (long); cont: the sampled
+            continuous codes ``[..., n, #continuous]``.
+    Returns:
+        ``(q_cat, q_cont)``: cross-entropy ``−log Q(c_i|x)`` summed over categorical codes, and
+        the Gaussian NLL ``½log 2π + log σ + (c − μ)²/2σ²`` summed over continuous codes; both
+        averaged over the ``n`` samples and summed over leading dims.
+    """
+    q_cat = mu.new_zeros(())
+    for i, lg in enumerate(cat_logits):
+        logp = torch.log_softmax(lg, dim=-1).gather(-1, cat[..., i:i + 1]).squeeze(-1)
+        q_cat = q_cat - logp.mean(-1).sum()
+    nll = 0.5 * math.log(2 * math.pi) + log_std + 0.5 * ((cont - mu) * torch.exp(-log_std)) ** 2
+    q_cont = nll.sum(-1).mean(-1).sum() if cont.shape[-1] else mu.new_zeros(())
+    return q_cat, q_cont
+
+
+def matched_accuracy(pred, labels) -> tuple[float, dict]:
+    """Accuracy of cluster indices ``pred`` [N] against ``labels`` [N] under the best one-to-one
+    matching of clusters to labels (the Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``).
+
+    Returns ``(accuracy in [0, 1], {cluster: label})``.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    pred = torch.as_tensor(pred).long().cpu().reshape(-1)
+    labels = torch.as_tensor(labels).long().cpu().reshape(-1)
+    if len(pred) != len(labels) or len(pred) == 0:
+        raise ValueError(f"pred and labels must be non-empty and of the same length, got {len(pred)} and {len(labels)}")
+    if pred.min() < 0 or labels.min() < 0:
+        raise ValueError("cluster indices and labels must be >= 0")
+    k = int(max(pred.max(), labels.max())) + 1
+    counts = torch.zeros(k, k, dtype=torch.long)
+    counts.index_put_((pred, labels), torch.ones_like(pred), accumulate=True)
+    rows, cols = linear_sum_assignment(-counts.numpy())
+    matched = int(counts[rows, cols].sum())
+    return matched / len(pred), {int(r): int(c) for r, c in zip(rows, cols)}
+
+
 # -- networks -------------------------------------------------------------------------------
 class ReplicaLinear(nn.Module):
     """``replicas`` independent linear layers applied to ``[replicas, N, in]`` → ``[replicas, N, out]``."""
@@ -399,18 +443,55 @@ class _AdversarialModel(CourseModel):
         replicas. ``q_cont_mse``: the squared error of Q's mean, for reference.
         """
         logits, mu, log_std = self.q_outputs(features=features)
-        zero = features.new_zeros(())
-        q_cat = zero
-        for i, lg in enumerate(logits):
-            q_cat = q_cat + F.cross_entropy(lg.reshape(-1, lg.shape[-1]), cat[..., i].reshape(-1),
-                                            reduction="none").view(cat.shape[:-1]).mean(-1).sum()
-        if self.code_spec.continuous:
-            nll = 0.5 * math.log(2 * math.pi) + log_std + 0.5 * ((cont - mu) * torch.exp(-log_std)) ** 2
-            q_cont = nll.sum(-1).mean(-1).sum()
-            mse = ((cont - mu) ** 2).mean(-1).mean(-1).sum()
-        else:
-            q_cont = mse = zero
+        q_cat, q_cont = info_loss(logits, mu, log_std, cat, cont)
+        mse = ((cont - mu) ** 2).mean(-1).mean(-1).sum() if self.code_spec.continuous else q_cont
         return {"info": q_cat + self.lam * q_cont, "q_cat": q_cat, "q_cont": q_cont, "q_cont_mse": mse}
+
+    @torch.no_grad()
+    def predict_codes(self, x, batch_size: int = 512):
+        """Q's reading of images ``x`` ``[N, ...]``: ``(categories [N, #categorical] long,
+        continuous means [N, #continuous])``, in eval mode, in batches."""
+        if self.q_head is None:
+            raise ValueError("this model has no latent codes, so no Q network")
+        was = self.training
+        self.eval()
+        cats, mus = [], []
+        try:
+            for i in range(0, len(x), batch_size):
+                logits, mu, _ = self.q_outputs(x[i:i + batch_size])
+                cats.append(torch.stack([lg.argmax(-1) for lg in logits], -1) if logits
+                            else torch.zeros(len(mu), 0, dtype=torch.long, device=mu.device))
+                mus.append(mu)
+        finally:
+            self.train(was)
+        return torch.cat(cats), torch.cat(mus)
+
+    @torch.no_grad()
+    def traversal(self, cont_index: int, values, generator=None, cat_code: int = 0):
+        """Images for one continuous code varied left to right (``values``) and the categories of
+        categorical code ``cat_code`` top to bottom; noise and the other codes fixed (other
+        continuous codes at 0). Returns ``[k · len(values), C, H, W]`` (row-major)."""
+        spec = self.code_spec
+        if not 0 <= cont_index < spec.continuous:
+            raise ValueError(f"cont_index must be in [0, {spec.continuous}), got {cont_index}")
+        if self.arch == "mlp":
+            raise ValueError("traversals are drawn for image models (arch conv32/conv64)")
+        values = torch.as_tensor(values, dtype=torch.float32)
+        k = spec.categorical[cat_code] if spec.categorical else 1
+        n = k * len(values)
+        z, _, cat, cont = self.sample_latent(1, generator)
+        z = z.expand(n, -1)
+        cat = cat.expand(n, -1).clone()
+        if spec.categorical:
+            cat[:, cat_code] = torch.arange(k, device=cat.device).repeat_interleave(len(values))
+        cont = torch.zeros(n, spec.continuous, device=z.device, dtype=z.dtype)
+        cont[:, cont_index] = values.to(z).repeat(k)
+        was = self.training
+        self.eval()
+        try:
+            return self.generate(z, self.code_vector(cat, cont))
+        finally:
+            self.train(was)
 
     # -- unrolling ----------------------------------------------------------------------------
     def unrolled_generator_loss(self, x_real, fake, d_optimizer, steps=None, first_order=None):
