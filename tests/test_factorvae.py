@@ -1,0 +1,205 @@
+"""FactorVAE's two updates against a hand-written reference step; β-TCVAE, CFactorVAE and the
+32×32 networks of seed 004 (Table 2)."""
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_lib.models import BetaTCVAE, CFactorVAE, FactorVAE, Mnist32Decoder, Mnist32Encoder, build_model
+from course_lib.models.tc import permute_dims
+from course_lib.train import train
+
+
+def small_factor_vae(**kw):
+    torch.manual_seed(0)
+    cfg = dict(num_latents=3, gamma=10.0, disc_hidden=8, disc_layers=2, arch="mnist32")
+    cfg.update(kw)
+    return FactorVAE(**cfg)
+
+
+def images(n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 1, 32, 32, generator=g) > 0.7).float()
+
+
+def test_permute_dims_keeps_each_column_and_breaks_rows():
+    z = torch.arange(40.0).view(10, 4)
+    p = permute_dims(z, torch.Generator().manual_seed(0))
+    for j in range(4):
+        assert sorted(p[:, j].tolist()) == z[:, j].tolist()
+    assert not torch.equal(p, z)
+    # rows of independent columns: dependence is destroyed (correlated input → ~uncorrelated output)
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(5000, 1, generator=g)
+    zz = torch.cat([a, a + 0.1 * torch.randn(5000, 1, generator=g)], 1)
+    pp = permute_dims(zz, torch.Generator().manual_seed(2))
+    assert torch.corrcoef(zz.T)[0, 1] > 0.99
+    assert abs(torch.corrcoef(pp.T)[0, 1]) < 0.05
+
+
+def test_training_step_matches_hand_written_reference():
+    model = small_factor_vae()
+    ref = copy.deepcopy(model)
+    x = images()
+    opts = model.configure_optimizers(1e-3)
+    torch.manual_seed(1)
+    out = model.training_step(x, 0, opts, generator=torch.Generator().manual_seed(2))
+
+    # --- reference, written out by hand ------------------------------------------------
+    torch.manual_seed(1)
+    mu, logvar = ref.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape)
+    recon = F.binary_cross_entropy_with_logits(ref.decode(z), x, reduction="sum") / x.shape[0]
+    kl = (0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)).sum(1).mean()
+    tc = ref.discriminator(z).mean()
+    vae_loss = recon + kl + 10.0 * tc
+    vae_params = [p for n, p in ref.named_parameters() if not n.startswith("discriminator.")]
+    disc_params = list(ref.discriminator.parameters())
+    g_vae = torch.autograd.grad(vae_loss, vae_params)
+    zd = z.detach()
+    gen = torch.Generator().manual_seed(2)
+    idx = torch.stack([torch.randperm(3, generator=gen) for _ in range(3)], 1)
+    z_perm = torch.gather(zd[3:], 0, idx)
+    d_loss = 0.5 * (F.softplus(-ref.discriminator(zd[:3])).mean()
+                    + F.softplus(ref.discriminator(z_perm)).mean())
+    g_disc = torch.autograd.grad(d_loss, disc_params)
+
+    assert out["loss"].item() == pytest.approx(vae_loss.item(), rel=1e-5)
+    assert out["disc_loss"].item() == pytest.approx(d_loss.item(), rel=1e-5)
+    # the discriminator's update left the VAE's gradients as the VAE loss alone makes them
+    for p, g in zip(model.vae_parameters(), g_vae):
+        torch.testing.assert_close(p.grad, g)
+    # the discriminator's gradients come from its own loss only (nothing from the VAE's)
+    for p, g in zip(model.discriminator.parameters(), g_disc):
+        torch.testing.assert_close(p.grad, g)
+    # and each optimiser moved only its own network, by one Adam step on those gradients
+    ref_opt_vae = torch.optim.Adam(vae_params, lr=1e-3)
+    ref_opt_disc = torch.optim.Adam(disc_params, lr=model.disc_lr, betas=(0.5, 0.9))
+    for p, g in zip(vae_params + disc_params, g_vae + g_disc):
+        p.grad = g
+    ref_opt_vae.step()
+    ref_opt_disc.step()
+    for (name, p), q in zip(model.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q, msg=f"parameter {name} differs from the reference step")
+
+
+def test_vae_update_does_not_train_the_discriminator():
+    model = small_factor_vae()
+    before = [p.detach().clone() for p in model.discriminator.parameters()]
+    opts = model.configure_optimizers(1e-3)
+    opts["discriminator"].param_groups[0]["lr"] = 0.0  # only the VAE can move anything now
+    model.training_step(images(), 0, opts)
+    for p, b in zip(model.discriminator.parameters(), before):
+        assert torch.equal(p, b)
+    assert all(p.requires_grad for p in model.discriminator.parameters())
+
+
+def test_train_loop_runs_without_in_place_errors():
+    model = small_factor_vae()
+    data = images(32)
+    with torch.autograd.set_detect_anomaly(True):
+        res = train(model, data, steps=4, batch_size=8, lr=1e-3, progress=False, device="cpu")
+    for key in ("tc", "disc_loss", "disc_acc", "recon", "kl"):
+        assert len(res.history[key]) >= 1 and math.isfinite(res.history[key][-1])
+
+
+def test_discriminator_learns_to_detect_correlation():
+    # a fixed correlated "q(z)": the discriminator's TC estimate (mean logit) must become positive
+    model = small_factor_vae(disc_hidden=32)
+    opt = torch.optim.Adam(model.discriminator.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    from course_lib.models.tc import discriminator_loss
+    for _ in range(150):
+        a = torch.randn(128, 1, generator=g)
+        z = torch.cat([a, a + 0.3 * torch.randn(128, 1, generator=g), torch.randn(128, 1, generator=g)], 1)
+        opt.zero_grad()
+        loss, acc = discriminator_loss(model.discriminator, z[:64], permute_dims(z[64:], g))
+        loss.backward()
+        opt.step()
+    true_tc = -0.5 * math.log(1 - 1 / 1.09)  # mutual information of the correlated pair
+    est = model.total_correlation(z).item()
+    assert acc > 0.7
+    assert 0.3 * true_tc < est < 3 * true_tc
+
+
+def test_factor_vae_bad_input():
+    with pytest.raises(ValueError, match="gamma"):
+        FactorVAE(gamma=-1.0)
+    with pytest.raises(ValueError, match="disc_lr"):
+        FactorVAE(disc_lr=0.0, disc_hidden=4, disc_layers=1)
+    m = small_factor_vae()
+    with pytest.raises(ValueError, match="at least 2"):
+        m.training_step(images(1), 0, m.configure_optimizers(1e-3))
+
+
+def test_config_rebuilds_and_registry():
+    m = small_factor_vae()
+    assert type(m)(**m.config()).config() == m.config()
+    c = CFactorVAE(num_latents=2, disc_hidden=4, disc_layers=1, c_steps=10, arch="mnist32")
+    assert build_model("cfactor_vae", **c.config()).config() == c.config()
+    b = BetaTCVAE(num_latents=2, estimator="mws", dataset_size=100, arch="mnist32")
+    assert build_model("beta_tcvae", **b.config()).config() == b.config()
+
+
+def test_cfactor_vae_loss_is_eq_12():
+    torch.manual_seed(0)
+    m = CFactorVAE(num_latents=3, gamma=5.0, capacity_weight=2.0, c_start=1.0, c_max=11.0,
+                   c_steps=10, disc_hidden=8, disc_layers=2, arch="mnist32")
+    assert m.capacity(0) == pytest.approx(1.0) and m.capacity(5) == pytest.approx(6.0)
+    assert m.capacity(50) == pytest.approx(11.0)
+    t = m.loss_terms(images(), step=5)
+    expected = t["recon"] + 2.0 * (t["kl"] - 6.0).abs() + 5.0 * t["tc"]
+    assert t["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert t["capacity"].item() == pytest.approx(6.0)
+    with pytest.raises(ValueError):
+        CFactorVAE(capacity_weight=-1.0)
+    with pytest.raises(ValueError):
+        CFactorVAE(c_start=5.0, c_max=1.0)
+
+
+def test_beta_tcvae_with_unit_weights_is_the_monte_carlo_elbo():
+    torch.manual_seed(0)
+    m = BetaTCVAE(num_latents=3, alpha=1.0, beta=1.0, gamma=1.0, dataset_size=1000, arch="mnist32")
+    x = images(16)
+    torch.manual_seed(3)
+    t = m.loss_terms(x)
+    torch.manual_seed(3)
+    mu, logvar = m.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(1)
+    p = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1)
+    assert (t["loss"] - t["recon"]).item() == pytest.approx((q - p).mean().item(), abs=1e-4)
+    # β weighs the TC only
+    m6 = copy.deepcopy(m)
+    m6.beta = 6.0
+    torch.manual_seed(3)
+    t6 = m6.loss_terms(x)
+    assert (t6["loss"] - t["loss"]).item() == pytest.approx(5.0 * t["tc"].item(), abs=1e-4)
+
+
+def test_beta_tcvae_bad_input():
+    for kw in ({"alpha": -1.0}, {"beta": -0.5}, {"gamma": -2.0}):
+        with pytest.raises(ValueError, match="weight"):
+            BetaTCVAE(**kw)
+    with pytest.raises(ValueError, match="estimator"):
+        BetaTCVAE(estimator="exact")
+    m = BetaTCVAE(num_latents=2, arch="mnist32")
+    with pytest.raises(ValueError, match="at least 2"):
+        m.loss_terms(images(1))
+
+
+def test_mnist32_networks_shapes_and_errors():
+    enc, dec = Mnist32Encoder(8), Mnist32Decoder(4)
+    assert enc(torch.zeros(5, 1, 32, 32)).shape == (5, 8)
+    assert dec(torch.zeros(5, 4)).shape == (5, 1, 32, 32)
+    # Table 2: conv widths 32, 32, 64 and a 64·4·4 → 256 layer
+    convs = [mod for mod in enc.conv if isinstance(mod, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 32, 64]
+    assert enc.fc[1].in_features == 64 * 4 * 4 and enc.fc[1].out_features == 256
+    with pytest.raises(ValueError, match="32×32"):
+        enc(torch.zeros(2, 1, 64, 64))
+    with pytest.raises(ValueError, match="arch"):
+        FactorVAE(arch="mnist28")
