@@ -14,6 +14,7 @@ and run without gradients on the model's own device.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from pathlib import Path
@@ -21,16 +22,25 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 #: The default traversal values of seed 000: [-2, 2] in steps of 0.5 (9 values).
 DEFAULT_TRAVERSAL = torch.arange(-2, 2.01, 0.5)
 
 
-def _figure(figsize):
-    # Figure() without pyplot keeps no global registry of figures; notebooks still show it.
-    from matplotlib.figure import Figure
+class CourseFigure(Figure):
+    """A matplotlib Figure that Jupyter shows as a PNG whatever the backend (also with
+    ``MPLBACKEND=Agg``, as in the tests). Made without pyplot, it is in no global registry of
+    figures: nothing to close, and a cell that returns it shows it once."""
 
-    return Figure(figsize=figsize, layout="constrained")
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
+
+
+def _figure(figsize) -> CourseFigure:
+    return CourseFigure(figsize=figsize, layout="constrained")
 
 
 def _model_device(model) -> torch.device:

@@ -144,7 +144,10 @@ class Explorer:
 
         display(self.widget)
 
-    def _moves(self, n: int, generator: torch.Generator):  # pragma: no cover - overridden
+    def _move(self, generator: torch.Generator):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def redraw(self):  # pragma: no cover - overridden
         raise NotImplementedError
 
     def benchmark(self, n: int = 20, seed: int = 0) -> dict:
@@ -157,7 +160,11 @@ class Explorer:
         """
         g = torch.Generator().manual_seed(seed)
         start = len(self.timings_ms)
-        self._moves(n, g)
+        for _ in range(n):
+            before = len(self.timings_ms)
+            self._move(g)
+            if len(self.timings_ms) == before:  # the random move left the value unchanged
+                self._timed(self.redraw)
         ms = np.asarray(self.timings_ms[start:], dtype=float)
         cpu = np.asarray(self.cpu_ms[start:], dtype=float)
         return {"median_ms": float(np.median(ms)), "max_ms": float(ms.max()),
@@ -244,11 +251,9 @@ class LatentExplorer(Explorer):
         if not self._quiet:
             self._timed(self.redraw)
 
-    def _moves(self, n, g):
-        for _ in range(n):
-            j = int(torch.randint(len(self.sliders), (1,), generator=g))
-            s = self.sliders[j]
-            s.value = float(s.min + (s.max - s.min) * torch.rand((), generator=g))
+    def _move(self, g):
+        s = self.sliders[int(torch.randint(len(self.sliders), (1,), generator=g))]
+        s.value = float(s.min + (s.max - s.min) * torch.rand((), generator=g))
 
 
 def latent_explorer(model, image=None, *, dataset=None, index: int = 0, limit: float = 3.0,
@@ -305,14 +310,12 @@ class TraversalExplorer(Explorer):
         self.image.value = png_bytes(images)
         self.image.width = self.width_per_image * images.shape[0]
 
-    def _moves(self, n, g):
-        d = len(self.latent.options)
-        for i in range(n):
-            if i % 2:
-                self.latent.value = int(torch.randint(d, (1,), generator=g))
-            else:
-                low = float(torch.randint(-8, 0, (1,), generator=g)) / 4
-                self.range.value = (low, -low)
+    def _move(self, g):
+        if torch.rand((), generator=g) < 0.5:
+            self.latent.value = int(torch.randint(len(self.latent.options), (1,), generator=g))
+        else:
+            low = float(torch.randint(-8, 0, (1,), generator=g)) / 4
+            self.range.value = (low, -low)
 
 
 def traversal_explorer(model, z0=None, *, image=None, limit: float = 4.0) -> TraversalExplorer:
@@ -389,11 +392,10 @@ class FactorExplorer(Explorer):
         self.recon.value = png_bytes(_decode(self.model, mu)[0])
         self.encoding.value = _mu_bars(self.mu, sigma)
 
-    def _moves(self, n, g):
+    def _move(self, g):
         sliders = list(self.sliders.values())
-        for _ in range(n):
-            s = sliders[int(torch.randint(len(sliders), (1,), generator=g))]
-            s.value = int(torch.randint(s.min, s.max + 1, (1,), generator=g))
+        s = sliders[int(torch.randint(len(sliders), (1,), generator=g))]
+        s.value = int(torch.randint(s.min, s.max + 1, (1,), generator=g))
 
 
 def factor_explorer(model, dataset, start: Sequence[int] | None = None) -> FactorExplorer:
@@ -478,9 +480,8 @@ class StageExplorer(Explorer):
         self.label.value = (f"step <b>{self.steps[i]}</b> — rows z0..z{g.shape[0] - 1}, "
                             f"columns: the traversed value")
 
-    def _moves(self, n, g):
-        for _ in range(n):
-            self.stage.value = int(torch.randint(len(self.steps), (1,), generator=g))
+    def _move(self, g):
+        self.stage.value = int(torch.randint(len(self.steps), (1,), generator=g))
 
 
 def stage_explorer(model, snapshots, *, image=None, z0=None, dims=None,

@@ -153,6 +153,14 @@ def test_latent_scatter_positions():
         viz.latent_scatter(codes, colour_by=torch.arange(3))
 
 
+def test_figures_show_in_jupyter_without_pyplot():
+    from IPython.core.formatters import PNGFormatter
+
+    fig = viz.kl_bar([1.0, 2.0])
+    png = PNGFormatter()(fig)
+    assert png[:4] == b"\x89PNG"
+
+
 def test_save_figure_creates_the_folder(tmp_path, monkeypatch):
     fig = viz.show_images(torch.rand(2, 1, 8, 8))
     path = viz.save_figure(fig, "03_test", directory=tmp_path / "a" / "b")

@@ -144,6 +144,8 @@ def test_stage_explorer_shows_each_stage(ds):
     stage0.load_state_dict(snaps[0][1])
     # row 1 (z1), column 0 (value -1), inside the 2-pixel padding
     assert np.array_equal(grid[2 + 66: 2 + 66 + 64, 2: 2 + 64], _expected_pixels(stage0, [0.0, -1.0]))
+    one = widgets.stage_explorer(template, snaps[:1])
+    assert one.benchmark(n=3)["n"] == 3  # moves that change nothing are still timed
     with pytest.raises(ValueError, match="architecture"):
         widgets.stage_explorer(BetaVAE(num_latents=3), snaps)
     with pytest.raises(ValueError, match="empty"):

@@ -1,0 +1,629 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · β-VAE on dSprites: trading reconstruction for disentanglement
+#
+# **What you will learn**
+#
+# - the β-VAE objective, how it follows from the ELBO of notebook 02 by weighting the KL term
+#   with β, and its reading as a constrained optimisation (β is a Lagrange multiplier);
+# - why β > 1 pushes the code toward *disentanglement* (one latent per factor of variation),
+#   and what it costs: blurrier reconstructions and, for β too large, latents that switch off;
+# - how to read a trained model: **latent traversals** over [−2, 2], the **KL per latent**, and
+#   the **mutual information** between every latent and every true factor, summarised by the
+#   **Mutual Information Gap (MIG)**;
+# - whether a β-VAE trained only on the left part of the images can draw sprites on the right
+#   (the held-out experiment of seed 000);
+# - how to explore a model by hand with sliders.
+#
+# Reproduces: the β-VAE experiment on dSprites of seed `000_78f077b144128d49.txt`
+# (M. H. Ebrahimabadi, *Disentangled Representation Learning Using (β)-VAE and GAN*: latent
+# size ∈ {3, 5, 10}, β ∈ {0.5, 5, 100}, learning rate ∈ {1e-4, 1e-5}, x-position threshold
+# ∈ {5, 16, 32}, traversals over [−2, 2] in steps of 0.5), and the β-VAE objective and MIG of
+# seed `003_9cf833ed4120ca8c.txt` (F. Moga, Eq. 5–8).
+
+# %% [markdown]
+# In Colab, the next cell installs the course library; elsewhere it does nothing.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # install the course only inside Colab
+    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
+        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
+
+# %% [markdown]
+# ## Parameters
+#
+# Papermill can override every name in the next cell, e.g.
+# `papermill notebooks/03_beta_vae.ipynb out.ipynb -p PROFILE quick -p BETA 100 -p NUM_LATENTS 3`.
+# `None` means "the default of the profile": `smoke` (seconds, numbers meaningless), `quick`
+# (about five minutes on a 2-core laptop CPU) or `full` (a GPU).
+#
+# Seed 000's grid is `NUM_LATENTS` ∈ {3, 5, 10}, `BETA` ∈ {0.5, 5, 100}, `LR` ∈ {1e-4, 1e-5}
+# and `POSX_THRESHOLD` ∈ {5, 16, 32}, trained for 100 epochs (about 290,000 steps of 256
+# images). The quick profile cannot afford that many steps, so its default learning rate is
+# larger (see the table at the end); every value of the seed's grid can still be passed.
+
+# %% tags=["parameters"]
+PROFILE = None         # "smoke", "quick" or "full"; None: $COURSE_PROFILE, else "quick"
+SEED = 0
+DEVICE = "auto"        # "auto", "cpu", "cuda", "mps"
+NUM_LATENTS = None     # |z|; seed 000: 3, 5 or 10
+BETA = None            # weight of the KL term; seed 000: 0.5, 5 or 100
+LR = None              # Adam learning rate; seed 000: 1e-4 or 1e-5
+STEPS = None           # training steps of the main model
+BATCH_SIZE = None
+POSX_THRESHOLD = None  # held-out experiment: train on posX classes < t; seed 000: 5, 16 or 32
+HELDOUT_STEPS = None   # training steps of the held-out model
+BETA_SWEEP = None      # other values of β trained briefly to show the trade-off
+SWEEP_STEPS = None
+NUM_EVAL = None        # images used for the mutual information and MIG (10,000 in quick/full)
+NUM_STAGES = None      # training stages kept for the stage explorer
+
+# %%
+import time
+
+from course_lib import profiles
+
+NOTEBOOK_START, NOTEBOOK_CPU_START = time.perf_counter(), time.process_time()
+PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
+NUM_LATENTS = int(NUM_LATENTS or 10)
+BETA = float(BETA if BETA is not None else 4.0)
+LR = float(LR or profiles.pick(PROFILE, smoke=1e-3, quick=1e-3, full=1e-4))
+STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=3000, full=300_000))
+BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=64, full=64))
+POSX_THRESHOLD = int(POSX_THRESHOLD or 16)
+HELDOUT_STEPS = int(HELDOUT_STEPS or profiles.pick(PROFILE, smoke=2, quick=800, full=100_000))
+BETA_SWEEP = tuple(float(b) for b in (BETA_SWEEP if BETA_SWEEP is not None else
+                                     profiles.pick(PROFILE, smoke=(0.5, 100.0), quick=(0.5, 100.0),
+                                                   full=(0.5, 1.0, 5.0, 100.0))))
+SWEEP_STEPS = int(SWEEP_STEPS or profiles.pick(PROFILE, smoke=2, quick=300, full=100_000))
+NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=200, quick=10_000, full=10_000))
+NUM_STAGES = int(NUM_STAGES or profiles.pick(PROFILE, smoke=1, quick=6, full=10))
+if not 1 <= POSX_THRESHOLD <= 32:
+    raise ValueError(f"POSX_THRESHOLD must be a posX class count between 1 and 32, got {POSX_THRESHOLD}")
+print(f"profile {PROFILE}: β-VAE with |z| = {NUM_LATENTS}, β = {BETA:g}, lr = {LR:g}, "
+      f"{STEPS} steps of {BATCH_SIZE} images; held-out model: posX < {POSX_THRESHOLD}, "
+      f"{HELDOUT_STEPS} steps; β sweep {BETA_SWEEP} for {SWEEP_STEPS} steps; MIG on {NUM_EVAL} images")
+
+# %% [markdown]
+# ## Set-up
+#
+# Imports, the seed, the device, and the versions this notebook ran with. Figures are also
+# saved under `runs/figures/03_*.png`, and trained models under `runs/checkpoints/` (a second
+# run with the same parameters loads them instead of training again).
+
+# %%
+import numpy as np
+import torch
+
+import course_lib
+from course_lib import exercises, viz, widgets
+from course_lib.data import DSprites
+from course_lib.losses import bernoulli_recon, kl_normal
+from course_lib.metrics import encode_dataset, mig
+from course_lib.metrics.mig import gap_scores
+from course_lib.models import BetaVAE
+from course_lib.report import headline
+from course_lib.train import choose_device, seed_everything, train
+
+seed_everything(SEED)
+device = choose_device(DEVICE)
+CHECKPOINTS = viz.runs_dir() / "checkpoints"
+print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
+      f"device {device}, profile {PROFILE}, seed {SEED}")
+
+# %% [markdown]
+# ## 1. The β-VAE objective
+#
+# Notebook 02 derived the evidence lower bound (ELBO) of a VAE with encoder
+# $q_\phi(z\mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag}\sigma^2_\phi(x))$, decoder
+# $p_\theta(x\mid z)$ and prior $p(z) = \mathcal N(0, I)$:
+#
+# $$\log p_\theta(x) \;\ge\; \mathbb E_{q_\phi(z\mid x)}\big[\log p_\theta(x\mid z)\big]
+#   - D_{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big).$$
+#
+# Higgins et al. (2017) put a weight β on the KL term (seed 000, Eq. 1; seed 003, Eq. 8):
+#
+# $$\mathcal L_\beta(\theta, \phi; x) = \mathbb E_{q_\phi(z\mid x)}\big[\log p_\theta(x\mid z)\big]
+#   - \beta\, D_{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big).$$
+#
+# β = 1 is the VAE. For β ≠ 1 it is no longer a bound on $\log p(x)$, but it has a clean
+# reading: maximise the reconstruction term **subject to** a budget on the information the
+# code may carry, $D_{KL}(q_\phi(z\mid x)\,\|\,p(z)) < \varepsilon$. The Lagrangian of that
+# constrained problem is
+#
+# $$\mathcal F = \mathbb E_{q_\phi(z\mid x)}\big[\log p_\theta(x\mid z)\big]
+#   - \beta\,\big(D_{KL}(q_\phi(z\mid x)\,\|\,p(z)) - \varepsilon\big),$$
+#
+# and since $\varepsilon$ does not depend on the parameters, maximising $\mathcal F$ is
+# maximising $\mathcal L_\beta$: β is the KKT multiplier of the information budget. A larger
+# β means a tighter budget.
+#
+# **Why a tight budget helps disentanglement.** With a diagonal Gaussian posterior the KL
+# splits into one term per latent, $D_{KL} = \sum_j D_{KL}(q(z_j\mid x)\,\|\,\mathcal N(0,1))$,
+# and each term is the price (in nats) of what latent $j$ tells about $x$. Under a tight
+# budget the cheapest code spends its nats on the few directions that explain the most
+# reconstruction error (for dSprites: position first, then scale), one independent
+# Gaussian coordinate per direction: the prior is isotropic and factorised, so a code whose
+# latents vary independently, each along one factor, fits it at the lowest KL. Latents that
+# are not worth their price are switched off (KL ≈ 0, posterior = prior).
+#
+# **What it costs.** Every nat removed from the code is information the decoder no longer
+# has: reconstructions get blurrier, and fine factors (shape, orientation) are dropped
+# first. Too large a β (seed 000's β = 100) switches off almost every latent; β < 1 (seed
+# 000's β = 0.5) keeps more information than the VAE and nothing pushes the latents apart.
+#
+# The loss we minimise is the negative of $\mathcal L_\beta$, estimated on a batch of $N$
+# images with one sample $z^{(n)} \sim q_\phi(z\mid x^{(n)})$ each and a Bernoulli decoder
+# (logits $\ell$):
+#
+# $$\text{loss} = \frac1N\sum_{n=1}^N\Big[\underbrace{\sum_{i=1}^{4096}
+#   -\big(x_i^{(n)}\log\sigma(\ell_i^{(n)}) + (1-x_i^{(n)})\log(1-\sigma(\ell_i^{(n)}))\big)}_{\text{reconstruction (nats)}}
+#   + \beta \sum_{j=1}^D \underbrace{\tfrac12\big(\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1\big)}_{D_{KL}(q(z_j\mid x)\,\|\,\mathcal N(0,1))}\Big].$$
+#
+# ### Exercise 1: the β-VAE loss
+#
+# Write `beta_vae_loss(logits, x, mu, logvar, beta)` returning this scalar (in nats per image).
+# `logits` and `x` are N×1×64×64, `mu` and `logvar` (= log σ²) are N×D.
+
+# %%
+def beta_vae_loss(logits, x, mu, logvar, beta):
+    """Negative β-ELBO: Bernoulli reconstruction summed over pixels + β·KL summed over
+    latents, both averaged over the batch (a scalar tensor, nats per image)."""
+    ### BEGIN SOLUTION
+    # HINT: torch.nn.functional.binary_cross_entropy_with_logits(..., reduction="none"), then sum per image
+    recon = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    recon = recon.flatten(1).sum(1)
+    kl = 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(1)
+    return (recon + beta * kl).mean()
+    ### END SOLUTION
+
+
+# %% [markdown]
+# The checker compares your function with the library's pieces (`bernoulli_recon` and
+# `kl_normal`, themselves tested against `torch.distributions`) on random inputs, for β = 1,
+# 4 and 100, and falls back to the reference if something is wrong.
+
+# %%
+def beta_vae_loss_reference(logits, x, mu, logvar, beta):
+    return bernoulli_recon(logits, x) + beta * kl_normal(mu, logvar).sum(1).mean()
+
+
+_g = torch.Generator().manual_seed(3)
+_cases = [
+    exercises.case(torch.randn(4, 1, 64, 64, generator=_g), (torch.rand(4, 1, 64, 64, generator=_g) < 0.2).float(),
+                   torch.randn(4, 10, generator=_g), torch.randn(4, 10, generator=_g), beta, label=f"β = {beta:g}")
+    for beta in (1.0, 4.0, 100.0)
+]
+beta_vae_loss = exercises.check_function("beta_vae_loss", beta_vae_loss, beta_vae_loss_reference,
+                                         _cases, atol=1e-3, rtol=1e-5)
+
+# %% [markdown]
+# ## 2. The data
+#
+# dSprites: 737,280 binary 64×64 images of one sprite with six factors, colour (always
+# white), shape (3), scale (6), orientation (40), posX (32) and posY (32). The course renders
+# any image from its factor classes, so there is nothing to download. We fix a set of
+# `NUM_EVAL` images (their own generator, independent of training) for all measurements.
+
+# %%
+ds = DSprites()
+eval_generator = torch.Generator().manual_seed(SEED + 1000)
+eval_classes = ds.sample_classes(NUM_EVAL, generator=eval_generator)
+x_eval = ds.images(eval_classes)
+print(ds.factor_names, ds.factor_sizes, f"{len(ds):,} images")
+viz.show_images(x_eval[:16], nrow=16, title="16 dSprites images")
+
+# %% [markdown]
+# One white sprite on black; position, size, shape and rotation vary independently. These
+# are the "true" factors we hope to find, each on its own latent, without ever showing them
+# to the model.
+#
+# ## 3. Training the β-VAE
+#
+# `BetaVAE` is the VAE of notebook 02 with the KL weighted by β (its loss is the one of
+# Exercise 1). `course_lib.train` draws fresh batches, logs every term (including the KL of
+# each latent) and checkpoints. We also keep a few copies of the weights during training
+# (`widgets.snapshot_callback`) for the stage explorer at the end.
+#
+# ⚠️ **Heavy cell**: in the quick profile about three minutes on a 2-core CPU (a second run
+# loads the checkpoint).
+
+# %%
+def run_name(kind, **cfg):
+    return "03_" + kind + "_" + "_".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}"
+                                         for k, v in cfg.items())
+
+
+cfg = dict(d=NUM_LATENTS, beta=BETA, lr=LR, steps=STEPS, bs=BATCH_SIZE, seed=SEED)
+name = run_name("betavae", **cfg)
+stages_path = CHECKPOINTS / f"{name}_stages.pt"
+snapshots = []
+stage_every = max(1, STEPS // NUM_STAGES)
+log_every = max(1, min(STEPS // 100 or 1, stage_every))
+model = BetaVAE(num_latents=NUM_LATENTS, beta=BETA)
+result = train(model, ds.sampler(device), steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED,
+               device=device, log_every=log_every, checkpoint=CHECKPOINTS / f"{name}.pt",
+               callbacks=[widgets.snapshot_callback(snapshots, every=stage_every)])
+if snapshots:
+    torch.save(snapshots, stages_path)
+elif stages_path.exists():
+    snapshots = torch.load(stages_path, weights_only=True)
+model = result.model.eval()
+train_seconds = result.seconds
+print(f"trained in {train_seconds:.0f} s ({result.images_per_second:.0f} images/s on {device})"
+      if result.resumed_from < STEPS else f"loaded {result.checkpoint}")
+
+# %% [markdown]
+# ### Training curves
+#
+# The loss is the reconstruction (nats per image) plus β times the KL (nats). The KL of each
+# latent shows which latents the model decided to pay for.
+
+# %%
+fig = viz.plot_history(result.history, keys=("loss", "recon", "kl"), logy=True,
+                       title=f"β-VAE, |z| = {NUM_LATENTS}, β = {BETA:g}")
+viz.save_figure(fig, "03_training.png")
+fig
+
+# %% [markdown]
+# The reconstruction falls while the KL rises: the model buys information about the image
+# with nats of KL, and β sets the exchange rate. The next plot splits the KL over the latents.
+
+# %%
+fig = viz.plot_kl_per_latent(result.history)
+viz.save_figure(fig, "03_kl_per_latent_curves.png")
+fig
+
+# %% [markdown]
+# Typically a few latents switch on one after the other (position first: it explains the
+# most pixels) while the rest stay at KL ≈ 0, i.e. their posterior is the prior and the decoder
+# ignores them. The number of active latents is decided by β, not by |z|.
+#
+# ## 4. Reconstructions
+
+# %%
+with torch.no_grad():
+    terms = model.loss_terms(x_eval[:1000].to(device))
+recon_nats = float(terms["recon"])
+kl_nats = float(terms["kl"])
+headline(f"β-VAE reconstruction (nats/image), β={BETA:g}", recon_nats, ".1f")
+headline(f"β-VAE KL (nats/image), β={BETA:g}", kl_nats, ".2f")
+fig = viz.reconstruction_grid(model, x_eval[:12])
+viz.save_figure(fig, "03_reconstructions.png")
+fig
+
+# %% [markdown]
+# Position and size come back; edges are soft and hearts often look like ellipses: shape
+# and orientation are the few pixels at the border of the sprite, and they are the first
+# information a tight KL budget drops. Seed 000 saw the same blur (its Figure 2) even with
+# β = 0.5, and went on to add a GAN to sharpen the images (notebook 07 does that).
+#
+# ### What β costs
+#
+# A short run for each other value of β in `BETA_SWEEP` (fewer steps than the main model, so
+# compare the trend, not the exact values).
+#
+# ⚠️ **Heavy cell** in the quick profile (about 20 s per value of β).
+
+# %%
+sweep = {}
+for b in BETA_SWEEP:
+    sweep_cfg = dict(d=NUM_LATENTS, beta=b, lr=LR, steps=SWEEP_STEPS, bs=BATCH_SIZE, seed=SEED)
+    r = train(BetaVAE(num_latents=NUM_LATENTS, beta=b), ds.sampler(device), steps=SWEEP_STEPS,
+              batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device, progress=False,
+              checkpoint=CHECKPOINTS / (run_name("sweep", **sweep_cfg) + ".pt"))
+    with torch.no_grad():
+        t = r.model.eval().loss_terms(x_eval[:1000].to(device))
+    kl = t["kl_per_latent"].cpu()
+    sweep[b] = dict(recon=float(t["recon"]), kl=float(t["kl"]), active=int((kl > 0.1).sum()))
+with torch.no_grad():
+    kl_main = terms["kl_per_latent"].cpu()
+rows = sorted({**sweep, BETA: dict(recon=recon_nats, kl=kl_nats, active=int((kl_main > 0.1).sum()))}.items())
+print(f"{'β':>7} {'steps':>7} {'recon (nats)':>13} {'KL (nats)':>10} {'active latents':>15}")
+for b, v in rows:
+    print(f"{b:7g} {STEPS if b == BETA else SWEEP_STEPS:7d} {v['recon']:13.1f} {v['kl']:10.2f} {v['active']:15d}")
+
+# %% [markdown]
+# Read the table from top to bottom: as β grows the KL (the information in the code) shrinks,
+# the reconstruction error grows, and fewer latents stay active (KL above 0.1 nats). At
+# β = 100 the budget is so tight that the model keeps at most one or two latents (usually
+# position) and reconstructs every sprite as a blurry blob at roughly the right place.
+#
+# ## 5. Traversals
+#
+# A traversal takes the code $\mu(x)$ of one image, sets one latent to each of the values
+# −2, −1.5, …, 2 (seed 000's grid) while keeping the others fixed, and decodes. A
+# disentangled latent changes one factor only.
+
+# %%
+x0 = x_eval[:1].to(device)
+with torch.no_grad():
+    z0 = model.encode(x0)[0][0].cpu()
+fig = viz.traversal_grid(model, z0, title=f"traversals of every latent around μ(x), β = {BETA:g}")
+viz.save_figure(fig, "03_traversals.png")
+fig
+
+# %% [markdown]
+# Rows whose images do not change belong to switched-off latents (KL ≈ 0). The active rows
+# should each move one thing: the sprite sliding left-right, up-down, growing, or (less
+# often after a short run) changing shape or rotating. Which row does what is decided by the
+# training run, not by the index; the next section measures it.
+#
+# ## 6. Which latent encodes which factor?
+#
+# For every latent $z_j$ (the posterior mean, binned into 20 equal-width bins) and every
+# factor $v_k$ we estimate the mutual information $I(z_j; v_k)$ in nats on `NUM_EVAL` images.
+# MIG (seed 003, Eq. 7) then takes, for each factor, the gap between the most and the second
+# most informative latent, divided by the factor's entropy $H(v_k)$:
+#
+# $$\text{MIG} = \frac1K\sum_{k=1}^K \frac{I(z_{j^{(k)}}; v_k) - \max_{j\ne j^{(k)}} I(z_j; v_k)}{H(v_k)},
+#   \qquad j^{(k)} = \arg\max_j I(z_j; v_k),$$
+#
+# averaged over the $K = 5$ factors that vary (colour is constant). It is 1 when each factor
+# is captured by one latent and no other latent knows about it, and 0 when a factor is spread
+# evenly over two latents or not captured at all.
+
+# %%
+t0 = time.perf_counter()
+encoded = encode_dataset(model, ds, n=NUM_EVAL, seed=SEED + 2000)
+result_mig = mig(encoded.mu, encoded.classes, factor_names=ds.factor_names)
+mig_seconds = time.perf_counter() - t0
+headline(f"MIG on {NUM_EVAL} images (β={BETA:g}, |z|={NUM_LATENTS})", result_mig.score, ".3f")
+for name_k, s in zip(ds.factor_names, result_mig.per_factor):
+    print(f"  {name_k:12s} {'skipped (one value)' if np.isnan(s) else f'{s:.3f}'}")
+print(f"encoding and scoring took {mig_seconds:.1f} s")
+fig = viz.mi_heatmap(result_mig.mutual_info, ds.factor_names)
+viz.save_figure(fig, "03_mutual_information.png")
+fig
+
+# %% [markdown]
+# Read the heat map column by column: a disentangled factor has one bright cell in its
+# column, and the bright cells of different factors sit in different rows. Position and scale
+# usually get their own latents; shape and orientation are captured weakly or not at all
+# (orientation is hard: a square rotated by 90° is the same image, and a short run barely
+# sees the few border pixels that encode it). Their near-zero gaps pull the average down.
+#
+# The KL of each latent, measured on the same images, tells which rows matter at all:
+
+# %%
+kl_eval = kl_normal(torch.as_tensor(encoded.mu), torch.as_tensor(encoded.logvar)).mean(0)
+fig = viz.kl_bar(kl_eval, title="KL per latent on the evaluation images (nats)")
+viz.save_figure(fig, "03_kl_per_latent.png")
+fig
+
+# %% [markdown]
+# The informative rows of the heat map are the latents with a large KL: a latent the model
+# does not pay for carries no information about any factor.
+#
+# ### Exercise 2: the gap of each factor
+#
+# Given the D×K mutual-information matrix and the K factor entropies (nats), return the K
+# normalised gaps $\big(I_{(1)} - I_{(2)}\big)/H(v_k)$ (largest minus second largest value of
+# column k, divided by the entropy), with `nan` for a factor whose entropy is 0.
+
+# %%
+def normalised_gaps(mutual_info, entropies):
+    """mutual_info D×K, entropies K (nats) → K normalised gaps (NumPy, nan where H = 0)."""
+    ### BEGIN SOLUTION
+    # HINT: np.sort(mutual_info, axis=0) sorts every column; the last two rows are the top two
+    top = np.sort(mutual_info, axis=0)
+    gaps = top[-1] - top[-2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(entropies > 0, gaps / np.where(entropies > 0, entropies, 1.0), np.nan)
+    ### END SOLUTION
+
+
+# %% [markdown]
+# The checker compares your gaps with the library's `gap_scores` (the last step of `mig`) on
+# this model's matrix and on a hand-made one, and falls back to the reference if needed.
+
+# %%
+def normalised_gaps_reference(mutual_info, entropies):
+    return gap_scores(mutual_info, entropies).per_factor
+
+
+_hand = np.array([[2.0, 0.1, 0.0], [0.5, 0.3, 0.0], [0.1, 0.3, 0.0]])
+normalised_gaps = exercises.check_function(
+    "normalised_gaps", normalised_gaps, normalised_gaps_reference,
+    [exercises.case(result_mig.mutual_info, result_mig.factor_entropy, label="this model's matrix"),
+     exercises.case(_hand, np.array([np.log(4.0), 1.0, 0.0]), label="a 3×3 matrix with a constant factor")],
+    atol=1e-9)
+print("MIG from your gaps:", f"{np.nanmean(normalised_gaps(result_mig.mutual_info, result_mig.factor_entropy)):.3f}")
+
+# %% [markdown]
+# ### Position and scale on separate latents?
+#
+# For each factor, the most informative latent and the fraction of the factor's entropy it
+# captures. The traversal below shows just those latents, labelled with their factor.
+
+# %%
+best = result_mig.mutual_info.argmax(0)
+for k, name_k in enumerate(ds.factor_names):
+    if ds.factor_sizes[k] > 1:
+        j = int(best[k])
+        print(f"  {name_k:12s} → z{j}  I = {result_mig.mutual_info[j, k]:.2f} nats "
+              f"of H = {result_mig.factor_entropy[k]:.2f}")
+key = [ds.factor_names.index(n) for n in ("posX", "posY", "scale")]
+separate = len({int(best[k]) for k in key}) == 3
+print("posX, posY and scale on three different latents:", separate)
+headline("posX, posY and scale on separate latents", int(separate))
+dims = [int(best[k]) for k in key]
+fig = viz.traversal_grid(model, z0, dims=dims,
+                         labels=[f"z{j} ({n})" for j, n in zip(dims, ("posX", "posY", "scale"))],
+                         title="the latents that carry the most information about posX, posY, scale")
+viz.save_figure(fig, "03_traversals_labelled.png")
+fig
+
+# %% [markdown]
+# When the three rows show three different movements (left-right, up-down, growing), the
+# model has put position and scale on separate latents without ever seeing the factors. If
+# two labels point to the same latent, that latent mixes them (for example a diagonal
+# movement): train longer or raise β.
+#
+# ## 7. The held-out experiment
+#
+# Seed 000 trained on the images whose x-position class is below a threshold t ∈ {5, 16, 32}
+# and asked whether the model can produce sprites at positions it never saw. We train a
+# second β-VAE on posX classes `0 … POSX_THRESHOLD − 1` only
+# (`ds.sampler(device, class_ranges={"posX": (0, t)})`), then show it images from the unseen
+# right part.
+#
+# ⚠️ **Heavy cell**: about a minute in the quick profile.
+
+# %%
+t_pos = POSX_THRESHOLD
+held_cfg = dict(d=NUM_LATENTS, beta=BETA, lr=LR, steps=HELDOUT_STEPS, bs=BATCH_SIZE, seed=SEED, t=t_pos)
+held = train(BetaVAE(num_latents=NUM_LATENTS, beta=BETA), ds.sampler(device, class_ranges={"posX": (0, t_pos)}),
+             steps=HELDOUT_STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
+             checkpoint=CHECKPOINTS / (run_name("heldout", **held_cfg) + ".pt"))
+held_model = held.model.eval()
+posx = eval_classes[:, ds.factor_names.index("posX")]
+seen, unseen = eval_classes[posx < t_pos][:6], eval_classes[posx >= t_pos][:6]
+if len(unseen) == 0:
+    print(f"t = {t_pos}: every position was seen in training, so nothing is held out")
+    shown = seen
+else:
+    shown = torch.cat([seen, unseen])
+with torch.no_grad():
+    x_shown = ds.images(shown).to(device)
+    held_terms = {split: float(held_model.loss_terms(ds.images(c).to(device))["recon"])
+                  for split, c in (("seen", eval_classes[posx < t_pos][:500]),
+                                   ("unseen", eval_classes[posx >= t_pos][:500])) if len(c)}
+for split, v in held_terms.items():
+    print(f"reconstruction on {split} positions: {v:.1f} nats/image")
+fig = viz.reconstruction_grid(held_model, x_shown,
+                              title=f"trained on posX < {t_pos}: {len(seen)} seen positions, then {len(shown) - len(seen)} unseen")
+viz.save_figure(fig, "03_heldout_reconstructions.png")
+fig
+
+# %% [markdown]
+# On the left half (seen) the reconstructions look like those of the main model. On the right
+# (unseen), a β-VAE typically draws the sprite at the nearest position it knows, at the edge
+# of the training region: the decoder has never been asked to put pixels there, and the
+# encoder maps the unseen image to codes it knows. Generalising to new positions would need a
+# decoder that extrapolates, which a fully connected layer does not do.
+#
+# The traversal of the held-out model around an unseen image shows how far its position
+# latent reaches:
+
+# %%
+x_unseen = ds.images(unseen[:1] if len(unseen) else seen[:1]).to(device)
+with torch.no_grad():
+    z_unseen = held_model.encode(x_unseen)[0][0].cpu()
+fig = viz.traversal_grid(held_model, z_unseen,
+                         title=f"held-out model (posX < {t_pos}): traversals around an unseen image")
+viz.save_figure(fig, "03_heldout_traversals.png")
+fig
+
+# %% [markdown]
+# Look for the row that moves the sprite left-right: it sweeps over the trained range and
+# stops near the threshold. Seed 000 reported that its ID-GAN (a GAN on top of the β-VAE's
+# code) drew "some shapes at the second half of the x-axis that the β-VAE network did not
+# see"; with the β-VAE alone, as here, the unseen half stays mostly empty.
+#
+# ## 8. Explorers
+#
+# Four interactive tools (they need `ipywidgets`; in a notebook they respond to the mouse,
+# here we also move them from code and time every update).
+#
+# **Latent explorer**: one slider per latent; the image is the decoder's output for the
+# slider values, starting from μ(x) of the chosen data-set image.
+
+# %%
+explorer = widgets.latent_explorer(model, dataset=ds, index=int(ds.classes_to_index(eval_classes[:1])[0]))
+explorer
+
+# %% [markdown]
+# Move the sliders of the active latents (large KL above) and watch one factor change at a
+# time. **Traversal explorer**: choose a latent and a range, get the strip.
+
+# %%
+traversal_ex = widgets.traversal_explorer(model, z0)
+traversal_ex
+
+# %% [markdown]
+# **Factor explorer**: set the true factors with sliders and see the image, its encoding μ
+# (bars; greyed latents have σ ≈ 1, i.e. they are switched off) and the reconstruction. Move
+# posX and watch which bar moves.
+
+# %%
+factor_ex = widgets.factor_explorer(model, ds)
+factor_ex
+
+# %% [markdown]
+# **Stage explorer**: the traversal grid at the stages of training we kept. Slide from the
+# first stage to the last to watch the factors appear one after the other.
+
+# %%
+stage_ex = widgets.stage_explorer(model, snapshots or [(STEPS, model)], image=x_eval[0])
+stage_ex
+
+# %% [markdown]
+# Each update must feel instant. We move every explorer's controls from code and time the
+# updates on this machine (the goal is under 50 ms on a laptop CPU).
+
+# %%
+speed = {type(e).__name__: e.benchmark(n=10) for e in (explorer, traversal_ex, factor_ex, stage_ex)}
+for k, v in speed.items():
+    print(f"{k:18s} median {v['median_ms']:6.1f} ms, slowest {v['max_ms']:6.1f} ms per update "
+          f"({v['n']} updates)")
+headline("slowest explorer, median update (ms)", max(v["median_ms"] for v in speed.values()), ".1f")
+
+# %% [markdown]
+# ## Summary: seed 000 and us
+#
+# | | Seed 000 (β-VAE part) | This notebook |
+# |---|---|---|
+# | Grid | \|z\| ∈ {3, 5, 10}, β ∈ {0.5, 5, 100}, lr ∈ {1e-4, 1e-5}, t ∈ {5, 16, 32}, 100 epochs of batch 256 | the same values as parameters; quick default \|z\| = 10, β = 4, lr = 1e-3, 3,000 steps of 64 |
+# | Reconstructions | "far from the ground truth", blurry even for β = 0.5 | blurry edges, shape mostly lost (Section 4) |
+# | Effect of β | higher β: more disentanglement (at least for scale), worse generation | the β table: KL and active latents fall, reconstruction error grows with β |
+# | Disentanglement | judged by eye from traversals; "a combination of latent dimensions" changes properties for \|z\| = 3 | measured: MI heat map and MIG (printed above); position and scale on separate latents |
+# | Unseen positions (t = 16) | some shapes generated on the unseen half, by the ID-GAN | the β-VAE alone reconstructs unseen positions near the edge of the trained range |
+#
+# The seed judged disentanglement by eye and concluded that measuring it was future work;
+# here it is one number per factor. Our MIG after a few minutes is far from the ≈ 0.3–0.4 that
+# β-VAEs reach on dSprites after hundreds of thousands of steps (Locatello et al., 2019), but
+# the structure, one latent per position axis and one for scale, is already there.
+
+# %%
+total_seconds = time.perf_counter() - NOTEBOOK_START
+cpu_seconds = time.process_time() - NOTEBOOK_CPU_START
+print(f"profile {PROFILE}: MIG {result_mig.score:.3f}, posX/posY/scale separate: {separate}; "
+      f"training {train_seconds:.0f} s, whole notebook {total_seconds:.0f} s "
+      f"({cpu_seconds:.0f} s of CPU time over {torch.get_num_threads()} threads)")
+headline("notebook 03 time (s)", total_seconds, ".0f")
+
+# %% [markdown]
+# ## Exercises for the reader
+#
+# 1. Run the seed's grid corners with papermill: `-p BETA 0.5`, `-p BETA 100`,
+#    `-p NUM_LATENTS 3`. How many latents stay active, and what happens to MIG?
+# 2. With `-p LR 1e-4` (the seed's value), how many steps does the model need to reach the
+#    MIG of the default run?
+# 3. Set `-p POSX_THRESHOLD 5`: can the model still find a position latent for x?
+# 4. Why does orientation get almost no mutual information? (Hint: rotate a square by 90°.)
+#
+# ## References
+#
+# - I. Higgins et al., *β-VAE: Learning basic visual concepts with a constrained variational
+#   framework*, ICLR 2017.
+# - C. P. Burgess et al., *Understanding disentangling in β-VAE*, arXiv:1804.03599, 2018.
+# - R. T. Q. Chen et al., *Isolating sources of disentanglement in VAEs*, NeurIPS 2018 (MIG).
+# - F. Locatello et al., *Challenging common assumptions in the unsupervised learning of
+#   disentangled representations*, ICML 2019 (discrete MIG with 20 bins).
+# - L. Matthey et al., *dSprites: Disentanglement testing sprites dataset*, 2017.
+# - Seeds `000_78f077b144128d49.txt` and `003_9cf833ed4120ca8c.txt`.
