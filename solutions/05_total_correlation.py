@@ -1,0 +1,754 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Total correlation: β-TCVAE, FactorVAE and CFactorVAE
+#
+# **What you will learn**
+#
+# - the decomposition of the VAE's KL term into **index-code mutual information**, **total
+#   correlation** (TC) and **dimension-wise KL**, derived step by step;
+# - how to estimate $\log q(z)$, a sum over the whole data set, from one minibatch
+#   (minibatch weighted and stratified sampling), and why such estimates are biased, can come
+#   out **negative** on a small batch, or carry a large constant offset;
+# - β-TCVAE, which puts the weight β on the TC alone;
+# - FactorVAE's **density-ratio trick**: a discriminator that tells $q(z)$ from
+#   $\prod_j q(z_j)$ estimates the TC, and the dimension-wise permutation that samples
+#   $\prod_j q(z_j)$;
+# - CFactorVAE, the controlled-capacity VAE plus FactorVAE's TC penalty;
+# - experiments: β-VAE vs β-TCVAE vs FactorVAE on dSprites (MIG, reconstruction, traversals) and
+#   the reconstruction table of the CFactorVAE paper on 32×32 MNIST.
+#
+# Reproduces: the TC decomposition and β-TCVAE of seed `003_9cf833ed4120ca8c.txt` (§3.2,
+# Eqs. 9-10) and FactorVAE, controlled VAE and CFactorVAE with the 32×32 architecture and the
+# reconstruction table of seed `004_3136eab60f344f36.txt` (Eqs. 9-12, Tables 1-2).
+
+# %% [markdown]
+# In Colab, the next cell installs the course library; elsewhere it does nothing.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # install the course only inside Colab
+    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
+        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
+
+# %% [markdown]
+# ## Parameters
+#
+# Papermill can override every name in the next cell, e.g.
+# `papermill notebooks/05_total_correlation.ipynb out.ipynb -p PROFILE full`.
+# `None` means "the default of the profile": `smoke` (seconds, numbers meaningless), `quick`
+# (a few minutes on a laptop CPU) or `full` (a GPU, closer to the papers' protocol).
+
+# %% tags=["parameters"]
+PROFILE = None        # "smoke", "quick" or "full"; None: $COURSE_PROFILE, else "quick"
+SEED = 0
+DEVICE = "auto"       # "auto", "cpu", "cuda", "mps"
+NUM_LATENTS = None    # D on dSprites
+STEPS = None          # training steps of each dSprites model (the same budget for all three)
+BATCH_SIZE = None
+LR = None             # Adam learning rate of the VAEs
+BETA = None           # β of β-VAE and of β-TCVAE (the TC weight)
+FACTOR_GAMMA = None   # γ of FactorVAE on dSprites
+DISC_HIDDEN = None    # discriminator width (Kim & Mnih: 1000)
+DISC_LAYERS = None    # discriminator depth (Kim & Mnih: 6)
+NUM_EVAL = None       # dSprites images encoded for MIG and reconstruction
+TC_BATCHES = None     # batch sizes of the estimator study
+MNIST_STEPS = None    # training steps of each MNIST model
+MNIST_LATENTS = None  # seed 004: 20
+MNIST_GAMMA = None    # γ of FactorVAE / CFactorVAE on MNIST
+MNIST_C_MAX = None    # final capacity C (nats) of the controlled models
+
+# %%
+from course_lib import profiles
+
+PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
+NUM_LATENTS = int(NUM_LATENTS or 10)
+STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=400, full=60_000))
+BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=16, quick=64, full=256))
+LR = float(LR or profiles.pick(PROFILE, smoke=1e-3, quick=1e-3, full=5e-4))
+BETA = float(BETA or 6.0)
+FACTOR_GAMMA = float(FACTOR_GAMMA or 35.0)
+DISC_HIDDEN = int(DISC_HIDDEN or profiles.pick(PROFILE, smoke=16, quick=128, full=1000))
+DISC_LAYERS = int(DISC_LAYERS or profiles.pick(PROFILE, smoke=2, quick=3, full=6))
+NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=256, quick=4000, full=50_000))
+TC_BATCHES = tuple(int(m) for m in (TC_BATCHES or profiles.pick(
+    PROFILE, smoke=(8, 32), quick=(8, 32, 128, 512), full=(8, 32, 128, 512, 2048, 4096))))
+MNIST_STEPS = int(MNIST_STEPS or profiles.pick(PROFILE, smoke=3, quick=300, full=46_900))
+MNIST_LATENTS = int(MNIST_LATENTS or 20)
+MNIST_GAMMA = float(MNIST_GAMMA or 10.0)
+MNIST_C_MAX = float(MNIST_C_MAX or 25.0)
+print(f"profile {PROFILE}: dSprites {STEPS} steps × {BATCH_SIZE} images (lr {LR}), β = {BETA}, "
+      f"FactorVAE γ = {FACTOR_GAMMA}, discriminator {DISC_LAYERS}×{DISC_HIDDEN}; "
+      f"MNIST {MNIST_STEPS} steps, D = {MNIST_LATENTS}")
+
+# %% [markdown]
+# ## Set-up
+#
+# Imports, the seed, the device and the versions this notebook ran with. Trained models are
+# saved under `runs/checkpoints/` and loaded instead of retrained when the same parameters
+# come again; figures are saved under `runs/figures/`.
+
+# %%
+import hashlib
+import json
+import math
+import time
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+import course_lib
+from course_lib import exercises, viz, widgets
+from course_lib.data import DSprites, load_mnist
+from course_lib.losses import bernoulli_recon, tc_decomposition
+from course_lib.losses.tc import gaussian_total_correlation, log_qz, mws_tc_offset
+from course_lib.metrics import encode_dataset, mig
+from course_lib.models import BetaTCVAE, BetaVAE, CFactorVAE, FactorVAE
+from course_lib.models.tc import Discriminator, discriminator_loss
+from course_lib.report import headline
+from course_lib.train import choose_device, seed_everything, train
+
+seed_everything(SEED)
+device = choose_device(DEVICE)
+CHECKPOINTS = viz.runs_dir() / "checkpoints"
+CPU_START, WALL_START = time.process_time(), time.perf_counter()
+print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
+      f"device {device}, profile {PROFILE}, seed {SEED}")
+
+# %% [markdown]
+# ## 1. The KL term, taken apart
+#
+# Index the training set by $n \in \{1, \dots, N\}$ with $p(n) = 1/N$. The encoder gives
+# $q(z \mid n)$, and together they define the joint $q(z, n) = q(z \mid n)\, p(n)$ and the
+# **aggregate posterior** $q(z) = \frac1N \sum_n q(z \mid n)$, the distribution of codes of the
+# whole data set. Averaged over the data, the VAE's KL term is
+#
+# $$\mathbb E_{p(n)}\big[\mathrm{KL}(q(z\mid n)\,\|\,p(z))\big]
+#   = \mathbb E_{q(z,n)}\big[\log q(z \mid n) - \log p(z)\big].$$
+#
+# Insert $\log q(z) - \log q(z)$ and $\sum_j \log q(z_j) - \sum_j \log q(z_j)$, where
+# $q(z_j)$ is the marginal of latent $j$, and use the factorised prior
+# $p(z) = \prod_j p(z_j)$:
+#
+# $$\log q(z\mid n) - \log p(z)
+#   = \underbrace{\log \frac{q(z\mid n)}{q(z)}}_{\text{(i)}}
+#   + \underbrace{\log \frac{q(z)}{\prod_j q(z_j)}}_{\text{(ii)}}
+#   + \underbrace{\sum_j \log \frac{q(z_j)}{p(z_j)}}_{\text{(iii)}} .$$
+#
+# Taking the expectation under $q(z, n)$ turns each ratio into a divergence (seed 003, Eq. 9):
+#
+# - (i) $\mathbb E_{q(z,n)}\big[\log \tfrac{q(z\mid n)\,p(n)}{q(z)\,p(n)}\big] = \mathrm{KL}(q(z,n)\,\|\,q(z)p(n)) = I_q(z; n)$,
+#   the **index-code mutual information**: how much the code says about which image it came from
+#   (at most $\log N$);
+# - (ii) $\mathrm{KL}\big(q(z)\,\|\,\prod_j q(z_j)\big)$, the **total correlation**: zero exactly
+#   when the latents of the aggregate posterior are independent, the property we want;
+# - (iii) $\sum_j \mathrm{KL}(q(z_j)\,\|\,p(z_j))$, the **dimension-wise KL**: each latent's
+#   marginal against the prior.
+#
+# β-VAE multiplies all three by β. Penalising (i) harder throws away information about the
+# image (blurry reconstructions), while (ii) is the term that asks for independent, hence
+# hopefully disentangled, latents. **β-TCVAE** (seed 003, Eq. 10) weighs them separately:
+#
+# $$\mathcal L_{\beta\text{-TC}} = \mathbb E_{q(z\mid n)p(n)}[\log p(n\mid z)]
+#    - \alpha\, I_q(z;n) - \beta\, \mathrm{KL}\big(q(z)\,\|\,\textstyle\prod_j q(z_j)\big)
+#    - \gamma \sum_j \mathrm{KL}(q(z_j)\,\|\,p(z_j)),$$
+#
+# with $\alpha = \gamma = 1$ and $\beta > 1$ in Chen et al.'s experiments.
+#
+# ## 2. Estimating $\log q(z)$ from a minibatch
+#
+# Terms (i)-(iii) need $\log q(z)$ and $\log q(z_j)$ at a sample $z_i \sim q(z\mid x_i)$, and
+# $q(z) = \frac1N\sum_n q(z\mid n)$ is a sum over all $N$ images (737,280 for dSprites). From a
+# minibatch $\{x_1, \dots, x_M\}$, **minibatch weighted sampling** (MWS, Chen et al.) uses
+#
+# $$\log q(z_i) \approx \log \frac{1}{N M} \sum_{j=1}^{M} q(z_i \mid x_j),
+#   \qquad \log q(z_{i,d}) \approx \log \frac{1}{N M} \sum_{j=1}^{M} q(z_{i,d} \mid x_j),$$
+#
+# where $q(z_{i,d} \mid x_j) = \mathcal N(z_{i,d};\, \mu_{j,d}, \sigma^2_{j,d})$ and the joint
+# density is the product over $d$. Everything is computed as an $M\times M\times D$ tensor of
+# Gaussian log-densities and a `logsumexp` over $j$ (never exponentiate, then take logs: the
+# densities underflow).
+#
+# ### Exercise 1: $\log q(z)$ under minibatch weighted sampling
+#
+# Write `log_qz_mws(z, mu, logvar, dataset_size)` returning the pair
+# `(log q(z_i)` of shape `[M]`, `log q(z_{i,d})` of shape `[M, D])`, in nats.
+
+# %%
+def log_qz_mws(z, mu, logvar, dataset_size):
+    """z, mu, logvar: M×D; dataset_size: N. Returns (M, M×D) log-densities (nats)."""
+    ### BEGIN SOLUTION
+    m = z.shape[0]
+    # [i, j, d] = log N(z_{i,d}; mu_{j,d}, exp(logvar_{j,d}))
+    log_dens = -0.5 * (math.log(2 * math.pi) + logvar.unsqueeze(0)
+                       + (z.unsqueeze(1) - mu.unsqueeze(0)) ** 2 * torch.exp(-logvar.unsqueeze(0)))
+    log_norm = math.log(dataset_size * m)
+    log_joint = torch.logsumexp(log_dens.sum(dim=2), dim=1) - log_norm
+    log_marginals = torch.logsumexp(log_dens, dim=1) - log_norm
+    return log_joint, log_marginals
+    ### END SOLUTION
+    # HINT: build log N(z_i,d; mu_j,d, sigma²_j,d) as an M×M×D tensor with unsqueeze(1)/(0); sum over d for the joint, then torch.logsumexp over j and subtract log(N·M).
+
+
+# %% [markdown]
+# The checker compares your function with `course_lib.losses.tc.log_qz(..., estimator="mws")`
+# on random batches (and falls back to it if yours is not right).
+
+# %%
+_g = torch.Generator().manual_seed(0)
+_cases = [exercises.case(torch.randn(m, d, generator=_g), torch.randn(m, d, generator=_g),
+                         torch.randn(m, d, generator=_g) - 1, n, label=f"M={m}, D={d}, N={n}")
+          for m, d, n in ((4, 2, 100), (32, 5, 737_280))]
+log_qz_mws = exercises.check_function(
+    "log_qz_mws", log_qz_mws, lambda z, mu, lv, n: log_qz(z, mu, lv, n, estimator="mws"),
+    _cases, atol=1e-4, rtol=1e-5)
+
+# %% [markdown]
+# ### Checking the estimators against a closed form
+#
+# We need a case where the answer is known. Draw the posterior means from
+# $\mathcal N(0, \Sigma - s^2 I)$ and give every posterior the variance $s^2$: for an infinite
+# data set the aggregate posterior is then exactly $q(z) = \mathcal N(0, \Sigma)$, whose
+# total correlation is
+#
+# $$\mathrm{TC} = \tfrac12\Big(\sum_j \log \Sigma_{jj} - \log\det\Sigma\Big).$$
+#
+# **Minibatch stratified sampling** (MSS) treats the data set as two strata: the image $x_i$
+# itself (probability $1/N$) and the $N-1$ others, stood for by the other $M-1$ images of the
+# batch:
+#
+# $$\hat q(z_i) = \frac1N\, q(z_i\mid x_i) + \frac{N-1}{N(M-1)} \sum_{j\ne i} q(z_i\mid x_j),$$
+#
+# an unbiased estimate of $q(z_i)$. MWS as published, with its $\frac{1}{NM}$, is **not** a
+# plug-in estimate of $\log q(z)$: compared with the batch average $\frac1M\sum_j$ it shifts
+# every log-density by $-\log N$, once for the joint and $D$ times for the marginals, so its
+# TC is too large by the constant
+#
+# $$(D-1)\log N \quad(\approx 40.5 \text{ nats for } D = 4,\ N = 10^6).$$
+#
+# The constant has no gradient, so training is unaffected, but it is what shows up in the
+# logs. Here $D = 4$ latents with correlation 0.5 and $s^2 = 0.25$; $N = 10^6$.
+
+# %%
+def gaussian_batch(m, d=4, rho=0.5, s2=0.25, seed=0):
+    """Posterior means from N(0, Σ − s²I), posterior variance s², samples z: q(z) = N(0, Σ)."""
+    g = torch.Generator().manual_seed(seed)
+    cov = torch.full((d, d), rho) + (1 - rho) * torch.eye(d)
+    chol = torch.linalg.cholesky(cov - s2 * torch.eye(d))
+    mu = torch.randn(m, d, generator=g) @ chol.T
+    logvar = torch.full((m, d), math.log(s2))
+    return mu + math.sqrt(s2) * torch.randn(m, d, generator=g), mu, logvar, cov
+
+
+N_TOY, REPEATS = 10**6, 3
+cpu0 = time.process_time()
+true_tc = {rho: float(gaussian_total_correlation(gaussian_batch(2, rho=rho)[3])) for rho in (0.0, 0.5)}
+study = {}   # (rho, estimator, M) -> list of TC estimates
+for rho in (0.0, 0.5):
+    for m in TC_BATCHES:
+        for seed in range(REPEATS):
+            z, mu, logvar, _ = gaussian_batch(m, rho=rho, seed=seed)
+            for est in ("mss", "mws"):
+                tc = float(tc_decomposition(z, mu, logvar, N_TOY, est)[1])
+                study.setdefault((rho, est, m), []).append(tc)
+offset = mws_tc_offset(4, N_TOY)
+print(f"closed-form TC: {true_tc[0.5]:.4f} nats (ρ = 0.5), 0 (independent); MWS offset (D−1)·log N = {offset:.2f}")
+print(f"{'M':>6} | {'MSS error, ρ=0.5':>17} | {'MSS, independent':>17} | {'MWS raw, ρ=0.5':>15} | {'MWS − offset − TC':>17}")
+for m in TC_BATCHES:
+    mss = np.mean(study[(0.5, "mss", m)]) - true_tc[0.5]
+    ind = np.mean(study[(0.0, "mss", m)])
+    raw = np.mean(study[(0.5, "mws", m)])
+    print(f"{m:>6} | {mss:>+17.3f} | {ind:>+17.3f} | {raw:>15.2f} | {raw - offset - true_tc[0.5]:>+17.3f}")
+largest = TC_BATCHES[-1]
+headline(f"MSS TC error vs closed form at batch {largest} (nats, 4 latents, mean of {REPEATS})",
+         float(np.mean(study[(0.5, 'mss', largest)]) - true_tc[0.5]), "+.3f")
+print(f"(CPU {time.process_time() - cpu0:.1f} s)")
+
+# %% [markdown]
+# MWS as published reports a TC around 41 nats for a true value of 0.58: the offset, not the
+# latents. Once the offset is removed, both estimators approach the closed form as the batch
+# grows (the unit tests reach 0.05 nats at $M = 4096$; the quick profile stops at 512).
+#
+# ### Why the estimate can be negative on a small batch
+#
+# A TC is a KL divergence, never negative, yet the MSS column for *independent* latents (true
+# TC = 0) is negative for small batches. $\hat q(z_i)$ is unbiased, but its logarithm is not:
+# by Jensen, $\mathbb E[\log \hat q] \le \log \mathbb E[\hat q]$. The bias is worst where the
+# estimate is poorest, and a handful of points covers a 4-D space far worse than each 1-D
+# marginal: the joint density at $z_i$ is underestimated much more than the product of the
+# marginals, so $\log \hat q(z) - \sum_j \log \hat q(z_j)$ comes out below zero.
+
+# %%
+fig = Figure(figsize=(9, 3.4))
+ax1, ax2 = fig.subplots(1, 2)
+ms = np.array(TC_BATCHES)
+for rho, colour in ((0.0, "C0"), (0.5, "C1")):
+    vals = np.array([study[(rho, "mss", m)] for m in TC_BATCHES])
+    ax1.errorbar(ms, vals.mean(1), yerr=vals.std(1), marker="o", color=colour, label=f"MSS, ρ = {rho}")
+    ax1.axhline(true_tc[rho], color=colour, ls="--", lw=1)
+    raw = np.array([study[(rho, "mws", m)] for m in TC_BATCHES]).mean(1)
+    ax2.plot(ms, raw, marker="s", color=colour, label=f"MWS as published, ρ = {rho}")
+ax2.axhline(offset, color="k", ls=":", lw=1, label="(D − 1)·log N")
+for ax in (ax1, ax2):
+    ax.set_xscale("log")
+    ax.set_xlabel("batch size M")
+    ax.legend(fontsize=8)
+ax1.set_ylabel("TC estimate (nats)")
+ax1.set_title("MSS vs closed form (dashed)")
+ax2.set_title("MWS: a constant offset")
+fig.tight_layout()
+viz.save_figure(fig, "05_tc_estimators.png")
+fig
+
+# %% [markdown]
+# Left: MSS estimates (mean ± sd over seeds) move up towards the dashed closed forms as the
+# batch grows; at batch 8 they are negative even where the truth is 0 or 0.58. Right: MWS as
+# published sits around $(D-1)\log N$ for both covariances; only its small differences carry
+# information. When your training log shows a TC of tens of nats, or a negative one, check the
+# estimator before you check the model.
+#
+# ## 3. FactorVAE: the density-ratio trick
+#
+# FactorVAE (seed 004, Eqs. 10-11) adds $\gamma\,\mathrm{TC}$ to the plain VAE loss and
+# estimates the TC with a classifier instead of a density estimate. Let a discriminator
+# $D(z) \in (0, 1)$ tell samples of $q(z)$ (label 1) from samples of $\bar q(z) = \prod_j q(z_j)$
+# (label 0), trained with the cross-entropy
+#
+# $$\mathcal L_D = -\mathbb E_{q(z)}[\log D(z)] - \mathbb E_{\bar q(z)}[\log(1 - D(z))].$$
+#
+# For a fixed $z$ the loss per point is $-q(z)\log D - \bar q(z) \log (1 - D)$; setting its
+# derivative in $D$ to zero gives the optimal discriminator
+#
+# $$D^*(z) = \frac{q(z)}{q(z) + \bar q(z)} \quad\Longrightarrow\quad
+#   \log\frac{D^*(z)}{1 - D^*(z)} = \log \frac{q(z)}{\bar q(z)} .$$
+#
+# Hence $\mathrm{TC} = \mathbb E_{q(z)}\big[\log \tfrac{q(z)}{\bar q(z)}\big] \approx
+# \mathbb E_{q(z)}\big[\log \tfrac{D(z)}{1 - D(z)}\big]$ (Eq. 11): the mean **logit** of the
+# discriminator on codes of real images. The course's discriminator outputs that logit directly.
+#
+# Samples of $\bar q(z)$ come for free: take a batch of codes and **shuffle each dimension
+# independently across the batch**. Every column keeps its marginal $q(z_j)$, but a row now
+# combines values of different images, so the dependence between dimensions is gone.
+#
+# ### Exercise 2: the dimension-wise permutation
+#
+# Write `permute_dims(z, generator)`: a new $M\times D$ tensor whose column $j$ is column $j$ of
+# `z` in an independent random order (do not modify `z`).
+
+# %%
+def permute_dims(z, generator=None):
+    """z: M×D codes → M×D codes with every column shuffled independently across the batch."""
+    ### BEGIN SOLUTION
+    m, d = z.shape
+    columns = [z[torch.randperm(m, generator=generator), j] for j in range(d)]
+    return torch.stack(columns, dim=1)
+    ### END SOLUTION
+    # HINT: one torch.randperm(M, generator=generator) per column j; index z[perm, j] and torch.stack the columns.
+
+
+# %% [markdown]
+# A permutation is random, so the checker does not compare with a reference output: it checks
+# that each column holds the same values as before, and that rows were broken up (a single
+# permutation of whole rows keeps the dependence, and would be wrong).
+
+# %%
+def _permutation_problem(expected, got):
+    """compare(expected, got) for the checker; the input had z[i, j] = i + 1000·j."""
+    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        return f"expected a tensor of shape {tuple(expected.shape)}, got {exercises.describe(got)}"
+    for j in range(got.shape[1]):
+        if not torch.equal(got[:, j].sort().values, expected[:, j].sort().values):
+            return f"column {j} does not hold the same values as column {j} of z"
+    rows = got - 1000 * torch.arange(got.shape[1])
+    if bool((rows == rows[:, :1]).all()):
+        return "every row is still a whole row of z: you permuted rows, not each column independently"
+    return None
+
+
+_z = (torch.arange(64).unsqueeze(1) + 1000 * torch.arange(5)).float()
+permute_dims = exercises.check_function(
+    "permute_dims", permute_dims, course_lib.models.tc.permute_dims,
+    [exercises.case(_z, label="64 codes, 5 dims"), exercises.case(_z[:8, :3].clone(), label="8 codes, 3 dims")],
+    compare=_permutation_problem)
+
+# %% [markdown]
+# ### The trick at work on the Gaussian toy
+#
+# Train a small discriminator on codes of the correlated Gaussian above (true TC 0.58 nats), with
+# permuted codes as the other class, and read the TC off its mean logit.
+
+# %%
+cpu0 = time.process_time()
+torch.manual_seed(SEED)
+toy_disc = Discriminator(4, hidden=64, layers=2)
+toy_opt = torch.optim.Adam(toy_disc.parameters(), lr=2e-3)
+toy_gen = torch.Generator().manual_seed(SEED)
+toy_steps = profiles.pick(PROFILE, smoke=5, quick=600, full=2000)
+estimates, z_eval = [], gaussian_batch(2048, seed=10**6)[0]
+for step in range(toy_steps):
+    z = gaussian_batch(512, seed=10_000 + step)[0]
+    toy_opt.zero_grad()
+    d_loss, d_acc = discriminator_loss(toy_disc, z[:256], permute_dims(z[256:], toy_gen))
+    d_loss.backward()
+    toy_opt.step()
+    if step % 5 == 0 or step == toy_steps - 1:
+        with torch.no_grad():
+            estimates.append((step, float(toy_disc(z_eval).mean())))
+disc_tc = float(np.mean([e for _, e in estimates[-max(1, len(estimates) // 10):]]))
+print(f"discriminator TC estimate after {toy_steps} steps: {disc_tc:.3f} nats "
+      f"(closed form {true_tc[0.5]:.3f}); accuracy {float(d_acc):.2f}; CPU {time.process_time() - cpu0:.1f} s")
+fig = Figure(figsize=(5, 3))
+ax = fig.subplots()
+ax.plot(*zip(*estimates), lw=1, label="mean logit on q(z) samples")
+ax.axhline(true_tc[0.5], color="k", ls="--", label="closed-form TC")
+ax.set_xlabel("discriminator step")
+ax.set_ylabel("nats")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# The mean logit climbs from 0 (an untrained discriminator cannot tell the two apart) towards
+# the closed form. It is an estimate by a classifier: it lags behind, and it underestimates a TC
+# that the network is too small or too briefly trained to see. In FactorVAE the codes move
+# while the discriminator learns, so the two are trained in alternation: **one update of the
+# VAE** on $\text{recon} + \mathrm{KL} + \gamma\,\mathbb E[\text{logit}\,D(z)]$ with the
+# discriminator frozen (its weights get no gradient from this loss), then **one update of the
+# discriminator** on the *detached* codes (no gradient reaches the encoder). The course's
+# `FactorVAE.training_step` does exactly this; `tests/test_factorvae.py` checks it against a
+# hand-written step.
+#
+# ## 4. CFactorVAE (seed 004, Eq. 12)
+#
+# The controlled-capacity VAE (Burgess et al.; seed 004, Eq. 9) replaces $\beta\,\mathrm{KL}$ by
+# $\beta\,|\mathrm{KL} - C|$ with a capacity $C$ raised during training, so the code may carry
+# more and more information. CFactorVAE adds FactorVAE's TC penalty to it:
+#
+# $$\mathcal L(\phi, \theta) = \frac1N \sum \Big[\mathbb E_{q_\phi(z\mid x)}[\log p_\theta(x\mid z)]
+#   - \big|D_{KL}(q_\phi(z\mid x)\,\|\,p(z)) - C\big|\Big] - \gamma\, D_{KL}\big(q(z)\,\|\,\textstyle\prod_j q(z_j)\big).$$
+#
+# In the course, `CFactorVAE(gamma=γ, capacity_weight=1, c_start, c_max, c_steps)` minimises
+# `recon + capacity_penalty(KL, capacity_schedule(step)) + γ·TC`, reusing the capacity
+# functions of notebook 04; with $\gamma = 0$ it is the controlled VAE of Eq. 9 with β = 1, the
+# "CVAE" row of the seed's table below.
+#
+# ## 5. dSprites: β-VAE vs β-TCVAE vs FactorVAE on the same budget
+#
+# Three models, the same architecture (Burgess et al.), data, batch size, learning rate, seed
+# and number of steps: β-VAE and β-TCVAE with the same β, FactorVAE with γ = `FACTOR_GAMMA`.
+# **Heavy cell**: about 3 × 30-60 s of CPU in the quick profile; the full profile is meant for a GPU.
+
+# %%
+def run_name(tag, model, steps, batch):
+    key = json.dumps({"model": model.model_name, "config": model.config(), "steps": steps,
+                      "batch": batch, "lr": LR, "seed": SEED}, sort_keys=True)
+    return f"05_{tag}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+TIMES = {}
+
+
+def fit(tag, model, data, steps, batch):
+    """Train (or load) ``model``; prints where it came from and the wall/CPU time used."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    result = train(model, data, steps=steps, batch_size=batch, lr=LR, seed=SEED, device=device,
+                   checkpoint=CHECKPOINTS / f"{run_name(tag, model, steps, batch)}.pt",
+                   progress=PROFILE != "smoke")
+    TIMES[tag] = (time.perf_counter() - wall0, time.process_time() - cpu0)
+    how = "loaded from its checkpoint" if result.resumed_from >= steps else "trained"
+    print(f"{tag:<10} {steps} steps: {how}; wall {TIMES[tag][0]:.1f} s, CPU {TIMES[tag][1]:.1f} s")
+    return result
+
+
+ds = DSprites()
+torch.manual_seed(SEED)
+dsprites_models = {
+    "β-VAE": BetaVAE(num_latents=NUM_LATENTS, beta=BETA),
+    "β-TCVAE": BetaTCVAE(num_latents=NUM_LATENTS, beta=BETA, dataset_size=len(ds)),
+    "FactorVAE": FactorVAE(num_latents=NUM_LATENTS, gamma=FACTOR_GAMMA, disc_hidden=DISC_HIDDEN,
+                           disc_layers=DISC_LAYERS),
+}
+dsprites_runs = {tag: fit(tag, m, ds, STEPS, BATCH_SIZE) for tag, m in dsprites_models.items()}
+
+# %% [markdown]
+# ### Scores
+#
+# On `NUM_EVAL` fresh images: the reconstruction error (Bernoulli, nats per image), MIG of the
+# posterior means (`course_lib.metrics.mig`, 20 bins), and the TC of the aggregate posterior
+# estimated by MSS on batches of 1024 codes (one number comparable across models).
+
+# %%
+@torch.no_grad()
+def evaluate_dsprites(model):
+    model.eval()
+    enc = encode_dataset(model, ds, n=NUM_EVAL, seed=SEED + 1, device=device)
+    mu, logvar = torch.from_numpy(enc.mu).to(device), torch.from_numpy(enc.logvar).to(device)
+    gen = torch.Generator(device=device).manual_seed(SEED + 2)
+    recon, tcs = 0.0, []
+    for start in range(0, NUM_EVAL, 512):
+        part = slice(start, min(start + 512, NUM_EVAL))
+        x = ds.images(torch.from_numpy(enc.classes[part]).to(device))
+        z = model.reparameterize(mu[part], logvar[part], gen)
+        recon += float(bernoulli_recon(model.decode(z), x)) * x.shape[0]
+    for start in range(0, NUM_EVAL - 1, 1024):
+        part = slice(start, min(start + 1024, NUM_EVAL))
+        if part.stop - part.start >= 2:
+            z = model.reparameterize(mu[part], logvar[part], gen)
+            tcs.append(float(tc_decomposition(z, mu[part], logvar[part], len(ds), "mss")[1]))
+    scores = mig(enc.mu, enc.classes, factor_names=ds.factor_names)
+    model.train()
+    return {"recon": recon / NUM_EVAL, "mig": float(scores.score), "tc": float(np.mean(tcs)),
+            "per_factor": scores.per_factor, "mi": scores.mutual_info,
+            "kl": float((0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).sum(1).mean())}
+
+
+cpu0 = time.process_time()
+dsprites_scores = {tag: evaluate_dsprites(r.model) for tag, r in dsprites_runs.items()}
+print(f"{'model':<10} | {'recon (nats)':>12} | {'KL (nats)':>9} | {'TC, MSS (nats)':>14} | {'MIG':>6}")
+for tag, s in dsprites_scores.items():
+    print(f"{tag:<10} | {s['recon']:>12.1f} | {s['kl']:>9.2f} | {s['tc']:>14.3f} | {s['mig']:>6.3f}")
+    headline(f"{tag} MIG on dSprites ({PROFILE}, {STEPS} steps)", s["mig"], ".3f")
+    headline(f"{tag} reconstruction on dSprites (nats/image)", s["recon"], ".1f")
+print(f"(evaluation CPU {time.process_time() - cpu0:.1f} s)")
+
+# %% [markdown]
+# The result the issue asks the full profile for: β-TCVAE with β = 6 should reach MIG ≥ 0.3
+# (published figures for this model are around 0.2-0.5), next to β-VAE with the same β and the
+# same budget. The next cell prints both, whatever the profile; in the quick profile (a few
+# hundred steps on a CPU) the models have barely started to separate the factors, so read the
+# numbers as a smoke test of the pipeline, not as the result.
+
+# %%
+mig_tc, mig_beta = dsprites_scores["β-TCVAE"]["mig"], dsprites_scores["β-VAE"]["mig"]
+print(f"MIG after {STEPS} steps of {BATCH_SIZE}: β-TCVAE (β={BETA:g}) {mig_tc:.3f}  |  "
+      f"β-VAE (β={BETA:g}) {mig_beta:.3f}  |  FactorVAE (γ={FACTOR_GAMMA:g}) {dsprites_scores['FactorVAE']['mig']:.3f}")
+if PROFILE == "full":
+    print("target β-TCVAE MIG ≥ 0.3:", "reached" if mig_tc >= 0.3 else "NOT reached")
+else:
+    print(f"({PROFILE} profile: run with PROFILE='full' on a GPU for the β-TCVAE MIG ≥ 0.3 result)")
+
+# %% [markdown]
+# Mutual information between each latent and each factor shows *how* each model spreads the
+# factors over its latents (one bright cell per column is the disentangled ideal).
+
+# %%
+fig = Figure(figsize=(12, 3.2))
+axes = fig.subplots(1, 3)
+for ax, (tag, s) in zip(axes, dsprites_scores.items()):
+    im = ax.imshow(s["mi"], aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(ds.factor_names)), ds.factor_names, rotation=45, fontsize=7)
+    ax.set_ylabel("latent")
+    ax.set_title(f"{tag}: MIG {s['mig']:.2f}", fontsize=9)
+    fig.colorbar(im, ax=ax)
+fig.tight_layout()
+viz.save_figure(fig, "05_dsprites_mutual_info.png")
+fig
+
+# %% [markdown]
+# With a short budget the matrices are faint and diffuse: positions are learned first and tend
+# to share latents. With the full budget, β-TCVAE and FactorVAE tend to put each position and
+# the scale in their own latent, which is what raises MIG.
+#
+# ### Traversals
+#
+# Each row varies one latent (the five with the largest KL) from −2 to 2 around the code of
+# one image, for each model.
+
+# %%
+x_probe = ds.images(ds.sample_classes(1, generator=torch.Generator().manual_seed(SEED + 3))).to(device)
+for tag, r in dsprites_runs.items():
+    model = r.model.eval()
+    with torch.no_grad():
+        mu0 = model.encode(x_probe)[0][0]
+        kl_order = np.argsort(-np.asarray(r.history["kl_per_latent"][-1]))[:5].tolist()
+        fig = viz.traversal_grid(model, mu0, dims=kl_order, title=f"{tag}: traversals", scale=0.8)
+    viz.save_figure(fig, f"05_traversal_{tag.replace('β', 'beta')}.png")
+    display(fig)  # noqa: F821 - IPython's display
+    model.train()
+
+# %% [markdown]
+# A latent that changes one thing only (x position, y position, scale) along its row is the
+# behaviour MIG rewards; rows that change several things at once, or nothing, are entangled
+# or unused latents. After a quick run expect blurry blobs that move; the full run shows shapes.
+#
+# An interactive explorer (needs ipywidgets): one slider per latent of the β-TCVAE.
+
+# %%
+try:
+    explorer = widgets.latent_explorer(dsprites_runs["β-TCVAE"].model.eval(), image=x_probe[0].cpu())
+    display(explorer.widget)  # noqa: F821
+except ImportError as err:
+    print(f"no explorer here ({err}); install ipywidgets to use it")
+
+# %% [markdown]
+# ## 6. MNIST 32×32: the reconstruction table of seed 004
+#
+# Seed 004 trains a controlled VAE (CVAE), FactorVAE (FVAE) and its CFactorVAE (CFVAE) on MNIST
+# resized to 32×32, with the encoder/decoder of its Table 2 (`arch="mnist32"`) and 20 latents,
+# for 50 epochs, and compares reconstruction (Table 1). Here the three share everything but the
+# loss: CVAE is `CFactorVAE(gamma=0)` (Eq. 9 with β = 1), FVAE is `FactorVAE(gamma=γ)` and
+# CFVAE is `CFactorVAE(gamma=γ)`, with C raised from 0.5 to `MNIST_C_MAX` nats over the first
+# half of training. The loader says which data set is in use: on a machine without torchvision
+# or network it is scikit-learn's 8×8 digits, resized (a much smaller, blurrier set whose numbers
+# are not comparable with the seed's).
+
+# %%
+train_set = load_mnist(train=True)
+test_set = load_mnist(train=False, verbose=False)
+x_train, x_test = train_set.images, test_set.images[:2000]
+viz.show_images(x_train[:16], nrow=16, title=f"16 training images ({train_set.source})")
+
+# %% [markdown]
+# The images are gray levels in [0, 1]; the Bernoulli reconstruction term accepts such targets
+# (it is then a cross-entropy, not a log-likelihood of binary data). Next, the three models.
+# **Heavy cell**: about 3 × 10 s of CPU in the quick profile.
+
+# %%
+def mnist_model(kind):
+    common = dict(num_latents=MNIST_LATENTS, arch="mnist32", disc_hidden=DISC_HIDDEN,
+                  disc_layers=DISC_LAYERS)
+    capacity = dict(c_start=0.5, c_max=MNIST_C_MAX, c_steps=max(1, MNIST_STEPS // 2))
+    if kind == "CVAE":
+        return CFactorVAE(gamma=0.0, **capacity, **common)
+    if kind == "FVAE":
+        return FactorVAE(gamma=MNIST_GAMMA, **common)
+    return CFactorVAE(gamma=MNIST_GAMMA, **capacity, **common)
+
+
+torch.manual_seed(SEED)
+mnist_runs = {kind: fit(f"mnist_{kind}", mnist_model(kind), x_train, MNIST_STEPS, 64)
+              for kind in ("CVAE", "FVAE", "CFVAE")}
+
+# %% [markdown]
+# "Train loss" and "train recon" are the training loop's averages over the last logging window;
+# "test" numbers are the same terms on up to 2,000 test images (posterior samples, the
+# discriminator's TC, C at the end of training), all in nats per image (sums over 32×32 pixels).
+
+# %%
+SEED_TABLE = {"CVAE": (125.75, 124.89, 21.13, 21.0), "FVAE": (141.12, 121.14, 23.73, 20.48),
+              "CFVAE": (118.69, 118.02, 20.01, 19.92)}
+
+
+@torch.no_grad()
+def test_terms(model, steps):
+    model.eval()
+    torch.manual_seed(SEED + 5)
+    loss = recon = 0.0
+    for start in range(0, len(x_test), 500):
+        x = x_test[start:start + 500].to(device)
+        t = model.loss_terms(x, steps)
+        loss += float(t["loss"]) * len(x)
+        recon += float(t["recon"]) * len(x)
+    model.train()
+    return loss / len(x_test), recon / len(x_test)
+
+
+mnist_table = {}
+for kind, r in mnist_runs.items():
+    test_loss, test_recon = test_terms(r.model, MNIST_STEPS)
+    mnist_table[kind] = (r.history["loss"][-1], r.history["recon"][-1], test_loss, test_recon)
+print(f"{'model':<6} | {'seed 004 (MNIST, 50 epochs)':^31} | ours: {train_set.source}, {MNIST_STEPS} steps × 64")
+print(f"{'':<6} | {'train loss/recon':>16} {'test loss/recon':>14} | {'train loss/recon':>16} {'test loss/recon':>16}")
+for kind in ("CVAE", "FVAE", "CFVAE"):
+    s, o = SEED_TABLE[kind], mnist_table[kind]
+    print(f"{kind:<6} | {s[0]:>7.2f}/{s[1]:<8.2f} {s[2]:>6.2f}/{s[3]:<7.2f} | "
+          f"{o[0]:>7.2f}/{o[1]:<8.2f} {o[2]:>7.2f}/{o[3]:<8.2f}")
+    headline(f"MNIST {kind} test reconstruction (nats/image, {train_set.source})", o[3], ".2f")
+
+# %% [markdown]
+# How to read the comparison. The seed's *training* numbers (about 118-141 nats) are the
+# usual scale of a summed Bernoulli loss on MNIST, so ours can be compared with them when the
+# real MNIST is loaded and trained for 50 epochs (the full profile: 46,900 steps of 64). The
+# seed's *test* numbers (about 20) are on another scale that the paper does not explain
+# (perhaps per batch or per some normalisation); we do not try to match them. The seed's claim
+# is the **ordering**: CFactorVAE reconstructs better than FactorVAE and the controlled VAE;
+# FactorVAE's loss is the highest since it adds γ·TC. Check whether the ordering of our test
+# reconstructions agrees; with the quick budget on the small digits set the differences are
+# within the noise of a short run.
+#
+# Traversals of the CFactorVAE on MNIST (the six latents with the largest KL):
+
+# %%
+model = mnist_runs["CFVAE"].model.eval()
+with torch.no_grad():
+    mu0 = model.encode(x_test[:1].to(device))[0][0]
+    order = np.argsort(-np.asarray(mnist_runs["CFVAE"].history["kl_per_latent"][-1]))[:6].tolist()
+    fig = viz.traversal_grid(model, mu0, dims=order, values=torch.linspace(-3, 3, 9),
+                             title="CFactorVAE on 32×32 digits: traversals", scale=0.8)
+model.train()
+viz.save_figure(fig, "05_mnist_cfactorvae_traversal.png")
+fig
+
+# %% [markdown]
+# The seed traverses each latent over (−3, 3) and reports that each one changes one aspect of
+# the digit (stroke width, slant, identity). With a short run, expect the dominant latents to
+# morph between digit classes and the weaker ones to change little.
+#
+# ## Summary: the seeds' statements and our numbers
+
+# %%
+cpu_total, wall_total = time.process_time() - CPU_START, time.perf_counter() - WALL_START
+summary = [
+    ("seed 003 Eq. 9: KL = index-code MI + TC + dim-wise KL",
+     "estimated terms sum to the Monte-Carlo KL exactly (tests); MSS TC error at batch "
+     f"{largest}: {np.mean(study[(0.5, 'mss', largest)]) - true_tc[0.5]:+.3f} nats"),
+    ("MWS estimator (Chen et al.)", f"TC offset (D−1)·log N = {offset:.1f} nats shown and removed"),
+    ("seed 004 Eq. 11: TC ≈ E[log D/(1−D)]",
+     f"toy discriminator: {disc_tc:.3f} vs closed form {true_tc[0.5]:.3f} nats"),
+    ("β-TCVAE beats β-VAE on MIG (seed 003 Fig. 5)",
+     f"MIG β-TCVAE {mig_tc:.3f}, β-VAE {mig_beta:.3f}, FactorVAE "
+     f"{dsprites_scores['FactorVAE']['mig']:.3f} ({STEPS} steps)"),
+    ("seed 004 Table 1: CFVAE reconstructs best",
+     "test recon " + ", ".join(f"{k} {v[3]:.1f}" for k, v in mnist_table.items())
+     + f" ({train_set.source}, {MNIST_STEPS} steps)"),
+]
+print(f"{'seed says':<55} | ours ({PROFILE} profile)")
+print("-" * 140)
+for claim, ours in summary:
+    print(f"{claim:<55} | {ours}")
+print(f"\nthis notebook: wall {wall_total:.0f} s, CPU {cpu_total:.0f} s (process time of the kernel)")
+headline("notebook 05 CPU seconds", cpu_total, ".0f")
+
+# %% [markdown]
+# In the smoke profile all numbers are meaningless (a few steps); the quick profile shows the
+# estimator study fully and the training pipeline with short runs; the full profile (GPU) is the
+# one to compare with the papers.
+#
+# ## Exercises for the reader
+#
+# 1. Implement Chen et al.'s original stratified weights (one importance weight for the last
+#    batch element) and compare its TC error with the symmetric version of section 2.
+# 2. Train β-TCVAE with the MWS estimator and with MSS: are the learned models different, even
+#    though the logged TC values differ by $(D-1)\log N$?
+# 3. Set α = 0 in β-TCVAE (no penalty on the index-code MI). What happens to the
+#    reconstruction, and to the KL per latent?
+# 4. FactorVAE with γ = 0 still trains its discriminator: use its TC estimate to measure the
+#    total correlation of a plain VAE as training goes on.
+# 5. In CFactorVAE, raise C faster or slower. Does the TC term still keep the latents
+#    independent once C is large?
+#
+# ## References
+#
+# - F. Moga, *Learning disentangled representations with Variational Autoencoders* (seed
+#   `003_9cf833ed4120ca8c.txt`), §3.2.
+# - P. Z. Wang, *Disentangling latent representations with CFactorized variational
+#   autoencoder* (seed `004_3136eab60f344f36.txt`).
+# - R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, *Isolating Sources of Disentanglement in
+#   Variational Autoencoders*, NeurIPS 2018.
+# - H. Kim and A. Mnih, *Disentangling by Factorising*, ICML 2018.
+# - C. P. Burgess et al., *Understanding disentangling in β-VAE*, 2018.
+# - F. Locatello et al., *Challenging Common Assumptions in the Unsupervised Learning of
+#   Disentangled Representations*, ICML 2019 (the discrete MIG).
