@@ -76,7 +76,7 @@ def _bare_loop(model, sampler, steps, batch_size, lr, seed):
         loss = model.loss_terms(x, step)["loss"]
         loss.backward()
         opt.step()
-    float(loss)  # waits for the device
+    float(loss.detach())  # waits for the device
     return steps * batch_size / (time.perf_counter() - t0)
 
 

@@ -497,3 +497,14 @@ def test_export_the_whole_grid_and_read_it_back(tmp_path):
     for start in range(0, len(DS), 65536):  # every image, in chunks
         classes = DS.index_to_classes(torch.arange(start, min(len(DS), start + 65536)))
         assert np.array_equal(imgs[start:start + len(classes)], DS.images(classes, dtype=torch.uint8)[:, 0].numpy())
+
+
+def test_render_benchmark_prints_images_per_second(capsys):
+    from course_lib import bench
+
+    assert bench.main(["render", "--batch-sizes", "16", "--seconds", "0.02", "--repeats", "1", "--cpu-only"]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "batch" in line and "images/s" in line)
+    assert float(line.split(":")[1].split("images/s")[0].replace(",", "")) > 0
+    with pytest.raises(SystemExit):
+        bench.main(["render", "--batch-sizes", "0"])

@@ -261,3 +261,15 @@ def test_seed_everything_is_repeatable():
     seed_everything(4)
     b = (torch.rand(3), __import__("random").random(), __import__("numpy").random.rand())
     assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
+
+
+def test_train_benchmark_prints_both_speeds_and_their_ratio(capsys):
+    from course_lib import bench
+
+    threads = torch.get_num_threads()
+    try:
+        assert bench.main(["train", "--steps", "1", "--batch-size", "2", "--repeats", "1", "--device", "cpu"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "bare loop" in out and "course_lib.train" in out and "ratio train / bare" in out
