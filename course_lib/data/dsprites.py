@@ -128,15 +128,23 @@ class _Renderer:
             centres = torch.arange(IMAGE_SIZE, device=device, dtype=dtype) + 0.5
             values = [v.to(device=device, dtype=dtype) for v in factor_values_table()]
             theta = values[3]
+            pos = values[4] * 32.0 + 16.0  # sprite centre of each position class, pixels
             w = self.WINDOW
             steps = torch.arange(w, device=device)
+            # first row/column of the window of each position class: every pixel centre within
+            # 14.5 px of the sprite centre lies inside it (centres sweep 16..48: 0 <= first <= 32)
+            first = (pos.floor().long() - w // 2).clamp(0, IMAGE_SIZE - w)
+            window = centres[first.view(-1, 1) + steps]  # 32 classes × 32 pixel centres
             self._cache[key] = {
-                "grid": centres,
-                "scale": values[2],
+                "inv_scale": 1.0 / values[2],
                 "cos": torch.cos(theta),
                 "sin": torch.sin(theta),
-                "pos": values[4] * 32.0 + 16.0,
-                "steps": steps,
+                # offsets of the window's pixel centres from the sprite centre, per position
+                # class: x to the right, y up (rows grow downwards)
+                "dx": window - pos.view(-1, 1),
+                "dy_up": pos.view(-1, 1) - window,
+                "first_col": first,
+                "first_row_flat": first * IMAGE_SIZE,
                 # flat offsets of the window's pixels inside a 64×64 image
                 "window_offsets": (steps.view(w, 1) * IMAGE_SIZE + steps.view(1, w)).view(1, w * w),
             }
@@ -156,34 +164,41 @@ class _Renderer:
     def _render_into(self, classes, out, t):
         n, w = classes.shape[0], self.WINDOW
         shape = classes[:, 1]
-        cx = t["pos"][classes[:, 4]]
-        cy = t["pos"][classes[:, 5]]
-        # first row/column of each sprite's window: every pixel centre within 14.5 px of the
-        # sprite centre lies inside it (the centre sweeps 16..48, so 0 <= first <= 32)
-        col0 = (cx.floor().long() - w // 2).clamp_(0, IMAGE_SIZE - w)
-        row0 = (cy.floor().long() - w // 2).clamp_(0, IMAGE_SIZE - w)
-        gx = t["grid"][col0.view(n, 1) + t["steps"]]  # N×32 pixel-centre x of the window columns
-        gy = t["grid"][row0.view(n, 1) + t["steps"]]  # N×32 pixel-centre y of the window rows
-        inv_scale = (1.0 / t["scale"][classes[:, 2]]).view(n, 1, 1)
+        counts = torch.bincount(shape, minlength=3).tolist()
+        if max(counts) == n:  # one shape: no reordering
+            order, sorted_classes = None, classes
+        else:  # group the images by shape so that every shape test runs on a slice
+            order = torch.argsort(shape, stable=True)
+            sorted_classes = classes[order]
+        insides, start = [], 0
+        for count, test in zip(counts, (_in_square, _in_ellipse, _in_heart)):
+            if count:
+                insides.append(self._window(sorted_classes[start:start + count], t, test))
+                start += count
+        inside = insides[0] if len(insides) == 1 else torch.cat(insides)
+        flat = (t["first_row_flat"][sorted_classes[:, 5]] + t["first_col"][sorted_classes[:, 4]]).view(n, 1)
+        flat = flat + t["window_offsets"]
+        inside = inside.view(n, w * w).to(out.dtype)
+        if order is None:
+            out.view(n, IMAGE_SIZE * IMAGE_SIZE).scatter_(1, flat, inside)
+        else:
+            flat = flat + (order * (IMAGE_SIZE * IMAGE_SIZE)).view(n, 1)
+            out.view(-1).scatter_(0, flat.view(-1), inside.view(-1))
+
+    def _window(self, classes, t, test):
+        """The shape test on the 32×32 window of each image (N×32×32 bool)."""
+        n, w = classes.shape[0], self.WINDOW
+        inv_scale = t["inv_scale"][classes[:, 2]].view(n, 1, 1)
         cos = t["cos"][classes[:, 3]].view(n, 1, 1)
         sin = t["sin"][classes[:, 3]].view(n, 1, 1)
-        # offsets of every pixel centre from the sprite centre, in sprite units (pixels at scale 1)
-        dx = (gx.view(n, 1, w) - cx.view(n, 1, 1)) * inv_scale
-        dy_up = (cy.view(n, 1, 1) - gy.view(n, w, 1)) * inv_scale
+        # offsets of every window pixel centre from the sprite centre, in sprite units
+        # (pixels at scale 1), x to the right and y up
+        dx = t["dx"][classes[:, 4]].view(n, 1, w) * inv_scale
+        dy_up = t["dy_up"][classes[:, 5]].view(n, w, 1) * inv_scale
         # undo a counter-clockwise rotation by θ (y up): local = R(−θ) · offset
         u = cos * dx + sin * dy_up  # N×32×32, along the sprite's own x axis
         v = cos * dy_up - sin * dx  # along the sprite's own y axis (up)
-        inside = None
-        for shape_class, test in ((0, _in_square), (1, _in_ellipse), (2, _in_heart)):
-            rows = (shape == shape_class).nonzero().squeeze(1)
-            if rows.numel() == n:
-                inside = test(u, v)
-            elif rows.numel():
-                if inside is None:
-                    inside = torch.zeros(n, w, w, dtype=torch.bool, device=classes.device)
-                inside[rows] = test(u[rows], v[rows])
-        flat = (row0 * IMAGE_SIZE + col0).view(n, 1) + t["window_offsets"]
-        out.view(n, IMAGE_SIZE * IMAGE_SIZE).scatter_(1, flat, inside.view(n, w * w).to(out.dtype))
+        return test(u, v)
 
 
 def _in_square(u, v):
