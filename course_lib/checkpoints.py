@@ -1,0 +1,266 @@
+"""Shipped checkpoints: load the course's pretrained model when it fits, else train.
+
+``python -m course_lib pretrain`` trains the reference models of the course with the recipes of
+:data:`RECIPES` and writes each as ``data/checkpoints/<name>.pt`` (weights in float16, about
+0.9 MB for a Burgess VAE) with an entry in ``data/checkpoints/manifest.json``: the exact recipe,
+the metrics (MIG on 10,000 images, final loss terms), the file's sha256 and size, and where it
+was trained (device, torch version, time).
+
+In a notebook::
+
+    from course_lib.checkpoints import load_or_train
+    result = load_or_train("beta_vae", profile=PROFILE, seed=SEED, beta=BETA, device=device)
+    model = result.model            # result.extra["source"] is "shipped" or "trained"
+
+returns the shipped model when the recipe asked for (the profile's recipe with the given
+overrides) is exactly the one in the manifest, after checking the file's sha256 (a mismatch is
+a ValueError: the file was changed or corrupted). Otherwise it trains the model with
+:func:`course_lib.train.train` on that recipe (``cache=`` a path keeps the trained checkpoint,
+so the next call just loads it).
+
+A shipped file is an ordinary course checkpoint without optimiser state:
+:func:`course_lib.train.load_model` reads it (float16 weights are cast back to float32).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from . import profiles
+from .train import CHECKPOINT_FORMAT, History, TrainResult, atomic_save, load_model, train
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "course_lib.checkpoints/1"
+ENV_VAR = "COURSE_CHECKPOINTS"
+
+#: The reference models. ``steps`` per profile; everything else is the recipe itself.
+RECIPES: dict[str, dict] = {
+    # notebook 03: β-VAE of Higgins et al. (seed 001), Burgess architecture, z = 10, β = 4
+    "beta_vae": {
+        "model": "beta_vae", "config": {"num_latents": 10, "beta": 4.0}, "data": "dsprites",
+        "steps": {"smoke": 20, "quick": 3_000, "full": 300_000},
+        "batch_size": 64, "lr": 1e-4, "seed": 0,
+    },
+    # notebook 04: controlled capacity increase (Burgess et al., seed 001 §2.3)
+    "capacity_vae": {
+        "model": "capacity_vae",
+        "config": {"num_latents": 10, "gamma": 1000.0, "c_start": 0.5, "c_max": 25.0},
+        "c_steps_fraction": 1 / 3, "data": "dsprites",
+        "steps": {"smoke": 20, "quick": 3_000, "full": 300_000},
+        "batch_size": 64, "lr": 5e-4, "seed": 0,
+    },
+    # notebook 05: β-TCVAE (Chen et al.), β = 6 on the total correlation
+    "beta_tcvae": {
+        "model": "beta_tcvae", "config": {"num_latents": 10, "beta": 6.0}, "data": "dsprites",
+        "steps": {"smoke": 20, "quick": 3_000, "full": 300_000},
+        "batch_size": 64, "lr": 1e-4, "seed": 0,
+    },
+}
+TRAIN_KEYS = ("steps", "batch_size", "lr", "seed")
+
+
+def checkpoint_dir(folder: str | os.PathLike | None = None) -> Path:
+    """``folder``, else ``$COURSE_CHECKPOINTS``, else ``data/checkpoints`` of the repository."""
+    if folder is not None:
+        return Path(folder)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    return Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+
+
+def recipe(name: str, profile: str | None = None, **overrides) -> dict:
+    """The full recipe of reference model ``name`` in ``profile``, with ``overrides``.
+
+    Overrides: ``steps``, ``batch_size``, ``lr``, ``seed``, or any keyword of the model's
+    constructor (``beta=16``). The returned dict has every model keyword made explicit::
+
+        {"name", "model", "config", "data", "steps", "batch_size", "lr", "seed"}
+    """
+    from .models import build_model
+
+    if name not in RECIPES:
+        raise ValueError(f"unknown reference model {name!r}: expected one of {sorted(RECIPES)}")
+    base = copy.deepcopy(RECIPES[name])
+    profile = profiles.check_profile(profile) if profile else profiles.default_profile()
+    out = {"name": name, "model": base["model"], "data": base["data"],
+           "steps": base["steps"][profile], "batch_size": base["batch_size"], "lr": base["lr"],
+           "seed": base["seed"]}
+    config = dict(base["config"])
+    for key, value in overrides.items():
+        if key in TRAIN_KEYS:
+            out[key] = value
+        else:
+            config[key] = value
+    if "c_steps_fraction" in base and "c_steps" not in config:
+        config["c_steps"] = max(1, int(out["steps"] * base["c_steps_fraction"]))
+    try:
+        model = build_model(base["model"], **config)
+    except TypeError as err:
+        allowed = ", ".join(TRAIN_KEYS)
+        raise ValueError(f"{name}: cannot build {base['model']} with {config} ({err}); overrides "
+                         f"are {allowed} or the model's own keywords") from err
+    out["config"] = model.config()
+    out["steps"], out["batch_size"], out["seed"] = (int(out["steps"]), int(out["batch_size"]),
+                                                    int(out["seed"]))
+    out["lr"] = float(out["lr"])
+    return out
+
+
+def read_manifest(folder=None) -> dict:
+    """The manifest as a dict ``{"format", "checkpoints": {name: entry}}`` (empty if absent)."""
+    path = checkpoint_dir(folder) / MANIFEST
+    if not path.exists():
+        return {"format": MANIFEST_FORMAT, "checkpoints": {}}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"{path} is not a course checkpoint manifest "
+                         f"(expected format {MANIFEST_FORMAT!r})")
+    return data
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _same(a, b) -> bool:
+    """Recipes compared after a JSON round trip (tuples and lists, ints and floats alike)."""
+    return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
+
+
+def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_on=None,
+                  folder=None) -> dict:
+    """Write ``model`` in float16 as ``<folder>/<name>.pt`` and record it in the manifest.
+
+    Returns the manifest entry (recipe, file, sha256, bytes, metrics, trained_on).
+    """
+    folder = checkpoint_dir(folder)
+    name = recipe_["name"]
+    path = folder / f"{name}.pt"
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "model_name": model.model_name,
+        "model_config": model.config(),
+        "model_state": {k: (v.detach().cpu().half() if v.is_floating_point() else v.cpu())
+                        for k, v in model.state_dict().items()},
+        "step": recipe_["steps"],
+        "history": {k: list(v) for k, v in (history or {}).items()},
+        "train": {k: recipe_[k] for k in TRAIN_KEYS},
+        "recipe": recipe_,
+    }
+    atomic_save(state, path)
+    entry = {"recipe": recipe_, "file": path.name, "sha256": sha256(path),
+             "bytes": path.stat().st_size, "dtype": "float16", "metrics": metrics or {},
+             "trained_on": trained_on or {}}
+    manifest = read_manifest(folder)
+    manifest["checkpoints"][name] = entry
+    manifest["checkpoints"] = dict(sorted(manifest["checkpoints"].items()))
+    tmp = folder / f".{MANIFEST}.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST)
+    return entry
+
+
+def verify(name: str, folder=None) -> Path:
+    """Check that the shipped file of ``name`` exists and has the manifest's sha256."""
+    folder = checkpoint_dir(folder)
+    entry = read_manifest(folder)["checkpoints"].get(name)
+    if entry is None:
+        raise FileNotFoundError(f"no shipped checkpoint {name!r} in {folder / MANIFEST}")
+    path = folder / entry["file"]
+    if not path.exists():
+        raise FileNotFoundError(f"the manifest lists {path} but the file is missing; run "
+                                f"`python -m course_lib pretrain {name}` to make it again")
+    digest = sha256(path)
+    if digest != entry["sha256"]:
+        raise ValueError(f"{path} does not match the manifest: sha256 {digest[:12]}… instead of "
+                         f"{entry['sha256'][:12]}… (the file was changed or is corrupt); restore "
+                         f"it from git or run `python -m course_lib pretrain {name}`")
+    return path
+
+
+def load_shipped(name: str, device=None, folder=None):
+    """The shipped model ``name`` (sha256 verified), in eval mode on ``device``."""
+    return load_model(verify(name, folder), device=device)
+
+
+def find_shipped(recipe_: dict, folder=None) -> dict | None:
+    """The manifest entry whose recipe equals ``recipe_``, or None."""
+    entry = read_manifest(folder)["checkpoints"].get(recipe_["name"])
+    if entry is not None and _same(entry["recipe"], recipe_):
+        return entry
+    return None
+
+
+def make_data(kind: str):
+    if kind == "dsprites":
+        from .data import DSprites
+
+        return DSprites()
+    raise ValueError(f"unknown data {kind!r} in a recipe: expected 'dsprites'")
+
+
+def train_recipe(recipe_: dict, *, device=None, progress=True, checkpoint=None) -> TrainResult:
+    """Build the recipe's model (initialised with ``torch.manual_seed(seed)``) and train it."""
+    from .models import build_model
+
+    torch.manual_seed(recipe_["seed"])
+    model = build_model(recipe_["model"], **recipe_["config"])
+    return train(model, make_data(recipe_["data"]), steps=recipe_["steps"],
+                 batch_size=recipe_["batch_size"], lr=recipe_["lr"], seed=recipe_["seed"],
+                 device=device, checkpoint=checkpoint, progress=progress)
+
+
+def load_or_train(name: str, *, profile: str | None = None, device=None, progress=True,
+                  cache: str | os.PathLike | None = None, folder=None,
+                  **overrides) -> TrainResult:
+    """The shipped model when its recipe is the one asked for, else a freshly trained one.
+
+    Args:
+        name: a reference model of :data:`RECIPES` (``"beta_vae"``, ...).
+        profile: chooses the recipe's number of steps (default: ``$COURSE_PROFILE``/quick).
+        overrides: ``seed=1``, ``beta=16``, ``steps=500``, ... (see :func:`recipe`).
+        cache: optional checkpoint path for the training run (loaded next time).
+    Returns:
+        :class:`~course_lib.train.TrainResult`; ``extra["source"]`` is ``"shipped"`` or
+        ``"trained"``, ``extra["recipe"]`` the recipe and, for a shipped model,
+        ``extra["metrics"]`` and ``extra["trained_on"]`` from the manifest.
+    """
+    wanted = recipe(name, profile, **overrides)
+    entry = find_shipped(wanted, folder)
+    if entry is not None:
+        path = verify(name, folder)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = load_model(path, device=device).train()
+        return TrainResult(model=model, history=History(state.get("history", {})),
+                           steps=wanted["steps"], device=str(next(model.parameters()).device),
+                           checkpoint=str(path),
+                           extra={"source": "shipped", "recipe": wanted,
+                                  "metrics": entry.get("metrics", {}),
+                                  "trained_on": entry.get("trained_on", {})})
+    result = train_recipe(wanted, device=device, progress=progress, checkpoint=cache)
+    result.extra.update(source="trained", recipe=wanted)
+    return result
+
+
+def describe_device(device) -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"{platform.processor() or platform.machine()} CPU ({torch.get_num_threads()} threads)"
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

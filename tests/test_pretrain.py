@@ -1,0 +1,106 @@
+"""Shipped checkpoints: pretrain writes float16 files with a manifest; load_or_train loads them
+only for the exact recipe, verifies sha256, and trains otherwise."""
+
+import json
+
+import pytest
+import torch
+
+from course_lib import checkpoints as ck
+from course_lib import pretrain
+from course_lib.models import BetaVAE
+from course_lib.train import load_model
+
+TINY = {"steps": 2, "batch_size": 4}
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt")
+    entry = pretrain.pretrain_one("beta_vae", profile="smoke", metric_images=200, folder=folder,
+                                  progress=False, log=lambda *a: None, **TINY)
+    return folder, entry
+
+
+def test_recipes_are_explicit_and_overridable():
+    r = ck.recipe("beta_vae", "quick")
+    assert r["steps"] == 3_000 and r["batch_size"] == 64 and r["seed"] == 0
+    assert r["config"]["beta"] == 4.0 and r["config"]["num_latents"] == 10
+    assert r["config"]["recon"] == "bernoulli"  # defaults made explicit
+    r2 = ck.recipe("beta_vae", "quick", beta=16, seed=3)
+    assert r2["config"]["beta"] == 16.0 and r2["seed"] == 3 and r2["steps"] == 3_000
+    assert ck.recipe("beta_vae", "full")["steps"] == 300_000
+    cap = ck.recipe("capacity_vae", "quick")
+    assert cap["config"]["c_steps"] == 1_000  # a third of the run
+    with pytest.raises(ValueError, match="unknown reference model"):
+        ck.recipe("nope")
+    with pytest.raises(ValueError, match="overrides"):
+        ck.recipe("beta_vae", "smoke", not_a_keyword=1)
+
+
+def test_manifest_records_recipe_metrics_and_sha256(shipped):
+    folder, entry = shipped
+    manifest = json.loads((folder / "manifest.json").read_text())
+    recorded = manifest["checkpoints"]["beta_vae"]
+    assert recorded == entry
+    assert recorded["recipe"] == ck.recipe("beta_vae", "smoke", **TINY)
+    path = folder / recorded["file"]
+    assert recorded["sha256"] == ck.sha256(path) and recorded["bytes"] == path.stat().st_size
+    assert recorded["bytes"] < 2_000_000
+    assert 0 <= recorded["metrics"]["mig"] <= 1 and recorded["metrics"]["metric_images"] == 200
+    assert recorded["trained_on"]["torch"] == torch.__version__
+    assert recorded["trained_on"]["device_type"] in ("cpu", "cuda", "mps")
+
+
+def test_float16_round_trip(shipped):
+    folder, entry = shipped
+    state = torch.load(folder / entry["file"], weights_only=True)
+    assert all(v.dtype == torch.float16 for v in state["model_state"].values()
+               if v.is_floating_point())
+    model = load_model(folder / entry["file"])
+    assert isinstance(model, BetaVAE)
+    assert next(model.parameters()).dtype == torch.float32
+    # the same weights as a retrain of the recipe, rounded to float16
+    again = ck.train_recipe(ck.recipe("beta_vae", "smoke", **TINY), progress=False).model
+    for (name, p), q in zip(again.named_parameters(), model.parameters()):
+        assert torch.equal(p.detach().half().float(), q.detach()), name
+        assert (p.detach() - q.detach()).abs().max() <= 1e-3 * p.detach().abs().max() + 1e-7
+
+
+def test_load_or_train_uses_the_shipped_model_only_for_its_recipe(shipped):
+    folder, entry = shipped
+    got = ck.load_or_train("beta_vae", profile="smoke", folder=folder, progress=False, **TINY)
+    assert got.extra["source"] == "shipped" and got.extra["metrics"] == entry["metrics"]
+    reference = load_model(folder / entry["file"])
+    assert all(torch.equal(p, q) for p, q in zip(got.model.parameters(), reference.parameters()))
+    other = ck.load_or_train("beta_vae", profile="smoke", folder=folder, progress=False,
+                             steps=1, batch_size=4, beta=2.0)
+    assert other.extra["source"] == "trained" and other.model.beta == 2.0
+    assert other.extra["recipe"]["steps"] == 1
+
+
+def test_a_changed_file_is_refused(shipped, tmp_path):
+    folder, entry = shipped
+    copy = tmp_path / "ck"
+    copy.mkdir()
+    (copy / "manifest.json").write_text((folder / "manifest.json").read_text())
+    data = bytearray((folder / entry["file"]).read_bytes())
+    data[-100] ^= 0xFF
+    (copy / entry["file"]).write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="sha256"):
+        ck.load_or_train("beta_vae", profile="smoke", folder=copy, progress=False, **TINY)
+    (copy / entry["file"]).unlink()
+    with pytest.raises(FileNotFoundError, match="pretrain beta_vae"):
+        ck.verify("beta_vae", copy)
+    with pytest.raises(FileNotFoundError, match="no shipped"):
+        ck.verify("beta_tcvae", copy)
+
+
+def test_shipped_checkpoints_of_the_repository_verify():
+    """Every file that the repository ships matches its manifest and stays small."""
+    manifest = ck.read_manifest()["checkpoints"]
+    for name, entry in manifest.items():
+        path = ck.verify(name)
+        assert entry["bytes"] == path.stat().st_size < 2_000_000
+        assert entry["recipe"] == ck.recipe(name, None, **{
+            k: entry["recipe"][k] for k in ck.TRAIN_KEYS}, **entry["recipe"]["config"])
