@@ -294,3 +294,15 @@ def test_predict_codes_and_traversal_shapes():
     assert m.training
     with pytest.raises(ValueError, match="cont_index"):
         m.traversal(2, [0.0])
+
+
+def test_bench_unroll_runs_and_rejects_negative_k(capsys):
+    from course_lib import bench_gan
+
+    rows = bench_gan.run((0, 1), arch="mlp", batch=8, repeats=1, printer=lambda *_: None)
+    assert [(r["K"], r["order"]) for r in rows] == [(0, "-"), (1, "first"), (1, "second")]
+    assert all(r["ms"] > 0 for r in rows) and rows[0]["ratio"] == 1.0
+    assert bench_gan.main(["--ks", "0", "--repeats", "1", "--batch", "4"]) == 0
+    assert "per generator step" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="K must be >= 0"):
+        bench_gan.main(["--ks", "-1"])
