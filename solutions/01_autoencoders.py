@@ -54,6 +54,7 @@ SEED = 0
 DEVICE = "auto"       # "auto", "cpu", "cuda", "mps"
 NUM_LATENTS = None    # code size of the main autoencoder
 STEPS = None          # training steps of every autoencoder
+MSE_STEPS = None      # steps of the first attempt with the squared error
 BATCH_SIZE = None
 LR = None             # Adam learning rate
 BOTTLENECKS = None    # code sizes compared in the bottleneck experiment
@@ -64,8 +65,9 @@ from course_lib import profiles
 
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
 NUM_LATENTS = int(NUM_LATENTS or 10)
-STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=1200, full=30_000))
-BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=64, full=64))
+STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=1000, full=30_000))
+MSE_STEPS = int(MSE_STEPS or profiles.pick(PROFILE, smoke=2, quick=200, full=2000))
+BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=16, full=64))
 LR = float(LR or 1e-3)
 BOTTLENECKS = tuple(int(d) for d in (BOTTLENECKS or profiles.pick(
     PROFILE, smoke=(1, 2), quick=(1, 2, 4, 10), full=(1, 2, 3, 4, 6, 10, 20))))
@@ -237,24 +239,56 @@ print("loss of the untrained model on 64 images:",
 # The untrained decoder outputs grey (sigmoid(0) = 0.5) everywhere, so it pays about
 # 4096 × 0.25 ≈ 1000 per image.
 #
+# ### Initialisation matters
+#
+# One more look at the untrained network: does its output depend on its input? PyTorch
+# initialises the weights of a layer with fan-in $n$ uniformly with variance $1/(3n)$. After a
+# ReLU, such a layer passes on about $1/6$ of the second moment of its input, and our
+# autoencoder stacks 14 layers (7 in the encoder, 7 in the decoder): the input's influence on
+# the output shrinks by a factor of order $6^{14}$ in variance. The decoder then draws the
+# same picture for every image, and training sits on a long plateau — it learns the average
+# (black) image first and only slowly discovers that the code carries information. He (Kaiming)
+# initialisation, weights with variance $2/n$ and zero biases, keeps the second moment
+# constant through ReLU layers (He et al., 2015). We measure the spread of the output logits
+# across images for both.
+
+# %%
+def he_init_(model):
+    """Re-initialise every convolution and linear layer of ``model`` in place with He (Kaiming)
+    normal weights (variance 2/fan_in) and zero biases; returns the model."""
+    for layer in model.modules():
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(layer.bias)
+    return model
+
+
+for label, net in [("PyTorch default", Autoencoder(num_latents=NUM_LATENTS)),
+                   ("He initialisation", he_init_(Autoencoder(num_latents=NUM_LATENTS)))]:
+    with torch.no_grad():
+        z0 = net.encode(x_eval[:64])[0]
+        logits0 = net.decode(z0)
+    print(f"{label:<18} spread of the codes across images {z0.std(0).mean():.2e}, "
+          f"of the output logits {logits0.std(0).mean():.2e}")
+
+# %% [markdown]
+# With the default initialisation the output logits differ between images by a tiny amount:
+# the untrained network ignores its input. With He initialisation the input reaches the
+# output. We train every model of this notebook from He initialisation; with the default one,
+# the autoencoders below stay on the initial plateau for hundreds of steps.
+#
 # ## 2. Training
 #
 # `course_lib.train` is the one training loop of the course: it draws batches of freshly
-# rendered dSprites, calls the model's loss (the library's `Autoencoder` uses exactly the loss
-# of Exercise 3), logs it and saves a checkpoint. With a checkpoint already on disk for the
-# same parameters, it just loads it.
+# rendered dSprites, calls the model's loss, logs it and saves a checkpoint. With a checkpoint
+# already on disk for the same parameters, it just loads it.
 #
-# ⚠️ **Heavy cell**: in the quick profile about a minute on a laptop CPU.
+# ### First attempt: the squared error through a sigmoid
+#
+# The library's `Autoencoder()` minimises the loss of Exercise 3 on $\hat x = \operatorname{sigmoid}(\text{logits})$.
+# We train it briefly and compare its loss with the empty-image baseline.
 
 # %%
-def fit_autoencoder(num_latents):
-    """Train (or load) an autoencoder with a code of num_latents values; returns TrainResult."""
-    name = (f"01_ae_d{num_latents}_steps{STEPS}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt")
-    ae = Autoencoder(num_latents=num_latents)
-    return train(ae, ds, steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
-                 checkpoint=CHECKPOINTS / name)
-
-
 @torch.no_grad()
 def reconstruction_error(model, x, batch_size=500):
     """Mean over the images x of the squared error summed over pixels (squared pixels/image)."""
@@ -264,18 +298,59 @@ def reconstruction_error(model, x, batch_size=500):
     return float(sum(errors) / len(x))
 
 
+torch.manual_seed(SEED)
+mse_run = train(he_init_(Autoencoder(num_latents=NUM_LATENTS, recon="gaussian")), ds,
+                steps=MSE_STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
+                checkpoint=CHECKPOINTS / f"01_ae_mse_he_d{NUM_LATENTS}_steps{MSE_STEPS}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt")
+mse_ae = mse_run.model.eval()
+with torch.no_grad():
+    brightest = reconstruct(mse_ae, x_eval[:500].to(device)).max().item()
+mse_error = reconstruction_error(mse_ae, x_eval)
+print(f"after {MSE_STEPS} steps: squared error {mse_error:.1f} per image; "
+      f"empty image {on_pixels.mean():.1f}; brightest output pixel {brightest:.2e}")
+viz.plot_history(mse_run.history, keys=("loss",), logy=True,
+                 title="squared error through a sigmoid: training loss (squared pixels/image)")
+
+# %% [markdown]
+# The network has learned to output a black image for every input, and it stays there: its
+# error is the empty-image baseline, and even its brightest output pixel is dark. Why? About 95 %
+# of the pixels are black, so the first steps push every output down. The gradient of the
+# squared error with respect to a logit is $2(\hat x - x)\,\hat x(1-\hat x)$; once
+# $\hat x \approx 0$ everywhere, the factor $\hat x(1 - \hat x)$ kills the signal of the
+# white sprite pixels as well — the sigmoid is *saturated* — and Adam, which normalises the
+# size of its steps, keeps pushing the logits down. (With the seed's Eq. 1, the same error
+# averaged over pixels, nothing changes but a constant factor.)
+#
+# The Bernoulli cross-entropy $-\sum_i [x_i \log\hat x_i + (1-x_i)\log(1-\hat x_i)]$ has the
+# gradient $\hat x - x$ with respect to the logit: a white pixel drawn black still pulls with
+# full strength. It is the natural loss for binary images (the VAE's decoder of notebook 02
+# uses it), so we **train** the autoencoders with it, `Autoencoder(recon="bernoulli")`, and
+# keep **measuring** them with the squared error of Exercise 3.
+#
+# ⚠️ **Heavy cell**: in the quick profile about a minute on a laptop CPU.
+
+# %%
+def fit_autoencoder(num_latents):
+    """Train (or load) an autoencoder with a code of num_latents values, from He
+    initialisation, with the Bernoulli cross-entropy; returns the TrainResult."""
+    name = f"01_ae_he_d{num_latents}_steps{STEPS}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
+    torch.manual_seed(SEED)
+    ae = he_init_(Autoencoder(num_latents=num_latents, recon="bernoulli"))
+    return train(ae, ds, steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
+                 checkpoint=CHECKPOINTS / name)
+
+
 results = {NUM_LATENTS: fit_autoencoder(NUM_LATENTS)}
 ae = results[NUM_LATENTS].model.eval()
 print(f"trained in {results[NUM_LATENTS].seconds:.0f} s "
       f"({results[NUM_LATENTS].images_per_second:.0f} images/s on {device})")
 viz.plot_history(results[NUM_LATENTS].history, keys=("loss",), logy=True,
-                 title=f"autoencoder, D = {NUM_LATENTS}: training loss (squared pixels/image)")
+                 title=f"autoencoder, D = {NUM_LATENTS}: cross-entropy (nats/image)")
 
 # %% [markdown]
-# The loss falls fast from ~1000 (grey everywhere) to the level of an empty black image (the
-# number of on pixels), and then keeps falling as the network learns *where* the sprite is and
-# then its size and shape. A plateau at the empty-image level would mean the network had not
-# yet found the sprites at all.
+# The cross-entropy falls quickly from about 2800 nats (grey everywhere) to the level of the
+# average image, and then keeps falling as the network learns *where* the sprite is, then its
+# size and, last, its shape and orientation.
 #
 # ## 3. Reconstructions
 
@@ -504,8 +579,9 @@ fig
 # %%
 summary = [
     ("AEs use an MSE loss (Eq. 1)",
-     f"sum over pixels, mean over batch (= 4096 × MSE, same minimiser); final {recon_error:.1f} "
-     f"squared pixels/image at D={NUM_LATENTS}"),
+     f"through a sigmoid it stalls at the empty image ({mse_error:.1f} vs {on_pixels.mean():.1f} "
+     f"after {MSE_STEPS} steps); trained with cross-entropy instead: {recon_error:.1f} squared "
+     f"pixels/image at D={NUM_LATENTS}"),
     ("too small a latent space loses information",
      "; ".join(f"D={d}: {e:.1f}" for d, e in sweep.items())
      + f" (empty image: {on_pixels.mean():.1f})"),
@@ -549,4 +625,6 @@ for claim, ours in summary:
 # - C. P. Burgess et al., *Understanding disentangling in β-VAE*, 2018 (the architecture).
 # - L. Matthey, I. Higgins, D. Hassabis and A. Lerchner, *dSprites: Disentanglement testing
 #   Sprites dataset*, 2017.
+# - K. He, X. Zhang, S. Ren and J. Sun, *Delving Deep into Rectifiers*, ICCV 2015 (He
+#   initialisation).
 # - D. P. Kingma and M. Welling, *Auto-Encoding Variational Bayes*, ICLR 2014 (next notebook).

@@ -66,9 +66,9 @@ from course_lib import profiles
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
 NUM_LATENTS = int(NUM_LATENTS or 10)
 STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=1500, full=30_000))
-BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=64, full=64))
+BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=16, full=64))
 LR = float(LR or 1e-3)
-AE_STEPS = int(AE_STEPS or profiles.pick(PROFILE, smoke=3, quick=1200, full=30_000))
+AE_STEPS = int(AE_STEPS or profiles.pick(PROFILE, smoke=3, quick=1000, full=30_000))
 NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=64, quick=2000, full=10_000))
 print(f"profile {PROFILE}: VAEs with D = {NUM_LATENTS}, {STEPS} steps of {BATCH_SIZE} images, "
       f"lr {LR}; autoencoder {AE_STEPS} steps")
@@ -337,17 +337,34 @@ with torch.no_grad():
 print(f"library loss {library:.3f} nats/image, yours {yours:.3f}")
 
 # %% [markdown]
+# As in notebook 01, every network starts from He initialisation (weights with variance
+# 2/fan-in, zero biases): with PyTorch's default initialisation the 14-layer network's output
+# hardly depends on its input, and training would first sit on a long plateau.
+#
 # ⚠️ **Heavy cell**: the VAE trains for `STEPS` steps (a minute or two on a laptop CPU in the
 # quick profile); a checkpoint with the same parameters is loaded instead.
 
 # %%
-def fit(model, steps, tag):
+def he_init_(model):
+    """Re-initialise every convolution and linear layer of ``model`` in place with He (Kaiming)
+    normal weights (variance 2/fan_in) and zero biases; returns the model."""
+    for layer in model.modules():
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+            torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(layer.bias)
+    return model
+
+
+def fit(make_model, steps, tag):
+    """Train (or load) ``make_model()`` from He initialisation; returns the TrainResult."""
     name = f"{tag}_steps{steps}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
+    torch.manual_seed(SEED)
+    model = he_init_(make_model())
     return train(model, ds, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
                  checkpoint=CHECKPOINTS / name)
 
 
-vae_run = fit(VAE(num_latents=NUM_LATENTS), STEPS, f"02_vae_d{NUM_LATENTS}_sum")
+vae_run = fit(lambda: VAE(num_latents=NUM_LATENTS), STEPS, f"02_vae_he_d{NUM_LATENTS}_sum")
 vae = vae_run.model.eval()
 print(f"trained in {vae_run.seconds:.0f} s ({vae_run.images_per_second:.0f} images/s)")
 viz.plot_history(vae_run.history, keys=("recon", "kl"), logy=True,
@@ -385,7 +402,8 @@ viz.plot_kl_per_latent(vae_run.history, title="KL of each latent during training
 # ⚠️ **Heavy cell**: a second VAE training run.
 
 # %%
-mean_run = fit(VAE(num_latents=NUM_LATENTS, reduction="mean"), STEPS, f"02_vae_d{NUM_LATENTS}_mean")
+mean_run = fit(lambda: VAE(num_latents=NUM_LATENTS, reduction="mean"), STEPS,
+               f"02_vae_he_d{NUM_LATENTS}_mean")
 vae_mean = mean_run.model.eval()
 
 
@@ -475,14 +493,14 @@ fig
 # Now the VAE's promise: decode $z \sim \mathcal N(0, I)$. We compare with a plain autoencoder
 # of the same architecture (notebook 01's, trained here again — or loaded, when notebook 01
 # already trained one with the same parameters) decoding the same kind of codes, and measure
-# each sample's squared distance to the nearest of many real dSprites images.
+# each sample's squared distance to the nearest of many real dSprites images. (Like notebook
+# 01's, this autoencoder is trained with the Bernoulli cross-entropy, from He initialisation.)
 #
 # ⚠️ **Heavy cell** when no autoencoder checkpoint exists yet.
 
 # %%
-ae_name = f"01_ae_d{NUM_LATENTS}_steps{AE_STEPS}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
-ae = train(Autoencoder(num_latents=NUM_LATENTS), ds, steps=AE_STEPS, batch_size=BATCH_SIZE, lr=LR,
-           seed=SEED, device=device, checkpoint=CHECKPOINTS / ae_name).model.eval()
+ae = fit(lambda: Autoencoder(num_latents=NUM_LATENTS, recon="bernoulli"), AE_STEPS,
+         f"01_ae_he_d{NUM_LATENTS}").model.eval()
 
 
 @torch.no_grad()
@@ -584,5 +602,7 @@ for claim, ours in summary:
 # - Li Donghao, *Summary and discussion of "Understanding disentangling in β-VAE"* (seed
 #   `001_00245305c4487d13.txt`), §2.2.
 # - C. P. Burgess et al., *Understanding disentangling in β-VAE*, 2018.
+# - K. He, X. Zhang, S. Ren and J. Sun, *Delving Deep into Rectifiers*, ICCV 2015 (He
+#   initialisation).
 # - R. J. Williams, *Simple statistical gradient-following algorithms for connectionist
 #   reinforcement learning*, Machine Learning 8, 1992 (the score-function estimator).
