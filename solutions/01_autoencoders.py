@@ -53,7 +53,8 @@ PROFILE = None        # "smoke", "quick" or "full"; None: $COURSE_PROFILE, else 
 SEED = 0
 DEVICE = "auto"       # "auto", "cpu", "cuda", "mps"
 NUM_LATENTS = None    # code size of the main autoencoder
-STEPS = None          # training steps of every autoencoder
+STEPS = None          # training steps of the main autoencoder
+SWEEP_STEPS = None    # training steps of each autoencoder of the bottleneck experiment
 MSE_STEPS = None      # steps of the first attempt with the squared error
 BATCH_SIZE = None
 LR = None             # Adam learning rate
@@ -65,15 +66,16 @@ from course_lib import profiles
 
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
 NUM_LATENTS = int(NUM_LATENTS or 10)
-STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=1000, full=30_000))
+STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=3000, full=30_000))
+SWEEP_STEPS = int(SWEEP_STEPS or profiles.pick(PROFILE, smoke=2, quick=500, full=10_000))
 MSE_STEPS = int(MSE_STEPS or profiles.pick(PROFILE, smoke=2, quick=200, full=2000))
 BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=16, full=64))
 LR = float(LR or 1e-3)
 BOTTLENECKS = tuple(int(d) for d in (BOTTLENECKS or profiles.pick(
     PROFILE, smoke=(1, 2), quick=(1, 2, 4, 10), full=(1, 2, 3, 4, 6, 10, 20))))
 NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=64, quick=2000, full=10_000))
-print(f"profile {PROFILE}: {STEPS} steps of {BATCH_SIZE} images, lr {LR}, "
-      f"bottlenecks {BOTTLENECKS}, main code size {NUM_LATENTS}")
+print(f"profile {PROFILE}: {STEPS} steps of {BATCH_SIZE} images, lr {LR}, main code size "
+      f"{NUM_LATENTS}; bottlenecks {BOTTLENECKS} with {SWEEP_STEPS} steps each")
 
 # %% [markdown]
 # ## Set-up
@@ -330,21 +332,20 @@ viz.plot_history(mse_run.history, keys=("loss",), logy=True,
 # ⚠️ **Heavy cell**: in the quick profile about a minute on a laptop CPU.
 
 # %%
-def fit_autoencoder(num_latents):
-    """Train (or load) an autoencoder with a code of num_latents values, from He
-    initialisation, with the Bernoulli cross-entropy; returns the TrainResult."""
-    name = f"01_ae_he_d{num_latents}_steps{STEPS}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
+def fit_autoencoder(num_latents, steps):
+    """Train (or load) an autoencoder with a code of num_latents values for ``steps`` steps,
+    from He initialisation, with the Bernoulli cross-entropy; returns the TrainResult."""
+    name = f"01_ae_he_d{num_latents}_steps{steps}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
     torch.manual_seed(SEED)
     ae = he_init_(Autoencoder(num_latents=num_latents, recon="bernoulli"))
-    return train(ae, ds, steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
+    return train(ae, ds, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
                  checkpoint=CHECKPOINTS / name)
 
 
-results = {NUM_LATENTS: fit_autoencoder(NUM_LATENTS)}
-ae = results[NUM_LATENTS].model.eval()
-print(f"trained in {results[NUM_LATENTS].seconds:.0f} s "
-      f"({results[NUM_LATENTS].images_per_second:.0f} images/s on {device})")
-viz.plot_history(results[NUM_LATENTS].history, keys=("loss",), logy=True,
+main_run = fit_autoencoder(NUM_LATENTS, STEPS)
+ae = main_run.model.eval()
+print(f"trained in {main_run.seconds:.0f} s ({main_run.images_per_second:.0f} images/s on {device})")
+viz.plot_history(main_run.history, keys=("loss",), logy=True,
                  title=f"autoencoder, D = {NUM_LATENTS}: cross-entropy (nats/image)")
 
 # %% [markdown]
@@ -374,14 +375,12 @@ fig
 # The seed warns that a code that is too small loses information (§1.1). dSprites has five
 # varying factors (shape, scale, orientation, posX, posY), so five numbers *could* describe an
 # image — but only if the network found such a perfect code. We train the same autoencoder
-# with several code sizes and the same budget.
+# with several code sizes and the same (shorter) budget, `SWEEP_STEPS` steps each.
 #
 # ⚠️ **Heavy cell**: one training run per code size.
 
 # %%
-for d in BOTTLENECKS:
-    if d not in results:
-        results[d] = fit_autoencoder(d)
+results = {d: fit_autoencoder(d, SWEEP_STEPS) for d in BOTTLENECKS}
 sweep = {d: reconstruction_error(results[d].model, x_eval) for d in BOTTLENECKS}
 print(f"{'D':>4} {'recon error (squared pixels/image)':>36}")
 for d, err in sweep.items():
@@ -416,7 +415,7 @@ fig
 # sprite's true posX and posY shows what the two code values learned.
 
 # %%
-ae2 = (results[2] if 2 in results else fit_autoencoder(2)).model.eval()
+ae2 = (results[2] if 2 in results else fit_autoencoder(2, SWEEP_STEPS)).model.eval()
 with torch.no_grad():
     codes2 = ae2.encode(x_eval.to(device))[0].cpu()
 pos_x, pos_y = eval_classes[:, 4], eval_classes[:, 5]

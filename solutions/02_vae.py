@@ -68,7 +68,7 @@ NUM_LATENTS = int(NUM_LATENTS or 10)
 STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=1500, full=30_000))
 BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=16, full=64))
 LR = float(LR or 1e-3)
-AE_STEPS = int(AE_STEPS or profiles.pick(PROFILE, smoke=3, quick=1000, full=30_000))
+AE_STEPS = int(AE_STEPS or profiles.pick(PROFILE, smoke=2, quick=500, full=10_000))
 NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=64, quick=2000, full=10_000))
 print(f"profile {PROFILE}: VAEs with D = {NUM_LATENTS}, {STEPS} steps of {BATCH_SIZE} images, "
       f"lr {LR}; autoencoder {AE_STEPS} steps")
@@ -491,8 +491,9 @@ fig
 # ## 8. Samples from the prior, next to the autoencoder's
 #
 # Now the VAE's promise: decode $z \sim \mathcal N(0, I)$. We compare with a plain autoencoder
-# of the same architecture (notebook 01's, trained here again — or loaded, when notebook 01
-# already trained one with the same parameters) decoding the same kind of codes, and measure
+# of the same architecture (notebook 01's D = 10 model of the bottleneck experiment, trained
+# here again — or loaded, when notebook 01 already trained it with the same parameters)
+# decoding the same codes, and measure
 # each sample's squared distance to the nearest of many real dSprites images. (Like notebook
 # 01's, this autoencoder is trained with the Bernoulli cross-entropy, from He initialisation.)
 #
