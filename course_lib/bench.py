@@ -9,6 +9,10 @@
     :func:`course_lib.train.train` and through a bare loop doing the same updates, and their
     ratio (the cost of the training loop's bookkeeping).
 
+``speed``, ``multiseed``
+    the full training-speed suite (variants, memory, the 300,000-step protocol) and several
+    seeds at once: see :mod:`course_lib.bench_train`.
+
 Each figure is the best of a few timed repeats after a warm-up (the machine may be shared).
 """
 
@@ -105,7 +109,17 @@ def bench_train(args) -> int:
     return 0
 
 
+#: WHAT -> module whose ``main(argv, prog)`` runs it
+DELEGATED = {"speed": "course_lib.bench_train", "multiseed": "course_lib.bench_train"}
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    import importlib
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] and argv[0] in DELEGATED:
+        return importlib.import_module(DELEGATED[argv[0]]).main(argv, prog=prog)
     parser = argparse.ArgumentParser(prog=prog or "python -m course_lib bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)

@@ -111,3 +111,21 @@ def test_refuses_what_it_cannot_batch(data):
         gan = build_model("factor_vae")
         train_many([gan, build_model("factor_vae")], data, seeds=[0, 1], steps=1,
                    progress=False)
+
+
+def test_benchmark_commands_print_their_figures(capsys):
+    from course_lib import bench, bench_train
+    from course_lib.models import nets
+
+    assert bench.main(["multiseed", "--copies", "2", "--steps", "1", "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "one run of train()" in out and "N =  2 at once" in out and "speed-up" in out
+    model = make(0)
+    original = nets.channels_last
+    with bench_train.channels_last(False, model):
+        assert nets.channels_last is not original
+        assert model.encoder.conv[0].weight.is_contiguous()
+    assert nets.channels_last is original
+    assert model.encoder.conv[0].weight.is_contiguous(memory_format=torch.channels_last)
+    ips, _ = bench_train.bare_loop(model, 2, 1, repeats=1, warmup=1)
+    assert ips > 0
