@@ -1,7 +1,7 @@
 """Shipped checkpoints: load the course's pretrained model when it fits, else train.
 
 ``python -m course_lib pretrain`` trains the reference models of the course with the recipes of
-:data:`RECIPES` and writes each as ``data/checkpoints/<name>.pt`` (weights in float16, about
+:data:`RECIPES` and writes each as ``data/checkpoints/<name>-<steps>steps-seed<seed>.pt`` (weights in float16, about
 0.9 MB for a Burgess VAE) with an entry in ``data/checkpoints/manifest.json``: the exact recipe,
 the metrics (MIG on 10,000 images, final loss terms), the file's sha256 and size, and where it
 was trained (device, torch version, time).
@@ -138,15 +138,21 @@ def _same(a, b) -> bool:
     return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
 
 
+def entry_key(recipe_: dict) -> str:
+    """Manifest key and file stem of a recipe: ``beta_vae-3000steps-seed0``."""
+    return f"{recipe_['name']}-{recipe_['steps']}steps-seed{recipe_['seed']}"
+
+
 def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_on=None,
                   folder=None) -> dict:
-    """Write ``model`` in float16 as ``<folder>/<name>.pt`` and record it in the manifest.
+    """Write ``model`` in float16 as ``<folder>/<key>.pt`` (:func:`entry_key`) and record it
+    in the manifest (an entry of the same key is replaced).
 
     Returns the manifest entry (recipe, file, sha256, bytes, metrics, trained_on).
     """
     folder = checkpoint_dir(folder)
-    name = recipe_["name"]
-    path = folder / f"{name}.pt"
+    key = entry_key(recipe_)
+    path = folder / f"{key}.pt"
     state = {
         "format": CHECKPOINT_FORMAT,
         "model_name": model.model_name,
@@ -163,7 +169,7 @@ def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_o
              "bytes": path.stat().st_size, "dtype": "float16", "metrics": metrics or {},
              "trained_on": trained_on or {}}
     manifest = read_manifest(folder)
-    manifest["checkpoints"][name] = entry
+    manifest["checkpoints"][key] = entry
     manifest["checkpoints"] = dict(sorted(manifest["checkpoints"].items()))
     tmp = folder / f".{MANIFEST}.tmp{os.getpid()}"
     tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
@@ -171,12 +177,13 @@ def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_o
     return entry
 
 
-def verify(name: str, folder=None) -> Path:
-    """Check that the shipped file of ``name`` exists and has the manifest's sha256."""
+def verify(key: str, folder=None) -> Path:
+    """Check that the shipped file of manifest entry ``key`` exists and has its sha256."""
     folder = checkpoint_dir(folder)
-    entry = read_manifest(folder)["checkpoints"].get(name)
+    entry = read_manifest(folder)["checkpoints"].get(key)
     if entry is None:
-        raise FileNotFoundError(f"no shipped checkpoint {name!r} in {folder / MANIFEST}")
+        raise FileNotFoundError(f"no shipped checkpoint {key!r} in {folder / MANIFEST}")
+    name = entry["recipe"]["name"]
     path = folder / entry["file"]
     if not path.exists():
         raise FileNotFoundError(f"the manifest lists {path} but the file is missing; run "
@@ -189,16 +196,16 @@ def verify(name: str, folder=None) -> Path:
     return path
 
 
-def load_shipped(name: str, device=None, folder=None):
-    """The shipped model ``name`` (sha256 verified), in eval mode on ``device``."""
-    return load_model(verify(name, folder), device=device)
+def load_shipped(key: str, device=None, folder=None):
+    """The shipped model of manifest entry ``key`` (sha256 verified), in eval mode on ``device``."""
+    return load_model(verify(key, folder), device=device)
 
 
-def find_shipped(recipe_: dict, folder=None) -> dict | None:
-    """The manifest entry whose recipe equals ``recipe_``, or None."""
-    entry = read_manifest(folder)["checkpoints"].get(recipe_["name"])
-    if entry is not None and _same(entry["recipe"], recipe_):
-        return entry
+def find_shipped(recipe_: dict, folder=None) -> tuple[str, dict] | None:
+    """(key, manifest entry) of the shipped checkpoint whose recipe equals ``recipe_``, or None."""
+    for key, entry in read_manifest(folder)["checkpoints"].items():
+        if _same(entry["recipe"], recipe_):
+            return key, entry
     return None
 
 
@@ -237,9 +244,10 @@ def load_or_train(name: str, *, profile: str | None = None, device=None, progres
         ``extra["metrics"]`` and ``extra["trained_on"]`` from the manifest.
     """
     wanted = recipe(name, profile, **overrides)
-    entry = find_shipped(wanted, folder)
-    if entry is not None:
-        path = verify(name, folder)
+    found = find_shipped(wanted, folder)
+    if found is not None:
+        key, entry = found
+        path = verify(key, folder)
         state = torch.load(path, map_location="cpu", weights_only=True)
         model = load_model(path, device=device).train()
         return TrainResult(model=model, history=History(state.get("history", {})),

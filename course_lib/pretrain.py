@@ -114,10 +114,10 @@ def main(argv=None, prog: str | None = None) -> int:
     if args.list:
         manifest = ck.read_manifest(args.out)["checkpoints"]
         for name in ck.RECIPES:
-            shipped = manifest.get(name)
-            state = (f"shipped: {shipped['recipe']['steps']} steps, {shipped['bytes']} bytes, "
-                     f"MIG {shipped['metrics'].get('mig')}") if shipped else "not shipped"
-            print(f"{name}: {ck.recipe(name, profile)} [{state}]")
+            print(f"{name} ({profile}): {ck.recipe(name, profile)}")
+        for key, entry in manifest.items():
+            print(f"shipped {key}: {entry['bytes']:,} bytes, MIG {entry['metrics'].get('mig')}, "
+                  f"trained on {entry['trained_on'].get('device')}")
         return 0
     names = args.names or list(ck.RECIPES)
     from .models import MODELS

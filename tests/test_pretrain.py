@@ -41,7 +41,8 @@ def test_recipes_are_explicit_and_overridable():
 def test_manifest_records_recipe_metrics_and_sha256(shipped):
     folder, entry = shipped
     manifest = json.loads((folder / "manifest.json").read_text())
-    recorded = manifest["checkpoints"]["beta_vae"]
+    assert list(manifest["checkpoints"]) == ["beta_vae-2steps-seed0"]
+    recorded = manifest["checkpoints"]["beta_vae-2steps-seed0"]
     assert recorded == entry
     assert recorded["recipe"] == ck.recipe("beta_vae", "smoke", **TINY)
     path = folder / recorded["file"]
@@ -91,16 +92,17 @@ def test_a_changed_file_is_refused(shipped, tmp_path):
         ck.load_or_train("beta_vae", profile="smoke", folder=copy, progress=False, **TINY)
     (copy / entry["file"]).unlink()
     with pytest.raises(FileNotFoundError, match="pretrain beta_vae"):
-        ck.verify("beta_vae", copy)
+        ck.verify("beta_vae-2steps-seed0", copy)
     with pytest.raises(FileNotFoundError, match="no shipped"):
-        ck.verify("beta_tcvae", copy)
+        ck.verify("beta_tcvae-2steps-seed0", copy)
 
 
 def test_shipped_checkpoints_of_the_repository_verify():
     """Every file that the repository ships matches its manifest and stays small."""
     manifest = ck.read_manifest()["checkpoints"]
-    for name, entry in manifest.items():
-        path = ck.verify(name)
+    for key, entry in manifest.items():
+        path = ck.verify(key)
+        assert key == ck.entry_key(entry["recipe"]) and path.name == f"{key}.pt"
         assert entry["bytes"] == path.stat().st_size < 2_000_000
-        assert entry["recipe"] == ck.recipe(name, None, **{
+        assert entry["recipe"] == ck.recipe(entry["recipe"]["name"], None, **{
             k: entry["recipe"][k] for k in ck.TRAIN_KEYS}, **entry["recipe"]["config"])
