@@ -3,7 +3,6 @@ what is complete; local and Ray backends give the same table."""
 
 import csv
 import json
-import sys
 
 import pytest
 
@@ -101,8 +100,7 @@ def test_ray_sweep_gives_the_same_table(tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_raylet_start_wait_time_s", "300")
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     nb = tiny_notebook(tmp_path)
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": ":".join(p for p in sys.path if p)}})
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         summary = sweep.run_sweep(nb, {"BETA": [1, 16], "SEED": [0, 2]}, profile="smoke",
                                   out=tmp_path / "sweeps", backend="ray", log=lambda *a: None)
