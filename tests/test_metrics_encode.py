@@ -68,7 +68,7 @@ def test_whole_dataset_in_order_in_chunks():
 def test_random_sample_is_reproducible_and_autoencoder_has_no_logvar():
     model = FakeVAE(with_logvar=False)
     a = encode_dataset(model, FakeData(), n=50, batch_size=16, seed=3)
-    b = encode_dataset(model, FakeData(), n=50, generator=torch.Generator().manual_seed(3))
+    b = encode_dataset(model, FakeData(), n=50, generator=torch.Generator().manual_seed(3), progress=True)
     assert a.logvar is None and a.mu.shape == (50, 3) and a.classes.shape == (50, 3)
     np.testing.assert_array_equal(a.classes, b.classes)
     np.testing.assert_allclose(a.mu, 2 * a.classes + 1)
