@@ -40,27 +40,32 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "course_lib.checkpoints/1"
 ENV_VAR = "COURSE_CHECKPOINTS"
 
-#: The reference models. ``steps`` per profile; everything else is the recipe itself.
+#: The reference models, with the recipes of the notebooks that use them. A value given as
+#: ``{"smoke": ..., "quick": ..., "full": ...}`` depends on the profile.
 RECIPES: dict[str, dict] = {
-    # notebook 03: β-VAE of Higgins et al. (seed 001), Burgess architecture, z = 10, β = 4
+    # notebook 03 (solutions/03_beta_vae.py): β-VAE, Burgess architecture, z = 10, β = 8
     "beta_vae": {
-        "model": "beta_vae", "config": {"num_latents": 10, "beta": 4.0}, "data": "dsprites",
-        "steps": {"smoke": 20, "quick": 3_000, "full": 300_000},
-        "batch_size": 64, "lr": 1e-4, "seed": 0,
+        "model": "beta_vae", "config": {"num_latents": 10, "beta": 8.0}, "data": "dsprites",
+        "steps": {"smoke": 3, "quick": 2_000, "full": 300_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-4}, "seed": 0,
     },
-    # notebook 04: controlled capacity increase (Burgess et al., seed 001 §2.3)
+    # notebook 04 (solutions/04_capacity.py): controlled capacity increase (seed 001 §2.3)
     "capacity_vae": {
         "model": "capacity_vae",
-        "config": {"num_latents": 10, "gamma": 1000.0, "c_start": 0.5, "c_max": 25.0},
-        "c_steps_fraction": 1 / 3, "data": "dsprites",
-        "steps": {"smoke": 20, "quick": 3_000, "full": 300_000},
-        "batch_size": 64, "lr": 5e-4, "seed": 0,
+        "config": {"num_latents": 10, "gamma": 1000.0, "c_start": 0.5, "c_max": 25.0,
+                   "c_steps": {"smoke": 3, "quick": 640, "full": 100_000}},
+        "data": "dsprites",
+        "steps": {"smoke": 4, "quick": 800, "full": 150_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 5e-4}, "seed": 0,
     },
-    # notebook 05: β-TCVAE (Chen et al.), β = 6 on the total correlation
+    # notebook 05 (solutions/05_total_correlation.py): β-TCVAE (Chen et al.), β = 6 on the TC
     "beta_tcvae": {
         "model": "beta_tcvae", "config": {"num_latents": 10, "beta": 6.0}, "data": "dsprites",
-        "steps": {"smoke": 20, "quick": 3_000, "full": 300_000},
-        "batch_size": 64, "lr": 1e-4, "seed": 0,
+        "steps": {"smoke": 3, "quick": 400, "full": 60_000},
+        "batch_size": {"smoke": 16, "quick": 64, "full": 256},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 5e-4}, "seed": 0,
     },
 }
 TRAIN_KEYS = ("steps", "batch_size", "lr", "seed")
@@ -90,16 +95,13 @@ def recipe(name: str, profile: str | None = None, **overrides) -> dict:
     base = copy.deepcopy(RECIPES[name])
     profile = profiles.check_profile(profile) if profile else profiles.default_profile()
     out = {"name": name, "model": base["model"], "data": base["data"],
-           "steps": base["steps"][profile], "batch_size": base["batch_size"], "lr": base["lr"],
-           "seed": base["seed"]}
-    config = dict(base["config"])
+           **{k: _pick(base[k], profile) for k in TRAIN_KEYS}}
+    config = {k: _pick(v, profile) for k, v in base["config"].items()}
     for key, value in overrides.items():
         if key in TRAIN_KEYS:
             out[key] = value
         else:
             config[key] = value
-    if "c_steps_fraction" in base and "c_steps" not in config:
-        config["c_steps"] = max(1, int(out["steps"] * base["c_steps_fraction"]))
     try:
         model = build_model(base["model"], **config)
     except TypeError as err:
@@ -111,6 +113,12 @@ def recipe(name: str, profile: str | None = None, **overrides) -> dict:
                                                     int(out["seed"]))
     out["lr"] = float(out["lr"])
     return out
+
+
+def _pick(value, profile):
+    if isinstance(value, dict) and set(value) == set(profiles.PROFILES):
+        return value[profile]
+    return value
 
 
 def read_manifest(folder=None) -> dict:
