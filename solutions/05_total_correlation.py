@@ -75,17 +75,17 @@ from course_lib import profiles
 
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
 NUM_LATENTS = int(NUM_LATENTS or 10)
-STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=400, full=60_000))
+STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=200, full=60_000))
 BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=16, quick=64, full=256))
 LR = float(LR or profiles.pick(PROFILE, smoke=1e-3, quick=1e-3, full=5e-4))
 BETA = float(BETA or 6.0)
 FACTOR_GAMMA = float(FACTOR_GAMMA or 35.0)
 DISC_HIDDEN = int(DISC_HIDDEN or profiles.pick(PROFILE, smoke=16, quick=128, full=1000))
 DISC_LAYERS = int(DISC_LAYERS or profiles.pick(PROFILE, smoke=2, quick=3, full=6))
-NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=256, quick=4000, full=50_000))
+NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=256, quick=2000, full=50_000))
 TC_BATCHES = tuple(int(m) for m in (TC_BATCHES or profiles.pick(
     PROFILE, smoke=(8, 32), quick=(8, 32, 128, 512), full=(8, 32, 128, 512, 2048, 4096))))
-MNIST_STEPS = int(MNIST_STEPS or profiles.pick(PROFILE, smoke=3, quick=300, full=46_900))
+MNIST_STEPS = int(MNIST_STEPS or profiles.pick(PROFILE, smoke=3, quick=200, full=46_900))
 MNIST_LATENTS = int(MNIST_LATENTS or 20)
 MNIST_GAMMA = float(MNIST_GAMMA or 10.0)
 MNIST_C_MAX = float(MNIST_C_MAX or 25.0)
@@ -396,7 +396,7 @@ torch.manual_seed(SEED)
 toy_disc = Discriminator(4, hidden=64, layers=2)
 toy_opt = torch.optim.Adam(toy_disc.parameters(), lr=2e-3)
 toy_gen = torch.Generator().manual_seed(SEED)
-toy_steps = profiles.pick(PROFILE, smoke=5, quick=600, full=2000)
+toy_steps = profiles.pick(PROFILE, smoke=5, quick=200, full=2000)
 estimates, z_eval = [], gaussian_batch(2048, seed=10**6)[0]
 for step in range(toy_steps):
     z = gaussian_batch(512, seed=10_000 + step)[0]
@@ -449,7 +449,7 @@ fig
 #
 # Three models, the same architecture (Burgess et al.), data, batch size, learning rate, seed
 # and number of steps: β-VAE and β-TCVAE with the same β, FactorVAE with γ = `FACTOR_GAMMA`.
-# **Heavy cell**: about 3 × 30-60 s of CPU in the quick profile; the full profile is meant for a GPU.
+# **Heavy cell**: one to two minutes of CPU in the quick profile on an idle 2-core machine; the full profile is meant for a GPU.
 
 # %%
 def run_name(tag, model, steps, batch):
@@ -614,7 +614,7 @@ viz.show_images(x_train[:16], nrow=16, title=f"16 training images ({train_set.so
 # %% [markdown]
 # The images are gray levels in [0, 1]; the Bernoulli reconstruction term accepts such targets
 # (it is then a cross-entropy, not a log-likelihood of binary data). Next, the three models.
-# **Heavy cell**: about 3 × 10 s of CPU in the quick profile.
+# **Heavy cell**: under a minute of CPU in the quick profile.
 
 # %%
 def mnist_model(kind):
