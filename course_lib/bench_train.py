@@ -169,10 +169,11 @@ def _child_train(device, batch_size, steps) -> dict:
     device = choose_device(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    before = _rss_mb()
     model = _model(device)
     result = train(model, DSprites(), steps=steps, batch_size=batch_size, device=device,
                    progress=False)
-    out = {"rss_mb": _rss_mb(), "seconds": result.seconds}
+    out = {"rss_mb": _rss_mb(), "before_mb": before, "seconds": result.seconds}
     if device.type == "cuda":
         out["cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
@@ -188,6 +189,7 @@ def _child_score(device, images, chunk) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     ds = DSprites()
     model = _model(device).eval()
+    before = _rss_mb()
     t0 = time.perf_counter()
     codes = torch.empty(images, model.num_latents)
     with torch.no_grad():
@@ -198,7 +200,7 @@ def _child_score(device, images, chunk) -> dict:
     encode_s = time.perf_counter() - t0
     factors = ds.index_to_classes(torch.arange(images)).numpy()
     score = mig(codes.numpy(), factors).score
-    out = {"rss_mb": _rss_mb(), "encode_seconds": encode_s,
+    out = {"rss_mb": _rss_mb(), "before_mb": before, "encode_seconds": encode_s,
            "mig_seconds": time.perf_counter() - t0 - encode_s, "mig": float(score)}
     if device.type == "cuda":
         out["cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
@@ -274,11 +276,12 @@ def bench_speed(args) -> int:
         tr = in_fresh_process(_child_train, device, 64, args.memory_steps)
         extra = f", CUDA {tr['cuda_mb']:.0f} MB" if "cuda_mb" in tr else ""
         print(f"  training, batch 64, {args.memory_steps} steps:        host RSS "
-              f"{tr['rss_mb']:8.0f} MB{extra}")
+              f"{tr['rss_mb']:8.0f} MB (+{tr['rss_mb'] - tr['before_mb']:.0f} MB over the peak "
+              f"before it){extra}")
         sc = in_fresh_process(_child_score, device, args.scoring_images, args.chunk)
         extra = f", CUDA {sc['cuda_mb']:.0f} MB" if "cuda_mb" in sc else ""
         print(f"  scoring {args.scoring_images:,} images (chunks of {args.chunk}) + MIG: host RSS "
-              f"{sc['rss_mb']:8.0f} MB{extra}; encoding {sc['encode_seconds']:.1f} s "
+              f"{sc['rss_mb']:8.0f} MB (+{sc['rss_mb'] - sc['before_mb']:.0f} MB){extra}; encoding {sc['encode_seconds']:.1f} s "
               f"({args.scoring_images / sc['encode_seconds']:,.0f} images/s), MIG "
               f"{sc['mig_seconds']:.1f} s")
     print("\nFull protocol (300,000 steps at batch 64), extrapolated from the train() slice of "
