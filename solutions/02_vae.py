@@ -379,9 +379,11 @@ viz.plot_history(vae_run.history, keys=("recon", "kl"), logy=True,
 viz.plot_kl_per_latent(vae_run.history, title="KL of each latent during training (nats)")
 
 # %% [markdown]
-# The latents do not switch on together: one or two start carrying information first
-# (usually the position), others follow, and some stay at KL ≈ 0 — they are unused, their
-# posterior equals the prior.
+# Each curve is the information (nats) one latent carries about the image, averaged over the
+# batch. They switch on early and then settle. A latent whose KL stays at 0 would be unused —
+# its posterior equal to the prior; with β = 1 and a short training the VAE tends to spread
+# the information over all its latents instead, and β > 1 (notebook 03) is what switches the
+# unneeded ones off.
 #
 # ## 6. The reduction pitfall (seed 001)
 #
@@ -446,11 +448,12 @@ for tag, st in stats.items():
     headline(f"VAE ({tag}) mean |mu|", st["mean_abs_mu"], ".3f")
 
 # %% [markdown]
-# Read the table column by column. With the sum, several latents carry information, the
-# posterior means spread out and the reconstructions differ from image to image. With the
-# mean, the KL of every latent is close to zero: the posterior of every image is (almost) the
-# prior, $\mu \approx 0$ for all of them, so $z$ says nothing about $x$ and the decoder can
-# only draw one picture — the pixel-wise average of dSprites, a blurry disc in the middle
+# Read the table column by column. With the sum, the latents carry information, the
+# posterior means spread out (and the posterior variances shrink well below the prior's 1) and
+# the reconstructions differ from image to image. With the mean, the KL of every latent is
+# close to zero: the posterior of every image is (almost) the prior, $\mu \approx 0$ for all
+# of them, so $z$ says nothing about $x$ and the decoder can only draw one picture — the
+# pixel-wise average of dSprites, a faint grey square over the region where sprites appear
 # (the spread of the reconstructions across images is near zero). The reconstruction error
 # of that mean image is what the summed model would pay if it ignored $z$.
 #
@@ -478,15 +481,18 @@ fig
 
 # %%
 fig = viz.kl_bar(stats["sum over pixels"]["kl_per_latent"],
-                 title="VAE (sum over pixels): KL per latent on the evaluation images (nats)")
+                 title="VAE (sum): KL per latent (nats)")
 viz.save_figure(fig, "02_kl_per_latent.png")
 fig
 
 # %% [markdown]
 # The KL of a latent is the information (in nats, averaged over images) that it carries about
-# the image. A few latents do the work; the rest stay at the prior. Which factor each active
-# latent encodes, and whether one latent holds one factor, is the subject of notebook 03
-# (β-VAE), where we look at traversals and the MIG score.
+# the image; the total is the price the ELBO pays for the code. Count how many latents are
+# active (KL above about 0.1 nat): the five factors of dSprites that vary could be described by
+# five numbers, but nothing in the plain VAE's loss asks for one factor per latent, so the
+# information is usually spread over more of them. Which factor each active latent encodes, and
+# whether one latent holds one factor, is the subject of notebook 03 (β-VAE), with traversals
+# and the MIG score.
 #
 # ## 8. Samples from the prior, next to the autoencoder's
 #
@@ -494,7 +500,8 @@ fig
 # of the same architecture (notebook 01's D = 10 model of the bottleneck experiment, trained
 # here again — or loaded, when notebook 01 already trained it with the same parameters)
 # decoding the same codes, and measure
-# each sample's squared distance to the nearest of many real dSprites images. (Like notebook
+# each sample's soft intersection over union with the best-matching of many real dSprites
+# images (1: a copy of a real image, 0: an empty image; see notebook 01). (Like notebook
 # 01's, this autoencoder is trained with the Bernoulli cross-entropy, from He initialisation.)
 #
 # ⚠️ **Heavy cell** when no autoencoder checkpoint exists yet.
@@ -505,15 +512,18 @@ ae = fit(lambda: Autoencoder(num_latents=NUM_LATENTS, recon="bernoulli"), AE_STE
 
 
 @torch.no_grad()
-def nearest_image_distance(samples, bank, batch_size=256):
-    """For each sample (N×1×64×64 in [0, 1]) the squared distance summed over pixels to its
-    nearest image in ``bank`` (M×1×64×64): N values in squared pixels."""
+def best_match_iou(samples, bank, batch_size=256):
+    """For each sample (N×1×64×64, intensities in [0, 1]) its soft intersection over union
+    with the best-matching binary image of ``bank`` (M×1×64×64):
+    max_j Σ s·x_j / (Σ s + Σ x_j − Σ s·x_j). 1: a copy of a real image; 0: nothing in common
+    (an empty image scores 0). Returns N values."""
     bank = bank.flatten(1)
-    bank_sq = (bank ** 2).sum(1)
+    bank_area = bank.sum(1)
     out = []
     for s in samples.flatten(1).split(batch_size):
-        d = (s ** 2).sum(1, keepdim=True) - 2 * s @ bank.T + bank_sq
-        out.append(d.min(1).values.clamp_min(0))
+        overlap = s @ bank.T
+        union = s.sum(1, keepdim=True) + bank_area - overlap
+        out.append((overlap / union.clamp_min(1e-6)).max(1).values)
     return torch.cat(out)
 
 
@@ -524,26 +534,27 @@ samples = {}
 with torch.no_grad():
     for name, model in [("VAE (sum)", vae), ("VAE (mean)", vae_mean), ("autoencoder", ae)]:
         samples[name] = torch.sigmoid(model.decode(z_prior.to(device))).cpu()
-print(f"{'decoder fed z ~ N(0, I)':<26} {'median distance to the nearest real image':>42}")
+print(f"{'decoder fed z ~ N(0, I)':<26} {'median IoU with the best-matching real image':>45}")
 distance = {}
 for name, img in samples.items():
-    distance[name] = nearest_image_distance(img, bank).median().item()
-    print(f"{name:<26} {distance[name]:>42.1f}")
-headline("prior samples: median distance to nearest real image, VAE (squared pixels)", distance["VAE (sum)"], ".1f")
-headline("prior samples: median distance to nearest real image, AE (squared pixels)", distance["autoencoder"], ".1f")
+    distance[name] = best_match_iou(img, bank).median().item()
+    print(f"{name:<26} {distance[name]:>45.2f}")
+headline("prior samples, VAE: median IoU with the best-matching real image", distance["VAE (sum)"], ".2f")
+headline("prior samples, AE: median IoU with the best-matching real image", distance["autoencoder"], ".2f")
 fig = viz.show_images(torch.cat([samples["VAE (sum)"], samples["autoencoder"]]), nrow=16,
                       title="the same 16 codes z ~ N(0, I) decoded by the VAE (top) and the autoencoder (bottom)")
 viz.save_figure(fig, "02_prior_samples_vae_vs_ae.png")
 fig
 
 # %% [markdown]
-# The VAE's samples are sprites — blurry ones, and not every shape is crisp after a short
-# training — at plausible positions and sizes, because the KL term pulled the codes of the
-# training images onto $\mathcal N(0, I)$ and the noise of the reparameterisation taught the
-# decoder a whole neighbourhood of each code. The autoencoder decodes the same codes into
-# smudges and fragments that are far from any real image (notebook 01, section 7). The
-# collapsed VAE (not shown) decodes every code into the same mean image: it is "close" to
-# nothing in particular.
+# Most of the VAE's samples are single sprites — blurry ones, a few faint or smeared after a
+# short training — at plausible positions and sizes, because the KL term pulled the codes of
+# the training images onto $\mathcal N(0, I)$ and the noise of the reparameterisation taught
+# the decoder a whole neighbourhood of each code. The autoencoder decodes the same codes more
+# often into smears, doubled sprites or shapes that dSprites does not contain (compare the
+# IoU; the longer-trained autoencoder of notebook 01, section 7, shows how far its codes are
+# from $\mathcal N(0, I)$). The collapsed VAE (not shown) decodes every code into the same
+# faint mean image, which matches no real sprite.
 #
 # ## Summary: the seeds' statements and our numbers
 
@@ -567,8 +578,9 @@ summary = [
     ("001: log-variance goes to −∞",
      f"not with the plain VAE: mean log σ² = {s_mean['mean_logvar']:.3f} (the prior's 0)"),
     ("003: VAE can generate from N(0, I)",
-     f"nearest-image distance of prior samples: VAE {distance['VAE (sum)']:.0f}, "
-     f"autoencoder {distance['autoencoder']:.0f} squared pixels"),
+     f"prior samples' median IoU with the best-matching real image: VAE "
+     f"{distance['VAE (sum)']:.2f}, autoencoder {distance['autoencoder']:.2f}, collapsed VAE "
+     f"{distance['VAE (mean)']:.2f}"),
 ]
 print(f"{'seed says':<58} | ours ({PROFILE} profile)")
 print("-" * 150)
