@@ -306,3 +306,69 @@ def test_bench_unroll_runs_and_rejects_negative_k(capsys):
     assert "per generator step" in capsys.readouterr().out
     with pytest.raises(ValueError, match="K must be >= 0"):
         bench_gan.main(["--ks", "-1"])
+
+
+# -- optimiser options of the GANs and the weight of the categorical codes -------------------
+def test_d_lr_ratio_and_q_with_set_the_optimisers():
+    m = InfoGAN(codes="cat3,cont1", d_lr_ratio=0.25, q_with="generator", **TINY)
+    opts = m.configure_optimizers(2e-3)
+    assert opts["generator"].param_groups[0]["lr"] == pytest.approx(2e-3)
+    assert opts["discriminator"].param_groups[0]["lr"] == pytest.approx(5e-4)
+    g_ids = {id(p) for p in opts["generator"].param_groups[0]["params"]}
+    d_ids = {id(p) for p in opts["discriminator"].param_groups[0]["params"]}
+    q_ids = {id(p) for p in m.q_head.parameters()}
+    assert q_ids <= g_ids and not q_ids & d_ids
+    assert {id(p) for p in m.discriminator.parameters()} == d_ids
+    # the default: Q's head with the discriminator, one learning rate for both
+    opts = InfoGAN(codes="cat3", **TINY).configure_optimizers(1e-3)
+    assert opts["discriminator"].param_groups[0]["lr"] == opts["generator"].param_groups[0]["lr"] == 1e-3
+    again = build_model("infogan", **m.config())
+    assert again.d_lr_ratio == 0.25 and again.q_with == "generator"
+    assert GAN(d_lr_ratio=0.5, **TINY).configure_optimizers(1.0)["discriminator"].param_groups[0]["lr"] == 0.5
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "fast", True])
+def test_bad_d_lr_ratio(bad):
+    with pytest.raises(ValueError, match="d_lr_ratio"):
+        InfoGAN(codes="cat3", d_lr_ratio=bad, **TINY)
+
+
+def test_bad_q_with_and_lam_cat():
+    with pytest.raises(ValueError, match="q_with"):
+        InfoGAN(codes="cat3", q_with="both", **TINY)
+    with pytest.raises(ValueError, match="lam_cat"):
+        UnrolledInfoGAN(codes="cat3", lam_cat=-1, **TINY)
+
+
+def test_lam_cat_weights_the_cross_entropy():
+    m = InfoGAN(codes="cat4,cont2", lam=0.3, lam_cat=2.5, **TINY)
+    torch.manual_seed(2)
+    feats = torch.randn(1, 8, 4)
+    _, _, cat, cont = m.sample_latent(8)
+    logits, mu, log_std = m.q_outputs(features=feats)
+    ce = -torch.distributions.Categorical(logits=logits[0]).log_prob(cat[..., 0]).mean()
+    nll = -torch.distributions.Normal(mu, log_std.exp()).log_prob(cont).sum(-1).mean()
+    assert torch.allclose(m.info_terms(feats, cat, cont)["info"], 2.5 * ce + 0.3 * nll, atol=1e-5)
+
+
+def test_generator_step_trains_g_and_q_with_the_information_loss():
+    """With Q's head in the generator's optimiser, one training step moves Q's head by the
+    generator's Adam step on the information loss (Adam's first step moves every parameter with
+    a non-zero gradient by lr), and the generator's gradient includes the information term."""
+    torch.manual_seed(3)
+    m = InfoGAN(codes="cat3,cont1", q_with="generator", d_lr_ratio=0.1, **TINY)
+    opts = m.configure_optimizers(1e-2)
+    q_before = [p.detach().clone() for p in m.q_head.parameters()]
+    x = torch.randn(6, 2)
+    m.training_step(x, 0, opts)
+    moved = [(p.detach() - b).abs() for p, b in zip(m.q_head.parameters(), q_before)]
+    assert all(d.max() > 0 for d in moved)
+    assert max(float(d.max()) for d in moved) == pytest.approx(1e-2, rel=1e-3)
+    # the generator's objective without the information term has a different gradient
+    z, c, cat, cont = m.sample_latent(6)
+    fake = m.generate(z, c)
+    gen = list(m.generator.parameters())
+    adv, total = m.generator_objective(m._split(x), fake, cat, cont, opts["discriminator"])
+    g_adv = torch.autograd.grad(adv, gen, retain_graph=True)
+    g_total = torch.autograd.grad(total, gen)
+    assert max(float((a - b).abs().max()) for a, b in zip(g_adv, g_total)) > 1e-6

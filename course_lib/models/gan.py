@@ -54,6 +54,7 @@ from torch.func import functional_call
 from .base import CourseModel, check_non_negative, check_positive_int, register
 
 ARCHS = ("mlp", "conv32", "conv64")
+Q_WITH = ("discriminator", "generator")
 
 
 # -- latent codes ---------------------------------------------------------------------------
@@ -308,8 +309,8 @@ class _AdversarialModel(CourseModel):
     """Shared machinery of the four GANs (see the module docstring)."""
 
     def __init__(self, *, noise_dim=62, arch="conv32", channels=1, width=64, hidden=128,
-                 layers=2, d_layers=None, data_dim=2, replicas=1, codes=None, lam=0.1, unroll_steps=0,
-                 first_order=False, betas=(0.5, 0.999)):
+                 layers=2, d_layers=None, data_dim=2, replicas=1, codes=None, lam=0.1, lam_cat=1.0,
+                 unroll_steps=0, first_order=False, betas=(0.5, 0.999), d_lr_ratio=1.0, q_with="discriminator"):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
@@ -328,6 +329,15 @@ class _AdversarialModel(CourseModel):
             raise ValueError("replicas > 1 is only supported with arch='mlp'")
         self.code_spec = parse_codes(codes)
         self.lam = check_non_negative("lam (λ, the weight of the continuous codes' NLL)", lam)
+        self.lam_cat = check_non_negative("lam_cat (the weight of the categorical codes' cross-entropy)", lam_cat)
+        if isinstance(d_lr_ratio, bool) or not isinstance(d_lr_ratio, (int, float)) or not float(d_lr_ratio) > 0 \
+                or math.isinf(d_lr_ratio):
+            raise ValueError(f"d_lr_ratio (discriminator lr / generator lr) must be a finite number > 0, "
+                             f"got {d_lr_ratio!r}")
+        self.d_lr_ratio = float(d_lr_ratio)
+        if q_with not in Q_WITH:
+            raise ValueError(f"q_with must be one of {Q_WITH} (the optimiser that updates Q's head), got {q_with!r}")
+        self.q_with = q_with
         self.unroll_steps = int(unroll_steps)
         self.first_order = bool(first_order)
         self.betas = tuple(float(b) for b in betas)
@@ -353,16 +363,21 @@ class _AdversarialModel(CourseModel):
     def config(self) -> dict:
         cfg = {"noise_dim": self.noise_dim, "arch": self.arch, "channels": self.channels,
                "width": self.width, "hidden": self.hidden, "layers": self.layers, "d_layers": self.d_layers,
-               "data_dim": self.data_dim, "replicas": self.replicas, "betas": list(self.betas)}
+               "data_dim": self.data_dim, "replicas": self.replicas, "betas": list(self.betas),
+               "d_lr_ratio": self.d_lr_ratio}
         return cfg
 
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
-        """Adam for the generator, Adam for the discriminator (its trunk and head, and Q's head)."""
+        """Adam for the generator (learning rate ``lr``) and Adam for the discriminator's trunk and
+        head (``lr · d_lr_ratio``). Q's head goes with the discriminator (``q_with="discriminator"``)
+        or with the generator (``q_with="generator"``: then Q's head is also stepped by the
+        generator's update, at the generator's learning rate, as G and Q minimise L_I together)."""
+        g_params = list(self.generator.parameters())
         d_params = list(self.discriminator.parameters())
         if self.q_head is not None:
-            d_params += list(self.q_head.parameters())
-        return {"generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=self.betas),
-                "discriminator": torch.optim.Adam(d_params, lr=lr, betas=self.betas)}
+            (g_params if self.q_with == "generator" else d_params).extend(self.q_head.parameters())
+        return {"generator": torch.optim.Adam(g_params, lr=lr, betas=self.betas),
+                "discriminator": torch.optim.Adam(d_params, lr=lr * self.d_lr_ratio, betas=self.betas)}
 
     # -- sampling -----------------------------------------------------------------------
     @property
@@ -439,13 +454,14 @@ class _AdversarialModel(CourseModel):
         """The information loss (seed eq. 3, ``L_I`` as a loss to minimise, nats).
 
         ``q_cat``: cross-entropy summed over categorical codes; ``q_cont``: Gaussian NLL summed
-        over continuous codes; ``info = q_cat + λ·q_cont``. Means over the batch, summed over
+        over continuous codes; ``info = lam_cat·q_cat + λ·q_cont``. Means over the batch, summed over
         replicas. ``q_cont_mse``: the squared error of Q's mean, for reference.
         """
         logits, mu, log_std = self.q_outputs(features=features)
         q_cat, q_cont = info_loss(logits, mu, log_std, cat, cont)
         mse = ((cont - mu) ** 2).mean(-1).mean(-1).sum() if self.code_spec.continuous else q_cont
-        return {"info": q_cat + self.lam * q_cont, "q_cat": q_cat, "q_cont": q_cont, "q_cont_mse": mse}
+        return {"info": self.lam_cat * q_cat + self.lam * q_cont, "q_cat": q_cat, "q_cont": q_cont,
+                "q_cont_mse": mse}
 
     @torch.no_grad()
     def predict_codes(self, x, batch_size: int = 512):
@@ -594,12 +610,15 @@ class GAN(_AdversarialModel):
         data_dim: MLP data dimension. replicas: independent MLP GANs trained side by side
             (the batch ``[R·B, d]`` is split into R batches of B).
         betas: Adam's (β1, β2) for both optimisers.
+        d_lr_ratio: the discriminator's learning rate divided by the generator's (> 0; 1: the same
+            ``lr`` for both, as ``train(lr=...)`` gives it).
     """
 
     def __init__(self, noise_dim=62, arch="conv32", channels=1, width=64, hidden=128, layers=2,
-                 d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999)):
+                 d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999), d_lr_ratio=1.0):
         super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
-                         layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas)
+                         layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas,
+                         d_lr_ratio=d_lr_ratio)
 
 
 @register("unrolled_gan")
@@ -609,10 +628,11 @@ class UnrolledGAN(_AdversarialModel):
     ``dθ_D^K/dθ_G`` term. Other arguments as :class:`GAN`."""
 
     def __init__(self, unroll_steps=5, first_order=False, noise_dim=62, arch="conv32", channels=1,
-                 width=64, hidden=128, layers=2, d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999)):
+                 width=64, hidden=128, layers=2, d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999),
+                 d_lr_ratio=1.0):
         super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
                          layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas,
-                         unroll_steps=unroll_steps, first_order=first_order)
+                         unroll_steps=unroll_steps, first_order=first_order, d_lr_ratio=d_lr_ratio)
 
     def config(self) -> dict:
         return {**super().config(), "unroll_steps": self.unroll_steps, "first_order": self.first_order}
@@ -621,19 +641,23 @@ class UnrolledGAN(_AdversarialModel):
 @register("infogan")
 class InfoGAN(_AdversarialModel):
     """InfoGAN (seed eq. 3): ``codes`` (e.g. ``"cat10,cont2"``, the MNIST set-up, with 62 noise
-    dimensions), ``lam`` = λ ≥ 0 weighting the continuous codes' Gaussian NLL. Other
-    arguments as :class:`GAN`."""
+    dimensions), ``lam`` = λ ≥ 0 weighting the continuous codes' Gaussian NLL, ``lam_cat`` ≥ 0
+    weighting the categorical codes' cross-entropy (1 in the InfoGAN paper), ``q_with``: which
+    optimiser steps Q's head (``"discriminator"`` or ``"generator"``). Other arguments as
+    :class:`GAN`."""
 
     def __init__(self, codes="cat10,cont2", lam=0.1, noise_dim=62, arch="conv32", channels=1,
-                 width=64, hidden=128, layers=2, d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999)):
+                 width=64, hidden=128, layers=2, d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999),
+                 d_lr_ratio=1.0, lam_cat=1.0, q_with="discriminator"):
         super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
                          layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas,
-                         codes=codes, lam=lam)
+                         codes=codes, lam=lam, d_lr_ratio=d_lr_ratio, lam_cat=lam_cat, q_with=q_with)
         if self.code_spec.dim == 0:
             raise ValueError(f"InfoGAN needs at least one latent code, got codes={codes!r}: {_SPEC_HELP}")
 
     def config(self) -> dict:
-        return {**super().config(), "codes": str(self.code_spec), "lam": self.lam}
+        return {**super().config(), "codes": str(self.code_spec), "lam": self.lam, "lam_cat": self.lam_cat,
+                "q_with": self.q_with}
 
 
 @register("unrolled_infogan")
@@ -643,11 +667,11 @@ class UnrolledInfoGAN(InfoGAN):
 
     def __init__(self, unroll_steps=5, first_order=False, codes="cat10,cont2", lam=0.1, noise_dim=62,
                  arch="conv32", channels=1, width=64, hidden=128, layers=2, d_layers=None, data_dim=2,
-                 replicas=1, betas=(0.5, 0.999)):
+                 replicas=1, betas=(0.5, 0.999), d_lr_ratio=1.0, lam_cat=1.0, q_with="discriminator"):
         _AdversarialModel.__init__(self, noise_dim=noise_dim, arch=arch, channels=channels, width=width,
                                    hidden=hidden, layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas,
                                    betas=betas, codes=codes, lam=lam, unroll_steps=unroll_steps,
-                                   first_order=first_order)
+                                   first_order=first_order, d_lr_ratio=d_lr_ratio, lam_cat=lam_cat, q_with=q_with)
         if self.code_spec.dim == 0:
             raise ValueError(f"InfoGAN needs at least one latent code, got codes={codes!r}: {_SPEC_HELP}")
 
