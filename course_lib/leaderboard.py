@@ -1,0 +1,193 @@
+"""One leaderboard for every model of the course: the same dSprites data, the same metrics.
+
+:data:`ENTRIES` names each model with its recipe. :func:`get_model` loads the course's shipped
+checkpoint when one exists for that entry (``course_lib.checkpoints``) and otherwise trains
+it on the given budget (kept under ``runs/checkpoints`` so a rerun just loads it).
+:func:`evaluate` scores any model on a fixed evaluation set: reconstruction where the model
+reconstructs, discrete MIG, FactorVAE score, β-VAE score, DCI disentanglement and SAP. Models
+without an encoder are scored through the code they use: InfoGAN through Q's continuous
+means, ID-GAN through its step-1 β-VAE.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .metrics import beta_vae_score, codes_of_model, dci, factor_vae_score, mig, sap
+from .models import build_model
+
+#: name → recipe. ``shipped``: the name of a reference checkpoint (data/checkpoints) to prefer;
+#: ``code_of``: the entry whose encoder provides the code (ID-GAN uses its β-VAE's).
+ENTRIES: dict[str, dict] = {
+    "AE": {"model": "autoencoder", "config": {"num_latents": 10}},
+    "VAE": {"model": "vae", "config": {"num_latents": 10}},
+    "β-VAE": {"model": "beta_vae", "config": {"num_latents": 10, "beta": 4.0}, "shipped": "beta_vae"},
+    "capacity": {"model": "capacity_vae", "config": {"num_latents": 10, "penalty": "abs"},
+                 "capacity": True, "shipped": "capacity_vae"},
+    "hinge": {"model": "capacity_vae", "config": {"num_latents": 10, "penalty": "hinge"}, "capacity": True},
+    "β-TCVAE": {"model": "beta_tcvae", "config": {"num_latents": 10, "beta": 6.0}, "shipped": "beta_tcvae"},
+    "FactorVAE": {"model": "factor_vae", "config": {"num_latents": 10}},
+    "CFactorVAE": {"model": "cfactor_vae", "config": {"num_latents": 10}, "capacity": True},
+    "InfoGAN (Q)": {"model": "infogan", "config": {"codes": "cont5", "noise_dim": 10, "arch": "conv64",
+                                                   "width": 32}},
+    "VAE-GAN": {"model": "vae_gan", "config": {"num_latents": 10}},
+    "ID-GAN (β-VAE code)": {"model": "idgan", "config": {"noise_dim": 16}, "code_of": "β-VAE"},
+}
+
+METRIC_COLUMNS = ("recon", "MIG", "FactorVAE", "β-VAE score", "DCI-D", "SAP")
+
+
+class QEncoder(torch.nn.Module):
+    """InfoGAN seen as an encoder: ``encode(x) = (Q's continuous means, None)``."""
+
+    def __init__(self, gan):
+        super().__init__()
+        self.gan = gan
+
+    def encode(self, x):
+        return self.gan.predict_codes(x)[1], None
+
+
+def build_entry(name: str, steps: int, vae=None):
+    """A fresh model for leaderboard entry ``name`` (capacity schedules fit into ``steps``)."""
+    if name not in ENTRIES:
+        raise ValueError(f"unknown leaderboard entry {name!r}: expected one of {list(ENTRIES)}")
+    entry = ENTRIES[name]
+    config = dict(entry["config"])
+    if entry.get("capacity"):
+        config["c_steps"] = max(1, int(steps * 2 / 3))
+    if entry["model"] == "idgan":
+        if vae is None:
+            raise ValueError("ID-GAN needs its step-1 β-VAE: pass vae=")
+        config["vae"] = vae
+    return build_model(entry["model"], **config)
+
+
+def get_model(name: str, data, *, steps: int, batch_size: int, lr: float, seed: int, device,
+              cache_dir, profile: str, vae=None, use_shipped: bool = True):
+    """(model, source) for entry ``name``: the shipped checkpoint if it fits, else trained here."""
+    from .train import train
+
+    entry = ENTRIES[name]
+    if use_shipped and entry.get("shipped"):
+        from .checkpoints import load_shipped, read_manifest
+
+        shipped = read_manifest()["checkpoints"].get(entry["shipped"])
+        if shipped is not None:
+            model = load_shipped(entry["shipped"], device=device)
+            return model, f"shipped ({shipped['recipe']['steps']} steps)"
+    model = build_entry(name, steps, vae=vae)
+    slug = "".join(c if c.isalnum() else "_" for c in name.encode("ascii", "ignore").decode() or "m")
+    path = Path(cache_dir) / f"08_{slug}_{entry['model']}_{profile}_n{steps}_b{batch_size}_s{seed}.pt"
+    torch.manual_seed(seed)
+    result = train(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+                   checkpoint=path, progress=False)
+    source = "cached" if result.resumed_from == steps else f"trained {steps} steps ({result.seconds:.0f} s)"
+    return result.model.eval(), source
+
+
+def encoder_of(model):
+    """The module whose ``encode`` gives the representation that a model's row is scored on."""
+    if hasattr(model, "predict_codes"):
+        return QEncoder(model)
+    if model.model_name == "idgan":
+        return model.vae
+    return model
+
+
+@torch.no_grad()
+def reconstruction_error(model, x) -> float:
+    """Bernoulli reconstruction error (nats per image) of the posterior mean; NaN for models that
+    do not reconstruct (GANs)."""
+    if not hasattr(model, "decode") or model.model_name == "idgan":
+        return float("nan")
+    mu, _ = model.encode(x)
+    return float(F.binary_cross_entropy_with_logits(model.decode(mu), x, reduction="sum") / len(x))
+
+
+def evaluate(model, dataset, classes: torch.Tensor, *, device=None, scores: bool = True,
+             n_votes: int = 800, seed: int = 0) -> dict:
+    """All leaderboard columns for ``model`` on the evaluation ``classes`` (N×6).
+
+    ``n_votes``: training and evaluation votes of the FactorVAE and β-VAE scores (the papers
+    use 10,000 / 5,000; fewer keep the notebook fast, with more sampling noise).
+    """
+    device = device or next(model.parameters()).device
+    encoder = encoder_of(model)
+    x = dataset.images(classes.to(device))
+    with torch.no_grad():
+        mu, _ = encoder.encode(x)
+    codes = mu.float().cpu().numpy()
+    factors = classes.cpu().numpy()
+    row = {"recon": reconstruction_error(model, x), "MIG": mig(codes, factors).score}
+    if scores:
+        codes_of = codes_of_model(encoder, dataset, device=device)
+        sizes = dataset.factor_sizes
+        row["FactorVAE"] = factor_vae_score(codes_of, sizes, n_train=n_votes, n_eval=n_votes // 2,
+                                            n_variance=min(10_000, 50 * n_votes), seed=seed).score
+        row["β-VAE score"] = beta_vae_score(codes_of, sizes, n_train=n_votes, n_eval=n_votes // 2,
+                                            seed=seed).score
+        row["DCI-D"] = dci(codes, factors, method="lasso", seed=seed).disentanglement
+        row["SAP"] = sap(codes, factors, seed=seed).score
+    return row
+
+
+def write_table(rows: list[dict], folder) -> dict[str, Path]:
+    """Write the leaderboard as CSV, JSON and Markdown under ``folder``; returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = list(rows[0]) if rows else []
+    paths = {"csv": folder / "leaderboard.csv", "json": folder / "leaderboard.json",
+             "md": folder / "leaderboard.md"}
+    with open(paths["csv"], "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    paths["json"].write_text(json.dumps(rows, indent=1, default=float), encoding="utf-8")
+    paths["md"].write_text(markdown_table(rows), encoding="utf-8")
+    return paths
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "—" if math.isnan(value) else (f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}")
+    return str(value)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def sort_rows(rows: list[dict], key: str = "MIG", descending: bool = True) -> list[dict]:
+    """Rows sorted by ``key`` (NaN last)."""
+    def k(r):
+        v = r.get(key, float("nan"))
+        return (isinstance(v, float) and math.isnan(v), -v if descending else v)
+    return sorted(rows, key=k)
+
+
+def leaderboard_figure(rows: list[dict], key: str = "MIG"):
+    """A horizontal bar chart of ``key`` per model (a matplotlib Figure)."""
+    from matplotlib.figure import Figure
+
+    rows = sort_rows(rows, key)
+    fig = Figure(figsize=(6, 0.35 * len(rows) + 1), layout="constrained")
+    ax = fig.add_subplot()
+    names = [r["model"] for r in rows][::-1]
+    vals = [r[key] for r in rows][::-1]
+    ax.barh(names, np.nan_to_num(vals))
+    ax.set_xlabel(key)
+    ax.set_title(f"{key} on dSprites, per model")
+    return fig
