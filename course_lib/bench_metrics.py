@@ -55,8 +55,9 @@ def bench_mig_full(model=None, device=None, *, batch_size: int = 1024, n: int | 
 
     Returns:
         dict with ``images``, ``encode_s``, ``mig_s``, ``total_s`` (wall-clock seconds),
-        ``cpu_s`` (CPU time of this process: on a shared machine, ``cpu_s / threads`` is what
-        the wall time would be on idle cores), ``images_per_s``, ``peak_rss_mib``, ``mig`` (the
+        ``cpu_s`` (CPU time of this process; with one thread it is what the wall time would be
+        on an idle core, with several it also counts threads waiting on each other),
+        ``images_per_s``, ``peak_rss_mib``, ``mig`` (the
         score), ``device`` (and ``peak_gpu_mib`` on CUDA).
     """
     from .data import DSprites
@@ -107,8 +108,9 @@ def bench_mig_full(model=None, device=None, *, batch_size: int = 1024, n: int | 
         f"({report['threads']} CPU threads), batch {batch_size}, {precision}")
     out(f"  render + encode {report['encode_s']:.2f} s, MIG {report['mig_s']:.2f} s, "
         f"total {report['total_s']:.2f} s = {report['images_per_s']:,.0f} images/s")
-    out(f"  CPU time {report['cpu_s']:.1f} s (on {report['threads']} idle cores: about "
-        f"{report['cpu_s'] / report['threads']:.1f} s wall; more wall time means shared cores)")
+    out(f"  CPU time {report['cpu_s']:.1f} s over {report['threads']} thread(s); wall time well "
+        f"above CPU time / threads means the cores were shared (a single-thread run, "
+        f"OMP_NUM_THREADS=1, gives the cleanest per-image CPU cost)")
     extra = f", peak GPU memory {report['peak_gpu_mib']:.0f} MiB" if "peak_gpu_mib" in report else ""
     out(f"  peak RSS {report['peak_rss_mib']:.0f} MiB{extra}; MIG = {result.score:.4f} "
         f"({'; '.join(result.notes)})")
