@@ -285,10 +285,14 @@ def _is_number(v):
 
 
 def _plot(folder, rows, param_names):
-    """The first numeric headline against the first parameter (one line per other setting)."""
+    """The first numeric headline (one that every run reported, if any) against the first
+    parameter, one line per setting of the other parameters."""
     fixed = {"run", "status", "seconds", "error", *param_names}
     metrics = [c for c in _columns(rows) if c not in fixed
                and any(_is_number(r.get(c)) for r in rows)]
+    ok = [r for r in rows if r["status"] == "ok"]
+    shared = [c for c in metrics if all(_is_number(r.get(c)) for r in ok)]
+    metrics = shared or metrics  # prefer a figure that every run reported
     if not metrics or not param_names:
         return None
     import matplotlib
