@@ -63,7 +63,7 @@ RECIPES: dict[str, dict] = {
     # notebook 05 (solutions/05_total_correlation.py): β-TCVAE (Chen et al.), β = 6 on the TC
     "beta_tcvae": {
         "model": "beta_tcvae", "config": {"num_latents": 10, "beta": 6.0}, "data": "dsprites",
-        "steps": {"smoke": 3, "quick": 400, "full": 60_000},
+        "steps": {"smoke": 3, "quick": 200, "full": 60_000},
         "batch_size": {"smoke": 16, "quick": 64, "full": 256},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 5e-4}, "seed": 0,
     },
