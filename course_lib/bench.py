@@ -12,6 +12,11 @@
 ``speed``, ``multiseed``
     the full training-speed suite (variants, memory, the 300,000-step protocol) and several
     seeds at once: see :mod:`course_lib.bench_train`.
+``mig``
+    MIG of a model on all 737,280 dSprites images (encode + score): see :mod:`course_lib.bench_metrics`.
+``unroll``
+    time per generator step of unrolled GANs for several K, first and second order: see
+    :mod:`course_lib.bench_gan`.
 
 Each figure is the best of a few timed repeats after a warm-up (the machine may be shared).
 """
@@ -110,7 +115,8 @@ def bench_train(args) -> int:
 
 
 #: WHAT -> module whose ``main(argv, prog)`` runs it
-DELEGATED = {"speed": "course_lib.bench_train", "multiseed": "course_lib.bench_train"}
+DELEGATED = {"speed": "course_lib.bench_train", "multiseed": "course_lib.bench_train",
+             "mig": "course_lib.bench_metrics", "unroll": "course_lib.bench_gan"}
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

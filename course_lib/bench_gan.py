@@ -15,6 +15,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
@@ -86,6 +87,9 @@ def main(argv=None, prog=None) -> int:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--device", default="cpu", help='"cpu", "cuda", "auto"')
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["unroll"]:
+        argv = argv[1:]
     args = p.parse_args(argv)
     if any(k < 0 for k in args.ks):
         raise ValueError(f"unrolling steps K must be >= 0, got {args.ks}")
