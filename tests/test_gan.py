@@ -372,3 +372,12 @@ def test_generator_step_trains_g_and_q_with_the_information_loss():
     g_adv = torch.autograd.grad(adv, gen, retain_graph=True)
     g_total = torch.autograd.grad(total, gen)
     assert max(float((a - b).abs().max()) for a, b in zip(g_adv, g_total)) > 1e-6
+
+
+def test_config_lists_new_options_only_when_not_default():
+    """Checkpoints saved before d_lr_ratio, lam_cat and q_with existed still match a default model."""
+    cfg = InfoGAN(codes="cat3", **TINY).config()
+    assert not {"d_lr_ratio", "lam_cat", "q_with"} & set(cfg)
+    cfg = InfoGAN(codes="cat3", lam_cat=2.0, q_with="generator", d_lr_ratio=0.5, **TINY).config()
+    assert (cfg["lam_cat"], cfg["q_with"], cfg["d_lr_ratio"]) == (2.0, "generator", 0.5)
+    assert build_model("infogan", **cfg).config() == cfg

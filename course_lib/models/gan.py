@@ -363,8 +363,11 @@ class _AdversarialModel(CourseModel):
     def config(self) -> dict:
         cfg = {"noise_dim": self.noise_dim, "arch": self.arch, "channels": self.channels,
                "width": self.width, "hidden": self.hidden, "layers": self.layers, "d_layers": self.d_layers,
-               "data_dim": self.data_dim, "replicas": self.replicas, "betas": list(self.betas),
-               "d_lr_ratio": self.d_lr_ratio}
+               "data_dim": self.data_dim, "replicas": self.replicas, "betas": list(self.betas)}
+        # options added later are listed only when they differ from their defaults, so that
+        # checkpoints saved before they existed still match the model they describe
+        if self.d_lr_ratio != 1.0:
+            cfg["d_lr_ratio"] = self.d_lr_ratio
         return cfg
 
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
@@ -656,8 +659,12 @@ class InfoGAN(_AdversarialModel):
             raise ValueError(f"InfoGAN needs at least one latent code, got codes={codes!r}: {_SPEC_HELP}")
 
     def config(self) -> dict:
-        return {**super().config(), "codes": str(self.code_spec), "lam": self.lam, "lam_cat": self.lam_cat,
-                "q_with": self.q_with}
+        cfg = {**super().config(), "codes": str(self.code_spec), "lam": self.lam}
+        if self.lam_cat != 1.0:
+            cfg["lam_cat"] = self.lam_cat
+        if self.q_with != "discriminator":
+            cfg["q_with"] = self.q_with
+        return cfg
 
 
 @register("unrolled_infogan")
