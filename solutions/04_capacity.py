@@ -511,10 +511,11 @@ headline("capacity (abs): order of appearance matches the seed", bool(in_order a
 # ## 5. Watch the factors appear
 #
 # Traversals of the most informative latents at several stages of training: each row varies
-# one latent from −2 to 2 around the code of one image, the others fixed. Early rows are all
-# the same blur; then the position rows start to move the sprite; later rows follow as their
-# latents switch on. (Rows are the latents with the largest final KL; at a stage where a
-# latent is still off, its row does not change the image.)
+# one latent from −2 to 2 around the code of one image, the others fixed. When the model
+# learns (the seed's run, our full profile), early rows are all the same blur, then the
+# position rows start to move the sprite, and later rows follow as their latents switch on.
+# (Rows are the latents with the largest final KL; at a stage where a latent is still off,
+# its row does not change the image.)
 
 # %%
 x_probe = ds.images(ds.sample_classes(1, generator=torch.Generator().manual_seed(SEED + 7)))[0]
@@ -538,7 +539,11 @@ viz.save_figure(fig, "04_traversals_by_stage.png")
 fig
 
 # %% [markdown]
-# The rows change from inert to meaningful in the order of the switch-on table above.
+# Compare with the switch-on table above. In our quick run with the absolute penalty every row
+# shows the same blurred mean image at every stage: the KL per latent rose with C, but the
+# decoder never learned to read the code (section 4), so no traversal moves the sprite. This
+# is what "KL without information" looks like. Run the full profile (or a longer run,
+# `STEPS = 5000`, `C_STEPS = 4000`) to see the factors appear.
 #
 # The **stage explorer** does the same interactively: the slider runs over the saved stages
 # and shows the traversal grid of every latent at that stage ("watch the factors appear").
