@@ -519,22 +519,31 @@ headline("capacity (abs): order of appearance matches the seed", bool(in_order a
 
 # %%
 x_probe = ds.images(ds.sample_classes(1, generator=torch.Generator().manual_seed(SEED + 7)))[0]
-top = [int(j) for j in np.argsort(-eval_abs["kl_per_latent"])[:5]]
-shown = sorted({0, len(stages_abs) // 3, 2 * len(stages_abs) // 3, len(stages_abs) - 1})
-work = copy.deepcopy(cap_abs).cpu().eval()
-fig = Figure(figsize=(6.5, 2.2 * len(shown)))
-axes = fig.subplots(len(shown), 1, squeeze=False)[:, 0]
-for ax, i in zip(axes, shown):
-    step, state = stages_abs[i]
-    work.load_state_dict(state)
-    with torch.no_grad():
-        z0 = work.encode(x_probe[None])[0][0]
-    grid = viz.make_grid(viz.traversal_images(work, z0, top).reshape(-1, 1, 64, 64), nrow=9)
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
-    ax.set_yticks([2 + 66 * r + 32 for r in range(len(top))], [f"z{j}" for j in top])
-    ax.set_xticks([])
-    ax.set_title(f"step {step}: C = {capacity_schedule(max(step - 1, 0), C_START, C_MAX, C_STEPS):.1f} nats")
-fig.tight_layout()
+
+
+def stage_figure(model, stages, ev, title):
+    """Traversals of the 5 latents with the largest final KL at four saved stages."""
+    top = [int(j) for j in np.argsort(-ev["kl_per_latent"])[:5]]
+    shown = sorted({0, len(stages) // 3, 2 * len(stages) // 3, len(stages) - 1})
+    work = copy.deepcopy(model).cpu().eval()
+    fig = Figure(figsize=(6.5, 2.2 * len(shown)))
+    axes = fig.subplots(len(shown), 1, squeeze=False)[:, 0]
+    for ax, i in zip(axes, shown):
+        step, state = stages[i]
+        work.load_state_dict(state)
+        with torch.no_grad():
+            z0 = work.encode(x_probe[None])[0][0]
+        grid = viz.make_grid(viz.traversal_images(work, z0, top).reshape(-1, 1, 64, 64), nrow=9)
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
+        ax.set_yticks([2 + 66 * r + 32 for r in range(len(top))], [f"z{j}" for j in top])
+        ax.set_xticks([])
+        c = capacity_schedule(max(step - 1, 0), model.c_start, model.c_max, model.c_steps)
+        ax.set_title(f"{title}, step {step}: C = {c:.1f} nats")
+    fig.tight_layout()
+    return fig
+
+
+fig = stage_figure(cap_abs, stages_abs, eval_abs, "absolute")
 viz.save_figure(fig, "04_traversals_by_stage.png")
 fig
 
@@ -561,7 +570,7 @@ explorer.widget
 t0 = time.process_time()
 cap_hinge = CapacityVAE(num_latents=NUM_LATENTS, gamma=GAMMA, c_start=C_START, c_max=C_MAX, c_steps=C_STEPS,
                         penalty="hinge")
-res_hinge, _ = fit("capacity_hinge", cap_hinge)
+res_hinge, stages_hinge = fit("capacity_hinge", cap_hinge, stages=NUM_STAGES)
 hist_hinge = res_hinge.history
 TIMES["capacity (hinge)"] = time.process_time() - t0
 eval_hinge = evaluate(cap_hinge)
@@ -600,6 +609,22 @@ for label, on, h in [("abs", on_abs, hist_abs), ("hinge", on_hinge, hist_hinge)]
     shown_on = ", ".join(f"z{j}:{on[j]}" for j in sorted((j for j in range(NUM_LATENTS) if on[j] is not None),
                                                            key=lambda j: on[j]))
     print(f"{label:<10}{shown_on or 'none':<45}{late_h:>14.2f}")
+
+# %% [markdown]
+# The hinge model's traversals at four stages, and its stage explorer: here the factors do
+# appear (in the quick profile: position first, then scale).
+
+# %%
+fig = stage_figure(cap_hinge, stages_hinge, eval_hinge, "hinge")
+viz.save_figure(fig, "04_traversals_by_stage_hinge.png")
+fig
+
+# %% [markdown]
+# Rows that stay constant belong to latents that are still off at that stage; once a latent is
+# on, its row moves the sprite (position) or grows it (scale). Slide through every saved stage:
+
+# %%
+widgets.stage_explorer(cap_hinge, stages_hinge, image=x_probe).widget
 
 # %% [markdown]
 # What to compare: in the absolute run the KL sits on C from the first steps; in the hinge run
