@@ -260,6 +260,8 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
             atomic_save(checkpoint_state(model, optimizers, step, history, generator, train_config, pending),
                         ckpt_path)
 
+    if start < steps:
+        model.on_train_start(steps)
     model.train()
     sums: dict = {}
     count, window_start = 0, start
