@@ -79,10 +79,13 @@ def get_model(name: str, data, *, steps: int, batch_size: int, lr: float, seed: 
     if use_shipped and entry.get("shipped"):
         from .checkpoints import load_shipped, read_manifest
 
-        shipped = read_manifest()["checkpoints"].get(entry["shipped"])
-        if shipped is not None:
-            model = load_shipped(entry["shipped"], device=device)
-            return model, f"shipped ({shipped['recipe']['steps']} steps)"
+        # the longest-trained shipped checkpoint of this reference recipe, if any
+        shipped = [(e["recipe"]["steps"], key) for key, e in read_manifest()["checkpoints"].items()
+                   if e["recipe"]["name"] == entry["shipped"]]
+        if shipped:
+            n, key = max(shipped)
+            if n >= steps:
+                return load_shipped(key, device=device), f"shipped ({n} steps)"
     model = build_entry(name, steps, vae=vae)
     slug = "".join(c if c.isalnum() else "_" for c in name.encode("ascii", "ignore").decode() or "m")
     path = Path(cache_dir) / f"08_{slug}_{entry['model']}_{profile}_n{steps}_b{batch_size}_s{seed}.pt"

@@ -287,7 +287,7 @@ display(Markdown(leaderboard.markdown_table(synthetic_rows)))
 # ## The leaderboard
 #
 # Every model of the course on the same data and the same metrics. A model uses the course's
-# shipped checkpoint when there is one (`data/checkpoints`, trained by
+# shipped checkpoint when there is one with at least this budget (`data/checkpoints`, trained by
 # `python -m course_lib pretrain`) and is otherwise trained here on the budget above (and
 # cached in `runs/checkpoints`). InfoGAN is scored through Q's continuous means, ID-GAN
 # through its β-VAE's code.

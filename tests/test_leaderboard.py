@@ -56,3 +56,20 @@ def test_sort_and_write(tmp_path):
     md = paths["md"].read_text().splitlines()
     assert md[0] == "| model | MIG | recon |" and "—" in md[3]
     assert paths["csv"].read_text().splitlines()[0] == "model,MIG,recon"
+
+
+def test_get_model_prefers_shipped_then_cache(tmp_path, monkeypatch):
+    from course_lib.checkpoints import read_manifest
+
+    ds = DSprites()
+    kw = dict(batch_size=4, lr=1e-3, seed=0, device="cpu", cache_dir=tmp_path, profile="smoke")
+    shipped = [e["recipe"]["steps"] for e in read_manifest()["checkpoints"].values()
+               if e["recipe"]["name"] == "beta_tcvae"]
+    if shipped:  # the repository ships a β-TCVAE: it is used when it has at least the budget
+        model, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
+        assert source == f"shipped ({max(shipped)} steps)" and model.model_name == "beta_tcvae"
+    monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path / "none"))
+    model, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
+    assert source.startswith("trained 1 steps")
+    _, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
+    assert source == "cached"
