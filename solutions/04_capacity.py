@@ -720,7 +720,10 @@ summary = [
     (f"§1.3.3: KL follows C (γ = 1000; here γ = {GAMMA:g})",
      f"late mean |KL − C| = {late_gap:.3f} nats (absolute penalty)"),
     ("Fig. 1: latents appear one after another as C grows",
-     f"switch-on steps {', '.join(f'z{j}:{on_abs[j]}' for j in active) or 'none'}"),
+     f"abs run, KL only (std of μ {eval_abs['std_mu']:.3f}): switch-on steps {', '.join(f'z{j}:{on_abs[j]}' for j in active) or 'none'}"),
+    ("Fig. 1, hinge run: latents switch on as the model learns",
+     f"switch-on steps {', '.join(f'z{j}:{on_hinge[j]} ({named_hinge[j][0]})' for j in active_hinge) or 'none'}; "
+     f"order {' → '.join(n for n, _ in order_hinge) or 'none'}"),
     ("Fig. 1: position first, then scale, then shape/orientation",
      (" → ".join(name for name, _ in order) or "none") + f" (matches: {in_order}"
      + (f"; never on: {', '.join(missing)})" if missing else ")")),
