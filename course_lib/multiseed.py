@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .models.base import CourseModel
-from .train import (CHECKPOINT_FORMAT, History, NonFiniteLossError, TrainResult, _as_sampler,
+from .train import (CHECKPOINT_FORMAT, History, NonFiniteLossError, TrainResult, _as_sampler, check_train_args,
                     _to_device, atomic_save, choose_device, load_checkpoint, load_into)
 
 
@@ -144,12 +144,7 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
     """
     from torch.func import functional_call, stack_module_state, vmap
 
-    if steps < 0 or int(steps) != steps:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    check_train_args(steps, batch_size, lr)
     varying = _check_models(models)
     count = len(models)
     seeds = [int(s) for s in seeds]

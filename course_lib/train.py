@@ -200,6 +200,16 @@ def _to_device(batch, device):
     return type(batch)(_to_device(b, device) for b in batch)
 
 
+def check_train_args(steps, batch_size, lr) -> None:
+    """Clear errors for a step count, batch size or learning rate that cannot train."""
+    if steps < 0 or int(steps) != steps:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+
+
 def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: float = 1e-4,
           seed: int = 0, device=None, log_every: int | None = None,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
@@ -221,12 +231,7 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
     Returns:
         :class:`TrainResult` with the model (in train mode), its history and timings.
     """
-    if steps < 0 or int(steps) != steps:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    check_train_args(steps, batch_size, lr)
     steps = int(steps)
     log_every = int(log_every or max(1, steps // 100))
     device = choose_device(device)
