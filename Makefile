@@ -31,7 +31,10 @@ test: $(STAMP)
 test-all: $(STAMP)
 	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks solutions --nbval-lax -p no:cacheprovider -m "slow or not slow"
 
+# Needs Debian's Chromium (apt-get install chromium); Playwright drives it, no browser download.
 test-browser: $(STAMP)
+	$(PY) -m pip install -q -e ".[browser]"
+	@test -x /usr/bin/chromium || echo "test-browser: /usr/bin/chromium is missing; install it with: apt-get install -y chromium"
 	$(PY) -m pytest tests -m browser -p no:cacheprovider
 
 lab: $(STAMP)
