@@ -29,7 +29,7 @@ test: $(STAMP)
 	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks solutions --nbval-lax -p no:cacheprovider
 
 test-all: $(STAMP)
-	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks solutions --nbval-lax -p no:cacheprovider -m "slow or not slow"
+	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks solutions --nbval-lax -p no:cacheprovider -m "not browser"
 
 # Needs Debian's Chromium (apt-get install chromium); Playwright drives it, no browser download.
 test-browser: $(STAMP)

@@ -1,5 +1,5 @@
 """Shared pytest set-up: tests marked ``slow`` or ``browser`` run only when asked for with
-``-m`` (``make test-all`` passes ``-m "slow or not slow"``; ``make test-browser`` ``-m browser``)."""
+``-m`` (``make test-all`` passes ``-m "not browser"``; ``make test-browser`` ``-m browser``)."""
 
 import pytest
 
