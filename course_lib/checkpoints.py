@@ -43,6 +43,13 @@ ENV_VAR = "COURSE_CHECKPOINTS"
 #: The reference models, with the recipes of the notebooks that use them. A value given as
 #: ``{"smoke": ..., "quick": ..., "full": ...}`` depends on the profile.
 RECIPES: dict[str, dict] = {
+    # notebook 01 (solutions/01_autoencoders.py): autoencoder, squared error, z = 10
+    "autoencoder": {
+        "model": "autoencoder", "config": {"num_latents": 10, "recon": "mse"}, "data": "dsprites",
+        "steps": {"smoke": 3, "quick": 10_000, "full": 30_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-3}, "seed": 0,
+    },
     # notebook 03 (solutions/03_beta_vae.py): β-VAE, Burgess architecture, z = 10, β = 8
     "beta_vae": {
         "model": "beta_vae", "config": {"num_latents": 10, "beta": 8.0}, "data": "dsprites",
@@ -57,6 +64,17 @@ RECIPES: dict[str, dict] = {
                    "c_steps": {"smoke": 3, "quick": 640, "full": 100_000}},
         "data": "dsprites",
         "steps": {"smoke": 4, "quick": 800, "full": 150_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 5e-4}, "seed": 0,
+    },
+    # notebook 04 (solutions/04_capacity.py): the hinge variant with a slow ramp, so that the
+    # latents switch on one after another (a CPU run of about 10 minutes)
+    "capacity_hinge": {
+        "model": "capacity_vae",
+        "config": {"num_latents": 10, "gamma": 30.0, "c_start": 0.5, "c_max": 25.0,
+                   "penalty": "hinge", "c_steps": {"smoke": 3, "quick": 4_000, "full": 100_000}},
+        "data": "dsprites",
+        "steps": {"smoke": 4, "quick": 5_000, "full": 150_000},
         "batch_size": {"smoke": 8, "quick": 64, "full": 64},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 5e-4}, "seed": 0,
     },

@@ -4,8 +4,9 @@ KL per latent, mutual-information heat maps and 2-D latent scatters.
 Every plotting function builds a new matplotlib Figure and returns it (no global state, no
 ``plt.show``): in a notebook the returned figure is displayed by the cell, and
 :func:`save_figure` writes it under ``runs/figures/``. Images are tensors N×C×H×W with
-pixel intensities in [0, 1]; decoders return logits, turned into intensities with
-``torch.sigmoid`` (the mean of the Bernoulli likelihood, seed 003).
+pixel intensities in [0, 1]; decoders return logits, turned into intensities by
+:func:`decode_pixels` (``torch.sigmoid``, the mean of the Bernoulli likelihood, seed 003; an
+autoencoder trained with the squared error outputs the image itself).
 
 Functions that need a model (:func:`reconstruction_grid`, :func:`traversal_images`,
 :func:`traversal_grid`) use ``model.encode(x) -> (μ, log σ²)`` and ``model.decode(z) -> logits``
@@ -102,12 +103,22 @@ def show_images(images, nrow: int = 8, title: str | None = None, scale: float = 
     return fig
 
 
+def decode_pixels(model, z: torch.Tensor) -> torch.Tensor:
+    """Intensities in [0, 1] of the images a model decodes from codes z (N×D), on the model's
+    device: ``model.decode_pixels(z)`` where the model has it (e.g. an autoencoder trained
+    with the squared error outputs the image itself), else sigmoid(decode(z))."""
+    if hasattr(model, "decode_pixels"):
+        return model.decode_pixels(z)
+    return torch.sigmoid(model.decode(z))
+
+
 @torch.no_grad()
 def reconstruct(model, x) -> torch.Tensor:
-    """Reconstructions sigmoid(decode(μ(x))) of images x N×C×H×W, using the posterior mean."""
+    """Reconstructions decode(μ(x)) of images x N×C×H×W as intensities, using the posterior
+    mean (see :func:`decode_pixels`)."""
     x = _check_images(x, "x").to(_model_device(model))
     mu = model.encode(x)[0]
-    return torch.sigmoid(model.decode(mu)).cpu()
+    return decode_pixels(model, mu).cpu()
 
 
 def reconstruction_grid(model, x, title: str | None = "originals (top) and reconstructions (bottom)"):
@@ -156,7 +167,7 @@ def traversal_images(model, z0, dims: Sequence[int] | None = None, values=DEFAUL
         dims: the latents to traverse (default: all D).
         values: the V values each traversed latent takes (default [-2, 2] in steps of 0.5).
     Returns:
-        intensities sigmoid(decode(z)) of shape len(dims)×V×C×H×W, on the CPU.
+        intensities (:func:`decode_pixels`) of shape len(dims)×V×C×H×W, on the CPU.
     """
     z0 = _as_code(model, z0)
     dims = _check_dims(dims, z0.shape[0])
@@ -165,7 +176,7 @@ def traversal_images(model, z0, dims: Sequence[int] | None = None, values=DEFAUL
     for i, k in enumerate(dims):
         codes[i, :, k] = values
     flat = codes.reshape(-1, z0.shape[0]).to(_model_device(model))
-    images = torch.sigmoid(model.decode(flat)).cpu()
+    images = decode_pixels(model, flat).cpu()
     return images.reshape(len(dims), len(values), *images.shape[1:])
 
 

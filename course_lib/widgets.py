@@ -12,7 +12,8 @@
 ipywidgets is imported inside the functions, so ``import course_lib.widgets`` works without it
 (and course_lib never needs it). Each explorer draws into ONE ``widgets.Image`` whose PNG bytes
 are replaced in place (no new figure per move); images are quantised to 8 bits,
-round(255·sigmoid(logits)). Every explorer keeps the duration of its updates in
+round(255·intensity) (intensity = sigmoid(logits), or the clipped output of an MSE
+autoencoder). Every explorer keeps the duration of its updates in
 ``explorer.timings_ms`` and :meth:`Explorer.benchmark` measures them.
 """
 
@@ -27,7 +28,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .viz import DEFAULT_TRAVERSAL, make_grid
+from .viz import DEFAULT_TRAVERSAL, decode_pixels, make_grid
 
 __all__ = [
     "png_bytes", "decode_png", "to_uint8", "latent_explorer", "traversal_explorer",
@@ -104,7 +105,7 @@ def _posterior_mean(model, image) -> torch.Tensor:
 @torch.no_grad()
 def _decode(model, z: torch.Tensor) -> torch.Tensor:
     """z N×D → intensities N×C×H×W on the CPU."""
-    return torch.sigmoid(model.decode(z.to(_device(model)))).float().cpu()
+    return decode_pixels(model, z.to(_device(model))).float().cpu()
 
 
 @contextlib.contextmanager
@@ -173,7 +174,7 @@ class Explorer:
 
 # ----------------------------------------------------------------------------- latent explorer
 class LatentExplorer(Explorer):
-    """One slider per latent; the decoded image sigmoid(decode(z)) is redrawn in place.
+    """One slider per latent; the decoded image is redrawn in place.
 
     Attributes:
         sliders: list of D ``FloatSlider`` (z_j).
@@ -345,7 +346,7 @@ class FactorExplorer(Explorer):
     with σ near 1 carry no information and are greyed) and its reconstruction.
 
     Attributes: ``sliders`` (dict factor name → IntSlider of class indices), ``image`` (the
-    rendered dSprite), ``recon`` (sigmoid(decode(μ))), ``encoding`` (HTML), ``mu`` (the last μ).
+    rendered dSprite), ``recon`` (the decoded μ), ``encoding`` (HTML), ``mu`` (the last μ).
     """
 
     def __init__(self, model, dataset, start=None, width: int = 160):

@@ -53,11 +53,12 @@ PROFILE = None        # "smoke", "quick" or "full"; None: $COURSE_PROFILE, else 
 SEED = 0
 DEVICE = "auto"       # "auto", "cpu", "cuda", "mps"
 NUM_LATENTS = None    # code size of the main autoencoder
-STEPS = None          # training steps of the main autoencoder
+STEPS = None          # training steps of the main autoencoder (quick: the shipped model's)
+BATCH_SIZE = None     # batch size of the main autoencoder
+LR = None             # Adam learning rate of every autoencoder
 SWEEP_STEPS = None    # training steps of each autoencoder of the bottleneck experiment
-MSE_STEPS = None      # steps of the first attempt with the squared error
-BATCH_SIZE = None
-LR = None             # Adam learning rate
+SWEEP_BATCH_SIZE = None  # batch size of the bottleneck experiment and of the sigmoid demo
+MSE_STEPS = None      # steps of the autoencoder with a sigmoid output (the saturation demo)
 BOTTLENECKS = None    # code sizes compared in the bottleneck experiment
 NUM_EVAL = None       # images used to measure reconstruction error and to plot codes
 
@@ -66,16 +67,18 @@ from course_lib import profiles
 
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
 NUM_LATENTS = int(NUM_LATENTS or 10)
-STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=3000, full=30_000))
-SWEEP_STEPS = int(SWEEP_STEPS or profiles.pick(PROFILE, smoke=2, quick=500, full=10_000))
-MSE_STEPS = int(MSE_STEPS or profiles.pick(PROFILE, smoke=2, quick=200, full=2000))
-BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=16, full=64))
+STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=10_000, full=30_000))
+BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=64, full=64))
 LR = float(LR or 1e-3)
+SWEEP_STEPS = int(SWEEP_STEPS or profiles.pick(PROFILE, smoke=2, quick=500, full=10_000))
+SWEEP_BATCH_SIZE = int(SWEEP_BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=16, full=64))
+MSE_STEPS = int(MSE_STEPS or profiles.pick(PROFILE, smoke=2, quick=200, full=2000))
 BOTTLENECKS = tuple(int(d) for d in (BOTTLENECKS or profiles.pick(
     PROFILE, smoke=(1, 2), quick=(1, 2, 4, 10), full=(1, 2, 3, 4, 6, 10, 20))))
 NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=64, quick=2000, full=10_000))
-print(f"profile {PROFILE}: {STEPS} steps of {BATCH_SIZE} images, lr {LR}, main code size "
-      f"{NUM_LATENTS}; bottlenecks {BOTTLENECKS} with {SWEEP_STEPS} steps each")
+print(f"profile {PROFILE}: main autoencoder {STEPS} steps of {BATCH_SIZE} images, lr {LR}, code "
+      f"size {NUM_LATENTS}; bottlenecks {BOTTLENECKS} with {SWEEP_STEPS} steps of "
+      f"{SWEEP_BATCH_SIZE} images each")
 
 # %% [markdown]
 # ## Set-up
@@ -93,6 +96,7 @@ import torch
 
 import course_lib
 from course_lib import exercises, viz
+from course_lib.checkpoints import load_or_train
 from course_lib.data import DSprites
 from course_lib.losses import gaussian_recon
 from course_lib.models import Autoencoder
@@ -133,7 +137,10 @@ viz.show_images(x_eval[:16], nrow=16, title="16 dSprites images")
 #
 # An autoencoder is two networks trained together (seed 003, §1.1):
 #
-# $$z = f_\phi(x) \in \mathbb{R}^D, \qquad \hat x = g_\theta(z) = \operatorname{sigmoid}(\text{logits}_\theta(z)) \in [0, 1]^{64\times 64}.$$
+# $$z = f_\phi(x) \in \mathbb{R}^D, \qquad \hat x = g_\theta(z) \in \mathbb{R}^{64\times 64}.$$
+#
+# The decoder's last layer is linear: $\hat x$ is the image itself, a real number per pixel
+# that training pulls towards 0 (black) or 1 (white). To look at it we clip it to $[0, 1]$.
 #
 # We use the convolutional architecture of Burgess et al. (2018) that the whole course shares:
 # four convolutions with 32 channels, kernel 4, stride 2 and padding 1, then two fully
@@ -189,17 +196,17 @@ print(f"the fully connected part sees 32 × {sides[-1]} × {sides[-1]} = {flat} 
 # ### Exercise 2: encode, then decode
 #
 # The library's `Autoencoder` has `encode(x) -> (z, None)` (the `None` stands for the variance
-# a VAE will add) and `decode(z) -> logits`. Write `reconstruct(model, x)` returning
-# $\hat x = \operatorname{sigmoid}(\text{decode}(\text{encode}(x)))$, with shape N×1×64×64 and
-# values in $[0, 1]$.
+# a VAE will add) and `decode(z)`, which returns the image. Write `reconstruct(model, x)`
+# returning $\hat x = \text{decode}(\text{encode}(x))$ clipped to $[0, 1]$, with shape
+# N×1×64×64.
 
 # %%
 def reconstruct(model, x):
     """Images x N×1×64×64 → reconstructions x_hat N×1×64×64 in [0, 1]."""
     ### BEGIN SOLUTION
-    # HINT: encode returns a pair; decode returns logits, not intensities
+    # HINT: encode returns a pair; Tensor.clamp(0, 1) clips the decoded image to [0, 1]
     z, _ = model.encode(x)
-    return torch.sigmoid(model.decode(z))
+    return model.decode(z).clamp(0, 1)
     ### END SOLUTION
 
 
@@ -238,8 +245,8 @@ print("loss of the untrained model on 64 images:",
       f"{sse_loss(reconstruct(model, x_eval[:64]).detach(), x_eval[:64]):.1f} squared pixels per image")
 
 # %% [markdown]
-# The untrained decoder outputs grey (sigmoid(0) = 0.5) everywhere, so it pays about
-# 4096 × 0.25 ≈ 1000 per image.
+# The untrained decoder outputs small random values around 0: after clipping, a nearly black
+# image with some noise, so it already pays about the empty-image error.
 #
 # ### Initialisation matters
 #
@@ -251,33 +258,31 @@ print("loss of the untrained model on 64 images:",
 # same picture for every image, and training sits on a long plateau — it learns the average
 # (black) image first and only slowly discovers that the code carries information. He (Kaiming)
 # initialisation, weights with variance $2/n$ and zero biases, keeps the second moment
-# constant through ReLU layers (He et al., 2015). We measure the spread of the output logits
-# across images for both.
+# constant through ReLU layers (He et al., 2015). The course's networks start from it
+# (`course_lib.models.nets.he_init_`); calling `reset_parameters()` on every layer brings back
+# PyTorch's default. We measure the spread of the output across images for both.
 
 # %%
-def he_init_(model):
-    """Re-initialise every convolution and linear layer of ``model`` in place with He (Kaiming)
-    normal weights (variance 2/fan_in) and zero biases; returns the model."""
-    for layer in model.modules():
-        if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
-            torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-            torch.nn.init.zeros_(layer.bias)
-    return model
+def pytorch_default_init_(net):
+    """Re-initialise every layer of ``net`` in place with PyTorch's default; returns net."""
+    for layer in net.modules():
+        if layer is not net and hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+    return net
 
 
-for label, net in [("PyTorch default", Autoencoder(num_latents=NUM_LATENTS)),
-                   ("He initialisation", he_init_(Autoencoder(num_latents=NUM_LATENTS)))]:
+for label, net in [("PyTorch default", pytorch_default_init_(Autoencoder(num_latents=NUM_LATENTS))),
+                   ("He (the course's)", Autoencoder(num_latents=NUM_LATENTS))]:
     with torch.no_grad():
         z0 = net.encode(x_eval[:64])[0]
-        logits0 = net.decode(z0)
+        out0 = net.decode(z0)
     print(f"{label:<18} spread of the codes across images {z0.std(0).mean():.2e}, "
-          f"of the output logits {logits0.std(0).mean():.2e}")
+          f"of the decoder's output {out0.std(0).mean():.2e}")
 
 # %% [markdown]
-# With the default initialisation the output logits differ between images by a tiny amount:
+# With the default initialisation the output differs between images by a tiny amount:
 # the untrained network ignores its input. With He initialisation the input reaches the
-# output. We train every model of this notebook from He initialisation; with the default one,
-# the autoencoders below stay on the initial plateau for hundreds of steps.
+# output.
 #
 # ## 2. Training
 #
@@ -285,73 +290,92 @@ for label, net in [("PyTorch default", Autoencoder(num_latents=NUM_LATENTS)),
 # rendered dSprites, calls the model's loss, logs it and saves a checkpoint. With a checkpoint
 # already on disk for the same parameters, it just loads it.
 #
-# ### First attempt: the squared error through a sigmoid
+# The library's `Autoencoder()` minimises the loss of Exercise 3 on its output, with Adam.
 #
-# The library's `Autoencoder()` minimises the loss of Exercise 3 on $\hat x = \operatorname{sigmoid}(\text{logits})$.
-# We train it briefly and compare its loss with the empty-image baseline.
+# The sprite's position and size are learned within a few hundred steps; its *shape* (the
+# corners of a square, the notch of a heart: a handful of pixels) takes thousands more — about
+# 10,000 steps of 64 images, 15 to 20 minutes on a laptop CPU. So the main autoencoder of the
+# quick profile is **shipped** with the course: `load_or_train("autoencoder", ...)` loads
+# `data/checkpoints/autoencoder-10000steps-seed0.pt`, trained by the course's own command
+# `python -m course_lib pretrain autoencoder` with exactly the recipe printed below, and trains
+# it (same recipe) when you change a parameter. The other autoencoders of this notebook are
+# trained here, briefly.
+#
+# ⚠️ **Heavy cell** when the recipe differs from the shipped one (e.g. another `NUM_LATENTS`).
 
 # %%
 @torch.no_grad()
 def reconstruction_error(model, x, batch_size=500):
-    """Mean over the images x of the squared error summed over pixels (squared pixels/image)."""
+    """Mean over the images x of the squared error summed over pixels (squared pixels/image),
+    with the reconstructions as intensities in [0, 1] (``viz.reconstruct`` uses
+    ``model.decode_pixels``, which also knows the sigmoid of the model below)."""
     model.eval()
-    errors = [sse_loss(reconstruct(model, xb.to(device)), xb.to(device)) * len(xb)
-              for xb in x.split(batch_size)]
+    errors = [sse_loss(viz.reconstruct(model, xb), xb) * len(xb) for xb in x.split(batch_size)]
     return float(sum(errors) / len(x))
 
 
-torch.manual_seed(SEED)
-mse_run = train(he_init_(Autoencoder(num_latents=NUM_LATENTS, recon="gaussian")), ds,
-                steps=MSE_STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
-                checkpoint=CHECKPOINTS / f"01_ae_mse_he_d{NUM_LATENTS}_steps{MSE_STEPS}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt")
-mse_ae = mse_run.model.eval()
-with torch.no_grad():
-    brightest = reconstruct(mse_ae, x_eval[:500].to(device)).max().item()
-mse_error = reconstruction_error(mse_ae, x_eval)
-print(f"after {MSE_STEPS} steps: squared error {mse_error:.1f} per image; "
-      f"empty image {on_pixels.mean():.1f}; brightest output pixel {brightest:.2e}")
-viz.plot_history(mse_run.history, keys=("loss",), logy=True,
-                 title="squared error through a sigmoid: training loss (squared pixels/image)")
-
-# %% [markdown]
-# The network has learned to output a black image for every input, and it stays there: its
-# error is the empty-image baseline, and even its brightest output pixel is dark. Why? About 95 %
-# of the pixels are black, so the first steps push every output down. The gradient of the
-# squared error with respect to a logit is $2(\hat x - x)\,\hat x(1-\hat x)$; once
-# $\hat x \approx 0$ everywhere, the factor $\hat x(1 - \hat x)$ kills the signal of the
-# white sprite pixels as well — the sigmoid is *saturated* — and Adam, which normalises the
-# size of its steps, keeps pushing the logits down. (With the seed's Eq. 1, the same error
-# averaged over pixels, nothing changes but a constant factor.)
-#
-# The Bernoulli cross-entropy $-\sum_i [x_i \log\hat x_i + (1-x_i)\log(1-\hat x_i)]$ has the
-# gradient $\hat x - x$ with respect to the logit: a white pixel drawn black still pulls with
-# full strength. It is the natural loss for binary images (the VAE's decoder of notebook 02
-# uses it), so we **train** the autoencoders with it, `Autoencoder(recon="bernoulli")`, and
-# keep **measuring** them with the squared error of Exercise 3.
-#
-# ⚠️ **Heavy cell**: in the quick profile about a minute on a laptop CPU.
-
-# %%
-def fit_autoencoder(num_latents, steps):
-    """Train (or load) an autoencoder with a code of num_latents values for ``steps`` steps,
-    from He initialisation, with the Bernoulli cross-entropy; returns the TrainResult."""
-    name = f"01_ae_he_d{num_latents}_steps{steps}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
+def fit_autoencoder(num_latents, steps, recon="mse"):
+    """Train (or load) an autoencoder with a code of num_latents values for ``steps`` steps of
+    SWEEP_BATCH_SIZE images with the reconstruction loss ``recon``; returns the TrainResult."""
+    name = f"01_ae_{recon}_d{num_latents}_steps{steps}_bs{SWEEP_BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
     torch.manual_seed(SEED)
-    ae = he_init_(Autoencoder(num_latents=num_latents, recon="bernoulli"))
-    return train(ae, ds, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
+    ae = Autoencoder(num_latents=num_latents, recon=recon)
+    return train(ae, ds, steps=steps, batch_size=SWEEP_BATCH_SIZE, lr=LR, seed=SEED, device=device,
                  checkpoint=CHECKPOINTS / name)
 
 
-main_run = fit_autoencoder(NUM_LATENTS, STEPS)
+main_run = load_or_train("autoencoder", profile=PROFILE, device=device, num_latents=NUM_LATENTS,
+                         steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED,
+                         cache=CHECKPOINTS / f"01_ae_main_d{NUM_LATENTS}_steps{STEPS}_bs{BATCH_SIZE}"
+                                             f"_lr{LR:g}_seed{SEED}.pt")
 ae = main_run.model.eval()
-print(f"trained in {main_run.seconds:.0f} s ({main_run.images_per_second:.0f} images/s on {device})")
+recipe = main_run.extra["recipe"]
+print("recipe:", {k: recipe[k] for k in ("model", "config", "steps", "batch_size", "lr", "seed")})
+if main_run.extra["source"] == "shipped":
+    trained_on = main_run.extra["trained_on"]
+    print(f"loaded the shipped model {main_run.checkpoint}: trained by `python -m course_lib "
+          f"pretrain autoencoder` on {trained_on.get('device')} in {trained_on.get('seconds', 0):.0f} s")
+else:
+    print(f"trained in {main_run.seconds:.0f} s ({main_run.images_per_second:.0f} images/s on {device})")
 viz.plot_history(main_run.history, keys=("loss",), logy=True,
-                 title=f"autoencoder, D = {NUM_LATENTS}: cross-entropy (nats/image)")
+                 title=f"autoencoder, D = {NUM_LATENTS}: squared error (squared pixels/image)")
 
 # %% [markdown]
-# The cross-entropy falls quickly from about 2800 nats (grey everywhere) to the level of the
-# average image, and then keeps falling as the network learns *where* the sprite is, then its
-# size and, last, its shape and orientation.
+# The loss falls within a few hundred steps from the empty-image level to well below it as the
+# network learns *where* the sprite is, then its size and, last, its shape and orientation.
+#
+# ### Why not squash the output with a sigmoid?
+#
+# Pixels lie in $[0, 1]$, so it is tempting to end the decoder with a sigmoid,
+# $\hat x = \operatorname{sigmoid}(\text{logits})$, and keep the same squared error
+# (`Autoencoder(recon="gaussian")`). We train it briefly and compare its loss with the
+# empty-image baseline.
+
+# %%
+sigmoid_run = fit_autoencoder(NUM_LATENTS, MSE_STEPS, recon="gaussian")
+sigmoid_ae = sigmoid_run.model.eval()
+with torch.no_grad():
+    brightest = sigmoid_ae.decode_pixels(sigmoid_ae.encode(x_eval[:500].to(device))[0]).max().item()
+sigmoid_error = reconstruction_error(sigmoid_ae, x_eval)
+print(f"through a sigmoid, after {MSE_STEPS} steps: squared error {sigmoid_error:.1f} per image; "
+      f"empty image {on_pixels.mean():.1f}; brightest output pixel {brightest:.2e}")
+viz.plot_history(sigmoid_run.history, keys=("loss",), logy=True,
+                 title="squared error through a sigmoid: training loss (squared pixels/image)")
+
+# %% [markdown]
+# In the quick profile this network has learned to output a black image for every input, and
+# it stays there: its error is the empty-image baseline, and even its brightest output pixel is
+# dark. Why? About 95 % of the pixels are black, so the first steps push every output down. The
+# gradient of the squared error with respect to a logit is $2(\hat x - x)\,\hat x(1-\hat x)$;
+# once $\hat x \approx 0$ everywhere, the factor $\hat x(1 - \hat x)$ kills the signal of the
+# white sprite pixels as well — the sigmoid is *saturated* — and Adam, which normalises the
+# size of its steps, keeps pushing the logits down. With a linear output the gradient is
+# $2(\hat x - x)$: a white pixel drawn black pulls with full strength.
+#
+# A sigmoid output does work with the Bernoulli cross-entropy
+# $-\sum_i [x_i \log\hat x_i + (1-x_i)\log(1-\hat x_i)]$, whose gradient with respect to the
+# logit is $\hat x - x$, again without the saturating factor. That is the loss of the VAE's
+# decoder in notebook 02.
 #
 # ## 3. Reconstructions
 
@@ -364,19 +388,20 @@ viz.save_figure(fig, "01_reconstructions.png")
 fig
 
 # %% [markdown]
-# Top row: images the model was evaluated on; bottom row: their reconstructions. Position and
-# size come back first; shape and orientation are the fine details (a few pixels at the
-# border of the sprite) and are the last to appear: after a short run (the quick profile)
-# ellipses come back with their elongation and orientation, while squares and hearts are still
-# rounded blobs — their corners and the heart's notch are a handful of pixels. The error above counts the wrong pixels per image: compare
-# it with the empty-image baseline.
+# Top row: images the model was evaluated on; bottom row: their reconstructions. After the
+# quick profile's 10,000 steps, position, size and orientation come back, squares have
+# corners and ellipses their elongation; the hearts are the hardest (their notch is a handful
+# of pixels) and still come out rounded. The bottleneck experiment below shows what a short
+# run gives: blobs at the right place and size. The error above counts the wrong pixels per
+# image: compare it with the empty-image baseline.
 #
 # ## 4. How small can the bottleneck be?
 #
 # The seed warns that a code that is too small loses information (§1.1). dSprites has five
 # varying factors (shape, scale, orientation, posX, posY), so five numbers *could* describe an
 # image — but only if the network found such a perfect code. We train the same autoencoder
-# with several code sizes and the same (shorter) budget, `SWEEP_STEPS` steps each.
+# with several code sizes and the same (much shorter) budget, `SWEEP_STEPS` steps of
+# `SWEEP_BATCH_SIZE` images each.
 #
 # ⚠️ **Heavy cell**: one training run per code size.
 
@@ -456,7 +481,7 @@ t = torch.linspace(0, 1, 9).view(-1, 1)
 with torch.no_grad():
     z_ab = ae.encode(x_eval[[a, b]].to(device))[0].cpu()
     z_t = (1 - t) * z_ab[0] + t * z_ab[1]
-    latent_path = torch.sigmoid(ae.decode(z_t.to(device))).cpu()
+    latent_path = ae.decode_pixels(z_t.to(device)).cpu()
 pixel_path = (1 - t.view(-1, 1, 1, 1)) * x_eval[a] + t.view(-1, 1, 1, 1) * x_eval[b]
 fig = viz.show_images(torch.cat([latent_path, pixel_path]), nrow=9,
                       title="top: decoded codes on the segment z_a → z_b; bottom: blended pixels")
@@ -550,7 +575,7 @@ sources = {
 decoded = {}
 with torch.no_grad():
     for name, z in sources.items():
-        decoded[name] = torch.sigmoid(ae.decode(z.to(device))).cpu()
+        decoded[name] = ae.decode_pixels(z.to(device)).cpu()
 distances = {name: best_match_iou(img, bank) for name, img in decoded.items()}
 print(f"{'codes':<28} {'median IoU with the best-matching real image':>45}")
 for name, dist in distances.items():
@@ -587,9 +612,9 @@ fig
 # %%
 summary = [
     ("AEs use an MSE loss (Eq. 1)",
-     f"through a sigmoid it stalls at the empty image ({mse_error:.1f} vs {on_pixels.mean():.1f} "
-     f"after {MSE_STEPS} steps); trained with cross-entropy instead: {recon_error:.1f} squared "
-     f"pixels/image at D={NUM_LATENTS}"),
+     f"{recon_error:.1f} squared pixels/image at D={NUM_LATENTS} (empty image "
+     f"{on_pixels.mean():.1f}); through a sigmoid the same loss stalls at {sigmoid_error:.1f} "
+     f"after {MSE_STEPS} steps"),
     ("too small a latent space loses information",
      "; ".join(f"D={d}: {e:.1f}" for d, e in sweep.items())
      + f" (empty image: {on_pixels.mean():.1f})"),

@@ -338,33 +338,24 @@ print(f"library loss {library:.3f} nats/image, yours {yours:.3f}")
 
 # %% [markdown]
 # As in notebook 01, every network starts from He initialisation (weights with variance
-# 2/fan-in, zero biases): with PyTorch's default initialisation the 14-layer network's output
-# hardly depends on its input, and training would first sit on a long plateau.
+# 2/fan-in, zero biases; the library does it): with PyTorch's default initialisation the
+# 14-layer network's output hardly depends on its input, and training would first sit on a
+# long plateau.
 #
 # ⚠️ **Heavy cell**: the VAE trains for `STEPS` steps (a minute or two on a laptop CPU in the
 # quick profile); a checkpoint with the same parameters is loaded instead.
 
 # %%
-def he_init_(model):
-    """Re-initialise every convolution and linear layer of ``model`` in place with He (Kaiming)
-    normal weights (variance 2/fan_in) and zero biases; returns the model."""
-    for layer in model.modules():
-        if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
-            torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-            torch.nn.init.zeros_(layer.bias)
-    return model
-
-
 def fit(make_model, steps, tag):
-    """Train (or load) ``make_model()`` from He initialisation; returns the TrainResult."""
+    """Train (or load) ``make_model()``; returns the TrainResult."""
     name = f"{tag}_steps{steps}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
     torch.manual_seed(SEED)
-    model = he_init_(make_model())
+    model = make_model()
     return train(model, ds, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
                  checkpoint=CHECKPOINTS / name)
 
 
-vae_run = fit(lambda: VAE(num_latents=NUM_LATENTS), STEPS, f"02_vae_he_d{NUM_LATENTS}_sum")
+vae_run = fit(lambda: VAE(num_latents=NUM_LATENTS), STEPS, f"02_vae_d{NUM_LATENTS}_sum")
 vae = vae_run.model.eval()
 print(f"trained in {vae_run.seconds:.0f} s ({vae_run.images_per_second:.0f} images/s)")
 viz.plot_history(vae_run.history, keys=("recon", "kl"), logy=True,
@@ -405,7 +396,7 @@ viz.plot_kl_per_latent(vae_run.history, title="KL of each latent during training
 
 # %%
 mean_run = fit(lambda: VAE(num_latents=NUM_LATENTS, reduction="mean"), STEPS,
-               f"02_vae_he_d{NUM_LATENTS}_mean")
+               f"02_vae_d{NUM_LATENTS}_mean")
 vae_mean = mean_run.model.eval()
 
 
@@ -502,13 +493,13 @@ fig
 # decoding the same codes, and measure
 # each sample's soft intersection over union with the best-matching of many real dSprites
 # images (1: a copy of a real image, 0: an empty image; see notebook 01). (Like notebook
-# 01's, this autoencoder is trained with the Bernoulli cross-entropy, from He initialisation.)
+# 01's, this autoencoder is trained with the squared error.)
 #
 # ⚠️ **Heavy cell** when no autoencoder checkpoint exists yet.
 
 # %%
-ae = fit(lambda: Autoencoder(num_latents=NUM_LATENTS, recon="bernoulli"), AE_STEPS,
-         f"01_ae_he_d{NUM_LATENTS}").model.eval()
+ae = fit(lambda: Autoencoder(num_latents=NUM_LATENTS, recon="mse"), AE_STEPS,
+         f"01_ae_mse_d{NUM_LATENTS}").model.eval()
 
 
 @torch.no_grad()
@@ -533,7 +524,7 @@ z_prior = torch.randn(16, NUM_LATENTS, generator=torch.Generator().manual_seed(S
 samples = {}
 with torch.no_grad():
     for name, model in [("VAE (sum)", vae), ("VAE (mean)", vae_mean), ("autoencoder", ae)]:
-        samples[name] = torch.sigmoid(model.decode(z_prior.to(device))).cpu()
+        samples[name] = model.decode_pixels(z_prior.to(device)).cpu()
 print(f"{'decoder fed z ~ N(0, I)':<26} {'median IoU with the best-matching real image':>45}")
 distance = {}
 for name, img in samples.items():

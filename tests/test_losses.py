@@ -69,6 +69,8 @@ def test_gaussian_with_sigma_squared_half_is_the_summed_squared_error():
     logits = torch.randn(3, 1, 5, 5, generator=_gen(10))
     sse = ((x - torch.sigmoid(logits)) ** 2).sum(dim=(1, 2, 3)).mean()
     assert reconstruction("gaussian", logits, x).item() == pytest.approx(sse.item(), rel=1e-5)
+    sse_raw = ((x - logits) ** 2).sum(dim=(1, 2, 3)).mean()
+    assert reconstruction("mse", logits, x).item() == pytest.approx(sse_raw.item(), rel=1e-5)
     assert reconstruction("bernoulli", logits, x).item() == pytest.approx(bernoulli_recon(logits, x).item())
 
 

@@ -118,14 +118,20 @@ def test_autoencoder_loss_is_the_summed_squared_error():
     ae = Autoencoder(num_latents=5)
     x = images(4, seed=2)
     terms = ae.loss_terms(x)
-    sse = ((torch.sigmoid(ae.decode(ae.encode(x)[0])) - x) ** 2).flatten(1).sum(1).mean()
+    sse = ((ae.decode(ae.encode(x)[0]) - x) ** 2).flatten(1).sum(1).mean()
     assert terms["loss"].item() == pytest.approx(sse.item(), rel=1e-5)
+    assert torch.equal(ae.decode_pixels(ae.encode(x)[0]), ae(x).clamp(0, 1))
     assert terms["recon"].item() == terms["loss"].item()
     assert "kl" not in terms
     bern = Autoencoder(num_latents=5, recon="bernoulli")
     bern.load_state_dict(ae.state_dict())
     ref = -Bernoulli(logits=ae(x)).log_prob(x).flatten(1).sum(1).mean()
     assert bern.loss_terms(x)["loss"].item() == pytest.approx(ref.item(), rel=1e-5)
+    assert torch.equal(bern.decode_pixels(bern.encode(x)[0]), torch.sigmoid(ae(x)))
+    through_sigmoid = Autoencoder(num_latents=5, recon="gaussian")
+    through_sigmoid.load_state_dict(ae.state_dict())
+    sse_sigmoid = ((torch.sigmoid(ae(x)) - x) ** 2).flatten(1).sum(1).mean()
+    assert through_sigmoid.loss_terms(x)["loss"].item() == pytest.approx(sse_sigmoid.item(), rel=1e-5)
 
 
 def test_training_step_updates_and_detaches():
@@ -146,7 +152,7 @@ def test_training_step_updates_and_detaches():
     ({"num_latents": 0}, "num_latents must be a positive integer, got 0"),
     ({"num_latents": 2.5}, "num_latents must be a positive integer"),
     ({"num_latents": True}, "num_latents must be a positive integer"),
-    ({"recon": "mse"}, "unknown recon 'mse'.*bernoulli.*gaussian"),
+    ({"recon": "l1"}, "unknown recon 'l1'.*mse.*bernoulli.*gaussian"),
     ({"reduction": "none"}, "unknown reduction 'none'"),
 ])
 def test_bad_model_arguments(kwargs, message):
@@ -235,3 +241,31 @@ def test_loading_another_architecture_is_refused(tmp_path):
     atomic_save(state, tmp_path / "unknown.pt")
     with pytest.raises(ValueError, match="unknown model 'no_such_model'"):
         load_model(tmp_path / "unknown.pt")
+
+
+def test_he_initialisation_keeps_the_input_visible_at_the_output():
+    from course_lib.models.nets import fan_in, he_init_
+
+    # fan-in of a transposed convolution: in_channels·(kernel/stride)², counted by brute force
+    deconv = torch.nn.ConvTranspose2d(8, 3, 4, 2, 1)
+    x = torch.zeros(1, 8, 5, 5, requires_grad=True)
+    out = deconv(x)
+    out[0, 0, 4, 4].backward()
+    assert fan_in(deconv) == int((x.grad != 0).sum()) == 8 * 2 * 2
+    linear = torch.nn.Linear(1000, 2000)
+    he_init_(torch.nn.Sequential(linear, torch.nn.ReLU(), torch.nn.Linear(2000, 1)))
+    assert linear.weight.var().item() == pytest.approx(2 / 1000, rel=0.02)
+    assert torch.all(linear.bias == 0)
+
+    torch.manual_seed(0)
+    x = images(32, seed=3)
+    he_net = Autoencoder(num_latents=10)
+    default_net = Autoencoder(num_latents=10)
+    for m in default_net.modules():
+        if m is not default_net and hasattr(m, "reset_parameters"):
+            m.reset_parameters()  # PyTorch's default initialisation
+    with torch.no_grad():
+        he_spread = he_net(x).std(0).mean().item()
+        default_spread = default_net(x).std(0).mean().item()
+    # the default initialisation makes the output (nearly) the same for every image
+    assert default_spread < 1e-4 < 1e-2 < he_spread

@@ -63,10 +63,28 @@ def gaussian_recon(x_hat: torch.Tensor, x: torch.Tensor, sigma: float = 1.0,
 
 
 def reconstruction(kind: str, logits: torch.Tensor, x: torch.Tensor, reduction: str = "sum"):
-    """``kind="bernoulli"`` → :func:`bernoulli_recon` on logits; ``"gaussian"`` → sum of squared
-    errors of sigmoid(logits) (σ² = ½)."""
+    """The reconstruction term of a decoder output ``logits`` (N×C×H×W) for images ``x``.
+
+    ``kind="mse"``: the sum of squared errors of the raw output (a Gaussian decoder with an
+    identity output and σ² = ½: the autoencoder loss of seed 003, Eq. 1, summed over pixels);
+    ``"bernoulli"``: :func:`bernoulli_recon` on logits; ``"gaussian"``: sum of squared errors
+    of sigmoid(logits) (σ² = ½).
+    """
     if kind == "bernoulli":
         return bernoulli_recon(logits, x, reduction)
+    if kind == "mse":
+        return gaussian_recon(logits, x, sigma=math.sqrt(0.5), reduction=reduction)
     if kind == "gaussian":
         return gaussian_recon(torch.sigmoid(logits), x, sigma=math.sqrt(0.5), reduction=reduction)
-    raise ValueError(f"unknown reconstruction {kind!r}: expected 'bernoulli' or 'gaussian'")
+    raise ValueError(f"unknown reconstruction {kind!r}: expected 'mse', 'bernoulli' or 'gaussian'")
+
+
+def output_to_pixels(kind: str, out: torch.Tensor) -> torch.Tensor:
+    """Pixel intensities in [0, 1] from a decoder output trained with reconstruction ``kind``:
+    the output clipped to [0, 1] for ``"mse"`` (the output is the image), sigmoid(out) for
+    ``"bernoulli"`` and ``"gaussian"`` (the output is a logit)."""
+    if kind == "mse":
+        return out.clamp(0.0, 1.0)
+    if kind in ("bernoulli", "gaussian"):
+        return torch.sigmoid(out)
+    raise ValueError(f"unknown reconstruction {kind!r}: expected 'mse', 'bernoulli' or 'gaussian'")

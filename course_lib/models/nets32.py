@@ -6,7 +6,8 @@ channels (32→16→8→4), then Linear 64·4·4 → 256 and Linear 256 → out_
 μ and log σ²). Decoder: Linear D → 256, Linear 256 → 64·4·4, then three transposed
 convolutions 4×4, stride 2, padding 1 (4→8→16→32). Table 2 lists their widths as 64, 32, 32;
 the course reads it as the mirror of the encoder, 64 → 32 → 32 → C channels, so the last layer
-returns C logit maps. ReLU between layers (the seed does not name the nonlinearity).
+returns C logit maps. ReLU between layers (the seed does not name the nonlinearity); He initialisation as in
+:mod:`.nets`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .nets import BurgessDecoder, BurgessEncoder, check_images
+from .nets import BurgessDecoder, BurgessEncoder, check_images, he_init_
 
 
 class Mnist32Encoder(nn.Module):
@@ -30,6 +31,7 @@ class Mnist32Encoder(nn.Module):
         )
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(64 * 4 * 4, fc), nn.ReLU(),
                                 nn.Linear(fc, out_features))
+        he_init_(self)
         self.to(memory_format=torch.channels_last)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -54,6 +56,7 @@ class Mnist32Decoder(nn.Module):
             nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(),        # 8×8 → 16×16
             nn.ConvTranspose2d(32, channels, 4, 2, 1),             # 16×16 → 32×32
         )
+        he_init_(self)
         self.to(memory_format=torch.channels_last)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from ..losses import kl_normal, reconstruction
-from ..losses.recon import REDUCTIONS
+from ..losses.recon import REDUCTIONS, output_to_pixels
 from .base import CourseModel, check_non_negative, check_positive_int, register
 from .nets import BurgessDecoder, BurgessEncoder
 from .nets32 import build_nets, check_arch
 
-RECON_KINDS = ("bernoulli", "gaussian")
+RECON_KINDS = ("mse", "bernoulli", "gaussian")
 
 
 def _check_choice(name, value, choices):
@@ -27,13 +27,16 @@ def _check_choice(name, value, choices):
 
 @register("autoencoder")
 class Autoencoder(CourseModel):
-    """Deterministic autoencoder (seed 003, §1.1): z = enc(x), x_hat = sigmoid(dec(z)).
+    """Deterministic autoencoder (seed 003, §1.1): z = enc(x), x_hat = dec(z).
 
-    Loss: squared error summed over pixels and averaged over the batch (``"gaussian"``)
-    or Bernoulli cross-entropy (``"bernoulli"``).
+    Loss (``recon``): ``"mse"`` (default), the squared error of the decoder's output summed
+    over pixels and averaged over the batch (seed 003, Eq. 1, times the number of pixels);
+    ``"bernoulli"``, the cross-entropy of sigmoid(dec(z)); ``"gaussian"``, the squared error of
+    sigmoid(dec(z)), which stalls at the empty image (notebook 01 shows why).
+    :meth:`decode_pixels` gives images in [0, 1] for every choice.
     """
 
-    def __init__(self, num_latents: int = 10, channels: int = 1, recon: str = "gaussian"):
+    def __init__(self, num_latents: int = 10, channels: int = 1, recon: str = "mse"):
         super().__init__()
         self.num_latents = check_positive_int("num_latents", num_latents)
         self.channels = channels
@@ -49,8 +52,13 @@ class Autoencoder(CourseModel):
         return self.encoder(x), None
 
     def decode(self, z):
-        """z N×D → logits N×C×64×64 (``torch.sigmoid`` gives pixel intensities)."""
+        """z N×D → decoder outputs N×C×64×64: the image itself for ``recon="mse"``, logits
+        otherwise; :meth:`decode_pixels` turns either into intensities in [0, 1]."""
         return self.decoder(z)
+
+    def decode_pixels(self, z):
+        """z N×D → images N×C×64×64 with intensities in [0, 1]."""
+        return output_to_pixels(self.recon, self.decode(z))
 
     def forward(self, x):
         return self.decode(self.encode(x)[0])
@@ -69,7 +77,8 @@ class VAE(CourseModel):
     Args:
         num_latents: D, the size of z.
         beta: weight of the KL term (β = 1: the VAE; β > 1: β-VAE).
-        recon: "bernoulli" (default, binary images) or "gaussian".
+        recon: "bernoulli" (default, binary images), "gaussian" (squared error of the sigmoid)
+            or "mse" (squared error of the raw output).
         reduction: "sum" over pixels (correct) or "mean" (the mistake of seed 001).
         arch: "burgess64" (64×64 images, Burgess et al.) or "mnist32" (32×32, seed 004 Table 2).
     """
@@ -97,8 +106,12 @@ class VAE(CourseModel):
         return mu, logvar
 
     def decode(self, z):
-        """z N×D → logits N×C×S×S."""
+        """z N×D → logits N×C×S×S (the image itself for ``recon="mse"``)."""
         return self.decoder(z)
+
+    def decode_pixels(self, z):
+        """z N×D → images N×C×S×S with intensities in [0, 1]."""
+        return output_to_pixels(self.recon, self.decode(z))
 
     @staticmethod
     def reparameterize(mu, logvar, generator: torch.Generator | None = None):
