@@ -32,7 +32,8 @@ def test_recipes_are_explicit_and_overridable():
     full = ck.recipe("beta_vae", "full")
     assert full["steps"] == 300_000 and full["lr"] == 1e-4
     cap = ck.recipe("capacity_vae", "quick")
-    assert cap["config"]["c_steps"] == 640 and cap["steps"] == 800
+    assert cap["config"]["c_steps"] == 4_000 and cap["steps"] == 5_000 and cap["config"]["gamma"] == 30.0
+    assert ck.recipe("capacity_vae", "full")["config"]["gamma"] == 1000.0  # the seed's γ
     with pytest.raises(ValueError, match="unknown reference model"):
         ck.recipe("nope")
     with pytest.raises(ValueError, match="overrides"):
