@@ -67,7 +67,7 @@ NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=300, quick=10_000, full=
 STEPS = int(STEPS or profiles.pick(PROFILE, smoke=2, quick=200, full=30_000))
 BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=32, full=64))
 LR = float(LR or profiles.pick(PROFILE, smoke=1e-3, quick=1e-3, full=1e-4))
-N_VOTES = int(N_VOTES or profiles.pick(PROFILE, smoke=4, quick=200, full=5_000))
+N_VOTES = int(N_VOTES or profiles.pick(PROFILE, smoke=4, quick=100, full=5_000))
 print(f"profile {PROFILE}: {NUM_EVAL} evaluation images, {NUM_BINS} bins, leaderboard budget "
       f"{STEPS} steps of {BATCH_SIZE}, {N_VOTES} votes per score")
 
