@@ -106,7 +106,6 @@ def encoder_of(model):
 
 
 @torch.no_grad()
-@torch.no_grad()
 def reconstruction_error(model, x, batch_size: int = 1000) -> float:
     """Bernoulli reconstruction error (nats per image) of the posterior mean; NaN for models that
     do not reconstruct (GANs)."""

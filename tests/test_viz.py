@@ -170,3 +170,21 @@ def test_save_figure_creates_the_folder(tmp_path, monkeypatch):
     assert path == tmp_path / "runs" / "figures" / "x.png" and path.exists()
     with pytest.raises(ValueError, match="plain file name"):
         viz.save_figure(fig, "../escape.png")
+
+
+def test_reconstructions_of_an_mse_autoencoder_are_its_clipped_output():
+    from course_lib.models import Autoencoder
+
+    torch.manual_seed(0)
+    ae = Autoencoder(num_latents=3).eval()  # recon="mse": the decoder outputs the image
+    x = (torch.rand(4, 1, 64, 64) < 0.1).float()
+    with torch.no_grad():
+        out = ae(x)
+    assert out.min() < 0  # the untrained output leaves [0, 1], so clipping matters
+    assert torch.equal(viz.reconstruct(ae, x), out.clamp(0, 1))
+    z0 = ae.encode(x)[0][0].detach()
+    images = viz.traversal_images(ae, z0, dims=[1], values=[0.5])
+    z = z0.clone()
+    z[1] = 0.5
+    with torch.no_grad():
+        assert torch.allclose(images[0, 0], ae.decode(z[None]).clamp(0, 1)[0])

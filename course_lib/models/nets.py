@@ -21,8 +21,8 @@ from torch import nn
 
 def fan_in(layer: nn.Module) -> int:
     """The number of inputs that reach one output of a linear, convolution or transposed
-    convolution layer. For a transposed convolution this is in_channels·(kernel/stride)² per
-    spatial dimension pair, not what ``torch.nn.init`` assumes (out_channels·kernel²)."""
+    convolution layer. For a transposed convolution with kernel k and stride s this is
+    in_channels·(k/s)², not what ``torch.nn.init`` assumes (out_channels·k²)."""
     if isinstance(layer, nn.Linear):
         return layer.in_features
     if isinstance(layer, nn.ConvTranspose2d):

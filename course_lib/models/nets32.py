@@ -6,8 +6,8 @@ channels (32→16→8→4), then Linear 64·4·4 → 256 and Linear 256 → out_
 μ and log σ²). Decoder: Linear D → 256, Linear 256 → 64·4·4, then three transposed
 convolutions 4×4, stride 2, padding 1 (4→8→16→32). Table 2 lists their widths as 64, 32, 32;
 the course reads it as the mirror of the encoder, 64 → 32 → 32 → C channels, so the last layer
-returns C logit maps. ReLU between layers (the seed does not name the nonlinearity); He initialisation as in
-:mod:`.nets`.
+returns C logit maps. ReLU between layers (the seed does not name the nonlinearity); He
+initialisation as in :mod:`.nets`.
 """
 
 from __future__ import annotations
