@@ -92,12 +92,54 @@ def test_idgan_r_id_is_the_posterior_nll(batch):
     torch.testing.assert_close(model.r_id(c, x_gen), nll - const)
 
 
+def test_idgan_r1_penalty_matches_per_image_gradients(batch):
+    torch.manual_seed(0)
+    model = IDGAN(build_model("vae", num_latents=3), noise_dim=2, r1=10.0)
+    x = batch[:4].clone().requires_grad_(True)
+    got = model.r1_penalty(x, model.discriminator(x))
+    # brute force: the gradient of D's logit for each image on its own
+    norms = []
+    for i in range(4):
+        xi = batch[i:i + 1].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(model.discriminator(xi).sum(), xi)
+        norms.append(g.pow(2).sum())
+    torch.testing.assert_close(got, torch.stack(norms).mean())
+    assert got > 0
+    # the penalty enters the discriminator's loss with weight γ/2, and only when γ > 0
+    terms = model.training_step(batch, 0, model.configure_optimizers(1e-4))
+    assert "r1" in terms and terms["r1"] > 0
+    plain = IDGAN(build_model("vae", num_latents=3), noise_dim=2)
+    assert "r1" not in plain.training_step(batch, 0, plain.configure_optimizers(1e-4))
+
+
+def test_idgan_decoder_init_starts_as_the_step1_decoder(batch):
+    torch.manual_seed(0)
+    vae = build_model("beta_vae", num_latents=3)
+    model = IDGAN(vae, noise_dim=5, init="decoder").eval()
+    c, s = torch.randn(6, 3), 3 * torch.randn(6, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(model.generate(c, s), torch.sigmoid(vae.decode(c)))
+        # a random start does not render the decoder's images
+        other = IDGAN(vae, noise_dim=5).eval()
+        assert (other.generate(c, s) - torch.sigmoid(vae.decode(c))).abs().max() > 1e-2
+    # the noise columns are trainable: one step moves them away from zero
+    model.train()
+    train(model, batch, steps=1, batch_size=8, lr=1e-3, progress=False)
+    assert model.generator.fc[0].weight[:, :5].abs().max() > 0
+
+
 def test_idgan_bad_inputs(tmp_path):
     vae = build_model("vae", num_latents=3)
     with pytest.raises(ValueError, match="code_size 5 does not match"):
         IDGAN(vae, code_size=5)
     with pytest.raises(ValueError, match="lam must be >= 0"):
         IDGAN(vae, lam=-1.0)
+    with pytest.raises(ValueError, match="r1 must be >= 0"):
+        IDGAN(vae, r1=-0.5)
+    with pytest.raises(ValueError, match=r"init must be one of \('random', 'decoder'\)"):
+        IDGAN(vae, init="encoder")
+    with pytest.raises(ValueError, match="Burgess 64×64 decoder"):
+        IDGAN(build_model("vae", num_latents=3, arch="mnist32"), init="decoder")
     clf = FactorClassifier()
     path = tmp_path / "clf.pt"
     atomic_save(checkpoint_state(clf, {}, 0, {}, torch.Generator(), {}), path)
@@ -107,9 +149,10 @@ def test_idgan_bad_inputs(tmp_path):
 
 def test_idgan_checkpoint_round_trip(tmp_path, batch):
     torch.manual_seed(0)
-    model = IDGAN(build_model("beta_vae", num_latents=3), noise_dim=2)
+    model = IDGAN(build_model("beta_vae", num_latents=3), noise_dim=2, r1=1.0, init="decoder")
     result = train(model, batch, steps=2, batch_size=4, checkpoint=tmp_path / "idgan.pt", progress=False)
     loaded = load_model(result.checkpoint)
+    assert (loaded.r1, loaded.init) == (1.0, "decoder")
     c = torch.randn(2, 3)
     s = torch.randn(2, 2)
     torch.testing.assert_close(loaded.generate(c, s), model.eval().generate(c, s))

@@ -269,19 +269,37 @@ class IDGAN(CourseModel):
     the frozen encoder's posterior of the generated image: eq. 7's KL(q(c) ‖ q(c|G(s, c)))
     up to the entropy of q(c), which does not depend on G.
 
+    Two options make step 2 affordable on a small budget; both leave the objective unchanged:
+
+    * ``r1 = γ > 0`` adds the R1 penalty of Mescheder et al. (2018) to the discriminator's loss,
+      γ/2 · E_x[‖∇_x D(x)‖²] on real images (D's logit): it keeps D smooth on the data, a
+      standard stabiliser of GAN training.
+    * ``init="decoder"`` starts G from the step-1 decoder: the weights that read c are copied,
+      those that read s are zero, so G(s, c) = Dec(c) at the start and the GAN loss then
+      sharpens a renderer that already respects the code. ``"random"`` (He initialisation)
+      trains G from scratch, as in Lee et al. (2020); it needs a much longer run.
+
     Args:
         vae: the step-1 model (a VAE, a checkpoint path, or {"name", "config"}).
         noise_dim: size of s.
         code_size: must equal the VAE's num_latents (checked) when given.
         lam: λ ≥ 0.
+        r1: γ ≥ 0 of the R1 penalty (0: none).
+        init: "random" or "decoder" (the step-1 model must have the Burgess 64×64 decoder).
     """
 
+    INITS = ("random", "decoder")
+
     def __init__(self, vae, noise_dim: int = 16, lam: float = 1.0, code_size: int | None = None,
-                 channels: int | None = None):
+                 channels: int | None = None, r1: float = 0.0, init: str = "random"):
         super().__init__()
         vae = _vae_from(vae)
         self.noise_dim = check_positive_int("noise_dim", noise_dim)
         self.lam = check_non_negative("lam", lam)
+        self.r1 = check_non_negative("r1", r1)
+        if init not in self.INITS:
+            raise ValueError(f"init must be one of {self.INITS}, got {init!r}")
+        self.init = init
         if code_size is not None and code_size != vae.num_latents:
             raise ValueError(f"code_size {code_size} does not match the step-1 model's {vae.num_latents} latents")
         self.code_size = vae.num_latents
@@ -290,11 +308,29 @@ class IDGAN(CourseModel):
         self.vae.requires_grad_(False)
         self.generator = BurgessDecoder(self.noise_dim + self.code_size, self.channels)
         self.discriminator = Discriminator(self.channels)
+        if init == "decoder":
+            self._copy_decoder()
+
+    def _copy_decoder(self):
+        """G's weights from the step-1 decoder: c's input columns copied, s's set to zero."""
+        decoder = getattr(self.vae, "decoder", None)
+        if not isinstance(decoder, BurgessDecoder) or self.channels != self.vae.channels:
+            raise ValueError("init='decoder' needs a step-1 model with the Burgess 64×64 decoder and the same "
+                             f"channels; got {type(decoder).__name__} with {self.vae.channels} channel(s)")
+        state = self.generator.state_dict()
+        for key, value in decoder.state_dict().items():
+            if state[key].shape == value.shape:
+                state[key] = value.detach().clone()
+            else:  # the first linear layer reads [s, c]: N×(noise_dim + code_size)
+                weight = torch.zeros_like(state[key])
+                weight[:, self.noise_dim:] = value
+                state[key] = weight
+        self.generator.load_state_dict(state)
 
     def config(self):
         return {"vae": {"name": self.vae.model_name, "config": self.vae.config()},
                 "noise_dim": self.noise_dim, "lam": self.lam, "code_size": self.code_size,
-                "channels": self.channels}
+                "channels": self.channels, "r1": self.r1, "init": self.init}
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -324,10 +360,22 @@ class IDGAN(CourseModel):
         mu, logvar = self.vae.encode(x_gen)
         return 0.5 * (logvar + (c - mu) ** 2 / logvar.exp()).sum(1).mean()
 
+    def r1_penalty(self, x, logits):
+        """E_x[‖∇_x D(x)‖²] for real images ``x`` (with requires_grad) and D's ``logits`` of them."""
+        (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+        return grad.pow(2).flatten(1).sum(1).mean()
+
     def training_step(self, x, step, optimizers):
         c = self.sample_codes(x)
         x_gen = self.generate(c)
-        d_loss = _bce(self.discriminator(x), 1.0) + _bce(self.discriminator(x_gen.detach()), 0.0)
+        x_real = x.detach().requires_grad_(self.r1 > 0)
+        d_real = self.discriminator(x_real)
+        d_loss = _bce(d_real, 1.0) + _bce(self.discriminator(x_gen.detach()), 0.0)
+        out = {}
+        if self.r1 > 0:
+            penalty = self.r1_penalty(x_real, d_real)
+            d_loss = d_loss + 0.5 * self.r1 * penalty
+            out["r1"] = penalty.detach()
         optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         optimizers["discriminator"].step()
@@ -339,4 +387,4 @@ class IDGAN(CourseModel):
         optimizers["generator"].step()
         self.discriminator.zero_grad(set_to_none=True)
         return {"loss": g_loss.detach(), "gan_gen": adv.detach(), "r_id": r_id.detach(),
-                "discriminator": d_loss.detach()}
+                "discriminator": d_loss.detach(), **out}
