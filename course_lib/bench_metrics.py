@@ -2,7 +2,7 @@
 
 ``python -m course_lib bench mig`` (or ``python -m course_lib.bench_metrics``) prints the time
 to render and encode every image, the time of the discrete MIG on the codes, images per second
-and the peak resident memory. Targets (issue 9): at most 3 minutes on the 2-core CPU, at most
+and the peak resident memory. Targets: at most 3 minutes on the 2-core CPU, at most
 10 s on a GPU. Memory stays bounded: images exist one batch at a time, and the MIG's
 histograms are built with ``np.bincount`` (no N×N matrix).
 

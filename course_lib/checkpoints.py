@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from . import profiles
-from .train import CHECKPOINT_FORMAT, History, TrainResult, atomic_save, load_model, train
+from .train import CHECKPOINT_FORMAT, History, TrainResult, atomic_save, choose_device, load_model, train
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "course_lib.checkpoints/1"
@@ -69,6 +69,14 @@ RECIPES: dict[str, dict] = {
         "batch_size": {"smoke": 8, "quick": 64, "full": 64},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 5e-4}, "seed": 0,
     },
+    # notebook 07 (solutions/07_vaegan_idgan.py): ID-GAN's step 1, seed 000's β-VAE (|z| = 3,
+    # β = 0.5) trained on the left-hand positions only (posX class < 16)
+    "heldout_beta_vae": {
+        "model": "beta_vae", "config": {"num_latents": 3, "beta": 0.5}, "data": "dsprites:posX<16",
+        "steps": {"smoke": 2, "quick": 1_500, "full": 100_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-4}, "seed": 0,
+    },
     # notebook 05 (solutions/05_total_correlation.py): β-TCVAE (Chen et al.), β = 6 on the TC
     "beta_tcvae": {
         "model": "beta_tcvae", "config": {"num_latents": 10, "beta": 6.0}, "data": "dsprites",
@@ -92,8 +100,10 @@ def checkpoint_dir(folder: str | os.PathLike | None = None) -> Path:
 def recipe(name: str, profile: str | None = None, **overrides) -> dict:
     """The full recipe of reference model ``name`` in ``profile``, with ``overrides``.
 
-    Overrides: ``steps``, ``batch_size``, ``lr``, ``seed``, or any keyword of the model's
-    constructor (``beta=16``). The returned dict has every model keyword made explicit::
+    Overrides: ``steps``, ``batch_size``, ``lr``, ``seed``, ``data`` (``"dsprites"``, or
+    ``"dsprites:posX<16"`` for the posX classes below 16 only, see :func:`make_data`), or any
+    keyword of the model's constructor (``beta=16``). The returned dict has every model keyword
+    made explicit::
 
         {"name", "model", "config", "data", "steps", "batch_size", "lr", "seed"}
     """
@@ -107,10 +117,11 @@ def recipe(name: str, profile: str | None = None, **overrides) -> dict:
            **{k: _pick(base[k], profile) for k in TRAIN_KEYS}}
     config = {k: _pick(v, profile) for k, v in base["config"].items()}
     for key, value in overrides.items():
-        if key in TRAIN_KEYS:
+        if key in TRAIN_KEYS or key == "data":
             out[key] = value
         else:
             config[key] = value
+    data_ranges(out["data"])  # a clear error now rather than when training starts
     try:
         model = build_model(base["model"], **config)
     except TypeError as err:
@@ -226,12 +237,31 @@ def find_shipped(recipe_: dict, folder=None) -> tuple[str, dict] | None:
     return None
 
 
-def make_data(kind: str):
-    if kind == "dsprites":
-        from .data import DSprites
+def data_ranges(kind: str) -> dict | None:
+    """The class ranges of a recipe's data: ``"dsprites"`` → None (all images),
+    ``"dsprites:posX<16"`` → ``{"posX": (0, 16)}`` (any factor name and bound)."""
+    from .data.dsprites import FACTOR_NAMES, FACTOR_SIZES
 
-        return DSprites()
-    raise ValueError(f"unknown data {kind!r} in a recipe: expected 'dsprites'")
+    if kind == "dsprites":
+        return None
+    expected = "expected 'dsprites' or 'dsprites:<factor><<bound>' such as 'dsprites:posX<16'"
+    if not isinstance(kind, str) or not kind.startswith("dsprites:") or "<" not in kind:
+        raise ValueError(f"unknown data {kind!r} in a recipe: {expected}")
+    factor, _, bound = kind[len("dsprites:"):].partition("<")
+    if factor not in FACTOR_NAMES or not bound.isdigit():
+        raise ValueError(f"unknown data {kind!r} in a recipe: {expected}, with a factor of {FACTOR_NAMES}")
+    size = FACTOR_SIZES[FACTOR_NAMES.index(factor)]
+    if not 1 <= int(bound) <= size:
+        raise ValueError(f"data {kind!r}: the bound must be between 1 and {size} classes of {factor}")
+    return {factor: (0, int(bound))}
+
+
+def make_data(kind: str, device=None):
+    """The training data of a recipe: all of dSprites, or a class range of it."""
+    from .data import DSprites
+
+    ranges = data_ranges(kind)
+    return DSprites() if ranges is None else DSprites().sampler(choose_device(device), class_ranges=ranges)
 
 
 def train_recipe(recipe_: dict, *, device=None, progress=True, checkpoint=None) -> TrainResult:
@@ -240,7 +270,7 @@ def train_recipe(recipe_: dict, *, device=None, progress=True, checkpoint=None) 
 
     torch.manual_seed(recipe_["seed"])
     model = build_model(recipe_["model"], **recipe_["config"])
-    return train(model, make_data(recipe_["data"]), steps=recipe_["steps"],
+    return train(model, make_data(recipe_["data"], device), steps=recipe_["steps"],
                  batch_size=recipe_["batch_size"], lr=recipe_["lr"], seed=recipe_["seed"],
                  device=device, checkpoint=checkpoint, progress=progress)
 

@@ -108,3 +108,17 @@ def test_shipped_checkpoints_of_the_repository_verify():
         assert entry["bytes"] == path.stat().st_size < 2_000_000
         assert entry["recipe"] == ck.recipe(entry["recipe"]["name"], None, **{
             k: entry["recipe"][k] for k in ck.TRAIN_KEYS}, **entry["recipe"]["config"])
+
+
+def test_recipe_data_can_hold_out_a_class_range():
+    r = ck.recipe("heldout_beta_vae", "quick")  # notebook 07's step 1
+    assert r["data"] == "dsprites:posX<16" and r["config"]["num_latents"] == 3 and r["config"]["beta"] == 0.5
+    assert ck.data_ranges(r["data"]) == {"posX": (0, 16)} and ck.data_ranges("dsprites") is None
+    assert ck.recipe("heldout_beta_vae", "quick", data="dsprites:posX<5")["data"] == "dsprites:posX<5"
+    sampler = ck.make_data("dsprites:posX<5", "cpu")
+    _, classes = sampler.sample_with_classes(500, torch.Generator().manual_seed(0))
+    assert int(classes[:, 4].max()) < 5 and int(classes[:, 4].min()) == 0
+    for bad in ("dsprites:posZ<4", "dsprites:posX<40", "dsprites:posX<x", "mnist"):
+        with pytest.raises(ValueError, match="data"):
+            ck.recipe("heldout_beta_vae", "quick", data=bad)
+
