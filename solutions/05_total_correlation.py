@@ -69,6 +69,7 @@ MNIST_STEPS = None    # training steps of each MNIST model
 MNIST_LATENTS = None  # seed 004: 20
 MNIST_GAMMA = None    # γ of FactorVAE / CFactorVAE on MNIST
 MNIST_C_MAX = None    # final capacity C (nats) of the controlled models
+LONG_STEPS = None     # budget of the longer β-VAE / β-TCVAE pair (shipped for quick and full)
 
 # %%
 from course_lib import profiles
@@ -89,6 +90,7 @@ MNIST_STEPS = int(MNIST_STEPS or profiles.pick(PROFILE, smoke=3, quick=200, full
 MNIST_LATENTS = int(MNIST_LATENTS or 20)
 MNIST_GAMMA = float(MNIST_GAMMA or 10.0)
 MNIST_C_MAX = float(MNIST_C_MAX or 25.0)
+LONG_STEPS = int(LONG_STEPS or profiles.pick(PROFILE, smoke=3, quick=16_000, full=16_000))
 print(f"profile {PROFILE}: dSprites {STEPS} steps × {BATCH_SIZE} images (lr {LR}), β = {BETA}, "
       f"FactorVAE γ = {FACTOR_GAMMA}, discriminator {DISC_LAYERS}×{DISC_HIDDEN}; "
       f"MNIST {MNIST_STEPS} steps, D = {MNIST_LATENTS}")
@@ -112,6 +114,7 @@ from matplotlib.figure import Figure
 
 import course_lib
 from course_lib import exercises, viz, widgets
+from course_lib.checkpoints import load_or_train
 from course_lib.data import DSprites, load_mnist
 from course_lib.losses import bernoulli_recon, tc_decomposition
 from course_lib.losses.tc import gaussian_total_correlation, log_qz, mws_tc_offset
@@ -525,37 +528,102 @@ for tag, s in dsprites_scores.items():
 print(f"(evaluation CPU {time.process_time() - cpu0:.1f} s)")
 
 # %% [markdown]
-# The result the issue asks the full profile for: β-TCVAE with β = 6 should reach MIG ≥ 0.3
-# (published figures for this model are around 0.2-0.5), next to β-VAE with the same β and the
-# same budget. The next cell prints both, whatever the profile; in the quick profile (a few
-# hundred steps on a CPU) the models have barely started to separate the factors, so read the
-# numbers as a smoke test of the pipeline, not as the result.
+# After a few hundred steps the models have barely started to separate the factors, so read
+# these numbers as a check of the pipeline, not as the comparison of the papers.
+#
+# ### A longer budget: the shipped 16,000-step pair
+#
+# Chen et al. report that β-TCVAE disentangles dSprites better than β-VAE (published MIG for
+# β-TCVAE is around 0.2–0.5). To see it without a GPU, the course ships a β-TCVAE (β = 6, MSS)
+# and a β-VAE (β = 8, notebook 03's recipe) trained for `LONG_STEPS` = 16,000 steps of 64
+# images (about 1.4 passes over dSprites), both from seed 0, by its own command
+#
+#     python -m course_lib pretrain beta_tcvae --steps 16000
+#     python -m course_lib pretrain beta_vae --steps 16000
+#
+# (about 35 minutes each on one CPU core). `load_or_train` loads them when the recipe asked
+# for is exactly the shipped one and checks their sha256; with another `SEED` it trains them.
+# The MIG is computed on 10,000 images, as in the manifest.
+#
+# ⚠️ **Heavy cell** when the recipe differs from the shipped one (another `SEED`: about an
+# hour of CPU for the pair).
 
 # %%
 mig_tc, mig_beta = dsprites_scores["β-TCVAE"]["mig"], dsprites_scores["β-VAE"]["mig"]
-print(f"MIG after {STEPS} steps of {BATCH_SIZE}: β-TCVAE (β={BETA:g}) {mig_tc:.3f}  |  "
-      f"β-VAE (β={BETA:g}) {mig_beta:.3f}  |  FactorVAE (γ={FACTOR_GAMMA:g}) {dsprites_scores['FactorVAE']['mig']:.3f}")
-if PROFILE == "full":
-    print("target β-TCVAE MIG ≥ 0.3:", "reached" if mig_tc >= 0.3 else "NOT reached")
-else:
-    print(f"({PROFILE} profile: run with PROFILE='full' on a GPU for the β-TCVAE MIG ≥ 0.3 result)")
+long_runs, long_scores, long_kl = {}, {}, {}
+for tag, name in (("β-VAE", "beta_vae"), ("β-TCVAE", "beta_tcvae")):
+    run = load_or_train(name, profile="smoke" if PROFILE == "smoke" else "quick", steps=LONG_STEPS,
+                        seed=SEED, device=device, progress=False,
+                        cache=CHECKPOINTS / f"05_long_{name}_{PROFILE}_{LONG_STEPS}_seed{SEED}.pt")
+    recipe = run.extra["recipe"]
+    long_runs[tag] = run.model.eval()
+    enc = encode_dataset(long_runs[tag], ds, n=10_000 if PROFILE != "smoke" else 256, seed=SEED + 4, device=device)
+    long_scores[tag] = mig(enc.mu, enc.classes, factor_names=ds.factor_names)
+    long_kl[tag] = (0.5 * (enc.mu ** 2 + np.exp(enc.logvar) - enc.logvar - 1)).mean(0)  # nats per latent
+    print(f"{tag:<8} {run.extra['source']:<8} β = {recipe['config']['beta']:g}, {recipe['steps']} steps of "
+          f"{recipe['batch_size']}, lr {recipe['lr']:g}, seed {recipe['seed']}: MIG {long_scores[tag].score:.3f}  "
+          "per factor " + ", ".join(f"{n} {v:.2f}" for n, v in zip(ds.factor_names, long_scores[tag].per_factor)
+                                    if np.isfinite(v)))
+mig_tc_long, mig_beta_long = long_scores["β-TCVAE"].score, long_scores["β-VAE"].score
+headline(f"β-TCVAE (β=6) MIG after {LONG_STEPS} steps", mig_tc_long, ".3f")
+headline(f"β-VAE (β=8) MIG after {LONG_STEPS} steps", mig_beta_long, ".3f")
+print(f"β-TCVAE reaches MIG ≥ 0.3: {mig_tc_long >= 0.3}; β-TCVAE above β-VAE on the same budget: "
+      f"{mig_tc_long > mig_beta_long}")
+
+
+def mi_panels(matrices, filename):
+    """One heat map of I(z_j; v_k) per entry of ``matrices`` (title → D×K matrix), side by side."""
+    fig = Figure(figsize=(4.2 * len(matrices), 3.2))
+    for ax, (title, mi) in zip(np.atleast_1d(fig.subplots(1, len(matrices))), matrices.items()):
+        im = ax.imshow(mi, aspect="auto", cmap="viridis")
+        ax.set_xticks(range(len(ds.factor_names)), ds.factor_names, rotation=45, fontsize=7)
+        ax.set_ylabel("latent")
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    viz.save_figure(fig, filename)
+    return fig
+
+
+display(mi_panels({f"{tag}, {LONG_STEPS} steps: MIG {r.score:.2f}": r.mutual_info for tag, r in long_scores.items()},  # noqa: F821
+                  "05_long_mutual_info.png"))
+long_tc = long_runs["β-TCVAE"]
+with torch.no_grad():
+    x_show = ds.images(ds.sample_classes(1, generator=torch.Generator().manual_seed(SEED + 3))).to(device)
+    mu_show = long_tc.encode(x_show)[0]
+    top = np.argsort(-long_kl["β-TCVAE"])[:6].tolist()
+    mi_tc = long_scores["β-TCVAE"].mutual_info
+    fig = viz.traversal_grid(long_tc, mu_show[0], dims=top, scale=0.8,
+                             labels=[f"z{j} ({ds.factor_names[int(np.argmax(mi_tc[j]))]})" for j in top],
+                             title=f"β-TCVAE, {LONG_STEPS} steps: six latents of largest KL")
+viz.save_figure(fig, "05_long_traversal_beta_tcvae.png")
+fig
+
+# %% [markdown]
+# What our shipped pair shows (seed 0, MIG on 10,000 images): β-TCVAE 0.181, β-VAE 0.036 after
+# the same 16,000 steps (0.185 and 0.038 in the manifest, scored on another 10,000 images).
+# The order is the one Chen et al. report, and the gap is large, but
+# β-TCVAE stays short of the 0.3 that their longer runs reach. The per-factor scores say where:
+# β-TCVAE gives scale (0.52) and shape (0.35) latents of their own, a rare sight for shape,
+# while x and y position are spread over four or five latents, each moving the sprite along
+# its own diagonal (gaps 0.01 and 0.02; see the heat map and the traversals). In principle the
+# TC term rejects such mixtures (a rotated square of positions is not a product of its
+# marginals), but the dependence is weak and, with 64 codes per batch out of 737,280
+# images, the minibatch estimate of $\log q(z)$ that carries it is coarse (section 2). A larger
+# batch alone did not help at this budget: the same command with `-p batch_size 256` for 4,000
+# steps (the same number of images) reached MIG 0.101. The
+# β-VAE, trained as long, did *worse* than its 2,000-step runs in notebook 03: no factor has a
+# latent of its own (per-factor gaps at most 0.12, for posY; scale, which the 2,000-step runs
+# kept in one latent, scores 0.00), a reminder that a longer run of the same objective does
+# not undo an entangled start that the objective does not penalise. One seed each, so
+# this is one draw of a spread that Locatello et al. (2019) show to be wide.
 
 # %% [markdown]
 # Mutual information between each latent and each factor shows *how* each model spreads the
 # factors over its latents (one bright cell per column is the disentangled ideal).
 
 # %%
-fig = Figure(figsize=(12, 3.2))
-axes = fig.subplots(1, 3)
-for ax, (tag, s) in zip(axes, dsprites_scores.items()):
-    im = ax.imshow(s["mi"], aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(ds.factor_names)), ds.factor_names, rotation=45, fontsize=7)
-    ax.set_ylabel("latent")
-    ax.set_title(f"{tag}: MIG {s['mig']:.2f}", fontsize=9)
-    fig.colorbar(im, ax=ax)
-fig.tight_layout()
-viz.save_figure(fig, "05_dsprites_mutual_info.png")
-fig
+mi_panels({f"{tag}: MIG {sc['mig']:.2f}": sc["mi"] for tag, sc in dsprites_scores.items()}, "05_dsprites_mutual_info.png")
 
 # %% [markdown]
 # With a short budget the matrices are faint and diffuse: positions are learned first and tend
@@ -710,7 +778,8 @@ summary = [
      f"toy discriminator: {disc_tc:.3f} vs closed form {true_tc[0.5]:.3f} nats"),
     ("β-TCVAE beats β-VAE on MIG (seed 003 Fig. 5)",
      f"MIG β-TCVAE {mig_tc:.3f}, β-VAE {mig_beta:.3f}, FactorVAE "
-     f"{dsprites_scores['FactorVAE']['mig']:.3f} ({STEPS} steps)"),
+     f"{dsprites_scores['FactorVAE']['mig']:.3f} ({STEPS} steps); β-TCVAE {mig_tc_long:.3f}, "
+     f"β-VAE {mig_beta_long:.3f} ({LONG_STEPS} steps)"),
     ("seed 004 Table 1: CFVAE reconstructs best",
      "test recon " + ", ".join(f"{k} {v[3]:.1f}" for k, v in mnist_table.items())
      + f" ({train_set.source}, {MNIST_STEPS} steps)"),
