@@ -51,7 +51,7 @@ if "google.colab" in sys.modules:  # install the course only inside Colab
 PROFILE = None        # "smoke", "quick" or "full"; None: $COURSE_PROFILE, else "quick"
 SEED = 0
 DEVICE = "auto"
-NUM_EVAL = None       # evaluation images (the issue of this notebook: 10,000)
+NUM_EVAL = None       # evaluation images (10,000 in quick and full)
 NUM_BINS = 20         # bins per code dimension of the discrete MIG
 STEPS = None          # training budget of each leaderboard model without a shipped checkpoint
 BATCH_SIZE = None
