@@ -541,7 +541,7 @@ print(f"(evaluation CPU {time.process_time() - cpu0:.1f} s)")
 #     python -m course_lib pretrain beta_tcvae --steps 16000
 #     python -m course_lib pretrain beta_vae --steps 16000
 #
-# (about 35 minutes each on one CPU core). `load_or_train` loads them when the recipe asked
+# (about 40 minutes each on one CPU core shared with another run). `load_or_train` loads them when the recipe asked
 # for is exactly the shipped one and checks their sha256; with another `SEED` it trains them.
 # The MIG is computed on 10,000 images, as in the manifest.
 #
