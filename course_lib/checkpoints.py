@@ -240,7 +240,7 @@ def find_shipped(recipe_: dict, folder=None) -> tuple[str, dict] | None:
 def data_ranges(kind: str) -> dict | None:
     """The class ranges of a recipe's data: ``"dsprites"`` → None (all images),
     ``"dsprites:posX<16"`` → ``{"posX": (0, 16)}`` (any factor name and bound)."""
-    from .data.dsprites import FACTOR_NAMES, FACTOR_SIZES
+    from .data.dsprites import _class_bounds
 
     if kind == "dsprites":
         return None
@@ -248,12 +248,14 @@ def data_ranges(kind: str) -> dict | None:
     if not isinstance(kind, str) or not kind.startswith("dsprites:") or "<" not in kind:
         raise ValueError(f"unknown data {kind!r} in a recipe: {expected}")
     factor, _, bound = kind[len("dsprites:"):].partition("<")
-    if factor not in FACTOR_NAMES or not bound.isdigit():
-        raise ValueError(f"unknown data {kind!r} in a recipe: {expected}, with a factor of {FACTOR_NAMES}")
-    size = FACTOR_SIZES[FACTOR_NAMES.index(factor)]
-    if not 1 <= int(bound) <= size:
-        raise ValueError(f"data {kind!r}: the bound must be between 1 and {size} classes of {factor}")
-    return {factor: (0, int(bound))}
+    if not bound.isdigit():
+        raise ValueError(f"unknown data {kind!r} in a recipe: {expected}")
+    ranges = {factor: (0, int(bound))}
+    try:
+        _class_bounds(ranges)  # the sampler's own check of the factor name and the bound
+    except ValueError as err:
+        raise ValueError(f"data {kind!r} in a recipe: {err}") from err
+    return ranges
 
 
 def make_data(kind: str, device=None):
