@@ -116,7 +116,7 @@ import course_lib
 from course_lib import exercises, viz, widgets
 from course_lib.checkpoints import load_or_train
 from course_lib.data import DSprites, load_mnist
-from course_lib.losses import bernoulli_recon, tc_decomposition
+from course_lib.losses import bernoulli_recon, kl_normal, tc_decomposition
 from course_lib.losses.tc import gaussian_total_correlation, log_qz, mws_tc_offset
 from course_lib.metrics import encode_dataset, mig
 from course_lib.models import BetaTCVAE, BetaVAE, CFactorVAE, FactorVAE
@@ -515,7 +515,7 @@ def evaluate_dsprites(model):
     model.train()
     return {"recon": recon / NUM_EVAL, "mig": float(scores.score), "tc": float(np.mean(tcs)),
             "per_factor": scores.per_factor, "mi": scores.mutual_info,
-            "kl": float((0.5 * (mu ** 2 + logvar.exp() - logvar - 1)).sum(1).mean())}
+            "kl": float(kl_normal(mu, logvar).sum(1).mean())}
 
 
 cpu0 = time.process_time()
@@ -559,7 +559,7 @@ for tag, name in (("β-VAE", "beta_vae"), ("β-TCVAE", "beta_tcvae")):
     long_runs[tag] = run.model.eval()
     enc = encode_dataset(long_runs[tag], ds, n=10_000 if PROFILE != "smoke" else 256, seed=SEED + 4, device=device)
     long_scores[tag] = mig(enc.mu, enc.classes, factor_names=ds.factor_names)
-    long_kl[tag] = (0.5 * (enc.mu ** 2 + np.exp(enc.logvar) - enc.logvar - 1)).mean(0)  # nats per latent
+    long_kl[tag] = kl_normal(torch.from_numpy(enc.mu), torch.from_numpy(enc.logvar)).mean(0).numpy()  # nats
     print(f"{tag:<8} {run.extra['source']:<8} β = {recipe['config']['beta']:g}, {recipe['steps']} steps of "
           f"{recipe['batch_size']}, lr {recipe['lr']:g}, seed {recipe['seed']}: MIG {long_scores[tag].score:.3f}  "
           "per factor " + ", ".join(f"{n} {v:.2f}" for n, v in zip(ds.factor_names, long_scores[tag].per_factor)

@@ -97,6 +97,7 @@ import course_lib
 from course_lib import exercises, viz
 from course_lib.checkpoints import load_or_train
 from course_lib.data import DSprites
+from course_lib.leaderboard import reconstruction_error
 from course_lib.metrics import mig
 from course_lib.models import IDGAN, VAEGAN, VAEInfoGAN
 from course_lib.models.hybrid import vaegan_losses
@@ -480,12 +481,6 @@ print("seed 002's observation (informative > incompressible)",
 # code, so its MIG is the β-VAE's.
 
 # %%
-def bernoulli_recon_error(model):
-    with torch.no_grad():
-        mu, _ = model.encode(x_eval)
-        return float(F.binary_cross_entropy_with_logits(model.decode(mu), x_eval, reduction="sum") / len(x_eval))
-
-
 def code_mig(model):
     with torch.no_grad():
         mu, _ = model.encode(x_eval)
@@ -495,9 +490,9 @@ def code_mig(model):
 with torch.no_grad():
     prior_vaegan = torch.sigmoid(vaegan.decode(torch.randn(NUM_EVAL, NUM_LATENTS, device=device)))
 rows = [
-    ("β-VAE (decoder)", ffd_vae, bernoulli_recon_error(vae), code_mig(vae)),
+    ("β-VAE (decoder)", ffd_vae, reconstruction_error(vae, x_eval), code_mig(vae)),
     ("VAE-GAN (decoder, prior samples)", factor_frechet_distance(classifier, x_eval, prior_vaegan),
-     bernoulli_recon_error(vaegan), code_mig(vaegan)),
+     reconstruction_error(vaegan, x_eval), code_mig(vaegan)),
     ("ID-GAN (generator)", ffd_idgan, float("nan"), code_mig(vae)),
 ]
 print(f"{'model':34s} {'FFD ↓':>8s} {'recon (nats) ↓':>15s} {'MIG ↑':>7s}")
