@@ -16,7 +16,9 @@ import torch
 from .models.classifier import CLASSIFIED_FACTORS, FactorClassifier, LabelledSampler
 
 __all__ = ["CLASSIFIED_FACTORS", "FactorClassifier", "LabelledSampler", "gaussian_stats",
-           "frechet_distance", "feature_stats", "factor_frechet_distance"]
+           "frechet_distance", "feature_stats", "factor_frechet_distance", "predict_factors",
+           "traversal_factor_curves", "traversal_agreement"]
+
 
 def gaussian_stats(features: torch.Tensor):
     """Mean (F) and covariance (F×F, unbiased) of N×F features, in float64."""
@@ -55,3 +57,81 @@ def feature_stats(classifier: FactorClassifier, images: torch.Tensor, batch_size
 def factor_frechet_distance(classifier: FactorClassifier, real: torch.Tensor, fake: torch.Tensor) -> float:
     """The factor Fréchet distance between two image sets (N×C×64×64, values in [0, 1])."""
     return frechet_distance(*feature_stats(classifier, real), *feature_stats(classifier, fake))
+
+
+
+@torch.no_grad()
+def predict_factors(classifier: FactorClassifier, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """The classifier's most likely class of every factor: a CPU int64 tensor N×K (K = 5,
+    in the order of ``CLASSIFIED_FACTORS``), ready for :func:`course_lib.metrics.mig`."""
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    out = []
+    for i in range(0, len(images), batch_size):
+        logits = classifier.logits(images[i:i + batch_size].to(device))
+        out.append(torch.stack([lg.argmax(1) for lg in logits], 1).cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def traversal_factor_curves(classifier: FactorClassifier, traversals: torch.Tensor,
+                            batch_size: int = 1024) -> torch.Tensor:
+    """The factors of every image of a set of traversals, as the classifier reads them.
+
+    Args:
+        classifier: a trained factor classifier (anything with ``logits(x)`` returning one
+            ``N×classes_k`` tensor per factor, and parameters).
+        traversals: ``[..., V, C, 64, 64]``: any number of traversals of V >= 2 images each
+            (for example starts × code dimensions × values).
+
+    Returns:
+        ``[..., V, K]`` float tensor on the CPU: for every image and factor k the expected
+        predicted class ``Σ_c c · p(c | x)`` divided by the number of classes of factor k, so
+        that factors with 3 and with 40 classes share one scale in [0, 1).
+    """
+    if traversals.dim() < 5:
+        raise ValueError(f"traversals must have shape [..., V, C, H, W] (at least one traversal of "
+                         f"V >= 2 images); got shape {tuple(traversals.shape)}")
+    if traversals.shape[-4] < 2:
+        raise ValueError(f"each traversal needs at least 2 images (V >= 2), got V = {traversals.shape[-4]}")
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    flat = traversals.reshape(-1, *traversals.shape[-3:])
+    rows = []
+    for i in range(0, len(flat), batch_size):
+        columns = []
+        for lg in classifier.logits(flat[i:i + batch_size].to(device)):
+            classes = torch.arange(lg.shape[1], device=lg.device, dtype=lg.dtype)
+            columns.append((lg.softmax(1) @ classes) / lg.shape[1])
+        rows.append(torch.stack(columns, 1).cpu())
+    return torch.cat(rows).reshape(*traversals.shape[:-3], -1)
+
+
+def traversal_agreement(reference: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """How alike two renderers' traversals of the same codes are, dimension by dimension.
+
+    Args:
+        reference, other: factor curves ``[S, D, V, K]`` from :func:`traversal_factor_curves`
+            of two renderers (say a β-VAE decoder and a GAN generator) for the same S start
+            codes, each of the D code dimensions moved over the same V values.
+
+    Returns:
+        ``[D, D]`` float64 matrix whose entry ``[j, i]`` is the correlation between ``other``'s
+        traversal of dimension j and ``reference``'s traversal of dimension i, averaged over the
+        S starts. A traversal is summarised by its K factor curves, each centred over the V
+        values and all K concatenated, so the correlation is 1 when the same factors move in
+        the same direction and proportion, 0 when the changes are unrelated, and −1 when they
+        are reversed. Dimension j keeps its meaning in ``other`` when ``[j, j]`` is the largest
+        entry of row j.
+    """
+    reference = torch.as_tensor(reference, dtype=torch.float64)
+    other = torch.as_tensor(other, dtype=torch.float64)
+    if reference.dim() != 4 or reference.shape != other.shape:
+        raise ValueError(f"expected two factor-curve tensors [S, D, V, K] of the same shape, got "
+                         f"{tuple(reference.shape)} and {tuple(other.shape)}")
+
+    def summary(curves):
+        centred = curves - curves.mean(2, keepdim=True)
+        return torch.nn.functional.normalize(centred.transpose(2, 3).flatten(2), dim=2)  # S×D×(K·V)
+
+    return (summary(other) @ summary(reference).transpose(1, 2)).mean(0)

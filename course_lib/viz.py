@@ -278,10 +278,11 @@ def kl_bar(kl_per_latent, title: str | None = "KL per latent (nats)"):
 
 
 def mi_heatmap(mutual_info, factor_names: Sequence[str] | None = None, title: str | None = "I(z_j; v_k) in nats",
-               annotate: bool = True):
+               annotate: bool = True, latent_name: str = "z"):
     """Heat map of a D×K mutual-information matrix (rows: latents, columns: factors; nats),
     e.g. ``mig(codes, factors).mutual_info``. A disentangled code has one bright cell per
-    factor column, each in a different row. Returns the Figure."""
+    factor column, each in a different row. Rows are labelled ``{latent_name}0``,
+    ``{latent_name}1``, ... Returns the Figure."""
     mi = np.asarray(mutual_info, dtype=float)
     if mi.ndim != 2:
         raise ValueError(f"mutual_info must be a D×K matrix, got shape {mi.shape}")
@@ -293,7 +294,7 @@ def mi_heatmap(mutual_info, factor_names: Sequence[str] | None = None, title: st
     ax = fig.add_subplot()
     im = ax.imshow(mi, cmap="viridis", aspect="auto", vmin=0)
     ax.set_xticks(np.arange(k), names, rotation=30, ha="right")
-    ax.set_yticks(np.arange(d), [f"z{j}" for j in range(d)])
+    ax.set_yticks(np.arange(d), [f"{latent_name}{j}" for j in range(d)])
     if annotate:
         top = mi.max() if mi.size else 0
         for i in range(d):

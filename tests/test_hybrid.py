@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from course_lib.data import DSprites
 from course_lib.models import IDGAN, VAEGAN, VAEInfoGAN, build_model
 from course_lib.quality import (FactorClassifier, LabelledSampler, factor_frechet_distance, frechet_distance,
-                                gaussian_stats)
+                                gaussian_stats, traversal_agreement, traversal_factor_curves)
 from course_lib.train import atomic_save, checkpoint_state, load_model, train
 
 
@@ -193,3 +193,30 @@ def test_factor_frechet_distance_real_vs_blurred(trained_classifier):
     assert same < 0.5 * blurred[0]
     assert same < 0.1 * blurred[2]
     assert blurred[0] < blurred[1] < blurred[2]
+
+
+def test_traversal_agreement_on_real_position_traversals(trained_classifier):
+    """Real sprites moved along posX (dimension 0) and posY (dimension 1) from four starts.
+    A second "renderer" draws the same positions with another shape: the classifier's curves
+    agree dimension by dimension, and swapping its two dimensions is detected."""
+    ds = DSprites()
+    starts = ds.sample_classes(4, torch.Generator().manual_seed(3))
+    steps = torch.linspace(0, 31, 8).round().long()
+
+    def render(shape_shift):
+        out = torch.empty(4, 2, len(steps), 1, 64, 64)
+        for s, start in enumerate(starts):
+            for d, column in enumerate((4, 5)):              # posX, posY
+                classes = start.repeat(len(steps), 1)
+                classes[:, column] = steps
+                classes[:, 1] = (classes[:, 1] + shape_shift) % 3
+                out[s, d] = ds.images(classes)
+        return out
+
+    curves_a = traversal_factor_curves(trained_classifier, render(0))
+    curves_b = traversal_factor_curves(trained_classifier, render(1))
+    agree = traversal_agreement(curves_a, curves_b)
+    assert agree.diagonal().min() > 0.6
+    assert agree[0, 1] < 0.3 and agree[1, 0] < 0.3
+    swapped = traversal_agreement(curves_a, curves_b[:, [1, 0]])
+    assert swapped.argmax(1).tolist() == [1, 0]

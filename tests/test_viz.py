@@ -140,6 +140,9 @@ def test_kl_bar_and_heatmap_show_the_values():
     mi = np.arange(12.0).reshape(4, 3) / 10
     fig = viz.mi_heatmap(mi, ["a", "b", "c"])
     assert np.allclose(fig.axes[0].images[0].get_array(), mi)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [f"z{j}" for j in range(len(mi))]
+    fig = viz.mi_heatmap(mi, ["a", "b", "c"], latent_name="c")
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [f"c{j}" for j in range(len(mi))]
     with pytest.raises(ValueError, match="factor names"):
         viz.mi_heatmap(mi, ["a"])
 
