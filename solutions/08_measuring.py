@@ -289,7 +289,9 @@ display(Markdown(leaderboard.markdown_table(synthetic_rows)))
 # Every model of the course on the same data and the same metrics. A model uses the course's
 # shipped checkpoint when there is one with at least this budget (`data/checkpoints`, trained by
 # `python -m course_lib pretrain`) and is otherwise trained here on the budget above (and
-# cached in `runs/checkpoints`). InfoGAN is scored through Q's continuous means, ID-GAN
+# cached in `runs/checkpoints`); the source column says which, and names any setting where the
+# shipped recipe differs from the entry's own (the shipped β-VAE was trained with β = 8, the
+# entry trains β = 4). InfoGAN is scored through Q's continuous means, ID-GAN
 # through its β-VAE's code.
 #
 # ⚠ Heavy cell: 11 models in the quick profile take a few minutes on a CPU.

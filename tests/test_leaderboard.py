@@ -68,6 +68,13 @@ def test_get_model_prefers_shipped_then_cache(tmp_path, monkeypatch):
     if shipped:  # the repository ships a β-TCVAE: it is used when it has at least the budget
         model, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
         assert source == f"shipped ({max(shipped)} steps)" and model.model_name == "beta_tcvae"
+    longest_bvae = max(((e["recipe"]["steps"], e["recipe"]["config"]) for e in read_manifest()["checkpoints"].values()
+                        if e["recipe"]["name"] == "beta_vae"), default=None, key=lambda t: t[0])
+    if longest_bvae:  # a shipped recipe with another β than the entry's says so
+        _, source = leaderboard.get_model("β-VAE", ds.sampler(), steps=1, **kw)
+        steps, config = longest_bvae
+        beta_note = "" if config["beta"] == leaderboard.ENTRIES["β-VAE"]["config"]["beta"] else f", beta={config['beta']:g}"
+        assert source == f"shipped ({steps} steps{beta_note})"
     monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path / "none"))
     model, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
     assert source.startswith("trained 1 steps")
