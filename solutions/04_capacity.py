@@ -379,6 +379,12 @@ print(f"late in training (steps {int(steps_logged[late][0])}..{STEPS}): mean |KL
 print("total KL tracks C within 1 nat:", "yes" if late_gap < 1.0 else "NO")
 headline("capacity (abs): late mean |KL − C| (nats)", late_gap, ".3f")
 
+# %% [markdown]
+# The same picture as a figure, with the KL of each latent beside it: which latents take the
+# capacity as C grows? (`plot_kl_and_capacity` draws the left panel; the comparisons below
+# reuse it.)
+
+# %%
 def plot_kl_and_capacity(ax, history, title):
     """Total KL and the capacity C against the training step, on ``ax``."""
     ax.plot(history.array("step"), history.array("kl"), label="total KL")
