@@ -614,7 +614,8 @@ explorer.set_code(explorer.start)  # put the sliders back at μ(x) for you to pl
 # an angle: the β-VAE objective barely prefers the axis-aligned solution, because posX and
 # posY have the same statistics and the prior is round, so which rotation of the position
 # plane the model settles in is luck. The total-correlation penalty of notebook 05 targets
-# exactly this dependence between latents (its β-TCVAE reaches 0.185 after the same 16,000 steps).
+# this dependence between latents; after the same 16,000 steps its β-TCVAE reaches 0.185, but
+# through scale and shape: its two positions are no better separated at that budget.
 # Locatello et al. (2019) found the same seed-to-seed spread after
 # hundreds of thousands of steps; try `-p SEED 1` and compare the heat maps.
 
