@@ -88,9 +88,10 @@ def get_model(name: str, data, *, steps: int, batch_size: int, lr: float, seed: 
             if n >= steps:
                 # say where the shipped recipe differs from the entry's own (e.g. another β)
                 config = manifest[key]["recipe"].get("config", {})
-                differs = "".join(f", {k}={config[k]:g}" if isinstance(config[k], (int, float)) else f", {k}={config[k]}"
-                                  for k in entry["config"] if k in config and config[k] != entry["config"][k])
-                return load_shipped(key, device=device), f"shipped ({n} steps{differs})"
+                differs = [k for k in entry["config"] if k in config and config[k] != entry["config"][k]]
+                notes = "".join(f", {k}={config[k]:g}" if isinstance(config[k], (int, float)) else f", {k}={config[k]}"
+                                for k in differs)
+                return load_shipped(key, device=device), f"shipped ({n} steps{notes})"
     model = build_entry(name, steps, vae=vae)
     slug = "".join(c if c.isalnum() else "_" for c in name.encode("ascii", "ignore").decode() or "m")
     path = Path(cache_dir) / f"08_{slug}_{entry['model']}_{profile}_n{steps}_b{batch_size}_s{seed}.pt"

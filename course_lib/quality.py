@@ -7,6 +7,11 @@ they were never meant for binary sprites anyway, so the course uses the same dis
 256-d penultimate layer of a small classifier trained to predict the dSprites factors
 (shape, scale, orientation, posX, posY) from an image. We call it the **factor Fréchet
 distance** (FFD); its values are comparable only between runs that use the same classifier.
+
+The same classifier reads generated images: :func:`predict_factors` labels them, and
+:func:`traversal_factor_curves` with :func:`traversal_agreement` ask whether two renderers of
+one code (a β-VAE decoder and ID-GAN's generator, say) move the same factors along each code
+dimension.
 """
 
 from __future__ import annotations
@@ -57,7 +62,6 @@ def feature_stats(classifier: FactorClassifier, images: torch.Tensor, batch_size
 def factor_frechet_distance(classifier: FactorClassifier, real: torch.Tensor, fake: torch.Tensor) -> float:
     """The factor Fréchet distance between two image sets (N×C×64×64, values in [0, 1])."""
     return frechet_distance(*feature_stats(classifier, real), *feature_stats(classifier, fake))
-
 
 
 @torch.no_grad()
@@ -120,8 +124,8 @@ def traversal_agreement(reference: torch.Tensor, other: torch.Tensor) -> torch.T
         traversal of dimension j and ``reference``'s traversal of dimension i, averaged over the
         S starts. A traversal is summarised by its K factor curves, each centred over the V
         values and all K concatenated, so the correlation is 1 when the same factors move in
-        the same direction and proportion, 0 when the changes are unrelated, and −1 when they
-        are reversed. Dimension j keeps its meaning in ``other`` when ``[j, j]`` is the largest
+        the same direction and proportion, 0 when the changes are unrelated (or one traversal
+        moves nothing), and −1 when they are reversed. Dimension j keeps its meaning in ``other`` when ``[j, j]`` is the largest
         entry of row j.
     """
     reference = torch.as_tensor(reference, dtype=torch.float64)

@@ -66,7 +66,7 @@ IDGAN_INIT = "decoder"  # "decoder": G starts as the β-VAE's decoder; "random":
 GAN_STEPS = None        # VAE-GAN and the hybrid
 CLASSIFIER_STEPS = None
 NUM_EVAL = None         # images for the Fréchet distance and MIG
-TRAVERSAL_STARTS = None  # real-image codes each dimension is traversed from, for the profiles
+TRAVERSAL_STARTS = None  # real-image codes each dimension is traversed from (traversal comparison)
 
 # %%
 from course_lib import profiles
