@@ -50,13 +50,17 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
 
 
 @torch.no_grad()
-def feature_stats(classifier: FactorClassifier, images: torch.Tensor, batch_size: int = 1024):
-    """Gaussian statistics of the classifier's features over ``images`` (N×C×64×64)."""
+def _per_batch(classifier, images: torch.Tensor, read, batch_size: int) -> torch.Tensor:
+    """``read(batch)`` for batches of ``images`` on the classifier's device (in eval mode),
+    concatenated on the CPU."""
     classifier.eval()
     device = next(classifier.parameters()).device
-    feats = [classifier.features(images[i:i + batch_size].to(device)).cpu()
-             for i in range(0, len(images), batch_size)]
-    return gaussian_stats(torch.cat(feats))
+    return torch.cat([read(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+
+
+def feature_stats(classifier: FactorClassifier, images: torch.Tensor, batch_size: int = 1024):
+    """Gaussian statistics of the classifier's features over ``images`` (N×C×64×64)."""
+    return gaussian_stats(_per_batch(classifier, images, classifier.features, batch_size))
 
 
 def factor_frechet_distance(classifier: FactorClassifier, real: torch.Tensor, fake: torch.Tensor) -> float:
@@ -64,20 +68,13 @@ def factor_frechet_distance(classifier: FactorClassifier, real: torch.Tensor, fa
     return frechet_distance(*feature_stats(classifier, real), *feature_stats(classifier, fake))
 
 
-@torch.no_grad()
 def predict_factors(classifier: FactorClassifier, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """The classifier's most likely class of every factor: a CPU int64 tensor N×K (K = 5,
     in the order of ``CLASSIFIED_FACTORS``), ready for :func:`course_lib.metrics.mig`."""
-    classifier.eval()
-    device = next(classifier.parameters()).device
-    out = []
-    for i in range(0, len(images), batch_size):
-        logits = classifier.logits(images[i:i + batch_size].to(device))
-        out.append(torch.stack([lg.argmax(1) for lg in logits], 1).cpu())
-    return torch.cat(out)
+    return _per_batch(classifier, images,
+                      lambda x: torch.stack([lg.argmax(1) for lg in classifier.logits(x)], 1), batch_size)
 
 
-@torch.no_grad()
 def traversal_factor_curves(classifier: FactorClassifier, traversals: torch.Tensor,
                             batch_size: int = 1024) -> torch.Tensor:
     """The factors of every image of a set of traversals, as the classifier reads them.
@@ -98,17 +95,13 @@ def traversal_factor_curves(classifier: FactorClassifier, traversals: torch.Tens
                          f"V >= 2 images); got shape {tuple(traversals.shape)}")
     if traversals.shape[-4] < 2:
         raise ValueError(f"each traversal needs at least 2 images (V >= 2), got V = {traversals.shape[-4]}")
-    classifier.eval()
-    device = next(classifier.parameters()).device
+
+    def expected_classes(x):
+        return torch.stack([(lg.softmax(1) @ torch.arange(lg.shape[1], device=lg.device, dtype=lg.dtype))
+                            / lg.shape[1] for lg in classifier.logits(x)], 1)
+
     flat = traversals.reshape(-1, *traversals.shape[-3:])
-    rows = []
-    for i in range(0, len(flat), batch_size):
-        columns = []
-        for lg in classifier.logits(flat[i:i + batch_size].to(device)):
-            classes = torch.arange(lg.shape[1], device=lg.device, dtype=lg.dtype)
-            columns.append((lg.softmax(1) @ classes) / lg.shape[1])
-        rows.append(torch.stack(columns, 1).cpu())
-    return torch.cat(rows).reshape(*traversals.shape[:-3], -1)
+    return _per_batch(classifier, flat, expected_classes, batch_size).reshape(*traversals.shape[:-3], -1)
 
 
 def traversal_agreement(reference: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
