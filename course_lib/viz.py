@@ -142,8 +142,9 @@ def _as_code(model, z0) -> torch.Tensor:
         z0 = z0[0]
     d = getattr(model, "num_latents", None)
     if z0.dim() != 1 or (d is not None and z0.shape[0] != d):
+        size = f" with D = {d} latents" if d is not None else ""
         raise ValueError(
-            f"z0 must be one code of shape [D] (or 1×D) with D = {d} latents, got {tuple(z0.shape)}; "
+            f"z0 must be one code of shape [D] (or 1×D){size}, got {tuple(z0.shape)}; "
             "take it from model.encode(x)[0][0] for an image x"
         )
     return z0
@@ -169,15 +170,22 @@ def traversal_images(model, z0, dims: Sequence[int] | None = None, values=DEFAUL
     Returns:
         intensities (:func:`decode_pixels`) of shape len(dims)×V×C×H×W, on the CPU.
     """
-    z0 = _as_code(model, z0)
+    codes = traversal_codes(_as_code(model, z0), dims, values)
+    images = decode_pixels(model, codes.flatten(0, 1).to(_model_device(model))).cpu()
+    return images.reshape(*codes.shape[:2], *images.shape[1:])
+
+
+def traversal_codes(z0, dims: Sequence[int] | None = None, values=DEFAULT_TRAVERSAL) -> torch.Tensor:
+    """The codes of a traversal: row i is ``z0`` with latent ``dims[i]`` set to each of
+    ``values``; a float32 CPU tensor len(dims)×V×D. :func:`traversal_images` decodes them; any
+    other renderer of codes (a GAN's generator, say) can draw the same traversal from them."""
+    z0 = _as_code(None, z0)
     dims = _check_dims(dims, z0.shape[0])
     values = torch.as_tensor(values, dtype=torch.float32).flatten()
     codes = z0.repeat(len(dims), len(values), 1)  # len(dims)×V×D
     for i, k in enumerate(dims):
         codes[i, :, k] = values
-    flat = codes.reshape(-1, z0.shape[0]).to(_model_device(model))
-    images = decode_pixels(model, flat).cpu()
-    return images.reshape(len(dims), len(values), *images.shape[1:])
+    return codes
 
 
 def traversal_grid(model, z0, dims: Sequence[int] | None = None, values=DEFAULT_TRAVERSAL,

@@ -370,15 +370,26 @@ print("ID-GAN's samples are", "sharper" if ffd_idgan < ffd_vae else "NOT sharper
 
 # %%
 values = torch.arange(-2, 2.01, 0.5)
-z0 = c_eval[:1]
-with torch.no_grad():
-    vae_trav = viz.traversal_images(vae, z0, values=values).flatten(0, 1)  # (D·V)×1×64×64
-    rows = []
-    for j in range(NUM_LATENTS):
-        codes = z0.repeat(len(values), 1)
-        codes[:, j] = values.to(device)
-        rows.append(idgan.generate(codes, s_fixed[:1].repeat(len(values), 1)))
-    gan_trav = torch.cat(rows)
+
+
+def render_vae(codes, i):
+    return torch.sigmoid(vae.decode(codes))
+
+
+def render_gan(codes, i):
+    """ID-GAN's images of ``codes``, all with the noise s of start ``i``."""
+    return idgan.generate(codes, s_fixed[i:i + 1].expand(len(codes), -1))
+
+
+def traverse_all(render, starts):
+    """[S, D, V, 1, 64, 64]: from every start code, every dimension moved over `values`."""
+    with torch.no_grad():
+        return torch.stack([render(viz.traversal_codes(start, values=values).flatten(0, 1).to(device), i)
+                            .unflatten(0, (NUM_LATENTS, len(values))) for i, start in enumerate(starts)])
+
+
+vae_trav = traverse_all(render_vae, c_eval[:1]).flatten(0, 2)   # (D·V)×1×64×64
+gan_trav = traverse_all(render_gan, c_eval[:1]).flatten(0, 2)
 fig_vae = viz.show_images(vae_trav.cpu(), nrow=len(values), title="β-VAE decoder: one row per code dimension")
 fig_gan = viz.show_images(gan_trav.cpu(), nrow=len(values), title="ID-GAN generator: same codes, fixed s")
 viz.save_figure(fig_vae, "07_traversal_betavae")
@@ -397,23 +408,9 @@ display(fig_vae, fig_gan)
 # Dimension $j$ keeps its meaning when its own entry $[j, j]$ is the largest of its row.
 
 # %%
-def traverse_all(render, starts):
-    """[S, D, V, 1, 64, 64]: every start code, every dimension moved over `values`."""
-    out = []
-    with torch.no_grad():
-        for i, start in enumerate(starts):
-            codes = start.repeat(NUM_LATENTS, len(values), 1)       # D×V×D
-            for j in range(NUM_LATENTS):
-                codes[j, :, j] = values.to(device)
-            out.append(render(codes.flatten(0, 1), i).unflatten(0, (NUM_LATENTS, len(values))))
-    return torch.stack(out)
-
-
 starts = c_eval[:TRAVERSAL_STARTS]
-curves_vae = traversal_factor_curves(
-    classifier, traverse_all(lambda c, i: torch.sigmoid(vae.decode(c)), starts))
-curves_gan = traversal_factor_curves(
-    classifier, traverse_all(lambda c, i: idgan.generate(c, s_fixed[i:i + 1].expand(len(c), -1)), starts))
+curves_vae = traversal_factor_curves(classifier, traverse_all(render_vae, starts))
+curves_gan = traversal_factor_curves(classifier, traverse_all(render_gan, starts))
 agreement = traversal_agreement(curves_vae, curves_gan)
 moves_vae, moves_gan = curves_vae.std(2).mean(0), curves_gan.std(2).mean(0)   # D×K: how far each factor moves
 print("how far each factor moves along each dimension (std of the curve, mean over starts)")

@@ -77,6 +77,27 @@ def test_traversal_images_match_a_real_decoder():
     assert torch.allclose(images[2, 7], expected, atol=1e-6)
 
 
+def test_traversal_codes_are_the_grid_that_traversal_images_decode():
+    z0 = torch.tensor([[0.3, -0.7, 1.1]])            # 1×D is accepted like [D]
+    values = torch.tensor([-1.0, 0.5])
+    codes = viz.traversal_codes(z0, dims=[2, 0], values=values)
+    assert codes.shape == (2, 2, 3) and codes.dtype == torch.float32
+    for i, k in enumerate([2, 0]):
+        for j, v in enumerate(values):
+            expected = z0[0].clone()
+            expected[k] = v
+            assert torch.equal(codes[i, j], expected)
+    model = PixelDecoder()
+    z4 = torch.tensor([0.3, -0.7, 1.1, 0.0])
+    assert torch.allclose(viz.traversal_images(model, z4, values=values),
+                          torch.sigmoid(model.decode(viz.traversal_codes(z4, values=values).flatten(0, 1)))
+                          .reshape(4, 2, 1, 64, 64))
+    with pytest.raises(ValueError, match="out of range"):
+        viz.traversal_codes(z0, dims=[3])
+    with pytest.raises(ValueError, match=r"shape \[D\]"):
+        viz.traversal_codes(torch.zeros(2, 3))
+
+
 def test_traversal_errors_speak_to_the_student():
     model = PixelDecoder()
     with pytest.raises(ValueError, match="4 latents"):
