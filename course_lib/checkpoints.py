@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 
 from . import profiles
-from .train import CHECKPOINT_FORMAT, History, TrainResult, atomic_save, choose_device, load_model, train
+from .train import (CHECKPOINT_FORMAT, History, TrainResult, atomic_save, choose_device, load_model,
+                    train, with_checksum)
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "course_lib.checkpoints/1"
@@ -86,6 +87,8 @@ RECIPES: dict[str, dict] = {
     },
 }
 TRAIN_KEYS = ("steps", "batch_size", "lr", "seed")
+#: What every manifest entry holds.
+ENTRY_KEYS = ("recipe", "file", "sha256", "bytes", "metrics", "trained_on")
 
 
 def checkpoint_dir(folder: str | os.PathLike | None = None) -> Path:
@@ -146,10 +149,27 @@ def read_manifest(folder=None) -> dict:
     path = checkpoint_dir(folder) / MANIFEST
     if not path.exists():
         return {"format": MANIFEST_FORMAT, "checkpoints": {}}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("format") != MANIFEST_FORMAT:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not readable JSON ({err}); restore it from git or run "
+                         f"`python -m course_lib pretrain` to write it again") from err
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"{path} is not a course checkpoint manifest "
                          f"(expected format {MANIFEST_FORMAT!r})")
+    entries = data.get("checkpoints")
+    if not isinstance(entries, dict):
+        raise ValueError(f"{path}: expected a 'checkpoints' object of entries")
+    for key, entry in entries.items():
+        missing = [k for k in ENTRY_KEYS if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            raise ValueError(f"{path}: entry {key!r} lacks {', '.join(missing)} (every entry has "
+                             f"{', '.join(ENTRY_KEYS)}); restore the file from git")
+        recipe_missing = [k for k in ("name", "model", "config", "data", *TRAIN_KEYS)
+                          if not isinstance(entry["recipe"], dict) or k not in entry["recipe"]]
+        if recipe_missing:
+            raise ValueError(f"{path}: the recipe of entry {key!r} lacks "
+                             f"{', '.join(recipe_missing)}; restore the file from git")
     return data
 
 
@@ -167,8 +187,32 @@ def _same(a, b) -> bool:
 
 
 def entry_key(recipe_: dict) -> str:
-    """Manifest key and file stem of a recipe: ``beta_vae-3000steps-seed0``."""
-    return f"{recipe_['name']}-{recipe_['steps']}steps-seed{recipe_['seed']}"
+    """Manifest key and file stem of a recipe: ``beta_vae-3000steps-seed0``.
+
+    A recipe is compared with its name's recipe in every profile; the closest one (quick first
+    on a tie) names it: when that is not ``quick`` the profile is appended, then every setting
+    that differs from it, so that two different recipes never share a file:
+    ``capacity_vae-120000steps-seed0-full-penalty_hinge``.
+    """
+    key = f"{recipe_['name']}-{recipe_['steps']}steps-seed{recipe_['seed']}"
+    if recipe_["name"] not in RECIPES:
+        return key
+    best = None
+    for profile in ("quick", "smoke", "full"):
+        base = recipe(recipe_["name"], profile)
+        parts = [f"{k}_{v}" if isinstance(v, str) else f"{k}{_short(v)}"
+                 for k, v in recipe_["config"].items() if not _same(v, base["config"].get(k))]
+        parts += [f"{k}_{recipe_[k]}" if k == "data" else f"{k}{_short(recipe_[k])}"
+                  for k in ("data", "batch_size", "lr") if not _same(recipe_[k], base[k])]
+        if best is None or len(parts) < len(best):
+            best = parts if profile == "quick" else [profile, *parts]
+    return "-".join([key, *best]).replace(":", "_").replace("<", "lt").replace(" ", "")
+
+
+def _short(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_on=None,
@@ -192,7 +236,7 @@ def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_o
         "train": {k: recipe_[k] for k in TRAIN_KEYS},
         "recipe": recipe_,
     }
-    atomic_save(state, path)
+    atomic_save(with_checksum(state), path)
     entry = {"recipe": recipe_, "file": path.name, "sha256": sha256(path),
              "bytes": path.stat().st_size, "dtype": "float16", "metrics": metrics or {},
              "trained_on": trained_on or {}}
@@ -266,15 +310,20 @@ def make_data(kind: str, device=None):
     return DSprites() if ranges is None else DSprites().sampler(choose_device(device), class_ranges=ranges)
 
 
-def train_recipe(recipe_: dict, *, device=None, progress=True, checkpoint=None) -> TrainResult:
-    """Build the recipe's model (initialised with ``torch.manual_seed(seed)``) and train it."""
+def train_recipe(recipe_: dict, *, device=None, progress=True, checkpoint=None,
+                 **train_options) -> TrainResult:
+    """Build the recipe's model (initialised with ``torch.manual_seed(seed)``) and train it.
+
+    ``train_options`` go to :func:`course_lib.train.train` (``checkpoint_every``, ``stop_at``,
+    ``time_limit``, ``log_every``, ``checkpoint_extra``, ``resume``).
+    """
     from .models import build_model
 
     torch.manual_seed(recipe_["seed"])
     model = build_model(recipe_["model"], **recipe_["config"])
     return train(model, make_data(recipe_["data"], device), steps=recipe_["steps"],
                  batch_size=recipe_["batch_size"], lr=recipe_["lr"], seed=recipe_["seed"],
-                 device=device, checkpoint=checkpoint, progress=progress)
+                 device=device, checkpoint=checkpoint, progress=progress, **train_options)
 
 
 def load_or_train(name: str, *, profile: str | None = None, device=None, progress=True,

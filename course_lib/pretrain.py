@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import checkpoints as ck
 from . import profiles
+from .cli_types import device_name, non_negative_int, positive_float, positive_int
 from .run import parse_value
+from .train import choose_device, load_checkpoint
 
 METRIC_SEED = 1234
 
@@ -60,57 +62,143 @@ def score(model, n: int = 10_000, seed: int = METRIC_SEED) -> dict:
             "metric_images": int(n), "metric_seed": seed}
 
 
+UNFINISHED = "unfinished"
+CHECKPOINT_EVERY = 1_000
+
+
+def run_path(recipe: dict, folder=None) -> Path:
+    """Where the resumable state of an unfinished run of ``recipe`` is kept:
+    ``<checkpoint folder>/unfinished/<key>.pt`` (weights, optimisers, step, RNG, history and the
+    wall time of every segment of the run)."""
+    return ck.checkpoint_dir(folder) / UNFINISHED / f"{ck.entry_key(recipe)}.pt"
+
+
+def this_machine(device) -> dict:
+    """Who trains a segment: host name, device, torch and Python versions."""
+    return {"host": platform.node(), "device": ck.describe_device(device),
+            "device_type": torch.device(device).type, "torch": str(torch.__version__),
+            "python": platform.python_version()}
+
+
 def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, folder=None,
-                 progress=True, log=print, **overrides) -> dict:
-    """Train, score and ship one reference model; returns its manifest entry."""
+                 progress=True, log=print, resume=False, checkpoint_every=CHECKPOINT_EVERY,
+                 stop_at=None, time_limit=None, log_every=None, **overrides) -> dict | None:
+    """Train, score and ship one reference model; returns its manifest entry.
+
+    The run saves its full state (:func:`run_path`) every ``checkpoint_every`` steps. With
+    ``stop_at`` (a step) or ``time_limit`` (seconds) it stops early, saves, and returns None;
+    ``resume=True`` continues it later, on this or another machine, exactly where it stopped.
+    The shipped entry's ``trained_on`` records the total steps and wall time, every segment
+    (host, device, steps, seconds) and the number of resumptions; the unfinished state is then
+    deleted.
+    """
     recipe = ck.recipe(name, profile, **overrides)
+    key = ck.entry_key(recipe)
+    path = run_path(recipe, folder)
+    previous, start = [], 0
+    if path.exists():
+        if not resume:
+            raise ValueError(f"an unfinished run of {key} is saved in {path}: continue it with "
+                             f"--resume (resume=True), or delete that file to start anew")
+        state = load_checkpoint(path)
+        extra = state.get("extra") or {}
+        previous, start = list(extra.get("segments", [])), int(state["step"])
+        if log_every is not None and extra.get("log_every") not in (None, log_every):
+            raise ValueError(f"{path} logs every {extra['log_every']} steps, not {log_every}: "
+                             f"resume it without --log-every")
+        log_every = extra.get("log_every", log_every)
+        log(f"{key}: resuming at step {start:,} of {recipe['steps']:,} "
+            f"(segment {len(previous) + 1}, {sum(s['seconds'] for s in previous):.0f} s so far)")
+    log_every = int(log_every or max(1, recipe["steps"] // 100))
     log(f"{name}: {recipe['model']} {recipe['config']}, {recipe['steps']} steps at batch "
         f"{recipe['batch_size']}, lr {recipe['lr']}, seed {recipe['seed']}")
-    start = time.perf_counter()
-    result = ck.train_recipe(recipe, device=device, progress=progress)
-    seconds = time.perf_counter() - start
+    used_device = choose_device(device)
+    segment = {**this_machine(used_device), "from_step": start, "started": ck.now()}
+
+    def record(step, seconds):
+        return {"log_every": log_every, "segments": previous + [
+            {**segment, "to_step": int(step), "seconds": round(float(seconds), 1)}]}
+
+    result = ck.train_recipe(recipe, device=used_device, progress=progress, checkpoint=path,
+                             checkpoint_every=checkpoint_every, stop_at=stop_at,
+                             time_limit=time_limit, log_every=log_every, checkpoint_extra=record)
+    if not result.finished:
+        log(f"  stopped at step {result.steps:,} of {recipe['steps']:,}; the run is saved in "
+            f"{path}: continue it with `python -m course_lib pretrain {name} --resume` and the "
+            f"same options")
+        return None
+    segments = record(result.steps, result.seconds)["segments"] if start < recipe["steps"] else previous
+    seconds = sum(s["seconds"] for s in segments)
     model = result.model.cpu()
     shipped = type(model)(**model.config())
     shipped.load_state_dict({k: v.half().float() if v.is_floating_point() else v
                              for k, v in model.state_dict().items()})
     metrics = score(shipped, metric_images) if metric_images else {}
-    for key in ("loss", "recon", "kl"):
-        if key in result.history:
-            metrics[f"final_{key}"] = round(float(result.history.last(key)), 3)
-    trained_on = {"device": ck.describe_device(result.device), "device_type":
-                  torch.device(result.device).type, "torch": torch.__version__,
-                  "python": platform.python_version(), "seconds": round(seconds, 1),
-                  "images_per_second": round(float(result.images_per_second), 1),
-                  "date": ck.now()}
+    for key_ in ("loss", "recon", "kl"):
+        if key_ in result.history:
+            metrics[f"final_{key_}"] = round(float(result.history.last(key_)), 3)
+    machines = []
+    for s in segments:
+        who = {k: s[k] for k in ("host", "device", "device_type", "torch")}
+        if who not in machines:
+            machines.append(who)
+    last = segments[-1] if segments else segment
+    images = recipe["steps"] * recipe["batch_size"]
+    trained_on = {"device": last["device"], "device_type": last["device_type"],
+                  "torch": last["torch"], "python": last["python"],
+                  "seconds": round(seconds, 1), "hours": round(seconds / 3600, 2),
+                  "images_per_second": round(images / seconds, 1) if seconds > 0 else None,
+                  "total_steps": recipe["steps"], "resumptions": max(0, len(segments) - 1),
+                  "machines": machines, "segments": segments, "date": ck.now()}
     entry = ck.write_shipped(model, recipe, history=result.history, metrics=metrics,
                              trained_on=trained_on, folder=folder)
-    log(f"  wrote {entry['file']} ({entry['bytes'] / 1e6:.2f} MB) in {seconds:.0f} s; "
-        f"MIG {metrics.get('mig', float('nan')):.3f}")
+    path.unlink(missing_ok=True)
+    log(f"  wrote {entry['file']} ({entry['bytes'] / 1e6:.2f} MB) after {seconds:.0f} s in "
+        f"{len(segments)} segment(s); MIG {metrics.get('mig', float('nan')):.3f}")
     return entry
 
 
 def main(argv=None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=prog, description="Train the reference models and write them (float16) with a "
-        "manifest to data/checkpoints/.")
+        "manifest to data/checkpoints/. Long runs save their state every --checkpoint-every "
+        "steps and continue with --resume.")
     parser.add_argument("names", nargs="*", help=f"models to train (default: all of "
                                                  f"{', '.join(ck.RECIPES)})")
     parser.add_argument("--profile", default=None,
                         help=f"one of {', '.join(profiles.PROFILES)}: the number of steps "
                              f"(default: ${profiles.ENV_VAR}, else {profiles.DEFAULT_PROFILE})")
-    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, ...")
-    parser.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
-    parser.add_argument("--steps", type=int, default=None, help="override the profile's steps")
+    parser.add_argument("--device", type=device_name, default=None,
+                        help="auto (default), cpu, cuda, ...")
+    parser.add_argument("--seed", type=non_negative_int, default=None,
+                        help="override the recipe's seed")
+    parser.add_argument("--steps", type=positive_int, default=None,
+                        help="override the profile's steps")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"), help="override a model keyword, e.g. -p beta 8")
-    parser.add_argument("--metric-images", type=int, default=10_000,
+    parser.add_argument("--metric-images", type=non_negative_int, default=10_000,
                         help="dSprites images for the MIG in the manifest (0: none)")
     parser.add_argument("--out", default=None,
                         help="checkpoint folder (default: data/checkpoints of the repository)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the unfinished run saved in <out>/unfinished/ (started "
+                             "anew when there is none)")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=CHECKPOINT_EVERY,
+                        help=f"save the run's state every this many steps (default {CHECKPOINT_EVERY})")
+    parser.add_argument("--stop-at", type=positive_int, default=None,
+                        help="stop after this step, save, and leave the run to --resume")
+    parser.add_argument("--minutes", type=positive_float, default=None,
+                        help="stop after this many minutes of training, save, and leave the run "
+                             "to --resume")
+    parser.add_argument("--log-every", type=positive_int, default=None,
+                        help="log the loss terms every this many steps (default: steps / 100)")
     parser.add_argument("--list", action="store_true", help="print the recipes and exit")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     profile = profiles.check_profile(args.profile) if args.profile else profiles.default_profile()
+    out = ck.checkpoint_dir(args.out)
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {args.out} is a file: expected a folder for the checkpoints")
     if args.list:
         manifest = ck.read_manifest(args.out)["checkpoints"]
         for name in ck.RECIPES:
@@ -118,6 +206,9 @@ def main(argv=None, prog: str | None = None) -> int:
         for key, entry in manifest.items():
             print(f"shipped {key}: {entry['bytes']:,} bytes, MIG {entry['metrics'].get('mig')}, "
                   f"trained on {entry['trained_on'].get('device')}")
+        for path in sorted((out / UNFINISHED).glob("*.pt")):
+            print(f"unfinished {path.stem}: step {load_checkpoint(path)['step']:,} "
+                  f"(continue with --resume)")
         return 0
     names = args.names or list(ck.RECIPES)
     from .models import MODELS
@@ -127,16 +218,26 @@ def main(argv=None, prog: str | None = None) -> int:
         overrides["seed"] = args.seed
     if args.steps is not None:
         overrides["steps"] = args.steps
+    for name in names:  # every recipe is checked before anything trains
+        if name not in ck.RECIPES:
+            parser.error(f"unknown reference model {name!r}: expected one of {sorted(ck.RECIPES)}")
+        try:
+            ck.recipe(name, profile, **overrides)
+        except ValueError as err:
+            parser.error(str(err))
     total = 0
     for name in names:
-        if name not in ck.RECIPES:
-            raise ValueError(f"unknown reference model {name!r}: expected one of {sorted(ck.RECIPES)}")
         if ck.RECIPES[name]["model"] not in MODELS:
             print(f"{name}: model {ck.RECIPES[name]['model']!r} is not in this course_lib; skipped")
             continue
         entry = pretrain_one(name, profile=profile, device=args.device,
                              metric_images=args.metric_images, folder=args.out,
-                             progress=not args.no_progress, **overrides)
+                             progress=not args.no_progress, resume=args.resume,
+                             checkpoint_every=args.checkpoint_every, stop_at=args.stop_at,
+                             time_limit=None if args.minutes is None else 60 * args.minutes,
+                             log_every=args.log_every, **overrides)
+        if entry is None:
+            return 0
         total += entry["bytes"]
     manifest = ck.read_manifest(args.out)["checkpoints"]
     size = sum(e["bytes"] for e in manifest.values())

@@ -12,7 +12,9 @@ same ``checkpoint`` path is "load if present, else train".
 
 from __future__ import annotations
 
+import hashlib
 import math
+import numbers
 import os
 import random
 import time
@@ -47,6 +49,15 @@ def choose_device(name: str | torch.device | None = None) -> torch.device:
         raise ValueError(f"unknown device {name!r}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from err
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but CUDA is not available here; use 'cpu' or 'auto'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} was asked for but this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                     and torch.backends.mps.is_available()):
+        raise ValueError(f"device {name!r} was asked for but Apple's MPS is not available here; "
+                         f"use 'cpu' or 'auto'")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unsupported device {name!r}: expected 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     return device
 
 
@@ -91,6 +102,8 @@ class TrainResult:
     checkpoint: str | None = None
     resumed_from: int = 0
     extra: dict = field(default_factory=dict)
+    finished: bool = True
+    """False when the run stopped early (``stop_at`` or ``time_limit``) and can be resumed."""
 
 
 # -- checkpoints ---------------------------------------------------------------------------
@@ -122,16 +135,60 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         raise ValueError(f"{path} is not a readable course checkpoint ({type(err).__name__}: {err})") from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a course_lib checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    if "checksum" in state and state_digest(state) != state["checksum"]:
+        raise ValueError(f"{path} is corrupt: its contents do not match the checksum written with "
+                         f"them (a changed byte inside a tensor?); delete it and train again, or "
+                         f"restore it from a copy")
     return state
 
 
-def checkpoint_state(model, optimizers, step, history, generator, train_config, pending=None) -> dict:
+def state_digest(state: dict) -> str:
+    """sha256 of everything in a checkpoint but its ``"checksum"``: every tensor's dtype, shape
+    and bytes, and every other value's repr, walked in key order. Written with each checkpoint
+    and checked on load, so that a flipped byte inside a tensor is an error, not a silent change
+    (``torch.load`` itself does not notice)."""
+    h = hashlib.sha256()
+
+    def walk(obj):
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(obj, dict):
+            h.update(b"{")
+            for key in sorted(obj, key=repr):
+                if obj is state and key == "checksum":
+                    continue
+                h.update(repr(key).encode())
+                walk(obj[key])
+            h.update(b"}")
+        elif isinstance(obj, (list, tuple)):
+            h.update(b"[")
+            for item in obj:
+                walk(item)
+            h.update(b"]")
+        else:
+            h.update(repr(obj).encode())
+
+    walk(state)
+    return h.hexdigest()
+
+
+def with_checksum(state: dict) -> dict:
+    """``state`` with its :func:`state_digest` under ``"checksum"``."""
+    state["checksum"] = state_digest(state)
+    return state
+
+
+def checkpoint_state(model, optimizers, step, history, generator, train_config, pending=None,
+                     extra=None) -> dict:
     """Everything needed to continue a run exactly: weights, optimiser states, step, history,
-    random states, and ``pending`` (the sums of the log window still open at ``step``)."""
+    random states, ``pending`` (the sums of the log window still open at ``step``) and
+    ``extra`` (the caller's own record, e.g. the wall time of every segment of a long run)."""
     rng = {"torch": torch.get_rng_state(), "data": generator.get_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {
+    state = {
         "format": CHECKPOINT_FORMAT,
         "model_name": model.model_name,
         "model_config": model.config(),
@@ -142,7 +199,9 @@ def checkpoint_state(model, optimizers, step, history, generator, train_config, 
         "rng": rng,
         "train": dict(train_config),
         "pending": dict(pending or {}),
+        "extra": dict(extra or {}),
     }
+    return with_checksum(state)
 
 
 def _describe(name, config):
@@ -202,18 +261,43 @@ def _to_device(batch, device):
 
 def check_train_args(steps, batch_size, lr) -> None:
     """Clear errors for a step count, batch size or learning rate that cannot train."""
-    if steps < 0 or int(steps) != steps:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Real) or steps < 0 or int(steps) != steps:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    if (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Real) or batch_size < 1
+            or int(batch_size) != batch_size):
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+
+
+def defers_finite_check(device: torch.device) -> bool:
+    """True where reading the loss back every step would stall the device (CUDA, MPS): there
+    the loss is checked at each log and before each checkpoint, on the summed window."""
+    return torch.device(device).type != "cpu"
+
+
+#: Settings that change a run's result: resuming a checkpoint with other values is an error.
+RESULT_KEYS = ("batch_size", "lr", "seed")
+
+
+def check_same_run(saved: dict, wanted: dict, source) -> None:
+    """ValueError if a checkpoint's training settings differ from the run asked for.
+
+    ``steps`` may differ (a run may be continued to more steps); batch size, learning rate and
+    seed may not: the checkpoint would record values that the continued run did not use.
+    """
+    diff = [f"{k}={saved[k]!r} (asked for {wanted[k]!r})" for k in RESULT_KEYS
+            if k in saved and saved[k] != wanted[k]]
+    if diff:
+        raise ValueError(f"{source} was trained with {', '.join(diff)}: continue it with the same "
+                         f"settings, or pass resume=False (or another checkpoint path) to start anew")
 
 
 def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: float = 1e-4,
           seed: int = 0, device=None, log_every: int | None = None,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int | None = None,
-          resume: bool = True, progress: bool = True, callbacks=()) -> TrainResult:
+          resume: bool = True, progress: bool = True, callbacks=(), stop_at: int | None = None,
+          time_limit: float | None = None, checkpoint_extra=None) -> TrainResult:
     """Train ``model`` for ``steps`` updates on batches drawn from ``data``.
 
     Args:
@@ -228,11 +312,33 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
             just loaded if it already reached ``steps``).
         checkpoint_every: also save every this many steps (default: only at the end).
         callbacks: functions ``f(step, terms, model)`` called at every log (terms: means).
+        stop_at: stop (and save) after this step although the run has ``steps``: resuming the
+            checkpoint later continues exactly as if the run had not stopped.
+        time_limit: stop (and save) after the first step that ends past this many seconds.
+        checkpoint_extra: optional function ``f(step, seconds) -> dict`` whose result is saved
+            in every checkpoint as ``"extra"`` (``seconds``: this call's training time so far);
+            the extra of the checkpoint resumed from is in ``result.extra["resumed_extra"]``.
     Returns:
-        :class:`TrainResult` with the model (in train mode), its history and timings.
+        :class:`TrainResult` with the model (in train mode), its history and timings;
+        ``finished`` is False when ``stop_at`` or ``time_limit`` ended the run early.
+
+    A checkpoint is only ever written from weights whose loss was finite at every step since
+    the last check, on every device.
     """
     check_train_args(steps, batch_size, lr)
-    steps = int(steps)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    steps, batch_size, seed = int(steps), int(batch_size), int(seed)
+    if stop_at is not None and (int(stop_at) != stop_at or stop_at < 0):
+        raise ValueError(f"stop_at must be a non-negative integer step, got {stop_at!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    if checkpoint_every is not None and (int(checkpoint_every) != checkpoint_every or checkpoint_every < 1):
+        raise ValueError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
+    if log_every is not None and (int(log_every) != log_every or log_every < 1):
+        raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
+    if (stop_at is not None or time_limit is not None) and checkpoint is None:
+        raise ValueError("stop_at and time_limit need a checkpoint path to save the unfinished run to")
     log_every = int(log_every or max(1, steps // 100))
     device = choose_device(device)
     model.to(device)
@@ -245,9 +351,12 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
     train_config = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed}
 
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    resumed_extra = {}
     if ckpt_path is not None and resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
+        check_same_run(state.get("train", {}), train_config, ckpt_path)
         load_into(model, state, source=str(ckpt_path))
+        resumed_extra = dict(state.get("extra") or {})
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         history = History(state["history"])
@@ -260,10 +369,14 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
             raise ValueError(f"checkpoint {ckpt_path} is at step {start}, beyond the {steps} steps asked for")
 
     def save(step):
-        if ckpt_path is not None:
-            pending = {"sums": sums, "count": count, "window_start": window_start}
-            atomic_save(checkpoint_state(model, optimizers, step, history, generator, train_config, pending),
-                        ckpt_path)
+        if ckpt_path is None:
+            return
+        if count and not torch.isfinite(sums["loss"]).all():  # on every device, before writing
+            _non_finite(step, window_start, ckpt_path, history)
+        pending = {"sums": sums, "count": count, "window_start": window_start}
+        extra = checkpoint_extra(step, time.perf_counter() - t0) if checkpoint_extra else None
+        atomic_save(checkpoint_state(model, optimizers, step, history, generator, train_config,
+                                     pending, extra), ckpt_path)
 
     if start < steps:
         model.on_train_start(steps)
@@ -274,7 +387,7 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
         pending = state.get("pending") or {}
         sums = {k: v.to(device) for k, v in pending.get("sums", {}).items()}
         count, window_start = int(pending.get("count", 0)), int(pending.get("window_start", start))
-    check_every_step = device.type == "cpu"
+    check_every_step = not defers_finite_check(device)
     bar = None
     if progress and start < steps:
         from tqdm.auto import tqdm
@@ -282,8 +395,9 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
         bar = tqdm(total=steps, initial=start, desc=type(model).__name__, leave=False, mininterval=0.5)
     t0 = time.perf_counter()
     step = start
+    end = steps if stop_at is None else max(start, min(steps, int(stop_at)))
     try:
-        for step in range(start + 1, steps + 1):
+        for step in range(start + 1, end + 1):
             x = _to_device(sampler.sample(batch_size, generator), device)
             terms = model.training_step(x, step - 1, optimizers)
             loss = terms["loss"]
@@ -305,17 +419,20 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
                 sums, count, window_start = {}, 0, step
             if checkpoint_every and step % checkpoint_every == 0 and step != steps:
                 save(step)
+            if time_limit is not None and step < steps and time.perf_counter() - t0 > time_limit:
+                break
     finally:
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
-    if start < steps:
-        save(steps)
-    done = steps - start
+    if start < steps and not (checkpoint_every and step % checkpoint_every == 0 and step != steps):
+        save(step)
+    done = step - start
     return TrainResult(
-        model=model, history=history, steps=steps, seconds=seconds,
+        model=model, history=history, steps=step, seconds=seconds,
         images_per_second=done * batch_size / seconds if done and seconds > 0 else float("nan"),
         device=str(device), checkpoint=str(ckpt_path) if ckpt_path else None, resumed_from=start,
+        extra={"resumed_extra": resumed_extra} if resumed_extra else {}, finished=step == steps,
     )
 
 

@@ -13,7 +13,8 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from course_lib.models import (MODELS, VAE, Autoencoder, BetaVAE, BurgessDecoder, BurgessEncoder,
                                CourseModel, build_model, register)
-from course_lib.train import atomic_save, checkpoint_state, History, load_checkpoint, load_into, load_model
+from course_lib.train import (atomic_save, checkpoint_state, History, load_checkpoint, load_into, load_model,
+                              with_checksum)
 
 
 def images(n=4, channels=1, seed=0):
@@ -238,7 +239,10 @@ def test_loading_another_architecture_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"expected \['Autoencoder', 'BetaVAE'\]"):
         load_model(path, expected=(Autoencoder, BetaVAE))
     state["model_name"] = "no_such_model"
-    atomic_save(state, tmp_path / "unknown.pt")
+    atomic_save(state, tmp_path / "edited.pt")  # an edit without a new checksum is corruption
+    with pytest.raises(ValueError, match="edited.pt is corrupt"):
+        load_model(tmp_path / "edited.pt")
+    atomic_save(with_checksum(state), tmp_path / "unknown.pt")
     with pytest.raises(ValueError, match="unknown model 'no_such_model'"):
         load_model(tmp_path / "unknown.pt")
 

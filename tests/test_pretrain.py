@@ -43,8 +43,8 @@ def test_recipes_are_explicit_and_overridable():
 def test_manifest_records_recipe_metrics_and_sha256(shipped):
     folder, entry = shipped
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert list(manifest["checkpoints"]) == ["beta_vae-2steps-seed0"]
-    recorded = manifest["checkpoints"]["beta_vae-2steps-seed0"]
+    assert list(manifest["checkpoints"]) == ["beta_vae-2steps-seed0-batch_size4"]
+    recorded = manifest["checkpoints"]["beta_vae-2steps-seed0-batch_size4"]
     assert recorded == entry
     assert recorded["recipe"] == ck.recipe("beta_vae", "smoke", **TINY)
     path = folder / recorded["file"]
@@ -94,7 +94,7 @@ def test_a_changed_file_is_refused(shipped, tmp_path):
         ck.load_or_train("beta_vae", profile="smoke", folder=copy, progress=False, **TINY)
     (copy / entry["file"]).unlink()
     with pytest.raises(FileNotFoundError, match="pretrain beta_vae"):
-        ck.verify("beta_vae-2steps-seed0", copy)
+        ck.verify("beta_vae-2steps-seed0-batch_size4", copy)
     with pytest.raises(FileNotFoundError, match="no shipped"):
         ck.verify("beta_tcvae-2steps-seed0", copy)
 
@@ -122,3 +122,68 @@ def test_recipe_data_can_hold_out_a_class_range():
         with pytest.raises(ValueError, match="data"):
             ck.recipe("heldout_beta_vae", "quick", data=bad)
 
+
+
+# -- long runs: --resume ------------------------------------------------------------------
+def _quiet(**kwargs):
+    return dict(profile="smoke", metric_images=100, progress=False, log=lambda *a: None, **kwargs)
+
+
+def test_an_interrupted_and_resumed_run_ships_the_same_model(tmp_path):
+    overrides = dict(steps=9, batch_size=4, beta=2.0)
+    straight = pretrain.pretrain_one("beta_vae", folder=tmp_path / "a", checkpoint_every=2,
+                                     **_quiet(**overrides))
+    assert straight["trained_on"]["resumptions"] == 0
+    b = tmp_path / "b"
+    assert pretrain.pretrain_one("beta_vae", folder=b, checkpoint_every=2, stop_at=5,
+                                 **_quiet(**overrides)) is None
+    unfinished = pretrain.run_path(ck.recipe("beta_vae", "smoke", **overrides), b)
+    assert unfinished.exists() and torch.load(unfinished, weights_only=True)["step"] == 5
+    with pytest.raises(ValueError, match="unfinished run.*--resume"):
+        pretrain.pretrain_one("beta_vae", folder=b, **_quiet(**overrides))
+    resumed = pretrain.pretrain_one("beta_vae", folder=b, resume=True, checkpoint_every=2,
+                                    **_quiet(**overrides))
+    assert not unfinished.exists()  # shipped: the resumable state is removed
+    a_state = torch.load(tmp_path / "a" / straight["file"], weights_only=True)
+    b_state = torch.load(b / resumed["file"], weights_only=True)
+    assert resumed["file"] == straight["file"]
+    assert all(torch.equal(a_state["model_state"][k], v) for k, v in b_state["model_state"].items())
+    assert a_state["history"] == b_state["history"]
+    assert resumed["metrics"] == straight["metrics"]
+    run = resumed["trained_on"]
+    assert run["total_steps"] == 9 and run["resumptions"] == 1 and len(run["machines"]) == 1
+    assert [(s["from_step"], s["to_step"]) for s in run["segments"]] == [(0, 5), (5, 9)]
+    assert run["seconds"] == pytest.approx(sum(s["seconds"] for s in run["segments"]))
+
+
+def test_two_recipes_of_one_name_never_share_a_file():
+    abs_, hinge = (ck.recipe("capacity_vae", "full", steps=120_000, penalty=p) for p in ("abs", "hinge"))
+    keys = {ck.entry_key(abs_), ck.entry_key(hinge)}
+    assert keys == {"capacity_vae-120000steps-seed0-full", "capacity_vae-120000steps-seed0-full-penalty_hinge"}
+    quick_like = ck.recipe("capacity_vae", "full", steps=5_000)  # the quick model's step count
+    assert ck.entry_key(quick_like) != ck.entry_key(ck.recipe("capacity_vae", "quick"))
+    assert ck.entry_key(ck.recipe("beta_vae", "quick", seed=13, steps=12_000)) == "beta_vae-12000steps-seed13"
+    assert ck.entry_key(ck.recipe("beta_vae", "quick", beta=4)) == "beta_vae-2000steps-seed0-beta4"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "0"], "--steps: expected a positive integer"),
+    (["--steps", "1.5"], "--steps: expected a positive integer"),
+    (["--metric-images", "-1"], "--metric-images: expected an integer >= 0"),
+    (["--minutes", "0"], "--minutes: expected a positive number"),
+    (["-p", "nope", "1"], "cannot build beta_vae"),
+    (["--device", "nope"], "unknown device"),
+])
+def test_pretrain_refuses_bad_options_before_training(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        pretrain.main(["beta_vae", "--profile", "smoke", "--out", str(tmp_path), *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing was trained or written
+
+
+def test_pretrain_refuses_an_out_that_is_a_file(tmp_path, capsys):
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    with pytest.raises(SystemExit):
+        pretrain.main(["beta_vae", "--profile", "smoke", "--out", str(afile)])
+    assert "is a file" in capsys.readouterr().err

@@ -237,13 +237,22 @@ def test_choose_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             choose_device("cuda:0")
+    if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        with pytest.raises(ValueError, match="MPS is not available"):
+            choose_device("mps")
+    with pytest.raises(ValueError, match="unsupported device 'meta'"):
+        choose_device("meta")
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"steps": -1}, ValueError, "steps must be a non-negative integer"),
     ({"steps": 2.5}, ValueError, "steps must be a non-negative integer"),
-    ({"steps": 2, "batch_size": 0}, ValueError, "batch_size must be >= 1"),
-    ({"steps": 2, "lr": 0.0}, ValueError, "lr must be positive"),
+    ({"steps": 2, "batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
+    ({"steps": 2, "batch_size": 2.5}, ValueError, "batch_size must be an integer >= 1, got 2.5"),
+    ({"steps": 2, "lr": 0.0}, ValueError, "lr must be a positive number"),
+    ({"steps": 2, "lr": float("nan")}, ValueError, "lr must be a positive number"),
+    ({"steps": 2, "seed": 1.5}, ValueError, "seed must be an integer >= 0"),
+    ({"steps": 2, "seed": -1}, ValueError, "seed must be an integer >= 0"),
 ])
 def test_bad_training_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -273,3 +282,99 @@ def test_train_benchmark_prints_both_speeds_and_their_ratio(capsys):
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
     assert "bare loop" in out and "course_lib.train" in out and "ratio train / bare" in out
+
+
+# -- long runs: stop, resume elsewhere, settings that must not change ------------------------
+def test_stop_at_then_resume_equals_an_uninterrupted_run(tmp_path):
+    full = train(tiny(), DATA, steps=12, log_every=3, seed=2, **FAST)
+    ckpt = tmp_path / "long.pt"
+    seen = []
+    part = train(tiny(), DATA, steps=12, log_every=3, seed=2, checkpoint=ckpt, stop_at=7,
+                 checkpoint_extra=lambda step, seconds: {"step": step, "ok": seconds >= 0}, **FAST)
+    assert not part.finished and part.steps == 7 and load_checkpoint(ckpt)["step"] == 7
+    assert load_checkpoint(ckpt)["extra"] == {"step": 7, "ok": True}
+    rest = train(tiny(seed=5), DATA, steps=12, log_every=3, seed=2, checkpoint=ckpt,
+                 callbacks=[lambda step, terms, model: seen.append(step)], **FAST)
+    assert rest.finished and rest.resumed_from == 7 and rest.extra["resumed_extra"]["step"] == 7
+    assert same_weights(rest.model, full.model)
+    assert dict(rest.history) == dict(full.history) and seen == [9, 12]
+
+
+def test_time_limit_stops_and_saves(tmp_path):
+    ckpt = tmp_path / "timed.pt"
+    part = train(tiny(), DATA, steps=10_000, checkpoint=ckpt, time_limit=1e-9, **FAST)
+    assert not part.finished and part.steps == 1 and load_checkpoint(ckpt)["step"] == 1
+    with pytest.raises(ValueError, match="need a checkpoint path"):
+        train(tiny(), DATA, steps=5, stop_at=2, **FAST)
+    with pytest.raises(ValueError, match="time_limit must be a positive"):
+        train(tiny(), DATA, steps=5, checkpoint=ckpt, time_limit=0, **FAST)
+    for bad in ({"stop_at": -1}, {"stop_at": 2.5}, {"checkpoint_every": 0},
+                {"checkpoint_every": 1.5}, {"log_every": -2}):
+        with pytest.raises(ValueError, match="must be a"):
+            train(tiny(), DATA, steps=5, checkpoint=ckpt, **bad, **FAST)
+
+
+@pytest.mark.parametrize("change", [{"lr": 5e-3}, {"seed": 1}, {"batch_size": 4}])
+def test_resuming_with_other_settings_is_an_error(tmp_path, change):
+    ckpt = tmp_path / "run.pt"
+    settings = dict(FAST, seed=0)
+    train(tiny(), DATA, steps=6, checkpoint=ckpt, stop_at=3, **settings)
+    name = next(iter(change))
+    with pytest.raises(ValueError, match=f"was trained with {name}="):
+        train(tiny(), DATA, steps=6, checkpoint=ckpt, **{**settings, **change})
+    train(tiny(), DATA, steps=6, checkpoint=ckpt, **settings)  # finished with the same settings
+    with pytest.raises(ValueError, match=f"was trained with {name}="):  # and loading it too
+        train(tiny(), DATA, steps=6, checkpoint=ckpt, **{**settings, **change})
+    more = train(tiny(), DATA, steps=9, checkpoint=ckpt, **settings)  # more steps are allowed
+    assert more.resumed_from == 6 and more.steps == 9
+
+
+def test_nan_guard_on_the_deferred_device_path_never_saves_nan_weights(tmp_path, monkeypatch):
+    # CUDA and MPS check the loss only at logs; checkpoints between logs must still be finite
+    import course_lib.train as train_module
+
+    monkeypatch.setattr(train_module, "defers_finite_check", lambda device: True)
+    ckpt = tmp_path / "nan.pt"
+    with pytest.raises(NonFiniteLossError, match="between steps 0 and 4.*last good checkpoint .*was kept"):
+        train(tiny(nan_at=3), DATA, steps=40, log_every=10, checkpoint=ckpt, checkpoint_every=2, **FAST)
+    state = load_checkpoint(ckpt)
+    assert state["step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["model_state"].values())
+
+
+def _flip_a_byte_inside_the_largest_tensor(path):
+    """Flip one byte in the data of the largest tensor record of a torch.save zip file."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = max((i for i in zf.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    raw[start + info.file_size // 2] ^= 0x10
+    path.write_bytes(bytes(raw))
+
+
+def test_a_flipped_byte_inside_a_tensor_is_detected(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    train(tiny(dim=16), torch.randn(64, 16), steps=4, checkpoint=ckpt, **FAST)
+    before = load_checkpoint(ckpt)
+    assert len(before["checksum"]) == 64
+    _flip_a_byte_inside_the_largest_tensor(ckpt)
+    raw = torch.load(ckpt, weights_only=True)  # torch itself reads the changed file silently
+
+    def tensors(obj):
+        if isinstance(obj, torch.Tensor):
+            return [obj]
+        if isinstance(obj, dict):
+            return [t for k in sorted(obj, key=repr) for t in tensors(obj[k])]
+        if isinstance(obj, (list, tuple)):
+            return [t for item in obj for t in tensors(item)]
+        return []
+
+    assert sum(not torch.equal(a, b) for a, b in zip(tensors(raw), tensors(before))) == 1
+    with pytest.raises(ValueError, match="is corrupt.*checksum"):
+        load_checkpoint(ckpt)
+    with pytest.raises(ValueError, match="is corrupt"):
+        train(tiny(dim=16), torch.randn(64, 16), steps=8, checkpoint=ckpt, **FAST)
