@@ -20,6 +20,8 @@ import time
 
 import torch
 
+from .cli_types import device_name, non_negative_int, positive_int
+
 
 def time_generator_step(unroll_steps: int, first_order: bool, *, arch: str = "mlp", batch: int = 512,
                         replicas: int = 1, repeats: int = 20, warmup: int = 3, device="cpu",
@@ -80,19 +82,17 @@ def run(ks=(0, 5, 10), *, arch="mlp", batch=512, replicas=1, repeats=20, device=
 
 def main(argv=None, prog=None) -> int:
     p = argparse.ArgumentParser(prog=prog or "python -m course_lib bench unroll", description=__doc__.split("\n\n")[0])
-    p.add_argument("--ks", type=int, nargs="+", default=[0, 5, 10], help="unrolling steps K to time")
+    p.add_argument("--ks", type=non_negative_int, nargs="+", default=[0, 5, 10], help="unrolling steps K to time")
     p.add_argument("--arch", choices=("mlp", "conv32", "conv64"), default="mlp")
-    p.add_argument("--batch", type=int, default=512, help="samples per step (per replica)")
-    p.add_argument("--replicas", type=int, default=1, help="independent toy GANs trained side by side (mlp)")
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--device", default="cpu", help='"cpu", "cuda", "auto"')
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--batch", type=positive_int, default=512, help="samples per step (per replica)")
+    p.add_argument("--replicas", type=positive_int, default=1, help="independent toy GANs trained side by side (mlp)")
+    p.add_argument("--repeats", type=positive_int, default=20)
+    p.add_argument("--device", type=device_name, default="cpu", help='"cpu", "cuda", "auto"')
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["unroll"]:
         argv = argv[1:]
     args = p.parse_args(argv)
-    if any(k < 0 for k in args.ks):
-        raise ValueError(f"unrolling steps K must be >= 0, got {args.ks}")
     if args.threads:
         torch.set_num_threads(args.threads)
     from .train import choose_device

@@ -20,6 +20,8 @@ import time
 
 import torch
 
+from .cli_types import device_name, non_negative_int, positive_int
+
 from .metrics import encode_dataset, mig
 
 
@@ -124,14 +126,14 @@ def main(argv=None, prog: str | None = None) -> int:
         argv = argv[1:]
     parser = argparse.ArgumentParser(prog=prog or "python -m course_lib.bench_metrics",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
-    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--device", type=device_name, default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
+    parser.add_argument("--batch-size", type=positive_int, default=1024)
     parser.add_argument("--bf16", action="store_true",
                         help="encode under bfloat16 autocast (about 2x faster on AVX-512 CPUs)")
-    parser.add_argument("--n", type=int, default=None,
+    parser.add_argument("--n", type=positive_int, default=None,
                         help="encode N random images instead of all 737,280")
     parser.add_argument("--checkpoint", default=None, help="a model checkpoint saved by the course")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args(argv)
     model = None
     if args.checkpoint:

@@ -32,6 +32,8 @@ import time
 
 import torch
 
+from .cli_types import device_name, positive_int
+
 PROTOCOL_STEPS = 300_000
 DSPRITES_IMAGES = 737_280
 
@@ -332,26 +334,26 @@ def main(argv=None, prog: str | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
     p = sub.add_parser("speed", help="train() vs bare loop, variants, memory, protocol time")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
-    p.add_argument("--steps", type=int, default=20, help="steps per timing (default 20)")
-    p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--device", default="auto", help="auto: the CPU, and CUDA when present")
+    p.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[64, 256])
+    p.add_argument("--steps", type=positive_int, default=20, help="steps per timing (default 20)")
+    p.add_argument("--repeats", type=positive_int, default=2)
+    p.add_argument("--device", type=device_name, default="auto", help="auto: the CPU, and CUDA when present")
     p.add_argument("--cpu-only", action="store_true")
     p.add_argument("--no-variants", dest="variants", action="store_false")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (slow to "
                    "compile on a CPU)")
     p.add_argument("--no-memory", dest="memory", action="store_false")
-    p.add_argument("--memory-steps", type=int, default=50)
-    p.add_argument("--scoring-images", type=int, default=DSPRITES_IMAGES)
-    p.add_argument("--chunk", type=int, default=4096)
+    p.add_argument("--memory-steps", type=positive_int, default=50)
+    p.add_argument("--scoring-images", type=positive_int, default=DSPRITES_IMAGES)
+    p.add_argument("--chunk", type=positive_int, default=4096)
     p = sub.add_parser("multiseed", help="N copies at once vs N separate runs")
-    p.add_argument("--copies", type=int, nargs="+", default=[1, 4, 8, 16])
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--copies", type=positive_int, nargs="+", default=[1, 4, 8, 16])
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--steps", type=positive_int, default=10)
+    p.add_argument("--repeats", type=positive_int, default=1)
+    p.add_argument("--device", type=device_name, default="auto")
     for p in sub.choices.values():
-        p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

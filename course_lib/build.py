@@ -335,6 +335,10 @@ def build(root: Path | str | None = None, files=None, check: bool = False) -> Bu
     without a source, are removed or reported)."""
     _, nbformat = _require_notebook_tools()
     root = Path(root) if root is not None else repo_root()
+    if not (root / SOURCE_DIR).is_dir():
+        raise FileNotFoundError(f"{root} has no {SOURCE_DIR}/ folder: expected the course's "
+                                f"repository root (the folder that holds {SOURCE_DIR}/ and "
+                                f"{STUDENT_DIR}/)")
     report = BuildReport()
     if files:
         chosen = [_resolve_source(f, root) for f in files]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import zipfile
 from pathlib import Path
@@ -311,11 +312,12 @@ class DSprites(torch.utils.data.Dataset):
         Returns:
             LongTensor n×6.
         """
+        n = _count(n, "n")
         if device is None:
             device = generator.device if generator is not None else "cpu"
         lows, highs = _class_bounds(class_ranges)
         cols = [
-            torch.randint(lo, hi, (int(n),), generator=generator, device=device)
+            torch.randint(lo, hi, (n,), generator=generator, device=device)
             for lo, hi in zip(lows, highs)
         ]
         return torch.stack(cols, 1)
@@ -339,12 +341,27 @@ class DSprites(torch.utils.data.Dataset):
         return DSpritesSampler(self, device=device, class_ranges=class_ranges)
 
 
+def _count(n, name: str) -> int:
+    """``n`` as an int if it is a whole number >= 0 (2.0 is taken, 2.5 and -1 are refused)."""
+    if isinstance(n, torch.Tensor) and n.numel() == 1:
+        n = n.item()
+    if isinstance(n, bool) or not isinstance(n, numbers.Real) or n < 0 or int(n) != n:
+        raise ValueError(f"{name} must be a whole number >= 0, got {n!r}")
+    return int(n)
+
+
 def _class_bounds(class_ranges):
     lows, highs = [0] * 6, list(FACTOR_SIZES)
-    for name, (lo, hi) in (class_ranges or {}).items():
+    for name, bounds in (class_ranges or {}).items():
         if name not in FACTOR_NAMES:
             raise ValueError(f"unknown factor {name!r}: expected one of {FACTOR_NAMES}")
         k = FACTOR_NAMES.index(name)
+        if (not isinstance(bounds, (tuple, list)) or len(bounds) != 2
+                or any(isinstance(b, bool) or not isinstance(b, numbers.Real) or int(b) != b
+                       for b in bounds)):
+            raise ValueError(f"class range for {name!r} must be two whole numbers (low, high), "
+                             f"got {bounds!r}")
+        lo, hi = bounds
         if not 0 <= lo < hi <= FACTOR_SIZES[k]:
             raise ValueError(
                 f"class range for {name!r} must satisfy 0 <= low < high <= {FACTOR_SIZES[k]}, "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import CourseModel, register
+from .base import CourseModel, check_positive_int, register
 from .nets import BurgessEncoder
 
 #: factors the classifier predicts (colour has one value, so it is left out)
@@ -24,7 +24,7 @@ class FactorClassifier(CourseModel):
     def __init__(self, factor_sizes=(3, 6, 40, 32, 32), channels: int = 1):
         super().__init__()
         self.factor_sizes = tuple(int(s) for s in factor_sizes)
-        self.channels = channels
+        self.channels = check_positive_int("channels", channels)
         self.net = BurgessEncoder(sum(self.factor_sizes), channels)
 
     def config(self):

@@ -104,7 +104,7 @@ class VAEGAN(CourseModel):
         if feature_layer not in FEATURE_LAYERS:
             raise ValueError(f"unknown feature_layer {feature_layer!r}: expected one of {FEATURE_LAYERS}")
         self.feature_layer = feature_layer
-        self.channels = channels
+        self.channels = check_positive_int("channels", channels)
         self.encoder = BurgessEncoder(2 * self.num_latents, channels)
         self.decoder = BurgessDecoder(self.num_latents, channels)
         self.discriminator = Discriminator(channels)
@@ -178,7 +178,7 @@ class VAEInfoGAN(CourseModel):
         self.beta = check_non_negative("beta", beta)
         self.lam = check_non_negative("lam", lam)
         self.adv_weight = check_non_negative("adv_weight", adv_weight)
-        self.channels = channels
+        self.channels = check_positive_int("channels", channels)
         self.encoder = BurgessEncoder(2 * self.num_latents, channels)
         self.decoder = BurgessDecoder(self.num_latents, channels)
         # one logit for D, then μ and log σ² of Q for each informative latent

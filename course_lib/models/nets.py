@@ -18,6 +18,8 @@ import math
 import torch
 from torch import nn
 
+from .base import check_positive_int
+
 
 def fan_in(layer: nn.Module) -> int:
     """The number of inputs that reach one output of a linear, convolution or transposed
@@ -76,7 +78,7 @@ class BurgessEncoder(nn.Module):
 
     def __init__(self, out_features: int, channels: int = 1, hidden: int = 32, fc: int = 256):
         super().__init__()
-        self.channels = channels
+        self.channels = check_positive_int("channels", channels)
         self.conv = nn.Sequential(
             nn.Conv2d(channels, hidden, 4, 2, 1), nn.ReLU(),  # 64×64 → 32×32
             nn.Conv2d(hidden, hidden, 4, 2, 1), nn.ReLU(),    # 32×32 → 16×16

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import check_positive_int
 from .nets import BurgessDecoder, BurgessEncoder, check_images, he_init_
 
 
@@ -23,7 +24,7 @@ class Mnist32Encoder(nn.Module):
 
     def __init__(self, out_features: int, channels: int = 1, fc: int = 256):
         super().__init__()
-        self.channels = channels
+        self.channels = check_positive_int("channels", channels)
         self.conv = nn.Sequential(
             nn.Conv2d(channels, 32, 4, 2, 1), nn.ReLU(),  # 32×32 → 16×16
             nn.Conv2d(32, 32, 4, 2, 1), nn.ReLU(),        # 16×16 → 8×8

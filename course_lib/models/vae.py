@@ -39,7 +39,7 @@ class Autoencoder(CourseModel):
     def __init__(self, num_latents: int = 10, channels: int = 1, recon: str = "mse"):
         super().__init__()
         self.num_latents = check_positive_int("num_latents", num_latents)
-        self.channels = channels
+        self.channels = check_positive_int("channels", channels)
         self.recon = _check_choice("recon", recon, RECON_KINDS)
         self.encoder = BurgessEncoder(self.num_latents, channels)
         self.decoder = BurgessDecoder(self.num_latents, channels)
@@ -90,7 +90,7 @@ class VAE(CourseModel):
         super().__init__()
         self.num_latents = check_positive_int("num_latents", num_latents)
         self.beta = check_non_negative("beta", self.default_beta if beta is None else beta)
-        self.channels = channels
+        self.channels = check_positive_int("channels", channels)
         self.recon = _check_choice("recon", recon, RECON_KINDS)
         self.reduction = _check_choice("reduction", reduction, REDUCTIONS)
         self.arch = check_arch(arch)
