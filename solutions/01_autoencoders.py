@@ -66,16 +66,17 @@ NUM_EVAL = None       # images used to measure reconstruction error and to plot 
 from course_lib import profiles
 
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
-NUM_LATENTS = int(NUM_LATENTS or 10)
-STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=10_000, full=30_000))
-BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=64, full=64))
-LR = float(LR or 1e-3)
-SWEEP_STEPS = int(SWEEP_STEPS or profiles.pick(PROFILE, smoke=2, quick=500, full=10_000))
-SWEEP_BATCH_SIZE = int(SWEEP_BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=16, full=64))
-MSE_STEPS = int(MSE_STEPS or profiles.pick(PROFILE, smoke=2, quick=200, full=2000))
-BOTTLENECKS = tuple(int(d) for d in (BOTTLENECKS or profiles.pick(
-    PROFILE, smoke=(1, 2), quick=(1, 2, 4, 10), full=(1, 2, 3, 4, 6, 10, 20))))
-NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=64, quick=2000, full=10_000))
+param = profiles.settings(PROFILE)  # None: the profile's default; any other value is checked
+NUM_LATENTS = param("NUM_LATENTS", NUM_LATENTS, 10, minimum=1)
+STEPS = param("STEPS", STEPS, smoke=3, quick=10_000, full=30_000, minimum=1)
+BATCH_SIZE = param("BATCH_SIZE", BATCH_SIZE, smoke=8, quick=64, full=64, minimum=1)
+LR = param("LR", LR, 1e-3, positive=True)
+SWEEP_STEPS = param("SWEEP_STEPS", SWEEP_STEPS, smoke=2, quick=500, full=10_000, minimum=1)
+SWEEP_BATCH_SIZE = param("SWEEP_BATCH_SIZE", SWEEP_BATCH_SIZE, smoke=8, quick=16, full=64, minimum=1)
+MSE_STEPS = param("MSE_STEPS", MSE_STEPS, smoke=2, quick=200, full=2000, minimum=1)
+BOTTLENECKS = param("BOTTLENECKS", BOTTLENECKS, smoke=(1, 2), quick=(1, 2, 4, 10),
+                    full=(1, 2, 3, 4, 6, 10, 20), minimum=1)
+NUM_EVAL = param("NUM_EVAL", NUM_EVAL, smoke=64, quick=2000, full=10_000, minimum=1)
 print(f"profile {PROFILE}: main autoencoder {STEPS} steps of {BATCH_SIZE} images, lr {LR}, code "
       f"size {NUM_LATENTS}; bottlenecks {BOTTLENECKS} with {SWEEP_STEPS} steps of "
       f"{SWEEP_BATCH_SIZE} images each")

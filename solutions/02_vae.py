@@ -64,12 +64,13 @@ NUM_EVAL = None       # images used for the measurements
 from course_lib import profiles
 
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
-NUM_LATENTS = int(NUM_LATENTS or 10)
-STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=1500, full=30_000))
-BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=16, full=64))
-LR = float(LR or 1e-3)
-AE_STEPS = int(AE_STEPS or profiles.pick(PROFILE, smoke=2, quick=500, full=10_000))
-NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=64, quick=2000, full=10_000))
+param = profiles.settings(PROFILE)  # None: the profile's default; any other value is checked
+NUM_LATENTS = param("NUM_LATENTS", NUM_LATENTS, 10, minimum=1)
+STEPS = param("STEPS", STEPS, smoke=3, quick=1500, full=30_000, minimum=1)
+BATCH_SIZE = param("BATCH_SIZE", BATCH_SIZE, smoke=8, quick=16, full=64, minimum=1)
+LR = param("LR", LR, 1e-3, positive=True)
+AE_STEPS = param("AE_STEPS", AE_STEPS, smoke=2, quick=500, full=10_000, minimum=1)
+NUM_EVAL = param("NUM_EVAL", NUM_EVAL, smoke=64, quick=2000, full=10_000, minimum=1)
 print(f"profile {PROFILE}: VAEs with D = {NUM_LATENTS}, {STEPS} steps of {BATCH_SIZE} images, "
       f"lr {LR}; autoencoder {AE_STEPS} steps")
 

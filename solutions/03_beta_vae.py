@@ -85,22 +85,20 @@ from course_lib import profiles
 
 NOTEBOOK_START, NOTEBOOK_CPU_START = time.perf_counter(), time.process_time()
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
-NUM_LATENTS = int(NUM_LATENTS or 10)
-BETA = float(BETA if BETA is not None else 8.0)
-LR = float(LR or profiles.pick(PROFILE, smoke=1e-3, quick=1e-3, full=1e-4))
-STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=2000, full=300_000))
-BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=64, full=64))
-POSX_THRESHOLD = int(POSX_THRESHOLD or 16)
-HELDOUT_STEPS = int(HELDOUT_STEPS or profiles.pick(PROFILE, smoke=2, quick=800, full=100_000))
-BETA_SWEEP = tuple(float(b) for b in (BETA_SWEEP if BETA_SWEEP is not None else
-                                     profiles.pick(PROFILE, smoke=(0.5, 100.0), quick=(0.5, 100.0),
-                                                   full=(0.5, 1.0, 5.0, 100.0))))
-SWEEP_STEPS = int(SWEEP_STEPS or profiles.pick(PROFILE, smoke=2, quick=300, full=100_000))
-NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=200, quick=10_000, full=10_000))
-NUM_STAGES = int(NUM_STAGES or profiles.pick(PROFILE, smoke=1, quick=6, full=10))
-LONG_STEPS = int(LONG_STEPS or profiles.pick(PROFILE, smoke=3, quick=12_000, full=12_000))
-if not 1 <= POSX_THRESHOLD <= 32:
-    raise ValueError(f"POSX_THRESHOLD must be a posX class count between 1 and 32, got {POSX_THRESHOLD}")
+param = profiles.settings(PROFILE)  # None: the profile's default; any other value is checked
+NUM_LATENTS = param("NUM_LATENTS", NUM_LATENTS, 10, minimum=1)
+BETA = param("BETA", BETA, 8.0, minimum=0)
+LR = param("LR", LR, smoke=1e-3, quick=1e-3, full=1e-4, positive=True)
+STEPS = param("STEPS", STEPS, smoke=3, quick=2000, full=300_000, minimum=1)
+BATCH_SIZE = param("BATCH_SIZE", BATCH_SIZE, smoke=8, quick=64, full=64, minimum=1)
+POSX_THRESHOLD = param("POSX_THRESHOLD", POSX_THRESHOLD, 16, minimum=1, maximum=32)
+HELDOUT_STEPS = param("HELDOUT_STEPS", HELDOUT_STEPS, smoke=2, quick=800, full=100_000, minimum=1)
+BETA_SWEEP = param("BETA_SWEEP", BETA_SWEEP, smoke=(0.5, 100.0), quick=(0.5, 100.0),
+                   full=(0.5, 1.0, 5.0, 100.0), minimum=0)
+SWEEP_STEPS = param("SWEEP_STEPS", SWEEP_STEPS, smoke=2, quick=300, full=100_000, minimum=1)
+NUM_EVAL = param("NUM_EVAL", NUM_EVAL, smoke=200, quick=10_000, full=10_000, minimum=1)
+NUM_STAGES = param("NUM_STAGES", NUM_STAGES, smoke=1, quick=6, full=10, minimum=1)
+LONG_STEPS = param("LONG_STEPS", LONG_STEPS, smoke=3, quick=12_000, full=12_000, minimum=1)
 print(f"profile {PROFILE}: β-VAE with |z| = {NUM_LATENTS}, β = {BETA:g}, lr = {LR:g}, "
       f"{STEPS} steps of {BATCH_SIZE} images; held-out model: posX < {POSX_THRESHOLD}, "
       f"{HELDOUT_STEPS} steps; β sweep {BETA_SWEEP} for {SWEEP_STEPS} steps; MIG on {NUM_EVAL} images")

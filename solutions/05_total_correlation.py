@@ -75,22 +75,23 @@ LONG_STEPS = None     # budget of the longer β-VAE / β-TCVAE pair (shipped for
 from course_lib import profiles
 
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
-NUM_LATENTS = int(NUM_LATENTS or 10)
-STEPS = int(STEPS or profiles.pick(PROFILE, smoke=3, quick=200, full=60_000))
-BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=16, quick=64, full=256))
-LR = float(LR or profiles.pick(PROFILE, smoke=1e-3, quick=1e-3, full=5e-4))
-BETA = float(BETA or 6.0)
-FACTOR_GAMMA = float(FACTOR_GAMMA or 35.0)
-DISC_HIDDEN = int(DISC_HIDDEN or profiles.pick(PROFILE, smoke=16, quick=128, full=1000))
-DISC_LAYERS = int(DISC_LAYERS or profiles.pick(PROFILE, smoke=2, quick=3, full=6))
-NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=256, quick=2000, full=50_000))
-TC_BATCHES = tuple(int(m) for m in (TC_BATCHES or profiles.pick(
-    PROFILE, smoke=(8, 32), quick=(8, 32, 128, 512), full=(8, 32, 128, 512, 2048, 4096))))
-MNIST_STEPS = int(MNIST_STEPS or profiles.pick(PROFILE, smoke=3, quick=200, full=46_900))
-MNIST_LATENTS = int(MNIST_LATENTS or 20)
-MNIST_GAMMA = float(MNIST_GAMMA or 10.0)
-MNIST_C_MAX = float(MNIST_C_MAX or 25.0)
-LONG_STEPS = int(LONG_STEPS or profiles.pick(PROFILE, smoke=3, quick=16_000, full=16_000))
+param = profiles.settings(PROFILE)  # None: the profile's default; any other value is checked
+NUM_LATENTS = param("NUM_LATENTS", NUM_LATENTS, 10, minimum=1)
+STEPS = param("STEPS", STEPS, smoke=3, quick=200, full=60_000, minimum=1)
+BATCH_SIZE = param("BATCH_SIZE", BATCH_SIZE, smoke=16, quick=64, full=256, minimum=1)
+LR = param("LR", LR, smoke=1e-3, quick=1e-3, full=5e-4, positive=True)
+BETA = param("BETA", BETA, 6.0, minimum=0)
+FACTOR_GAMMA = param("FACTOR_GAMMA", FACTOR_GAMMA, 35.0, minimum=0)
+DISC_HIDDEN = param("DISC_HIDDEN", DISC_HIDDEN, smoke=16, quick=128, full=1000, minimum=1)
+DISC_LAYERS = param("DISC_LAYERS", DISC_LAYERS, smoke=2, quick=3, full=6, minimum=1)
+NUM_EVAL = param("NUM_EVAL", NUM_EVAL, smoke=256, quick=2000, full=50_000, minimum=1)
+TC_BATCHES = param("TC_BATCHES", TC_BATCHES, smoke=(8, 32), quick=(8, 32, 128, 512),
+                   full=(8, 32, 128, 512, 2048, 4096), minimum=2)
+MNIST_STEPS = param("MNIST_STEPS", MNIST_STEPS, smoke=3, quick=200, full=46_900, minimum=1)
+MNIST_LATENTS = param("MNIST_LATENTS", MNIST_LATENTS, 20, minimum=1)
+MNIST_GAMMA = param("MNIST_GAMMA", MNIST_GAMMA, 10.0, minimum=0)
+MNIST_C_MAX = param("MNIST_C_MAX", MNIST_C_MAX, 25.0, minimum=0)
+LONG_STEPS = param("LONG_STEPS", LONG_STEPS, smoke=3, quick=16_000, full=16_000, minimum=1)
 print(f"profile {PROFILE}: dSprites {STEPS} steps × {BATCH_SIZE} images (lr {LR}), β = {BETA}, "
       f"FactorVAE γ = {FACTOR_GAMMA}, discriminator {DISC_LAYERS}×{DISC_HIDDEN}; "
       f"MNIST {MNIST_STEPS} steps, D = {MNIST_LATENTS}")

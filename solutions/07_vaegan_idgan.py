@@ -72,14 +72,15 @@ TRAVERSAL_STARTS = None  # real-image codes each dimension is traversed from (tr
 from course_lib import profiles
 
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
-LR = float(LR or profiles.pick(PROFILE, smoke=1e-3, quick=1e-3, full=1e-4))
-BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=64, full=64))
-VAE_STEPS = int(VAE_STEPS or profiles.pick(PROFILE, smoke=2, quick=1500, full=100_000))
-IDGAN_STEPS = int(IDGAN_STEPS or profiles.pick(PROFILE, smoke=2, quick=600, full=50_000))
-GAN_STEPS = int(GAN_STEPS or profiles.pick(PROFILE, smoke=2, quick=320, full=50_000))
-CLASSIFIER_STEPS = int(CLASSIFIER_STEPS or profiles.pick(PROFILE, smoke=2, quick=1500, full=5_000))
-NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=64, quick=2000, full=10_000))
-TRAVERSAL_STARTS = int(TRAVERSAL_STARTS or profiles.pick(PROFILE, smoke=2, quick=32, full=64))
+param = profiles.settings(PROFILE)  # None: the profile's default; any other value is checked
+LR = param("LR", LR, smoke=1e-3, quick=1e-3, full=1e-4, positive=True)
+BATCH_SIZE = param("BATCH_SIZE", BATCH_SIZE, smoke=8, quick=64, full=64, minimum=1)
+VAE_STEPS = param("VAE_STEPS", VAE_STEPS, smoke=2, quick=1500, full=100_000, minimum=1)
+IDGAN_STEPS = param("IDGAN_STEPS", IDGAN_STEPS, smoke=2, quick=600, full=50_000, minimum=1)
+GAN_STEPS = param("GAN_STEPS", GAN_STEPS, smoke=2, quick=320, full=50_000, minimum=1)
+CLASSIFIER_STEPS = param("CLASSIFIER_STEPS", CLASSIFIER_STEPS, smoke=2, quick=1500, full=5_000, minimum=1)
+NUM_EVAL = param("NUM_EVAL", NUM_EVAL, smoke=64, quick=2000, full=10_000, minimum=1)
+TRAVERSAL_STARTS = param("TRAVERSAL_STARTS", TRAVERSAL_STARTS, smoke=2, quick=32, full=64, minimum=1)
 print(f"profile {PROFILE}: |z| = {NUM_LATENTS}, β = {BETA}, lr = {LR}, posX < {POSX_THRESHOLD}; "
       f"steps: β-VAE {VAE_STEPS}, ID-GAN {IDGAN_STEPS} (lr {IDGAN_LR:g}, R1 γ = {R1:g}, G from {IDGAN_INIT}), "
       f"VAE-GAN and hybrid {GAN_STEPS}, classifier {CLASSIFIER_STEPS}")

@@ -63,11 +63,12 @@ MODELS = None         # None: every entry of course_lib.leaderboard.ENTRIES
 from course_lib import profiles
 
 PROFILE = profiles.check_profile(PROFILE or profiles.default_profile())
-NUM_EVAL = int(NUM_EVAL or profiles.pick(PROFILE, smoke=300, quick=10_000, full=10_000))
-STEPS = int(STEPS or profiles.pick(PROFILE, smoke=2, quick=200, full=30_000))
-BATCH_SIZE = int(BATCH_SIZE or profiles.pick(PROFILE, smoke=8, quick=32, full=64))
-LR = float(LR or profiles.pick(PROFILE, smoke=1e-3, quick=1e-3, full=1e-4))
-N_VOTES = int(N_VOTES or profiles.pick(PROFILE, smoke=4, quick=100, full=5_000))
+param = profiles.settings(PROFILE)  # None: the profile's default; any other value is checked
+NUM_EVAL = param("NUM_EVAL", NUM_EVAL, smoke=300, quick=10_000, full=10_000, minimum=1)
+STEPS = param("STEPS", STEPS, smoke=2, quick=200, full=30_000, minimum=1)
+BATCH_SIZE = param("BATCH_SIZE", BATCH_SIZE, smoke=8, quick=32, full=64, minimum=1)
+LR = param("LR", LR, smoke=1e-3, quick=1e-3, full=1e-4, positive=True)
+N_VOTES = param("N_VOTES", N_VOTES, smoke=4, quick=100, full=5_000, minimum=1)
 print(f"profile {PROFILE}: {NUM_EVAL} evaluation images, {NUM_BINS} bins, leaderboard budget "
       f"{STEPS} steps of {BATCH_SIZE}, {N_VOTES} votes per score")
 
