@@ -9,6 +9,13 @@ In a notebook::
 prints ``MIG: 0.412`` and, when the environment variable ``COURSE_HEADLINES`` names a file (the
 runner sets it for each notebook), appends one JSON line ``{"name", "value", "text"}`` to that
 file; the runner puts these figures in ``runs/<profile>/summary.md`` and ``summary.json``.
+
+The recorded ``name`` is the figure's key in those summaries and in the sweep tables, so it must
+not change with the parameters: :func:`headline_key` drops the settings that a printed name
+carries (``MIG on 500 images (β=4, |z|=10)`` is recorded as ``MIG on 500 images``) and writes
+the name of a papermill parameter in place of its value (the runner puts the parameters in
+``COURSE_PARAMETERS``: ``score for beta 4`` with ``BETA = 4`` becomes ``score for beta BETA``).
+The printed name is kept as ``label`` when it differs.
 """
 
 from __future__ import annotations
@@ -17,8 +24,13 @@ import json
 import math
 import numbers
 import os
+import re
 
 ENV_VAR = "COURSE_HEADLINES"
+PARAMETERS_VAR = "COURSE_PARAMETERS"  # JSON {name: value}: the parameters of this run
+
+# a setting such as ``β=4``, ``|z| = 10`` or ``reduction=mean``, with the separator before it
+_SETTING = re.compile(r"\s*[,;]?\s*[^\s=(),;:]+\s*=\s*[^\s(),;:]+")
 
 
 def to_jsonable(value):
@@ -61,6 +73,56 @@ def format_value(value, fmt: str | None = None) -> str:
     return str(value)
 
 
+def _value_texts(value) -> list[str]:
+    """How a parameter's value may read in a name: ``4``, ``4.0``; ``0.001``; ``cpu``."""
+    if isinstance(value, (bool, str)):
+        return [str(value)] if str(value).strip() else []
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return []
+    texts = {str(value), format(value, "g")}
+    if float(value).is_integer():
+        texts |= {str(int(value)), str(float(value))}
+    return sorted(texts, key=len, reverse=True)  # 4.0 before 4
+
+
+def _tidy(text: str) -> str:
+    """``text`` without the empty brackets and dangling separators that removals leave."""
+    text = re.sub(r"\s*\(\s*[,;]?\s*\)", "", text)
+    text = re.sub(r"\(\s*[,;]\s*", "(", text)
+    text = re.sub(r"\s+([,;:)])", r"\1", text)
+    text = re.sub(r"\s{2,}", " ", text)
+    return text.strip(" ,;")
+
+
+def headline_key(name: str, parameters: dict | None = None) -> str:
+    """``name`` without the values that change from run to run (see the module docstring):
+    its ``symbol=value`` settings are dropped, and each value of ``parameters`` that stands as
+    a word of its own is replaced by the parameter's name. A name that would be left empty
+    stays as it is."""
+    key = _SETTING.sub("", name)
+    for param, value in (parameters or {}).items():
+        for text in _value_texts(value):
+            key = re.sub(rf"(?<![\w.]){re.escape(text)}(?![\w.])", param, key)
+    key = _tidy(key)
+    return key or name
+
+
+def _run_parameters() -> dict:
+    try:
+        parameters = json.loads(os.environ.get(PARAMETERS_VAR) or "{}")
+    except ValueError:
+        return {}
+    return parameters if isinstance(parameters, dict) else {}
+
+
+def _record_name(label: str, path) -> str:
+    """The name to record for ``label``: its key, unless an earlier figure of this run with
+    another label has that key (then the label itself, so that both figures are kept)."""
+    key = headline_key(label, _run_parameters())
+    taken = {r["name"]: r.get("label", r["name"]) for r in read_headlines(path)}
+    return label if taken.get(key, label) != label else key
+
+
 def headline(name: str, value, fmt: str | None = None) -> None:
     """Print ``name: value`` and record it for the run summary (see the module docstring).
 
@@ -74,8 +136,11 @@ def headline(name: str, value, fmt: str | None = None) -> None:
     print(f"{name}: {text}")
     path = os.environ.get(ENV_VAR)
     if path:
+        record = {"name": _record_name(name, path), "value": value, "text": text}
+        if record["name"] != name:
+            record["label"] = name
         with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"name": name, "value": value, "text": text}) + "\n")
+            f.write(json.dumps(record) + "\n")
 
 
 def read_headlines(path) -> list[dict]:

@@ -16,7 +16,12 @@ the headline figures of :func:`course_lib.report.headline`). The sweep then gath
 ``results.png`` (the first numeric headline against the first parameter).
 
 A failed run is reported and does not stop the others (exit status 1 at the end). Running the
-same sweep again skips the runs whose ``result.json`` says ``ok`` and retries the others.
+same sweep again skips the runs whose ``result.json`` says ``ok`` under the same completion key
+(:func:`completion_key`: the profile, every parameter and the notebook's text) and runs the
+others, e.g. every run after a change of ``--profile`` or of the notebook (it says so).
+Every parameter must be one of the notebook's (its cell tagged ``parameters``), and the headline
+names are recorded without the parameters' values (see :mod:`course_lib.report`), so that each
+figure is one column of the table.
 
 Backends:
 
@@ -34,9 +39,11 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
+import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -46,7 +53,16 @@ from pathlib import Path
 
 from . import profiles
 from .build import repo_root
-from .run import _NAME_RE, execute_notebook, find_notebooks, parse_value
+from .run import (
+    _NAME_RE,
+    argument,
+    check_folder,
+    check_parameters,
+    check_timeout,
+    execute_notebook,
+    find_notebooks,
+    parse_value,
+)
 
 RESULT_FILE = "result.json"
 BACKENDS = ("local", "ray")
@@ -77,6 +93,60 @@ def run_id(params: dict) -> str:
         return "default"
     parts = [f"{k}-{v}" for k, v in params.items()]
     return re.sub(r"[^A-Za-z0-9.+=-]", "_", "_".join(parts)).strip("_") or "run"
+
+
+def completion_key(profile: str, params: dict, notebook_sha256: str) -> str:
+    """What decides a run's result: the profile, every parameter (its name and its value as
+    Python writes it, so that 1, 1.0 and '1' differ) and the notebook's text (its sha256); a
+    rerun skips a complete run only under the same key."""
+    data = {"profile": profile, "parameters": {k: repr(v) for k, v in params.items()},
+            "notebook_sha256": notebook_sha256}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _why_again(previous: dict, profile: str, params: dict, notebook_sha256: str) -> str:
+    """Why a complete run in the same folder does not count for this sweep."""
+    if previous.get("profile") != profile:
+        return f"made under profile {previous.get('profile')}, not {profile}"
+    if previous.get("notebook_sha256") not in (None, notebook_sha256):
+        return "made with another version of the notebook"
+    if "key" not in previous:
+        return "made by an older course_lib, which did not record its completion key"
+    return f"made with other parameters: {previous.get('parameters')}"
+
+
+# -- checks of the command line ----------------------------------------------------------------
+def check_name(name) -> str:
+    """``name`` if it is a single plain folder name (the sweep's folder, made under --out)."""
+    text = str(name)
+    if text in ("", ".", "..") or "/" in text or "\\" in text or text != text.strip() \
+            or Path(text).is_absolute():
+        raise ValueError(f"expected a single folder name for the sweep (no '/', '..' or "
+                         f"absolute path), got {text!r}")
+    return text
+
+
+def check_workers(value) -> int:
+    """``value`` as the number of local runs at a time: a positive whole number."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = 0
+    if isinstance(value, bool) or number < 1:
+        raise ValueError(f"expected a positive whole number of runs at a time for the workers, "
+                         f"got {value!r}")
+    return number
+
+
+def check_gpus(value) -> float:
+    """``value`` as the GPUs that each Ray task reserves: a number >= 0."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise ValueError(f"expected a number >= 0 of GPUs per run, got {value!r}")
+    return number
 
 
 # -- one run (executes in a worker: a local process or a Ray task) ---------------------------
@@ -183,16 +253,24 @@ def run_sweep(notebook, parameters: dict[str, list], *, profile: str | None = No
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
-    if int(workers) < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    workers, gpus_per_run = check_workers(workers), check_gpus(gpus_per_run)
+    timeout = check_timeout(timeout)
     profile = profiles.check_profile(profile) if profile else profiles.default_profile()
     root = Path(root) if root is not None else repo_root()
     path = find_notebooks([notebook], root)[0]
-    name = name or path.stem
-    folder = (Path(out) if out is not None else root / "runs" / "sweeps") / name
-    folder.mkdir(parents=True, exist_ok=True)
+    name = check_name(name or path.stem)
+    folder = check_folder((Path(out) if out is not None else root / "runs" / "sweeps") / name,
+                          "sweep")
     combos = grid(parameters)
+    check_parameters([path], parameters, log=log)
+    folder.mkdir(parents=True, exist_ok=True)
     text = path.read_text(encoding="utf-8")
+    notebook_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    by_key = {run_id(p): p for p in combos}
+    if len(by_key) != len(combos):
+        raise ValueError("two combinations of the parameters share one folder name; use values "
+                         "that read differently (e.g. not both 1 and '1')")
+    keys = {key: completion_key(profile, p, notebook_sha256) for key, p in by_key.items()}
     started = time.perf_counter()
 
     results, tasks, skipped = {}, [], []
@@ -200,15 +278,14 @@ def run_sweep(notebook, parameters: dict[str, list], *, profile: str | None = No
         key = run_id(params)
         previous = _read_result(folder / key / RESULT_FILE)
         if previous is not None and previous.get("status") == "ok":
-            results[key] = previous
-            skipped.append(key)
-            continue
+            if previous.get("key") == keys[key]:
+                results[key] = previous
+                skipped.append(key)
+                continue
+            log(f"  {key}: the complete run there was "
+                f"{_why_again(previous, profile, params, notebook_sha256)}: it runs again")
         tasks.append((key, {"notebook_name": path.name, "notebook_text": text,
                             "parameters": {"PROFILE": profile, **params}, "timeout": timeout}))
-    by_key = {run_id(p): p for p in combos}
-    if len(by_key) != len(combos):
-        raise ValueError("two combinations of the parameters share one folder name; use values "
-                         "that read differently (e.g. not both 1 and '1')")
     log(f"sweep {name}: {len(combos)} runs of {path.name} (profile {profile}), "
         f"{len(skipped)} already complete, {len(tasks)} to run on {backend}"
         + (f" with {workers} workers" if backend == "local" else ""))
@@ -220,7 +297,8 @@ def run_sweep(notebook, parameters: dict[str, list], *, profile: str | None = No
         if executed is not None:
             (run_dir / path.name).write_text(executed, encoding="utf-8")
         record = {"run": key, "parameters": by_key[key], "profile": profile,
-                  "notebook": path.name, **result,
+                  "notebook": path.name, "notebook_sha256": notebook_sha256, "key": keys[key],
+                  **result,
                   "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         (run_dir / RESULT_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         results[key] = record
@@ -230,7 +308,7 @@ def run_sweep(notebook, parameters: dict[str, list], *, profile: str | None = No
 
     if tasks:
         if backend == "local":
-            _local(tasks, int(workers), on_done)
+            _local(tasks, workers, on_done)
         else:
             _ray(tasks, address, gpus_per_run, on_done)
     rows = [_row(results[run_id(p)], p) for p in combos]
@@ -334,18 +412,21 @@ def main(argv=None, prog: str | None = None) -> int:
     parser.add_argument("--profile", default=None,
                         help=f"one of {', '.join(profiles.PROFILES)} (default: "
                              f"${profiles.ENV_VAR}, else {profiles.DEFAULT_PROFILE})")
-    parser.add_argument("--name", default=None, help="sweep name (default: the notebook's stem)")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--name", type=argument(check_name), default=None,
+                        help="sweep name: a folder name under --out (default: the "
+                             "notebook's stem)")
+    parser.add_argument("--out", type=argument(check_folder), default=None,
                         help="folder of the sweeps (default: runs/sweeps/ in the repository)")
     parser.add_argument("--backend", choices=BACKENDS, default="local")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=argument(check_workers), default=1,
                         help="local backend: runs at a time (default 1)")
     parser.add_argument("--address", default=None,
                         help="ray backend: the cluster's address ('auto', 'ray://host:10001'); "
                              "default: start Ray on this machine")
-    parser.add_argument("--gpus-per-run", type=float, default=0,
+    parser.add_argument("--gpus-per-run", type=argument(check_gpus), default=0,
                         help="ray backend: GPUs each run reserves (default 0)")
-    parser.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell")
+    parser.add_argument("--timeout", type=argument(check_timeout), default=None,
+                        help="whole seconds allowed per cell (default: no limit)")
     args = parser.parse_args(argv)
     parameters = {}
     for item in args.parameter:

@@ -47,3 +47,45 @@ def test_to_jsonable():
 def test_headline_bad_input(name, value, error):
     with pytest.raises(error):
         report.headline(name, value)
+
+
+@pytest.mark.parametrize("label, key", [
+    ("MIG on 500 images (β=4, |z|=10)", "MIG on 500 images"),
+    ("β-VAE reconstruction (nats/image), β=0.5", "β-VAE reconstruction (nats/image)"),
+    ("AE reconstruction error, D=10 (squared pixels/image)",
+     "AE reconstruction error (squared pixels/image)"),
+    ("InfoGAN K=2: categorical code accuracy", "InfoGAN: categorical code accuracy"),
+    ("β-TCVAE (β = 6) MIG after 300 steps", "β-TCVAE MIG after 300 steps"),
+    ("MIG (β=4, 500 images)", "MIG (500 images)"),
+    ("notebook 03 time (s)", "notebook 03 time (s)"),
+    ("β=4", "β=4"),  # nothing would be left: the name stays
+])
+def test_headline_key_drops_settings(label, key):
+    assert report.headline_key(label) == key
+
+
+def test_headline_key_names_the_parameters_instead_of_their_values():
+    params = {"BETA": 4, "SEED": 0, "LR": 1e-3, "DEVICE": "cpu", "PROFILE": "smoke"}
+    assert report.headline_key("MIG at beta 4.0, seed 0 on cpu", params) == \
+        "MIG at beta BETA, seed SEED on DEVICE"
+    assert report.headline_key("loss with lr 0.001 (smoke)", params) == "loss with lr LR (PROFILE)"
+    assert report.headline_key("notebook 03 time, 40 s", params) == "notebook 03 time, 40 s"
+
+
+def test_headline_records_a_name_without_parameter_values(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "h.jsonl"
+    monkeypatch.setenv(report.ENV_VAR, str(path))
+    monkeypatch.setenv(report.PARAMETERS_VAR, json.dumps({"PROFILE": "smoke", "BETA": 4}))
+    report.headline("MIG on 500 images (β=4, |z|=10)", 0.25, ".2f")
+    report.headline("score for beta 4", 1)
+    report.headline("steps", 3)
+    report.headline("MIG, β=1", 0.5)
+    report.headline("MIG, β=16", 0.1)  # "MIG" is taken by another figure: the name stays whole
+    assert capsys.readouterr().out.splitlines() == [
+        "MIG on 500 images (β=4, |z|=10): 0.25", "score for beta 4: 1", "steps: 3",
+        "MIG, β=1: 0.5", "MIG, β=16: 0.1"]
+    records = report.read_headlines(path)
+    assert [(r["name"], r.get("label")) for r in records] == [
+        ("MIG on 500 images", "MIG on 500 images (β=4, |z|=10)"),
+        ("score for beta BETA", "score for beta 4"), ("steps", None), ("MIG", "MIG, β=1"),
+        ("MIG, β=16", None)]

@@ -96,6 +96,90 @@ def test_parse_value():
     assert r.parse_value("cpu") == "cpu"
 
 
+def quiet(*args):
+    pass
+
+
+def test_misspelled_parameter_is_an_error(two_notebooks, capsys):
+    root, good, _ = two_notebooks
+    out = root / "runs"
+    with pytest.raises(ValueError, match=r"'XX'.*01_good.*parameters: PROFILE, X"):
+        r.run_notebooks([good], "smoke", out, root, {"XX": 1}, progress=False, log=quiet)
+    assert cli(["run", str(good), "--out", str(out), "-p", "XX", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "'XX'" in err and "Traceback" not in err
+    assert not out.exists()  # nothing ran
+
+
+def test_parameter_that_some_notebooks_lack_is_a_warning(two_notebooks):
+    _, good, bad = two_notebooks
+    messages = []
+    r.check_parameters([good, bad], {"X": 1}, log=messages.append)
+    assert len(messages) == 1 and "02_bad" in messages[0] and "'X'" in messages[0]
+    assert r.notebook_parameters(good) == ["PROFILE", "X"]
+
+
+def test_notebook_parameters(tmp_path):
+    path = _notebook(tmp_path / "a.ipynb", "A = 1\nB: int = 2\nC, D = 3, 4\nfor i in []:\n    pass",
+                     "print(A)")
+    assert r.notebook_parameters(path) == ["A", "B", "C", "D"]
+    magic = _notebook(tmp_path / "b.ipynb", "%matplotlib inline\nA = 1\nB: int = 2\nA == 3", "")
+    assert r.notebook_parameters(magic) == ["A", "B"]
+    plain = nbformat.v4.new_notebook()
+    plain.cells = [nbformat.v4.new_code_cell("A = 1")]
+    nbformat.write(plain, str(tmp_path / "c.ipynb"))
+    assert r.notebook_parameters(tmp_path / "c.ipynb") is None
+    with pytest.raises(ValueError, match="no cell tagged parameters"):
+        r.check_parameters([tmp_path / "c.ipynb"], {"A": 1})
+
+
+def test_subset_run_merges_into_the_summary(two_notebooks):
+    root, _, _ = two_notebooks
+    out = root / "runs"
+    r.run_notebooks(None, "smoke", out, root, {"X": 21}, progress=False, log=quiet)
+    messages = []
+    summary = r.run_notebooks(["01_good"], "smoke", out, root, {"X": 5}, progress=False,
+                              log=messages.append)
+    assert summary.ok and [res.name for res in summary.results] == ["01_good"]
+    assert any("merged" in m and "02_bad" in m for m in messages)
+    data = json.loads((out / "smoke" / "summary.json").read_text())
+    rows = {n["name"]: n for n in data["notebooks"]}
+    assert list(rows) == ["01_good", "02_bad"] and data["failed"] == 1
+    assert rows["01_good"]["headlines"][0]["value"] == 10
+    assert rows["01_good"]["parameters"]["X"] == 5
+    assert rows["02_bad"]["status"] == "failed" and rows["02_bad"]["parameters"]["X"] == 21
+    assert (out / "smoke" / "02_bad.ipynb").exists()
+    md = (out / "smoke" / "summary.md").read_text()
+    assert "| 01_good | ok |" in md and "X times two: 10" in md and "| 02_bad | failed |" in md
+    assert "earlier" in md and "`X = 21`" in md
+
+
+def exit_status(argv):
+    """The status of `python -m course_lib ARGV`, argparse's exits included."""
+    try:
+        return cli(argv)
+    except SystemExit as stop:
+        return stop.code
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "FILE"], "expected a folder"),
+    (["--out", "FILE/sub"], "expected a folder"),
+    (["--timeout", "2.5"], "positive whole number of seconds"),
+    (["--timeout", "-1"], "positive whole number of seconds"),
+    (["--timeout", "nan"], "positive whole number of seconds"),
+])
+def test_command_line_errors_are_one_line(two_notebooks, capsys, args, message):
+    root, good, _ = two_notebooks
+    (root / "FILE").write_text("not a folder")
+    args = [str(root / a) if a.startswith("FILE") else a for a in args]
+    out = [] if "--out" in args else ["--out", str(root / "runs")]
+    assert exit_status(["run", str(good), "--profile", "smoke", *out, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err.strip().splitlines()[-1] and "Traceback" not in err
+    assert not (root / "runs").exists()
+
+
 @pytest.mark.slow
 def test_real_first_notebook_runs_in_smoke_with_a_changed_seed(tmp_path):
     notebooks = sorted((repo_root() / "notebooks").glob("01_*.ipynb"))

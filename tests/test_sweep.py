@@ -10,6 +10,7 @@ nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("papermill")
 
 from course_lib import sweep  # noqa: E402
+from course_lib.__main__ import main as cli  # noqa: E402
 
 
 def tiny_notebook(folder):
@@ -107,3 +108,106 @@ def test_ray_sweep_gives_the_same_table(tmp_path, monkeypatch):
     finally:
         ray.shutdown()
     check_results(summary, tmp_path / "sweeps" / "99_tiny")
+
+
+def quiet(*args):
+    pass
+
+
+def test_rerun_under_another_profile_or_notebook_runs_again(tmp_path):
+    nb = tiny_notebook(tmp_path)
+    out = tmp_path / "sweeps"
+    first = sweep.run_sweep(nb, {"BETA": [1]}, profile="smoke", out=out, log=quiet)
+    assert first["rows"][0]["profile"] == "smoke"
+    messages = []
+    second = sweep.run_sweep(nb, {"BETA": [1]}, profile="quick", out=out, log=messages.append)
+    assert second["skipped"] == [] and second["rows"][0]["profile"] == "quick"
+    assert any("BETA-1" in m and "smoke" in m and "again" in m for m in messages)
+    third = sweep.run_sweep(nb, {"BETA": [1]}, profile="quick", out=out, log=quiet)
+    assert third["skipped"] == ["BETA-1"]
+    edited = nbformat.read(nb, as_version=4)
+    edited.cells.append(nbformat.v4.new_code_cell("headline('extra', 1)"))
+    nbformat.write(edited, nb)
+    fourth = sweep.run_sweep(nb, {"BETA": [1]}, profile="quick", out=out, log=quiet)
+    assert fourth["skipped"] == [] and fourth["rows"][0]["extra"] == 1
+
+
+def test_completion_key_tells_apart_runs_that_share_a_folder():
+    assert sweep.run_id({"X": "a b"}) == sweep.run_id({"X": "a_b"})
+    key = sweep.completion_key
+    assert key("smoke", {"X": "a b"}, "h") != key("smoke", {"X": "a_b"}, "h")
+    assert key("smoke", {"X": 1}, "h") != key("smoke", {"X": 1.0}, "h")
+    assert key("smoke", {"X": 1}, "h") != key("quick", {"X": 1}, "h")
+    assert key("smoke", {"X": 1}, "h") != key("smoke", {"X": 1}, "other notebook")
+    assert key("smoke", {"X": 1, "Y": 2}, "h") == key("smoke", {"Y": 2, "X": 1}, "h")
+
+
+def test_misspelled_parameter_is_an_error_before_anything_runs(tmp_path, capsys):
+    nb = tiny_notebook(tmp_path)
+    with pytest.raises(ValueError, match=r"'BETTA'.*parameters: PROFILE, BETA, SEED"):
+        sweep.run_sweep(nb, {"BETTA": [1]}, profile="smoke", out=tmp_path / "s", log=quiet)
+    assert cli(["sweep", str(nb), "-p", "BETTA", "1", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "BETTA" in err and "Traceback" not in err
+    assert not list((tmp_path / "s").glob("*/BETTA*"))
+
+
+def named_notebook(folder):
+    """A notebook whose headline names carry the value of BETA, as notebook 03's do."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("PROFILE = None\nBETA = 1\nSEED = 0")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "from course_lib.report import headline\n"
+        "headline(f'MIG on 10 images (β={float(BETA):g}, |z|=3)', BETA / 10 + SEED)\n"
+        "headline(f'recon (nats/image), β={BETA}', 100 - BETA)\n"
+        "headline(f'score for beta {float(BETA)}', BETA)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    path = folder / "98_named.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_headlines_named_with_the_parameter_give_one_column(tmp_path):
+    nb = named_notebook(tmp_path)
+    summary = sweep.run_sweep(nb, {"BETA": [1, 4], "SEED": [0, 1]}, profile="smoke",
+                              out=tmp_path / "s", workers=2, log=quiet)
+    with open(summary["csv"]) as fh:
+        table = list(csv.DictReader(fh))
+    assert list(table[0]) == ["run", "BETA", "SEED", "status", "seconds", "error",
+                              "MIG on 10 images", "recon (nats/image)", "score for beta BETA"]
+    assert len(table) == 4 and [float(r["MIG on 10 images"]) for r in table] == [0.1, 1.1, 0.4, 1.4]
+    assert summary["plot"] is not None
+
+
+def exit_status(argv):
+    """The status of `python -m course_lib ARGV`, argparse's exits included."""
+    try:
+        return cli(argv)
+    except SystemExit as stop:
+        return stop.code
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "FILE"], "expected a folder"),
+    (["--timeout", "1.5"], "positive whole number of seconds"),
+    (["--timeout", "-3"], "positive whole number of seconds"),
+    (["--timeout", "0"], "positive whole number of seconds"),
+    (["--name", "../../x"], "single folder name"),
+    (["--name", "ABS"], "single folder name"),
+    (["--name", ".."], "single folder name"),
+    (["--workers", "0"], "positive whole number"),
+    (["--workers", "-2"], "positive whole number"),
+    (["--gpus-per-run", "-1"], "number >= 0"),
+])
+def test_command_line_errors_are_one_line(tmp_path, capsys, args, message):
+    nb = tiny_notebook(tmp_path)
+    (tmp_path / "FILE").write_text("not a folder")
+    paths = {"FILE": tmp_path / "FILE", "ABS": tmp_path / "x"}
+    args = [str(paths[a]) if a in paths else a for a in args]
+    out = [] if "--out" in args else ["--out", str(tmp_path / "a" / "s")]
+    assert exit_status(["sweep", str(nb), "-p", "BETA", "1", *out, *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err.strip().splitlines()[-1] and "Traceback" not in err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "a").exists()
