@@ -124,3 +124,85 @@ def test_constant_factor_skipped_and_bad_input():
         mig_sampled(mu, lv, f.astype(float))
     with pytest.raises(ValueError, match="entropy"):
         mig_sampled(mu, lv, f, entropy="bits")
+
+
+def test_overflowing_input_raises_instead_of_nan():
+    mu, lv, f = posterior("perfect")
+    # exp(±logvar / 2) overflows float32 beyond |logvar| ~ 177: a clear error, not NaN
+    for bad_lv in (np.full_like(lv, 500.0), np.full_like(lv, -500.0)):
+        with pytest.raises(ValueError, match=r"logvar spans .*\|logvar\| < 177"):
+            mig_sampled(mu, bad_lv, f, n_samples=200)
+    with pytest.raises(ValueError, match=r"mu spans .*float32 can hold"):
+        mig_sampled(mu * 1e39, lv, f, n_samples=200)
+    # within the bounds but z = mu + std * eps overflows float32
+    with pytest.raises(ValueError, match=r"samples z = mu .* overflowed in float32"):
+        mig_sampled(mu * 3.4e38, np.full_like(lv, 170.0), f, n_samples=200)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        mig_sampled(mu, np.where(f[:, :1] == 0, np.inf, lv), f, n_samples=200)
+    # the same inputs are fine in float64, with the right answers (MI 0 and MIG 1)
+    wide = mig_sampled(mu, np.full_like(lv, 500.0), f, n_samples=200, dtype=torch.float64)
+    assert np.isfinite(wide.mutual_info).all() and abs(wide.score) < 1e-6
+    sharp = mig_sampled(mu, np.full_like(lv, -500.0), f, n_samples=200, dtype=torch.float64)
+    assert sharp.score == pytest.approx(1.0, abs=1e-6)
+
+
+def test_very_sharp_posteriors_with_small_chunks_stay_finite():
+    # Blocks where every density underflows (log -inf) used to give NaN in float32.
+    mu, _, f = posterior("perfect")
+    for logvar in (-100.0, -170.0):
+        r = mig_sampled(mu, np.full_like(mu, logvar), f, n_samples=300, chunk_size=64)
+        assert r.score == pytest.approx(1.0, abs=1e-4), logvar
+
+
+def test_counts_are_refused_not_truncated():
+    mu, lv, f = posterior("perfect")
+    for kw, name in [({"n_samples": 2.7}, "n_samples"), ({"n_samples": -5}, "n_samples"),
+                     ({"chunk_size": 1000.5}, "chunk_size"), ({"seed": 0.5}, "seed")]:
+        with pytest.raises(ValueError, match=name):
+            mig_sampled(mu, lv, f, **kw)
+        with pytest.raises(ValueError, match=name):
+            sampled_mutual_info(mu, lv, f, **kw)
+
+
+def test_chen2018_variant_clamps_and_leaves_shape_out():
+    import math
+
+    import numpy as np
+
+    from course_lib.metrics import mig_sampled
+
+    rng = np.random.default_rng(0)
+    names = ("color", "shape", "scale", "posX")
+    n = 600
+    factors = np.stack([np.zeros(n, int), rng.integers(0, 3, n), rng.integers(0, 6, n),
+                        rng.integers(0, 8, n)], 1)
+    # z0 reads shape sharply, z1 scale, z2 posX; z3 is noise-only (its MI is ~0, maybe < 0)
+    mu = np.stack([factors[:, 1] * 3.0, factors[:, 2] * 2.0, factors[:, 3] * 2.0, np.zeros(n)], 1)
+    logvar = np.full_like(mu, math.log(0.05 ** 2))
+    logvar[:, 3] = 0.0
+    full = mig_sampled(mu, logvar, factors, n_samples=400, seed=0, factor_names=names)
+    chen = mig_sampled(mu, logvar, factors, n_samples=400, seed=0, factor_names=names, variant="chen2018")
+    assert full.estimator == "sampled (Chen et al.), all factors"
+    assert chen.estimator.startswith("sampled (Chen et al.), chen2018") and "(2 factors)" in chen.estimator
+    assert (chen.mutual_info >= 0).all() and np.allclose(chen.mutual_info, np.maximum(full.mutual_info, 0))
+    assert np.isnan(chen.per_factor[:2]).all() and set(chen.skipped) == {0, 1}
+    # the chen2018 score is the mean over scale and posX only, computed by hand from its matrix
+    expected = []
+    for k in (2, 3):
+        top = np.sort(chen.mutual_info[:, k])[::-1]
+        expected.append((top[0] - top[1]) / math.log(len(np.unique(factors[:, k]))))
+    assert chen.score == pytest.approx(np.mean(expected), rel=1e-9)
+    assert full.score == pytest.approx(np.nanmean(full.per_factor[1:]), rel=1e-9)  # shape counted
+    with pytest.raises(ValueError, match="pass factor_names"):
+        mig_sampled(mu, logvar, factors, n_samples=10, variant="chen2018")
+    with pytest.raises(ValueError, match="variant must be one of"):
+        mig_sampled(mu, logvar, factors, n_samples=10, variant="chen")
+
+
+def test_discrete_mig_says_which_estimator_it_is():
+    import numpy as np
+
+    from course_lib.metrics import mig
+
+    f = np.stack([np.arange(40) % 4, np.arange(40) % 5], 1)
+    assert mig(f.astype(float), f, num_bins=10).estimator == "discrete, 10 bins"

@@ -250,3 +250,110 @@ def test_sap_bad_input():
         sap(z, f[:50])
     with pytest.raises(ValueError, match="method"):
         sap(z, f, method="linear")
+
+
+# --- robustness: constant dimensions, offsets, scales, counts, small test sets --------------
+
+
+def test_factor_vae_constant_dimension_is_constant_whatever_its_value():
+    # A constant code is constant at 0 and at 3.7 alike (a float std of 3.7s is ~1e-16, not 0):
+    # no dimension is active and the score is 0, with a note.
+    for value in (0.0, 3.7, -1e6 / 3):
+        r = factor_vae_score(lambda c, v=value: np.full((len(c), 4), v), SIZES, **FAST, n_variance=2000)
+        assert r.score == 0.0 and not r.active.any(), value
+        assert (r.global_std == 0).all() and any("constant" in n for n in r.notes)
+    # A perfect code with a large offset: the constant code of factor 0 (the offset alone) must
+    # not take the votes, even with pruning switched off (it used to score about 0.35).
+    base = rep("perfect")
+    for offset in (1000.0, 1e6 / 3):
+        for threshold in (0.0, 0.05):
+            for seed in range(3):
+                r = factor_vae_score(lambda c, o=offset: o + 50.0 * base(c), SIZES, **FAST,
+                                     n_variance=10_000, seed=seed, prune_threshold=threshold)
+                assert r.score == 1.0, (offset, threshold, seed)
+                assert r.active.tolist() == [False, True, True, True]
+    ints = factor_vae_score(lambda c: 1000 + 50 * np.asarray(c, dtype=float), SIZES, **FAST, n_variance=2000)
+    assert ints.score == 1.0
+
+
+def test_factor_vae_pruning_threshold_is_relative_to_the_largest_std():
+    # Choice stated in factor_vae's docstring: a dimension below 1/20 of the largest std is
+    # pruned as collapsed even if it carries a factor; prune_threshold=0 keeps it.
+    base = rep("perfect")
+    shift = np.array([0.0, 1000.0, -7.0, 3.7])
+    for ratio, kept in [(1 / 10, True), (1 / 40, False)]:
+        scale = np.array([1.0, 1.0, 1.0, ratio])
+
+        def scaled(c, scale=scale):
+            return base(c) * scale + shift
+
+        for seed in range(3):
+            r = factor_vae_score(scaled, SIZES, **FAST, n_variance=2000, seed=seed)
+            assert r.active.tolist() == [False, True, True, kept], (ratio, seed)
+            assert (r.score == 1.0) == kept and r.score > 0.6, (ratio, seed)
+            r0 = factor_vae_score(scaled, SIZES, **FAST, n_variance=2000, seed=seed, prune_threshold=0.0)
+            assert r0.score == 1.0 and r0.active.tolist() == [False, True, True, True]
+    # Per-dimension affine maps (any offsets) leave the votes unchanged up to the permutation:
+    # with the default pruning when no std falls below 1/20 of the largest, always without.
+    noisy = rep("mixed", noise=0.05)  # stds 0.05 (noise only), 0.35, 0.35, 0.34
+    perm = np.array([3, 0, 2, 1])
+    offsets = np.array([1e6 / 3, 1000.0, -7.0, 3.7])
+    for scales, threshold in [(np.array([2.0, 4.0, 3.0, -1 / 2]), 0.05),  # stds 0.68, 0.2, 1.05, 0.18
+                              (np.array([50.0, 1e-3, -3.0, 1.0]), 0.0)]:
+        a = factor_vae_score(noisy, SIZES, **FAST, n_variance=2000, seed=5, prune_threshold=threshold)
+        moved = lambda c, s=scales: noisy(c)[:, perm] * s + offsets
+        b = factor_vae_score(moved, SIZES, **FAST, n_variance=2000, seed=5, prune_threshold=threshold)
+        assert 0.5 < a.score < 0.9 and b.score == a.score
+        np.testing.assert_array_equal(b.votes, a.votes[perm])
+        np.testing.assert_array_equal(b.active, a.active[perm])
+    # disentanglement_lib's absolute threshold on the std (0.05 in its studies) is available;
+    # it prunes an informative dimension with std 0.35 / 10 < 0.05 that the default keeps.
+    lib = factor_vae_score(lambda c: base(c) * np.array([1.0, 1.0, 1.0, 0.1]), SIZES, **FAST,
+                           n_variance=2000, prune_threshold=0.0, min_std=0.05)
+    assert lib.active.tolist() == [False, True, True, False] and lib.score < 0.8
+    with pytest.raises(ValueError, match="min_std"):
+        factor_vae_score(base, SIZES, **FAST, min_std=-1.0)
+
+
+def test_counts_and_seeds_are_refused_not_truncated():
+    perfect = rep("perfect")
+    for kw, name in [({"n_train": 2.7}, "n_train"), ({"n_eval": 300.0}, "n_eval"),
+                     ({"batch_size": 31.5}, "batch_size"), ({"n_variance": -5}, "n_variance"),
+                     ({"seed": 1.5}, "seed"), ({"seed": -1}, "seed")]:
+        with pytest.raises(ValueError, match=name):
+            factor_vae_score(perfect, SIZES, **{**FAST, **kw})
+    with pytest.raises(ValueError, match=r"factor_sizes\[1\].*integer"):
+        factor_vae_score(perfect, (1, 5.5, 5, 6), **FAST)  # used to become 5 silently
+    with pytest.raises(ValueError, match="factor_sizes"):
+        factor_vae_score(perfect, (1, -5, 5, 6), **FAST)
+    with pytest.raises(ValueError, match="max_iter"):
+        beta_vae_score(perfect, SIZES, **FAST, max_iter=10.5)
+    with pytest.raises(ValueError, match="n_estimators"):
+        dci(*sample("perfect"), method="random_forest", n_estimators=2.5)
+    with pytest.raises(ValueError, match="seed"):
+        sap(*sample("perfect", n=100), seed=0.5)
+    with pytest.raises(ValueError, match="pair"):
+        synthetic_representation("mixed", SIZES, pair=(1.5, 2))
+    with pytest.raises(ValueError, match="seed"):
+        synthetic_representation("noise", SIZES, seed=2.7)
+    # integer types other than int are fine: NumPy integers and integer tensors
+    ok = factor_vae_score(perfect, tuple(np.array(SIZES)), n_train=np.int64(100), n_eval=50,
+                          batch_size=torch.tensor(16), n_variance=500, seed=np.int32(1))
+    assert ok.score == 1.0
+
+
+def test_dci_too_small_test_set_raises_instead_of_nan():
+    z, f = sample("perfect", n=200)
+    for method in ("lasso", "random_forest", "gbt"):
+        with pytest.raises(ValueError, match="at least 2 test samples"):
+            dci(z, f, z[:1], f[:1], method=method, n_estimators=5)
+    with pytest.raises(ValueError, match=r"held-out split has 1 sample.*at least 2 test"):
+        dci(z[:12], f[:12], method="lasso", test_fraction=0.05)
+    # lasso: R² is undefined on test data where a scored factor is constant
+    same = np.array([0, 0])  # two identical test rows: every factor constant
+    with pytest.raises(ValueError, match="single value in the 2 test samples"):
+        dci(z, f, z[same], f[same], method="lasso")
+    with pytest.raises(ValueError, match="at least 2 test samples"):
+        sap(z, f, z[:1], f[:1])
+    two = dci(z, f, z[:40], f[:40], method="lasso")  # enough test data: finite scores
+    assert np.isfinite(two.informativeness) and np.isfinite(two.per_factor_informativeness[1:]).all()

@@ -11,8 +11,10 @@ Conventions (all metrics):
   ``codes_of(classes) -> codes`` and ``factor_sizes`` instead of a fixed sample; see
   :func:`codes_of_model` to wrap a model and a data set, and :mod:`.synthetic` for
   representations with a known answer.
-- Bad input (different lengths, NaN, non-integer factors, too few samples) raises ValueError
-  with what was expected; a factor with a single value is skipped and named in the result.
+- Bad input (different lengths, NaN, non-integer factors, too few samples, counts or seeds
+  that are not integers - never rounded or truncated -, inputs that overflow the computation)
+  raises ValueError with what was expected; a factor with a single value is skipped and named
+  in the result.
 
 Modules: :mod:`.mig` (discrete MIG), :mod:`.mig_sampled` (Chen et al.'s sampled MIG),
 :mod:`.factor_vae`, :mod:`.beta_vae`, :mod:`.dci`, :mod:`.sap`, :mod:`.encode`, :mod:`.synthetic`.

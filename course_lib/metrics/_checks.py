@@ -11,6 +11,7 @@ unless a function says otherwise.
 
 from __future__ import annotations
 
+import operator
 from typing import Sequence
 
 import numpy as np
@@ -119,24 +120,53 @@ def compact_labels(column: np.ndarray) -> tuple[np.ndarray, int]:
     return labels.reshape(-1), values.size
 
 
-def check_factor_sizes(factor_sizes: Sequence[int]) -> tuple[int, ...]:
-    """Validate a tuple of factor sizes (each an int >= 1)."""
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """``value`` as a Python int, or a ValueError saying what was expected.
+
+    Counts (numbers of samples, votes, bins, batch sizes...) must be integers: Python ints,
+    NumPy integers or integer 0-d tensors. Floats are refused, even whole ones such as ``100.0``,
+    and are never rounded or truncated (``2.7`` does not become 2); bools are refused too.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got the bool {value!r}")
     try:
-        sizes = tuple(int(s) for s in factor_sizes)
+        count = operator.index(value)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__}); "
+            f"counts are not rounded - pass int({name}) if you mean a whole number"
+        ) from None
+    if count < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {count}")
+    return count
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A random seed as a Python int >= 0 (floats and bools are refused, never truncated)."""
+    return check_count(seed, name, minimum=0)
+
+
+def check_factor_sizes(factor_sizes: Sequence[int]) -> tuple[int, ...]:
+    """Validate a sequence of factor sizes: each an integer >= 1 (floats are refused, not truncated)."""
+    if isinstance(factor_sizes, (str, bytes)):
+        raise ValueError(f"factor_sizes must be a sequence of ints, got {factor_sizes!r}")
+    try:
+        items = list(factor_sizes)
     except TypeError as err:
         raise ValueError(f"factor_sizes must be a sequence of ints, got {factor_sizes!r}") from err
-    if not sizes or any(s < 1 for s in sizes):
-        raise ValueError(f"factor_sizes must be a non-empty sequence of ints >= 1, got {sizes}")
-    return sizes
+    if not items:
+        raise ValueError("factor_sizes must be a non-empty sequence of ints >= 1, got an empty one")
+    return tuple(check_count(s, f"factor_sizes[{k}]", 1) for k, s in enumerate(items))
 
 
 def make_generator(generator: torch.Generator | None, seed: int) -> torch.Generator:
-    """``generator`` if given, else a CPU ``torch.Generator`` seeded with ``seed``."""
+    """``generator`` if given, else a CPU ``torch.Generator`` seeded with ``seed`` (an int >= 0)."""
+    seed = check_seed(seed)
     if generator is not None:
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         return generator
-    return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed(seed)
 
 
 def sample_classes(n: int, factor_sizes: Sequence[int], generator: torch.Generator) -> torch.Tensor:

@@ -97,6 +97,7 @@ def beta_vae_score(
     n_train = _check_count(n_train, "n_train", 2)
     n_eval = _check_count(n_eval, "n_eval", 1)
     batch_size = _check_count(batch_size, "batch_size", 1)
+    max_iter = _check_count(max_iter, "max_iter", 1)
     varying, skipped, notes = varying_factors(sizes, factor_names)
     if len(varying) < 2:
         raise ValueError(

@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._checks import check_pair, compact_labels
+from ._checks import check_count, check_pair, check_seed, compact_labels
 
 METHODS = ("gbt", "random_forest", "lasso")
 
@@ -101,21 +101,37 @@ def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndar
 
 
 def train_test(codes, factors, codes_test, factors_test, test_fraction: float, seed: int,
-               min_train: int):
+               min_train: int, min_test: int = 2):
     """Validated (train codes, train factors, test codes, test factors): the given test set, or a
-    random split of ``codes`` with ``test_fraction`` held out."""
+    random split of ``codes`` with ``test_fraction`` held out.
+
+    Raises ValueError when there are fewer than ``min_train`` training rows or fewer than
+    ``min_test`` test rows (one held-out sample cannot measure informativeness: an R² needs
+    two, and an accuracy on one sample is 0 or 1).
+    """
     z, f = check_pair(codes, factors, min_samples=2)
     if (codes_test is None) != (factors_test is None):
         raise ValueError("pass both codes_test and factors_test, or neither (then a split is used)")
     if codes_test is None:
         tr, te = _split(z.shape[0], test_fraction, seed)
         z, f, zt, ft = z[tr], f[tr], z[te], f[te]
+        if zt.shape[0] < min_test:
+            raise ValueError(
+                f"the held-out split has {zt.shape[0]} sample(s) (test_fraction={test_fraction} of "
+                f"{z.shape[0] + zt.shape[0]}); this metric needs at least {min_test} test samples: "
+                "pass more samples, a larger test_fraction, or codes_test and factors_test"
+            )
     else:
         zt, ft = check_pair(codes_test, factors_test, min_samples=1)
         if zt.shape[1] != z.shape[1] or ft.shape[1] != f.shape[1]:
             raise ValueError(
                 f"test data must have the same D and K as the training data: codes {z.shape} vs "
                 f"{zt.shape}, factors {f.shape} vs {ft.shape}"
+            )
+        if zt.shape[0] < min_test:
+            raise ValueError(
+                f"codes_test has {zt.shape[0]} row(s); this metric needs at least {min_test} test "
+                f"samples (codes_test [N_test, D] and factors_test [N_test, K] with N_test >= {min_test})"
             )
     if z.shape[0] < min_train:
         raise ValueError(
@@ -154,6 +170,12 @@ def dci(
     Returns:
         :class:`DCIResult`. Factors with a single value in the training data are skipped.
 
+    Raises:
+        ValueError: bad shapes or NaN, fewer than 10 training or 2 test samples (a split too
+            small to measure informativeness), a factor constant in the test data for
+            ``"lasso"`` (R² undefined), every factor constant, or counts and seeds that are
+            not integers.
+
     Invariances: tree importances depend only on the order of each code's values, so any
     per-dimension strictly monotone map and any permutation of the dimensions leave D and C
     unchanged up to tie-breaking between equally good splits; lasso is invariant to affine maps
@@ -161,6 +183,9 @@ def dci(
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    seed = check_seed(seed)
+    if n_estimators is not None:
+        n_estimators = check_count(n_estimators, "n_estimators", 1)
     z, f, zt, ft = train_test(codes, factors, codes_test, factors_test, test_fraction, seed, 10)
     d, k = z.shape[1], f.shape[1]
     importance = np.full((d, k), np.nan)
@@ -173,6 +198,13 @@ def dci(
             label = f"factor {i}" + (f" ({factor_names[i]!r})" if factor_names is not None else "")
             notes.append(f"{label} skipped: it takes a single value in the training data")
             continue
+        if method == "lasso" and compact_labels(ft[:, i])[1] < 2:
+            label = f"factor {i}" + (f" ({factor_names[i]!r})" if factor_names is not None else "")
+            raise ValueError(
+                f"{label} takes a single value in the {ft.shape[0]} test samples, so the test R² "
+                "of the lasso is undefined; expected test data in which every scored factor "
+                "varies: pass more test samples (or a larger test_fraction)"
+            )
         importance[:, i], info_train[i], info_test[i] = _fit_one(
             method, z, f[:, i], zt, ft[:, i], n_estimators, alpha, seed
         )
@@ -211,7 +243,7 @@ def _fit_one(method, z, y, zt, yt, n_estimators, alpha, seed):
         model = Lasso(alpha=alpha, random_state=seed)
         model.fit((z - mean) / std, (y - y_mean) / y_std)
         train = model.score((z - mean) / std, (y - y_mean) / y_std)
-        test = model.score((zt - mean) / std, (yt - y_mean) / y_std) if len(yt) > 1 else np.nan
+        test = model.score((zt - mean) / std, (yt - y_mean) / y_std)
         return np.abs(model.coef_), train, test
     if method == "gbt":
         from sklearn.ensemble import GradientBoostingClassifier

@@ -16,7 +16,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
-from ._checks import make_generator
+from ._checks import check_count, make_generator
 
 
 class Encoded(NamedTuple):
@@ -112,16 +112,16 @@ def encode_dataset(
         :func:`course_lib.metrics.mig_sampled`.
     """
     _check_model(model)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    batch_size = check_count(batch_size, "batch_size", 1)
     device = torch.device(device) if device is not None else _model_device(model)
     if n is None:
         total = len(dataset)
         classes_all = None
     else:
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive int (or None for the whole data set), got {n!r}")
-        total = int(n)
+        try:
+            total = check_count(n, "n", 1)
+        except ValueError as err:
+            raise ValueError(f"{err} (or None to encode the whole data set)") from None
         gen = make_generator(generator, seed)
         classes_all = dataset.sample_classes(total, generator=gen)
     mus, logvars, classes_out = [], [], []
@@ -159,6 +159,7 @@ def codes_of_model(model, dataset, device: str | torch.device | None = None,
     Images are rendered with ``dataset.images`` on ``device`` (default: the model's).
     """
     _check_model(model)
+    batch_size = check_count(batch_size, "batch_size", 1)
     dev = torch.device(device) if device is not None else _model_device(model)
 
     def codes_of(classes) -> np.ndarray:

@@ -18,12 +18,13 @@ Memory is O(N) per column: the joint histogram of one (code, factor) pair is a s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
-from ._checks import check_codes, check_factors, check_pair, compact_labels
+from ._checks import check_codes, check_count, check_factors, check_pair, compact_labels
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class MIGResult:
             ``H(v_k) = 0`` and no gap to normalise).
         factor_names: names of the K factors when they were given, else ``None``.
         notes: human-readable remarks (which factors were skipped and why).
+        estimator: which estimator and protocol made the number (e.g. ``"discrete, 20 bins"``,
+            ``"sampled (Chen et al.), chen2018: MI clamped at 0, shape left out"``), so that a
+            printed score can say what it is comparable with.
     """
 
     score: float
@@ -48,6 +52,7 @@ class MIGResult:
     skipped: tuple[int, ...] = ()
     factor_names: tuple[str, ...] | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    estimator: str = ""
 
     def __str__(self) -> str:  # pragma: no cover - formatting only
         names = self.factor_names or tuple(f"v{k}" for k in range(len(self.per_factor)))
@@ -84,9 +89,7 @@ def discretize(codes, num_bins: int = 20) -> np.ndarray:
 
 
 def _check_num_bins(num_bins) -> int:
-    if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 2:
-        raise ValueError(f"num_bins must be an int >= 2, got {num_bins!r}")
-    return int(num_bins)
+    return check_count(num_bins, "num_bins", 2)
 
 
 def _bin_column(col: np.ndarray, num_bins: int) -> np.ndarray:
@@ -245,4 +248,5 @@ def mig(codes, factors, num_bins: int = 20, factor_names: Sequence[str] | None =
     z, f = check_pair(codes, factors)
     nb = _check_num_bins(num_bins)
     mi = _mutual_info_matrix(z, f, nb)
-    return gap_scores(mi, factor_entropy(f), factor_names)
+    result = gap_scores(mi, factor_entropy(f), factor_names)
+    return dataclasses.replace(result, estimator=f"discrete, {nb} bins")

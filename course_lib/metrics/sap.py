@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._checks import check_pair, compact_labels
+from ._checks import check_pair, check_seed, compact_labels
 from .dci import train_test
 
 METHODS = ("discrete", "r2")
@@ -97,10 +97,12 @@ def sap(
     invariant to affine maps per dimension and permutations.
 
     Raises:
-        ValueError: D < 2 (there is no second-best code), bad shapes, NaN, too few samples.
+        ValueError: D < 2 (there is no second-best code), bad shapes, NaN, too few samples
+            (10 training and 2 test samples for ``"discrete"``), a seed that is not an integer.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: expected one of {', '.join(METHODS)}")
+    seed = check_seed(seed)
     if method == "r2":
         z, f = check_pair(codes, factors, min_samples=3)
         zt = ft = None

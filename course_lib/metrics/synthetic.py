@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._checks import check_factor_sizes, to_numpy
+from ._checks import check_count, check_factor_sizes, check_seed, to_numpy
 
 KINDS = ("perfect", "rescaled", "monotone", "mixed", "redundant", "missing", "noise")
 
@@ -70,6 +70,8 @@ def hash_uniform(index, num: int, seed: int = 0) -> np.ndarray:
     The same (index, column, seed) always gives the same number: a function of the data, not a
     draw from a global random state.
     """
+    num = check_count(num, "num", 1)
+    seed = check_seed(seed)
     idx = np.asarray(index, dtype=np.int64).astype(np.uint64)
     with np.errstate(over="ignore"):
         salt = _splitmix64(np.array([seed], dtype=np.int64))[0]
@@ -81,6 +83,7 @@ def hash_uniform(index, num: int, seed: int = 0) -> np.ndarray:
 
 def hash_normal(index, num: int, seed: int = 0) -> np.ndarray:
     """Deterministic standard normal numbers ``[N, num]`` (Box-Muller on :func:`hash_uniform`)."""
+    num = check_count(num, "num", 1)
     u = hash_uniform(index, 2 * num, seed)
     return np.sqrt(-2.0 * np.log(u[:, :num])) * np.cos(2 * math.pi * u[:, num:])
 
@@ -107,12 +110,14 @@ class SyntheticRepresentation:
             if len(varying) < 2 and kind == "mixed":
                 raise ValueError("'mixed' needs two factors with more than one value")
             pair = tuple(varying[:2]) if len(varying) >= 2 else (varying[0], varying[0])
-        self.pair = (int(pair[0]), int(pair[1]))
+        self.pair = tuple(check_count(p, "pair index", 0) for p in pair)
+        if len(self.pair) != 2 or max(self.pair) >= len(self.factor_sizes):
+            raise ValueError(f"pair must be two factor indices in 0..{len(self.factor_sizes) - 1}, got {pair!r}")
         self.angle = float(angle)
         if noise < 0:
             raise ValueError(f"noise must be >= 0, got {noise}")
         self.noise = float(noise)
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         k = len(self.factor_sizes)
         rng = np.random.default_rng(self.seed)
         self._perm = rng.permutation(k)
