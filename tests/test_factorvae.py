@@ -150,10 +150,28 @@ def test_cfactor_vae_loss_is_eq_12():
                    c_steps=10, disc_hidden=8, disc_layers=2, arch="mnist32")
     assert m.capacity(0) == pytest.approx(1.0) and m.capacity(5) == pytest.approx(6.0)
     assert m.capacity(50) == pytest.approx(11.0)
-    t = m.loss_terms(images(), step=5)
-    expected = t["recon"] + 2.0 * (t["kl"] - 6.0).abs() + 5.0 * t["tc"]
-    assert t["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    x = images()
+    torch.manual_seed(1)
+    t = m.loss_terms(x, step=5)
+    # eq. 12 term by term: the absolute value of every image's KL minus C, then the mean
+    torch.manual_seed(1)
+    mu, logvar = m.encode(x)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    kl_each = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum(1)
+    expected = t["recon"] + 2.0 * (kl_each - 6.0).abs().mean() + 5.0 * t["tc"]
+    assert t["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
     assert t["capacity"].item() == pytest.approx(6.0)
+    assert t["kl_spread"].item() == pytest.approx((kl_each - kl_each.mean()).abs().mean().item(), rel=1e-5)
+    # the batch variant takes |mean KL - C|, which is never larger (Jensen)
+    b = CFactorVAE(**{**m.config(), "capacity_mode": "batch"})
+    b.load_state_dict(m.state_dict())
+    torch.manual_seed(1)
+    tb = b.loss_terms(x, step=5)
+    expected_b = tb["recon"] + 2.0 * (kl_each.mean() - 6.0).abs() + 5.0 * tb["tc"]
+    assert tb["loss"].item() == pytest.approx(expected_b.item(), rel=1e-5)
+    assert tb["loss"].item() <= t["loss"].item() + 1e-6
+    with pytest.raises(ValueError, match="capacity_mode must be one of"):
+        CFactorVAE(capacity_mode="mean")
     with pytest.raises(ValueError):
         CFactorVAE(capacity_weight=-1.0)
     with pytest.raises(ValueError):
