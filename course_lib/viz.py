@@ -40,8 +40,15 @@ class CourseFigure(Figure):
         return buf.getvalue()
 
 
+def figure(figsize=(6.4, 4.8), layout="constrained", **kwargs) -> CourseFigure:
+    """A new empty :class:`CourseFigure` for a notebook's own plot: ``fig = viz.figure((9, 3))``,
+    then ``fig.subplots(...)``. Use it instead of ``matplotlib.figure.Figure``, which a cell
+    shows only as the text ``<Figure size ...>`` when pyplot's inline backend is not active."""
+    return CourseFigure(figsize=figsize, layout=layout, **kwargs)
+
+
 def _figure(figsize) -> CourseFigure:
-    return CourseFigure(figsize=figsize, layout="constrained")
+    return figure(figsize)
 
 
 def _model_device(model) -> torch.device:

@@ -212,3 +212,20 @@ def test_reconstructions_of_an_mse_autoencoder_are_its_clipped_output():
     z[1] = 0.5
     with torch.no_grad():
         assert torch.allclose(images[0, 0], ae.decode(z[None]).clamp(0, 1)[0])
+
+
+def test_a_figure_shown_as_text_is_caught_and_viz_figures_render():
+    from matplotlib.figure import Figure
+
+    from tests.nbval_figures import figures_shown_as_text
+
+    bare = {"data": {"text/plain": "<Figure size 900x300 with 2 Axes>"}}
+    with_png = {"data": {"text/plain": "<Figure size 900x300 with 2 Axes>", "image/png": "iVBOR"}}
+    other = {"data": {"text/plain": "MIG: 0.3"}}
+    assert figures_shown_as_text([other, bare, with_png]) == ["<Figure size 900x300 with 2 Axes>"]
+    assert figures_shown_as_text([{"data": {"text/plain": ["<matplotlib.figure.Figure size 640x480 with 0 Axes>"]}}])
+    assert not hasattr(Figure(), "_repr_png_")  # why a bare Figure shows as text
+    fig = viz.figure((2, 1))
+    fig.subplots().plot([0, 1], [1, 0])
+    png = fig._repr_png_()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
