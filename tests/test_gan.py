@@ -249,7 +249,8 @@ def test_unrolled_infogan_objective_is_eq_13():
     c = model.code_vector(cat, cont).double()
     cont = cont.double()
     gen = list(model.generator.parameters())
-    adv, total = model.generator_objective(x, model.generate(z, c), cat, cont, opts["discriminator"])
+    terms, total = model.generator_objective(x, model.generate(z, c), cat, cont, opts["discriminator"])
+    adv = terms["fake"] + terms["real"]
     g_total = torch.autograd.grad(total, gen)
     # adversarial part through the unrolled D, information part through the current D
     g_adv = torch.autograd.grad(model.unrolled_generator_loss(x, model.generate(z, c), opts["discriminator"]), gen)
@@ -369,8 +370,8 @@ def test_generator_step_trains_g_and_q_with_the_information_loss():
     z, c, cat, cont = m.sample_latent(6)
     fake = m.generate(z, c)
     gen = list(m.generator.parameters())
-    adv, total = m.generator_objective(m._split(x), fake, cat, cont, opts["discriminator"])
-    g_adv = torch.autograd.grad(adv, gen, retain_graph=True)
+    terms, total = m.generator_objective(m._split(x), fake, cat, cont, opts["discriminator"])
+    g_adv = torch.autograd.grad(terms["fake"] + terms["real"], gen, retain_graph=True)
     g_total = torch.autograd.grad(total, gen)
     assert max(float((a - b).abs().max()) for a, b in zip(g_adv, g_total)) > 1e-6
 
@@ -382,3 +383,98 @@ def test_config_lists_new_options_only_when_not_default():
     cfg = InfoGAN(codes="cat3", lam_cat=2.0, q_with="generator", d_lr_ratio=0.5, **TINY).config()
     assert (cfg["lam_cat"], cfg["q_with"], cfg["d_lr_ratio"]) == (2.0, "generator", 0.5)
     assert build_model("infogan", **cfg).config() == cfg
+
+
+# -- the seed's f_K (eq. 10), computed independently -------------------------------------------
+def _seed_f_K(model, x, z, d_opt, K):
+    """f(θ_G, θ_D^K) of seed eq. 1 and 10, without the course's functional optimiser: K real
+    ``torch.optim.Adam`` steps on a copy of D (and of its optimiser state) against the fixed
+    fakes G(z), then E_x log D_K(x) + E_z log(1 − D_K(G(z))), for replica 0's batch."""
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        fake = model.generate(z)
+    disc = copy.deepcopy(model.discriminator)
+    opt = torch.optim.Adam(disc.parameters())
+    names = [n for n, _ in model.discriminator.named_parameters()]
+    state = copy.deepcopy(d_opt.state_dict())  # load_state_dict would share the moment tensors
+    index = {id(p): i for i, p in enumerate(p for g in d_opt.param_groups for p in g["params"])}
+    own = [index[id(p)] for p in model.discriminator.parameters()]
+    opt.load_state_dict({"state": {j: state["state"][i] for j, i in enumerate(own) if i in state["state"]},
+                         "param_groups": [{**state["param_groups"][0], "params": list(range(len(names)))}]})
+    for _ in range(K):
+        opt.zero_grad()
+        loss = F.softplus(-disc(x)).mean(-1).sum() + F.softplus(disc(fake)).mean(-1).sum()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float(-F.softplus(-disc(x)).mean(-1).sum() - F.softplus(disc(fake)).mean(-1).sum())
+
+
+def _flat_params(params):
+    return torch.cat([p.detach().reshape(-1) for p in params])
+
+
+def _set_flat(params, vec):
+    with torch.no_grad():
+        i = 0
+        for p in params:
+            p.copy_(vec[i:i + p.numel()].view_as(p))
+            i += p.numel()
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_generator_gradient_is_the_seeds_f_K_by_finite_differences(K):
+    """Seed 002 eq. 10-11 in float64: with generator_form="minimax" the generator's gradient is
+    the central finite difference of f_K = E_x log D_K(x) + E_z log(1 - D_K(G(z))), where
+    D_K comes from K real Adam steps; first order differs; the real term matters."""
+    model = UnrolledGAN(unroll_steps=K, generator_form="minimax", **TINY)
+    opts, x, z = _warm(model)
+    d_opt = opts["discriminator"]
+    _, grad = _gen_grad(model, x, z, d_opt)
+    params = list(model.generator.parameters())
+    flat = _flat_params(params)
+    eps = 1e-6
+    fd = torch.empty_like(flat)
+    for i in range(len(flat)):
+        e = torch.zeros_like(flat)
+        e[i] = eps
+        _set_flat(params, flat + e)
+        up = _seed_f_K(model, x, z, d_opt, K)
+        _set_flat(params, flat - e)
+        fd[i] = (up - _seed_f_K(model, x, z, d_opt, K)) / (2 * eps)
+    _set_flat(params, flat)
+    assert fd.abs().max() > 1e-4
+    assert torch.allclose(grad, fd, rtol=1e-5, atol=1e-9), (grad - fd).abs().max()
+    _, first = _gen_grad(model, x, z, d_opt, first_order=True)
+    assert (first - fd).norm() > 1e-3 * fd.norm()
+    # without the real-data term the gradient is not f_K's (the term the course once dropped)
+    model.generator.zero_grad(set_to_none=True)
+    fake_only = model.unrolled_generator_terms(x, model.generate(z), d_opt)["fake"]
+    g_fake = _flat_params(torch.autograd.grad(fake_only, params))
+    assert (g_fake - fd).norm() > 1e-3 * fd.norm()
+
+
+def test_unrolled_terms_split_and_forms():
+    model = UnrolledGAN(unroll_steps=2, **TINY)
+    opts, x, z = _warm(model)
+    terms = model.unrolled_generator_terms(x, model.generate(z), opts["discriminator"])
+    total = model.unrolled_generator_loss(x, model.generate(z), opts["discriminator"])
+    assert torch.allclose(terms["fake"] + terms["real"], total)
+    assert float(terms["real"]) < 0  # E log D_K(x) <= 0
+    params = list(model.generator.parameters())
+    g_real = _flat_params(torch.autograd.grad(terms["real"], params, retain_graph=True))
+    assert g_real.norm() > 0  # reaches θ_G through θ_D^K
+    first = model.unrolled_generator_terms(x, model.generate(z), opts["discriminator"], first_order=True)
+    assert not first["real"].requires_grad
+    k0 = UnrolledGAN(unroll_steps=0, **TINY).double()
+    assert float(k0.unrolled_generator_terms(x, k0.generate(z), opts["discriminator"])["real"]) == 0.0
+    assert UnrolledGAN(generator_form="minimax", **TINY).config()["generator_form"] == "minimax"
+    assert "generator_form" not in UnrolledGAN(**TINY).config()
+    with pytest.raises(ValueError, match="generator_form must be one of"):
+        GAN(generator_form="wasserstein", **TINY)
+    # the minimax fake term is E log(1 - D(G(z))), the non-saturating one -E log D(G(z))
+    logits = torch.tensor([[-1.0, 0.5, 2.0]], dtype=torch.float64)
+    d = torch.sigmoid(logits)
+    assert float(generator_loss(logits, "minimax")) == pytest.approx(float(torch.log(1 - d).mean()))
+    assert float(generator_loss(logits)) == pytest.approx(float(-torch.log(d).mean()))

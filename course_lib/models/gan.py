@@ -9,19 +9,29 @@ Objective (seed eq. 1), with ``D(x) = σ(logit(x))``::
     f(θ_G, θ_D) = E_x[log D(x)] + E_z[log(1 − D(G(z)))]
 
 The discriminator minimises ``−f`` (binary cross-entropy, nats per sample); the generator
-minimises the usual non-saturating loss ``−E_z[log D(G(z))]``.
+minimises the usual non-saturating loss ``−E_z[log D(G(z))]`` (``generator_form=
+"non_saturating"``, the default) or the fake half of ``f`` itself, ``E_z[log(1 − D(G(z)))]``
+(``generator_form="minimax"``).
 
 **Unrolling** (seed eq. 8–11). With ``unroll_steps = K > 0`` the generator's loss is taken
 against the discriminator after K differentiable steps of *its own optimiser* (Adam, from its
 current moments), written as a pure function of (params, state, grads)::
 
     θ_D^{k+1} = Adam(θ_D^k, state^k, ∂(−f)/∂θ_D^k)     (eq. 8, gradient descent on −f)
-    f_K(θ_G, θ_D) = loss_G(θ_G, θ_D^K(θ_G, θ_D))      (eq. 10)
+    f_K(θ_G, θ_D) = f(θ_G, θ_D^K(θ_G, θ_D))            (eq. 10)
 
-The gradients inside the unroll are taken with ``create_graph=True``, so back-propagating
-``f_K`` gives both terms of eq. 11, including ``∂f/∂θ_D^K · dθ_D^K/dθ_G``.
+The generator minimises, term by term (:meth:`_AdversarialModel.unrolled_generator_terms`)::
+
+    E_x[log D_K(x)]  +  fake term through D_K         (D_K: the discriminator at θ_D^K)
+
+with the fake term ``E_z[log(1 − D_K(G(z)))]`` (``generator_form="minimax"``: the sum is f_K
+exactly) or ``−E_z[log D_K(G(z))]`` (non-saturating, the default). The real-data term depends
+on θ_G only through θ_D^K, which has seen G(z) in the unrolled steps. The gradients inside the
+unroll are taken with ``create_graph=True``, so back-propagating gives both terms of eq. 11,
+``∂f/∂θ_G + ∂f/∂θ_D^K · dθ_D^K/dθ_G``; the real term's gradient is all in the second.
 ``first_order=True`` drops that second term (the unrolled parameters are treated as constants
-of θ_G). The unrolled copies are then discarded and the real discriminator makes one normal step.
+of θ_G, and the real term then gives no gradient). The unrolled copies are then discarded and
+the real discriminator makes one normal step.
 
 **InfoGAN** (seed eq. 2–3). The generator also gets latent codes ``c`` (categorical codes,
 one-hot, and continuous codes, uniform on [−1, 1]); Q shares the discriminator's trunk and
@@ -55,6 +65,7 @@ from .base import CourseModel, check_non_negative, check_positive_int, register
 
 ARCHS = ("mlp", "conv32", "conv64")
 Q_WITH = ("discriminator", "generator")
+GENERATOR_FORMS = ("non_saturating", "minimax")
 
 
 # -- latent codes ---------------------------------------------------------------------------
@@ -299,9 +310,22 @@ def discriminator_loss(real_logits, fake_logits):
     return (F.softplus(-real_logits).mean(-1) + F.softplus(fake_logits).mean(-1)).sum()
 
 
-def generator_loss(fake_logits):
-    """Non-saturating generator loss ``−log D(G(z))``, mean over the batch, summed over replicas."""
+def generator_loss(fake_logits, form: str = "non_saturating"):
+    """The generator's term on fake samples, mean over the batch, summed over replicas (nats):
+    ``form="non_saturating"``: ``−E_z log D(G(z))`` (the usual choice: strong gradients when D
+    rejects the fakes); ``form="minimax"``: ``E_z log(1 − D(G(z)))``, the fake half of eq. 1
+    that the generator minimises in the seed's minimax game."""
+    if form == "minimax":
+        return -F.softplus(fake_logits).mean(-1).sum()
+    if form != "non_saturating":
+        raise ValueError(f"generator_form must be one of {GENERATOR_FORMS}, got {form!r}")
     return F.softplus(-fake_logits).mean(-1).sum()
+
+
+def real_data_term(real_logits):
+    """``E_x log D(x)``, the real half of eq. 1, mean over the batch, summed over replicas (nats).
+    Constant in θ_G for the current D; through an unrolled θ_D^K(θ_G) it is not (eq. 10)."""
+    return -F.softplus(-real_logits).mean(-1).sum()
 
 
 # -- the models -----------------------------------------------------------------------------
@@ -310,8 +334,13 @@ class _AdversarialModel(CourseModel):
 
     def __init__(self, *, noise_dim=62, arch="conv32", channels=1, width=64, hidden=128,
                  layers=2, d_layers=None, data_dim=2, replicas=1, codes=None, lam=0.1, lam_cat=1.0,
-                 unroll_steps=0, first_order=False, betas=(0.5, 0.999), d_lr_ratio=1.0, q_with="discriminator"):
+                 unroll_steps=0, first_order=False, betas=(0.5, 0.999), d_lr_ratio=1.0, q_with="discriminator",
+                 generator_form="non_saturating"):
         super().__init__()
+        if generator_form not in GENERATOR_FORMS:
+            raise ValueError(f"generator_form must be one of {GENERATOR_FORMS} ('minimax': E log(1 - D(G(z))) "
+                             f"as in eq. 1; 'non_saturating': -E log D(G(z))), got {generator_form!r}")
+        self.generator_form = generator_form
         if arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
         if isinstance(unroll_steps, bool) or int(unroll_steps) != unroll_steps or unroll_steps < 0:
@@ -368,6 +397,8 @@ class _AdversarialModel(CourseModel):
         # checkpoints saved before they existed still match the model they describe
         if self.d_lr_ratio != 1.0:
             cfg["d_lr_ratio"] = self.d_lr_ratio
+        if self.generator_form != "non_saturating":
+            cfg["generator_form"] = self.generator_form
         return cfg
 
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
@@ -397,7 +428,11 @@ class _AdversarialModel(CourseModel):
         return x
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None):
-        """Noise and codes for ``n`` samples (per replica).
+        """Noise and codes for ``n`` samples (per replica), on the model's device.
+
+        ``generator`` may live on another device than the model (e.g. a CPU generator for a
+        model on the GPU): the numbers are drawn on the generator's device, then moved, so a
+        seed gives the same latents on any device the model is on.
 
         Returns ``(z, c, cat, cont)``: z ``[*lead, n, noise_dim]`` ~ N(0, I); c ``[*lead, n, code dim]``
         the code vector; cat ``[*lead, n, #categorical]`` (long) category indices; cont
@@ -405,11 +440,15 @@ class _AdversarialModel(CourseModel):
         """
         ref = next(self.parameters())
         dev, dtype = ref.device, ref.dtype
+        # a generator draws only on its own device: draw there, then move to the model's
+        draw = generator.device if generator is not None else dev
         shape = self._lead + (int(n),)
-        z = torch.randn(*shape, self.noise_dim, generator=generator, device=dev, dtype=dtype)
-        cats = [torch.randint(k, shape, generator=generator, device=dev) for k in self.code_spec.categorical]
+        z = torch.randn(*shape, self.noise_dim, generator=generator, device=draw, dtype=dtype).to(dev)
+        cats = [torch.randint(k, shape, generator=generator, device=draw).to(dev)
+                for k in self.code_spec.categorical]
         cat = torch.stack(cats, -1) if cats else torch.zeros(*shape, 0, dtype=torch.long, device=dev)
-        cont = torch.rand(*shape, self.code_spec.continuous, generator=generator, device=dev, dtype=dtype) * 2 - 1
+        cont = torch.rand(*shape, self.code_spec.continuous, generator=generator, device=draw,
+                          dtype=dtype).to(dev) * 2 - 1
         return z, self.code_vector(cat, cont), cat, cont
 
     def code_vector(self, cat, cont):
@@ -513,21 +552,35 @@ class _AdversarialModel(CourseModel):
             self.train(was)
 
     # -- unrolling ----------------------------------------------------------------------------
-    def unrolled_generator_loss(self, x_real, fake, d_optimizer, steps=None, first_order=None):
-        """``f_K``: the generator loss against the discriminator after K functional Adam steps
-        (seed eq. 10). Differentiable in ``fake``, through the unroll unless ``first_order``."""
+    def unrolled_generator_terms(self, x_real, fake, d_optimizer, steps=None, first_order=None) -> dict:
+        """The generator's objective against the discriminator unrolled K steps (seed eq. 10),
+        term by term (nats, summed over replicas)::
+
+            "fake": generator_loss(D_K(G(z)))   (−E log D_K(G(z)), or E log(1 − D_K(G(z))) with
+                                                generator_form="minimax")
+            "real": E_x log D_K(x)              (the real half of eq. 1 through θ_D^K(θ_G))
+
+        The generator minimises ``fake + real``; with ``generator_form="minimax"`` that sum is
+        exactly the seed's f_K(θ_G, θ_D) = f(θ_G, θ_D^K(θ_G, θ_D)) of eq. 10, and its gradient
+        is eq. 11: ∂f/∂θ_G + ∂f/∂θ_D^K · dθ_D^K/dθ_G. The second part reaches θ_G through the
+        unrolled steps, which see G(z); it carries the real term's whole gradient (the real
+        term has no other path to θ_G). ``first_order=True`` treats θ_D^K as a constant of θ_G:
+        the second part vanishes and the real term is logged but gives no gradient. K = 0 is
+        the plain GAN: θ_D^0 = θ_D, so "real" is constant in θ_G (it is then not computed: 0).
+        """
         K = self.unroll_steps if steps is None else int(steps)
         first = self.first_order if first_order is None else bool(first_order)
         disc = self.discriminator
         if K == 0:
-            return generator_loss(disc(fake))
+            return {"fake": generator_loss(disc(fake), self.generator_form),
+                    "real": fake.new_zeros(())}
         named = dict(disc.named_parameters())
         state, hyper = adam_state_of(d_optimizer, named)
         params = {k: v.detach().requires_grad_(True) for k, v in named.items()}
         fake_in = fake.detach() if first else fake
         n_real = x_real.shape[-2] if self.arch == "mlp" else x_real.shape[0]
         for _ in range(K):
-            # one functional forward of D on [real; fake] (dim 1 for replicated MLPs, else 0)
+            # eq. 8: one functional Adam step of D on −f, on [real; fake] (dim 1 for replicated MLPs)
             both = torch.cat([x_real, fake_in], dim=1 if self.arch == "mlp" else 0)
             logits = functional_call(disc, params, (both,))
             loss = discriminator_loss(logits[..., :n_real], logits[..., n_real:])
@@ -537,7 +590,18 @@ class _AdversarialModel(CourseModel):
                 params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         if first:
             params = {k: v.detach() for k, v in params.items()}
-        return generator_loss(functional_call(disc, params, (fake,)))
+        fake_term = generator_loss(functional_call(disc, params, (fake,)), self.generator_form)
+        if first:
+            with torch.no_grad():
+                real_term = real_data_term(functional_call(disc, params, (x_real,)))
+        else:
+            real_term = real_data_term(functional_call(disc, params, (x_real,)))
+        return {"fake": fake_term, "real": real_term}
+
+    def unrolled_generator_loss(self, x_real, fake, d_optimizer, steps=None, first_order=None):
+        """The generator's unrolled objective ``fake + real`` (:meth:`unrolled_generator_terms`)."""
+        terms = self.unrolled_generator_terms(x_real, fake, d_optimizer, steps, first_order)
+        return terms["fake"] + terms["real"]
 
     # -- the training step ----------------------------------------------------------------------
     def loss_terms(self, x, step: int = 0) -> dict:
@@ -551,19 +615,22 @@ class _AdversarialModel(CourseModel):
         real_logits = self.discriminator(x)
         R = self.replicas
         terms = {"d_loss": discriminator_loss(real_logits, fake_logits) / R,
-                 "g_loss": generator_loss(fake_logits) / R}
+                 "g_loss": generator_loss(fake_logits, self.generator_form) / R}
         if self.q_head is not None:
             terms.update({k: v / R for k, v in self.info_terms(feats_fake, cat, cont).items()})
         terms["loss"] = terms["d_loss"] + terms["g_loss"]
         return terms
 
     def generator_objective(self, x_real, fake, cat, cont, d_optimizer):
-        """The generator's objective (seed eq. 12–13): ``(f_K, f_K + L_I)``, the adversarial term
-        through the unrolled discriminator, the information term (if any) through the current one."""
-        adv = self.unrolled_generator_loss(x_real, fake, d_optimizer)
+        """The generator's objective (seed eq. 12–13): ``(terms, total)`` with ``terms`` from
+        :meth:`unrolled_generator_terms` (the adversarial part, through the unrolled
+        discriminator) and ``total = fake + real (+ L_I)``, the information term (if any)
+        through the current discriminator."""
+        terms = self.unrolled_generator_terms(x_real, fake, d_optimizer)
+        adv = terms["fake"] + terms["real"]
         if self.q_head is None:
-            return adv, adv
-        return adv, adv + self.info_terms(self.discriminator.trunk(fake), cat, cont)["info"]
+            return terms, adv
+        return terms, adv + self.info_terms(self.discriminator.trunk(fake), cat, cont)["info"]
 
     def training_step(self, x, step: int, optimizers: dict) -> dict:
         """One generator update (against the unrolled discriminator when K > 0, plus the
@@ -576,7 +643,7 @@ class _AdversarialModel(CourseModel):
         # generator step: f_K (eq. 10) + λ-weighted information term through the current D (eq. 13)
         g_opt.zero_grad(set_to_none=True)
         fake = self.generate(z, c)
-        g_adv, g_total = self.generator_objective(x, fake, cat, cont, d_opt)
+        g_terms, g_total = self.generator_objective(x, fake, cat, cont, d_opt)
         g_total.backward()
         g_opt.step()
         # discriminator (and Q) step on the same real batch and the detached fakes
@@ -596,9 +663,11 @@ class _AdversarialModel(CourseModel):
         d_opt.step()
         with torch.no_grad():
             terms.update({
-                "d_loss": d_loss.detach() / R, "g_loss": g_adv.detach() / R,
+                "d_loss": d_loss.detach() / R, "g_loss": g_terms["fake"].detach() / R,
                 "d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean(),
             })
+            if self.unroll_steps:
+                terms["g_real"] = g_terms["real"].detach() / R  # E_x log D_K(x), eq. 10's real half
             terms["loss"] = terms["d_loss"] + terms["g_loss"]
         return terms
 
@@ -618,10 +687,11 @@ class GAN(_AdversarialModel):
     """
 
     def __init__(self, noise_dim=62, arch="conv32", channels=1, width=64, hidden=128, layers=2,
-                 d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999), d_lr_ratio=1.0):
+                 d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999), d_lr_ratio=1.0,
+                 generator_form="non_saturating"):
         super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
                          layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas,
-                         d_lr_ratio=d_lr_ratio)
+                         d_lr_ratio=d_lr_ratio, generator_form=generator_form)
 
 
 @register("unrolled_gan")
@@ -632,10 +702,11 @@ class UnrolledGAN(_AdversarialModel):
 
     def __init__(self, unroll_steps=5, first_order=False, noise_dim=62, arch="conv32", channels=1,
                  width=64, hidden=128, layers=2, d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999),
-                 d_lr_ratio=1.0):
+                 d_lr_ratio=1.0, generator_form="non_saturating"):
         super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
                          layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas,
-                         unroll_steps=unroll_steps, first_order=first_order, d_lr_ratio=d_lr_ratio)
+                         unroll_steps=unroll_steps, first_order=first_order, d_lr_ratio=d_lr_ratio,
+                         generator_form=generator_form)
 
     def config(self) -> dict:
         return {**super().config(), "unroll_steps": self.unroll_steps, "first_order": self.first_order}
@@ -651,10 +722,11 @@ class InfoGAN(_AdversarialModel):
 
     def __init__(self, codes="cat10,cont2", lam=0.1, noise_dim=62, arch="conv32", channels=1,
                  width=64, hidden=128, layers=2, d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999),
-                 d_lr_ratio=1.0, lam_cat=1.0, q_with="discriminator"):
+                 d_lr_ratio=1.0, lam_cat=1.0, q_with="discriminator", generator_form="non_saturating"):
         super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
                          layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas,
-                         codes=codes, lam=lam, d_lr_ratio=d_lr_ratio, lam_cat=lam_cat, q_with=q_with)
+                         codes=codes, lam=lam, d_lr_ratio=d_lr_ratio, lam_cat=lam_cat, q_with=q_with,
+                         generator_form=generator_form)
         if self.code_spec.dim == 0:
             raise ValueError(f"InfoGAN needs at least one latent code, got codes={codes!r}: {_SPEC_HELP}")
 
@@ -674,11 +746,13 @@ class UnrolledInfoGAN(InfoGAN):
 
     def __init__(self, unroll_steps=5, first_order=False, codes="cat10,cont2", lam=0.1, noise_dim=62,
                  arch="conv32", channels=1, width=64, hidden=128, layers=2, d_layers=None, data_dim=2,
-                 replicas=1, betas=(0.5, 0.999), d_lr_ratio=1.0, lam_cat=1.0, q_with="discriminator"):
+                 replicas=1, betas=(0.5, 0.999), d_lr_ratio=1.0, lam_cat=1.0, q_with="discriminator",
+                 generator_form="non_saturating"):
         _AdversarialModel.__init__(self, noise_dim=noise_dim, arch=arch, channels=channels, width=width,
                                    hidden=hidden, layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas,
                                    betas=betas, codes=codes, lam=lam, unroll_steps=unroll_steps,
-                                   first_order=first_order, d_lr_ratio=d_lr_ratio, lam_cat=lam_cat, q_with=q_with)
+                                   first_order=first_order, d_lr_ratio=d_lr_ratio, lam_cat=lam_cat, q_with=q_with,
+                                   generator_form=generator_form)
         if self.code_spec.dim == 0:
             raise ValueError(f"InfoGAN needs at least one latent code, got codes={codes!r}: {_SPEC_HELP}")
 
