@@ -135,13 +135,16 @@ def main(argv=None, prog: str | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="a model checkpoint saved by the course")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args(argv)
+    from .models.base import amp_dtype
+    from .train import choose_device
+
     model = None
     if args.checkpoint:
         from .train import load_model
 
         model = load_model(args.checkpoint)
     bench_mig_full(model, args.device, batch_size=args.batch_size, n=args.n, seed=args.seed,
-                   autocast=torch.bfloat16 if args.bf16 else None)
+                   autocast=amp_dtype(choose_device(args.device)) if args.bf16 else None)
     return 0
 
 

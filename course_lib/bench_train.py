@@ -88,14 +88,19 @@ def threads(n: int | None):
 
 def bare_step_fn(model, opt, *, amp: bool = False):
     """One update on a fixed batch: forward, backward, Adam step."""
+    from .models.base import amp_dtype
+
     device_type = next(model.parameters()).device.type
+    dtype = amp_dtype(device_type)  # bfloat16, or float16 on a GPU without bfloat16 (T4)
+    scaler = torch.amp.GradScaler(device_type, enabled=amp and dtype == torch.float16)
 
     def step(x):
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(device_type, dtype=dtype, enabled=amp):
             loss = model.loss_terms(x)["loss"]
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         return loss.detach()
 
     return step

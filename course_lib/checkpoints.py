@@ -29,6 +29,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -91,13 +92,48 @@ TRAIN_KEYS = ("steps", "batch_size", "lr", "seed")
 ENTRY_KEYS = ("recipe", "file", "sha256", "bytes", "metrics", "trained_on")
 
 
+#: The shipped checkpoints in a source checkout (or an editable install): the writable default.
+REPOSITORY_DIR = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+#: The same files inside an installed wheel (``pip install git+...``, e.g. on Colab):
+#: pyproject.toml ships ``data/checkpoints/*.pt`` and the manifest as ``course_lib._shipped``.
+INSTALLED_DIR = Path(__file__).resolve().parent / "_shipped"
+
+
+class MissingCheckpointsWarning(UserWarning):
+    """The folder of the shipped checkpoints does not exist: every model will be trained."""
+
+
 def checkpoint_dir(folder: str | os.PathLike | None = None) -> Path:
-    """``folder``, else ``$COURSE_CHECKPOINTS``, else ``data/checkpoints`` of the repository."""
+    """Where the shipped checkpoints and their manifest live.
+
+    ``folder``, else ``$COURSE_CHECKPOINTS``, else ``data/checkpoints`` of the repository when
+    course_lib runs from a checkout (an editable install included; ``pretrain`` writes there),
+    or the copy installed with the package (``course_lib/_shipped`` of a wheel). When the
+    folder of ``$COURSE_CHECKPOINTS`` or both default folders are missing, a
+    :class:`MissingCheckpointsWarning` says so: the manifest then reads as empty and every
+    notebook trains what it would have loaded.
+    """
     if folder is not None:
         return Path(folder)
     if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR])
-    return Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+        path = Path(os.environ[ENV_VAR])
+        if not path.is_dir():
+            warnings.warn(f"${ENV_VAR} is {str(path)!r}, which is not a folder: no shipped "
+                          f"checkpoint will be found, so every model will be trained from scratch. "
+                          f"Point {ENV_VAR} at the data/checkpoints folder of the course's "
+                          f"repository, or unset it to use the checkpoints installed with "
+                          f"course_lib.", MissingCheckpointsWarning, stacklevel=2)
+        return path
+    if INSTALLED_DIR.is_dir():  # only in an installed wheel: never in the source tree
+        return INSTALLED_DIR
+    if REPOSITORY_DIR.is_dir():
+        return REPOSITORY_DIR
+    warnings.warn(f"the shipped checkpoints are missing (neither {REPOSITORY_DIR} nor "
+                  f"{INSTALLED_DIR} exists): every model will be trained from scratch instead of "
+                  f"loaded. Reinstall the course from its repository (pip install git+...; the "
+                  f"wheel carries data/checkpoints), or clone the repository and set "
+                  f"{ENV_VAR}=<clone>/data/checkpoints.", MissingCheckpointsWarning, stacklevel=2)
+    return REPOSITORY_DIR
 
 
 def recipe(name: str, profile: str | None = None, **overrides) -> dict:

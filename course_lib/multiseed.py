@@ -13,7 +13,11 @@ hyperparameters such as β) as if each had been trained alone by :func:`course_l
   reparameterisation noise from its own noise generator seeded with ``seeds[i]``: exactly the
   streams that ``train(model_i, data, seed=seeds[i])`` uses (its data generator, and torch's
   global generator after ``torch.manual_seed(seeds[i])``). So copy i's losses equal those of
-  the same model trained alone, up to float rounding (``tests/test_multiseed.py``);
+  the same model trained alone, up to float rounding (``tests/test_multiseed.py``). On a GPU
+  that holds inside :func:`course_lib.models.base.deterministic` (TF32 off, deterministic
+  cuDNN); without it the batched and the single convolutions round differently, by about
+  1e-3 relative where TF32 is on (Ampere and newer). A data sampler made on another device
+  than ``device`` is moved to it (:func:`course_lib.data.sampler_on`);
 - every copy has its own :class:`~course_lib.train.History` and its own checkpoint, in the
   format of ``train`` (``load_model`` reads it; ``train`` resumes it).
 
@@ -30,14 +34,17 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .data import sampler_on
 from .models.base import CourseModel
-from .train import (CHECKPOINT_FORMAT, History, NonFiniteLossError, TrainResult, _as_sampler, check_train_args,
-                    _to_device, atomic_save, choose_device, load_checkpoint, load_into)
+from .train import (CHECKPOINT_FORMAT, History, NonFiniteLossError, RandomStateWarning, TrainResult,
+                    _as_sampler, _to_device, atomic_save, check_train_args, choose_device,
+                    load_checkpoint, load_into, restore_generator)
 
 
 class _LossTerms(nn.Module):
@@ -159,7 +166,7 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
     device = choose_device(device)
     for m in models:
         m.to(device)
-    sampler = _as_sampler(data, device)
+    sampler = sampler_on(_as_sampler(data, device), device)
     sample_device = getattr(sampler, "device", device)
     data_gens = [torch.Generator(device=sample_device).manual_seed(s) for s in seeds]
     noise_gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
@@ -188,10 +195,8 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
                                              data_gens, noise_gens):
                 load_into(m, s, source=str(p))
                 histories[h_i] = History(s["history"])
-                dg.set_state(s["rng"]["data"].cpu())
-                noise = s["rng"].get("cuda", [s["rng"]["torch"]])[0] if device.type == "cuda" \
-                    else s["rng"]["torch"]
-                ng.set_state(noise.cpu())
+                if start < steps:  # a finished run is only loaded: its random state is not needed
+                    _restore_streams(s["rng"], dg, ng, device, seed=seeds[h_i], step=start, source=p)
             per_copy_opt_states = [s["optimizers"]["model"] for s in states]
 
     template_opts = [m.configure_optimizers(lr) for m in models]
@@ -225,15 +230,24 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
     def save(step):
         if checkpoints is None:
             return
+        # off the CPU the loss is checked only at logs: check the open window before writing
+        if n_sum and not torch.isfinite(sums["loss"]).all():
+            _non_finite(sums["loss"].cpu(), step, window_start)
         _write_back(models, params, buffers, names)
         stacked_state = optimizer.state_dict()
         for i, (m, path) in enumerate(zip(models, checkpoints)):
             opt_i = template_opts[i]["model"]
+            # the layout of train()'s checkpoints: copy i's noise generator stands for the global
+            # generator of the device (train() resumes it exactly), with the devices recorded
             rng = {"torch": noise_gens[i].get_state() if device.type == "cpu"
                    else torch.get_rng_state(),
-                   "data": data_gens[i].get_state()}
+                   "data": data_gens[i].get_state(), "data_device": str(data_gens[i].device),
+                   "model_device": str(device)}
             if device.type == "cuda":
-                rng["cuda"] = [noise_gens[i].get_state()]
+                rng["cuda"] = torch.cuda.get_rng_state_all()
+                rng["cuda"][_cuda_index(device)] = noise_gens[i].get_state()
+            elif device.type == "mps":
+                rng["mps"] = noise_gens[i].get_state()
             state = {
                 "format": CHECKPOINT_FORMAT,
                 "model_name": m.model_name,
@@ -305,6 +319,42 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
                         checkpoint=str(checkpoints[i]) if checkpoints else None,
                         resumed_from=start, extra={"copies": count, "seed": seeds[i]})
             for i, (m, h) in enumerate(zip(models, histories))]
+
+
+def _cuda_index(device: torch.device) -> int:
+    return device.index if device.index is not None else torch.cuda.current_device()
+
+
+def _noise_state(rng: dict, device: torch.device):
+    """The saved state of the reparameterisation noise on ``device`` (None if not saved)."""
+    if device.type == "cpu":
+        return rng["torch"]
+    if device.type == "cuda":
+        saved, index = rng.get("cuda") or [], _cuda_index(device)
+        return saved[index] if index < len(saved) else None
+    return rng.get(device.type)
+
+
+def _restore_streams(rng, data_gen, noise_gen, device, *, seed, step, source):
+    """Continue copy ``seed``'s data and noise streams; on another device type (see
+    :func:`course_lib.train.restore_rng`) reseed both from ``(seed, step)`` with a warning."""
+    noise = _noise_state(rng, device)
+    saved_model_device = rng.get("model_device")
+    same = saved_model_device is None or torch.device(saved_model_device).type == device.type
+    ok = (same and noise is not None
+          and restore_generator(data_gen, rng["data"], rng.get("data_device"))
+          and restore_generator(noise_gen, noise, None))
+    if ok:
+        return True
+    derived = (int(seed) * 1_000_003 + int(step)) % 2**63
+    data_gen.manual_seed(derived)
+    noise_gen.manual_seed(derived)
+    warnings.warn(f"{source}: the random state of step {step} was written on "
+                  f"{saved_model_device or 'another device type'} and cannot continue on {device}: "
+                  f"copy {seed}'s data and noise generators were reseeded from its seed and step "
+                  f"(reproducible, but not the run an uninterrupted training would have given)",
+                  RandomStateWarning, stacklevel=3)
+    return False
 
 
 def _write_back(models, params, buffers, names):

@@ -18,6 +18,7 @@ import numbers
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,9 +186,14 @@ def checkpoint_state(model, optimizers, step, history, generator, train_config, 
     """Everything needed to continue a run exactly: weights, optimiser states, step, history,
     random states, ``pending`` (the sums of the log window still open at ``step``) and
     ``extra`` (the caller's own record, e.g. the wall time of every segment of a long run)."""
-    rng = {"torch": torch.get_rng_state(), "data": generator.get_state()}
+    model_device = _device_of(model)
+    # the devices are recorded: a random state continues only on the device type it was drawn on
+    rng = {"torch": torch.get_rng_state(), "data": generator.get_state(),
+           "data_device": str(generator.device), "model_device": str(model_device)}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         rng["cuda"] = torch.cuda.get_rng_state_all()
+    if model_device.type == "mps":
+        rng["mps"] = torch.mps.get_rng_state()
     state = {
         "format": CHECKPOINT_FORMAT,
         "model_name": model.model_name,
@@ -202,6 +208,86 @@ def checkpoint_state(model, optimizers, step, history, generator, train_config, 
         "extra": dict(extra or {}),
     }
     return with_checksum(state)
+
+
+def _device_of(model) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+class RandomStateWarning(UserWarning):
+    """A checkpoint's random state cannot continue here (it was drawn on another device type):
+    the run goes on from reseeded generators."""
+
+
+def restore_generator(generator: torch.Generator, state: torch.Tensor, saved_device=None) -> bool:
+    """Set ``generator`` to a saved ``state``; False, leaving it unchanged, when the state was
+    drawn on another device type (``saved_device``, when recorded) or does not fit it (a CUDA
+    generator's state is 16 bytes, a CPU generator's 5,056: the size tells them apart in
+    checkpoints that did not record the device)."""
+    if saved_device is not None and torch.device(saved_device).type != generator.device.type:
+        return False
+    state = state.detach().cpu()
+    if state.dtype != torch.uint8 or state.numel() != generator.get_state().numel():
+        return False
+    try:
+        generator.set_state(state)
+    except RuntimeError:
+        return False
+    return True
+
+
+def restore_rng(rng: dict, generator: torch.Generator, device, *, seed: int, step: int,
+                source) -> bool:
+    """Continue the random streams of a checkpoint at ``step``: the data ``generator``, torch's
+    global CPU generator and, on a GPU, the global generator of the device (the
+    reparameterisation noise). Called only when a run continues (a finished run is just loaded).
+
+    Random streams are not portable across device types (CPU, CUDA and MPS generators are
+    different algorithms). When the checkpoint was written on another device type, or lacks
+    the state of this device, every generator is reseeded from ``(seed, step)`` instead, with
+    a :class:`RandomStateWarning`: the continued run is reproducible, but it is not the run an
+    uninterrupted training on the first device would have given. Returns True when the
+    streams continue exactly.
+    """
+    device = torch.device(device)
+    problems = []
+    model_device = rng.get("model_device")
+    if model_device is not None and torch.device(model_device).type != device.type:
+        problems.append(f"its model trained on {model_device}, this run on {device}")
+    if not restore_generator(generator, rng["data"], rng.get("data_device")):
+        problems.append(f"its data generator drew on {rng.get('data_device') or 'another device type'}, "
+                        f"this one draws on {generator.device}")
+    if not problems:
+        try:
+            torch.set_rng_state(rng["torch"].detach().cpu())
+        except RuntimeError:
+            problems.append("its CPU random state does not fit this version of torch")
+    if not problems and device.type == "cuda":
+        saved = rng.get("cuda") or []
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if index < len(saved):
+            for i, s in enumerate(saved[:torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(s.detach().cpu(), i)
+        else:
+            problems.append(f"it holds no random state of {device}")
+    if not problems and device.type == "mps":
+        if "mps" in rng:
+            torch.mps.set_rng_state(rng["mps"].detach().cpu())
+        else:
+            problems.append("it holds no random state of the MPS device")
+    if not problems:
+        return True
+    derived = (int(seed) * 1_000_003 + int(step)) % 2**63
+    seed_everything(derived)
+    generator.manual_seed(derived)
+    warnings.warn(
+        f"{source}: the random state of step {step} cannot continue here ({'; '.join(problems)}): "
+        f"random streams differ between device types, so the generators were reseeded from "
+        f"seed {seed} and step {step}. The continued run is reproducible on this device, but it "
+        f"is not the run an uninterrupted training would have given.", RandomStateWarning,
+        stacklevel=3)
+    return False
 
 
 def _describe(name, config):
@@ -239,7 +325,7 @@ def load_model(path: str | os.PathLike, device=None, expected: type | tuple | No
 
 # -- the loop ------------------------------------------------------------------------------
 def _as_sampler(data, device):
-    from .data import DSprites, TensorSampler
+    from .data import DSprites, TensorSampler, sampler_on
 
     if isinstance(data, DSprites):
         return data.sampler(device)
@@ -250,7 +336,7 @@ def _as_sampler(data, device):
             "data must be a DSprites, a tensor of samples, or a sampler with .sample(n, generator); "
             f"got {type(data).__name__}"
         )
-    return data
+    return sampler_on(data, device)  # moved to the training device (or a warning)
 
 
 def _to_device(batch, device):
@@ -361,12 +447,10 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
             opt.load_state_dict(state["optimizers"][name])
         history = History(state["history"])
         start = state["step"]
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        generator.set_state(state["rng"]["data"].cpu())
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         if start > steps:
             raise ValueError(f"checkpoint {ckpt_path} is at step {start}, beyond the {steps} steps asked for")
+        if start < steps:  # only a run that continues needs its random state (any device: see restore_rng)
+            restore_rng(state["rng"], generator, device, seed=seed, step=start, source=ckpt_path)
 
     def save(step):
         if ckpt_path is None:

@@ -342,8 +342,9 @@ def test_cuda_rendering_matches_cpu():
     classes = DS.sample_classes(2000, torch.Generator().manual_seed(0))
     on_gpu = DS.images(classes.cuda())
     assert on_gpu.device.type == "cuda"
-    mismatch = (on_gpu.cpu() != DS.images(classes)).float().sum(dim=(1, 2, 3))
-    assert (mismatch <= 2).all()  # at most a boundary pixel or two from float rounding
+    # the same pixels: the tables are made in float64 on the CPU, then cast and moved
+    # (tests/test_devices.py renders a seventh of the grid on both)
+    assert torch.equal(on_gpu.cpu(), DS.images(classes))
 
 
 # -- the original npz layout -------------------------------------------------------------------

@@ -123,10 +123,11 @@ def test_k0_trains_exactly_like_the_plain_gan():
 
     kw = dict(arch="mlp", noise_dim=4, hidden=8, layers=1, replicas=2)
     torch.manual_seed(0)
-    a = train(GAN(**kw), RingOfGaussians(), steps=5, batch_size=16, lr=1e-3, seed=3, progress=False)
+    a = train(GAN(**kw), RingOfGaussians(), steps=5, batch_size=16, lr=1e-3, seed=3, device="cpu",
+              progress=False)
     torch.manual_seed(0)
     b = train(UnrolledGAN(unroll_steps=0, **kw), RingOfGaussians(), steps=5, batch_size=16, lr=1e-3, seed=3,
-              progress=False)
+              device="cpu", progress=False)
     assert not torch.equal(a.model.generator[0].weight, GAN(**kw).generator[0].weight)
     for (na, pa), (nb, pb) in zip(a.model.named_parameters(), b.model.named_parameters()):
         assert na == nb and torch.equal(pa, pb)
@@ -264,7 +265,7 @@ def test_unrolled_infogan_objective_is_eq_13():
 def test_infogan_trains_on_the_one_loop_and_logs_q_losses():
     data = (torch.rand(16, 1, 32, 32) > 0.7).float()
     m = UnrolledInfoGAN(unroll_steps=1, codes="cat3,cont2", arch="conv32", width=4, noise_dim=8)
-    res = train(m, data, steps=2, batch_size=4, lr=1e-3, seed=0, progress=False, log_every=1)
+    res = train(m, data, steps=2, batch_size=4, lr=1e-3, seed=0, device="cpu", progress=False, log_every=1)
     for key in ("loss", "d_loss", "g_loss", "q_cat", "q_cont", "q_cont_mse", "info"):
         assert len(res.history[key]) == 2 and all(math.isfinite(v) for v in res.history[key])
 

@@ -75,7 +75,7 @@ def test_idgan_never_updates_the_vae(batch):
     opt_params = {id(p) for o in model.configure_optimizers(1e-3).values()
                   for g in o.param_groups for p in g["params"]}
     assert not opt_params & {id(p) for p in vae.parameters()}
-    train(model, batch, steps=3, batch_size=4, lr=1e-3, progress=False)
+    train(model, batch, steps=3, batch_size=4, lr=1e-3, device="cpu", progress=False)
     assert all(torch.equal(frozen[k], v) for k, v in vae.state_dict().items())
     model.train()
     assert not model.vae.training and model.generator.training
@@ -124,7 +124,7 @@ def test_idgan_decoder_init_starts_as_the_step1_decoder(batch):
         assert (other.generate(c, s) - torch.sigmoid(vae.decode(c))).abs().max() > 1e-2
     # the noise columns are trainable: one step moves them away from zero
     model.train()
-    train(model, batch, steps=1, batch_size=8, lr=1e-3, progress=False)
+    train(model, batch, steps=1, batch_size=8, lr=1e-3, device="cpu", progress=False)
     assert model.generator.fc[0].weight[:, :5].abs().max() > 0
 
 
@@ -150,8 +150,9 @@ def test_idgan_bad_inputs(tmp_path):
 def test_idgan_checkpoint_round_trip(tmp_path, batch):
     torch.manual_seed(0)
     model = IDGAN(build_model("beta_vae", num_latents=3), noise_dim=2, r1=1.0, init="decoder")
-    result = train(model, batch, steps=2, batch_size=4, checkpoint=tmp_path / "idgan.pt", progress=False)
-    loaded = load_model(result.checkpoint)
+    result = train(model, batch, steps=2, batch_size=4, checkpoint=tmp_path / "idgan.pt", device="cpu",
+                   progress=False)
+    loaded = load_model(result.checkpoint, device="cpu")
     assert (loaded.r1, loaded.init) == (1.0, "decoder")
     c = torch.randn(2, 3)
     s = torch.randn(2, 2)
@@ -174,7 +175,7 @@ def trained_classifier():
     torch.manual_seed(0)
     ds = DSprites()
     result = train(FactorClassifier(), LabelledSampler(ds.sampler()), steps=100, batch_size=32, lr=1e-3,
-                   seed=0, progress=False)
+                   seed=0, device="cpu", progress=False)
     return result.model.eval()
 
 

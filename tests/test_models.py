@@ -216,13 +216,13 @@ def test_checkpoints_load_with_weights_only(tmp_path):
     path = save_model(model, tmp_path / "m.pt")
     raw = torch.load(path, weights_only=True)
     assert raw["model_name"] == "beta_vae" and raw["model_config"] == model.config()
-    loaded = load_model(path)
+    loaded = load_model(path, device="cpu")
     assert isinstance(loaded, BetaVAE) and not loaded.training
     for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), k
     x = images(2)
     assert torch.equal(loaded.encode(x)[0], model.eval().encode(x)[0])
-    assert isinstance(load_model(path, expected=VAE), BetaVAE)  # a β-VAE is a VAE
+    assert isinstance(load_model(path, device="cpu", expected=VAE), BetaVAE)  # a β-VAE is a VAE
 
 
 def test_loading_another_architecture_is_refused(tmp_path):

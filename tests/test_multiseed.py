@@ -1,10 +1,12 @@
 """Several copies trained at once behave like the same copies trained alone."""
 
+import warnings
+
 import pytest
 import torch
 
 from course_lib.data import DSprites
-from course_lib.models import VAE, Autoencoder, BetaVAE, build_model
+from course_lib.models import VAE, Autoencoder, BetaVAE, CapacityVAE, build_model
 from course_lib.multiseed import train_many
 from course_lib.train import load_checkpoint, load_model, train
 
@@ -31,11 +33,11 @@ def pair(data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("multi")
     seeds, betas = [3, 7], [4.0, 1.0]
     alone = [train(make(s, b), data, steps=STEPS, batch_size=BATCH, seed=s, log_every=1,
-                   progress=False) for s, b in zip(seeds, betas)]
+                   device="cpu", progress=False) for s, b in zip(seeds, betas)]
     paths = [folder / f"copy{s}.pt" for s in seeds]
     together = train_many([make(s, b) for s, b in zip(seeds, betas)], data, seeds=seeds,
                           steps=STEPS, batch_size=BATCH, log_every=1, checkpoints=paths,
-                          progress=False)
+                          device="cpu", progress=False)
     return seeds, betas, alone, together, paths
 
 
@@ -64,7 +66,7 @@ def test_each_copy_ends_with_the_weights_of_its_single_run(pair):
 def test_copies_are_ordinary_checkpoints(pair):
     seeds, betas, _, together, paths = pair
     for seed, beta, multi, path in zip(seeds, betas, together, paths):
-        loaded = load_model(path)
+        loaded = load_model(path, device="cpu")
         assert type(loaded) is BetaVAE and loaded.beta == beta
         assert max_diff(loaded, multi.model) == 0
         state = load_checkpoint(path)
@@ -80,9 +82,9 @@ def test_train_resumes_a_copy_like_an_uninterrupted_single_run(pair, data, tmp_p
     copy = tmp_path / "copy.pt"
     copy.write_bytes(paths[0].read_bytes())
     resumed = train(make(seed, beta), data, steps=STEPS + 1, batch_size=BATCH, seed=seed,
-                    log_every=1, checkpoint=copy, progress=False)
+                    log_every=1, checkpoint=copy, device="cpu", progress=False)
     straight = train(make(seed, beta), data, steps=STEPS + 1, batch_size=BATCH, seed=seed,
-                     log_every=1, progress=False)
+                     log_every=1, device="cpu", progress=False)
     assert resumed.resumed_from == STEPS
     assert resumed.history["loss"] == pytest.approx(straight.history["loss"], rel=1e-5, abs=1e-4)
 
@@ -90,10 +92,84 @@ def test_train_resumes_a_copy_like_an_uninterrupted_single_run(pair, data, tmp_p
 def test_finished_checkpoints_are_just_loaded(pair, data):
     seeds, betas, _, together, paths = pair
     again = train_many([make(s, b) for s, b in zip(seeds, betas)], data, seeds=seeds,
-                       steps=STEPS, batch_size=BATCH, checkpoints=paths, progress=False)
+                       steps=STEPS, batch_size=BATCH, checkpoints=paths, device="cpu", progress=False)
     for first, second in zip(together, again):
         assert second.resumed_from == STEPS
         assert max_diff(first.model, second.model) == 0
+
+
+@pytest.mark.parametrize("build, data_kind", [
+    (lambda: BetaVAE(num_latents=3, beta=2.0, arch="mnist32"), "images32"),  # channels_last in vmap
+    (lambda: CapacityVAE(num_latents=3, gamma=10.0, c_steps=2), "dsprites"),  # C made per step
+], ids=["mnist32", "capacity"])
+def test_other_architectures_and_models_train_as_copies(build, data_kind, data):
+    if data_kind == "images32":
+        data = (torch.rand(64, 1, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.7).float()
+    seeds = [1, 2]
+
+    def fresh(seed):
+        torch.manual_seed(1000 + seed)
+        return build()
+
+    alone = [train(fresh(s), data, steps=STEPS, batch_size=BATCH, seed=s, log_every=1, device="cpu",
+                   progress=False) for s in seeds]
+    together = train_many([fresh(s) for s in seeds], data, seeds=seeds, steps=STEPS,
+                          batch_size=BATCH, log_every=1, device="cpu", progress=False)
+    for single, multi in zip(alone, together):
+        assert multi.history["loss"] == pytest.approx(single.history["loss"], rel=1e-5, abs=1e-4)
+        assert max_diff(single.model, multi.model) <= STEPS * 1e-4 + 1e-6
+
+
+def test_copies_written_on_another_device_type_are_reseeded_with_a_warning(pair, tmp_path):
+    """A copy's checkpoint with a GPU-sized random state (as a CUDA run writes it) continues on
+    the CPU from reseeded streams, with a warning; a finished one just loads."""
+    from course_lib.train import RandomStateWarning, with_checksum
+
+    seeds, betas, _, _, paths = pair
+    copies = []
+    for i, path in enumerate(paths):
+        state = load_checkpoint(path)
+        state["rng"].update(data=torch.zeros(16, dtype=torch.uint8), data_device="cuda:0",
+                            model_device="cuda:0", cuda=[torch.zeros(16, dtype=torch.uint8)])
+        state.pop("checksum", None)
+        copies.append(tmp_path / f"copy{i}.pt")
+        torch.save(with_checksum(state), copies[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RandomStateWarning)
+        again = train_many([make(s, b) for s, b in zip(seeds, betas)], data=DSprites(), seeds=seeds,
+                           steps=STEPS, batch_size=BATCH, checkpoints=copies, device="cpu", progress=False)
+    assert all(r.resumed_from == STEPS for r in again)
+    with pytest.warns(RandomStateWarning, match="reseeded"):
+        more = train_many([make(s, b) for s, b in zip(seeds, betas)], DSprites(), seeds=seeds,
+                          steps=STEPS + 1, batch_size=BATCH, checkpoints=copies, device="cpu",
+                          progress=False)
+    assert all(r.resumed_from == STEPS and r.history["step"][-1] == STEPS + 1 for r in more)
+    assert load_checkpoint(copies[0])["rng"]["data_device"] == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("arch", ["burgess64", "mnist32"])
+def test_cuda_copies_match_single_runs_in_deterministic_mode(arch, data):
+    """On a GPU, with TF32 off and deterministic cuDNN, the copies trained at once match their
+    single runs to float rounding, as on the CPU (without deterministic(), to TF32 rounding)."""
+    from course_lib.models.base import deterministic
+
+    if arch == "mnist32":
+        data = (torch.rand(64, 1, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.7).float()
+    seeds, betas = [3, 7], [4.0, 1.0]
+
+    def fresh(seed, beta):
+        torch.manual_seed(1000 + seed)
+        return BetaVAE(num_latents=4, beta=beta, arch=arch)
+
+    with deterministic():
+        alone = [train(fresh(s, b), data, steps=STEPS, batch_size=BATCH, seed=s, log_every=1,
+                       device="cuda", progress=False) for s, b in zip(seeds, betas)]
+        together = train_many([fresh(s, b) for s, b in zip(seeds, betas)], data, seeds=seeds,
+                              steps=STEPS, batch_size=BATCH, log_every=1, device="cuda", progress=False)
+    for single, multi in zip(alone, together):
+        assert multi.history["loss"] == pytest.approx(single.history["loss"], rel=1e-5, abs=1e-4)
+        assert max_diff(single.model, multi.model) <= STEPS * 1e-4 + 1e-6
 
 
 def test_refuses_what_it_cannot_batch(data):

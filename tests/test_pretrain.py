@@ -18,7 +18,7 @@ TINY = {"steps": 2, "batch_size": 4}
 def shipped(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ckpt")
     entry = pretrain.pretrain_one("beta_vae", profile="smoke", metric_images=200, folder=folder,
-                                  progress=False, log=lambda *a: None, **TINY)
+                                  device="cpu", progress=False, log=lambda *a: None, **TINY)
     return folder, entry
 
 
@@ -60,11 +60,11 @@ def test_float16_round_trip(shipped):
     state = torch.load(folder / entry["file"], weights_only=True)
     assert all(v.dtype == torch.float16 for v in state["model_state"].values()
                if v.is_floating_point())
-    model = load_model(folder / entry["file"])
+    model = load_model(folder / entry["file"], device="cpu")
     assert isinstance(model, BetaVAE)
     assert next(model.parameters()).dtype == torch.float32
     # the same weights as a retrain of the recipe, rounded to float16
-    again = ck.train_recipe(ck.recipe("beta_vae", "smoke", **TINY), progress=False).model
+    again = ck.train_recipe(ck.recipe("beta_vae", "smoke", **TINY), device="cpu", progress=False).model
     for (name, p), q in zip(again.named_parameters(), model.parameters()):
         assert torch.equal(p.detach().half().float(), q.detach()), name
         assert (p.detach() - q.detach()).abs().max() <= 1e-3 * p.detach().abs().max() + 1e-7
@@ -72,11 +72,12 @@ def test_float16_round_trip(shipped):
 
 def test_load_or_train_uses_the_shipped_model_only_for_its_recipe(shipped):
     folder, entry = shipped
-    got = ck.load_or_train("beta_vae", profile="smoke", folder=folder, progress=False, **TINY)
+    got = ck.load_or_train("beta_vae", profile="smoke", folder=folder, device="cpu", progress=False,
+                           **TINY)
     assert got.extra["source"] == "shipped" and got.extra["metrics"] == entry["metrics"]
-    reference = load_model(folder / entry["file"])
+    reference = load_model(folder / entry["file"], device="cpu")
     assert all(torch.equal(p, q) for p, q in zip(got.model.parameters(), reference.parameters()))
-    other = ck.load_or_train("beta_vae", profile="smoke", folder=folder, progress=False,
+    other = ck.load_or_train("beta_vae", profile="smoke", folder=folder, device="cpu", progress=False,
                              steps=1, batch_size=4, beta=2.0)
     assert other.extra["source"] == "trained" and other.model.beta == 2.0
     assert other.extra["recipe"]["steps"] == 1
@@ -126,7 +127,8 @@ def test_recipe_data_can_hold_out_a_class_range():
 
 # -- long runs: --resume ------------------------------------------------------------------
 def _quiet(**kwargs):
-    return dict(profile="smoke", metric_images=100, progress=False, log=lambda *a: None, **kwargs)
+    return dict(profile="smoke", metric_images=100, device="cpu", progress=False, log=lambda *a: None,
+                **kwargs)
 
 
 def test_an_interrupted_and_resumed_run_ships_the_same_model(tmp_path):

@@ -101,7 +101,7 @@ def test_vae_on_dsprites_resumes_exactly(tmp_path):
     assert kl.shape == (4, 3) and (kl >= 0).all()
     assert full.history.array("kl") == pytest.approx(kl.sum(1), rel=1e-5)
     assert full.history.array("loss") == pytest.approx(full.history.array("recon") + 4 * kl.sum(1), rel=1e-5)
-    loaded = load_model(ckpt)
+    loaded = load_model(ckpt, device="cpu")
     assert same_weights(loaded, resumed.model)
 
 
@@ -261,7 +261,7 @@ def test_bad_training_arguments(kwargs, error, message):
 
 def test_data_of_the_wrong_kind():
     with pytest.raises(TypeError, match="DSprites, a tensor of samples, or a sampler.*list"):
-        train(tiny(), [[1.0, 2.0, 3.0]], steps=1, progress=False)
+        train(tiny(), [[1.0, 2.0, 3.0]], steps=1, device="cpu", progress=False)
 
 
 def test_seed_everything_is_repeatable():

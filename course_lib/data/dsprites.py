@@ -21,7 +21,11 @@ Orientation θ turns the sprite about its centre **counter-clockwise as seen on 
 Pixels are hard 0/1 (a pixel is on when its centre lies inside the shape).
 
 Rendering is vectorised over the batch and runs on whatever device the class indices live
-on, so a GPU renders its own training batches.
+on, so a GPU renders its own training batches, the same pixels as the CPU (the per-class tables
+are made in float64 on the CPU, then cast and moved). The sampler's path reads nothing back
+from the device: its classes are drawn in range (no range check), the factor sizes are made
+once per device, and off the CPU the images are not grouped by shape (which would need the
+per-shape counts on the host).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import json
 import math
 import numbers
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -82,7 +87,22 @@ def factor_values_table() -> list[torch.Tensor]:
     ]
 
 
+_CONSTANTS: dict = {}
+
+
+def _constant(name: str, device) -> torch.Tensor:
+    """``FACTOR_SIZES`` or ``FACTOR_BASES`` as a LongTensor on ``device``, made once per device
+    (building it at every call would copy it from the host each time: a GPU synchronisation)."""
+    key = (name, str(device))
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor({"sizes": FACTOR_SIZES, "bases": FACTOR_BASES}[name],
+                                       device=device)
+    return _CONSTANTS[key]
+
+
 def _check_classes(classes: torch.Tensor) -> torch.Tensor:
+    """Shape, dtype and range checks of class indices given by a caller (the range check reads
+    one flag back from the device; the sampler's own draws skip it: they are in range)."""
     if not isinstance(classes, torch.Tensor):
         classes = torch.as_tensor(classes)
     if classes.dim() == 1 and classes.numel() == len(FACTOR_SIZES):
@@ -96,8 +116,7 @@ def _check_classes(classes: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"class indices must be integers, got dtype {classes.dtype}")
     classes = classes.long()
     if classes.numel():
-        sizes = torch.tensor(FACTOR_SIZES, device=classes.device)
-        bad = (classes < 0) | (classes >= sizes)
+        bad = (classes < 0) | (classes >= _constant("sizes", classes.device))
         if bool(bad.any()):
             row, col = (int(v) for v in bad.nonzero()[0])
             raise ValueError(
@@ -119,37 +138,58 @@ class _Renderer:
 
     WINDOW = 32
     CPU_CHUNK = 128
+    #: Images per pass off the CPU (bounds the temporaries: about 40 kB per image).
+    DEVICE_CHUNK = 16_384
+    #: Device types on which the images are grouped by shape, so that each shape test runs on
+    #: its own images only. Grouping needs the per-shape counts on the host: cheap on the CPU,
+    #: a synchronisation on a GPU, where every image instead gets all three tests (elementwise,
+    #: same arithmetic, same result) and ``torch.where`` keeps its own shape's.
+    GROUP_BY_SHAPE_ON = ("cpu",)
 
     def __init__(self):
         self._cache: dict = {}
 
     def tables(self, device, dtype):
+        """The per-class tables on ``device`` in ``dtype``.
+
+        They are computed once in float64 on the CPU, then cast and moved: cos and sin of the
+        40 orientations (and 1/scale, the pixel offsets) are then the same numbers on every
+        device, whereas float32 cos/sin computed on a GPU differ from the CPU's in the last bit
+        at several angles, enough to flip edge pixels. The per-pixel arithmetic that follows
+        is plain IEEE multiplication, addition and comparison, so images match across devices.
+        """
         key = (str(device), dtype)
         if key not in self._cache:
-            centres = torch.arange(IMAGE_SIZE, device=device, dtype=dtype) + 0.5
-            values = [v.to(device=device, dtype=dtype) for v in factor_values_table()]
-            theta = values[3]
-            pos = values[4] * 32.0 + 16.0  # sprite centre of each position class, pixels
-            w = self.WINDOW
-            steps = torch.arange(w, device=device)
-            # first row/column of the window of each position class: every pixel centre within
-            # 14.5 px of the sprite centre lies inside it (centres sweep 16..48: 0 <= first <= 32)
-            first = (pos.floor().long() - w // 2).clamp(0, IMAGE_SIZE - w)
-            window = centres[first.view(-1, 1) + steps]  # 32 classes × 32 pixel centres
-            self._cache[key] = {
-                "inv_scale": 1.0 / values[2],
-                "cos": torch.cos(theta),
-                "sin": torch.sin(theta),
-                # offsets of the window's pixel centres from the sprite centre, per position
-                # class: x to the right, y up (rows grow downwards)
-                "dx": window - pos.view(-1, 1),
-                "dy_up": pos.view(-1, 1) - window,
-                "first_col": first,
-                "first_row_flat": first * IMAGE_SIZE,
-                # flat offsets of the window's pixels inside a 64×64 image
-                "window_offsets": (steps.view(w, 1) * IMAGE_SIZE + steps.view(1, w)).view(1, w * w),
-            }
+            self._cache[key] = {k: (v.to(device=device, dtype=dtype) if v.is_floating_point()
+                                    else v.to(device)) for k, v in self._tables64().items()}
         return self._cache[key]
+
+    def _tables64(self) -> dict:
+        """The tables in float64 (integer ones in int64), on the CPU."""
+        f64 = torch.float64
+        centres = torch.arange(IMAGE_SIZE, dtype=f64) + 0.5
+        values = factor_values_table()  # float64, CPU
+        theta = values[3]
+        pos = values[4] * 32.0 + 16.0  # sprite centre of each position class, pixels
+        w = self.WINDOW
+        steps = torch.arange(w)
+        # first row/column of the window of each position class: every pixel centre within
+        # 14.5 px of the sprite centre lies inside it (centres sweep 16..48: 0 <= first <= 32)
+        first = (pos.floor().long() - w // 2).clamp(0, IMAGE_SIZE - w)
+        window = centres[first.view(-1, 1) + steps]  # 32 classes × 32 pixel centres
+        return {
+            "inv_scale": 1.0 / values[2],
+            "cos": torch.cos(theta),
+            "sin": torch.sin(theta),
+            # offsets of the window's pixel centres from the sprite centre, per position
+            # class: x to the right, y up (rows grow downwards)
+            "dx": window - pos.view(-1, 1),
+            "dy_up": pos.view(-1, 1) - window,
+            "first_col": first,
+            "first_row_flat": first * IMAGE_SIZE,
+            # flat offsets of the window's pixels inside a 64×64 image
+            "window_offsets": (steps.view(w, 1) * IMAGE_SIZE + steps.view(1, w)).view(1, w * w),
+        }
 
     def __call__(self, classes: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
         n = classes.shape[0]
@@ -157,10 +197,23 @@ class _Renderer:
         if n == 0:
             return out
         t = self.tables(classes.device, torch.float32 if not dtype.is_floating_point else dtype)
-        chunk = self.CPU_CHUNK if classes.device.type == "cpu" else n
+        chunk = self.CPU_CHUNK if classes.device.type == "cpu" else self.DEVICE_CHUNK
+        render = (self._render_into if classes.device.type in self.GROUP_BY_SHAPE_ON
+                  else self._render_into_without_sync)
         for start in range(0, n, chunk):
-            self._render_into(classes[start:start + chunk], out[start:start + chunk], t)
+            render(classes[start:start + chunk], out[start:start + chunk], t)
         return out
+
+    def _render_into_without_sync(self, classes, out, t):
+        """Every shape test on every image, the image's own kept: no value is read back."""
+        n, w = classes.shape[0], self.WINDOW
+        u, v = self._local(classes, t)
+        shape = classes[:, 1].view(n, 1, 1)
+        inside = torch.where(shape == 0, _in_square(u, v),
+                             torch.where(shape == 1, _in_ellipse(u, v), _in_heart(u, v)))
+        flat = (t["first_row_flat"][classes[:, 5]] + t["first_col"][classes[:, 4]]).view(n, 1)
+        out.view(n, IMAGE_SIZE * IMAGE_SIZE).scatter_(1, flat + t["window_offsets"],
+                                                      inside.view(n, w * w).to(out.dtype))
 
     def _render_into(self, classes, out, t):
         n, w = classes.shape[0], self.WINDOW
@@ -188,6 +241,10 @@ class _Renderer:
 
     def _window(self, classes, t, test):
         """The shape test on the 32×32 window of each image (N×32×32 bool)."""
+        return test(*self._local(classes, t))
+
+    def _local(self, classes, t):
+        """(u, v), each N×32×32: the window's pixel centres in the sprite's own axes."""
         n, w = classes.shape[0], self.WINDOW
         inv_scale = t["inv_scale"][classes[:, 2]].view(n, 1, 1)
         cos = t["cos"][classes[:, 3]].view(n, 1, 1)
@@ -199,7 +256,7 @@ class _Renderer:
         # undo a counter-clockwise rotation by θ (y up): local = R(−θ) · offset
         u = cos * dx + sin * dy_up  # N×32×32, along the sprite's own x axis
         v = cos * dy_up - sin * dx  # along the sprite's own y axis (up)
-        return test(u, v)
+        return u, v
 
 
 def _in_square(u, v):
@@ -208,7 +265,9 @@ def _in_square(u, v):
 
 def _in_ellipse(u, v):
     a, b = ELLIPSE_SEMI_AXES
-    return (u / a) ** 2 + (v / b) ** 2 <= 1.0
+    # multiplications by 1/a and 1/b, not divisions: CUDA divides a tensor by a number as a
+    # multiplication by its reciprocal, the CPU does not, and the two differ in the last bit
+    return (u * (1.0 / a)) ** 2 + (v * (1.0 / b)) ** 2 <= 1.0
 
 
 def _in_heart(u, v):
@@ -280,8 +339,7 @@ class DSprites(torch.utils.data.Dataset):
     def classes_to_index(self, classes) -> torch.Tensor:
         """N×6 class indices → N flat indices into the grid (C order, posY fastest)."""
         classes = _check_classes(classes)
-        bases = torch.tensor(FACTOR_BASES, device=classes.device)
-        return (classes * bases).sum(1)
+        return (classes * _constant("bases", classes.device)).sum(1)
 
     def index_to_classes(self, index) -> torch.Tensor:
         """N flat indices → N×6 class indices (inverse of :meth:`classes_to_index`)."""
@@ -291,9 +349,7 @@ class DSprites(torch.utils.data.Dataset):
         index = index.long().reshape(-1)
         if index.numel() and (int(index.min()) < 0 or int(index.max()) >= NUM_IMAGES):
             raise ValueError(f"dSprites indices must lie in 0..{NUM_IMAGES - 1}")
-        sizes = torch.tensor(FACTOR_SIZES, device=index.device)
-        bases = torch.tensor(FACTOR_BASES, device=index.device)
-        return (index.unsqueeze(1) // bases) % sizes
+        return (index.unsqueeze(1) // _constant("bases", index.device)) % _constant("sizes", index.device)
 
     def factor_values(self, classes) -> torch.Tensor:
         """N×6 class indices → N×6 factor values (float64), as ``latents_values`` of the npz."""
@@ -306,26 +362,31 @@ class DSprites(torch.utils.data.Dataset):
         """Draw n class vectors uniformly from the grid (or from ``class_ranges``).
 
         Args:
-            generator: controls the draw; its device is used when ``device`` is None.
+            generator: controls the draw, which happens on its device (the classes are then
+                moved to ``device``); its device is used when ``device`` is None.
             class_ranges: optional ``{factor_name: (low, high)}``, classes low..high−1 only
                 (e.g. ``{"posX": (0, 16)}`` for the held-out experiment of seed 000).
         Returns:
             LongTensor n×6.
         """
         n = _count(n, "n")
-        if device is None:
-            device = generator.device if generator is not None else "cpu"
+        draw = generator.device if generator is not None else torch.device(device or "cpu")
+        device = draw if device is None else torch.device(device)
         lows, highs = _class_bounds(class_ranges)
+        # a generator draws only on its own device: draw there, then move
         cols = [
-            torch.randint(lo, hi, (n,), generator=generator, device=device)
+            torch.randint(lo, hi, (n,), generator=generator, device=draw)
             for lo, hi in zip(lows, highs)
         ]
-        return torch.stack(cols, 1)
+        return torch.stack(cols, 1).to(device)
 
     # -- images ---------------------------------------------------------------------------
     def images(self, classes, dtype=torch.float32) -> torch.Tensor:
         """N×6 class indices → N×1×64×64 images in {0, 1} on the classes' device."""
-        classes = _check_classes(classes)
+        return self._images(_check_classes(classes), dtype)
+
+    def _images(self, classes: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+        """:meth:`images` of checked (or drawn in range) N×6 LongTensor class indices."""
         if self.procedural:
             return _RENDER(classes, dtype)
         index = self.classes_to_index(classes).cpu().numpy()
@@ -382,11 +443,15 @@ class DSpritesSampler:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         classes = self.dataset.sample_classes(n, generator, self.device, self.class_ranges)
-        return self.dataset.images(classes)
+        return self.dataset._images(classes)  # drawn in range: no range check to read back
 
     def sample_with_classes(self, n: int, generator: torch.Generator | None = None):
         classes = self.dataset.sample_classes(n, generator, self.device, self.class_ranges)
-        return self.dataset.images(classes), classes
+        return self.dataset._images(classes), classes
+
+    def to(self, device) -> "DSpritesSampler":
+        """The same sampler rendering on ``device``."""
+        return DSpritesSampler(self.dataset, device=device, class_ranges=self.class_ranges)
 
 
 class TensorSampler:
@@ -399,8 +464,43 @@ class TensorSampler:
         self.data = data.to(self.device)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        idx = torch.randint(len(self.data), (int(n),), generator=generator, device=self.device)
-        return self.data[idx]
+        draw = generator.device if generator is not None else self.device
+        idx = torch.randint(len(self.data), (int(n),), generator=generator, device=draw)
+        return self.data[idx.to(self.device)]
+
+    def to(self, device) -> "TensorSampler":
+        """The same samples held on ``device``."""
+        return TensorSampler(self.data, device)
+
+
+class SamplerDeviceWarning(UserWarning):
+    """A sampler draws its batches on another device than the one that trains."""
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+
+
+def sampler_on(sampler, device):
+    """``sampler`` drawing its batches on ``device`` (the training device).
+
+    A sampler whose ``device`` is another one (e.g. ``DSprites().sampler()``, made on the CPU,
+    for a model trained on a GPU) is replaced by its ``to(device)`` copy, so that batches are
+    rendered where they are used instead of crossing from the host at every step; one without
+    ``to`` is kept, with a :class:`SamplerDeviceWarning`. Samplers without a ``device`` are
+    returned as they are.
+    """
+    want = torch.device(device)
+    have = getattr(sampler, "device", None)
+    if have is None or _same_device(torch.device(have), want):
+        return sampler
+    mover = getattr(sampler, "to", None)
+    if callable(mover):
+        return mover(want)
+    warnings.warn(f"the {type(sampler).__name__} draws its batches on {have} but the model trains "
+                  f"on {want}: every batch is copied over (slow on a GPU). Make the sampler on "
+                  f"{want}, or give it a to(device) method.", SamplerDeviceWarning, stacklevel=2)
+    return sampler
 
 
 # -- the original file ----------------------------------------------------------------------

@@ -69,16 +69,23 @@ class RingOfGaussians:
         return f"RingOfGaussians(num_modes={self.num_modes}, radius={self.radius}, std={self.std})"
 
     def sample(self, n: int, generator: torch.Generator | None = None, return_modes: bool = False):
-        """``n`` points ``[n, 2]`` (and their mode indices ``[n]`` with ``return_modes``)."""
+        """``n`` points ``[n, 2]`` (and their mode indices ``[n]`` with ``return_modes``) on this
+        toy's device; the numbers are drawn on ``generator``'s device when one is given."""
         n = int(n)
-        modes = torch.randint(self.num_modes, (n,), generator=generator, device=self.device)
-        noise = torch.randn(n, 2, generator=generator, device=self.device)
+        # a generator draws only on its own device: draw there, then move to this sampler's
+        draw = generator.device if generator is not None else self.device
+        modes = torch.randint(self.num_modes, (n,), generator=generator, device=draw).to(self.device)
+        noise = torch.randn(n, 2, generator=generator, device=draw).to(self.device)
         x = self.centres[modes] + self.std * noise
         return (x, modes) if return_modes else x
 
     def sampler(self, device=None) -> "RingOfGaussians":
         """The same toy drawing on ``device`` (for ``course_lib.train.train``)."""
         return RingOfGaussians(self.num_modes, self.radius, self.std, device=device)
+
+    def to(self, device) -> "RingOfGaussians":
+        """The same toy drawing on ``device``."""
+        return self.sampler(device)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Log-density of the mixture at ``x`` ``[..., 2]`` → ``[...]`` (nats)."""

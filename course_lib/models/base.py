@@ -1,6 +1,10 @@
-"""The contract every model of the course follows, and the model registry."""
+"""The contract every model of the course follows, the model registry, and what the models
+need of the device they run on (:func:`amp_dtype`, :func:`deterministic`)."""
 
 from __future__ import annotations
+
+import contextlib
+import os
 
 import torch
 from torch import nn
@@ -81,3 +85,96 @@ def check_non_negative(name: str, value) -> float:
     if not value >= 0:  # also catches NaN
         raise ValueError(f"{name} must be >= 0, got {value!r}")
     return value
+
+
+# -- the device ----------------------------------------------------------------------------
+def amp_dtype(device, preferred: torch.dtype = torch.bfloat16) -> torch.dtype:
+    """The dtype for ``torch.autocast`` on ``device``: ``preferred`` (bfloat16), except on a CUDA
+    GPU that has no bfloat16 arithmetic (compute capability below 8.0, e.g. Colab's T4), where
+    it is float16 (bfloat16 would be emulated there, slower than float32). On the CPU and on
+    Ampere or newer GPUs bfloat16 is kept. float16 has bfloat16's speed but a narrower range:
+    a training loop under it needs ``torch.amp.GradScaler`` against underflowing gradients."""
+    device = torch.device(device)
+    if preferred == torch.bfloat16 and device.type == "cuda" and torch.cuda.is_available() \
+            and not torch.cuda.is_bf16_supported(including_emulation=False):
+        return torch.float16
+    return preferred
+
+
+def _tf32_settings() -> dict:
+    """Where TensorFloat-32 may replace float32 (matmuls, cuDNN convolutions and RNNs)."""
+    cudnn = torch.backends.cudnn
+    if hasattr(cudnn, "conv") and hasattr(cudnn.conv, "fp32_precision"):  # torch >= 2.9
+        return {"matmul": torch.backends.cuda.matmul.fp32_precision,
+                "conv": cudnn.conv.fp32_precision, "rnn": cudnn.rnn.fp32_precision}
+    return {"matmul_tf32": torch.backends.cuda.matmul.allow_tf32, "cudnn_tf32": cudnn.allow_tf32}
+
+
+def _set_tf32(settings: dict) -> None:
+    cudnn = torch.backends.cudnn
+    if "matmul" in settings:
+        torch.backends.cuda.matmul.fp32_precision = settings["matmul"]
+        cudnn.conv.fp32_precision = settings["conv"]
+        cudnn.rnn.fp32_precision = settings["rnn"]
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = settings["matmul_tf32"]
+        cudnn.allow_tf32 = settings["cudnn_tf32"]
+
+
+def _no_tf32(settings: dict) -> dict:
+    if "matmul" in settings:
+        return {"matmul": "ieee", "conv": "ieee", "rnn": "ieee"}
+    return {"matmul_tf32": False, "cudnn_tf32": False}
+
+
+@contextlib.contextmanager
+def deterministic(enabled: bool = True):
+    """Opt-in reproducible GPU arithmetic, for the claims that compare runs bit for bit or
+    nearly so (a resumed run against an uninterrupted one, several seeds trained at once
+    against each alone)::
+
+        with deterministic():
+            result = train(model, data, steps=..., device="cuda")
+
+    Inside the block: cuDNN picks deterministic algorithms and no benchmark, TensorFloat-32
+    (10-bit mantissa in matmuls and convolutions, on by default for cuDNN on Ampere and newer
+    GPUs) is off, ``torch.use_deterministic_algorithms(True, warn_only=True)`` warns about any
+    operation without a deterministic version, and ``CUBLAS_WORKSPACE_CONFIG`` is set when it
+    was not (it takes effect only if set before the process's first cuBLAS call). Everything
+    is restored on exit. It costs speed (often 10-30 %), and on the CPU it changes nothing.
+
+    What is reproducible, and what is not:
+
+    - the same seed on the same device type, torch version and settings gives the same run;
+      a checkpoint resumed on that device type continues its random streams exactly, and with
+      ``deterministic()`` on a GPU the continued run matches an uninterrupted one to float
+      rounding (without it, to TF32 rounding, about 1e-3 relative);
+    - random streams differ between the CPU, CUDA and MPS (different generators): the same seed
+      gives another run on another device type, and a checkpoint resumed there is reseeded
+      (:func:`course_lib.train.restore_rng` warns). A seed's result carries over to another
+      device only through its checkpoint (the shipped ones load anywhere);
+    - dSprites renders the same images on every device (its tables are float64-made).
+    """
+    if not enabled:
+        yield
+        return
+    saved = {"cudnn_deterministic": torch.backends.cudnn.deterministic,
+             "cudnn_benchmark": torch.backends.cudnn.benchmark,
+             "algorithms": torch.are_deterministic_algorithms_enabled(),
+             "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+             "tf32": _tf32_settings(), "cublas": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    _set_tf32(_no_tf32(saved["tf32"]))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if saved["cublas"] is None:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic = saved["cudnn_deterministic"]
+        torch.backends.cudnn.benchmark = saved["cudnn_benchmark"]
+        _set_tf32(saved["tf32"])
+        torch.use_deterministic_algorithms(saved["algorithms"], warn_only=saved["warn_only"])
+        if saved["cublas"] is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)

@@ -64,7 +64,8 @@ class CapacityVAE(VAE):
         Returns (penalty, {"capacity": C, "kl_minus_c": KL − C}), all scalars on KL's device.
         """
         kl = kl_per_latent.sum()
-        c = torch.tensor(self.capacity(step), dtype=kl.dtype, device=kl.device)
+        # filled on the device (torch.tensor would copy C from the host: a GPU synchronisation)
+        c = kl.detach().new_full((), self.capacity(step))
         reg = capacity_penalty(kl, c, self.gamma, self.penalty)
         return reg, {"capacity": c, "kl_minus_c": (kl - c).detach()}
 

@@ -61,3 +61,9 @@ class LabelledSampler:
 
     def sample(self, n, generator=None):
         return self.sampler.sample_with_classes(n, generator)
+
+    def to(self, device) -> "LabelledSampler":
+        """The same labelled batches drawn on ``device``."""
+        from ..data import sampler_on
+
+        return LabelledSampler(sampler_on(self.sampler, device))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from . import nets
 from .base import check_positive_int
 from .nets import BurgessDecoder, BurgessEncoder, check_images, he_init_
 
@@ -38,7 +39,7 @@ class Mnist32Encoder(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden layer (N×fc)."""
         check_images(x, self.channels, 32)
-        return self.fc[:-1](self.conv(x.contiguous(memory_format=torch.channels_last)))
+        return self.fc[:-1](self.conv(nets.channels_last(x)))  # as is inside vmap (multiseed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc[-1](self.features(x))
@@ -63,7 +64,7 @@ class Mnist32Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.num_latents:
             raise ValueError(f"expected codes of shape N×{self.num_latents}, got {tuple(z.shape)}")
-        h = self.fc(z).view(-1, 64, 4, 4).contiguous(memory_format=torch.channels_last)
+        h = nets.channels_last(self.fc(z).view(-1, 64, 4, 4))
         return self.deconv(h)
 
 

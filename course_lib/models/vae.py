@@ -115,8 +115,12 @@ class VAE(CourseModel):
 
     @staticmethod
     def reparameterize(mu, logvar, generator: torch.Generator | None = None):
-        """z = μ + σ·ε, ε ~ N(0, I): a sample of q(z|x) that is differentiable in μ and σ."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        """z = μ + σ·ε, ε ~ N(0, I): a sample of q(z|x) that is differentiable in μ and σ.
+
+        ε is drawn on ``generator``'s device when one is given (then moved to μ's), else from
+        the global generator of μ's device."""
+        draw = generator.device if generator is not None else mu.device
+        eps = torch.randn(mu.shape, generator=generator, device=draw, dtype=mu.dtype).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def forward(self, x):
