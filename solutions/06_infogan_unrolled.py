@@ -114,7 +114,6 @@ import time
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 import course_lib
 from course_lib import exercises, viz
@@ -173,7 +172,7 @@ print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
 toy = RingOfGaussians(num_modes=8, radius=2.0, std=0.1)
 real = toy.sample(2000, generator=torch.Generator().manual_seed(SEED))
 print(toy, "|", toy.coverage(real), "(real data)")
-fig = Figure(figsize=(3.2, 3.2), layout="constrained")
+fig = viz.figure(figsize=(3.2, 3.2), layout="constrained")
 ax = fig.add_subplot()
 ax.scatter(*real.T, s=2, alpha=0.5)
 ax.set(xlim=(-2.8, 2.8), ylim=(-2.8, 2.8), aspect="equal", title="real data")
@@ -200,21 +199,42 @@ fig
 #
 # has a second term that says *how the discriminator would react* to a change of the
 # generator: a generator that piles onto one mode is punished by the discriminator's
-# anticipated answer. `course_lib.models.UnrolledGAN` writes the discriminator's optimiser
+# anticipated answer.
+#
+# **What the generator minimises, term by term.** $f$ has two halves, and both go through
+# $\theta_D^K$:
+#
+# $$f_K = \underbrace{\mathbb E_x \log D_{\theta_D^K}(x)}_{\text{real term}}
+#       + \underbrace{\mathbb E_z \log\big(1 - D_{\theta_D^K}(G(z))\big)}_{\text{fake term}} .$$
+#
+# For the plain GAN ($K = 0$) the real term does not depend on $\theta_G$ and every GAN code
+# drops it. Unrolled, it does: $\theta_D^K$ has seen $G(z)$ during its $K$ steps, so the real
+# term's whole gradient is in the second part of eq. 11. The course keeps it. For the fake term
+# the course uses, by default, the *non-saturating* form $-\mathbb E_z \log D_{\theta_D^K}(G(z))$
+# (the usual choice since Goodfellow et al.: it gives a strong gradient when the discriminator
+# rejects the fakes, where $\log(1-D)$ is flat). So by default the generator minimises
+# $\mathbb E_x \log D_{\theta_D^K}(x) - \mathbb E_z \log D_{\theta_D^K}(G(z))$; with
+# `generator_form="minimax"` it minimises $f_K$ itself, the seed's eq. 10 exactly.
+# `UnrolledGAN.unrolled_generator_terms` returns the two terms separately ("real", "fake").
+#
+# `course_lib.models.UnrolledGAN` writes the discriminator's optimiser
 # (Adam, starting from its current moments) as a pure function of (parameters, state,
 # gradients), evaluates the discriminator with `torch.func.functional_call`, and takes the
 # inner gradients with `create_graph=True`, so that backpropagation reaches through all $K$
 # steps. `first_order=True` keeps only the first term. After the generator's step the unrolled
 # copies are thrown away and the real discriminator makes one ordinary step.
 #
-# Before we trust it, three checks on a tiny problem in float64 (the unit tests do the same):
-# $K = 0$ gives the plain GAN's gradient, the second-order gradient equals a central finite
-# difference of $f_K$, and the first-order gradient differs from it.
+# Before we trust it, four checks on a tiny problem in float64: $K = 0$ gives the plain GAN's
+# gradient; with `generator_form="minimax"` the second-order gradient equals a central finite
+# difference of $f_K$; the first-order gradient differs from it; and the real term's gradient
+# is not negligible. (The unit tests go further: their finite differences recompute $f_K$ with
+# `torch.optim.Adam` on a copy of the discriminator, independently of the course's unroll.)
 
 # %%
-def tiny_problem(K, first_order=False):
+def tiny_problem(K, first_order=False, generator_form="minimax"):
     torch.manual_seed(SEED)
-    m = UnrolledGAN(unroll_steps=K, first_order=first_order, arch="mlp", noise_dim=2, hidden=4, layers=1).double()
+    m = UnrolledGAN(unroll_steps=K, first_order=first_order, arch="mlp", noise_dim=2, hidden=4, layers=1,
+                    generator_form=generator_form).double()
     opts = m.configure_optimizers(1e-2)
     x = torch.randn(12, 2, dtype=torch.float64) + 1
     for step in range(3):  # give the discriminator's Adam some history
@@ -223,16 +243,20 @@ def tiny_problem(K, first_order=False):
     return m, opts["discriminator"], m._split(x), z
 
 
-def gen_grad(m, d_opt, x, z, **kw):
-    loss = m.unrolled_generator_loss(x, m.generate(z), d_opt, **kw)
-    return torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(m.generator.parameters()))])
+def gen_grad(m, d_opt, x, z, term=None, **kw):
+    """The generator's gradient of its unrolled objective, or of one of its terms ("real", "fake")."""
+    terms = m.unrolled_generator_terms(x, m.generate(z), d_opt, **kw)
+    loss = terms["fake"] + terms["real"] if term is None else terms[term]
+    grads = torch.autograd.grad(loss, list(m.generator.parameters()), allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
+                      for g, p in zip(grads, m.generator.parameters())])
 
 
 m, d_opt, x_tiny, z_tiny = tiny_problem(K=3)
 second = gen_grad(m, d_opt, x_tiny, z_tiny)
 first = gen_grad(m, d_opt, x_tiny, z_tiny, first_order=True)
 plain = torch.cat([g.reshape(-1) for g in torch.autograd.grad(
-    generator_loss(m.discriminator(m.generate(z_tiny))), list(m.generator.parameters()))])
+    generator_loss(m.discriminator(m.generate(z_tiny)), "minimax"), list(m.generator.parameters()))])
 k0 = gen_grad(m, d_opt, x_tiny, z_tiny, steps=0)
 # directional finite difference of f_K along a random direction v
 params = list(m.generator.parameters())
@@ -258,9 +282,20 @@ print(f"second order · v = {float(second @ v):+.8f}   finite difference = {fd:+
 print(f"first order  · v = {float(first @ v):+.8f}   (‖second − first‖ / ‖second‖ = "
       f"{float((second - first).norm() / second.norm()):.2f})")
 
+# the two terms of the default (non-saturating) objective, on the same tiny problem
+m_ns, d_ns, x_ns, z_ns = tiny_problem(K=3, generator_form="non_saturating")
+g_fake = gen_grad(m_ns, d_ns, x_ns, z_ns, term="fake")
+g_real = gen_grad(m_ns, d_ns, x_ns, z_ns, term="real")
+cosine = float(g_fake @ g_real / (g_fake.norm() * g_real.norm()))
+print(f"non-saturating, K=3: ‖∇ fake term‖ = {float(g_fake.norm()):.4f}, ‖∇ real term‖ = "
+      f"{float(g_real.norm()):.4f} (ratio {float(g_real.norm() / g_fake.norm()):.2f}), cosine {cosine:+.2f}")
+
 # %% [markdown]
 # The second-order gradient agrees with the finite difference to many digits; the first-order
 # one does not: dropping $d\theta_D^K/d\theta_G$ changes the direction the generator moves.
+# The last line compares the two terms of the default objective: the printed ratio says how
+# large the real term's gradient is beside the fake term's, so leaving it out (as a
+# "generator loss on fakes only" would) changes the update by that much.
 #
 # ### The seed's Fig. 3: plain GAN against unrolled GANs
 #
@@ -281,15 +316,15 @@ TOY_ARCH = dict(arch="mlp", noise_dim=16, hidden=64, layers=2, d_layers=1, repli
 settings = {"plain GAN (K=0)": dict(unroll_steps=0)}
 for K in TOY_KS:
     settings[f"unrolled K={K}"] = dict(unroll_steps=K)
-if PROFILE != "quick":  # the first-order variant at the largest K, for comparison
-    settings[f"unrolled K={max(TOY_KS)}, 1st order"] = dict(unroll_steps=max(TOY_KS), first_order=True)
+# the first-order variant at the largest K, for comparison (eq. 11 without its second part)
+settings[f"unrolled K={max(TOY_KS)}, 1st order"] = dict(unroll_steps=max(TOY_KS), first_order=True)
 
 snap_every = max(1, TOY_STEPS // SNAPSHOTS)
 eval_gen_seed = SEED + 1000
 toy_runs = {}
 for name, kw in settings.items():
     torch.manual_seed(SEED)
-    model = UnrolledGAN(**kw, **TOY_ARCH)
+    model = UnrolledGAN(**kw, **TOY_ARCH).to(device)  # built on its device: sampled before training
     snaps = {0: model.sample(1000, torch.Generator(device=device).manual_seed(eval_gen_seed)).cpu()}
 
     def snapshot(step, terms, model, snaps=snaps):
@@ -310,7 +345,7 @@ for name, kw in settings.items():
 
 # %%
 steps_shown = sorted(toy_runs[next(iter(toy_runs))]["snaps"])
-fig = Figure(figsize=(2.0 * len(steps_shown), 2.1 * len(toy_runs)), layout="constrained")
+fig = viz.figure(figsize=(2.0 * len(steps_shown), 2.1 * len(toy_runs)), layout="constrained")
 axes = fig.subplots(len(toy_runs), len(steps_shown), squeeze=False)
 for i, (name, run) in enumerate(toy_runs.items()):
     for j, step in enumerate(steps_shown):
@@ -354,12 +389,22 @@ headline("toy: modes covered by the plain GAN (mean over seeds, of 8)", plain_me
 headline(f"toy: modes covered by the {best_unrolled} GAN (mean over seeds, of 8)", toy_mean[best_unrolled], ".1f")
 print(f"\nover {TOY_SEEDS} seeds: plain GAN covers {plain_mean:.1f} of 8 modes on average, "
       f"{best_unrolled} (second order) covers {toy_mean[best_unrolled]:.1f}")
+first_name, second_name = f"unrolled K={max(TOY_KS)}, 1st order", f"unrolled K={max(TOY_KS)}"
+print(f"unrolling (second order) covers more modes than the plain GAN: "
+      f"{toy_mean[best_unrolled] > plain_mean}")
+keeps = toy_mean[first_name] >= toy_mean[second_name] - 0.5
+print(f"at K={max(TOY_KS)}: second order {toy_mean[second_name]:.1f} modes, first order "
+      f"{toy_mean[first_name]:.1f}: first order "
+      + ("keeps the benefit here (within half a mode of second order)" if keeps
+         else "loses part of the benefit here (more than half a mode below second order)"))
 
 # %% [markdown]
-# With the same networks, data and number of steps, unrolling the discriminator lets the
-# generator cover (nearly) all modes, where the plain GAN covers few: the effect the seed's
-# Fig. 3 shows, now measured over several seeds. The price is compute: every generator step
-# runs $K$ extra discriminator steps, and the second-order term backpropagates through them.
+# The lines above state the result of this run: whether unrolling, with the same networks,
+# data and number of steps, covers more of the 8 modes than the plain GAN (the effect of the
+# seed's Fig. 3, here measured over several seeds), and how much of it survives when the
+# second part of eq. 11, $d\theta_D^K/d\theta_G$, is dropped (first order). The price is compute:
+# every generator step runs $K$ extra discriminator steps, and the second-order term
+# backpropagates through them.
 #
 # ### The cost of unrolling
 #
@@ -514,7 +559,7 @@ INFO_ARCH = dict(codes="cat10,cont2", lam=LAMBDA, lam_cat=LAMBDA_CAT, q_with=Q_W
 info_runs = {}
 for K in INFO_KS:
     torch.manual_seed(SEED)
-    model = UnrolledInfoGAN(unroll_steps=K, **INFO_ARCH)
+    model = UnrolledInfoGAN(unroll_steps=K, **INFO_ARCH).to(device)
     recipe = f"w{INFO_WIDTH}_s{INFO_STEPS}_b{INFO_BATCH}_lr{LR:g}_d{D_LR_RATIO:g}_lc{LAMBDA_CAT:g}_l{LAMBDA:g}_q{Q_WITH[0]}"
     ckpt = CHECKPOINTS / f"06_infogan_K{K}_{mnist.source}_{PROFILE}_{recipe}_seed{SEED}.pt"
     res = train(model, images, steps=INFO_STEPS, batch_size=INFO_BATCH, lr=LR, seed=SEED, device=device,
@@ -648,7 +693,7 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 ds = DSprites()
 torch.manual_seed(SEED)
 dsprites_gan = UnrolledInfoGAN(unroll_steps=0, codes="cont5", lam=LAMBDA, noise_dim=10, arch="conv64",
-                               width=INFO_WIDTH)
+                               width=INFO_WIDTH).to(device)
 ckpt = CHECKPOINTS / f"06_infogan_dsprites_{PROFILE}_w{INFO_WIDTH}_s{DSPRITES_STEPS}_seed{SEED}.pt"
 res_ds = train(dsprites_gan, ds, steps=DSPRITES_STEPS, batch_size=INFO_BATCH, lr=LR, seed=SEED, device=device,
                checkpoint=ckpt, progress=False)
@@ -718,8 +763,9 @@ for claim, ours in summary:
 # 1. Unroll with plain SGD instead of Adam inside $f_K$ (write `sgd_step` next to
 #    `course_lib.models.gan.adam_step`). Why does an unrolled Adam step from fresh moments carry
 #    almost no second-order signal? (Hint: $m/\sqrt v$ after one step is $\operatorname{sign}(g)$.)
-# 2. Add the first-order variant to the toy comparison in the quick profile. How much of the
-#    benefit survives without $d\theta_D^K/d\theta_G$?
+# 2. Train the toy with `generator_form="minimax"` (the seed's $f_K$ exactly, with the
+#    saturating fake term $\log(1 - D)$). Does the plain GAN ($K = 0$) still learn? Does
+#    unrolling help it more or less than with the non-saturating form?
 # 3. Make the toy harder: 25 modes on a 5×5 grid, or std 0.02 as in Metz et al. Which $K$ do
 #    you need now?
 # 4. Repeat the unrolled-InfoGAN table with three seeds per $K$ and give mean ± standard error.
