@@ -51,3 +51,28 @@ bench: $(STAMP)
 
 clean:
 	rm -rf runs .pytest_cache
+
+# The course as a website: runs/site/html/ (open index.html). Reuses the executed notebooks of
+# runs/$(PROFILE)/ that are fresh and runs the others; PROFILE=smoke for a quick check.
+SITE_STAMP := $(VENV)/.site-installed
+
+.PHONY: site test-site
+
+$(SITE_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e ".[site]"
+	touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(PY) -m course_lib site --profile $(PROFILE)
+
+# The site in a real browser (Debian's Chromium driven by Playwright); builds the site first
+# (profile smoke) when runs/site/html/ has none. Also part of `make test-browser`.
+test-site: $(SITE_STAMP)
+	$(PY) -m pip install -q -e ".[browser]"
+	@test -x /usr/bin/chromium || echo "test-site: /usr/bin/chromium is missing; install it with: apt-get install -y chromium"
+	$(PY) -m pytest tests/test_site_browser.py -m browser -p no:cacheprovider
+
+# Serve the built site on http://127.0.0.1:8000/ (Ctrl-C stops it).
+.PHONY: serve-site
+serve-site:
+	$(PY) -m http.server --bind 127.0.0.1 --directory runs/site/html 8000

@@ -24,6 +24,7 @@ COMMANDS = {
     "bench": ("course_lib.bench", "benchmarks that print their speed figures"),
     "pretrain": ("course_lib.pretrain", "train the checkpoints that the notebooks load"),
     "sweep": ("course_lib.sweep", "train a model over a grid of parameters"),
+    "site": ("course_lib.site", "build the course's static website from the executed notebooks"),
 }
 
 
