@@ -16,6 +16,26 @@ For each source this writes two notebooks, with no outputs and deterministic byt
       # TODO: sample eps from N(0, I) and shift and scale it
       raise NotImplementedError("Exercise not done yet: ...")
 
+  A hint may run over several lines: the comment lines that directly follow a ``# HINT:``
+  line are its continuation lines, kept whole and in order under the ``# TODO:`` line (their
+  text unchanged, so ``#       more`` stays aligned under the hint's first word, since
+  ``# TODO: `` is as long as ``# HINT: ``). The hint ends at the first line that is not a
+  comment: code, a blank line, a ``# STUB:`` or another ``# HINT:`` line (which starts a hint
+  of its own, shown on the following lines). So a comment meant for the solution only must not
+  sit directly under a hint: put a code line or a blank line in between. ::
+
+      ### BEGIN SOLUTION
+      # HINT: encoder = β·kl + llike; decoder = γ·llike + BCE(d_recon → 1);
+      #       discriminator = BCE(d_real → 1) + BCE(d_recon → 0)
+      ...
+      ### END SOLUTION
+
+  becomes ::
+
+      # TODO: encoder = β·kl + llike; decoder = γ·llike + BCE(d_recon → 1);
+      #       discriminator = BCE(d_real → 1) + BCE(d_recon → 0)
+      raise NotImplementedError("Exercise not done yet: ...")
+
   A region may carry ``# STUB: <code>`` lines; their code then replaces the ``raise`` line.
   A region at the top level of a cell must have one (``# STUB: answer = None``), because a
   top-level ``raise`` would stop the student notebook, which must run top to bottom (the
@@ -51,6 +71,8 @@ BEGIN_RE = re.compile(r"^(?P<indent>[ \t]*)###\s*BEGIN SOLUTION\b")
 END_RE = re.compile(r"^[ \t]*###\s*END SOLUTION\b")
 HINT_RE = re.compile(r"^[ \t]*#\s*HINT:\s?(?P<text>.*)$")
 STUB_RE = re.compile(r"^[ \t]*#\s*STUB:\s?(?P<code>.*)$")
+#: A line that is only a comment (a hint's continuation when it directly follows a hint line).
+COMMENT_RE = re.compile(r"^[ \t]*#")
 CELL_MARKER_RE = re.compile(r"^# %%")
 
 GENERIC_HINT = "write your code here."
@@ -122,11 +144,36 @@ def check_regions(text: str, filename: str = "<source>") -> None:
         )
 
 
+def hint_lines(body: list[str]) -> list[str]:
+    """The hint of a solution region's ``body`` (its lines between the markers), one string
+    per line: each ``# HINT:`` line gives its text, and each comment line directly below a hint
+    line (not a ``# STUB:`` line) is a continuation, kept as the comment it is, without its
+    indentation (see the module docstring)."""
+    lines: list[str] = []
+    in_hint = False
+    for line in body:
+        hint = HINT_RE.match(line)
+        if hint:
+            lines.append(hint.group("text").strip())
+            in_hint = True
+        elif in_hint and COMMENT_RE.match(line) and not STUB_RE.match(line):
+            lines.append(line.strip())
+            in_hint = True
+        else:
+            in_hint = False
+    return lines
+
+
 def _stub(indent: str, body: list[str], where: str) -> list[str]:
-    hints = [m.group("text").strip() for m in map(HINT_RE.match, body) if m]
+    hints = hint_lines(body)
     stubs = [m.group("code").rstrip() for m in map(STUB_RE.match, body) if m]
-    hint = " ".join(h for h in hints if h) or GENERIC_HINT
-    lines = [f"{indent}# TODO: {hint}"]
+    if not any(h.lstrip("#").strip() for h in hints):
+        hints = [GENERIC_HINT]
+    lines = [f"{indent}# TODO: {hints[0]}"]
+    for text in hints[1:]:
+        # a continuation keeps its own '#…' layout; the first line of a later '# HINT:' is
+        # aligned under the text of the TODO line
+        lines.append(f"{indent}{text}" if text.startswith("#") else f"{indent}#       {text}")
     if stubs:
         lines += [f"{indent}{code}" for code in stubs]
     elif indent == "":

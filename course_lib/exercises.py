@@ -250,6 +250,31 @@ def _fresh(value):
 
 
 @contextlib.contextmanager
+def preserved_random_state():
+    """Restore, on exit, every torch random state that ``torch.manual_seed`` touches: the CPU
+    generator's, every CUDA device's and Apple's MPS device's (``torch.random.fork_rng(devices=[])``
+    would keep only the CPU's: a checker's seed would then change the GPU's random stream of
+    the student's notebook). A no-op if torch was never imported."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    cpu = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    mps_backend = getattr(torch.backends, "mps", None)
+    mps = (torch.mps.get_rng_state()
+           if mps_backend is not None and mps_backend.is_available() else None)
+    try:
+        yield
+    finally:
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        if mps is not None:
+            torch.mps.set_rng_state(mps)
+
+
+@contextlib.contextmanager
 def _seeded(seed: int | None):
     """Start from torch's and numpy's global random state for ``seed``; restore both after."""
     if seed is None:
@@ -260,7 +285,7 @@ def _seeded(seed: int | None):
     try:
         np.random.seed(seed)
         if torch is not None:
-            with torch.random.fork_rng(devices=[]):
+            with preserved_random_state():
                 torch.manual_seed(seed)
                 yield
         else:
@@ -410,12 +435,12 @@ def autoencoder_reconstruct_reference(model, x):
 
 
 def check_autoencoder_reconstruct(student_fn, file=None):
-    """Notebook 01, exercise 2: ``reconstruct(model, x) -> x_hat`` in [0, 1]."""
+    """Notebook 01, exercise 3: ``reconstruct(model, x) -> x_hat`` in [0, 1]."""
     import torch
 
     from .models import Autoencoder
 
-    with torch.random.fork_rng(devices=[]):
+    with preserved_random_state():
         torch.manual_seed(0)
         small = Autoencoder(num_latents=3).eval()
         x = (torch.rand(3, 1, 64, 64) < 0.1).float()
@@ -443,7 +468,7 @@ def sse_loss_reference(x_hat, x):
 
 
 def check_sse_loss(student_fn, file=None):
-    """Notebook 01, exercise 3: ``sse_loss(x_hat, x) -> scalar``."""
+    """Notebook 01, exercise 4: ``sse_loss(x_hat, x) -> scalar``."""
     import torch
 
     g = torch.Generator().manual_seed(1)
@@ -459,6 +484,208 @@ def check_sse_loss(student_fn, file=None):
         elif _matches(student_fn, lambda a, b: ((a - b) ** 2).sum(), cases, atol=1e-5):
             verdict = _with_hint(verdict, "you summed over the batch too; average over the images")
     return _report(verdict, student_fn, sse_loss_reference, file)
+
+
+def flat_features_reference(side: int = 64, channels: int = 32, convolutions: int = 4) -> int:
+    """Number of values the encoder's first Linear layer receives: ``channels`` feature maps
+    of the side left after ``convolutions`` convolutions (kernel 4, stride 2, padding 1) of a
+    side×side image, measured by running them (32 × 4 × 4 = 512 for the course's encoder)."""
+    import torch
+
+    convs = [torch.nn.Conv2d(1 if i == 0 else channels, channels, 4, 2, 1) for i in range(convolutions)]
+    with torch.no_grad():
+        return int(torch.nn.Sequential(*convs, torch.nn.Flatten())(torch.zeros(1, 1, side, side)).shape[1])
+
+
+def check_flat_features(student_value, file=None):
+    """Notebook 01, exercise 2: the ``in_features`` of the encoder's first Linear layer (an int:
+    the values that ``nn.Flatten`` makes of the last convolution's output). Returns the value
+    to build the network with: the student's when right, else the reference (512)."""
+    name = "flat_features"
+    expected = flat_features_reference()
+    value = student_value
+    if _is_tensor(value) or isinstance(value, np.generic):
+        value = _to_numpy(value).reshape(-1)[0].item() if _to_numpy(value).size == 1 else value
+    if value is None or value is Ellipsis:
+        verdict = Verdict(name, "not attempted", f"○ {name}: not attempted yet — using the "
+                                                 f"reference value ({expected}) so the notebook keeps running.")
+    elif isinstance(value, bool) or not isinstance(value, numbers.Integral) and not (
+            isinstance(value, float) and value.is_integer()):
+        verdict = Verdict(name, "wrong", f"✘ {name}: expected a whole number of features, got "
+                                         f"{describe(student_value)}; meanwhile the notebook uses "
+                                         f"{expected}.")
+    elif int(value) == expected:
+        verdict = Verdict(name, "correct", f"✔ {name}: correct ({expected}); your value builds the "
+                                           "network below.")
+    else:
+        value = int(value)
+        hints = {4 * 4: "that is one feature map; the last convolution has 32 channels",
+                 32 * 4: "square the side: a feature map is side × side",
+                 32 * 64 * 64: "64 is the side of the input; use the side after the four "
+                               "convolutions (your conv_output_size, applied four times)",
+                 32 * 8 * 8: "that is the side after three convolutions; the encoder has four",
+                 32 * 31 * 31: "forgot the padding: each convolution has padding 1"}
+        hint = hints.get(value, "channels × side × side, with the side after four convolutions")
+        verdict = Verdict(name, "wrong", f"✘ {name}: wrong: {value}, expected another number.\n"
+                                         f"  Hint: {hint}.\n  Meanwhile the notebook builds the "
+                                         f"network with the reference value.")
+    print(verdict.message, file=file or sys.stdout)
+    return int(value) if verdict.passed else expected
+
+
+def autoencoder_train_step_reference(model, x, optimizer):
+    """One update of an autoencoder: the library's own step (``CourseModel.training_step``:
+    zero the gradients, the loss of ``model.loss_terms`` — the squared error of ``model(x)``
+    summed over pixels, averaged over the batch — backward, one optimiser step). Returns the
+    batch's loss before the update (a detached scalar tensor).
+
+    It calls ``CourseModel.training_step`` itself, not ``model.training_step``: notebook 01's
+    ``YourStepAutoencoder`` overrides the latter with the student's step, which may be this
+    function (the fallback), and must not call itself back."""
+    from .models.base import CourseModel
+
+    return CourseModel.training_step(model, x, 0, {"model": optimizer})["loss"]
+
+
+def _train_step_outcome(fn, model, batches, lr: float):
+    """Run ``fn(model, x, optimizer)`` on each batch, from a copy of ``model`` and a fresh SGD
+    optimiser; return (the returned losses, the weights after the last call, the copy)."""
+    import torch
+
+    work = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(work.parameters(), lr=lr)
+    losses = [fn(work, xb.clone(), optimizer) for xb in batches]
+    return losses, [p.detach().clone() for p in work.parameters()], work
+
+
+def check_train_step(student_fn, file=None):
+    """Notebook 01, exercise 5: ``train_step(model, x, optimizer) -> loss``, one update of an
+    autoencoder (forward, squared-error loss, backward, optimiser step).
+
+    Compared with the library's own step (:func:`autoencoder_train_step_reference`) on fixed
+    batches: two calls in a row, from the same weights (an untrained ``Autoencoder``, float64),
+    each with its own plain-SGD optimiser, so that every weight after the update and each
+    returned loss can be compared tightly; the second call catches gradients that were not
+    zeroed. Typical mistakes are named."""
+    import torch
+    import torch.nn.functional as F
+
+    from .models import Autoencoder
+
+    name = "train_step"
+    with preserved_random_state():
+        torch.manual_seed(0)
+        model = Autoencoder(num_latents=3).double().train()
+        g = torch.Generator().manual_seed(5)
+        batches = [(torch.rand(4, 1, 64, 64, generator=g, dtype=torch.float64) < 0.1).double()
+                   for _ in range(2)]
+    lr = 1e-4
+    start = [p.detach().clone() for p in model.parameters()]
+    if student_fn is None or student_fn is Ellipsis:
+        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+                       student_fn, autoencoder_train_step_reference, file)
+    expected_losses, expected_weights, _ = _train_step_outcome(
+        autoencoder_train_step_reference, model, batches, lr)
+    try:
+        got_losses, got_weights, work = _train_step_outcome(student_fn, model, batches, lr)
+    except NotImplementedError:
+        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+                       student_fn, autoencoder_train_step_reference, file)
+    except Exception as exc:  # noqa: BLE001 - reported to the student
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+        verdict = Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}"
+                                         f"{': ' + message if message else ''}{_where(exc)}\n"
+                                         f"  on an untrained Autoencoder and a batch of 4 images.\n"
+                                         f"  Fix it and rerun the exercise cell and this one; "
+                                         f"meanwhile {FALLBACK}.")
+        return _report(verdict, student_fn, autoencoder_train_step_reference, file)
+
+    def close(a, b):
+        return difference(a, b, atol=1e-10, rtol=1e-7) is None
+
+    weights_ok = all(close(e, w) for e, w in zip(expected_weights, got_weights))
+    problem, hint = None, None
+    if not weights_ok:
+        def first(fn):  # the weights after one call of fn
+            return _train_step_outcome(fn, model, batches[:1], lr)[1]
+
+        def no_zero_grad(m, x, opt):
+            loss = ((m(x) - x) ** 2).flatten(1).sum(1).mean()
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        def clipped(m, x, opt):
+            opt.zero_grad()
+            loss = ((m(x).clamp(0, 1) - x) ** 2).flatten(1).sum(1).mean()
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        def pixel_mean(m, x, opt):
+            opt.zero_grad()
+            loss = F.mse_loss(m(x), x)
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        def batch_sum(m, x, opt):
+            opt.zero_grad()
+            loss = ((m(x) - x) ** 2).sum()
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        unchanged = all(close(s, w) for s, w in zip(start, got_weights))
+        no_grads = all(p.grad is None or not bool(p.grad.abs().sum()) for p in work.parameters())
+        if unchanged and no_grads:
+            problem = "the weights did not change and no gradient is left in the model"
+            hint = ("the order is optimizer.zero_grad() → forward → loss → loss.backward() → "
+                    "optimizer.step(); was backward() called, and before step()?")
+        elif unchanged:
+            problem = "the weights did not change although gradients were computed"
+            hint = "call optimizer.step() after loss.backward(): it is what moves the weights"
+        elif all(close(e, w) for e, w in zip(first(autoencoder_train_step_reference), first(student_fn))):
+            problem = "the first update is right, the second is not"
+            hint = ("call optimizer.zero_grad() at the start of every step: backward() adds the "
+                    "new gradients to the old ones")
+        else:
+            mistakes = [(no_zero_grad, "call optimizer.zero_grad() at the start of every step: "
+                                       "backward() adds the new gradients to the old ones"),
+                        (clipped, "train on the raw output model(x), not the clipped reconstruction: "
+                                  "clamp has no gradient outside [0, 1]"),
+                        (pixel_mean, "you averaged over the pixels (F.mse_loss): use the loss of "
+                                     "Exercise 4, summed over the pixels of each image"),
+                        (batch_sum, "you summed over the batch too: average over the images")]
+            problem = "the weights after the update differ from the library's step"
+            for alternative, words in mistakes:
+                outcome = _train_step_outcome(alternative, model, batches, lr)[1]
+                if all(close(a, w) for a, w in zip(outcome, got_weights)):
+                    hint = words
+                    break
+            hint = hint or ("the loss is sse_loss(model(x), x) (Exercise 4); the steps are "
+                            "zero_grad, forward, loss, backward, step")
+    else:
+        if any(v is None for v in got_losses):
+            problem = "the function returned None"
+            hint = "return the batch's loss (loss.detach() or loss.item())"
+        else:
+            for number, (e, g_) in enumerate(zip(expected_losses, got_losses), start=1):
+                diff = difference(float(e), g_, atol=1e-6, rtol=1e-6, path="the returned loss")
+                if diff:
+                    problem = f"{diff} (call {number})"
+                    hint = ("return the loss of the batch computed before the update, as a number "
+                            "or a detached scalar tensor: loss.detach()")
+                    break
+    if problem:
+        verdict = Verdict(name, "wrong", f"✘ {name}: wrong: {problem}.\n  Hint: {hint}.\n"
+                                         f"  Fix it and rerun the exercise cell and this one; "
+                                         f"meanwhile {FALLBACK}.")
+    else:
+        verdict = Verdict(name, "correct", f"✔ {name}: same loss and same weights as the library's "
+                                           "step after two updates; your function trains the "
+                                           "autoencoders from here on.")
+    return _report(verdict, student_fn, autoencoder_train_step_reference, file)
 
 
 def _reparameterize_reference(mu, logvar):
@@ -564,11 +791,10 @@ def negative_elbo_reference(logits, x, mu, logvar):
 
 
 def check_negative_elbo(student_fn, file=None):
-    """Notebook 02: ``negative_elbo(logits, x, mu, logvar) -> scalar`` (nats per image)."""
+    """Notebook 02: ``negative_elbo(logits, x, mu, logvar) -> scalar`` (nats per image); names
+    the mistakes of :data:`ELBO_MISTAKES` (the mean over the pixels, the signs, a double
+    sigmoid)."""
     import torch
-    import torch.nn.functional as F
-
-    from .losses import kl_normal
 
     g = torch.Generator().manual_seed(4)
     cases = [case(torch.randn(4, 1, 8, 8, generator=g), (torch.rand(4, 1, 8, 8, generator=g) < .3).float(),
@@ -579,11 +805,538 @@ def check_negative_elbo(student_fn, file=None):
                   label="1 image of 64×64, 10 latents")]
     verdict = evaluate_function("negative_elbo", student_fn, negative_elbo_reference, cases, atol=1e-4)
     if verdict.status == "wrong":
-        def pixel_mean(logits, x, mu, logvar):
-            return (F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).mean(1).mean()
-                    + kl_normal(mu, logvar).sum(1).mean())
-        if _matches(student_fn, pixel_mean, cases, atol=1e-4):
-            verdict = _with_hint(verdict, "you averaged the reconstruction over the pixels: the "
-                                          "reduction pitfall of seed 001; sum over pixels and "
-                                          "latents, average over images")
+        hint = _elbo_mistake(student_fn, cases, lambda logits, x, mu, logvar, **kw:
+                             _elbo_variant(logits, x, mu, logvar, 1.0, **kw), atol=1e-4)
+        if hint:
+            verdict = _with_hint(verdict, hint)
     return _report(verdict, student_fn, negative_elbo_reference, file)
+
+
+def _elbo_variant(logits, x, mu, logvar, beta=1.0, *, pixels="sum", sign=1.0, kl_sign=1.0,
+                  double_sigmoid=False, beta_on="kl"):
+    """A (wrong) variant of the negative (β-)ELBO, to name a student's mistake: ``pixels``
+    "mean" (seed 001's reduction pitfall), ``sign`` −1 (the ELBO itself), ``kl_sign`` −1 (the
+    KL subtracted), ``double_sigmoid`` (sigmoid of logits fed to a loss that applies its own),
+    ``beta_on`` "none" (β forgotten) or "recon" (β on the wrong term)."""
+    import torch
+    import torch.nn.functional as F
+
+    from .losses import kl_normal
+
+    inputs = torch.sigmoid(logits) if double_sigmoid else logits
+    per_pixel = F.binary_cross_entropy_with_logits(inputs, x, reduction="none").flatten(1)
+    recon = (per_pixel.sum(1) if pixels == "sum" else per_pixel.mean(1)).mean()
+    kl = kl_normal(mu, logvar).sum(1).mean()
+    if beta_on == "kl":
+        total = recon + kl_sign * beta * kl
+    elif beta_on == "recon":
+        total = beta * recon + kl_sign * kl
+    else:
+        total = recon + kl_sign * kl
+    return sign * total
+
+
+#: The mistakes of a negative (β-)ELBO that the checkers of notebooks 02 and 03 name: keyword
+#: arguments of :func:`_elbo_variant` and the hint shown when a student's function matches.
+ELBO_MISTAKES = [
+    (dict(pixels="mean"), "you averaged the reconstruction over the pixels: the reduction "
+                          "pitfall of seed 001 (it acts like a KL weight 4096 times larger); sum "
+                          "over the pixels and the latents, average over the images"),
+    (dict(sign=-1.0), "the sign: you returned the ELBO, which training maximises; the loss to "
+                      "minimise is its negative, reconstruction + KL"),
+    (dict(kl_sign=-1.0), "the sign of the KL: it is added to the reconstruction (KL ≥ 0 is a "
+                         "cost); with the seed's formula keep its leading minus, "
+                         "−½ Σ (1 + log σ² − μ² − σ²)"),
+    (dict(double_sigmoid=True), "a double sigmoid: binary_cross_entropy_with_logits applies the "
+                                "sigmoid itself, so pass the logits, not sigmoid(logits)"),
+    (dict(pixels="mean", double_sigmoid=True), "two mistakes: a double sigmoid (pass the logits "
+                                               "to binary_cross_entropy_with_logits) and the mean "
+                                               "over the pixels (sum them)"),
+]
+
+
+def _elbo_mistake(student_fn, cases, variant, atol, extra=()) -> str | None:
+    """The hint of the first mistake (:data:`ELBO_MISTAKES` + ``extra``) whose variant the
+    student's function matches on ``cases``, else None."""
+    for kwargs, hint in [*ELBO_MISTAKES, *extra]:
+        if _matches(student_fn, lambda *a, kw=kwargs: variant(*a, **kw), cases, atol=atol):
+            return hint
+    return None
+
+
+def beta_vae_loss_reference(logits, x, mu, logvar, beta):
+    """Negative β-ELBO per image, averaged over the batch (nats): Bernoulli cross-entropy summed
+    over pixels + β · KL summed over latents (seed 000, Eq. 1; seed 003, Eq. 8)."""
+    from .losses import bernoulli_recon, kl_normal
+
+    return bernoulli_recon(logits, x) + beta * kl_normal(mu, logvar).sum(1).mean()
+
+
+def check_beta_vae_loss(student_fn, file=None):
+    """Notebook 03, exercise 1: ``beta_vae_loss(logits, x, mu, logvar, beta) -> scalar``, against
+    the library's pieces for β = 1, 4 and 100 (and a 1-image batch); names the mistakes of
+    :data:`ELBO_MISTAKES`, a forgotten β and β on the wrong term."""
+    import torch
+
+    g = torch.Generator().manual_seed(3)
+    cases = [case(torch.randn(4, 1, 64, 64, generator=g), (torch.rand(4, 1, 64, 64, generator=g) < 0.2).float(),
+                  torch.randn(4, 10, generator=g), torch.randn(4, 10, generator=g), beta,
+                  label=f"4 images, 10 latents, β = {beta:g}")
+             for beta in (1.0, 4.0, 100.0)]
+    cases.append(case(torch.randn(1, 1, 64, 64, generator=g), (torch.rand(1, 1, 64, 64, generator=g) < 0.1).float(),
+                      torch.randn(1, 3, generator=g), torch.randn(1, 3, generator=g), 8.0,
+                      label="1 image, 3 latents, β = 8"))
+    verdict = evaluate_function("beta_vae_loss", student_fn, beta_vae_loss_reference, cases,
+                                atol=1e-3, rtol=1e-5)
+    if verdict.status == "wrong":
+        hint = _elbo_mistake(student_fn, cases, _elbo_variant, atol=1e-3, extra=[
+            (dict(beta_on="none"), "β is missing: the KL term is multiplied by beta"),
+            (dict(beta_on="recon"), "β multiplies the KL term, not the reconstruction")])
+        if hint:
+            verdict = _with_hint(verdict, hint)
+    return _report(verdict, student_fn, beta_vae_loss_reference, file)
+
+
+# --------------------------------------------------------------------------- notebooks 04, 05, 08
+# Capacity penalty (04), the dimension-wise permutation and FactorVAE's training step (05).
+
+
+def capacity_loss_reference(kl, step, gamma=1000.0, c_start=0.5, c_max=25.0, c_steps=100_000,
+                            penalty="abs"):
+    """γ·|KL − C(step)| or γ·max(0, KL − C(step)) (nats), from the library's
+    :func:`~course_lib.losses.capacity_schedule` and :func:`~course_lib.losses.capacity_penalty`
+    (seed 001 §1.3.3 and §2.3); differentiable in ``kl``."""
+    from .losses import capacity_penalty, capacity_schedule
+
+    return capacity_penalty(kl, capacity_schedule(step, c_start, c_max, c_steps), gamma, penalty)
+
+
+def _capacity_cases():
+    import torch
+
+    return [
+        case(torch.tensor(0.2), 0, penalty="abs", label="step 0, KL below C_start"),
+        case(torch.tensor(3.0), 250, c_steps=1000, penalty="abs", label="a quarter of the ramp"),
+        case(torch.tensor(3.0), 250, c_steps=1000, penalty="hinge", label="hinge, KL below C"),
+        case(torch.tensor(30.0), 5000, c_steps=1000, penalty="hinge", label="after the ramp, KL above C_max"),
+        case(torch.tensor(26.0), 2000, gamma=10.0, c_start=1.0, c_max=20.0, c_steps=500, penalty="abs",
+             label="other γ and schedule"),
+        case(torch.tensor(7.0), 400, gamma=3.0, c_start=2.0, c_max=12.0, c_steps=800, penalty="hinge",
+             label="hinge, KL above C in the ramp"),
+    ]
+
+
+def _capacity_gradient_problem(student_fn, c: Case) -> str | None:
+    """What is wrong with d(penalty)/d(KL) of the student's answer on one case, or None."""
+    import torch
+
+    kl = c.args[0].detach().clone().double().requires_grad_(True)
+    expected_kl = c.args[0].detach().clone().double().requires_grad_(True)
+    args, kwargs = (kl, *c.args[1:]), c.kwargs
+    with _seeded(0):
+        out = student_fn(*args, **kwargs)
+    if not _is_tensor(out):
+        return (f"it returned {describe(out)}, not a tensor: the penalty must be a torch tensor "
+                "computed from kl, so that the loss can be differentiated")
+    if out.grad_fn is None and not out.requires_grad:
+        return ("the penalty carries no gradient with respect to kl (it was made from a Python "
+                "number, e.g. float(kl) or torch.tensor(...), or computed under no_grad): the "
+                "training loop could not learn from it. Compute it with torch operations on kl "
+                "itself: (kl - C).abs() or (kl - C).clamp(min=0)")
+    (grad,) = torch.autograd.grad(out.sum(), kl, allow_unused=True)
+    (want,) = torch.autograd.grad(capacity_loss_reference(expected_kl, *c.args[1:], **kwargs), expected_kl)
+    if grad is None:
+        return "the penalty does not depend on kl: its gradient with respect to kl is missing"
+    if not torch.allclose(grad.double(), want, atol=1e-6, rtol=1e-5):
+        return (f"d(penalty)/d(KL) is {float(grad):g}, expected {float(want):g} (γ·sign(KL − C) for "
+                "'abs', γ when KL > C and 0 otherwise for 'hinge')")
+    return None
+
+
+def check_capacity_loss(student_fn, file=None):
+    """Notebook 04: ``capacity_loss(kl, step, gamma, c_start, c_max, c_steps, penalty)``.
+
+    Compared with :func:`capacity_loss_reference` before, during and after the ramp, below and
+    above C, for both penalties; then the gradient with respect to ``kl`` must be the
+    reference's (γ·sign(KL − C), or γ·1[KL > C] for the hinge): an answer that is right in
+    value but not differentiable (``torch.tensor(float(...))``) is refused, because the
+    training loop needs its gradient."""
+    name = "capacity_loss"
+    cases = _capacity_cases()
+    verdict = evaluate_function(name, student_fn, capacity_loss_reference, cases, atol=1e-4, rtol=1e-5)
+    if verdict.status == "wrong":
+        from .losses import capacity_penalty
+
+        def unclamped(kl, step, gamma=1000.0, c_start=0.5, c_max=25.0, c_steps=100_000, penalty="abs"):
+            return capacity_penalty(kl, c_start + (c_max - c_start) * step / c_steps, gamma, penalty)
+
+        def swapped(kl, step, gamma=1000.0, c_start=0.5, c_max=25.0, c_steps=100_000, penalty="abs"):
+            return capacity_loss_reference(kl, step, gamma, c_start, c_max, c_steps,
+                                           "hinge" if penalty == "abs" else "abs")
+
+        if _matches(student_fn, unclamped, cases, atol=1e-4):
+            verdict = _with_hint(verdict, "C stops growing at c_max: use min(step / c_steps, 1)")
+        elif _matches(student_fn, swapped, cases, atol=1e-4):
+            verdict = _with_hint(verdict, "'abs' is γ·|KL − C| and 'hinge' is γ·max(0, KL − C): "
+                                          "the two are swapped")
+    if verdict.passed:
+        for number, c in enumerate(cases, start=1):
+            try:
+                problem = _capacity_gradient_problem(student_fn, c)
+            except Exception as exc:  # noqa: BLE001 - reported to the student
+                problem = f"differentiating it raised {type(exc).__name__}: {exc}"
+            if problem:
+                verdict = Verdict(name, "wrong",
+                                  f"✘ {name}: right values, but wrong gradient on test case {number} of "
+                                  f"{len(cases)} ({c.label}):\n  {problem}.\n"
+                                  f"  Fix it and rerun the exercise cell and this one; meanwhile {FALLBACK}.")
+                break
+        else:
+            verdict = Verdict(name, "correct", f"✔ {name}: correct values and gradients on all "
+                                               f"{len(cases)} test cases; your function is used "
+                                               "from here on.")
+    return _report(verdict, student_fn, capacity_loss_reference, file)
+
+
+def permute_dims_reference(z, generator=None):
+    """The library's :func:`course_lib.models.tc.permute_dims`: every column of the M×D codes
+    shuffled independently across the batch (a new tensor)."""
+    from .models.tc import permute_dims
+
+    return permute_dims(z, generator)
+
+
+def _labelled_codes(m: int, d: int):
+    """z[i, j] = i + 1000·j: every value says which row (i) and column (j) it came from."""
+    import torch
+
+    return (torch.arange(m).unsqueeze(1) + 1000 * torch.arange(d)).double()
+
+
+def _permutation_problem(z, out, label: str, independence: bool) -> str | None:
+    """What is wrong with ``out`` as a dimension-wise permutation of the labelled codes ``z``."""
+    import torch
+
+    if not _is_tensor(out) or tuple(out.shape) != tuple(z.shape):
+        return f"expected a tensor of shape {tuple(z.shape)}, got {describe(out)} ({label})"
+    m, d = z.shape
+    out = out.detach().double()
+    for j in range(d):
+        if not torch.equal(out[:, j].sort().values, z[:, j].sort().values):
+            return (f"column {j} does not hold the same values as column {j} of z ({label}): each "
+                    "column must be a reordering of the same column of z")
+    rows = (out - 1000 * torch.arange(d)).long()  # the row of z that each entry came from
+    if bool((rows == rows[:, :1]).all()):
+        if bool((rows[:, 0] == torch.arange(m)).all()):
+            return f"the codes come back in their original order ({label}): nothing was shuffled"
+        return (f"every row is still a whole row of z ({label}): you permuted the rows, which keeps "
+                "the dependence between dimensions; shuffle each column with its own permutation")
+    if independence:
+        limit = max(4, m // 8)
+        for j in range(d):
+            for k in range(j + 1, d):
+                same = int((rows[:, j] == rows[:, k]).sum())
+                if same > limit:
+                    return (f"columns {j} and {k} were shuffled together: in {same} of {m} rows they "
+                            f"still come from the same row of z ({label}; independent permutations "
+                            f"share about 1 row). Draw a new permutation for every column")
+    return None
+
+
+def check_permute_dims(student_fn, file=None):
+    """Notebook 05: ``permute_dims(z, generator=None)``, samples of Π_j q(z_j) from codes of q(z).
+
+    A permutation is random, so nothing is compared with a reference output. On codes whose
+    values name their row and column (``z[i, j] = i + 1000·j``; 256×5 and 8×3) the checker
+    requires: a new tensor of the same shape, ``z`` itself unchanged after the call (no in-place
+    shuffle), every column a reordering of the same column of ``z``, rows broken up, and — on
+    256 codes — every pair of columns shuffled by *different* permutations (independent
+    permutations leave about one row of a pair together; a shared one leaves all); two calls with
+    different generators must give different orders."""
+    import torch
+
+    name = "permute_dims"
+    if student_fn is None or student_fn is Ellipsis:
+        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+                       student_fn, permute_dims_reference, file)
+    inputs = [(_labelled_codes(256, 5), "256 codes, 5 dims", True), (_labelled_codes(8, 3), "8 codes, 3 dims", False)]
+    problem = None
+    try:
+        with preserved_random_state():
+            torch.manual_seed(0)
+            for z, label, independence in inputs:
+                given = z.clone()
+                out = student_fn(given, torch.Generator().manual_seed(1))
+                if not torch.equal(given, z):
+                    problem = (f"your function changed its input z ({label}): shuffle into a new tensor "
+                               "(index z with a permutation, z[perm, j]) and leave z as it was; the "
+                               "caller still needs the codes of q(z)")
+                    break
+                problem = _permutation_problem(z, out, label, independence)
+                if problem:
+                    break
+                if independence:
+                    again = student_fn(z.clone(), torch.Generator().manual_seed(2))
+                    if _is_tensor(again) and torch.equal(again.detach().double(), out.detach().double()):
+                        problem = (f"two calls with different generators gave the same order ({label}): "
+                                   "draw the permutations at random, torch.randperm(M, generator=generator)")
+                        break
+    except NotImplementedError:
+        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+                       student_fn, permute_dims_reference, file)
+    except Exception as exc:  # noqa: BLE001 - reported to the student
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+        verdict = Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}"
+                                         f"{': ' + message if message else ''}{_where(exc)}.\n"
+                                         f"  Fix it and rerun the exercise cell and this one; "
+                                         f"meanwhile {FALLBACK}.")
+        return _report(verdict, student_fn, permute_dims_reference, file)
+    if problem:
+        verdict = Verdict(name, "wrong", f"✘ {name}: wrong: {problem}.\n  Fix it and rerun the "
+                                         f"exercise cell and this one; meanwhile {FALLBACK}.")
+    else:
+        verdict = Verdict(name, "correct", f"✔ {name}: z unchanged, every column a shuffle of its "
+                                           "own, independent of the others; your function is used "
+                                           "from here on.")
+    return _report(verdict, student_fn, permute_dims_reference, file)
+
+
+#: The terms that a FactorVAE training step returns (and the training loop logs).
+FACTORVAE_STEP_TERMS = ("loss", "recon", "kl", "kl_per_latent", "tc", "disc_loss", "disc_acc")
+
+
+def factorvae_step_reference(model, x, step, optimizers):
+    """The library's FactorVAE step, :meth:`course_lib.models.FactorVAE.training_step` (seed 004
+    eqs. 10-11; Kim & Mnih, Alg. 2): the VAE update on recon + KL + γ·TC with the discriminator
+    frozen, then the discriminator's update on the detached codes, the first half as samples of
+    q(z) and the dimension-wise permuted second half as samples of Π_j q(z_j)."""
+    from .models import FactorVAE
+
+    return FactorVAE.training_step(model, x, step, optimizers)
+
+
+def _factorvae_step_variant(model, x, step, optimizers, *, permute, order="vae_first",
+                            halves="first_joint", tc_codes="z", gamma=True, detach=True):
+    """A FactorVAE step written out, with one choice changed: used to name a student's mistake
+    (the default choices are the library's step)."""
+    from .losses import reconstruction
+    from .losses import kl_normal as _kl
+    from .models.tc import discriminator_loss
+
+    opt_vae, opt_disc = optimizers["model"], optimizers["discriminator"]
+    disc = model.discriminator
+
+    def vae_update():
+        disc.requires_grad_(False)
+        opt_vae.zero_grad(set_to_none=True)
+        logits, mu, logvar, z = model(x)
+        recon = reconstruction(model.recon, logits, x, model.reduction)
+        kl_per_latent = _kl(mu, logvar).mean(0)
+        tc = disc(z if tc_codes == "z" else mu).mean()
+        loss = recon + kl_per_latent.sum() + (model.gamma if gamma else 1.0) * tc
+        loss.backward()
+        opt_vae.step()
+        disc.requires_grad_(True)
+        return {"loss": loss, "recon": recon, "kl": kl_per_latent.sum(), "kl_per_latent": kl_per_latent,
+                "tc": tc}, z
+
+    def disc_update(z):
+        z = z.detach() if detach else z
+        half = z.shape[0] // 2
+        opt_disc.zero_grad(set_to_none=True)
+        if halves == "first_joint":
+            joint, other = z[:half], z[half:2 * half]
+        elif halves == "second_joint":
+            joint, other = z[half:2 * half], z[:half]
+        else:  # the whole batch for both classes
+            joint, other = z, z
+        d_loss, d_acc = discriminator_loss(disc, joint, permute(other))
+        d_loss.backward()
+        opt_disc.step()
+        return d_loss, d_acc
+
+    if order == "vae_first":
+        terms, z = vae_update()
+        d_loss, d_acc = disc_update(z)
+    else:  # the discriminator first, on codes of a forward pass without gradient
+        import torch
+
+        with torch.no_grad():
+            z_before = model(x)[3]
+        d_loss, d_acc = disc_update(z_before)
+        terms, _ = vae_update()
+    terms = {**terms, "disc_loss": d_loss, "disc_acc": d_acc}
+    return {k: v.detach() for k, v in terms.items()}
+
+
+def _factorvae_outcome(fn, model, batches, lr: float, seed: int, permute=None, count=False):
+    """Run ``fn(model, x, step, optimizers)`` on each batch from a copy of ``model`` with fresh
+    SGD optimisers (momentum 0.5, so the second step depends on the first), each call from the
+    same random state; with ``permute``, the library's step uses that permutation function.
+    Returns (returned terms per call, VAE weights, discriminator weights, gradient counts, copy)."""
+    import torch
+
+    from .models import tc as tc_module
+
+    work = copy.deepcopy(model)
+    optimizers = {"model": torch.optim.SGD(work.vae_parameters(), lr=lr, momentum=0.5),
+                  "discriminator": torch.optim.SGD(work.discriminator.parameters(), lr=lr, momentum=0.5)}
+    counts, handles = {"disc": 0, "encoder": 0}, []
+    if count:  # how many times a gradient reaches the discriminator / the encoder in one call
+        disc_param = next(work.discriminator.parameters())
+        enc_param = next(p for n, p in work.named_parameters() if n.startswith("encoder"))
+        handles.append(disc_param.register_hook(lambda g: counts.__setitem__("disc", counts["disc"] + 1)))
+        handles.append(enc_param.register_hook(lambda g: counts.__setitem__("encoder", counts["encoder"] + 1)))
+    saved = tc_module.permute_dims
+    returned = []
+    try:
+        if permute is not None and permute not in (saved, permute_dims_reference):
+            tc_module.permute_dims = permute  # the library's step then uses the same permutation
+        for step, xb in enumerate(batches):
+            with _seeded(seed + step):
+                returned.append(fn(work, xb.clone(), step, optimizers))
+    finally:
+        tc_module.permute_dims = saved
+        for h in handles:
+            h.remove()
+    vae = [p.detach().clone() for p in work.vae_parameters()]
+    disc = [p.detach().clone() for p in work.discriminator.parameters()]
+    return returned, vae, disc, counts, work
+
+
+def check_factorvae_step(student_fn, permute=None, file=None):
+    """Notebook 05, exercise 3: ``factorvae_step(model, x, step, optimizers) -> dict``.
+
+    Compared with the library's ``FactorVAE.training_step`` (:func:`factorvae_step_reference`)
+    on a small FactorVAE (float64, 4 latents, a 2×16 discriminator), a fixed batch of 8 images
+    and a fixed random state, for two steps in a row with SGD and momentum: the returned terms
+    (:data:`FACTORVAE_STEP_TERMS`, detached) and every weight of the VAE and of the
+    discriminator after each call must match. ``permute``: the notebook's ``permute_dims`` (the
+    student's if it passed); the library's step uses it too, so both draw the same permutation.
+    Also refused: a discriminator that receives a gradient from the VAE's loss (it must be
+    frozen during the VAE update) and an encoder that receives one from the discriminator's loss
+    (the codes must be detached), even where the weights come out right. Typical mistakes are
+    named."""
+    import torch
+
+    from .models import FactorVAE
+
+    name = "factorvae_step"
+    permute = permute or permute_dims_reference
+    if student_fn is None or student_fn is Ellipsis:
+        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+                       student_fn, factorvae_step_reference, file)
+    with preserved_random_state():
+        torch.manual_seed(0)
+        model = FactorVAE(num_latents=4, gamma=10.0, disc_hidden=16, disc_layers=2).double().train()
+        g = torch.Generator().manual_seed(6)
+        batches = [(torch.rand(8, 1, 64, 64, generator=g, dtype=torch.float64) < 0.15).double()
+                   for _ in range(2)]
+    lr, seed = 1e-3, 11
+    expected = _factorvae_outcome(factorvae_step_reference, model, batches, lr, seed, permute, count=True)
+    try:
+        got = _factorvae_outcome(student_fn, model, batches, lr, seed, permute, count=True)
+    except NotImplementedError:
+        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+                       student_fn, factorvae_step_reference, file)
+    except Exception as exc:  # noqa: BLE001 - reported to the student
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+        hint = ""
+        if "backward through the graph a second time" in message or "modified by an inplace" in message:
+            hint = ("\n  Hint: the discriminator's loss must use the detached codes, z.detach(): no "
+                    "gradient of it may reach the encoder, whose weights have just been updated")
+        verdict = Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}"
+                                         f"{': ' + message if message else ''}{_where(exc)}\n"
+                                         f"  on a small FactorVAE and a batch of 8 images.{hint}\n"
+                                         f"  Fix it and rerun the exercise cell and this one; "
+                                         f"meanwhile {FALLBACK}.")
+        return _report(verdict, student_fn, factorvae_step_reference, file)
+
+    def close(a, b):
+        return difference(a, b, atol=1e-9, rtol=1e-7) is None
+
+    exp_terms, exp_vae, exp_disc, exp_counts, _ = expected
+    got_terms, got_vae, got_disc, got_counts, work = got
+    vae_ok = all(close(e, w) for e, w in zip(exp_vae, got_vae))
+    disc_ok = all(close(e, w) for e, w in zip(exp_disc, got_disc))
+    problem, hint = None, None
+    if not all(p.requires_grad for p in work.discriminator.parameters()):
+        problem = "the discriminator is still frozen after the step"
+        hint = ("unfreeze it after the VAE's update, model.discriminator.requires_grad_(True), "
+                "before its own update")
+    elif not (vae_ok and disc_ok):
+        def outcome(**choice):
+            fn = lambda m, xb, s, o: _factorvae_step_variant(m, xb, s, o, permute=permute, **choice)  # noqa: E731
+            return _factorvae_outcome(fn, model, batches, lr, seed)
+        mistakes = [
+            (dict(order="disc_first"), "update the VAE first (with the discriminator frozen), then the "
+                                       "discriminator on the codes of that same forward pass"),
+            (dict(halves="second_joint"), "the first half of the batch, z[:M//2], is the sample of q(z) "
+                                          "(label 1) and the permuted second half, permute_dims(z[M//2:]), "
+                                          "the sample of Π_j q(z_j); you swapped the halves"),
+            (dict(halves="whole"), "split the batch: the first half as codes of q(z), the permuted second "
+                                   "half as codes of Π_j q(z_j); the same codes must not be in both classes"),
+            (dict(gamma=False), "the TC term is weighted: loss = recon + KL + γ·TC, γ = model.gamma"),
+            (dict(tc_codes="mu"), "the TC term is the discriminator's mean logit on the sampled codes z, "
+                                  "not on the means μ"),
+        ]
+        if vae_ok:
+            problem = "the VAE's weights are right, but the discriminator's differ from the library's step"
+        elif disc_ok:
+            problem = "the discriminator's weights are right, but the VAE's differ from the library's step"
+        else:
+            problem = "the weights after two steps differ from the library's step"
+        for choice, words in mistakes:
+            _, vae_w, disc_w, _, _ = outcome(**choice)
+            if all(close(a, b) for a, b in zip(vae_w, got_vae)) and all(close(a, b) for a, b in zip(disc_w, got_disc)):
+                hint = words
+                break
+        hint = hint or ("(1) freeze the discriminator, zero the VAE's gradients, one forward pass "
+                        "logits, mu, logvar, z = model(x), loss = recon + KL + γ·mean logit of D on z, "
+                        "backward, step, unfreeze; (2) zero the discriminator's gradients, "
+                        "discriminator_loss(model.discriminator, z[:M//2], permute_dims(z[M//2:])) on "
+                        "z.detach(), backward, step")
+    elif got_counts["disc"] > exp_counts["disc"]:
+        problem = "the discriminator received a gradient from the VAE's loss"
+        hint = ("freeze it during the VAE's update, model.discriminator.requires_grad_(False), and "
+                "unfreeze it (requires_grad_(True)) before its own update; the VAE's loss must not "
+                "train the critic that judges it")
+    elif got_counts["encoder"] > exp_counts["encoder"]:
+        problem = "a gradient of the discriminator's loss reached the encoder"
+        hint = "train the discriminator on the detached codes, z.detach()"
+    else:
+        for number, (e, g_) in enumerate(zip(exp_terms, got_terms), start=1):
+            if not isinstance(g_, dict):
+                problem, hint = (f"call {number} returned {describe(g_)}",
+                                 f"return a dict with the terms {', '.join(FACTORVAE_STEP_TERMS)}")
+                break
+            missing = [k for k in FACTORVAE_STEP_TERMS if k not in g_]
+            if missing:
+                problem, hint = (f"the returned dict lacks {', '.join(missing)}",
+                                 f"return the terms {', '.join(FACTORVAE_STEP_TERMS)}; the training "
+                                 "loop logs them")
+                break
+            attached = [k for k in FACTORVAE_STEP_TERMS if _is_tensor(g_[k]) and g_[k].requires_grad]
+            if attached:
+                problem, hint = (f"the returned {', '.join(attached)} still carry a gradient graph",
+                                 "return detached values, v.detach(): the training loop keeps them")
+                break
+            for key in FACTORVAE_STEP_TERMS:
+                diff = difference(e[key], g_[key], atol=1e-9, rtol=1e-7, path=f"the returned {key!r}")
+                if diff:
+                    problem = f"{diff} (call {number})"
+                    hint = ("return the terms of the batch before the updates: loss, recon, kl (summed "
+                            "over latents), kl_per_latent (averaged over the batch), tc, and "
+                            "discriminator_loss's (loss, accuracy)")
+                    break
+            if problem:
+                break
+    if problem:
+        verdict = Verdict(name, "wrong", f"✘ {name}: wrong: {problem}.\n  Hint: {hint}.\n"
+                                         f"  Fix it and rerun the exercise cell and this one; "
+                                         f"meanwhile {FALLBACK}.")
+    else:
+        verdict = Verdict(name, "correct", f"✔ {name}: same terms and same weights (VAE and "
+                                           "discriminator) as FactorVAE.training_step after two steps; "
+                                           "your function trains the FactorVAE from here on.")
+    return _report(verdict, student_fn, factorvae_step_reference, file)

@@ -1,13 +1,15 @@
 """Interactive explorers (ipywidgets) for models with ``encode``/``decode``.
 
 - :func:`latent_explorer`: one slider per latent → the decoded image, starting from the
-  posterior mean μ(x) of a chosen data-set image.
+  posterior mean μ(x) of a chosen data-set image; the sliders of switched-off ("dead") latents,
+  σ_j(x) > :data:`DEAD_SIGMA`, are greyed and listed, as the factor explorer greys their bars.
 - :func:`traversal_explorer`: choose a latent and a range → a strip of decoded images.
 - :func:`factor_explorer`: one slider per dSprites factor → the rendered image, its
   encoding μ (bars) and its reconstruction.
 - :func:`stage_explorer`: a slider over saved training stages → the traversal grid of the
   model at that stage ("watch the factors appear"); collect the stages with
-  :func:`snapshot_callback`.
+  :func:`snapshot_callback`, which keeps one stage per period even when the training loop
+  only calls it at logged steps that are not multiples of the period.
 
 ipywidgets is imported inside the functions, so ``import course_lib.widgets`` works without it
 (and course_lib never needs it). Each explorer draws into ONE ``widgets.Image`` whose PNG bytes
@@ -33,8 +35,24 @@ from .viz import DEFAULT_TRAVERSAL, decode_pixels, make_grid
 __all__ = [
     "png_bytes", "decode_png", "to_uint8", "latent_explorer", "traversal_explorer",
     "factor_explorer", "stage_explorer", "snapshot_callback",
-    "LatentExplorer", "TraversalExplorer", "FactorExplorer", "StageExplorer",
+    "LatentExplorer", "TraversalExplorer", "FactorExplorer", "StageExplorer", "DEAD_SIGMA",
+    "dead_latents",
 ]
+
+#: A latent whose posterior standard deviation σ_j(x) exceeds this is shown as switched off
+#: ("dead"): its posterior is close to the prior N(0, 1), so it carries (almost) no
+#: information about x and the decoder has learnt to ignore it.
+DEAD_SIGMA = 0.8
+DEAD_COLOUR = "#bbbbbb"
+
+
+def dead_latents(logvar) -> list[bool]:
+    """For a posterior log-variance (D values, or None for an autoencoder), which latents are
+    switched off: σ_j = exp(½ log σ²_j) > :data:`DEAD_SIGMA`."""
+    if logvar is None:
+        return []
+    sigma = torch.exp(0.5 * torch.as_tensor(logvar, dtype=torch.float32).flatten())
+    return [bool(v > DEAD_SIGMA) for v in sigma.tolist()]
 
 
 def _widgets():
@@ -97,9 +115,15 @@ def _as_image(image) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _posterior_mean(model, image) -> torch.Tensor:
+def _posterior(model, image) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(μ(x), log σ²(x) or None for an autoencoder), D values each, on the CPU."""
     x = _as_image(image).to(_device(model))
-    return model.encode(x)[0][0].float().cpu()
+    mu, logvar = model.encode(x)
+    return mu[0].float().cpu(), None if logvar is None else logvar[0].float().cpu()
+
+
+def _posterior_mean(model, image) -> torch.Tensor:
+    return _posterior(model, image)[0]
 
 
 @torch.no_grad()
@@ -176,8 +200,16 @@ class Explorer:
 class LatentExplorer(Explorer):
     """One slider per latent; the decoded image is redrawn in place.
 
+    The sliders of the latents that are switched off for the start image (σ_j(x) >
+    :data:`DEAD_SIGMA`: posterior ≈ prior, ignored by the decoder) are greyed, carry the CSS
+    class ``dead-latent`` and a tooltip with σ_j, and are listed under the images.
+
     Attributes:
         sliders: list of D ``FloatSlider`` (z_j).
+        dead: list of D bools, True for a switched-off latent (all False for an autoencoder).
+        sigma: D posterior standard deviations σ_j(x) of the start image (None without one,
+            or for an autoencoder).
+        status: the ``widgets.HTML`` that lists the switched-off latents.
         image: the ``widgets.Image`` with the decoded image (PNG).
         original: the ``widgets.Image`` with the data-set image whose μ is the start.
         index: ``IntText`` choosing the data-set image (when a data set was given).
@@ -198,6 +230,8 @@ class LatentExplorer(Explorer):
         ]
         self.image = w.Image(format="png", width=width, height=width)
         self.original = w.Image(format="png", width=width, height=width)
+        self.status = w.HTML()
+        self.dead, self.sigma = [False] * d, None
         self.index = None
         controls = list(self.sliders)
         if dataset is not None:
@@ -212,7 +246,7 @@ class LatentExplorer(Explorer):
             s.observe(self._on_slider, names="value")
         labels = w.HBox([w.VBox([w.HTML("<b>input x</b>"), self.original]),
                          w.VBox([w.HTML("<b>decoded z</b>"), self.image])])
-        self.widget = w.HBox([w.VBox(controls), labels])
+        self.widget = w.HBox([w.VBox(controls), w.VBox([labels, self.status])])
         if image is None and dataset is not None:
             image = dataset[int(index)][0]
         if image is not None:
@@ -229,8 +263,26 @@ class LatentExplorer(Explorer):
     def start_from(self, image) -> None:
         """Show ``image`` (C×H×W) and set the sliders to its posterior mean μ(x)."""
         self.original.value = png_bytes(_as_image(image)[0])
-        self.start = _posterior_mean(self.model, image)
+        self.start, logvar = _posterior(self.model, image)
+        self.mark_dead(logvar)
         self.set_code(self.start)
+
+    def mark_dead(self, logvar) -> None:
+        """Grey the sliders of the switched-off latents of ``logvar`` (D values; None: an
+        autoencoder, nothing is greyed) and list them in :attr:`status`."""
+        self.dead = dead_latents(logvar) or [False] * len(self.sliders)
+        self.sigma = None if logvar is None else torch.exp(0.5 * torch.as_tensor(logvar).float())
+        for j, (s, off) in enumerate(zip(self.sliders, self.dead)):
+            s.style.handle_color = DEAD_COLOUR if off else None
+            s.tooltip = (f"σ = {float(self.sigma[j]):.2f} > {DEAD_SIGMA}: switched off, the decoder "
+                         "ignores it" if off else None)
+            (s.add_class if off else s.remove_class)("dead-latent")
+        names = [f"z{j}" for j, off in enumerate(self.dead) if off]
+        self.status.value = (
+            f"<span style='color:#888'>greyed: {', '.join(names)} — σ &gt; {DEAD_SIGMA} for this "
+            f"image, switched off (the decoder ignores them)</span>" if names else
+            ("" if logvar is None else f"<span style='color:#888'>every latent is active "
+                                       f"(σ ≤ {DEAD_SIGMA}) for this image</span>"))
 
     def set_code(self, z) -> None:
         """Set every slider (clipped to its range) and redraw once."""
@@ -336,7 +388,7 @@ def _mu_bars(mu: torch.Tensor, sigma: torch.Tensor, limit: float = 3.0) -> str:
         bar = (f'<div style="position:relative;width:160px;height:10px;background:#eee">'
                f'<div style="position:absolute;left:{left:.1f}%;width:{frac:.1f}%;height:10px;'
                f'background:{colour}"></div></div>')
-        faded = ' style="color:#999"' if s > 0.8 else ""
+        faded = ' style="color:#999"' if s > DEAD_SIGMA else ""
         rows.append(f"<tr{faded}><td>z{j}</td><td>{bar}</td><td>μ={m:+.2f}</td><td>σ={s:.2f}</td></tr>")
     return "<table style='font-family:monospace;font-size:11px'>" + "".join(rows) + "</table>"
 
@@ -408,13 +460,21 @@ def factor_explorer(model, dataset, start: Sequence[int] | None = None) -> Facto
 # ----------------------------------------------------------------------------- stage explorer
 def snapshot_callback(snapshots: list, every: int):
     """A ``train(..., callbacks=[...])`` callback that appends ``(step, state_dict copy)`` to
-    ``snapshots`` at every logged step that is a multiple of ``every`` (pair it with
-    ``log_every`` dividing ``every``). The copies live on the CPU."""
+    ``snapshots`` at the first logged step at or after each multiple of ``every``.
+
+    ``train`` calls its callbacks only at logged steps (multiples of ``log_every``, and the
+    last step), so with ``every = 333`` and ``log_every = 20`` the stages are taken at steps
+    340, 680, 1000, ... rather than never: one stage per period of ``every`` steps whatever
+    ``log_every`` is (when ``log_every`` divides ``every`` they fall exactly on the multiples).
+    The copies live on the CPU."""
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
+    taken = {"period": None}
 
     def callback(step, terms, model):
-        if step % every == 0:
+        period = int(step) // every
+        if period >= 1 and (taken["period"] is None or period > taken["period"]):
+            taken["period"] = period
             snapshots.append((int(step), {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
 
     return callback

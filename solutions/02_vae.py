@@ -82,7 +82,6 @@ import math
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch.distributions import Normal, kl_divergence as torch_kl
 
 import course_lib
@@ -264,10 +263,11 @@ reparam_grads = 2 * z_demo                                  # d/dmu (mu + sigma*
 score_grads = z_demo ** 2 * (z_demo - 1.0) / 0.5 ** 2       # f(z) * d/dmu log q(z)
 for name, grads in [("reparameterised", reparam_grads), ("score function", score_grads)]:
     print(f"{name:<16} mean {grads.mean():6.3f}   standard deviation {grads.std():6.3f}")
+print(f"the score-function estimator is {score_grads.std() / reparam_grads.std():.1f} times noisier")
 
 # %% [markdown]
-# Both are unbiased (mean ≈ 2), but the reparameterised estimator is several times less
-# noisy, and it uses the gradient of the decoder. A VAE takes one sample per image and step,
+# Both are unbiased (their means are close to 2), but the reparameterised estimator is less
+# noisy by the factor printed above, and it uses the gradient of the decoder. A VAE takes one sample per image and step,
 # so this noise matters.
 #
 # ### Exercise 2: reparameterise
@@ -282,7 +282,9 @@ for name, grads in [("reparameterised", reparam_grads), ("score function", score
 def reparameterize(mu, logvar):
     """A differentiable sample z ~ N(mu, exp(logvar)): mu, logvar N×D → z N×D."""
     ### BEGIN SOLUTION
-    # HINT: torch.randn_like(mu) draws eps; sigma = exp(0.5 * logvar)
+    # HINT: torch.randn_like(mu) draws eps (standard normal, not torch.rand: uniform);
+    #       sigma = exp(0.5 * logvar) is the standard deviation, not the variance; build z
+    #       from mu, sigma and eps with torch operations (torch.normal or .sample() give no gradient)
     eps = torch.randn_like(mu)
     return mu + torch.exp(0.5 * logvar) * eps
     ### END SOLUTION
@@ -290,6 +292,10 @@ def reparameterize(mu, logvar):
 
 # %%
 reparameterize = exercises.check_reparameterize(reparameterize)
+
+# %% [markdown]
+# "Used from here on" is meant literally: the VAE that section 5 trains draws its $z$ with the
+# function the checker returned (yours when it is right).
 
 # %% [markdown]
 # ### Exercise 3: the VAE loss
@@ -305,7 +311,10 @@ reparameterize = exercises.check_reparameterize(reparameterize)
 def negative_elbo(logits, x, mu, logvar):
     """−ELBO in nats per image, averaged over the batch (a scalar)."""
     ### BEGIN SOLUTION
-    # HINT: reduction="none", then sum over pixels (flatten(1).sum(1)) and average over images
+    # HINT: reduction="none", then sum over the pixels (flatten(1).sum(1), not a mean: seed
+    #       001's pitfall) and average over the images; pass the logits themselves (the function
+    #       applies the sigmoid: no second one); the loss is −ELBO = reconstruction + KL, so the
+    #       KL (≥ 0) is added, not subtracted
     recon = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
     recon = recon.flatten(1).sum(1)
     kl = kl_divergence(mu, logvar).sum(1)
@@ -315,6 +324,11 @@ def negative_elbo(logits, x, mu, logvar):
 
 # %%
 negative_elbo = exercises.check_negative_elbo(negative_elbo)
+
+# %% [markdown]
+# The checker also names the usual slips when it recognises one: the mean over the pixels
+# (section 6 shows what it does to a VAE), the sign (returning the ELBO, or subtracting the
+# KL) and a double sigmoid.
 
 # %% [markdown]
 # ## 5. Training a VAE on dSprites
@@ -338,6 +352,30 @@ with torch.no_grad():
 print(f"library loss {library:.3f} nats/image, yours {yours:.3f}")
 
 # %% [markdown]
+# The VAE we train is the library's network with **your** two functions inside: the
+# subclass below overrides `loss_terms`, the method that `course_lib.train` calls on every
+# batch, so that $z$ comes from your `reparameterize` and the loss that is minimised is your
+# `negative_elbo` (the functions the checkers returned: yours when they are right, else the
+# reference). For the plots it also logs the KL of each latent (the library's `kl_normal`)
+# and the reconstruction term, your loss minus the KL.
+
+# %%
+class YourVAE(VAE):
+    """The library's VAE (sum over pixels) trained with ``reparameterize`` and ``negative_elbo``."""
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar, z
+
+    def loss_terms(self, x, step=0):
+        logits, mu, logvar, z = self.forward(x)
+        loss = negative_elbo(logits, x, mu, logvar)
+        kl_per_latent = kl_normal(mu, logvar).detach().mean(0)   # logged, not trained on
+        kl = kl_per_latent.sum()
+        return {"loss": loss, "recon": loss.detach() - kl, "kl": kl, "kl_per_latent": kl_per_latent}
+
+# %% [markdown]
 # As in notebook 01, every network starts from He initialisation (weights with variance
 # 2/fan-in, zero biases; the library does it): with PyTorch's default initialisation the
 # 14-layer network's output hardly depends on its input, and training would first sit on a
@@ -356,26 +394,34 @@ def fit(make_model, steps, tag):
                  checkpoint=CHECKPOINTS / name)
 
 
-vae_run = fit(lambda: VAE(num_latents=NUM_LATENTS), STEPS, f"02_vae_d{NUM_LATENTS}_sum")
+vae_run = fit(lambda: YourVAE(num_latents=NUM_LATENTS), STEPS, f"02_vae_d{NUM_LATENTS}_sum")
 vae = vae_run.model.eval()
 print(f"trained in {vae_run.seconds:.0f} s ({vae_run.images_per_second:.0f} images/s)")
 viz.plot_history(vae_run.history, keys=("recon", "kl"), logy=True,
                  title="VAE (sum over pixels): reconstruction and KL (nats/image)")
+kl_curve = vae_run.history["kl"]
+print(f"KL: {kl_curve[0]:.2f} nats at the first log (step {vae_run.history['step'][0]}), "
+      f"{max(kl_curve):.2f} at most, {kl_curve[-1]:.2f} at the end; reconstruction: "
+      f"{vae_run.history['recon'][0]:.0f} → {vae_run.history['recon'][-1]:.0f} nats")
 
 # %% [markdown]
-# The reconstruction term falls while the KL *rises* from zero: at first the decoder ignores
-# $z$ and draws the average image (KL ≈ 0 is then optimal), until encoding the position pays
-# for its KL. Each nat of KL must buy more than a nat of reconstruction.
+# The reconstruction term falls while the KL *rises* (the line above gives both ends): an
+# untrained encoder's code is worth nothing to the decoder, so the cheapest start is
+# KL ≈ 0 and the average image; encoding the position pays for its KL soon after. Each nat of
+# KL must buy more than a nat of reconstruction.
 
 # %%
 viz.plot_kl_per_latent(vae_run.history, title="KL of each latent during training (nats)")
+final_kl = np.asarray(vae_run.history["kl_per_latent"][-1])
+print(f"latents with KL > 0.1 nat at the end of training: {int((final_kl > 0.1).sum())} of "
+      f"{NUM_LATENTS} (smallest KL {final_kl.min():.2f} nats)")
 
 # %% [markdown]
 # Each curve is the information (nats) one latent carries about the image, averaged over the
-# batch. They switch on early and then settle. A latent whose KL stays at 0 would be unused —
-# its posterior equal to the prior; with β = 1 and a short training the VAE tends to spread
-# the information over all its latents instead, and β > 1 (notebook 03) is what switches the
-# unneeded ones off.
+# batch. A latent whose KL stays at 0 is unused — its posterior equal to the prior. With
+# β = 1 nothing makes an unneeded latent expensive enough to switch off, so a VAE often
+# spreads the information over more latents than the five factors need (the line above counts
+# them in this run); β > 1 (notebook 03) is what switches the unneeded ones off.
 #
 # ## 6. The reduction pitfall (seed 001)
 #
@@ -434,25 +480,30 @@ for label, key, fmt in rows:
           f"{fmt.format(stats['mean over pixels'][key]):>17}")
 print("KL per latent (nats), sum: ", " ".join(f"{v:.2f}" for v in stats["sum over pixels"]["kl_per_latent"]))
 print("KL per latent (nats), mean:", " ".join(f"{v:.2f}" for v in stats["mean over pixels"]["kl_per_latent"]))
+collapsed = bool((stats["mean over pixels"]["kl_per_latent"] < 0.1).all())
+print("the mean-over-pixels VAE has collapsed (every latent's KL below 0.1 nat):", collapsed)
+print("its reconstructions vary across images less than a tenth as much as the summed VAE's:",
+      stats["mean over pixels"]["spread"] < 0.1 * stats["sum over pixels"]["spread"])
 for tag, st in stats.items():
     headline(f"VAE ({tag}) reconstruction (nats/image)", st["recon"], ".1f")
     headline(f"VAE ({tag}) KL (nats/image)", st["kl"], ".2f")
     headline(f"VAE ({tag}) mean |mu|", st["mean_abs_mu"], ".3f")
 
 # %% [markdown]
-# Read the table column by column. With the sum, the latents carry information, the
-# posterior means spread out (and the posterior variances shrink well below the prior's 1) and
-# the reconstructions differ from image to image. With the mean, the KL of every latent is
-# close to zero: the posterior of every image is (almost) the prior, $\mu \approx 0$ for all
-# of them, so $z$ says nothing about $x$ and the decoder can only draw one picture — the
-# pixel-wise average of dSprites, a faint grey square over the region where sprites appear
-# (the spread of the reconstructions across images is near zero). The reconstruction error
-# of that mean image is what the summed model would pay if it ignored $z$.
+# Read the table column by column. With the sum, the latents carry information: the
+# posterior means spread out, the posterior variances shrink below the prior's 1 (a negative
+# mean log σ²) and the reconstructions differ from image to image. When the two lines above
+# say `True`, the mean has done what seed 001 describes: the KL of every latent is close to
+# zero, the posterior of every image is (almost) the prior, $\mu \approx 0$ for all of them,
+# so $z$ says nothing about $x$ and the decoder can only draw one picture — the pixel-wise
+# average of dSprites, a faint grey square over the region where sprites appear. The
+# reconstruction error of that mean image is what the summed model would pay if it ignored $z$.
 #
 # One detail differs from the seed's account: it reports the log-variance going to $-\infty$.
 # With a pure KL pressure the optimum of $\tfrac12(\mu^2 + \sigma^2 - \log\sigma^2 - 1)$ for an
-# unused latent is $\mu = 0$, $\log\sigma^2 = 0$, and that is what we measure; a log-variance
-# running to $-\infty$ would make the KL grow without bound. (The seed trained the
+# unused latent is $\mu = 0$, $\log\sigma^2 = 0$; compare the mean |μ| and mean log σ² of the
+# collapsed model in the table with 0. A log-variance running to $-\infty$ would make the KL
+# grow without bound. (The seed trained the
 # capacity-controlled objective $\gamma\,|\operatorname{KL} - C|$ of Burgess et al., which pulls
 # the KL *up* to $C$ — shrinking $\sigma$ is one way to buy that KL without using $\mu$; see
 # notebook 04.)
@@ -465,9 +516,10 @@ viz.save_figure(fig, "02_reconstructions_sum_vs_mean.png")
 fig
 
 # %% [markdown]
-# The middle row follows each sprite (position and size; fine shape takes longer training).
-# The bottom row is the same blurry average for every input: posterior collapse caused by a
-# single `mean` where a `sum` belonged.
+# The middle row should follow each sprite (position and size; fine shape takes longer
+# training). When the check above found the mean model collapsed, the bottom row is the same
+# blurry average for every input: posterior collapse caused by a single `mean` where a `sum`
+# belonged.
 #
 # ## 7. The KL of each latent
 
@@ -533,20 +585,23 @@ for name, img in samples.items():
     print(f"{name:<26} {distance[name]:>45.2f}")
 headline("prior samples, VAE: median IoU with the best-matching real image", distance["VAE (sum)"], ".2f")
 headline("prior samples, AE: median IoU with the best-matching real image", distance["autoencoder"], ".2f")
+vae_samples_better = distance["VAE (sum)"] > distance["autoencoder"]
+print("the VAE's prior samples match real sprites better than the autoencoder's:", vae_samples_better)
 fig = viz.show_images(torch.cat([samples["VAE (sum)"], samples["autoencoder"]]), nrow=16,
                       title="the same 16 codes z ~ N(0, I) decoded by the VAE (top) and the autoencoder (bottom)")
 viz.save_figure(fig, "02_prior_samples_vae_vs_ae.png")
 fig
 
 # %% [markdown]
-# Most of the VAE's samples are single sprites — blurry ones, a few faint or smeared after a
-# short training — at plausible positions and sizes, because the KL term pulled the codes of
-# the training images onto $\mathcal N(0, I)$ and the noise of the reparameterisation taught
-# the decoder a whole neighbourhood of each code. The autoencoder decodes the same codes more
-# often into smears, doubled sprites or shapes that dSprites does not contain (compare the
-# IoU; the longer-trained autoencoder of notebook 01, section 7, shows how far its codes are
-# from $\mathcal N(0, I)$). The collapsed VAE (not shown) decodes every code into the same
-# faint mean image, which matches no real sprite.
+# Look at the top row: a VAE's prior samples should be single sprites — blurry ones, some faint
+# or smeared after a short training — at plausible positions and sizes, because the KL term
+# pulled the codes of the training images onto $\mathcal N(0, I)$ and the noise of the
+# reparameterisation taught the decoder a whole neighbourhood of each code. Nothing did that
+# for the autoencoder, which may decode the same codes into smears, doubled sprites or shapes
+# that dSprites does not contain; the line above says whether, in this run, the IoU ranks the
+# VAE's samples first (the longer-trained autoencoder of notebook 01, section 7, shows how far
+# its codes are from $\mathcal N(0, I)$). A collapsed VAE (not shown) decodes every code into
+# the same faint mean image, which matches no real sprite.
 #
 # ## Summary: the seeds' statements and our numbers
 
@@ -568,7 +623,8 @@ summary = [
     ("001: posterior mean always zero",
      f"mean |μ| = {s_mean['mean_abs_mu']:.3f} (sum: {s_sum['mean_abs_mu']:.3f})"),
     ("001: log-variance goes to −∞",
-     f"not with the plain VAE: mean log σ² = {s_mean['mean_logvar']:.3f} (the prior's 0)"),
+     f"{'not' if s_mean['mean_logvar'] > -1 else 'yes'} with the plain VAE: mean log σ² = "
+     f"{s_mean['mean_logvar']:.3f} (the prior's 0)"),
     ("003: VAE can generate from N(0, I)",
      f"prior samples' median IoU with the best-matching real image: VAE "
      f"{distance['VAE (sum)']:.2f}, autoencoder {distance['autoencoder']:.2f}, collapsed VAE "

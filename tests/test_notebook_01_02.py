@@ -186,3 +186,175 @@ def test_not_attempted_falls_back(capsys):
                                (ex.check_kl_normal, kl_normal)]:
         used, out = verdict_of(checker, stub, capsys)
         assert used is reference and out.startswith("○")
+
+
+# ----------------------------------------------------------------------------- notebook 01: network, step
+def test_flat_features_reference_is_the_course_encoders():
+    from course_lib.models import Autoencoder
+
+    assert ex.flat_features_reference() == 512
+    assert Autoencoder(num_latents=2).encoder.fc[1].in_features == ex.flat_features_reference()
+
+
+@pytest.mark.parametrize("value, words", [
+    (16, "one feature map"), (128, "square the side"), (131072, "side of the input"),
+    (2048, "three convolutions"), (4.5, "whole number"), ("512", "whole number"),
+])
+def test_flat_features_checker_names_the_mistake(value, words, capsys):
+    used = ex.check_flat_features(value)
+    out = capsys.readouterr().out
+    assert used == 512 and out.startswith("✘ flat_features") and words in out, out
+
+
+def test_flat_features_checker_accepts_the_value(capsys):
+    assert ex.check_flat_features(512) == 512
+    assert capsys.readouterr().out.startswith("✔ flat_features")
+    assert ex.check_flat_features(torch.tensor(512)) == 512
+    assert ex.check_flat_features(None) == 512 and capsys.readouterr().out.count("○") == 1
+
+
+def _sse(x_hat, x):
+    return ((x_hat - x) ** 2).flatten(1).sum(1).mean()
+
+
+def _step_right(model, x, optimizer):
+    optimizer.zero_grad()
+    loss = _sse(model(x), x)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _step_item(model, x, optimizer):
+    model.zero_grad()
+    loss = ((model(x) - x) ** 2).sum(dim=(1, 2, 3)).mean()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _step_no_zero_grad(model, x, optimizer):
+    loss = _sse(model(x), x)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _step_no_step(model, x, optimizer):
+    optimizer.zero_grad()
+    loss = _sse(model(x), x)
+    loss.backward()
+    return loss.detach()
+
+
+def _step_no_backward(model, x, optimizer):
+    optimizer.zero_grad()
+    loss = _sse(model(x), x)
+    optimizer.step()
+    return loss.detach()
+
+
+def _step_zero_grad_late(model, x, optimizer):
+    loss = _sse(model(x), x)
+    loss.backward()
+    optimizer.zero_grad()
+    optimizer.step()
+    return loss.detach()
+
+
+def _step_clipped(model, x, optimizer):
+    optimizer.zero_grad()
+    loss = _sse(model(x).clamp(0, 1), x)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _step_pixel_mean(model, x, optimizer):
+    optimizer.zero_grad()
+    loss = F.mse_loss(model(x), x)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _step_loss_after(model, x, optimizer):
+    _step_right(model, x, optimizer)
+    with torch.no_grad():
+        return _sse(model(x), x)
+
+
+def _step_returns_none(model, x, optimizer):
+    _step_right(model, x, optimizer)
+
+
+def test_train_step_checker_accepts_right_answers(capsys):
+    for fn in (_step_right, _step_item):
+        used, out = verdict_of(ex.check_train_step, fn, capsys)
+        assert used is fn and out.startswith("✔ train_step") and "trains" in out, out
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (_step_no_zero_grad, "zero_grad() at the start"),
+    (_step_no_step, "call optimizer.step()"),
+    (_step_no_backward, "was backward() called"),
+    (_step_zero_grad_late, "was backward() called, and before step()"),
+    (_step_clipped, "not the clipped reconstruction"),
+    (_step_pixel_mean, "averaged over the pixels"),
+    (_step_loss_after, "before the update"),
+    (_step_returns_none, "returned None"),
+])
+def test_train_step_checker_names_the_mistake(wrong, words, capsys):
+    used, out = verdict_of(ex.check_train_step, wrong, capsys)
+    assert used is ex.autoencoder_train_step_reference, out
+    assert out.startswith("✘ train_step") and words in out, out
+
+
+def test_train_step_checker_reports_errors_and_stubs(capsys):
+    def broken(model, x, optimizer):
+        return model.encode(x).sum()
+
+    def stub(model, x, optimizer):
+        raise NotImplementedError
+
+    used, out = verdict_of(ex.check_train_step, broken, capsys)
+    assert used is ex.autoencoder_train_step_reference and "raised AttributeError" in out
+    used, out = verdict_of(ex.check_train_step, stub, capsys)
+    assert used is ex.autoencoder_train_step_reference and out.startswith("○")
+
+
+def test_train_step_reference_is_one_library_update():
+    import copy
+
+    from course_lib.models import Autoencoder
+
+    torch.manual_seed(0)
+    model = Autoencoder(num_latents=2)
+    untouched = copy.deepcopy(model)
+    x = (torch.rand(3, 1, 64, 64) < 0.1).float()
+    loss = ex.autoencoder_train_step_reference(model, x, torch.optim.SGD(model.parameters(), lr=1e-3))
+    with torch.no_grad():
+        before = ex.sse_loss_reference(untouched(x), x)
+    assert not loss.requires_grad and float(loss) == pytest.approx(float(before), rel=1e-5)
+    assert any(not torch.equal(a, b) for a, b in zip(untouched.parameters(), model.parameters()))
+
+
+# ----------------------------------------------------------------------------- notebook 02: named mistakes
+def _elbo_parts(logits, x, mu, logvar):
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1)
+    return recon, kl_normal(mu, logvar).sum(1)
+
+
+@pytest.mark.parametrize("wrong, words", [
+    (lambda l, x, m, v: (_elbo_parts(l, x, m, v)[0].mean(1) + _elbo_parts(l, x, m, v)[1]).mean(), "seed 001"),
+    (lambda l, x, m, v: -(_elbo_parts(l, x, m, v)[0].sum(1) + _elbo_parts(l, x, m, v)[1]).mean(),
+     "you returned the ELBO"),
+    (lambda l, x, m, v: (_elbo_parts(l, x, m, v)[0].sum(1) - _elbo_parts(l, x, m, v)[1]).mean(),
+     "sign of the KL"),
+    (lambda l, x, m, v: (_elbo_parts(torch.sigmoid(l), x, m, v)[0].sum(1) + _elbo_parts(l, x, m, v)[1]).mean(),
+     "double sigmoid"),
+])
+def test_negative_elbo_checker_names_each_mistake(wrong, words, capsys):
+    used, out = verdict_of(ex.check_negative_elbo, wrong, capsys)
+    assert used is ex.negative_elbo_reference and out.startswith("✘ negative_elbo"), out
+    assert "Hint:" in out and words in out, out

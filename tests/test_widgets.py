@@ -66,7 +66,8 @@ def test_latent_explorer_slider_redraws_the_decoded_image(model, ds):
     assert np.array_equal(widgets.decode_png(after), _expected_pixels(model, ex.code))
     assert ex.code[2] == pytest.approx(2.5)
     # the explorer updates one Image widget in place
-    assert ex.image is ex.widget.children[1].children[1].children[1]
+    assert ex.image is ex.widget.children[1].children[0].children[1].children[1]
+    assert ex.status is ex.widget.children[1].children[1]
 
 
 def test_latent_explorer_set_code_and_other_image(model, ds):
@@ -150,6 +151,87 @@ def test_stage_explorer_shows_each_stage(ds):
         widgets.stage_explorer(BetaVAE(num_latents=3), snaps)
     with pytest.raises(ValueError, match="empty"):
         widgets.stage_explorer(template, [])
+
+
+def _dead_model(num_latents=4, dead=(1, 3)):
+    """A BetaVAE whose encoder gives log σ² = 0 (σ = 1, switched off) for the latents ``dead``
+    and log σ² = −4 (σ ≈ 0.14) for the others, whatever the image."""
+    torch.manual_seed(0)
+    model = BetaVAE(num_latents=num_latents).eval()
+    last = model.encoder.fc[-1]
+    with torch.no_grad():
+        last.weight[num_latents:].zero_()
+        last.bias[num_latents:] = torch.tensor([0.0 if j in dead else -4.0 for j in range(num_latents)])
+    return model
+
+
+def test_latent_explorer_greys_dead_latents(ds):
+    pytest.importorskip("ipywidgets")
+    model = _dead_model()
+    ex = widgets.latent_explorer(model, dataset=ds, index=1234)
+    assert ex.dead == [False, True, False, True]
+    assert ex.sigma.tolist() == pytest.approx([0.1353, 1.0, 0.1353, 1.0], abs=1e-3)
+    for j, slider in enumerate(ex.sliders):
+        off = j in (1, 3)
+        assert (slider.style.handle_color == widgets.DEAD_COLOUR) is off
+        assert ("dead-latent" in slider._dom_classes) is off
+        assert (slider.tooltip is not None and "switched off" in slider.tooltip) is off
+    assert "z1, z3" in ex.status.value and "z0" not in ex.status.value
+    # another image of a model whose latents are all active: nothing stays greyed
+    ex.model = _dead_model(dead=())
+    ex.index.value = 99
+    assert ex.dead == [False] * 4 and "every latent is active" in ex.status.value
+    assert all(s.style.handle_color is None and "dead-latent" not in s._dom_classes for s in ex.sliders)
+    assert widgets.dead_latents(None) == []
+    assert widgets.dead_latents(torch.tensor([0.0, -1.0])) == [True, False]  # σ = 1, σ ≈ 0.61
+
+
+def test_latent_explorer_of_an_autoencoder_greys_nothing(ds):
+    pytest.importorskip("ipywidgets")
+    from course_lib.models import Autoencoder
+
+    torch.manual_seed(0)
+    ex = widgets.latent_explorer(Autoencoder(num_latents=3).eval(), dataset=ds, index=5)
+    assert ex.dead == [False] * 3 and ex.sigma is None and ex.status.value == ""
+
+
+def test_snapshot_callback_keeps_a_stage_per_period_at_logged_steps():
+    """Notebook 03's quick profile: 2,000 steps logged every 20, a stage every 333 steps. The
+    loop calls callbacks only at logged steps, none of which is a multiple of 333: the callback
+    takes the first logged step of each period, so the explorer gets its six stages."""
+    model = BetaVAE(num_latents=2)
+    snaps = []
+    cb = widgets.snapshot_callback(snaps, every=333)
+    for step in range(20, 2001, 20):
+        cb(step, {}, model)
+    assert [s for s, _ in snaps] == [340, 680, 1000, 1340, 1680, 2000]
+    exact = []
+    cb = widgets.snapshot_callback(exact, every=40)
+    for step in range(20, 201, 20):
+        cb(step, {}, model)
+    assert [s for s, _ in exact] == [40, 80, 120, 160, 200]
+
+
+def test_stages_of_a_real_training_run(ds):
+    """train() with log_every not dividing the stage period still yields one stage per period,
+    and the stage explorer shows each of them."""
+    pytest.importorskip("ipywidgets")
+    from course_lib.train import train
+
+    torch.manual_seed(0)
+    model = BetaVAE(num_latents=2)
+    snaps = []
+    train(model, ds, steps=9, batch_size=2, lr=1e-3, seed=0, log_every=2, device="cpu", progress=False,
+          callbacks=[widgets.snapshot_callback(snaps, every=3)])
+    assert [s for s, _ in snaps] == [4, 6, 9]  # first logged step ≥ 3, ≥ 6, ≥ 9 (the last)
+    ex = widgets.stage_explorer(model, snaps, values=[-1.0, 1.0])
+    assert ex.steps == [4, 6, 9] and ex.stage.max == 2
+    images = set()
+    for i in range(3):
+        ex.stage.value = i
+        images.add(bytes(ex.image.value))
+        assert f"step <b>{ex.steps[i]}</b>" in ex.label.value
+    assert len(images) == 3
 
 
 def test_snapshot_callback_copies_state():
