@@ -42,6 +42,33 @@ ENTRIES: dict[str, dict] = {
 }
 
 METRIC_COLUMNS = ("recon", "MIG", "FactorVAE", "β-VAE score", "DCI-D", "SAP")
+#: A leaderboard row, in order: the entry, its training budget in steps (:func:`training_steps`),
+#: where the model came from (:func:`get_model`'s source), then the scores.
+TABLE_COLUMNS = ("model", "steps", "source") + METRIC_COLUMNS
+
+
+def training_steps(name: str, steps: int, use_shipped: bool = True) -> int:
+    """The training budget (steps) of the model that :func:`get_model` gives for entry ``name``
+    with budget ``steps``: the shipped checkpoint's steps when it picks one (the longest-trained
+    checkpoint of the entry's reference recipe, if it has at least ``steps``), else ``steps``."""
+    if name not in ENTRIES:
+        raise ValueError(f"unknown leaderboard entry {name!r}: expected one of {list(ENTRIES)}")
+    entry = ENTRIES[name]
+    if use_shipped and entry.get("shipped"):
+        from .checkpoints import read_manifest
+
+        shipped = [e["recipe"]["steps"] for e in read_manifest()["checkpoints"].values()
+                   if e["recipe"]["name"] == entry["shipped"]]
+        if shipped and max(shipped) >= steps:
+            return int(max(shipped))
+    return int(steps)
+
+
+def table_row(name: str, steps: int, source: str, scores: dict) -> dict:
+    """One leaderboard row with the columns of :data:`TABLE_COLUMNS` (scores it lacks are NaN)."""
+    row = {"model": name, "steps": int(steps), "source": source}
+    row.update({c: scores.get(c, float("nan")) for c in METRIC_COLUMNS})
+    return row
 
 
 class QEncoder(torch.nn.Module):
@@ -92,10 +119,10 @@ def get_model(name: str, data, *, steps: int, batch_size: int, lr: float, seed: 
                 notes = "".join(f", {k}={config[k]:g}" if isinstance(config[k], (int, float)) else f", {k}={config[k]}"
                                 for k in differs)
                 return load_shipped(key, device=device), f"shipped ({n} steps{notes})"
+    torch.manual_seed(seed)  # before building: the initial weights are the seed's, as in train_recipe
     model = build_entry(name, steps, vae=vae)
     slug = "".join(c if c.isalnum() else "_" for c in name.encode("ascii", "ignore").decode() or "m")
     path = Path(cache_dir) / f"08_{slug}_{entry['model']}_{profile}_n{steps}_b{batch_size}_s{seed}.pt"
-    torch.manual_seed(seed)
     result = train(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
                    checkpoint=path, progress=False)
     source = "cached" if result.resumed_from == steps else f"trained {steps} steps ({result.seconds:.0f} s)"
@@ -194,10 +221,10 @@ def sort_rows(rows: list[dict], key: str = "MIG", descending: bool = True) -> li
 
 def leaderboard_figure(rows: list[dict], key: str = "MIG"):
     """A horizontal bar chart of ``key`` per model (a matplotlib Figure)."""
-    from matplotlib.figure import Figure
+    from .viz import figure
 
     rows = sort_rows(rows, key)
-    fig = Figure(figsize=(6, 0.35 * len(rows) + 1), layout="constrained")
+    fig = figure((6, 0.35 * len(rows) + 1), layout="constrained")
     ax = fig.add_subplot()
     names = [r["model"] for r in rows][::-1]
     vals = [r[key] for r in rows][::-1]

@@ -40,15 +40,16 @@ class CourseFigure(Figure):
         return buf.getvalue()
 
 
-def figure(figsize=(6.4, 4.8), layout="constrained", **kwargs) -> CourseFigure:
+def figure(figsize=(6.4, 4.8), **kwargs) -> CourseFigure:
     """A new empty :class:`CourseFigure` for a notebook's own plot: ``fig = viz.figure((9, 3))``,
-    then ``fig.subplots(...)``. Use it instead of ``matplotlib.figure.Figure``, which a cell
-    shows only as the text ``<Figure size ...>`` when pyplot's inline backend is not active."""
-    return CourseFigure(figsize=figsize, layout=layout, **kwargs)
+    then ``fig.subplots(...)``; keywords as ``matplotlib.figure.Figure`` (``layout=...``). Use it
+    instead of ``Figure``, which a cell shows only as the text ``<Figure size ...>`` when
+    pyplot's inline backend is not active."""
+    return CourseFigure(figsize=figsize, **kwargs)
 
 
 def _figure(figsize) -> CourseFigure:
-    return figure(figsize)
+    return figure(figsize, layout="constrained")
 
 
 def _model_device(model) -> torch.device:

@@ -59,7 +59,7 @@ def test_sort_and_write(tmp_path):
 
 
 def test_get_model_prefers_shipped_then_cache(tmp_path, monkeypatch):
-    from course_lib.checkpoints import read_manifest
+    from course_lib.checkpoints import MissingCheckpointsWarning, read_manifest
 
     ds = DSprites()
     kw = dict(batch_size=4, lr=1e-3, seed=0, device="cpu", cache_dir=tmp_path, profile="smoke")
@@ -76,7 +76,37 @@ def test_get_model_prefers_shipped_then_cache(tmp_path, monkeypatch):
         beta_note = "" if config["beta"] == leaderboard.ENTRIES["β-VAE"]["config"]["beta"] else f", beta={config['beta']:g}"
         assert source == f"shipped ({steps} steps{beta_note})"
     monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path / "none"))
-    model, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
+    with pytest.warns(MissingCheckpointsWarning, match="COURSE_CHECKPOINTS"):
+        model, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
     assert source.startswith("trained 1 steps")
-    _, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
+    with pytest.warns(MissingCheckpointsWarning):
+        _, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
     assert source == "cached"
+
+
+def test_table_rows_show_the_training_budget(tmp_path, monkeypatch):
+    """Every row says how many steps its model was trained for, next to its scores: the shipped
+    checkpoint's steps when get_model uses one, else the budget asked for."""
+    from course_lib.checkpoints import read_manifest
+
+    ds = DSprites()
+    kw = dict(batch_size=4, lr=1e-3, seed=0, device="cpu", cache_dir=tmp_path, profile="smoke")
+    shipped = [e["recipe"]["steps"] for e in read_manifest()["checkpoints"].values()
+               if e["recipe"]["name"] == "beta_tcvae"]
+    if shipped:
+        _, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
+        assert leaderboard.training_steps("β-TCVAE", 1) == max(shipped)
+        assert source.startswith(f"shipped ({max(shipped)} steps")
+        # a budget above every shipped checkpoint: trained here, on that budget
+        assert leaderboard.training_steps("β-TCVAE", max(shipped) + 1) == max(shipped) + 1
+    assert leaderboard.training_steps("β-TCVAE", 1, use_shipped=False) == 1
+    assert leaderboard.training_steps("VAE", 7) == 7  # no shipped recipe
+    with pytest.raises(ValueError, match="unknown leaderboard entry"):
+        leaderboard.training_steps("nope", 5)
+
+    row = leaderboard.table_row("VAE", 7, "cached", {"MIG": 0.1, "recon": 50.0})
+    assert tuple(row) == leaderboard.TABLE_COLUMNS
+    assert row["steps"] == 7 and row["MIG"] == 0.1 and math.isnan(row["SAP"])
+    header = leaderboard.markdown_table([row]).splitlines()[0]
+    assert header.startswith("| model | steps | source | recon | MIG |")
+    assert "| VAE | 7 | cached |" in leaderboard.markdown_table([row])
