@@ -23,15 +23,18 @@ import torch.nn.functional as F
 from .metrics import beta_vae_score, codes_of_model, dci, factor_vae_score, mig, sap
 from .models import build_model
 
-#: name → recipe. ``shipped``: the name of a reference checkpoint (data/checkpoints) to prefer;
+#: name → recipe. ``shipped``: the reference recipe (data/checkpoints) whose shipped checkpoints
+#: are preferred (:func:`reference_checkpoint`); ``match``: model keywords a shipped checkpoint
+#: must share with the entry (the capacity rows differ only in their penalty);
 #: ``code_of``: the entry whose encoder provides the code (ID-GAN uses its β-VAE's).
 ENTRIES: dict[str, dict] = {
     "AE": {"model": "autoencoder", "config": {"num_latents": 10}},
     "VAE": {"model": "vae", "config": {"num_latents": 10}},
     "β-VAE": {"model": "beta_vae", "config": {"num_latents": 10, "beta": 4.0}, "shipped": "beta_vae"},
     "capacity": {"model": "capacity_vae", "config": {"num_latents": 10, "penalty": "abs"},
-                 "capacity": True, "shipped": "capacity_vae"},
-    "hinge": {"model": "capacity_vae", "config": {"num_latents": 10, "penalty": "hinge"}, "capacity": True},
+                 "capacity": True, "shipped": "capacity_vae", "match": ("penalty",)},
+    "hinge": {"model": "capacity_vae", "config": {"num_latents": 10, "penalty": "hinge"}, "capacity": True,
+              "shipped": "capacity_vae", "match": ("penalty",)},
     "β-TCVAE": {"model": "beta_tcvae", "config": {"num_latents": 10, "beta": 6.0}, "shipped": "beta_tcvae"},
     "FactorVAE": {"model": "factor_vae", "config": {"num_latents": 10}},
     "CFactorVAE": {"model": "cfactor_vae", "config": {"num_latents": 10}, "capacity": True},
@@ -47,21 +50,59 @@ METRIC_COLUMNS = ("recon", "MIG", "FactorVAE", "β-VAE score", "DCI-D", "SAP")
 TABLE_COLUMNS = ("model", "steps", "source") + METRIC_COLUMNS
 
 
-def training_steps(name: str, steps: int, use_shipped: bool = True) -> int:
-    """The training budget (steps) of the model that :func:`get_model` gives for entry ``name``
-    with budget ``steps``: the shipped checkpoint's steps when it picks one (the longest-trained
-    checkpoint of the entry's reference recipe, if it has at least ``steps``), else ``steps``."""
+#: How the seed of a shipped checkpoint was chosen, where it was chosen at all (else: "seed N,
+#: not selected"). Choosing a seed by its MIG uses the true factors: the leaderboard says so.
+SEED_CHOICE = {
+    "beta_vae-12000steps-seed13": "seed 13: the best MIG of seeds 0-19 at 2,000 steps, chosen with "
+                                  "the true factors (notebook 03), then trained on",
+}
+
+
+def reference_checkpoint(name: str, steps: int) -> tuple[str, dict, str] | None:
+    """The shipped checkpoint that entry ``name`` uses with budget ``steps``, as ``(key, manifest
+    entry, note)``, or None (the entry is then trained here).
+
+    Candidates: the shipped checkpoints of the entry's reference recipe that share the entry's
+    ``match`` keywords and were trained for at least ``steps``. The best-trained one is used: the
+    highest MIG in the manifest (on 10,000 images), then the most steps. The note says which one
+    and why: steps, seed, how the seed was chosen, and keywords that differ from the entry's.
+    """
     if name not in ENTRIES:
         raise ValueError(f"unknown leaderboard entry {name!r}: expected one of {list(ENTRIES)}")
     entry = ENTRIES[name]
-    if use_shipped and entry.get("shipped"):
-        from .checkpoints import read_manifest
+    if not entry.get("shipped"):
+        return None
+    from .checkpoints import read_manifest
 
-        shipped = [e["recipe"]["steps"] for e in read_manifest()["checkpoints"].values()
-                   if e["recipe"]["name"] == entry["shipped"]]
-        if shipped and max(shipped) >= steps:
-            return int(max(shipped))
-    return int(steps)
+    candidates = []
+    for key, shipped in read_manifest()["checkpoints"].items():
+        recipe = shipped["recipe"]
+        if recipe["name"] != entry["shipped"] or recipe["steps"] < steps:
+            continue
+        if any(recipe["config"].get(k) != entry["config"].get(k) for k in entry.get("match", ())):
+            continue
+        mig = shipped.get("metrics", {}).get("mig")
+        candidates.append((float("-inf") if mig is None else float(mig), recipe["steps"], key, shipped))
+    if not candidates:
+        return None
+    mig, n, key, shipped = max(candidates, key=lambda c: (c[0], c[1]))
+    recipe = shipped["recipe"]
+    differs = [k for k in entry["config"] if k in recipe["config"] and recipe["config"][k] != entry["config"][k]]
+    notes = "".join(f", {k}={recipe['config'][k]:g}" if isinstance(recipe["config"][k], (int, float))
+                    else f", {k}={recipe['config'][k]}" for k in differs)
+    seed = SEED_CHOICE.get(key, f"seed {recipe['seed']}, not selected")
+    best = f"best MIG of {len(candidates)} shipped" if len(candidates) > 1 else "the only one shipped"
+    return key, shipped, f"shipped ({n} steps{notes}; {seed}; {best})"
+
+
+def training_steps(name: str, steps: int, use_shipped: bool = True) -> int:
+    """The training budget (steps) of the model that :func:`get_model` gives for entry ``name``
+    with budget ``steps``: the shipped checkpoint's steps when it uses one
+    (:func:`reference_checkpoint`), else ``steps``."""
+    found = reference_checkpoint(name, steps) if use_shipped else None
+    if found is None and name not in ENTRIES:
+        raise ValueError(f"unknown leaderboard entry {name!r}: expected one of {list(ENTRIES)}")
+    return int(found[1]["recipe"]["steps"]) if found else int(steps)
 
 
 def table_row(name: str, steps: int, source: str, scores: dict) -> dict:
@@ -103,22 +144,12 @@ def get_model(name: str, data, *, steps: int, batch_size: int, lr: float, seed: 
     from .train import train
 
     entry = ENTRIES[name]
-    if use_shipped and entry.get("shipped"):
-        from .checkpoints import load_shipped, read_manifest
+    found = reference_checkpoint(name, steps) if use_shipped else None
+    if found is not None:
+        from .checkpoints import load_shipped
 
-        # the longest-trained shipped checkpoint of this reference recipe, if any
-        manifest = read_manifest()["checkpoints"]
-        shipped = [(e["recipe"]["steps"], key) for key, e in manifest.items()
-                   if e["recipe"]["name"] == entry["shipped"]]
-        if shipped:
-            n, key = max(shipped)
-            if n >= steps:
-                # say where the shipped recipe differs from the entry's own (e.g. another β)
-                config = manifest[key]["recipe"].get("config", {})
-                differs = [k for k in entry["config"] if k in config and config[k] != entry["config"][k]]
-                notes = "".join(f", {k}={config[k]:g}" if isinstance(config[k], (int, float)) else f", {k}={config[k]}"
-                                for k in differs)
-                return load_shipped(key, device=device), f"shipped ({n} steps{notes})"
+        key, _, note = found
+        return load_shipped(key, device=device), note
     torch.manual_seed(seed)  # before building: the initial weights are the seed's, as in train_recipe
     model = build_entry(name, steps, vae=vae)
     slug = "".join(c if c.isalnum() else "_" for c in name.encode("ascii", "ignore").decode() or "m")

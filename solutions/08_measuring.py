@@ -405,12 +405,14 @@ print("keep both properties on these codes:", ", ".join(m for m, ok in keeps_bot
 # ## The leaderboard
 #
 # Every model of the course on the same data and the same metrics. A model uses the course's
-# shipped checkpoint when there is one with at least this budget (`data/checkpoints`, trained by
-# `python -m course_lib pretrain`) and is otherwise trained here on the budget above (and
-# cached in `runs/checkpoints`). The `steps` column gives each entry's training budget, so that
-# a long-trained shipped model is not mistaken for a better recipe; the source column says
-# where the model came from, and names any setting where the shipped recipe differs from the
-# entry's own (another β, say). InfoGAN is scored through Q's continuous means, ID-GAN
+# best-trained shipped checkpoint of its method when there is one with at least this budget
+# (`data/checkpoints`, trained by `python -m course_lib pretrain`; "best" is the highest MIG in
+# the manifest, `leaderboard.reference_checkpoint`) and is otherwise trained here on the budget
+# above (and cached in `runs/checkpoints`). The `steps` column gives each entry's training
+# budget, so that a long-trained shipped model is not mistaken for a better recipe; the source
+# column says which checkpoint it is: its steps, its seed and how that seed was chosen (a seed
+# picked by its MIG was picked with the true factors, which a fair comparison must remember),
+# and any setting where the shipped recipe differs from the entry's own (another β, say). InfoGAN is scored through Q's continuous means, ID-GAN
 # through its β-VAE's code.
 #
 # ⚠ Heavy cell: every entry of `leaderboard.ENTRIES` is loaded or trained and scored; in the

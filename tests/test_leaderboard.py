@@ -58,23 +58,42 @@ def test_sort_and_write(tmp_path):
     assert paths["csv"].read_text().splitlines()[0] == "model,MIG,recon"
 
 
-def test_get_model_prefers_shipped_then_cache(tmp_path, monkeypatch):
-    from course_lib.checkpoints import MissingCheckpointsWarning, read_manifest
+def _best_shipped(recipe_name, budget, match=None):
+    """The manifest entry with the highest MIG (then most steps) of a recipe, found by hand."""
+    from course_lib.checkpoints import read_manifest
+
+    found = [(e["metrics"].get("mig", -1), e["recipe"]["steps"], k, e)
+             for k, e in read_manifest()["checkpoints"].items()
+             if e["recipe"]["name"] == recipe_name and e["recipe"]["steps"] >= budget
+             and all(e["recipe"]["config"].get(key) == value for key, value in (match or {}).items())]
+    return max(found, key=lambda t: (t[0], t[1])) if found else None
+
+
+def test_get_model_uses_the_best_trained_shipped_model_then_the_cache(tmp_path, monkeypatch):
+    from course_lib.checkpoints import MissingCheckpointsWarning
 
     ds = DSprites()
     kw = dict(batch_size=4, lr=1e-3, seed=0, device="cpu", cache_dir=tmp_path, profile="smoke")
-    shipped = [e["recipe"]["steps"] for e in read_manifest()["checkpoints"].values()
-               if e["recipe"]["name"] == "beta_tcvae"]
-    if shipped:  # the repository ships a β-TCVAE: it is used when it has at least the budget
+    best = _best_shipped("beta_vae", 1)
+    if best:  # the β-VAE row: the highest-MIG shipped β-VAE, with its seed choice and its β
+        mig, steps, key, entry = best
+        model, source = leaderboard.get_model("β-VAE", ds.sampler(), steps=1, **kw)
+        assert source.startswith(f"shipped ({steps} steps, beta={entry['recipe']['config']['beta']:g}; ")
+        if key == "beta_vae-12000steps-seed13":
+            assert "seed 13: the best MIG of seeds 0-19" in source and "chosen with the true factors" in source
+        assert leaderboard.training_steps("β-VAE", 1) == steps
+    best_tc = _best_shipped("beta_tcvae", 1)
+    if best_tc:
         model, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
-        assert source == f"shipped ({max(shipped)} steps)" and model.model_name == "beta_tcvae"
-    longest_bvae = max(((e["recipe"]["steps"], e["recipe"]["config"]) for e in read_manifest()["checkpoints"].values()
-                        if e["recipe"]["name"] == "beta_vae"), default=None, key=lambda t: t[0])
-    if longest_bvae:  # a shipped recipe with another β than the entry's says so
-        _, source = leaderboard.get_model("β-VAE", ds.sampler(), steps=1, **kw)
-        steps, config = longest_bvae
-        beta_note = "" if config["beta"] == leaderboard.ENTRIES["β-VAE"]["config"]["beta"] else f", beta={config['beta']:g}"
-        assert source == f"shipped ({steps} steps{beta_note})"
+        assert source.startswith(f"shipped ({best_tc[1]} steps; seed {best_tc[3]['recipe']['seed']}, not selected")
+        assert model.model_name == "beta_tcvae"
+    # the hinge row never takes the absolute penalty's checkpoint, nor the other way round
+    for name, penalty in (("hinge", "hinge"), ("capacity", "abs")):
+        found = leaderboard.reference_checkpoint(name, 1)
+        expected = _best_shipped("capacity_vae", 1, {"penalty": penalty})
+        assert (found is None) == (expected is None)
+        if found:
+            assert found[0] == expected[2] and found[1]["recipe"]["config"]["penalty"] == penalty
     monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path / "none"))
     with pytest.warns(MissingCheckpointsWarning, match="COURSE_CHECKPOINTS"):
         model, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
@@ -82,6 +101,34 @@ def test_get_model_prefers_shipped_then_cache(tmp_path, monkeypatch):
     with pytest.warns(MissingCheckpointsWarning):
         _, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
     assert source == "cached"
+
+
+def test_reference_checkpoint_prefers_the_highest_mig_then_the_most_steps(tmp_path, monkeypatch):
+    import shutil
+
+    from course_lib import checkpoints as ck
+
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    manifest = ck.read_manifest()
+    entries = {k: e for k, e in manifest["checkpoints"].items() if e["recipe"]["name"] == "beta_tcvae"}
+    if len(entries) < 2:
+        pytest.skip("needs two shipped beta_tcvae checkpoints")
+    (a, ea), (b, eb) = sorted(entries.items(), key=lambda kv: kv[1]["recipe"]["steps"])
+    ea = dict(ea, metrics=dict(ea["metrics"], mig=0.9))  # the shorter run, given the better MIG
+    (folder / ck.MANIFEST).write_text(__import__("json").dumps(
+        {"format": manifest["format"], "checkpoints": {a: ea, b: eb}}))
+    for key in (a, b):
+        shutil.copy(ck.checkpoint_dir() / entries[key]["file"], folder)
+    monkeypatch.setenv("COURSE_CHECKPOINTS", str(folder))
+    key, _, note = leaderboard.reference_checkpoint("β-TCVAE", 1)
+    assert key == a and "best MIG of 2 shipped" in note
+    # a budget above the shorter run leaves only the longer one
+    key, _, note = leaderboard.reference_checkpoint("β-TCVAE", ea["recipe"]["steps"] + 1)
+    assert key == b and "the only one shipped" in note
+    assert leaderboard.reference_checkpoint("VAE", 1) is None
+    with pytest.raises(ValueError, match="unknown leaderboard entry"):
+        leaderboard.reference_checkpoint("nope", 1)
 
 
 def test_table_rows_show_the_training_budget(tmp_path, monkeypatch):
@@ -94,9 +141,10 @@ def test_table_rows_show_the_training_budget(tmp_path, monkeypatch):
     shipped = [e["recipe"]["steps"] for e in read_manifest()["checkpoints"].values()
                if e["recipe"]["name"] == "beta_tcvae"]
     if shipped:
+        best = _best_shipped("beta_tcvae", 1)
         _, source = leaderboard.get_model("β-TCVAE", ds.sampler(), steps=1, **kw)
-        assert leaderboard.training_steps("β-TCVAE", 1) == max(shipped)
-        assert source.startswith(f"shipped ({max(shipped)} steps")
+        assert leaderboard.training_steps("β-TCVAE", 1) == best[1]
+        assert source.startswith(f"shipped ({best[1]} steps")
         # a budget above every shipped checkpoint: trained here, on that budget
         assert leaderboard.training_steps("β-TCVAE", max(shipped) + 1) == max(shipped) + 1
     assert leaderboard.training_steps("β-TCVAE", 1, use_shipped=False) == 1
