@@ -6,6 +6,10 @@ PROFILE    ?= quick
 # torch is installed first and pinned: an unpinned `pip install torch` may pull a
 # newer build with several GB of CUDA libraries where a CPU build was wanted.
 TORCH_SPEC ?= torch==2.13.0
+# torchvision's release for that torch (MNIST for notebooks 05 and 06). Where its compiled ops
+# cannot load beside the installed torch build, the MNIST loader says so once and falls back to
+# scikit-learn's digits.
+TORCHVISION_SPEC ?= torchvision==0.28.0
 STAMP      := $(VENV)/.installed
 
 .PHONY: course test test-all test-browser lab notebooks check-notebooks bench clean help
@@ -19,7 +23,8 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[notebooks,dev]"
+	$(PY) -m pip install -q "$(TORCHVISION_SPEC)" "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[notebooks,dev,vision]"
 	touch $(STAMP)
 
 course: $(STAMP)
