@@ -10,46 +10,35 @@ import argparse
 import math
 
 
-def _number(text: str, kind, what: str):
+def _number(text: str, kind, what: str, low, strict: bool):
+    """``text`` as a ``kind`` (int or float) that is finite and ≥ ``low`` (> ``low`` if strict)."""
     try:
         value = kind(text)
     except (TypeError, ValueError):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if isinstance(value, float) and not math.isfinite(value):
+    if (isinstance(value, float) and not math.isfinite(value)) or value < low or (strict and value == low):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
 
 
 def positive_int(text: str) -> int:
     """A whole number ≥ 1 (``"2.5"`` and ``"0"`` are refused)."""
-    value = _number(text, int, "a positive integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return _number(text, int, "a positive integer", 1, strict=False)
 
 
 def non_negative_int(text: str) -> int:
     """A whole number ≥ 0."""
-    value = _number(text, int, "an integer >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    return _number(text, int, "an integer >= 0", 0, strict=False)
 
 
 def positive_float(text: str) -> float:
     """A finite number > 0."""
-    value = _number(text, float, "a positive number")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+    return _number(text, float, "a positive number", 0.0, strict=True)
 
 
 def non_negative_float(text: str) -> float:
     """A finite number ≥ 0."""
-    value = _number(text, float, "a number >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+    return _number(text, float, "a number >= 0", 0.0, strict=False)
 
 
 def device_name(text: str) -> str:

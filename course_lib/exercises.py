@@ -81,6 +81,16 @@ class Verdict:
         return self.status == "correct"
 
 
+def step_verdict(name: str, problem: str | None, hint: str | None, success: str) -> Verdict:
+    """The verdict of a checker that compares a student's whole step or function with the
+    library's: wrong (the problem, an optional hint, and the fallback) or correct (``success``)."""
+    if problem:
+        hint_line = f"\n  Hint: {hint}." if hint else ""
+        return Verdict(name, "wrong", f"✘ {name}: wrong: {problem}.{hint_line}\n  Fix it and rerun "
+                                      f"the exercise cell and this one; meanwhile {FALLBACK}.")
+    return Verdict(name, "correct", f"✔ {name}: {success}")
+
+
 # --------------------------------------------------------------------------- describing
 
 
@@ -677,14 +687,9 @@ def check_train_step(student_fn, file=None):
                     hint = ("return the loss of the batch computed before the update, as a number "
                             "or a detached scalar tensor: loss.detach()")
                     break
-    if problem:
-        verdict = Verdict(name, "wrong", f"✘ {name}: wrong: {problem}.\n  Hint: {hint}.\n"
-                                         f"  Fix it and rerun the exercise cell and this one; "
-                                         f"meanwhile {FALLBACK}.")
-    else:
-        verdict = Verdict(name, "correct", f"✔ {name}: same loss and same weights as the library's "
-                                           "step after two updates; your function trains the "
-                                           "autoencoders from here on.")
+    verdict = step_verdict(name, problem, hint, "same loss and same weights as the library's step "
+                                                "after two updates; your function trains the "
+                                                "autoencoders from here on.")
     return _report(verdict, student_fn, autoencoder_train_step_reference, file)
 
 
@@ -1091,13 +1096,9 @@ def check_permute_dims(student_fn, file=None):
                                          f"  Fix it and rerun the exercise cell and this one; "
                                          f"meanwhile {FALLBACK}.")
         return _report(verdict, student_fn, permute_dims_reference, file)
-    if problem:
-        verdict = Verdict(name, "wrong", f"✘ {name}: wrong: {problem}.\n  Fix it and rerun the "
-                                         f"exercise cell and this one; meanwhile {FALLBACK}.")
-    else:
-        verdict = Verdict(name, "correct", f"✔ {name}: z unchanged, every column a shuffle of its "
-                                           "own, independent of the others; your function is used "
-                                           "from here on.")
+    verdict = step_verdict(name, problem, None, "z unchanged, every column a shuffle of its own, "
+                                                "independent of the others; your function is used "
+                                                "from here on.")
     return _report(verdict, student_fn, permute_dims_reference, file)
 
 
@@ -1331,12 +1332,7 @@ def check_factorvae_step(student_fn, permute=None, file=None):
                     break
             if problem:
                 break
-    if problem:
-        verdict = Verdict(name, "wrong", f"✘ {name}: wrong: {problem}.\n  Hint: {hint}.\n"
-                                         f"  Fix it and rerun the exercise cell and this one; "
-                                         f"meanwhile {FALLBACK}.")
-    else:
-        verdict = Verdict(name, "correct", f"✔ {name}: same terms and same weights (VAE and "
-                                           "discriminator) as FactorVAE.training_step after two steps; "
-                                           "your function trains the FactorVAE from here on.")
+    verdict = step_verdict(name, problem, hint, "same terms and same weights (VAE and discriminator) "
+                                                "as FactorVAE.training_step after two steps; your "
+                                                "function trains the FactorVAE from here on.")
     return _report(verdict, student_fn, factorvae_step_reference, file)
