@@ -540,7 +540,7 @@ print(f"uniform Q: q_cat = {float(q_cat_uniform):.4f} nats = log 10 = {math.log(
 #
 # `D_LR_RATIO` (the discriminator's learning rate divided by the generator's, an option of the
 # model) is also exposed; a slower discriminator ($0.2$–$0.5$) lets Q read the generated codes
-# a little sooner, but did not raise the accuracy on real digits in our short runs, so it stays
+# a little sooner, but did not raise the accuracy on real digits in short trial runs, so it stays
 # at 1. The continuous codes learn more slowly with λ = 0.1; λ = 1 helps them but slows the
 # categorical code.
 #
@@ -660,25 +660,21 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # %% [markdown]
 # How to read this honestly. The seed's table shows the Q losses falling steadily with $K$
 # (continuous 0.14 → 0.012, discrete 0.02 → 0.0006), from one run per $K$ with "barely any
-# hyperparameter tuning". The lines above state what *our* runs show at this profile's budget.
+# hyperparameter tuning". The lines above state what *this* run shows at this profile's budget:
+# the trend of each Q loss over $K$, whether Q reads the categorical code (cross-entropy below
+# half of $\log 10 \approx 2.3$ nats), and the categorical code's accuracy on real digits
+# (chance is 10 %; the InfoGAN paper reports 95 % on MNIST). Two yardsticks help: a continuous
+# MSE near 1/3 is the variance of U[−1, 1], the error of a Q that always predicts 0, so a value
+# there means the continuous codes are not read at all; and a cross-entropy near 2.3 nats means
+# the categorical code is not read either.
+#
 # In the quick profile (300 steps, width 16, batch 32, on the 1,797 scikit-learn digits when
-# MNIST is not available; our run with `SEED = 0`) Q learns the categorical code of the plain
-# InfoGAN ($K = 0$): its cross-entropy falls from $\log 10 \approx 2.3$ to about 1 nat (mean of
-# the last quarter of training, 0.7 at the last step), still far from the seed's 0.02, and the
-# categorical code's accuracy on *real* digits is about 44 % (chance 10 %; the InfoGAN paper
-# reports 95 % on MNIST). The unrolled runs learn it more slowly at this budget: $K = 5$ stays
-# near chance (2.2 nats), $K = 7$ reaches 1.9 and $K = 10$ 1.4 nats, with 21 %, 26 % and 22 %
-# accuracy. Among the unrolled runs the discrete loss does fall with $K$, as in the seed's
-# table, but all three sit above the plain InfoGAN, so from $K = 0$ to $K = 10$ it *rises*
-# (+47 %), the opposite of the seed's trend. The continuous MSE stays near 1/3 for every $K$
-# (0.33–0.37; 1/3 is the variance of U[−1, 1], the error of a Q that always predicts 0) with
-# λ = 0.1: at this budget the continuous codes are not read at all. With a few hundred steps
-# the losses are dominated by how far each run got, and one run per $K$ cannot separate a trend
-# from seed-to-seed noise, so whatever order the K's come in here is no evidence for or against
-# the seed's trend. A low Q loss is also not the same as disentangling: Q can read a code that
-# the generator encodes in an entangled way. The full profile (10,000 steps, width 64) is the
-# fairer comparison, and several seeds per $K$ (`SEED` = 0, 1, 2, …) are needed before
-# claiming a trend either way.
+# MNIST is not available) the losses are dominated by how far each short run got, and one run
+# per $K$ cannot separate a trend from seed-to-seed noise: whatever order the $K$'s come in here
+# is no evidence for or against the seed's trend. A low Q loss is also not the same as
+# disentangling: Q can read a code that the generator encodes in an entangled way. The full
+# profile (10,000 steps, width 64) is the fairer comparison, and several seeds per $K$
+# (`SEED` = 0, 1, 2, …) are needed before claiming a trend either way.
 #
 # ## 5. InfoGAN on dSprites, scored with MIG
 #
