@@ -40,11 +40,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data import sampler_on
 from .models.base import CourseModel
 from .train import (CHECKPOINT_FORMAT, History, NonFiniteLossError, RandomStateWarning, TrainResult,
                     _as_sampler, _to_device, atomic_save, check_train_args, choose_device,
-                    load_checkpoint, load_into, restore_generator)
+                    defers_finite_check, load_checkpoint, load_into, restore_generator, with_checksum)
 
 
 class _LossTerms(nn.Module):
@@ -166,7 +165,7 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
     device = choose_device(device)
     for m in models:
         m.to(device)
-    sampler = sampler_on(_as_sampler(data, device), device)
+    sampler = _as_sampler(data, device)  # on the training device (train's sampler_on)
     sample_device = getattr(sampler, "device", device)
     data_gens = [torch.Generator(device=sample_device).manual_seed(s) for s in seeds]
     noise_gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
@@ -261,7 +260,7 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
                 "train": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seeds[i],
                           "trained_with": f"course_lib.multiseed ({count} copies)"},
             }
-            atomic_save(state, path)
+            atomic_save(with_checksum(state), path)
 
     if start < steps:
         for m in models:
@@ -269,7 +268,7 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
     for m in models:
         m.train()
     base.train()
-    check_every_step = device.type == "cpu"
+    check_every_step = not defers_finite_check(device)
     bar = None
     if progress and start < steps:
         from tqdm.auto import tqdm

@@ -509,7 +509,7 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - t0
-    if start < steps and not (checkpoint_every and step % checkpoint_every == 0 and step != steps):
+    if step > start and not (checkpoint_every and step % checkpoint_every == 0 and step != steps):
         save(step)
     done = step - start
     return TrainResult(

@@ -189,3 +189,14 @@ def test_pretrain_refuses_an_out_that_is_a_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         pretrain.main(["beta_vae", "--profile", "smoke", "--out", str(afile)])
     assert "is a file" in capsys.readouterr().err
+
+
+def test_resuming_without_progress_adds_no_segment(tmp_path):
+    overrides = dict(steps=9, batch_size=4, beta=2.0)
+    kw = _quiet(**overrides)
+    assert pretrain.pretrain_one("beta_vae", folder=tmp_path, stop_at=4, **kw) is None
+    path = pretrain.run_path(ck.recipe("beta_vae", "smoke", **overrides), tmp_path)
+    before = torch.load(path, weights_only=True)
+    assert pretrain.pretrain_one("beta_vae", folder=tmp_path, resume=True, stop_at=4, **kw) is None
+    after = torch.load(path, weights_only=True)
+    assert after["extra"]["segments"] == before["extra"]["segments"] and after["step"] == 4

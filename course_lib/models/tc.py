@@ -176,12 +176,13 @@ class FactorVAE(VAE):
         """TC ≈ mean over the batch of log D(z)/(1 − D(z)), the discriminator's logit (eq. 11), nats."""
         return self.discriminator(z).mean()
 
-    def kl_regularizer(self, kl_per_latent, step):
-        """The KL part of the loss: Σ_j KL_j for FactorVAE (eq. 10)."""
+    def kl_regularizer(self, kl_per_latent, step, mu, logvar):
+        """The KL part of the loss: Σ_j KL_j for FactorVAE (eq. 10); ``mu``, ``logvar`` (N×D)
+        for subclasses whose KL term is taken per image."""
         return kl_per_latent.sum(), {}
 
     def regularizer(self, kl_per_latent, mu, logvar, z, step):
-        kl_part, extra = self.kl_regularizer(kl_per_latent, step)
+        kl_part, extra = self.kl_regularizer(kl_per_latent, step, mu, logvar)
         tc = self.total_correlation(z)
         return kl_part + self.gamma * tc, {**extra, "tc": tc}
 
@@ -268,14 +269,13 @@ class CFactorVAE(FactorVAE):
         """C at a training step (nats)."""
         return capacity_schedule(step, self.c_start, self.c_max, self.c_steps)
 
-    def regularizer(self, kl_per_latent, mu, logvar, z, step):
-        c = self.capacity(step)
-        kl_each = kl_normal(mu, logvar).sum(1)  # N: KL_i of every image, nats
+    def kl_regularizer(self, kl_per_latent, step, mu, logvar):
+        """w·mean_i |KL_i − C| (eq. 12) or w·|mean KL − C| (``capacity_mode="batch"``), nats."""
+        kl_each = kl_normal(mu, logvar).sum(1)  # N: KL_i of every image
+        c = kl_each.new_full((), self.capacity(step))  # made on the device: no host copy
         if self.capacity_mode == "per_sample":
-            penalty = self.capacity_weight * (kl_each - c).abs().mean()  # eq. 12
+            penalty = self.capacity_weight * (kl_each - c).abs().mean()
         else:
-            penalty = capacity_penalty(kl_each.mean(), c, gamma=self.capacity_weight, penalty="abs")
-        tc = self.total_correlation(z)
+            penalty = capacity_penalty(kl_per_latent.sum(), c, gamma=self.capacity_weight, penalty="abs")
         spread = (kl_each - kl_each.mean()).abs().mean().detach()
-        return penalty + self.gamma * tc, {"capacity": torch.tensor(c, device=mu.device),
-                                           "kl_spread": spread, "tc": tc}
+        return penalty, {"capacity": c, "kl_spread": spread}
