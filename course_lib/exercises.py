@@ -1336,3 +1336,181 @@ def check_factorvae_step(student_fn, permute=None, file=None):
                                                 "as FactorVAE.training_step after two steps; your "
                                                 "function trains the FactorVAE from here on.")
     return _report(verdict, student_fn, factorvae_step_reference, file)
+
+
+# --------------------------------------------------------------------------- notebook 06
+
+
+def unrolled_terms_reference(model, x_real, fake, d_optimizer, K):
+    """The library's unrolled generator objective, term by term (seed eq. 10, second order):
+    :meth:`course_lib.models.UnrolledGAN.unrolled_generator_terms` with ``steps=K``. Called on the
+    base class: a notebook's subclass that overrides the method with this function must not
+    recurse into itself."""
+    from .models.gan import _AdversarialModel
+
+    return _AdversarialModel.unrolled_generator_terms(model, x_real, fake, d_optimizer, steps=K, first_order=False)
+
+
+def _unrolled_variant(model, x_real, fake, d_optimizer, K, *, create_graph=True, detach_fake=False,
+                      form=None, real=True, optimiser="adam"):
+    """The unrolled objective written out with one choice changed, to name a student's mistake
+    (the defaults are the library's computation; the discriminator sees real and fake images
+    in two calls, where the library concatenates them)."""
+    import torch
+    from torch.func import functional_call
+
+    from .models.gan import adam_state_of, adam_step, discriminator_loss, generator_loss, real_data_term
+
+    disc = model.discriminator
+    named = dict(disc.named_parameters())
+    state, hyper = adam_state_of(d_optimizer, named)
+    params = {k: v.detach().requires_grad_(True) for k, v in named.items()}
+    inner_fake = fake.detach() if detach_fake else fake
+    for _ in range(K):
+        loss = discriminator_loss(functional_call(disc, params, (x_real,)),
+                                  functional_call(disc, params, (inner_fake,)))
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
+        if optimiser == "sgd":
+            params = {k: p - hyper["lr"] * g for (k, p), g in zip(params.items(), grads)}
+        else:
+            params, state = adam_step(params, state, dict(zip(params, grads)), **hyper)
+    out = {"fake": generator_loss(functional_call(disc, params, (fake,)), form or model.generator_form)}
+    out["real"] = real_data_term(functional_call(disc, params, (x_real,))) if real else fake.new_zeros(())
+    return out
+
+
+def _unrolled_problem():
+    """A small replicated toy GAN in float64 whose discriminator's Adam has a history of three
+    steps, a batch of real points and a noise batch (the same every call)."""
+    import torch
+
+    from .models import UnrolledGAN
+
+    with preserved_random_state():
+        torch.manual_seed(3)
+        model = UnrolledGAN(unroll_steps=2, arch="mlp", noise_dim=2, hidden=5, layers=1, replicas=2).double()
+        optimizers = model.configure_optimizers(1e-2)
+        g = torch.Generator().manual_seed(4)
+        x = torch.randn(2 * 6, 2, dtype=torch.float64, generator=g) + 1
+        for step in range(3):
+            model.training_step(x, step, optimizers)
+        z = torch.randn(2, 6, 2, dtype=torch.float64, generator=g)
+    return model, optimizers["discriminator"], model._split(x), z
+
+
+def _unrolled_outcome(fn, K):
+    """Call ``fn(model, x_real, G(z), d_optimizer, K)`` on a fresh copy of the small problem:
+    (the two terms as floats, the generator's gradient of fake + real, whether the
+    discriminator's weights and its optimiser's moments are unchanged, the returned value)."""
+    import torch
+
+    model, d_opt, x, z = _unrolled_problem()
+    before = [p.detach().clone() for p in model.discriminator.parameters()]
+    moments = [s["exp_avg"].clone() for s in d_opt.state.values()]
+    terms = fn(model, x, model.generate(z), d_opt, K)
+    if not isinstance(terms, dict) or not {"fake", "real"} <= set(terms):
+        return None, None, True, True, terms
+    params = list(model.generator.parameters())
+    total = terms["fake"] + terms["real"]
+    if not (torch.is_tensor(total) and total.requires_grad):
+        grad = torch.zeros(sum(p.numel() for p in params), dtype=torch.float64)
+    else:
+        grads = torch.autograd.grad(total, params, allow_unused=True)
+        grad = torch.cat([(torch.zeros_like(p) if g_ is None else g_).reshape(-1) for g_, p in zip(grads, params)])
+    values = {k: float(torch.as_tensor(terms[k]).detach()) for k in ("fake", "real")}
+    same_d = all(torch.equal(a, b.detach()) for a, b in zip(before, model.discriminator.parameters()))
+    same_state = all(torch.equal(a, s["exp_avg"]) for a, s in zip(moments, d_opt.state.values()))
+    return values, grad, same_d, same_state, terms
+
+
+def check_unrolled_terms(student_fn, file=None):
+    """Notebook 06: ``unrolled_terms(model, x_real, fake, d_optimizer, K) -> {"fake", "real"}``.
+
+    Compared with the library's :meth:`UnrolledGAN.unrolled_generator_terms` (second order) on
+    a small replicated toy GAN in float64 whose discriminator's Adam has a history, for K = 1
+    and 3: both terms' values and the generator's gradient of their sum (which reaches θ_G
+    through the K unrolled steps) must match, and neither the discriminator's weights nor its
+    optimiser may change. Typical mistakes are named: a first-order unroll (no
+    ``create_graph=True``), the inner steps on ``fake.detach()``, the real term left out, the
+    other form of the fake term, plain gradient steps instead of Adam, K − 1 or K + 1 steps."""
+    import torch
+
+    name = "unrolled_terms"
+    if student_fn is None or student_fn is Ellipsis:
+        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+                       student_fn, unrolled_terms_reference, file)
+    problem, hint = None, None
+    for K in (1, 3):
+        expected = _unrolled_outcome(unrolled_terms_reference, K)
+        try:
+            got = _unrolled_outcome(student_fn, K)
+        except NotImplementedError:
+            return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+                           student_fn, unrolled_terms_reference, file)
+        except Exception as exc:  # noqa: BLE001 - reported to the student
+            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+            extra = ""
+            if "does not require grad" in message or "One of the differentiated Tensors" in message:
+                extra = ("\n  Hint: differentiate with respect to copies that require gradients: "
+                         "params = {k: v.detach().requires_grad_(True) for k, v in named.items()}")
+            verdict = Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}"
+                                             f"{': ' + message if message else ''}{_where(exc)}\n"
+                                             f"  on a small toy GAN with K = {K}.{extra}\n"
+                                             f"  Fix it and rerun the exercise cell and this one; "
+                                             f"meanwhile {FALLBACK}.")
+            return _report(verdict, student_fn, unrolled_terms_reference, file)
+        exp_values, exp_grad, _, _, _ = expected
+        values, grad, same_d, same_state, returned = got
+        if values is None:
+            problem = (f"expected a dict with the keys 'fake' and 'real', got {describe(returned)}"
+                       + (f" with keys {sorted(returned)}" if isinstance(returned, dict) else ""))
+            hint = 'return {"fake": generator_loss(...), "real": real_data_term(...)}'
+            break
+        if not same_d or not same_state:
+            problem = (f"with K = {K} the discriminator's "
+                       + ("weights" if not same_d else "optimiser state") + " changed")
+            hint = ("unroll on copies: params = {k: v.detach().requires_grad_(True) ...} and the state "
+                    "from adam_state_of, which returns detached moments; never step d_optimizer here")
+            break
+        values_ok = all(abs(values[k] - exp_values[k]) <= 1e-9 + 1e-7 * abs(exp_values[k]) for k in values)
+        grad_ok = bool(torch.allclose(grad, exp_grad, rtol=1e-6, atol=1e-10))
+        if values_ok and grad_ok:
+            continue
+        where = (f"with K = {K}, " + ("the values of the terms differ" if not values_ok
+                                      else "the values are right but the generator's gradient differs")
+                 + f" from the library's (fake {exp_values['fake']:.6f}, real {exp_values['real']:.6f}; "
+                   f"yours {values['fake']:.6f}, {values['real']:.6f})")
+        problem = where
+        other_form = "minimax" if _unrolled_problem()[0].generator_form == "non_saturating" else "non_saturating"
+        mistakes = [
+            (dict(create_graph=False), "the gradient is the first-order one: in your code θ_D^K does not "
+                                       "depend on θ_G. Two things carry that dependence, and both are needed: "
+                                       "the inner loss sees fake itself (not fake.detach()), and its gradients "
+                                       "are taken with torch.autograd.grad(..., create_graph=True), so that "
+                                       "backpropagation goes through the K steps (eq. 11's second part)"),
+            (dict(real=False), "the real term E_x log D_K(x) is missing: unrolled, it depends on θ_G through "
+                               "θ_D^K; add real_data_term(functional_call(disc, params, (x_real,)))"),
+            (dict(form=other_form), f"the fake term has the wrong form: use generator_loss(logits, "
+                                    f"model.generator_form) (here {other_form!r} was used)"),
+            (dict(optimiser="sgd"), "the discriminator's optimiser is Adam: step with adam_step(params, state, "
+                                    "grads, **hyper), starting from the moments that adam_state_of returns"),
+        ]
+        for choice, words in mistakes:
+            v, g_, _, _, _ = _unrolled_outcome(lambda *a, c=choice: _unrolled_variant(*a, **c), K)
+            if all(abs(v[k] - values[k]) <= 1e-9 + 1e-7 * abs(v[k]) for k in v) and torch.allclose(g_, grad, rtol=1e-6, atol=1e-10):
+                hint = words
+                break
+        else:
+            for other in (K - 1, K + 1):
+                v, g_, _, _, _ = _unrolled_outcome(unrolled_terms_reference if other else
+                                                   (lambda *a: _unrolled_variant(*a[:4], 0)), other)
+                if all(abs(v[k] - values[k]) <= 1e-9 + 1e-7 * abs(v[k]) for k in v):
+                    hint = f"your function took {other} discriminator steps instead of K = {K}"
+                    break
+        hint = hint or ("copy θ_D; K times: the discriminator's loss on real and fake at the copy, its gradient "
+                        "with create_graph=True, one adam_step; then the fake and real terms at θ_D^K")
+        break
+    verdict = step_verdict(name, problem, hint,
+                           "the terms and the generator's gradient through K = 1 and 3 unrolled steps match "
+                           "the library's; your function trains the unrolled toy GANs from here on.")
+    return _report(verdict, student_fn, unrolled_terms_reference, file)

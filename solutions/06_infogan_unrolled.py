@@ -21,6 +21,7 @@
 # - **unrolled GANs** (eq. 8–11): the generator's loss taken against the discriminator after
 #   $K$ differentiable optimiser steps, with the second-order term $\partial f/\partial\theta_D^K
 #   \cdot d\theta_D^K/d\theta_G$ computed by `torch.func` and checked against finite differences;
+#   you write this unrolled objective, and your function trains the toy GANs;
 # - the seed's Fig. 3 on a ring of 8 Gaussians: plain GAN against unrolled GANs, over several
 #   seeds, with a mode-coverage measure;
 # - **InfoGAN** (eq. 2–3): the variational lower bound on $I(c; G(z, c))$ and the Q network
@@ -217,23 +218,122 @@ fig
 # `generator_form="minimax"` it minimises $f_K$ itself, the seed's eq. 10 exactly.
 # `UnrolledGAN.unrolled_generator_terms` returns the two terms separately ("real", "fake").
 #
-# `course_lib.models.UnrolledGAN` writes the discriminator's optimiser
-# (Adam, starting from its current moments) as a pure function of (parameters, state,
-# gradients), evaluates the discriminator with `torch.func.functional_call`, and takes the
-# inner gradients with `create_graph=True`, so that backpropagation reaches through all $K$
-# steps. `first_order=True` keeps only the first term. After the generator's step the unrolled
-# copies are thrown away and the real discriminator makes one ordinary step.
+# ### Exercise: the unrolled objective, written by you
 #
+# Write `unrolled_terms(model, x_real, fake, d_optimizer, K)`: the two terms above against
+# the discriminator unrolled $K$ steps, differentiable with respect to the generator through all
+# $K$ steps. Four tools from `course_lib.models.gan` do the bookkeeping:
+#
+# - `adam_state_of(d_optimizer, named)` → `(state, hyper)`: the discriminator's Adam moments
+#   (detached copies) and its `lr`, `betas`, `eps`. The unroll starts from the optimiser's real
+#   state, as the next ordinary step would.
+# - `adam_step(params, state, grads, **hyper)` → `(new_params, new_state)`: one Adam step as a
+#   pure function of tensors; when `grads` carry a graph, so do the new parameters.
+# - `torch.func.functional_call(disc, params, (x,))`: the discriminator evaluated with the
+#   parameters `params` (a dict name → tensor) instead of its own.
+# - `discriminator_loss(real_logits, fake_logits)` $= -f$ (eq. 1, what the discriminator
+#   minimises), `generator_loss(logits, model.generator_form)` (the fake term) and
+#   `real_data_term(real_logits)` $= \mathbb E_x \log D(x)$.
+#
+# Never touch `model.discriminator`'s own weights or `d_optimizer`: the unroll happens on
+# copies, and only the generator's step uses its result. The checker compares your terms and
+# the generator's gradient of their sum with the library's on a small toy (float64, $K$ = 1 and
+# 3) and names the usual mistakes. When it passes, your function trains the toy GANs of the
+# seed's Fig. 3 below.
+
+# %%
+from torch.func import functional_call
+
+from course_lib.models.gan import adam_state_of, adam_step, discriminator_loss, real_data_term
+
+
+def unrolled_terms(model, x_real, fake, d_optimizer, K):
+    """{"fake": the generator's fake term, "real": E_x log D(x)}, both at θ_D^K (eq. 10), with
+    θ_D^K a function of the generator's parameters through the K unrolled Adam steps."""
+    disc = model.discriminator
+    named = dict(disc.named_parameters())
+    ### BEGIN SOLUTION
+    # HINT: (1) the optimiser's state and a copy of the weights that autograd can differentiate:
+    #   adam_state_of(d_optimizer, named) and v.detach().requires_grad_(True) for every weight.
+    #   (2) K times: −f at the copy (discriminator_loss of the logits that functional_call gives on
+    #   x_real and on fake), its gradient with torch.autograd.grad(..., create_graph=True), one adam_step.
+    #   (3) the fake and real terms at the last copy.
+    state, hyper = adam_state_of(d_optimizer, named)
+    params = {k: v.detach().requires_grad_(True) for k, v in named.items()}
+    for _ in range(K):
+        d_loss = discriminator_loss(functional_call(disc, params, (x_real,)),
+                                    functional_call(disc, params, (fake,)))
+        grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=True)
+        params, state = adam_step(params, state, dict(zip(params, grads)), **hyper)
+    return {"fake": generator_loss(functional_call(disc, params, (fake,)), model.generator_form),
+            "real": real_data_term(functional_call(disc, params, (x_real,)))}
+    ### END SOLUTION
+
+
+# %%
+unrolled_terms = exercises.check_unrolled_terms(unrolled_terms)
+
+# %% [markdown]
+# **Reading the solution line by line.**
+#
+# 1. `state, hyper = adam_state_of(d_optimizer, named)`: the discriminator's Adam moments $m, v$
+#    and step count, detached. The unroll is the *next* $K$ steps the discriminator would take,
+#    so it continues its optimiser's history; a fresh Adam would take different steps.
+# 2. `params = {k: v.detach().requires_grad_(True) ...}`: $\theta_D^0$, a copy of the
+#    discriminator's weights that autograd can differentiate with respect to. Working on copies
+#    leaves `model.discriminator` untouched: the unrolled discriminators are thrown away after the
+#    generator's step.
+# 3. In the loop, `d_loss = discriminator_loss(D(x_real; θ_D^k), D(fake; θ_D^k))` is $-f(\theta_G,
+#    \theta_D^k)$. Here `fake` $= G(z)$ still carries its graph back to $\theta_G$: this is where
+#    the unrolled discriminator *sees* the generator.
+# 4. `torch.autograd.grad(d_loss, ..., create_graph=True)` gives $\partial f/\partial\theta_D^k$ as
+#    tensors that are themselves differentiable (with respect to $\theta_D^k$ and, through
+#    `fake`, $\theta_G$). Without `create_graph=True` they would be constants and the result
+#    the first-order gradient.
+# 5. `adam_step(...)` makes $\theta_D^{k+1}$ from $\theta_D^k$ and that gradient (eq. 8 with
+#    Adam's update in place of plain ascent). After $K$ steps, `params` is $\theta_D^K(\theta_G,
+#    \theta_D)$, a differentiable function of the generator's parameters.
+# 6. The two terms at $\theta_D^K$: the fake term through `fake` directly (eq. 11's first
+#    part) and through `params` (its second part); the real term only through `params`.
+#
+# The generator's optimiser then calls `backward()` on `fake + real` (plus, in InfoGAN, the
+# information term): that backpropagates through every line above.
+#
+# `course_lib.models.UnrolledGAN.unrolled_generator_terms` is the library's version of the same
+# computation: it evaluates the discriminator once on the concatenated real and fake batch
+# (one call instead of two), and with `first_order=True` it detaches the gradients and the
+# fakes inside the loop, so that only eq. 11's first part is left. `YourUnrolledGAN` below is the
+# library's `UnrolledGAN` with your function for the second-order unroll; the first-order
+# variant and $K = 0$ stay the library's. The image GANs of sections 4 and 5 use the library's
+# unroll (same mathematics, one discriminator call per inner step).
+
+# %%
+class YourUnrolledGAN(UnrolledGAN):
+    """The library's UnrolledGAN whose second-order unroll is the exercise's `unrolled_terms`."""
+
+    def unrolled_generator_terms(self, x_real, fake, d_optimizer, steps=None, first_order=None):
+        K = self.unroll_steps if steps is None else int(steps)
+        first = self.first_order if first_order is None else bool(first_order)
+        if K == 0 or first:
+            return super().unrolled_generator_terms(x_real, fake, d_optimizer, steps=K, first_order=first)
+        return unrolled_terms(self, x_real, fake, d_optimizer, K)
+
+
+print("the toy GANs' unroll:", "yours (the exercise)" if unrolled_terms is not exercises.unrolled_terms_reference
+      else "the library's (the exercise has not passed yet)")
+
+# %% [markdown]
 # Before we trust it, four checks on a tiny problem in float64: $K = 0$ gives the plain GAN's
-# gradient; with `generator_form="minimax"` the second-order gradient equals a central finite
-# difference of $f_K$; the first-order gradient differs from it; and the real term's gradient
-# is not negligible. (The unit tests go further: their finite differences recompute $f_K$ with
-# `torch.optim.Adam` on a copy of the discriminator, independently of the course's unroll.)
+# gradient; with `generator_form="minimax"` the second-order gradient of `unrolled_terms` equals
+# a central finite difference of $f_K$; the first-order gradient differs from it; and the real
+# term's gradient is not negligible. (The unit tests go further: their finite differences
+# recompute $f_K$ with `torch.optim.Adam` on a copy of the discriminator, independently of the
+# course's unroll.)
 
 # %%
 def tiny_problem(K, first_order=False, generator_form="minimax"):
     torch.manual_seed(SEED)
-    m = UnrolledGAN(unroll_steps=K, first_order=first_order, arch="mlp", noise_dim=2, hidden=4, layers=1,
+    m = YourUnrolledGAN(unroll_steps=K, first_order=first_order, arch="mlp", noise_dim=2, hidden=4, layers=1,
                     generator_form=generator_form).double()
     opts = m.configure_optimizers(1e-2)
     x = torch.randn(12, 2, dtype=torch.float64) + 1
@@ -324,7 +424,7 @@ eval_gen_seed = SEED + 1000
 toy_runs = {}
 for name, kw in settings.items():
     torch.manual_seed(SEED)
-    model = UnrolledGAN(**kw, **TOY_ARCH).to(device)  # built on its device: sampled before training
+    model = YourUnrolledGAN(**kw, **TOY_ARCH).to(device)  # built on its device: sampled before training
     snaps = {0: model.sample(1000, torch.Generator(device=device).manual_seed(eval_gen_seed)).cpu()}
 
     def snapshot(step, terms, model, snaps=snaps):
