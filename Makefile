@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHVISION_SPEC ?= torchvision==0.28.0
 STAMP      := $(VENV)/.installed
 
-.PHONY: course test test-all test-browser lab notebooks check-notebooks bench clean help
+.PHONY: course test test-all test-browser lab lint notebooks check-notebooks bench clean help
 
 help:
 	@echo "make course   run every notebook headless (PROFILE=smoke|quick|full, default quick); results in runs/"
@@ -30,7 +30,8 @@ $(STAMP): pyproject.toml
 course: $(STAMP)
 	$(PY) -m course_lib run --profile $(PROFILE)
 
-test: $(STAMP)
+# The linter first (a second), then the tests.
+test: $(STAMP) lint
 	COURSE_PROFILE=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks solutions --nbval-lax -p no:cacheprovider
 
 test-all: $(STAMP)
@@ -50,6 +51,10 @@ notebooks: $(STAMP)
 
 check-notebooks: $(STAMP)
 	$(PY) -m course_lib build --check
+
+# ruff, configured in pyproject.toml ([tool.ruff]): pyflakes, pycodestyle, import order, bugbear.
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 bench: $(STAMP)
 	$(PY) -m course_lib bench all

@@ -15,8 +15,8 @@ In a notebook::
 returns the shipped model when the recipe asked for (the profile's recipe with the given
 overrides) is exactly the one in the manifest, after checking the file's sha256 (a mismatch is
 a ValueError: the file was changed or corrupted). Otherwise it trains the model with
-:func:`course_lib.train.train` on that recipe (``cache=`` a path keeps the trained checkpoint,
-so the next call just loads it).
+:func:`course_lib.train.fit` on that recipe, which saves the run under ``runs/checkpoints``: the
+next call with the same recipe just loads it.
 
 A shipped file is an ordinary course checkpoint without optimiser state:
 :func:`course_lib.train.load_model` reads it (float16 weights are cast back to float32).
@@ -35,12 +35,22 @@ from pathlib import Path
 import torch
 
 from . import profiles
-from .train import (CHECKPOINT_FORMAT, History, TrainResult, atomic_save, choose_device, load_model,
-                    train, with_checksum)
+from .config import CHECKPOINTS_VAR, INSTALLED_CHECKPOINTS, REPOSITORY_CHECKPOINTS
+from .train import (
+    CHECKPOINT_FORMAT,
+    History,
+    TrainResult,
+    atomic_save,
+    choose_device,
+    fit,
+    load_model,
+    train,
+    with_checksum,
+)
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "course_lib.checkpoints/1"
-ENV_VAR = "COURSE_CHECKPOINTS"
+ENV_VAR = CHECKPOINTS_VAR
 
 #: The reference models, with the recipes of the notebooks that use them. A value given as
 #: ``{"smoke": ..., "quick": ..., "full": ...}`` depends on the profile.
@@ -93,10 +103,10 @@ ENTRY_KEYS = ("recipe", "file", "sha256", "bytes", "metrics", "trained_on")
 
 
 #: The shipped checkpoints in a source checkout (or an editable install): the writable default.
-REPOSITORY_DIR = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+REPOSITORY_DIR = REPOSITORY_CHECKPOINTS
 #: The same files inside an installed wheel (``pip install git+...``, e.g. on Colab):
 #: pyproject.toml ships ``data/checkpoints/*.pt`` and the manifest as ``course_lib._shipped``.
-INSTALLED_DIR = Path(__file__).resolve().parent / "_shipped"
+INSTALLED_DIR = INSTALLED_CHECKPOINTS
 
 
 class MissingCheckpointsWarning(UserWarning):
@@ -362,8 +372,7 @@ def train_recipe(recipe_: dict, *, device=None, progress=True, checkpoint=None,
                  device=device, checkpoint=checkpoint, progress=progress, **train_options)
 
 
-def load_or_train(name: str, *, profile: str | None = None, device=None, progress=True,
-                  cache: str | os.PathLike | None = None, folder=None,
+def load_or_train(name: str, *, profile: str | None = None, device=None, progress=True, folder=None,
                   **overrides) -> TrainResult:
     """The shipped model when its recipe is the one asked for, else a freshly trained one.
 
@@ -371,7 +380,10 @@ def load_or_train(name: str, *, profile: str | None = None, device=None, progres
         name: a reference model of :data:`RECIPES` (``"beta_vae"``, ...).
         profile: chooses the recipe's number of steps (default: ``$COURSE_PROFILE``/quick).
         overrides: ``seed=1``, ``beta=16``, ``steps=500``, ... (see :func:`recipe`).
-        cache: optional checkpoint path for the training run (loaded next time).
+        folder: where the shipped checkpoints are (default: :func:`checkpoint_dir`).
+
+    A recipe that is not shipped is trained with :func:`course_lib.train.fit` (tagged with the
+    recipe's name), so the next call with the same recipe loads that run from ``runs/checkpoints``.
     Returns:
         :class:`~course_lib.train.TrainResult`; ``extra["source"]`` is ``"shipped"`` or
         ``"trained"``, ``extra["recipe"]`` the recipe and, for a shipped model,
@@ -390,7 +402,13 @@ def load_or_train(name: str, *, profile: str | None = None, device=None, progres
                            extra={"source": "shipped", "recipe": wanted,
                                   "metrics": entry.get("metrics", {}),
                                   "trained_on": entry.get("trained_on", {})})
-    result = train_recipe(wanted, device=device, progress=progress, checkpoint=cache)
+    from .models import build_model
+
+    torch.manual_seed(wanted["seed"])
+    model = build_model(wanted["model"], **wanted["config"])
+    result = fit(model, make_data(wanted["data"], device), steps=wanted["steps"],
+                 batch_size=wanted["batch_size"], lr=wanted["lr"], seed=wanted["seed"], tag=name,
+                 device=device, progress=progress)
     result.extra.update(source="trained", recipe=wanted)
     return result
 

@@ -36,8 +36,8 @@ import math
 import numbers
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -89,6 +89,24 @@ def step_verdict(name: str, problem: str | None, hint: str | None, success: str)
         return Verdict(name, "wrong", f"✘ {name}: wrong: {problem}.{hint_line}\n  Fix it and rerun "
                                       f"the exercise cell and this one; meanwhile {FALLBACK}.")
     return Verdict(name, "correct", f"✔ {name}: {success}")
+
+
+def not_attempted(name: str) -> Verdict:
+    """The verdict on an exercise left as it was (``None``, ``...`` or ``NotImplementedError``)."""
+    return Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}.")
+
+
+def raised(name: str, exc: BaseException, context: str, hint: str = "") -> Verdict:
+    """The verdict on a student's function that raised ``exc``: its type, last message line and
+    the line of the student's code, then ``context`` (on which input), an optional hint and the
+    fallback."""
+    text = str(exc).strip()
+    message = text.splitlines()[-1] if text else ""
+    hint_line = f"\n  Hint: {hint}" if hint else ""
+    return Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}"
+                                  f"{': ' + message if message else ''}{_where(exc)}\n"
+                                  f"  {context}.{hint_line}\n"
+                                  f"  Fix it and rerun the exercise cell and this one; meanwhile {FALLBACK}.")
 
 
 # --------------------------------------------------------------------------- describing
@@ -328,7 +346,7 @@ def evaluate_function(name: str, student_fn, reference_fn: Callable, cases, *,
     if not cases:
         raise ValueError(f"the check of {name!r} needs at least one test case")
     if student_fn is None or student_fn is Ellipsis:
-        return Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}.")
+        return not_attempted(name)
     if not callable(student_fn):
         return Verdict(name, "wrong", f"✘ {name}: expected a function, got {describe(student_fn)} "
                                       f"— {FALLBACK}.")
@@ -339,15 +357,9 @@ def evaluate_function(name: str, student_fn, reference_fn: Callable, cases, *,
         try:
             got = _call(student_fn, c, seed)
         except NotImplementedError:
-            return Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}.")
+            return not_attempted(name)
         except Exception as exc:  # noqa: BLE001 - the student's error is reported, not raised
-            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
-            return Verdict(
-                name, "error",
-                f"✘ {name}: your code raised {type(exc).__name__}"
-                f"{': ' + message if message else ''}{_where(exc)}\n"
-                f"  on test case {number} of {len(cases)} ({inputs}).\n"
-                f"  Fix it and rerun the exercise cell and this one; meanwhile {FALLBACK}.")
+            return raised(name, exc, f"on test case {number} of {len(cases)} ({inputs})")
         problem = judge(expected, got)
         if problem:
             return Verdict(
@@ -592,22 +604,17 @@ def check_train_step(student_fn, file=None):
     lr = 1e-4
     start = [p.detach().clone() for p in model.parameters()]
     if student_fn is None or student_fn is Ellipsis:
-        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+        return _report(not_attempted(name),
                        student_fn, autoencoder_train_step_reference, file)
     expected_losses, expected_weights, _ = _train_step_outcome(
         autoencoder_train_step_reference, model, batches, lr)
     try:
         got_losses, got_weights, work = _train_step_outcome(student_fn, model, batches, lr)
     except NotImplementedError:
-        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+        return _report(not_attempted(name),
                        student_fn, autoencoder_train_step_reference, file)
     except Exception as exc:  # noqa: BLE001 - reported to the student
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
-        verdict = Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}"
-                                         f"{': ' + message if message else ''}{_where(exc)}\n"
-                                         f"  on an untrained Autoencoder and a batch of 4 images.\n"
-                                         f"  Fix it and rerun the exercise cell and this one; "
-                                         f"meanwhile {FALLBACK}.")
+        verdict = raised(name, exc, "on an untrained Autoencoder and a batch of 4 images")
         return _report(verdict, student_fn, autoencoder_train_step_reference, file)
 
     def close(a, b):
@@ -744,7 +751,7 @@ def check_reparameterize(student_fn, file=None):
               (torch.zeros(1, 3), torch.zeros(1, 3), "one row of zeros")]
     name = "reparameterize"
     if student_fn is None or student_fn is Ellipsis:
-        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+        return _report(not_attempted(name),
                        student_fn, _reparameterize_reference, file)
     for number, (m, lv, label) in enumerate(inputs, start=1):
         m, lv = m.clone().requires_grad_(True), lv.clone().requires_grad_(True)
@@ -752,13 +759,11 @@ def check_reparameterize(student_fn, file=None):
             with _seeded(number):
                 z = student_fn(m, lv)
         except NotImplementedError:
-            verdict = Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}.")
+            verdict = not_attempted(name)
             return _report(verdict, student_fn, _reparameterize_reference, file)
         except Exception as exc:  # noqa: BLE001 - reported to the student
-            verdict = Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}: "
-                                             f"{exc}{_where(exc)}\n  on test case {number} ({label}); "
-                                             f"meanwhile {FALLBACK}.")
-            return _report(verdict, student_fn, _reparameterize_reference, file)
+            return _report(raised(name, exc, f"on test case {number} ({label})"), student_fn,
+                           _reparameterize_reference, file)
         problem = _reparameterize_problem(m, lv, z) if number == 1 else (
             _reparameterize_problem(m, lv, z) if not _is_tensor(z) or z.shape != m.shape else None)
         if problem:
@@ -1062,7 +1067,7 @@ def check_permute_dims(student_fn, file=None):
 
     name = "permute_dims"
     if student_fn is None or student_fn is Ellipsis:
-        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+        return _report(not_attempted(name),
                        student_fn, permute_dims_reference, file)
     inputs = [(_labelled_codes(256, 5), "256 codes, 5 dims", True), (_labelled_codes(8, 3), "8 codes, 3 dims", False)]
     problem = None
@@ -1087,15 +1092,10 @@ def check_permute_dims(student_fn, file=None):
                                    "draw the permutations at random, torch.randperm(M, generator=generator)")
                         break
     except NotImplementedError:
-        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+        return _report(not_attempted(name),
                        student_fn, permute_dims_reference, file)
     except Exception as exc:  # noqa: BLE001 - reported to the student
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
-        verdict = Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}"
-                                         f"{': ' + message if message else ''}{_where(exc)}.\n"
-                                         f"  Fix it and rerun the exercise cell and this one; "
-                                         f"meanwhile {FALLBACK}.")
-        return _report(verdict, student_fn, permute_dims_reference, file)
+        return _report(raised(name, exc, "on a batch of labelled codes"), student_fn, permute_dims_reference, file)
     verdict = step_verdict(name, problem, None, "z unchanged, every column a shuffle of its own, "
                                                 "independent of the others; your function is used "
                                                 "from here on.")
@@ -1120,9 +1120,9 @@ def _factorvae_step_variant(model, x, step, optimizers, *, permute, order="vae_f
                             halves="first_joint", tc_codes="z", gamma=True, detach=True):
     """A FactorVAE step written out, with one choice changed: used to name a student's mistake
     (the default choices are the library's step)."""
-    from .losses import reconstruction
     from .losses import kl_normal as _kl
-    from .models.tc import discriminator_loss
+    from .losses import reconstruction
+    from .models.tc import tc_discriminator_loss
 
     opt_vae, opt_disc = optimizers["model"], optimizers["discriminator"]
     disc = model.discriminator
@@ -1151,7 +1151,7 @@ def _factorvae_step_variant(model, x, step, optimizers, *, permute, order="vae_f
             joint, other = z[half:2 * half], z[:half]
         else:  # the whole batch for both classes
             joint, other = z, z
-        d_loss, d_acc = discriminator_loss(disc, joint, permute(other))
+        d_loss, d_acc = tc_discriminator_loss(disc, joint, permute(other))
         d_loss.backward()
         opt_disc.step()
         return d_loss, d_acc
@@ -1225,7 +1225,7 @@ def check_factorvae_step(student_fn, permute=None, file=None):
     name = "factorvae_step"
     permute = permute or permute_dims_reference
     if student_fn is None or student_fn is Ellipsis:
-        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+        return _report(not_attempted(name),
                        student_fn, factorvae_step_reference, file)
     with preserved_random_state():
         torch.manual_seed(0)
@@ -1238,19 +1238,14 @@ def check_factorvae_step(student_fn, permute=None, file=None):
     try:
         got = _factorvae_outcome(student_fn, model, batches, lr, seed, permute, count=True)
     except NotImplementedError:
-        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+        return _report(not_attempted(name),
                        student_fn, factorvae_step_reference, file)
     except Exception as exc:  # noqa: BLE001 - reported to the student
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
         hint = ""
-        if "backward through the graph a second time" in message or "modified by an inplace" in message:
-            hint = ("\n  Hint: the discriminator's loss must use the detached codes, z.detach(): no "
-                    "gradient of it may reach the encoder, whose weights have just been updated")
-        verdict = Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}"
-                                         f"{': ' + message if message else ''}{_where(exc)}\n"
-                                         f"  on a small FactorVAE and a batch of 8 images.{hint}\n"
-                                         f"  Fix it and rerun the exercise cell and this one; "
-                                         f"meanwhile {FALLBACK}.")
+        if "backward through the graph a second time" in str(exc) or "modified by an inplace" in str(exc):
+            hint = ("the discriminator's loss must use the detached codes, z.detach(): no gradient of it "
+                    "may reach the encoder, whose weights have just been updated")
+        verdict = raised(name, exc, "on a small FactorVAE and a batch of 8 images", hint)
         return _report(verdict, student_fn, factorvae_step_reference, file)
 
     def close(a, b):
@@ -1267,7 +1262,8 @@ def check_factorvae_step(student_fn, permute=None, file=None):
                 "before its own update")
     elif not (vae_ok and disc_ok):
         def outcome(**choice):
-            fn = lambda m, xb, s, o: _factorvae_step_variant(m, xb, s, o, permute=permute, **choice)  # noqa: E731
+            def fn(m, xb, s, o):
+                return _factorvae_step_variant(m, xb, s, o, permute=permute, **choice)
             return _factorvae_outcome(fn, model, batches, lr, seed)
         mistakes = [
             (dict(order="disc_first"), "update the VAE first (with the discriminator frozen), then the "
@@ -1295,7 +1291,7 @@ def check_factorvae_step(student_fn, permute=None, file=None):
         hint = hint or ("(1) freeze the discriminator, zero the VAE's gradients, one forward pass "
                         "logits, mu, logvar, z = model(x), loss = recon + KL + γ·mean logit of D on z, "
                         "backward, step, unfreeze; (2) zero the discriminator's gradients, "
-                        "discriminator_loss(model.discriminator, z[:M//2], permute_dims(z[M//2:])) on "
+                        "tc_discriminator_loss(model.discriminator, z[:M//2], permute_dims(z[M//2:])) on "
                         "z.detach(), backward, step")
     elif got_counts["disc"] > exp_counts["disc"]:
         problem = "the discriminator received a gradient from the VAE's loss"
@@ -1328,7 +1324,7 @@ def check_factorvae_step(student_fn, permute=None, file=None):
                     problem = f"{diff} (call {number})"
                     hint = ("return the terms of the batch before the updates: loss, recon, kl (summed "
                             "over latents), kl_per_latent (averaged over the batch), tc, and "
-                            "discriminator_loss's (loss, accuracy)")
+                            "tc_discriminator_loss's (loss, accuracy)")
                     break
             if problem:
                 break
@@ -1359,7 +1355,7 @@ def _unrolled_variant(model, x_real, fake, d_optimizer, K, *, create_graph=True,
     import torch
     from torch.func import functional_call
 
-    from .models.gan import adam_state_of, adam_step, discriminator_loss, generator_loss, real_data_term
+    from .models.gan import adam_state_of, adam_step, gan_discriminator_loss, generator_loss, real_data_term
 
     disc = model.discriminator
     named = dict(disc.named_parameters())
@@ -1367,7 +1363,7 @@ def _unrolled_variant(model, x_real, fake, d_optimizer, K, *, create_graph=True,
     params = {k: v.detach().requires_grad_(True) for k, v in named.items()}
     inner_fake = fake.detach() if detach_fake else fake
     for _ in range(K):
-        loss = discriminator_loss(functional_call(disc, params, (x_real,)),
+        loss = gan_discriminator_loss(functional_call(disc, params, (x_real,)),
                                   functional_call(disc, params, (inner_fake,)))
         grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
         if optimiser == "sgd":
@@ -1437,7 +1433,7 @@ def check_unrolled_terms(student_fn, file=None):
 
     name = "unrolled_terms"
     if student_fn is None or student_fn is Ellipsis:
-        return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+        return _report(not_attempted(name),
                        student_fn, unrolled_terms_reference, file)
     problem, hint = None, None
     for K in (1, 3):
@@ -1445,19 +1441,14 @@ def check_unrolled_terms(student_fn, file=None):
         try:
             got = _unrolled_outcome(student_fn, K)
         except NotImplementedError:
-            return _report(Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}."),
+            return _report(not_attempted(name),
                            student_fn, unrolled_terms_reference, file)
         except Exception as exc:  # noqa: BLE001 - reported to the student
-            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
-            extra = ""
-            if "does not require grad" in message or "One of the differentiated Tensors" in message:
-                extra = ("\n  Hint: differentiate with respect to copies that require gradients: "
-                         "params = {k: v.detach().requires_grad_(True) for k, v in named.items()}")
-            verdict = Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}"
-                                             f"{': ' + message if message else ''}{_where(exc)}\n"
-                                             f"  on a small toy GAN with K = {K}.{extra}\n"
-                                             f"  Fix it and rerun the exercise cell and this one; "
-                                             f"meanwhile {FALLBACK}.")
+            hint = ""
+            if "does not require grad" in str(exc) or "One of the differentiated Tensors" in str(exc):
+                hint = ("differentiate with respect to copies that require gradients: "
+                        "params = {k: v.detach().requires_grad_(True) for k, v in named.items()}")
+            verdict = raised(name, exc, f"on a small toy GAN with K = {K}", hint)
             return _report(verdict, student_fn, unrolled_terms_reference, file)
         exp_values, exp_grad, _, _, _ = expected
         values, grad, same_d, same_state, returned = got
@@ -1497,7 +1488,8 @@ def check_unrolled_terms(student_fn, file=None):
         ]
         for choice, words in mistakes:
             v, g_, _, _, _ = _unrolled_outcome(lambda *a, c=choice: _unrolled_variant(*a, **c), K)
-            if all(abs(v[k] - values[k]) <= 1e-9 + 1e-7 * abs(v[k]) for k in v) and torch.allclose(g_, grad, rtol=1e-6, atol=1e-10):
+            same_values = all(abs(v[k] - values[k]) <= 1e-9 + 1e-7 * abs(v[k]) for k in v)
+            if same_values and torch.allclose(g_, grad, rtol=1e-6, atol=1e-10):
                 hint = words
                 break
         else:

@@ -139,11 +139,12 @@ def build_entry(name: str, steps: int, vae=None):
 
 
 def get_model(name: str, data, *, steps: int, batch_size: int, lr: float, seed: int, device,
-              cache_dir, profile: str, vae=None, use_shipped: bool = True):
-    """(model, source) for entry ``name``: the shipped checkpoint if it fits, else trained here."""
-    from .train import train
+              cache_dir=None, vae=None, use_shipped: bool = True):
+    """(model, source) for entry ``name``: the shipped checkpoint if it fits, else trained here
+    with :func:`course_lib.train.fit` (saved in ``cache_dir``, default ``runs/checkpoints``, and
+    loaded from there next time)."""
+    from .train import fit
 
-    entry = ENTRIES[name]
     found = reference_checkpoint(name, steps) if use_shipped else None
     if found is not None:
         from .checkpoints import load_shipped
@@ -152,11 +153,9 @@ def get_model(name: str, data, *, steps: int, batch_size: int, lr: float, seed: 
         return load_shipped(key, device=device), note
     torch.manual_seed(seed)  # before building: the initial weights are the seed's, as in train_recipe
     model = build_entry(name, steps, vae=vae)
-    slug = "".join(c if c.isalnum() else "_" for c in name.encode("ascii", "ignore").decode() or "m")
-    path = Path(cache_dir) / f"08_{slug}_{entry['model']}_{profile}_n{steps}_b{batch_size}_s{seed}.pt"
-    result = train(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                   checkpoint=path, progress=False)
-    source = "cached" if result.resumed_from == steps else f"trained {steps} steps ({result.seconds:.0f} s)"
+    result = fit(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, tag="08", folder=cache_dir,
+                 device=device, progress=False)
+    source = "cached" if result.extra["loaded"] else f"trained {steps} steps ({result.seconds:.0f} s)"
     return result.model.eval(), source
 
 

@@ -41,9 +41,23 @@ import torch
 from torch import nn
 
 from .models.base import CourseModel
-from .train import (CHECKPOINT_FORMAT, History, NonFiniteLossError, RandomStateWarning, TrainResult,
-                    _as_sampler, _to_device, atomic_save, check_train_args, choose_device,
-                    defers_finite_check, load_checkpoint, load_into, restore_generator, with_checksum)
+from .train import (
+    CHECKPOINT_FORMAT,
+    History,
+    NonFiniteLossError,
+    RandomStateWarning,
+    TrainResult,
+    _as_sampler,
+    _to_device,
+    atomic_save,
+    check_train_args,
+    choose_device,
+    defers_finite_check,
+    load_checkpoint,
+    load_into,
+    restore_generator,
+    with_checksum,
+)
 
 
 class _LossTerms(nn.Module):

@@ -15,9 +15,11 @@ import math
 import numbers
 import os
 
+from .config import PROFILE_VAR
+
 PROFILES = ("smoke", "quick", "full")
 DEFAULT_PROFILE = "quick"
-ENV_VAR = "COURSE_PROFILE"
+ENV_VAR = PROFILE_VAR
 
 
 def check_profile(name: str) -> str:

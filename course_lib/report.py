@@ -26,8 +26,9 @@ import numbers
 import os
 import re
 
-ENV_VAR = "COURSE_HEADLINES"
-PARAMETERS_VAR = "COURSE_PARAMETERS"  # JSON {name: value}: the parameters of this run
+from .config import HEADLINES_VAR, PARAMETERS_VAR
+
+ENV_VAR = HEADLINES_VAR
 
 # a setting such as ``β=4``, ``|z| = 10`` or ``reduction=mean``, with the separator before it
 _SETTING = re.compile(r"\s*[,;]?\s*[^\s=(),;:]+\s*=\s*[^\s(),;:]+")
@@ -35,7 +36,8 @@ _SETTING = re.compile(r"\s*[,;]?\s*[^\s=(),;:]+\s*=\s*[^\s(),;:]+")
 
 def to_jsonable(value):
     """``value`` as plain Python: tensors and numpy arrays/scalars become floats, ints or
-    (nested) lists (a one-element tensor or array becomes its number); tuples become lists. Raises TypeError for anything else that JSON can't hold."""
+    (nested) lists (a one-element tensor or array becomes its number); tuples become lists.
+    Raises TypeError for anything else that JSON can't hold."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, numbers.Integral):

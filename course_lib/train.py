@@ -7,12 +7,15 @@ exactly where a checkpoint stopped, and stops with a clear message when a loss t
 (the last good checkpoint is kept).
 
 A checkpoint that already reached ``steps`` is simply loaded: calling ``train`` again with the
-same ``checkpoint`` path is "load if present, else train".
+same ``checkpoint`` path is "load if present, else train". :func:`fit` adds the one naming rule
+that every notebook uses: the checkpoint's name is derived from the run's configuration, so
+the same configuration finds its finished run under ``runs/checkpoints/`` and any other trains.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import numbers
 import os
@@ -518,6 +521,63 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
         device=str(device), checkpoint=str(ckpt_path) if ckpt_path else None, resumed_from=start,
         extra={"resumed_extra": resumed_extra} if resumed_extra else {}, finished=step == steps,
     )
+
+
+def data_key(data) -> str:
+    """What the training data is, in a few characters, for run names: the data's own ``key``
+    (``dsprites``, ``dsprites:posX<16``, ``ring8-r2-s0.1``, ...), a tensor's shape and a digest
+    of its values, or, for a wrapper without a key, its class name around the key of what it
+    wraps (its ``sampler``, ``dataset`` or ``data`` attribute)."""
+    key = getattr(data, "key", None)
+    if isinstance(key, str):
+        return key
+    if isinstance(data, torch.Tensor):
+        values = data.detach().cpu().contiguous()
+        digest = hashlib.sha1(values.view(torch.uint8).numpy().tobytes()).hexdigest()[:8]
+        return f"tensor{'x'.join(map(str, values.shape))}-{digest}"
+    for inner in ("sampler", "dataset", "data"):
+        if hasattr(data, inner):
+            return f"{type(data).__name__}({data_key(getattr(data, inner))})"
+    return type(data).__name__
+
+
+def run_name(model: CourseModel, data, *, steps: int, batch_size: int, lr: float, seed: int,
+             tag: str | None = None) -> str:
+    """The one naming rule of training runs: ``[tag-]<model>-<steps>steps-seed<seed>-<digest>``,
+    the digest (10 hex digits) taken over everything else that defines the run: the model's
+    config, the data (:func:`data_key`), the batch size and the learning rate. Two runs share
+    a name exactly when they share all of these."""
+    described = {"model": model.model_name, "config": model.config(), "data": data_key(data),
+                 "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)}
+    digest = hashlib.sha1(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    name = f"{model.model_name}-{int(steps)}steps-seed{int(seed)}-{digest}"
+    if tag is not None:
+        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(tag)).strip("_")
+        name = f"{slug}-{name}" if slug else name
+    return name
+
+
+def fit(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: float = 1e-4, seed: int = 0,
+        tag: str | None = None, folder: str | os.PathLike | None = None, **train_options) -> TrainResult:
+    """Load the finished run of this configuration if there is one, else train it and save it.
+
+    The checkpoint is ``<folder>/<run_name(...)>.pt`` (:func:`run_name`; ``folder`` defaults to
+    ``runs/checkpoints``, see :mod:`course_lib.config`); an unfinished one is continued.
+    ``train_options`` go to :func:`train` (``device``, ``log_every``, ``callbacks``,
+    ``progress``, ...). ``result.extra["loaded"]`` says whether the run was loaded finished
+    (nothing trained in this call); ``result.checkpoint`` is the path.
+    """
+    from .config import runs_dir
+
+    if "checkpoint" in train_options:
+        raise TypeError("fit() names the checkpoint itself (run_name); use train() for a path of your own")
+    check_train_args(steps, batch_size, lr)
+    name = run_name(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, tag=tag)
+    path = Path(folder) if folder is not None else runs_dir() / "checkpoints"
+    result = train(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                   checkpoint=path / f"{name}.pt", **train_options)
+    result.extra["loaded"] = result.resumed_from >= int(steps)
+    return result
 
 
 def _non_finite(step, window_start, ckpt_path, history):

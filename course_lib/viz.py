@@ -18,12 +18,14 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+
+from .config import runs_dir  # notebooks save under viz.runs_dir()
 
 #: The default traversal values of seed 000: [-2, 2] in steps of 0.5 (9 values).
 DEFAULT_TRAVERSAL = torch.arange(-2, 2.01, 0.5)
@@ -349,19 +351,6 @@ def latent_scatter(codes, colour_by=None, dims: Sequence[int] = (0, 1), label: s
     if title:
         ax.set_title(title)
     return fig
-
-
-def runs_dir() -> Path:
-    """``runs/`` of the course repository (the folder holding ``pyproject.toml`` and
-    ``course_lib/``, searched upwards from the current directory), else ``./runs``.
-    ``$COURSE_RUNS`` overrides it."""
-    if os.environ.get("COURSE_RUNS"):
-        return Path(os.environ["COURSE_RUNS"])
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "course_lib").is_dir():
-            return folder / "runs"
-    return here / "runs"
 
 
 def save_figure(fig, name: str, directory: str | os.PathLike | None = None, dpi: int = 120) -> Path:

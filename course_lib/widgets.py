@@ -25,7 +25,7 @@ import contextlib
 import copy
 import io
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -31,16 +31,6 @@
 # Variational Autoencoders*).
 
 # %% [markdown]
-# In Colab, the next cell installs the course library; elsewhere it does nothing.
-
-# %%
-import sys
-
-if "google.colab" in sys.modules:  # install the course only inside Colab
-    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
-        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
-
-# %% [markdown]
 # ## Parameters
 #
 # Papermill can override every name in the next cell, e.g.
@@ -94,20 +84,15 @@ import math
 import numpy as np
 import torch
 
-import course_lib
 from course_lib import exercises, viz
 from course_lib.checkpoints import load_or_train
 from course_lib.data import DSprites
-from course_lib.losses import gaussian_recon
 from course_lib.models import Autoencoder
+from course_lib.notebook import setup
 from course_lib.report import headline
-from course_lib.train import choose_device, seed_everything, train
+from course_lib.train import fit
 
-seed_everything(SEED)
-device = choose_device(DEVICE)
-CHECKPOINTS = viz.runs_dir() / "checkpoints"
-print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
-      f"device {device}, profile {PROFILE}, seed {SEED}")
+device = setup(SEED, DEVICE, PROFILE)
 
 # %% [markdown]
 # ## The data
@@ -463,19 +448,16 @@ def reconstruction_error(model, x, batch_size=500):
 
 def fit_autoencoder(num_latents, steps, recon="mse"):
     """Train (or load) an autoencoder with a code of num_latents values for ``steps`` steps of
-    SWEEP_BATCH_SIZE images with the reconstruction loss ``recon``; returns the TrainResult."""
-    name = f"01_ae_{recon}_d{num_latents}_steps{steps}_bs{SWEEP_BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
+    SWEEP_BATCH_SIZE images with the reconstruction loss ``recon``; returns the TrainResult.
+    ``fit`` loads the run from runs/checkpoints/ when this configuration was trained before."""
     torch.manual_seed(SEED)
     # the squared-error autoencoders train with your train_step; the sigmoid one with the library's
     ae = (YourStepAutoencoder if recon == "mse" else Autoencoder)(num_latents=num_latents, recon=recon)
-    return train(ae, ds, steps=steps, batch_size=SWEEP_BATCH_SIZE, lr=LR, seed=SEED, device=device,
-                 checkpoint=CHECKPOINTS / name)
+    return fit(ae, ds, steps=steps, batch_size=SWEEP_BATCH_SIZE, lr=LR, seed=SEED, device=device, tag="01")
 
 
 main_run = load_or_train("autoencoder", profile=PROFILE, device=device, num_latents=NUM_LATENTS,
-                         steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED,
-                         cache=CHECKPOINTS / f"01_ae_main_d{NUM_LATENTS}_steps{STEPS}_bs{BATCH_SIZE}"
-                                             f"_lr{LR:g}_seed{SEED}.pt")
+                         steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED)
 ae = main_run.model.eval()
 recipe = main_run.extra["recipe"]
 print("recipe:", {k: recipe[k] for k in ("model", "config", "steps", "batch_size", "lr", "seed")})

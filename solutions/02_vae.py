@@ -33,16 +33,6 @@
 # disentangling in β-VAE"*, §2.2).
 
 # %% [markdown]
-# In Colab, the next cell installs the course library; elsewhere it does nothing.
-
-# %%
-import sys
-
-if "google.colab" in sys.modules:  # install the course only inside Colab
-    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
-        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
-
-# %% [markdown]
 # ## Parameters
 #
 # Papermill can override every name in the next cell
@@ -82,21 +72,18 @@ import math
 
 import numpy as np
 import torch
-from torch.distributions import Normal, kl_divergence as torch_kl
+from torch.distributions import Normal
+from torch.distributions import kl_divergence as torch_kl
 
-import course_lib
 from course_lib import exercises, viz
 from course_lib.data import DSprites
 from course_lib.losses import bernoulli_recon, kl_normal
 from course_lib.models import VAE, Autoencoder
+from course_lib.notebook import setup
 from course_lib.report import headline
-from course_lib.train import choose_device, seed_everything, train
+from course_lib.train import fit
 
-seed_everything(SEED)
-device = choose_device(DEVICE)
-CHECKPOINTS = viz.runs_dir() / "checkpoints"
-print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
-      f"device {device}, profile {PROFILE}, seed {SEED}")
+device = setup(SEED, DEVICE, PROFILE)
 
 # %% [markdown]
 # ## 1. From an autoencoder to a generative model
@@ -385,18 +372,12 @@ class YourVAE(VAE):
 # quick profile); a checkpoint with the same parameters is loaded instead.
 
 # %%
-def fit(make_model, steps, tag):
-    """Train (or load) ``make_model()``; returns the TrainResult."""
-    name = f"{tag}_steps{steps}_bs{BATCH_SIZE}_lr{LR:g}_seed{SEED}.pt"
-    torch.manual_seed(SEED)
-    model = make_model()
-    return train(model, ds, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
-                 checkpoint=CHECKPOINTS / name)
-
-
-vae_run = fit(lambda: YourVAE(num_latents=NUM_LATENTS), STEPS, f"02_vae_d{NUM_LATENTS}_sum")
+torch.manual_seed(SEED)  # the initial weights
+vae_run = fit(YourVAE(num_latents=NUM_LATENTS), ds, steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED,
+              device=device, tag="02")
 vae = vae_run.model.eval()
-print(f"trained in {vae_run.seconds:.0f} s ({vae_run.images_per_second:.0f} images/s)")
+print(f"loaded the finished run {vae_run.checkpoint}" if vae_run.extra["loaded"] else
+      f"trained in {vae_run.seconds:.0f} s ({vae_run.images_per_second:.0f} images/s)")
 viz.plot_history(vae_run.history, keys=("recon", "kl"), logy=True,
                  title="VAE (sum over pixels): reconstruction and KL (nats/image)")
 kl_curve = vae_run.history["kl"]
@@ -442,8 +423,9 @@ print(f"latents with KL > 0.1 nat at the end of training: {int((final_kl > 0.1).
 # ⚠️ **Heavy cell**: a second VAE training run.
 
 # %%
-mean_run = fit(lambda: VAE(num_latents=NUM_LATENTS, reduction="mean"), STEPS,
-               f"02_vae_d{NUM_LATENTS}_mean")
+torch.manual_seed(SEED)
+mean_run = fit(VAE(num_latents=NUM_LATENTS, reduction="mean"), ds, steps=STEPS, batch_size=BATCH_SIZE, lr=LR,
+               seed=SEED, device=device, tag="02")
 vae_mean = mean_run.model.eval()
 
 
@@ -551,8 +533,9 @@ fig
 # ⚠️ **Heavy cell** when no autoencoder checkpoint exists yet.
 
 # %%
-ae = fit(lambda: Autoencoder(num_latents=NUM_LATENTS, recon="mse"), AE_STEPS,
-         f"01_ae_mse_d{NUM_LATENTS}").model.eval()
+torch.manual_seed(SEED)
+ae = fit(Autoencoder(num_latents=NUM_LATENTS, recon="mse"), ds, steps=AE_STEPS, batch_size=BATCH_SIZE, lr=LR,
+         seed=SEED, device=device, tag="02").model.eval()
 
 
 @torch.no_grad()

@@ -34,16 +34,6 @@
 # seed `003_9cf833ed4120ca8c.txt` (F. Moga, Eq. 5–8).
 
 # %% [markdown]
-# In Colab, the next cell installs the course library; elsewhere it does nothing.
-
-# %%
-import sys
-
-if "google.colab" in sys.modules:  # install the course only inside Colab
-    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
-        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
-
-# %% [markdown]
 # ## Parameters
 #
 # Papermill can override every name in the next cell, e.g.
@@ -111,10 +101,12 @@ print(f"profile {PROFILE}: β-VAE with |z| = {NUM_LATENTS}, β = {BETA:g}, lr = 
 # run with the same parameters loads them instead of training again).
 
 # %%
+from pathlib import Path
+
 import numpy as np
 import torch
+from IPython.display import display
 
-import course_lib
 from course_lib import exercises, viz, widgets
 from course_lib.checkpoints import load_or_train
 from course_lib.data import DSprites
@@ -122,14 +114,11 @@ from course_lib.losses import kl_normal
 from course_lib.metrics import encode_dataset, mig
 from course_lib.metrics.mig import gap_scores, mutual_info_matrix
 from course_lib.models import BetaVAE
+from course_lib.notebook import setup
 from course_lib.report import headline
-from course_lib.train import choose_device, seed_everything, train
+from course_lib.train import fit
 
-seed_everything(SEED)
-device = choose_device(DEVICE)
-CHECKPOINTS = viz.runs_dir() / "checkpoints"
-print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
-      f"device {device}, profile {PROFILE}, seed {SEED}")
+device = setup(SEED, DEVICE, PROFILE)
 
 
 def count_blobs(images, threshold=0.25, min_pixels=8):
@@ -286,23 +275,15 @@ viz.show_images(x_eval[:16], nrow=16, title="16 dSprites images")
 # loads the checkpoint).
 
 # %%
-def run_name(kind, **cfg):
-    return "03_" + kind + "_" + "_".join(f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}"
-                                         for k, v in cfg.items())
-
-
-cfg = dict(d=NUM_LATENTS, beta=BETA, lr=LR, steps=STEPS, bs=BATCH_SIZE, seed=SEED)
-name = run_name("betavae", **cfg)
-stages_path = CHECKPOINTS / f"{name}_stages.pt"
 snapshots = []
 stage_every = max(1, STEPS // NUM_STAGES)
 log_every = max(1, min(STEPS // 100 or 1, stage_every))
 # train() calls its callbacks at logged steps only; the snapshot callback keeps the first
 # logged step of each period of stage_every steps, so NUM_STAGES stages, the last at STEPS
 model = YourBetaVAE(num_latents=NUM_LATENTS, beta=BETA)
-result = train(model, ds.sampler(device), steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED,
-               device=device, log_every=log_every, checkpoint=CHECKPOINTS / f"{name}.pt",
-               callbacks=[widgets.snapshot_callback(snapshots, every=stage_every)])
+result = fit(model, ds.sampler(device), steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, tag="03",
+             device=device, log_every=log_every, callbacks=[widgets.snapshot_callback(snapshots, every=stage_every)])
+stages_path = Path(result.checkpoint).with_suffix(".stages.pt")  # the explorer's stages, beside the run
 if snapshots:
     torch.save(snapshots, stages_path)
 elif stages_path.exists():
@@ -378,10 +359,8 @@ fig
 # %%
 sweep = {}
 for b in BETA_SWEEP:
-    sweep_cfg = dict(d=NUM_LATENTS, beta=b, lr=LR, steps=SWEEP_STEPS, bs=BATCH_SIZE, seed=SEED)
-    r = train(YourBetaVAE(num_latents=NUM_LATENTS, beta=b), ds.sampler(device), steps=SWEEP_STEPS,
-              batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device, progress=False,
-              checkpoint=CHECKPOINTS / (run_name("sweep", **sweep_cfg) + ".pt"))
+    r = fit(YourBetaVAE(num_latents=NUM_LATENTS, beta=b), ds.sampler(device), steps=SWEEP_STEPS,
+            batch_size=BATCH_SIZE, lr=LR, seed=SEED, tag="03", device=device, progress=False)
     with torch.no_grad():
         t = r.model.eval().loss_terms(x_eval[:1000].to(device))
     kl = t["kl_per_latent"].cpu()
@@ -641,8 +620,7 @@ fig
 # %%
 long_profile = "smoke" if PROFILE == "smoke" else "quick"
 long_run = load_or_train("beta_vae", profile=long_profile, seed=LONG_SEED, steps=LONG_STEPS, device=device,
-                         progress=PROFILE != "smoke",
-                         cache=CHECKPOINTS / f"03_long_beta_vae_{long_profile}_{LONG_STEPS}_seed{LONG_SEED}.pt")
+                         progress=PROFILE != "smoke")
 long_model = long_run.model.eval()
 trained_on = long_run.extra.get("trained_on", {})
 print(f"β-VAE seed {LONG_SEED}, {LONG_STEPS} steps: {long_run.extra['source']}"
@@ -702,10 +680,8 @@ fig
 
 # %%
 t_pos = POSX_THRESHOLD
-held_cfg = dict(d=NUM_LATENTS, beta=BETA, lr=LR, steps=HELDOUT_STEPS, bs=BATCH_SIZE, seed=SEED, t=t_pos)
-held = train(YourBetaVAE(num_latents=NUM_LATENTS, beta=BETA), ds.sampler(device, class_ranges={"posX": (0, t_pos)}),
-             steps=HELDOUT_STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
-             checkpoint=CHECKPOINTS / (run_name("heldout", **held_cfg) + ".pt"))
+held = fit(YourBetaVAE(num_latents=NUM_LATENTS, beta=BETA), ds.sampler(device, class_ranges={"posX": (0, t_pos)}),
+           steps=HELDOUT_STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, tag="03", device=device)
 held_model = held.model.eval()
 posx = eval_classes[:, ds.factor_names.index("posX")]
 seen, unseen = eval_classes[posx < t_pos][:6], eval_classes[posx >= t_pos][:6]

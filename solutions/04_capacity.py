@@ -35,16 +35,6 @@
 # reduction mistake) and §2.3 (the hinge penalty). Builds on notebooks 02 (VAE) and 03 (β-VAE).
 
 # %% [markdown]
-# In Colab, the next cell installs the course library; elsewhere it does nothing.
-
-# %%
-import sys
-
-if "google.colab" in sys.modules:  # install the course only inside Colab
-    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
-        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
-
-# %% [markdown]
 # ## Parameters
 #
 # Papermill can override every name in the next cell
@@ -96,31 +86,25 @@ print(f"profile {PROFILE}: {STEPS} steps of {BATCH_SIZE} images, lr {LR}; capaci
 
 # %%
 import copy
-import hashlib
-import json
 import time
-import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
-import course_lib
 from course_lib import exercises, viz, widgets
 from course_lib.checkpoints import load_or_train
 from course_lib.data import DSprites
 from course_lib.losses import bernoulli_recon, capacity_schedule, kl_normal
 from course_lib.metrics import encode_dataset, mig
 from course_lib.models import VAE, BetaVAE, CapacityVAE
+from course_lib.notebook import setup
 from course_lib.report import headline
-from course_lib.train import atomic_save, choose_device, seed_everything, train
+from course_lib.train import atomic_save, fit
 
-seed_everything(SEED)
-device = choose_device(DEVICE)
-CHECKPOINTS = viz.runs_dir() / "checkpoints"
+device = setup(SEED, DEVICE, PROFILE)
 ds = DSprites()
 FACTORS = ds.factor_names
-print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
-      f"device {device}, profile {PROFILE}, seed {SEED}")
 
 # %% [markdown]
 # ## 1. β-VAE as an information bottleneck
@@ -272,34 +256,28 @@ fig
 # ## 3. Training helpers
 #
 # Every model below is trained by the course's one training loop with the same data, batch
-# size, learning rate, seed and number of steps. A run is saved under `runs/checkpoints/` and
-# loaded instead of retrained when its checkpoint exists ("load if present, else train"); the
-# file name includes a hash of the model's configuration and the training settings. The
-# capacity model also keeps **snapshots** of its weights at `NUM_STAGES` stages (with
+# size, learning rate, seed and number of steps, through the course's `fit`: a run is saved under
+# `runs/checkpoints/` and loaded instead of retrained when the same configuration finished before
+# ("load if present, else train"; the file name is the model, steps, seed and a hash of
+# everything else). `fit_logged` below adds what this notebook needs around it: the wall and CPU
+# time, and for the capacity models **snapshots** of the weights at `NUM_STAGES` stages (with
 # `widgets.snapshot_callback`) for the stage explorer of section 5.
 
 # %%
-def run_name(tag, model, steps):
-    key = json.dumps({"model": model.model_name, "config": model.config(), "steps": steps,
-                      "batch": BATCH_SIZE, "lr": LR, "seed": SEED}, sort_keys=True)
-    return f"04_{tag}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-
-
-def fit(tag, model, steps=None, stages=0):
-    """Train (or load) ``model``; returns (TrainResult, snapshots, CPU seconds used here)."""
+def fit_logged(tag, model, steps=None, stages=0):
+    """Train (or load) ``model`` with ``fit``; returns (TrainResult, snapshots)."""
     steps = steps or STEPS
-    name = run_name(tag, model, steps)
     snapshots, callbacks = [], []
-    snap_path = CHECKPOINTS / f"{name}_stages.pt"
     if stages:
         every = LOG_EVERY * max(1, (steps // stages) // LOG_EVERY)
         snapshots.append((0, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
         callbacks.append(widgets.snapshot_callback(snapshots, every))
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    result = train(model, ds, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device=device,
-                   log_every=LOG_EVERY if steps == STEPS else max(1, steps // 50),
-                   checkpoint=CHECKPOINTS / f"{name}.pt", callbacks=callbacks, progress=PROFILE != "smoke")
+    result = fit(model, ds, steps=steps, batch_size=BATCH_SIZE, lr=LR, seed=SEED, tag="04", device=device,
+                 log_every=LOG_EVERY if steps == STEPS else max(1, steps // 50), callbacks=callbacks,
+                 progress=PROFILE != "smoke")
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    snap_path = Path(result.checkpoint).with_suffix(".stages.pt")  # the explorer's stages, beside the run
     if stages:
         if result.resumed_from >= steps and snap_path.exists():   # loaded, not trained: read the stages
             snapshots = [(int(s), st) for s, st in torch.load(snap_path, weights_only=True)]
@@ -362,7 +340,7 @@ print(f"reconstruction of the mean image (a decoder that ignores z): {MEAN_IMAGE
 t0 = time.process_time()
 cap_abs = YourCapacityVAE(num_latents=NUM_LATENTS, gamma=GAMMA, c_start=C_START, c_max=C_MAX, c_steps=C_STEPS,
                       penalty="abs")
-res_abs, stages_abs = fit("capacity_abs", cap_abs, stages=NUM_STAGES)
+res_abs, stages_abs = fit_logged("capacity_abs", cap_abs, stages=NUM_STAGES)
 hist_abs = res_abs.history
 TIMES["capacity (abs)"] = time.process_time() - t0
 
@@ -625,7 +603,7 @@ explorer.widget
 t0 = time.process_time()
 cap_hinge = YourCapacityVAE(num_latents=NUM_LATENTS, gamma=GAMMA, c_start=C_START, c_max=C_MAX, c_steps=C_STEPS,
                         penalty="hinge")
-res_hinge, stages_hinge = fit("capacity_hinge", cap_hinge, stages=NUM_STAGES)
+res_hinge, stages_hinge = fit_logged("capacity_hinge", cap_hinge, stages=NUM_STAGES)
 hist_hinge = res_hinge.history
 TIMES["capacity (hinge)"] = time.process_time() - t0
 eval_hinge = evaluate(cap_hinge)
@@ -718,8 +696,7 @@ widgets.stage_explorer(cap_hinge, stages_hinge, image=x_probe).widget
 # is then trained here, for about as long as the manifest's time.
 
 # %%
-slow = load_or_train("capacity_vae", profile=PROFILE, device=device, seed=SEED,
-                     cache=CHECKPOINTS / f"04_capacity_slow_{PROFILE}_seed{SEED}.pt")
+slow = load_or_train("capacity_vae", profile=PROFILE, device=device, seed=SEED)
 cap_slow, hist_slow, recipe_slow = slow.model.eval(), slow.history, slow.extra["recipe"]
 print("recipe:", {k: recipe_slow[k] for k in ("model", "config", "steps", "batch_size", "lr", "seed")})
 print("source:", slow.extra["source"], slow.checkpoint or "")
@@ -798,7 +775,7 @@ mistakes = {}
 for penalty in ("abs", "hinge"):
     m = YourCapacityVAE(num_latents=NUM_LATENTS, gamma=GAMMA, c_start=C_START, c_max=C_MAX,
                     c_steps=min(C_STEPS, MISTAKE_STEPS), penalty=penalty, reduction="mean")
-    fit(f"mean_{penalty}", m, steps=MISTAKE_STEPS)
+    fit_logged(f"mean_{penalty}", m, steps=MISTAKE_STEPS)
     mistakes[penalty] = evaluate(m)
 TIMES["reduction mistake (2 runs)"] = time.process_time() - t0
 print(f"{'reduction=mean':<16}{'mean |μ|':>10}{'std of μ':>10}{'mean log σ²':>13}{'total KL':>10}"
@@ -837,9 +814,9 @@ print("with the hinge the posterior means keep moving:", mistakes["hinge"]["std_
 # %%
 t0 = time.process_time()
 vae = VAE(num_latents=NUM_LATENTS)
-fit("vae", vae)
+fit_logged("vae", vae)
 beta_vae = BetaVAE(num_latents=NUM_LATENTS, beta=BETA)
-fit("beta_vae", beta_vae)
+fit_logged("beta_vae", beta_vae)
 TIMES["VAE + β-VAE"] = time.process_time() - t0
 table = {"VAE": evaluate(vae), f"β-VAE (β={BETA:g})": evaluate(beta_vae),
          "capacity (abs)": eval_abs, "capacity (hinge)": eval_hinge}

@@ -34,16 +34,6 @@
 # reconstruction table of seed `004_3136eab60f344f36.txt` (Eqs. 9-12, Tables 1-2).
 
 # %% [markdown]
-# In Colab, the next cell installs the course library; elsewhere it does nothing.
-
-# %%
-import sys
-
-if "google.colab" in sys.modules:  # install the course only inside Colab
-    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
-        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
-
-# %% [markdown]
 # ## Parameters
 #
 # Papermill can override every name in the next cell, e.g.
@@ -104,15 +94,13 @@ print(f"profile {PROFILE}: dSprites {STEPS} steps × {BATCH_SIZE} images (lr {LR
 # come again; figures are saved under `runs/figures/`.
 
 # %%
-import hashlib
-import json
 import math
 import time
 
 import numpy as np
 import torch
+from IPython.display import display
 
-import course_lib
 from course_lib import exercises, viz, widgets
 from course_lib.checkpoints import load_or_train
 from course_lib.data import DSprites, load_mnist
@@ -120,16 +108,13 @@ from course_lib.losses import bernoulli_recon, kl_normal, tc_decomposition
 from course_lib.losses.tc import gaussian_total_correlation, log_qz, mws_tc_offset
 from course_lib.metrics import encode_dataset, mig
 from course_lib.models import BetaTCVAE, BetaVAE, CFactorVAE, FactorVAE
-from course_lib.models.tc import Discriminator, discriminator_loss
+from course_lib.models.tc import TCDiscriminator, tc_discriminator_loss
+from course_lib.notebook import setup
 from course_lib.report import headline
-from course_lib.train import choose_device, seed_everything, train
+from course_lib.train import fit
 
-seed_everything(SEED)
-device = choose_device(DEVICE)
-CHECKPOINTS = viz.runs_dir() / "checkpoints"
+device = setup(SEED, DEVICE, PROFILE)
 CPU_START, WALL_START = time.process_time(), time.perf_counter()
-print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
-      f"device {device}, profile {PROFILE}, seed {SEED}")
 
 # %% [markdown]
 # ## 1. The KL term, taken apart
@@ -401,7 +386,7 @@ permute_dims = exercises.check_permute_dims(permute_dims)
 # %%
 cpu0 = time.process_time()
 torch.manual_seed(SEED)
-toy_disc = Discriminator(4, hidden=64, layers=2)
+toy_disc = TCDiscriminator(4, hidden=64, layers=2)
 toy_opt = torch.optim.Adam(toy_disc.parameters(), lr=2e-3)
 toy_gen = torch.Generator().manual_seed(SEED)
 toy_steps = profiles.pick(PROFILE, smoke=5, quick=200, full=2000)
@@ -409,7 +394,7 @@ estimates, z_eval = [], gaussian_batch(2048, seed=10**6)[0]
 for step in range(toy_steps):
     z = gaussian_batch(512, seed=10_000 + step)[0]
     toy_opt.zero_grad()
-    d_loss, d_acc = discriminator_loss(toy_disc, z[:256], permute_dims(z[256:], toy_gen))
+    d_loss, d_acc = tc_discriminator_loss(toy_disc, z[:256], permute_dims(z[256:], toy_gen))
     d_loss.backward()
     toy_opt.step()
     if step % 5 == 0 or step == toy_steps - 1:
@@ -455,7 +440,7 @@ fig
 # 2. **the discriminator's update on the detached codes**: `z = z.detach()` (no gradient may reach
 #    the encoder), the first half `z[:M//2]` as samples of $q(z)$, the second half shuffled by
 #    your `permute_dims(z[M//2:])` as samples of $\prod_j q(z_j)$, the loss
-#    `discriminator_loss(model.discriminator, joint, permuted)` (it returns the loss and the
+#    `tc_discriminator_loss(model.discriminator, joint, permuted)` (it returns the loss and the
 #    accuracy); zero the discriminator's gradients, backward, step.
 #
 # Return the detached terms `{"loss", "recon", "kl", "kl_per_latent", "tc", "disc_loss",
@@ -469,7 +454,7 @@ def factorvae_step(model, x, step, optimizers):
     # HINT: (1) model.discriminator.requires_grad_(False); optimizers["model"].zero_grad();
     #   logits, mu, logvar, z = model(x); loss = recon + KL + model.gamma * model.discriminator(z).mean();
     #   backward, step, requires_grad_(True). (2) z = z.detach(); half = len(z) // 2;
-    #   discriminator_loss(model.discriminator, z[:half], permute_dims(z[half:2 * half])); zero_grad, backward, step.
+    #   tc_discriminator_loss(model.discriminator, z[:half], permute_dims(z[half:2 * half])); zero_grad, backward, step.
     opt_vae, opt_disc = optimizers["model"], optimizers["discriminator"]
     # (1) the VAE: recon + KL + γ·TC, with the discriminator as a fixed critic
     model.discriminator.requires_grad_(False)
@@ -486,7 +471,7 @@ def factorvae_step(model, x, step, optimizers):
     z = z.detach()
     half = z.shape[0] // 2
     opt_disc.zero_grad()
-    d_loss, d_acc = discriminator_loss(model.discriminator, z[:half], permute_dims(z[half:2 * half]))
+    d_loss, d_acc = tc_discriminator_loss(model.discriminator, z[:half], permute_dims(z[half:2 * half]))
     d_loss.backward()
     opt_disc.step()
     terms = {"loss": loss, "recon": recon, "kl": kl_per_latent.sum(), "kl_per_latent": kl_per_latent,
@@ -537,23 +522,17 @@ factorvae_step = exercises.check_factorvae_step(factorvae_step, permute=permute_
 # **Heavy cell**: one to two minutes of CPU in the quick profile on an idle 2-core machine; the full profile is meant for a GPU.
 
 # %%
-def run_name(tag, model, steps, batch):
-    key = json.dumps({"model": model.model_name, "config": model.config(), "steps": steps,
-                      "batch": batch, "lr": LR, "seed": SEED}, sort_keys=True)
-    return f"05_{tag}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-
-
 TIMES = {}
 
 
-def fit(tag, model, data, steps, batch):
-    """Train (or load) ``model``; prints where it came from and the wall/CPU time used."""
+def fit_timed(tag, model, data, steps, batch):
+    """Train (or load) ``model`` with the course's ``fit``; prints where it came from and the
+    wall/CPU time used."""
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    result = train(model, data, steps=steps, batch_size=batch, lr=LR, seed=SEED, device=device,
-                   checkpoint=CHECKPOINTS / f"{run_name(tag, model, steps, batch)}.pt",
-                   progress=PROFILE != "smoke")
+    result = fit(model, data, steps=steps, batch_size=batch, lr=LR, seed=SEED, tag="05", device=device,
+                 progress=PROFILE != "smoke")
     TIMES[tag] = (time.perf_counter() - wall0, time.process_time() - cpu0)
-    how = "loaded from its checkpoint" if result.resumed_from >= steps else "trained"
+    how = "loaded from its checkpoint" if result.extra["loaded"] else "trained"
     print(f"{tag:<10} {steps} steps: {how}; wall {TIMES[tag][0]:.1f} s, CPU {TIMES[tag][1]:.1f} s")
     return result
 
@@ -575,7 +554,7 @@ dsprites_models = {
 }
 print("FactorVAE's step:", "yours (exercise 3)" if factorvae_step is not exercises.factorvae_step_reference
       else "the library's (exercise 3 not passed yet)")
-dsprites_runs = {tag: fit(tag, m, ds, STEPS, BATCH_SIZE) for tag, m in dsprites_models.items()}
+dsprites_runs = {tag: fit_timed(tag, m, ds, STEPS, BATCH_SIZE) for tag, m in dsprites_models.items()}
 
 # %% [markdown]
 # ### Scores
@@ -646,8 +625,7 @@ mig_tc, mig_beta = dsprites_scores["β-TCVAE"]["mig"], dsprites_scores["β-VAE"]
 long_runs, long_scores, long_kl = {}, {}, {}
 for tag, name in (("β-VAE", "beta_vae"), ("β-TCVAE", "beta_tcvae")):
     run = load_or_train(name, profile="smoke" if PROFILE == "smoke" else "quick", steps=LONG_STEPS,
-                        seed=SEED, device=device, progress=False,
-                        cache=CHECKPOINTS / f"05_long_{name}_{PROFILE}_{LONG_STEPS}_seed{SEED}.pt")
+                        seed=SEED, device=device, progress=False)
     recipe = run.extra["recipe"]
     long_runs[tag] = run.model.eval()
     enc = encode_dataset(long_runs[tag], ds, n=10_000 if PROFILE != "smoke" else 256, seed=SEED + 4, device=device)
@@ -693,7 +671,7 @@ for tag, result in long_scores.items():
           + (", ".join(f"{n} (z{j}, {g:.2f})" for n, g, j in ahead) or "no factor")
           + "".join(f" — {' and '.join(n for n, _, jj in ahead if jj == j)} share z{j}" for j in shared)
           + f"; spread over several latents or not learned (gap < {SPREAD}): {', '.join(spread) or 'none'}")
-from course_lib.checkpoints import read_manifest  # noqa: E402
+from course_lib.checkpoints import read_manifest
 
 _manifest = read_manifest()["checkpoints"]
 _short, _long = f"beta_vae-2000steps-seed{SEED}", f"beta_vae-{LONG_STEPS}steps-seed{SEED}"
@@ -717,7 +695,7 @@ def mi_panels(matrices, filename):
     return fig
 
 
-display(mi_panels({f"{tag}, {LONG_STEPS} steps: MIG {r.score:.2f}": r.mutual_info for tag, r in long_scores.items()},  # noqa: F821
+display(mi_panels({f"{tag}, {LONG_STEPS} steps: MIG {r.score:.2f}": r.mutual_info for tag, r in long_scores.items()},
                   "05_long_mutual_info.png"))
 long_tc = long_runs["β-TCVAE"]
 with torch.no_grad():
@@ -776,7 +754,7 @@ for tag, r in dsprites_runs.items():
         kl_order = np.argsort(-np.asarray(r.history["kl_per_latent"][-1]))[:5].tolist()
         fig = viz.traversal_grid(model, mu0, dims=kl_order, title=f"{tag}: traversals", scale=0.8)
     viz.save_figure(fig, f"05_traversal_{tag.replace('β', 'beta')}.png")
-    display(fig)  # noqa: F821 - IPython's display
+    display(fig)
     model.train()
 
 # %% [markdown]
@@ -789,7 +767,7 @@ for tag, r in dsprites_runs.items():
 # %%
 try:
     explorer = widgets.latent_explorer(dsprites_runs["β-TCVAE"].model.eval(), image=x_probe[0].cpu())
-    display(explorer.widget)  # noqa: F821
+    display(explorer.widget)
 except ImportError as err:
     print(f"no explorer here ({err}); install ipywidgets to use it")
 
@@ -829,7 +807,7 @@ def mnist_model(kind):
 
 
 torch.manual_seed(SEED)
-mnist_runs = {kind: fit(f"mnist_{kind}", mnist_model(kind), x_train, MNIST_STEPS, 64)
+mnist_runs = {kind: fit_timed(f"mnist_{kind}", mnist_model(kind), x_train, MNIST_STEPS, 64)
               for kind in ("CVAE", "FVAE", "CFVAE")}
 
 # %% [markdown]

@@ -36,16 +36,6 @@
 # the unrolled-InfoGAN experiment with its Q-loss table.
 
 # %% [markdown]
-# In Colab, the next cell installs the course library; elsewhere it does nothing.
-
-# %%
-import sys
-
-if "google.colab" in sys.modules:  # install the course only inside Colab
-    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
-        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
-
-# %% [markdown]
 # ## Parameters
 #
 # Papermill can override every name in the next cell, e.g.
@@ -115,27 +105,22 @@ import time
 
 import numpy as np
 import torch
+from IPython.display import display
 
-import course_lib
 from course_lib import exercises, viz
 from course_lib.data import DSprites, RingOfGaussians
 from course_lib.data.mnist import load_mnist
 from course_lib.metrics import mig
-from course_lib.models import GAN, UnrolledGAN, UnrolledInfoGAN
+from course_lib.models import UnrolledGAN, UnrolledInfoGAN
 from course_lib.models.gan import generator_loss, info_loss, matched_accuracy
+from course_lib.notebook import setup
 from course_lib.report import headline
-from course_lib.train import choose_device, seed_everything, train
+from course_lib.train import fit, train
 
-seed_everything(SEED)
-device = choose_device(DEVICE)
-if device.type == "cpu":
-    # one thread: for networks this small, a second thread costs more in synchronisation
-    # than it gains, and on a shared machine it waits for the busiest core
-    torch.set_num_threads(int(THREADS or 1))
-CHECKPOINTS = viz.runs_dir() / "checkpoints"
+# one CPU thread by default: for networks this small, a second thread costs more in
+# synchronisation than it gains, and on a shared machine it waits for the busiest core
+device = setup(SEED, DEVICE, PROFILE, threads=THREADS or 1)
 T_START = time.perf_counter()
-print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, "
-      f"device {device}, profile {PROFILE}, seed {SEED}, {torch.get_num_threads()} CPU threads")
 
 # %% [markdown]
 # ## 1. The GAN game and mode collapse
@@ -231,7 +216,7 @@ fig
 #   pure function of tensors; when `grads` carry a graph, so do the new parameters.
 # - `torch.func.functional_call(disc, params, (x,))`: the discriminator evaluated with the
 #   parameters `params` (a dict name → tensor) instead of its own.
-# - `discriminator_loss(real_logits, fake_logits)` $= -f$ (eq. 1, what the discriminator
+# - `gan_discriminator_loss(real_logits, fake_logits)` $= -f$ (eq. 1, what the discriminator
 #   minimises), `generator_loss(logits, model.generator_form)` (the fake term) and
 #   `real_data_term(real_logits)` $= \mathbb E_x \log D(x)$.
 #
@@ -244,7 +229,7 @@ fig
 # %%
 from torch.func import functional_call
 
-from course_lib.models.gan import adam_state_of, adam_step, discriminator_loss, real_data_term
+from course_lib.models.gan import adam_state_of, adam_step, gan_discriminator_loss, real_data_term
 
 
 def unrolled_terms(model, x_real, fake, d_optimizer, K):
@@ -255,13 +240,13 @@ def unrolled_terms(model, x_real, fake, d_optimizer, K):
     ### BEGIN SOLUTION
     # HINT: (1) the optimiser's state and a copy of the weights that autograd can differentiate:
     #   adam_state_of(d_optimizer, named) and v.detach().requires_grad_(True) for every weight.
-    #   (2) K times: −f at the copy (discriminator_loss of the logits that functional_call gives on
+    #   (2) K times: −f at the copy (gan_discriminator_loss of the logits that functional_call gives on
     #   x_real and on fake), its gradient with torch.autograd.grad(..., create_graph=True), one adam_step.
     #   (3) the fake and real terms at the last copy.
     state, hyper = adam_state_of(d_optimizer, named)
     params = {k: v.detach().requires_grad_(True) for k, v in named.items()}
     for _ in range(K):
-        d_loss = discriminator_loss(functional_call(disc, params, (x_real,)),
+        d_loss = gan_discriminator_loss(functional_call(disc, params, (x_real,)),
                                     functional_call(disc, params, (fake,)))
         grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=True)
         params, state = adam_step(params, state, dict(zip(params, grads)), **hyper)
@@ -283,7 +268,7 @@ unrolled_terms = exercises.check_unrolled_terms(unrolled_terms)
 #    discriminator's weights that autograd can differentiate with respect to. Working on copies
 #    leaves `model.discriminator` untouched: the unrolled discriminators are thrown away after the
 #    generator's step.
-# 3. In the loop, `d_loss = discriminator_loss(D(x_real; θ_D^k), D(fake; θ_D^k))` is $-f(\theta_G,
+# 3. In the loop, `d_loss = gan_discriminator_loss(D(x_real; θ_D^k), D(fake; θ_D^k))` is $-f(\theta_G,
 #    \theta_D^k)$. Here `fake` $= G(z)$ still carries its graph back to $\theta_G$: this is where
 #    the unrolled discriminator *sees* the generator.
 # 4. `torch.autograd.grad(d_loss, ..., create_graph=True)` gives $\partial f/\partial\theta_D^k$ as
@@ -508,13 +493,13 @@ print(f"at K={max(TOY_KS)}: second order {toy_mean[second_name]:.1f} modes, firs
 #
 # ### The cost of unrolling
 #
-# `python -m course_lib bench unroll` (module `course_lib.bench_gan`) times one training step
+# `python -m course_lib bench unroll` (module `course_lib.cli.bench_gan`) times one training step
 # (generator through the unroll, then the discriminator) for K ∈ {0, 5, 10}, first and second
 # order. Here a short version on this notebook's device, with the toy networks (128 hidden
 # units, a batch of 512):
 
 # %%
-from course_lib import bench_gan
+from course_lib.cli import bench_gan
 
 bench_rows = bench_gan.run(BENCH_KS, arch="mlp", batch=512, repeats=BENCH_REPEATS, device=device)
 
@@ -660,10 +645,8 @@ info_runs = {}
 for K in INFO_KS:
     torch.manual_seed(SEED)
     model = UnrolledInfoGAN(unroll_steps=K, **INFO_ARCH).to(device)
-    recipe = f"w{INFO_WIDTH}_s{INFO_STEPS}_b{INFO_BATCH}_lr{LR:g}_d{D_LR_RATIO:g}_lc{LAMBDA_CAT:g}_l{LAMBDA:g}_q{Q_WITH[0]}"
-    ckpt = CHECKPOINTS / f"06_infogan_K{K}_{mnist.source}_{PROFILE}_{recipe}_seed{SEED}.pt"
-    res = train(model, images, steps=INFO_STEPS, batch_size=INFO_BATCH, lr=LR, seed=SEED, device=device,
-                checkpoint=ckpt, log_every=max(1, INFO_STEPS // 20), progress=False)
+    res = fit(model, images, steps=INFO_STEPS, batch_size=INFO_BATCH, lr=LR, seed=SEED, tag="06", device=device,
+              log_every=max(1, INFO_STEPS // 20), progress=False)
     info_runs[K] = res
     print(f"K={K:<3d} {res.seconds:6.1f} s   q_cat {res.history.last('q_cat'):.3f}   "
           f"q_cont NLL {res.history.last('q_cont'):+.3f}   q_cont MSE {res.history.last('q_cont_mse'):.3f}")
@@ -683,7 +666,7 @@ for j in range(2):
     fig = viz.show_images(grid.cpu(), nrow=len(values),
                           title=f"K={INFO_KS[0]}: continuous code {j + 1} (left→right), categorical code (rows)")
     viz.save_figure(fig, f"06_traversal_c{j + 1}.png")
-    display(fig)  # noqa: F821 - IPython's display
+    display(fig)
 
 # %% [markdown]
 # What to look for: in a well-trained InfoGAN each row is one digit and a continuous code
@@ -790,9 +773,8 @@ ds = DSprites()
 torch.manual_seed(SEED)
 dsprites_gan = UnrolledInfoGAN(unroll_steps=0, codes="cont5", lam=LAMBDA, noise_dim=10, arch="conv64",
                                width=INFO_WIDTH).to(device)
-ckpt = CHECKPOINTS / f"06_infogan_dsprites_{PROFILE}_w{INFO_WIDTH}_s{DSPRITES_STEPS}_seed{SEED}.pt"
-res_ds = train(dsprites_gan, ds, steps=DSPRITES_STEPS, batch_size=INFO_BATCH, lr=LR, seed=SEED, device=device,
-               checkpoint=ckpt, progress=False)
+res_ds = fit(dsprites_gan, ds, steps=DSPRITES_STEPS, batch_size=INFO_BATCH, lr=LR, seed=SEED, tag="06",
+             device=device, progress=False)
 n_eval = profiles.pick(PROFILE, smoke=256, quick=5000, full=10_000)
 eval_classes = ds.sample_classes(n_eval, generator=torch.Generator().manual_seed(SEED + 7))
 _, q_codes = dsprites_gan.predict_codes(ds.images(eval_classes.to(device)))

@@ -31,16 +31,6 @@
 # VAE + InfoGAN observations of the seed `002_de0aa939c9dc4f26.txt` (§IV, Fig. 13–15).
 
 # %% [markdown]
-# In Colab, the next cell installs the course library; elsewhere it does nothing.
-
-# %%
-import sys
-
-if "google.colab" in sys.modules:  # install the course only inside Colab
-    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
-        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
-
-# %% [markdown]
 # ## Parameters
 #
 # Papermill can override every name in the next cell, e.g.

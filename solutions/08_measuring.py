@@ -32,16 +32,6 @@
 # `003_9cf833ed4120ca8c.txt`.
 
 # %% [markdown]
-# In Colab, the next cell installs the course library; elsewhere it does nothing.
-
-# %%
-import sys
-
-if "google.colab" in sys.modules:  # install the course only inside Colab
-    get_ipython().run_line_magic(  # noqa: F821 - defined by IPython
-        "pip", 'install -q "git+https://github.com/disentanglement-course/disentanglement-course"')
-
-# %% [markdown]
 # ## Parameters
 #
 # `MODELS = None` puts every model of the course on the leaderboard; a list of names
@@ -81,21 +71,26 @@ import time
 
 import numpy as np
 import torch
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 
-import course_lib
 from course_lib import exercises, leaderboard, viz
 from course_lib.data import DSprites
-from course_lib.metrics import (beta_vae_score, dci, discretize, factor_entropy, factor_vae_score, mig,
-                                mig_sampled, mutual_info_matrix, sap, synthetic_representation)
+from course_lib.metrics import (
+    beta_vae_score,
+    dci,
+    discretize,
+    factor_entropy,
+    factor_vae_score,
+    mig,
+    mig_sampled,
+    sap,
+    synthetic_representation,
+)
 from course_lib.metrics.mig import gap_scores
+from course_lib.notebook import setup
 from course_lib.report import headline
-from course_lib.train import choose_device, seed_everything
 
-seed_everything(SEED)
-device = choose_device(DEVICE)
-print(f"torch {torch.__version__}, course_lib {course_lib.__version__}, device {device}, "
-      f"profile {PROFILE}, seed {SEED}")
+device = setup(SEED, DEVICE, PROFILE)
 
 ds = DSprites()
 eval_classes = ds.sample_classes(NUM_EVAL, torch.Generator().manual_seed(SEED + 1000))
@@ -151,7 +146,7 @@ def discrete_mutual_info(a, b):
 # returns.
 
 # %%
-from sklearn.metrics import mutual_info_score  # noqa: E402
+from sklearn.metrics import mutual_info_score
 
 
 def _reference_mi(a, b):
@@ -266,9 +261,8 @@ fig
 # %%
 t0 = time.perf_counter()
 lb_data = ds.sampler(device)
-cache = viz.runs_dir() / "checkpoints"
 bvae, bvae_source = leaderboard.get_model("β-VAE", lb_data, steps=STEPS, batch_size=BATCH_SIZE, lr=LR,
-                                          seed=SEED, device=device, cache_dir=cache, profile=PROFILE)
+                                          seed=SEED, device=device)
 with torch.no_grad():
     mu, logvar = bvae.encode(ds.images(eval_classes.to(device)))
 discrete = mig(mu.cpu().numpy(), factors, num_bins=NUM_BINS)
@@ -428,7 +422,7 @@ for name in names:
         model, source = trained[name], bvae_source
     else:
         model, source = leaderboard.get_model(name, lb_data, steps=STEPS, batch_size=BATCH_SIZE, lr=LR,
-                                              seed=SEED, device=device, cache_dir=cache, profile=PROFILE,
+                                              seed=SEED, device=device,
                                               vae=bvae)
     scores = leaderboard.evaluate(model, ds, eval_classes, device=device, n_votes=N_VOTES, seed=SEED)
     rows.append(leaderboard.table_row(name, leaderboard.training_steps(name, STEPS), source, scores))
@@ -485,7 +479,7 @@ fig
 # (`runs/sweeps/*/**/leaderboard.json`, or `runs/leaderboard*` of earlier runs).
 
 # %%
-import json  # noqa: E402
+import json
 
 found = {}
 for path in sorted(viz.runs_dir().glob("**/leaderboard.json")):

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from course_lib import build as b
-from course_lib.__main__ import main as cli
+from course_lib.cli import build as b
+from course_lib.cli import main as cli
+from course_lib.notebook import colab_cell
 
 SOURCE = '''\
 # %% [markdown]
@@ -77,8 +78,11 @@ def test_build_writes_student_stub_and_full_solution(tmp_path):
 
     for nb in (student, solution):
         assert nb["metadata"]["kernelspec"]["name"] == "python3"
-        assert [c["cell_type"] for c in nb["cells"]] == ["markdown", "code", "code", "code", "code"]
-        assert nb["cells"][1]["metadata"]["tags"] == ["parameters"]
+        # the title, the shared Colab note and cell (added by the build), then the source's cells
+        assert [c["cell_type"] for c in nb["cells"]] == ["markdown", "markdown", "code", "code", "code", "code",
+                                                         "code"]
+        assert "".join(nb["cells"][2]["source"]) == colab_cell()
+        assert nb["cells"][3]["metadata"]["tags"] == ["parameters"]
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
                 assert cell["outputs"] == [] and cell["execution_count"] is None
@@ -242,7 +246,7 @@ def test_multi_line_hint_is_kept_whole(tmp_path):
     code, a blank line or a '# STUB:' line (course_lib/build.py, module docstring)."""
     root = _repo(tmp_path, MULTILINE_HINT, "09_hints.py")
     assert b.build(root).ok
-    cells = _code(_load(root / "notebooks" / "09_hints.ipynb"))
+    cells = _code(_load(root / "notebooks" / "09_hints.ipynb"))[1:]  # after the shared Colab cell
     assert cells[0] == (
         "def loss(a, b):\n"
         "    # TODO: encoder = β·kl + llike; decoder = γ·llike + BCE(d_recon → 1);\n"
@@ -267,3 +271,20 @@ def test_repository_hints_keep_their_continuation_lines():
             continue  # the notebook changed; the rule itself is tested above
         _, student = b.convert(source, root)
         assert f"#       {words}" in student.decode(), name
+
+
+def test_a_source_with_its_own_colab_cell_is_refused(tmp_path):
+    own_cell = "# %%\nimport sys\nif 'google.colab' in sys.modules:\n    pass\n\n"
+    text = SOURCE.replace("# %% tags=[\"parameters\"]", own_cell + "# %% tags=[\"parameters\"]")
+    with pytest.raises(ValueError, match="the build adds the shared one"):
+        b.build(_repo(tmp_path, text))
+
+
+def test_every_repository_notebook_opens_with_the_shared_colab_cell():
+    root = b.repo_root()
+    for source in b.sources(root):
+        assert "google.colab" not in source.read_text(), source  # written once, in course_lib.notebook
+        for path in b.targets(source, root):
+            cells = _load(path)["cells"]
+            assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
+            assert "".join(cells[2]["source"]) == colab_cell(), path

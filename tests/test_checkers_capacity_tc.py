@@ -8,9 +8,8 @@ import torch
 
 from course_lib import exercises as ex
 from course_lib.losses import bernoulli_recon, kl_normal
-from course_lib.models.tc import discriminator_loss
 from course_lib.models.tc import permute_dims as library_permute
-
+from course_lib.models.tc import tc_discriminator_loss
 
 # --------------------------------------------------------------------------- capacity_loss (04)
 
@@ -162,7 +161,7 @@ def make_step(*, freeze=True, detach=True, halves="first", gamma=True, keys=None
             joint, other = codes[:half], codes[half:2 * half]
         else:
             joint, other = codes[half:2 * half], codes[:half]
-        d_loss, d_acc = discriminator_loss(model.discriminator, joint, permute(other))
+        d_loss, d_acc = tc_discriminator_loss(model.discriminator, joint, permute(other))
         d_loss.backward()
         opt_disc.step()
         terms = {"loss": loss, "recon": recon, "kl": kl_per_latent.sum(), "kl_per_latent": kl_per_latent,
@@ -240,7 +239,8 @@ def test_factorvae_variant_with_default_choices_is_the_library_step():
     model = FactorVAE(num_latents=3, disc_hidden=8, disc_layers=1).double()
     x = (torch.rand(6, 1, 64, 64, dtype=torch.float64) < 0.2).double()
     batches = [x, x.flip(0)]
-    variant = lambda m, xb, s, o: ex._factorvae_step_variant(m, xb, s, o, permute=library_permute)  # noqa: E731
+    def variant(m, xb, s, o):
+        return ex._factorvae_step_variant(m, xb, s, o, permute=library_permute)
     a = ex._factorvae_outcome(ex.factorvae_step_reference, model, batches, 1e-3, 3)
     b = ex._factorvae_outcome(variant, model, batches, 1e-3, 3)
     for wa, wb in zip(a[1] + a[2], b[1] + b[2]):

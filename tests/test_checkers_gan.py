@@ -5,28 +5,18 @@ import io
 
 import pytest
 import torch
-from torch.func import functional_call
 
 from course_lib import exercises as ex
-from course_lib.models.gan import adam_state_of, adam_step, discriminator_loss, generator_loss, real_data_term
-
-
-def right(model, x_real, fake, d_optimizer, K):
-    disc = model.discriminator
-    named = dict(disc.named_parameters())
-    state, hyper = adam_state_of(d_optimizer, named)
-    params = {k: v.detach().requires_grad_(True) for k, v in named.items()}
-    for _ in range(K):
-        d_loss = discriminator_loss(functional_call(disc, params, (x_real,)),
-                                    functional_call(disc, params, (fake,)))
-        grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=True)
-        params, state = adam_step(params, state, dict(zip(params, grads)), **hyper)
-    return {"fake": generator_loss(functional_call(disc, params, (fake,)), model.generator_form),
-            "real": real_data_term(functional_call(disc, params, (x_real,)))}
 
 
 def variant(**choice):
+    """The checker's own write-up of the objective (two discriminator calls per inner step, where
+    the library concatenates real and fake), with one choice changed."""
     return lambda *a: ex._unrolled_variant(*a, **choice)
+
+
+def right(model, x_real, fake, d_optimizer, K):
+    return ex._unrolled_variant(model, x_real, fake, d_optimizer, K)
 
 
 def run(answer):

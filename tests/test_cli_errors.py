@@ -17,7 +17,7 @@ from course_lib.models import build_model
 @pytest.fixture
 def cli(capsys):
     """``python -m course_lib ARGS`` in this process: (returncode, stderr)."""
-    from course_lib.__main__ import main
+    from course_lib.cli import main
 
     def run(*args):
         try:

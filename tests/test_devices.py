@@ -17,8 +17,7 @@ from course_lib.data import DSprites, RingOfGaussians, SamplerDeviceWarning, Ten
 from course_lib.data import dsprites as dsp
 from course_lib.models import VAE, BetaVAE, CapacityVAE, UnrolledGAN
 from course_lib.models.base import amp_dtype, deterministic
-from course_lib.train import (RandomStateWarning, atomic_save, load_checkpoint, restore_generator, train,
-                              with_checksum)
+from course_lib.train import RandomStateWarning, atomic_save, load_checkpoint, restore_generator, train, with_checksum
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 DS = DSprites()
@@ -315,7 +314,7 @@ def test_the_leaderboard_seeds_before_it_builds_a_model(tmp_path, monkeypatch):
     for noise in (1, 2):
         torch.manual_seed(noise)  # whatever ran before must not change the initial weights
         leaderboard.get_model("VAE", DS.sampler(), steps=1, batch_size=4, lr=1e-3, seed=5, device="cpu",
-                              cache_dir=tmp_path / str(noise), profile="smoke", use_shipped=False)
+                              cache_dir=tmp_path / str(noise), use_shipped=False)
     assert all(torch.equal(built[0][k], built[1][k]) for k in built[0])
 
 

@@ -501,7 +501,7 @@ def test_export_the_whole_grid_and_read_it_back(tmp_path):
 
 
 def test_render_benchmark_prints_images_per_second(capsys):
-    from course_lib import bench
+    from course_lib.cli import bench
 
     assert bench.main(["render", "--batch-sizes", "16", "--seconds", "0.02", "--repeats", "1", "--cpu-only"]) == 0
     out = capsys.readouterr().out

@@ -111,12 +111,12 @@ def test_discriminator_learns_to_detect_correlation():
     model = small_factor_vae(disc_hidden=32)
     opt = torch.optim.Adam(model.discriminator.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(0)
-    from course_lib.models.tc import discriminator_loss
+    from course_lib.models.tc import tc_discriminator_loss
     for _ in range(150):
         a = torch.randn(128, 1, generator=g)
         z = torch.cat([a, a + 0.3 * torch.randn(128, 1, generator=g), torch.randn(128, 1, generator=g)], 1)
         opt.zero_grad()
-        loss, acc = discriminator_loss(model.discriminator, z[:64], permute_dims(z[64:], g))
+        loss, acc = tc_discriminator_loss(model.discriminator, z[:64], permute_dims(z[64:], g))
         loss.backward()
         opt.step()
     true_tc = -0.5 * math.log(1 - 1 / 1.09)  # mutual information of the correlated pair

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from course_lib.models import GAN, InfoGAN, UnrolledGAN, UnrolledInfoGAN, build_model, parse_codes
-from course_lib.models.gan import (CodeSpec, adam_state_of, adam_step, discriminator_loss,
-                                   generator_loss)
+from course_lib.models.gan import CodeSpec, adam_state_of, adam_step, gan_discriminator_loss, generator_loss
 from course_lib.train import train
 
 TINY = dict(arch="mlp", noise_dim=2, hidden=4, layers=1, replicas=1)
@@ -70,7 +69,7 @@ def test_adam_step_matches_torch_optim_adam():
     params = {"w": w.detach().clone(), "b": b.detach().clone()}
     state = {"step": 0, "exp_avg": {k: torch.zeros_like(v) for k, v in params.items()},
              "exp_avg_sq": {k: torch.zeros_like(v) for k, v in params.items()}}
-    for i in range(4):
+    for _ in range(4):
         x = torch.randn(5, 3)
         opt.zero_grad()
         ((x @ w + b) ** 2).sum().backward()
@@ -186,7 +185,7 @@ def test_first_order_differs_from_second_order_and_matches_a_real_unroll():
     fake = model.generate(z).detach()
     for _ in range(3):
         opt_copy.zero_grad()
-        discriminator_loss(d_copy(x), d_copy(fake)).backward()
+        gan_discriminator_loss(d_copy(x), d_copy(fake)).backward()
         opt_copy.step()
     loss = generator_loss(d_copy(model.generate(z)))
     ref = torch.autograd.grad(loss, list(model.generator.parameters()))
@@ -200,11 +199,11 @@ def test_first_order_differs_from_second_order_and_matches_a_real_unroll():
 def test_replicas_are_independent():
     model = GAN(arch="mlp", noise_dim=3, hidden=5, layers=1, replicas=3).double()
     x = torch.randn(3, 4, 2, dtype=torch.float64)
-    loss = discriminator_loss(model.discriminator(x), model.discriminator(x + 1))
+    loss = gan_discriminator_loss(model.discriminator(x), model.discriminator(x + 1))
     g1 = torch.autograd.grad(loss, model.discriminator.head.weight)[0]
     x2 = x.clone()
     x2[2] += 5  # change only replica 2's data
-    loss2 = discriminator_loss(model.discriminator(x2), model.discriminator(x2 + 1))
+    loss2 = gan_discriminator_loss(model.discriminator(x2), model.discriminator(x2 + 1))
     g2 = torch.autograd.grad(loss2, model.discriminator.head.weight)[0]
     assert torch.equal(g1[:2], g2[:2]) and not torch.equal(g1[2], g2[2])
 
@@ -280,7 +279,8 @@ def test_matched_accuracy_equals_brute_force_over_permutations():
     pred = (labels + 1) % 4
     pred[:15] = torch.randint(4, (15,), generator=g)
     acc, mapping = matched_accuracy(pred, labels)
-    brute = max(sum(int(perm[p]) == int(l) for p, l in zip(pred, labels)) for perm in itertools.permutations(range(4)))
+    brute = max(sum(int(perm[p]) == int(label) for p, label in zip(pred, labels))
+                for perm in itertools.permutations(range(4)))
     assert acc == pytest.approx(brute / 60)
     assert mapping[1] == 0 and mapping[2] == 1  # cluster (l + 1) % 4 is label l
     with pytest.raises(ValueError):
@@ -299,7 +299,7 @@ def test_predict_codes_and_traversal_shapes():
 
 
 def test_bench_unroll_runs_and_rejects_negative_k(capsys):
-    from course_lib import bench_gan
+    from course_lib.cli import bench_gan
 
     rows = bench_gan.run((0, 1), arch="mlp", batch=8, repeats=1, printer=lambda *_: None)
     assert [(r["K"], r["order"]) for r in rows] == [(0, "-"), (1, "first"), (1, "second")]
@@ -462,7 +462,7 @@ def test_unrolled_terms_split_and_forms():
     terms = model.unrolled_generator_terms(x, model.generate(z), opts["discriminator"])
     total = model.unrolled_generator_loss(x, model.generate(z), opts["discriminator"])
     assert torch.allclose(terms["fake"] + terms["real"], total)
-    assert float(terms["real"]) < 0  # E log D_K(x) <= 0
+    assert float(terms["real"].detach()) < 0  # E log D_K(x) <= 0
     params = list(model.generator.parameters())
     g_real = _flat_params(torch.autograd.grad(terms["real"], params, retain_graph=True))
     assert g_real.norm() > 0  # reaches θ_G through θ_D^K

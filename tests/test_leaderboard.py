@@ -73,7 +73,7 @@ def test_get_model_uses_the_best_trained_shipped_model_then_the_cache(tmp_path, 
     from course_lib.checkpoints import MissingCheckpointsWarning
 
     ds = DSprites()
-    kw = dict(batch_size=4, lr=1e-3, seed=0, device="cpu", cache_dir=tmp_path, profile="smoke")
+    kw = dict(batch_size=4, lr=1e-3, seed=0, device="cpu", cache_dir=tmp_path)
     best = _best_shipped("beta_vae", 1)
     if best:  # the β-VAE row: the highest-MIG shipped β-VAE, with its seed choice and its β
         mig, steps, key, entry = best
@@ -137,7 +137,7 @@ def test_table_rows_show_the_training_budget(tmp_path, monkeypatch):
     from course_lib.checkpoints import read_manifest
 
     ds = DSprites()
-    kw = dict(batch_size=4, lr=1e-3, seed=0, device="cpu", cache_dir=tmp_path, profile="smoke")
+    kw = dict(batch_size=4, lr=1e-3, seed=0, device="cpu", cache_dir=tmp_path)
     shipped = [e["recipe"]["steps"] for e in read_manifest()["checkpoints"].values()
                if e["recipe"]["name"] == "beta_tcvae"]
     if shipped:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from course_lib import bench_metrics
+from course_lib.cli import bench_metrics
 
 
 def test_bench_mig_runs_on_a_small_subset(capsys):

@@ -301,7 +301,8 @@ def test_factor_vae_pruning_threshold_is_relative_to_the_largest_std():
     for scales, threshold in [(np.array([2.0, 4.0, 3.0, -1 / 2]), 0.05),  # stds 0.68, 0.2, 1.05, 0.18
                               (np.array([50.0, 1e-3, -3.0, 1.0]), 0.0)]:
         a = factor_vae_score(noisy, SIZES, **FAST, n_variance=2000, seed=5, prune_threshold=threshold)
-        moved = lambda c, s=scales: noisy(c)[:, perm] * s + offsets
+        def moved(c, s=scales):
+            return noisy(c)[:, perm] * s + offsets
         b = factor_vae_score(moved, SIZES, **FAST, n_variance=2000, seed=5, prune_threshold=threshold)
         assert 0.5 < a.score < 0.9 and b.score == a.score
         np.testing.assert_array_equal(b.votes, a.votes[perm])

@@ -4,17 +4,32 @@ configs and checkpoints of models."""
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
 from torch import nn
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from course_lib.models import (MODELS, VAE, Autoencoder, BetaVAE, BurgessDecoder, BurgessEncoder,
-                               CourseModel, build_model, register)
-from course_lib.train import (atomic_save, checkpoint_state, History, load_checkpoint, load_into, load_model,
-                              with_checksum)
+from course_lib.models import (
+    MODELS,
+    VAE,
+    Autoencoder,
+    BetaVAE,
+    BurgessDecoder,
+    BurgessEncoder,
+    CourseModel,
+    build_model,
+    register,
+)
+from course_lib.train import (
+    History,
+    atomic_save,
+    checkpoint_state,
+    load_checkpoint,
+    load_into,
+    load_model,
+    with_checksum,
+)
 
 
 def images(n=4, channels=1, seed=0):

@@ -190,7 +190,7 @@ def test_refuses_what_it_cannot_batch(data):
 
 
 def test_benchmark_commands_print_their_figures(capsys):
-    from course_lib import bench, bench_train
+    from course_lib.cli import bench, bench_train
     from course_lib.models import nets
 
     assert bench.main(["multiseed", "--copies", "2", "--steps", "1", "--batch-size", "2"]) == 0

@@ -346,12 +346,12 @@ def _elbo_parts(logits, x, mu, logvar):
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (lambda l, x, m, v: (_elbo_parts(l, x, m, v)[0].mean(1) + _elbo_parts(l, x, m, v)[1]).mean(), "seed 001"),
-    (lambda l, x, m, v: -(_elbo_parts(l, x, m, v)[0].sum(1) + _elbo_parts(l, x, m, v)[1]).mean(),
+    (lambda lg, x, m, v: (_elbo_parts(lg, x, m, v)[0].mean(1) + _elbo_parts(lg, x, m, v)[1]).mean(), "seed 001"),
+    (lambda lg, x, m, v: -(_elbo_parts(lg, x, m, v)[0].sum(1) + _elbo_parts(lg, x, m, v)[1]).mean(),
      "you returned the ELBO"),
-    (lambda l, x, m, v: (_elbo_parts(l, x, m, v)[0].sum(1) - _elbo_parts(l, x, m, v)[1]).mean(),
+    (lambda lg, x, m, v: (_elbo_parts(lg, x, m, v)[0].sum(1) - _elbo_parts(lg, x, m, v)[1]).mean(),
      "sign of the KL"),
-    (lambda l, x, m, v: (_elbo_parts(torch.sigmoid(l), x, m, v)[0].sum(1) + _elbo_parts(l, x, m, v)[1]).mean(),
+    (lambda lg, x, m, v: (_elbo_parts(torch.sigmoid(lg), x, m, v)[0].sum(1) + _elbo_parts(lg, x, m, v)[1]).mean(),
      "double sigmoid"),
 ])
 def test_negative_elbo_checker_names_each_mistake(wrong, words, capsys):

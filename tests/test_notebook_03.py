@@ -28,16 +28,16 @@ def test_right_answer_passes(capsys):
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (lambda l, x, m, v, b: (_parts(l, x, m, v)[0].mean(1) + b * _parts(l, x, m, v)[1]).mean(),
+    (lambda lg, x, m, v, b: (_parts(lg, x, m, v)[0].mean(1) + b * _parts(lg, x, m, v)[1]).mean(),
      "averaged the reconstruction over the pixels"),
-    (lambda l, x, m, v, b: -(_parts(l, x, m, v)[0].sum(1) + b * _parts(l, x, m, v)[1]).mean(),
+    (lambda lg, x, m, v, b: -(_parts(lg, x, m, v)[0].sum(1) + b * _parts(lg, x, m, v)[1]).mean(),
      "you returned the ELBO"),
-    (lambda l, x, m, v, b: (_parts(l, x, m, v)[0].sum(1) - b * _parts(l, x, m, v)[1]).mean(),
+    (lambda lg, x, m, v, b: (_parts(lg, x, m, v)[0].sum(1) - b * _parts(lg, x, m, v)[1]).mean(),
      "sign of the KL"),
-    (lambda l, x, m, v, b: (_parts(torch.sigmoid(l), x, m, v)[0].sum(1) + b * _parts(l, x, m, v)[1]).mean(),
+    (lambda lg, x, m, v, b: (_parts(torch.sigmoid(lg), x, m, v)[0].sum(1) + b * _parts(lg, x, m, v)[1]).mean(),
      "double sigmoid"),
-    (lambda l, x, m, v, b: (_parts(l, x, m, v)[0].sum(1) + _parts(l, x, m, v)[1]).mean(), "β is missing"),
-    (lambda l, x, m, v, b: (b * _parts(l, x, m, v)[0].sum(1) + _parts(l, x, m, v)[1]).mean(),
+    (lambda lg, x, m, v, b: (_parts(lg, x, m, v)[0].sum(1) + _parts(lg, x, m, v)[1]).mean(), "β is missing"),
+    (lambda lg, x, m, v, b: (b * _parts(lg, x, m, v)[0].sum(1) + _parts(lg, x, m, v)[1]).mean(),
      "not the reconstruction"),
 ])
 def test_mistakes_are_named_and_fall_back(wrong, words, capsys):
@@ -48,7 +48,7 @@ def test_mistakes_are_named_and_fall_back(wrong, words, capsys):
 
 
 def test_unnamed_mistake_and_stub_fall_back(capsys):
-    used = ex.check_beta_vae_loss(lambda l, x, m, v, b: right(l, x, m, v, b) + 1.0)
+    used = ex.check_beta_vae_loss(lambda lg, x, m, v, b: right(lg, x, m, v, b) + 1.0)
     out = capsys.readouterr().out
     assert used is ex.beta_vae_loss_reference and out.startswith("✘") and "Hint:" not in out
 

@@ -40,7 +40,7 @@ def test_factorvae_step_is_written_by_the_student_and_trains_the_factorvae():
     exercise = source[source.index("def factorvae_step("):]
     body = exercise[:exercise.index("### END SOLUTION")]
     assert "### BEGIN SOLUTION" in body
-    for piece in ("requires_grad_(False)", "z.detach()", "permute_dims(", "discriminator_loss("):
+    for piece in ("requires_grad_(False)", "z.detach()", "permute_dims(", "tc_discriminator_loss("):
         assert piece in body, piece
     assert "exercises.check_factorvae_step(factorvae_step, permute=permute_dims)" in source
     assert re.search(r"def training_step\(self, x, step, optimizers.*\):\n\s+return factorvae_step\(self", source)

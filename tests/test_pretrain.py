@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from course_lib import checkpoints as ck
-from course_lib import pretrain
+from course_lib.cli import pretrain
 from course_lib.models import BetaVAE
 from course_lib.train import load_model
 

@@ -6,9 +6,9 @@ import os
 import nbformat
 import pytest
 
-from course_lib import run as r
-from course_lib.__main__ import main as cli
-from course_lib.build import repo_root
+from course_lib.cli import main as cli
+from course_lib.cli import run as r
+from course_lib.config import repo_root
 
 
 def _notebook(path, parameters, body):

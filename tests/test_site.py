@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import site
+from course_lib.cli import site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ def _repo(tmp_path: Path) -> Path:
 
 def _executed(root: Path, runs: Path, variant: str, profile="quick", row=None, edit=None) -> Path:
     """Write runs/<profile>/01_tiny.ipynb (the given variant, with an output) and summary.json."""
-    from course_lib.build import convert
+    from course_lib.cli.build import convert
 
     solution, student = convert(root / "solutions" / "01_tiny.py", root)
     nb = json.loads((solution if variant == "solution" else student).decode())
@@ -165,7 +165,7 @@ def _info(variant="student"):
 
 
 def _pair(root):
-    from course_lib.build import convert
+    from course_lib.cli.build import convert
 
     solution, student = convert(root / "solutions" / "01_tiny.py", root)
     return json.loads(solution.decode()), json.loads(student.decode())
@@ -276,7 +276,7 @@ def test_the_home_page_has_the_course_map_seeds_explorers_and_a_toctree():
                          "IDGAN_LR", "BATCH_SIZE"]),
 ])
 def test_the_notebooks_still_define_the_settings_their_explorers_read(stem, names):
-    from course_lib.build import convert
+    from course_lib.cli.build import convert
 
     solution, _ = convert(ROOT / "solutions" / f"{stem}.py", ROOT)
     for profile in ("smoke", "quick"):

@@ -181,7 +181,7 @@ def test_a_slider_of_every_embedded_explorer_changes_the_image(site, browser):
     explorers = manifest["explorers"]
     assert not manifest["explorer_problems"], manifest["explorer_problems"]
     on_the_site = {n["stem"] for n in manifest["notebooks"]}
-    from course_lib.site import EXPLORERS
+    from course_lib.cli.site import EXPLORERS
 
     assert {e["notebook"] for e in explorers} == set(EXPLORERS) & on_the_site
     assert all(e["images"] >= 1 and e["bytes"] > 0 for e in explorers)
@@ -230,7 +230,7 @@ def test_the_site_is_small_offline_and_checked(site):
     _, manifest = site
     assert manifest["bytes"] < 50_000_000, f"{manifest['bytes'] / 1e6:.1f} MB"
     assert manifest["broken"] == [] and manifest["external"] == []
-    from course_lib.site import check_site
+    from course_lib.cli.site import check_site
 
     check = check_site(SITE)
     assert check.ok, check.broken[:10] + check.external[:10]

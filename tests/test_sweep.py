@@ -9,8 +9,8 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("papermill")
 
-from course_lib import sweep  # noqa: E402
-from course_lib.__main__ import main as cli  # noqa: E402
+from course_lib.cli import main as cli  # noqa: E402 - after the importorskip above
+from course_lib.cli import sweep  # noqa: E402 - after the importorskip above
 
 
 def tiny_notebook(folder):

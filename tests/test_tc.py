@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from course_lib.losses import tc_decomposition
-from course_lib.losses.tc import (gaussian_log_density_matrix, gaussian_total_correlation, log_qz,
-                                  mws_tc_offset)
+from course_lib.losses.tc import gaussian_log_density_matrix, gaussian_total_correlation, log_qz, mws_tc_offset
 
 N_DATA = 10**6
 

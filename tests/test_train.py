@@ -10,8 +10,16 @@ from torch import nn
 
 from course_lib.data import DSprites
 from course_lib.models import BetaVAE, CourseModel
-from course_lib.train import (NonFiniteLossError, TrainResult, atomic_save, choose_device, load_checkpoint,
-                              load_model, seed_everything, train)
+from course_lib.train import (
+    NonFiniteLossError,
+    TrainResult,
+    atomic_save,
+    choose_device,
+    load_checkpoint,
+    load_model,
+    seed_everything,
+    train,
+)
 
 
 class Tiny(CourseModel):
@@ -145,7 +153,8 @@ def test_history_holds_the_mean_of_every_term_over_each_log_window():
 
 def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     ckpt = tmp_path / "nan.pt"
-    with pytest.raises(NonFiniteLossError, match=r"NaN or infinite between steps 6 and 8.*last good checkpoint .*nan\.pt was kept"):
+    with pytest.raises(NonFiniteLossError,
+                       match=r"NaN or infinite between steps 6 and 8.*last good checkpoint .*nan\.pt was kept"):
         # training_step gets the 0-based step: nan_at=7 is the 8th update
         train(tiny(nan_at=7), DATA, steps=20, log_every=2, checkpoint=ckpt, checkpoint_every=5, **FAST)
     state = load_checkpoint(ckpt)
@@ -273,7 +282,7 @@ def test_seed_everything_is_repeatable():
 
 
 def test_train_benchmark_prints_both_speeds_and_their_ratio(capsys):
-    from course_lib import bench
+    from course_lib.cli import bench
 
     threads = torch.get_num_threads()
     try:

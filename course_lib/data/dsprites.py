@@ -322,6 +322,11 @@ class DSprites(torch.utils.data.Dataset):
     def procedural(self) -> bool:
         return self._imgs is None
 
+    @property
+    def key(self) -> str:
+        """What the training data is, for run names: ``dsprites`` (procedural) or the npz's name."""
+        return "dsprites" if self.procedural else f"dsprites-npz:{self.npz_path.name}"
+
     def __len__(self) -> int:
         return NUM_IMAGES
 
@@ -397,7 +402,7 @@ class DSprites(torch.utils.data.Dataset):
         imgs = torch.from_numpy(self._imgs[rows])
         return imgs.to(device=classes.device, dtype=dtype).unsqueeze(1)
 
-    def sampler(self, device=None, class_ranges: dict | None = None) -> "DSpritesSampler":
+    def sampler(self, device=None, class_ranges: dict | None = None) -> DSpritesSampler:
         """A training-loop data source that renders random batches on ``device``."""
         return DSpritesSampler(self, device=device, class_ranges=class_ranges)
 
@@ -441,6 +446,13 @@ class DSpritesSampler:
         self.class_ranges = dict(class_ranges or {})
         _class_bounds(self.class_ranges)  # validate now, not mid-training
 
+    @property
+    def key(self) -> str:
+        """The dataset's key and the class ranges, e.g. ``dsprites:posX<16`` (not the device)."""
+        ranges = ",".join(f"{name}{low}-{high}" if low else f"{name}<{high}"
+                          for name, (low, high) in sorted(self.class_ranges.items()))
+        return self.dataset.key + (f":{ranges}" if ranges else "")
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         classes = self.dataset.sample_classes(n, generator, self.device, self.class_ranges)
         return self.dataset._images(classes)  # drawn in range: no range check to read back
@@ -449,7 +461,7 @@ class DSpritesSampler:
         classes = self.dataset.sample_classes(n, generator, self.device, self.class_ranges)
         return self.dataset._images(classes), classes
 
-    def to(self, device) -> "DSpritesSampler":
+    def to(self, device) -> DSpritesSampler:
         """The same sampler rendering on ``device``."""
         return DSpritesSampler(self.dataset, device=device, class_ranges=self.class_ranges)
 
@@ -468,7 +480,7 @@ class TensorSampler:
         idx = torch.randint(len(self.data), (int(n),), generator=generator, device=draw)
         return self.data[idx.to(self.device)]
 
-    def to(self, device) -> "TensorSampler":
+    def to(self, device) -> TensorSampler:
         """The same samples held on ``device``."""
         return TensorSampler(self.data, device)
 

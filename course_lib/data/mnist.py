@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..config import data_dir
+
 SOURCES = ("auto", "torchvision", "digits")
 SIZE = 32
 
@@ -45,8 +47,7 @@ class MnistData(tuple):
 
 def default_root() -> Path:
     """``$COURSE_DATA/mnist`` if set, else ``~/.cache/course_lib/mnist``."""
-    base = os.environ.get("COURSE_DATA")
-    return Path(base) / "mnist" if base else Path.home() / ".cache" / "course_lib" / "mnist"
+    return data_dir() / "mnist"
 
 
 def resize(images: torch.Tensor, size: int = SIZE) -> torch.Tensor:
@@ -58,7 +59,7 @@ def resize(images: torch.Tensor, size: int = SIZE) -> torch.Tensor:
 
 
 def _torchvision_mnist(root: Path, train: bool, download: bool):
-    import torchvision  # noqa: F401 - may be missing or broken: the caller catches everything
+    import torchvision  # may be missing or broken: the caller catches everything
 
     ds = torchvision.datasets.MNIST(str(root), train=train, download=download)
     images = torch.as_tensor(ds.data).unsqueeze(1).float() / 255.0     # N×1×28×28
@@ -104,7 +105,7 @@ def load_mnist(train: bool = True, *, source: str = "auto", root: str | os.PathL
         root = Path(root) if root is not None else default_root()
         try:
             images, labels = _torchvision_mnist(root, train, download)
-        except Exception as err:  # noqa: BLE001 - ImportError, download/network errors, broken builds
+        except Exception as err:  # ImportError, download/network errors, broken builds
             reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
             if source == "torchvision":
                 raise RuntimeError(

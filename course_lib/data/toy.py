@@ -68,6 +68,11 @@ class RingOfGaussians:
     def __repr__(self) -> str:
         return f"RingOfGaussians(num_modes={self.num_modes}, radius={self.radius}, std={self.std})"
 
+    @property
+    def key(self) -> str:
+        """The data's name in run names, e.g. ``ring8-r2-s0.1``."""
+        return f"ring{self.num_modes}-r{self.radius:g}-s{self.std:g}"
+
     def sample(self, n: int, generator: torch.Generator | None = None, return_modes: bool = False):
         """``n`` points ``[n, 2]`` (and their mode indices ``[n]`` with ``return_modes``) on this
         toy's device; the numbers are drawn on ``generator``'s device when one is given."""
@@ -79,11 +84,11 @@ class RingOfGaussians:
         x = self.centres[modes] + self.std * noise
         return (x, modes) if return_modes else x
 
-    def sampler(self, device=None) -> "RingOfGaussians":
+    def sampler(self, device=None) -> RingOfGaussians:
         """The same toy drawing on ``device`` (for ``course_lib.train.train``)."""
         return RingOfGaussians(self.num_modes, self.radius, self.std, device=device)
 
-    def to(self, device) -> "RingOfGaussians":
+    def to(self, device) -> RingOfGaussians:
         """The same toy drawing on ``device``."""
         return self.sampler(device)
 

@@ -5,9 +5,9 @@ Reconstruction terms are summed over pixels and averaged over the batch (``reduc
 option so that notebooks can show what it does.
 """
 
-from .recon import bernoulli_recon, gaussian_recon, reconstruction
-from .kl import kl_normal
 from .capacity import capacity_penalty, capacity_schedule
+from .kl import kl_normal
+from .recon import bernoulli_recon, gaussian_recon, reconstruction
 from .tc import tc_decomposition
 
 __all__ = ["bernoulli_recon", "gaussian_recon", "reconstruction", "kl_normal",

@@ -12,7 +12,7 @@ unless a function says otherwise.
 from __future__ import annotations
 
 import operator
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -25,8 +25,8 @@ Predictors (``method``), stated in the result:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

@@ -11,7 +11,8 @@ device). Encoding runs in chunks under ``torch.inference_mode()`` with the model
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch

@@ -48,8 +48,8 @@ disentanglement_lib, 970,000: use smaller numbers on a CPU).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

@@ -19,8 +19,8 @@ Memory is O(N) per column: the joint histogram of one (code, factor) pair is a s
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

@@ -36,7 +36,7 @@ at most ``chunk_size`` (sample, data point) pairs, so memory stays bounded (no N
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

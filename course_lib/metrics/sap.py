@@ -20,8 +20,8 @@ Two variants (``method``), stated in the result:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

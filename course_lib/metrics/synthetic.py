@@ -25,7 +25,7 @@ Kinds (see :func:`synthetic_representation`):
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

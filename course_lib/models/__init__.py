@@ -5,14 +5,14 @@ optimisers, so one training loop (``course_lib.train``) trains them all.
 """
 
 from .base import MODELS, CourseModel, build_model, register
+from .capacity import CapacityVAE
+from .classifier import FactorClassifier
+from .gan import GAN, InfoGAN, UnrolledGAN, UnrolledInfoGAN, parse_codes
+from .hybrid import IDGAN, VAEGAN, VAEInfoGAN
 from .nets import BurgessDecoder, BurgessEncoder
-from .vae import VAE, Autoencoder, BetaVAE
 from .nets32 import Mnist32Decoder, Mnist32Encoder
 from .tc import BetaTCVAE, CFactorVAE, FactorVAE
-from .hybrid import IDGAN, VAEGAN, VAEInfoGAN
-from .classifier import FactorClassifier
-from .capacity import CapacityVAE
-from .gan import GAN, InfoGAN, UnrolledGAN, UnrolledInfoGAN, parse_codes
+from .vae import VAE, Autoencoder, BetaVAE
 
 __all__ = ["MODELS", "CourseModel", "build_model", "register", "BurgessEncoder",
            "BurgessDecoder", "Autoencoder", "VAE", "BetaVAE", "CapacityVAE", "GAN", "UnrolledGAN", "InfoGAN",

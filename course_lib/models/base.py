@@ -26,7 +26,7 @@ def register(name: str):
     return deco
 
 
-def build_model(name: str, **config) -> "CourseModel":
+def build_model(name: str, **config) -> CourseModel:
     """Build a registered model: ``build_model("beta_vae", num_latents=10, beta=4)``."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: expected one of {sorted(MODELS)}")

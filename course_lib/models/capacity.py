@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import warnings
 
-import torch
-
-from ..losses.capacity import (C_MAX, C_START, C_STEPS, GAMMA, capacity_penalty,
-                               capacity_schedule, check_capacity_options)
+from ..losses.capacity import (
+    C_MAX,
+    C_START,
+    C_STEPS,
+    GAMMA,
+    capacity_penalty,
+    capacity_schedule,
+    check_capacity_options,
+)
 from .base import register
 from .vae import VAE
 

@@ -42,7 +42,7 @@ class FactorClassifier(CourseModel):
         targets = classes[:, -len(self.factor_sizes):]
         losses = [F.cross_entropy(lg, targets[:, k]) for k, lg in enumerate(self.logits(x))]
         loss = torch.stack(losses).sum()
-        return {"loss": loss, **{f"ce_{n}": l for n, l in zip(CLASSIFIED_FACTORS, losses)}}
+        return {"loss": loss, **{f"ce_{n}": ce for n, ce in zip(CLASSIFIED_FACTORS, losses)}}
 
     @torch.no_grad()
     def accuracy(self, x, classes) -> dict[str, float]:
@@ -62,7 +62,7 @@ class LabelledSampler:
     def sample(self, n, generator=None):
         return self.sampler.sample_with_classes(n, generator)
 
-    def to(self, device) -> "LabelledSampler":
+    def to(self, device) -> LabelledSampler:
         """The same labelled batches drawn on ``device``."""
         from ..data import sampler_on
 

@@ -218,7 +218,7 @@ def _mlp(replicas, sizes, act, last_act=False):
     return nn.Sequential(*layers)
 
 
-class Discriminator(nn.Module):
+class GANDiscriminator(nn.Module):
     """A trunk (shared with Q) and a one-logit head: ``forward(x)`` → logits ``[..., N]``."""
 
     def __init__(self, trunk: nn.Module, head: nn.Module):
@@ -304,7 +304,7 @@ def adam_state_of(optimizer: torch.optim.Adam, named_params: dict) -> tuple[dict
     return state, hyper
 
 
-def discriminator_loss(real_logits, fake_logits):
+def gan_discriminator_loss(real_logits, fake_logits):
     """``−f`` of eq. 1 per replica: BCE on real (label 1) and fake (label 0), mean over the batch
     (last dim), summed over any leading replica dims → scalar (nats)."""
     return (F.softplus(-real_logits).mean(-1) + F.softplus(fake_logits).mean(-1)).sum()
@@ -376,7 +376,7 @@ class _AdversarialModel(CourseModel):
             R, h = self.replicas, self.hidden
             self.generator = _mlp(R, [in_dim] + [h] * self.layers + [self.data_dim], nn.ReLU)
             trunk = _mlp(R, [self.data_dim] + [h] * self.d_layers, nn.ReLU, last_act=True)
-            self.discriminator = Discriminator(trunk, ReplicaLinear(R, h, 1))
+            self.discriminator = GANDiscriminator(trunk, ReplicaLinear(R, h, 1))
             self.q_head = _mlp(R, [h, h, q_out], nn.ReLU) if q_out else None
         else:
             size = 32 if arch == "conv32" else 64
@@ -384,7 +384,7 @@ class _AdversarialModel(CourseModel):
             feats = 4 * self.width
             self.generator = _conv_generator(in_dim, self.channels, size, self.width)
             trunk = _conv_trunk(self.channels, size, self.width, feats)
-            self.discriminator = Discriminator(trunk, nn.Linear(feats, 1))
+            self.discriminator = GANDiscriminator(trunk, nn.Linear(feats, 1))
             self.q_head = (nn.Sequential(nn.Linear(feats, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_out))
                            if q_out else None)
 
@@ -583,7 +583,7 @@ class _AdversarialModel(CourseModel):
             # eq. 8: one functional Adam step of D on −f, on [real; fake] (dim 1 for replicated MLPs)
             both = torch.cat([x_real, fake_in], dim=1 if self.arch == "mlp" else 0)
             logits = functional_call(disc, params, (both,))
-            loss = discriminator_loss(logits[..., :n_real], logits[..., n_real:])
+            loss = gan_discriminator_loss(logits[..., :n_real], logits[..., n_real:])
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first)
             params, state = adam_step(params, state, dict(zip(params, grads)), **hyper)
             if first:
@@ -614,7 +614,7 @@ class _AdversarialModel(CourseModel):
         fake_logits = self.discriminator.head(feats_fake).squeeze(-1)
         real_logits = self.discriminator(x)
         R = self.replicas
-        terms = {"d_loss": discriminator_loss(real_logits, fake_logits) / R,
+        terms = {"d_loss": gan_discriminator_loss(real_logits, fake_logits) / R,
                  "g_loss": generator_loss(fake_logits, self.generator_form) / R}
         if self.q_head is not None:
             terms.update({k: v / R for k, v in self.info_terms(feats_fake, cat, cont).items()})
@@ -652,7 +652,7 @@ class _AdversarialModel(CourseModel):
         feats_fake = self.discriminator.trunk(fake)
         fake_logits = self.discriminator.head(feats_fake).squeeze(-1)
         real_logits = self.discriminator(x)
-        d_loss = discriminator_loss(real_logits, fake_logits)
+        d_loss = gan_discriminator_loss(real_logits, fake_logits)
         d_total = d_loss
         terms = {}
         if self.q_head is not None:
@@ -749,7 +749,8 @@ class UnrolledInfoGAN(InfoGAN):
                  replicas=1, betas=(0.5, 0.999), d_lr_ratio=1.0, lam_cat=1.0, q_with="discriminator",
                  generator_form="non_saturating"):
         _AdversarialModel.__init__(self, noise_dim=noise_dim, arch=arch, channels=channels, width=width,
-                                   hidden=hidden, layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas,
+                                   hidden=hidden, layers=layers, d_layers=d_layers, data_dim=data_dim,
+                                   replicas=replicas,
                                    betas=betas, codes=codes, lam=lam, unroll_steps=unroll_steps,
                                    first_order=first_order, d_lr_ratio=d_lr_ratio, lam_cat=lam_cat, q_with=q_with,
                                    generator_form=generator_form)

@@ -94,7 +94,7 @@ def permute_dims(z: torch.Tensor, generator: torch.Generator | None = None) -> t
     return torch.gather(z, 0, idx)
 
 
-class Discriminator(nn.Module):
+class TCDiscriminator(nn.Module):
     """MLP z N×D → one logit per code, log D(z)/(1 − D(z)) (Kim & Mnih: 6 layers of 1000 units,
     LeakyReLU 0.2). D(z) is the probability that z came from q(z) rather than Π_j q(z_j)."""
 
@@ -114,7 +114,7 @@ class Discriminator(nn.Module):
         return self.net(z).squeeze(1)
 
 
-def discriminator_loss(disc: nn.Module, z_joint: torch.Tensor, z_perm: torch.Tensor):
+def tc_discriminator_loss(disc: nn.Module, z_joint: torch.Tensor, z_perm: torch.Tensor):
     """Binary cross-entropy of the discriminator: label 1 for codes of q(z), 0 for permuted codes.
 
     Returns (loss, accuracy), scalars; the loss is in nats (mean of the two halves).
@@ -155,7 +155,7 @@ class FactorVAE(VAE):
         self.disc_lr = float(disc_lr)
         if not self.disc_lr > 0:
             raise ValueError(f"disc_lr must be > 0, got {disc_lr!r}")
-        self.discriminator = Discriminator(self.num_latents, self.disc_hidden, self.disc_layers)
+        self.discriminator = TCDiscriminator(self.num_latents, self.disc_hidden, self.disc_layers)
 
     def config(self):
         cfg = super().config()
@@ -216,7 +216,7 @@ class FactorVAE(VAE):
         z = z.detach()
         half = z.shape[0] // 2
         opt_disc.zero_grad(set_to_none=True)
-        d_loss, d_acc = discriminator_loss(self.discriminator, z[:half],
+        d_loss, d_acc = tc_discriminator_loss(self.discriminator, z[:half],
                                            permute_dims(z[half:2 * half], generator))
         d_loss.backward()
         opt_disc.step()

@@ -8,7 +8,6 @@ only the regulariser.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ..losses import kl_normal, reconstruction
 from ..losses.recon import REDUCTIONS, output_to_pixels

@@ -42,15 +42,15 @@ import math
 import os
 import platform
 import re
-import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from . import profiles
-from .build import NOTEBOOK_PATTERN, STUDENT_DIR, repo_root
-from .report import ENV_VAR as HEADLINES_VAR
-from .report import PARAMETERS_VAR, read_headlines
+from .. import profiles
+from ..config import repo_root, runs_dir
+from ..report import ENV_VAR as HEADLINES_VAR
+from ..report import PARAMETERS_VAR, read_headlines
+from .build import NOTEBOOK_PATTERN, STUDENT_DIR
 
 KERNEL = "python3"
 
@@ -308,7 +308,7 @@ def run_notebooks(notebooks=None, profile: str | None = None, out: Path | str | 
     root = Path(root) if root is not None else repo_root()
     timeout = check_timeout(timeout)
     paths = find_notebooks(notebooks, root)
-    out_dir = check_folder((Path(out) if out is not None else root / "runs") / profile)
+    out_dir = check_folder((Path(out) if out is not None else runs_dir(root)) / profile)
     check_parameters(paths, parameters or {}, log=log)
     params = {"PROFILE": profile, **(parameters or {})}
     started = _now()

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoints as ck
-from . import profiles
-from .cli_types import device_name, non_negative_int, positive_float, positive_int
+from .. import checkpoints as ck
+from .. import profiles
+from ..train import choose_device, load_checkpoint
+from .arguments import device_name, non_negative_int, positive_float, positive_int
 from .run import parse_value
-from .train import choose_device, load_checkpoint
 
 METRIC_SEED = 1234
 
@@ -45,8 +45,8 @@ def encode_means(model, images_of, n: int, *, batch: int = 1024, device=None) ->
 
 def score(model, n: int = 10_000, seed: int = METRIC_SEED) -> dict:
     """MIG (discrete, 20 bins) of ``model``'s posterior means on ``n`` random dSprites images."""
-    from .data import DSprites
-    from .metrics import mig
+    from ..data import DSprites
+    from ..metrics import mig
 
     ds = DSprites()
     g = torch.Generator().manual_seed(seed)
@@ -211,7 +211,7 @@ def main(argv=None, prog: str | None = None) -> int:
                   f"(continue with --resume)")
         return 0
     names = args.names or list(ck.RECIPES)
-    from .models import MODELS
+    from ..models import MODELS
 
     overrides = {k: parse_value(v) for k, v in args.parameter}
     if args.seed is not None:

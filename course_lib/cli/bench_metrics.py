@@ -1,14 +1,15 @@
 """Benchmark: MIG of a model on all 737,280 dSprites images (encode + score).
 
-``python -m course_lib bench mig`` (or ``python -m course_lib.bench_metrics``) prints the time
+``python -m course_lib bench mig`` (or ``python -m course_lib.cli.bench_metrics``) prints the time
 to render and encode every image, the time of the discrete MIG on the codes, images per second
 and the peak resident memory. Targets: at most 3 minutes on the 2-core CPU, at most
 10 s on a GPU. Memory stays bounded: images exist one batch at a time, and the MIG's
 histograms are built with ``np.bincount`` (no N×N matrix).
 
 Options: ``--device`` (auto/cpu/cuda), ``--batch-size``, ``--n`` (a random subset instead of the
-whole grid, for a quick check), ``--bf16`` (encode under bfloat16 autocast), ``--checkpoint`` (a trained model saved by the course; default:
-a freshly initialised Burgess β-VAE with 10 latents, which encodes exactly as fast).
+whole grid, for a quick check), ``--bf16`` (encode under bfloat16 autocast), ``--checkpoint`` (a
+trained model saved by the course; default: a freshly initialised Burgess β-VAE with 10 latents,
+which encodes exactly as fast).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import time
 
 import torch
 
-from .cli_types import device_name, non_negative_int, positive_int
-
-from .metrics import encode_dataset, mig
+from ..metrics import encode_dataset, mig
+from .arguments import device_name, non_negative_int, positive_int
 
 
 def _peak_rss_mib() -> float:
@@ -32,7 +32,7 @@ def _peak_rss_mib() -> float:
 
 
 def _fresh_beta_vae(num_latents: int, seed: int):
-    from .models import build_model
+    from ..models import build_model
 
     # Seed the initialisation without touching the caller's global random state.
     with torch.random.fork_rng(devices=[]):
@@ -62,8 +62,8 @@ def bench_mig_full(model=None, device=None, *, batch_size: int = 1024, n: int | 
         ``images_per_s``, ``peak_rss_mib``, ``mig`` (the
         score), ``device`` (and ``peak_gpu_mib`` on CUDA).
     """
-    from .data import DSprites
-    from .train import choose_device
+    from ..data import DSprites
+    from ..train import choose_device
 
     dev = choose_device(device)
     ds = dataset if dataset is not None else DSprites()
@@ -124,7 +124,7 @@ def main(argv=None, prog: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["mig"]:
         argv = argv[1:]
-    parser = argparse.ArgumentParser(prog=prog or "python -m course_lib.bench_metrics",
+    parser = argparse.ArgumentParser(prog=prog or "python -m course_lib.cli.bench_metrics",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", type=device_name, default="auto", help="auto (default), cpu, cuda, cuda:N, mps")
     parser.add_argument("--batch-size", type=positive_int, default=1024)
@@ -135,12 +135,12 @@ def main(argv=None, prog: str | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="a model checkpoint saved by the course")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args(argv)
-    from .models.base import amp_dtype
-    from .train import choose_device
+    from ..models.base import amp_dtype
+    from ..train import choose_device
 
     model = None
     if args.checkpoint:
-        from .train import load_model
+        from ..train import load_model
 
         model = load_model(args.checkpoint)
     bench_mig_full(model, args.device, batch_size=args.batch_size, n=args.n, seed=args.seed,

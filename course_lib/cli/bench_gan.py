@@ -8,8 +8,8 @@ on the machine and its load, so the table also states the device and the thread 
 
 Usage::
 
-    python -m course_lib.bench_gan --ks 0 5 10 --arch mlp --repeats 20
-    python -m course_lib.bench_gan --arch conv32 --batch 64 --device cuda
+    python -m course_lib.cli.bench_gan --ks 0 5 10 --arch mlp --repeats 20
+    python -m course_lib.cli.bench_gan --arch conv32 --batch 64 --device cuda
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from .cli_types import device_name, non_negative_int, positive_int
+from .arguments import device_name, non_negative_int, positive_int
 
 
 def time_generator_step(unroll_steps: int, first_order: bool, *, arch: str = "mlp", batch: int = 512,
@@ -31,8 +31,8 @@ def time_generator_step(unroll_steps: int, first_order: bool, *, arch: str = "ml
     ``arch="mlp"``: the toy set-up of notebook 06 (2-D data, 128 hidden units);
     ``"conv32"``: the 32×32 MNIST networks with a batch of ``batch`` images.
     """
-    from .models import UnrolledGAN
-    from .train import choose_device
+    from ..models import UnrolledGAN
+    from ..train import choose_device
 
     device = choose_device(device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -95,11 +95,12 @@ def main(argv=None, prog=None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from .train import choose_device
+    from ..train import choose_device
 
     device = choose_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"unrolled GAN ({args.arch}, batch {args.batch}, replicas {args.replicas}) on {name}, torch {torch.__version__}")
+    print(f"unrolled GAN ({args.arch}, batch {args.batch}, replicas {args.replicas}) on {name}, "
+          f"torch {torch.__version__}")
     run(args.ks, arch=args.arch, batch=args.batch, replicas=args.replicas, repeats=args.repeats, device=device)
     return 0
 

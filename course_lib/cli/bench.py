@@ -11,12 +11,12 @@
 
 ``speed``, ``multiseed``
     the full training-speed suite (variants, memory, the 300,000-step protocol) and several
-    seeds at once: see :mod:`course_lib.bench_train`.
+    seeds at once: see :mod:`course_lib.cli.bench_train`.
 ``mig``
-    MIG of a model on all 737,280 dSprites images (encode + score): see :mod:`course_lib.bench_metrics`.
+    MIG of a model on all 737,280 dSprites images (encode + score): see :mod:`course_lib.cli.bench_metrics`.
 ``unroll``
     time per generator step of unrolled GANs for several K, first and second order: see
-    :mod:`course_lib.bench_gan`.
+    :mod:`course_lib.cli.bench_gan`.
 
 Each figure is the best of a few timed repeats after a warm-up (the machine may be shared).
 """
@@ -28,7 +28,7 @@ import time
 
 import torch
 
-from .cli_types import device_name, positive_float, positive_int
+from .arguments import device_name, positive_float, positive_int
 
 RENDER_BATCHES = (64, 1024)
 
@@ -42,7 +42,7 @@ def render_images_per_second(batch_size: int, device="cpu", seconds: float = 1.0
                              seed: int = 0) -> float:
     """Best images/s over ``repeats`` timings of about ``seconds`` each, rendering batches of
     ``batch_size`` random grid images on ``device`` (class sampling included)."""
-    from .data import DSprites
+    from ..data import DSprites
 
     ds = DSprites()
     device = torch.device(device)
@@ -92,9 +92,9 @@ def _bare_loop(model, sampler, steps, batch_size, lr, seed):
 
 
 def bench_train(args) -> int:
-    from .data import DSprites
-    from .models import BetaVAE
-    from .train import choose_device, train
+    from ..data import DSprites
+    from ..models import BetaVAE
+    from ..train import choose_device, train
 
     device = choose_device(args.device)
     ds = DSprites()
@@ -117,8 +117,8 @@ def bench_train(args) -> int:
 
 
 #: WHAT -> module whose ``main(argv, prog)`` runs it
-DELEGATED = {"speed": "course_lib.bench_train", "multiseed": "course_lib.bench_train",
-             "mig": "course_lib.bench_metrics", "unroll": "course_lib.bench_gan"}
+DELEGATED = {"speed": "course_lib.cli.bench_train", "multiseed": "course_lib.cli.bench_train",
+             "mig": "course_lib.cli.bench_metrics", "unroll": "course_lib.cli.bench_gan"}
 DELEGATED_HELP = {"speed": "train() vs bare loop, variants, memory, protocol time",
                   "multiseed": "N seeds at once (vmap) vs N separate runs",
                   "mig": "MIG of a model on all 737,280 dSprites images",

@@ -51,8 +51,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import profiles
-from .build import repo_root
+from .. import profiles
+from ..config import repo_root, runs_dir
 from .run import (
     _NAME_RE,
     argument,
@@ -181,8 +181,8 @@ def _local(tasks, workers, on_done):
         for key, task in tasks:
             on_done(key, _safe(task))
         return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     gpus = _gpu_count()
     for i, (_, task) in enumerate(tasks):
@@ -222,7 +222,7 @@ def _ray(tasks, address, gpus_per_run, on_done):
 def _safe(task):
     try:
         return run_task(task)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - a failed task is reported in the summary, not raised
         return _failure(exc)
 
 
@@ -237,7 +237,7 @@ def _gpu_count() -> int:
         import torch
 
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a broken CUDA set-up counts as no GPU
         return 0
 
 
@@ -259,7 +259,7 @@ def run_sweep(notebook, parameters: dict[str, list], *, profile: str | None = No
     root = Path(root) if root is not None else repo_root()
     path = find_notebooks([notebook], root)[0]
     name = check_name(name or path.stem)
-    folder = check_folder((Path(out) if out is not None else root / "runs" / "sweeps") / name,
+    folder = check_folder((Path(out) if out is not None else runs_dir(root) / "sweeps") / name,
                           "sweep")
     combos = grid(parameters)
     check_parameters([path], parameters, log=log)

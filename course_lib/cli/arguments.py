@@ -43,7 +43,7 @@ def non_negative_float(text: str) -> float:
 
 def device_name(text: str) -> str:
     """A device that exists here: ``auto``, ``cpu``, ``cuda[:N]`` (with CUDA), ``mps`` (with MPS)."""
-    from .train import choose_device
+    from ..train import choose_device
 
     try:
         choose_device(text)

@@ -61,6 +61,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import repo_root
+
 SOURCE_DIR = "solutions"
 STUDENT_DIR = "notebooks"
 #: Sources are ``NN_topic.py``: two digits, an underscore, lower-case words.
@@ -98,15 +100,6 @@ def _require_notebook_tools():
             "extra: pip install -e '.[notebooks]'"
         ) from exc
     return jupytext, nbformat
-
-
-def repo_root() -> Path:
-    """The course repository: the folder holding ``course_lib/`` and ``pyproject.toml`` (an
-    editable install, as the course uses), else the current directory."""
-    here = Path(__file__).resolve().parent.parent
-    if (here / "pyproject.toml").is_file():
-        return here
-    return Path.cwd()
 
 
 # --------------------------------------------------------------------------- regions
@@ -218,6 +211,21 @@ def strip_solutions(source: str, where: str = "<cell>") -> str:
 # --------------------------------------------------------------------------- notebooks
 
 
+def add_opening(nb):
+    """Put the shared opening after the title cell: a note and the Colab install cell
+    (:mod:`course_lib.notebook`), written once for every notebook. A source that already has
+    a Colab cell is an error: the build adds it."""
+    _, nbformat = _require_notebook_tools()
+    from ..notebook import COLAB_MARKDOWN, colab_cell
+
+    if any("google.colab" in "".join(cell["source"]) for cell in nb.cells):
+        raise ValueError("the source has its own Colab cell: remove it, the build adds the shared one "
+                         "(course_lib.notebook.colab_cell)")
+    at = 1 if nb.cells and nb.cells[0]["cell_type"] == "markdown" else 0
+    nb.cells[at:at] = [nbformat.v4.new_markdown_cell(COLAB_MARKDOWN), nbformat.v4.new_code_cell(colab_cell())]
+    return nb
+
+
 def _normalise(nb, source_rel: str, variant: str):
     """Deterministic metadata, ids and no outputs."""
     metadata = {k: v for k, v in nb.metadata.items() if k != "jupytext"}
@@ -250,8 +258,8 @@ def convert(source: Path, root: Path | None = None) -> tuple[bytes, bytes]:
     rel = _relative(source, root)
     text = source.read_text(encoding="utf-8")
     check_regions(text, rel)
-    solution = _normalise(jupytext.reads(text, fmt="py:percent"), rel, "solution")
-    student = _normalise(jupytext.reads(text, fmt="py:percent"), rel, "student")
+    solution = _normalise(add_opening(jupytext.reads(text, fmt="py:percent")), rel, "solution")
+    student = _normalise(add_opening(jupytext.reads(text, fmt="py:percent")), rel, "student")
     for index, cell in enumerate(student.cells):
         if cell["cell_type"] == "code":
             cell["source"] = strip_solutions(cell["source"], f"{rel}, cell {index}")
@@ -283,7 +291,7 @@ def verify_pair(solution_nb, student_nb, name: str = "notebook") -> list[str]:
         if sol.get("metadata", {}) != stu.get("metadata", {}):
             problems.append(f"{where}: cell metadata differ")
         sol_lines, stu_lines = _lines(sol["source"]), _lines(stu["source"])
-        if any(BEGIN_RE.match(l) or END_RE.match(l) for l in stu_lines):
+        if any(BEGIN_RE.match(line) or END_RE.match(line) for line in stu_lines):
             problems.append(f"{where}: the student cell still contains a solution region marker")
         if sol["cell_type"] != "code":
             if sol_lines != stu_lines:
@@ -291,7 +299,7 @@ def verify_pair(solution_nb, student_nb, name: str = "notebook") -> list[str]:
             continue
         inside = _inside_regions(sol_lines)
         matcher = difflib.SequenceMatcher(a=sol_lines, b=stu_lines, autojunk=False)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for tag, i1, i2, _, _ in matcher.get_opcodes():
             if tag == "equal":
                 continue
             if i1 == i2:  # pure insertion: must sit next to a region

@@ -32,7 +32,7 @@ import time
 
 import torch
 
-from .cli_types import device_name, positive_int
+from .arguments import device_name, positive_int
 
 PROTOCOL_STEPS = 300_000
 DSPRITES_IMAGES = 737_280
@@ -51,7 +51,7 @@ def _device_name(device) -> str:
 
 
 def _model(device, seed=0):
-    from .models import BetaVAE
+    from ..models import BetaVAE
 
     torch.manual_seed(seed)
     return BetaVAE(num_latents=10).to(device)
@@ -63,7 +63,7 @@ def channels_last(enabled: bool, model):
     if enabled:
         yield
         return
-    from .models import nets
+    from ..models import nets
 
     saved = nets.channels_last
     nets.channels_last = lambda x: x.contiguous()
@@ -88,7 +88,7 @@ def threads(n: int | None):
 
 def bare_step_fn(model, opt, *, amp: bool = False):
     """One update on a fixed batch: forward, backward, Adam step."""
-    from .models.base import amp_dtype
+    from ..models.base import amp_dtype
 
     device_type = next(model.parameters()).device.type
     dtype = amp_dtype(device_type)  # bfloat16, or float16 on a GPU without bfloat16 (T4)
@@ -110,7 +110,7 @@ def bare_loop(model, batch_size: int, steps: int, *, repeats: int = 2, amp=False
               compile_mode: str | None = None, warmup: int = 2) -> tuple[float, float]:
     """(best images/s, seconds of warm-up incl. compilation) of the bare loop on ``model``."""
     device = next(model.parameters()).device
-    from .data import DSprites
+    from ..data import DSprites
 
     ds = DSprites()
     x = ds.images(ds.sample_classes(batch_size, torch.Generator(device=device).manual_seed(0),
@@ -141,8 +141,8 @@ def bare_loop(model, batch_size: int, steps: int, *, repeats: int = 2, amp=False
 
 def loop_throughput(model, batch_size: int, steps: int, *, repeats: int = 2) -> tuple[float, float]:
     """(best images/s, seconds per step) of ``course_lib.train.train`` on dSprites."""
-    from .data import DSprites
-    from .train import train
+    from ..data import DSprites
+    from ..train import train
 
     ds = DSprites()
     device = next(model.parameters()).device
@@ -163,15 +163,15 @@ def _rss_mb() -> float:
 
 
 def _child_baseline(_device) -> dict:
-    import course_lib.models  # noqa: F401 - what every run imports
-    import course_lib.train  # noqa: F401
+    import course_lib.models  # what every run imports
+    import course_lib.train  # noqa: F401 - imported for its import time, like course_lib.models
 
     return {"rss_mb": _rss_mb()}
 
 
 def _child_train(device, batch_size, steps) -> dict:
-    from .data import DSprites
-    from .train import choose_device, train
+    from ..data import DSprites
+    from ..train import choose_device, train
 
     device = choose_device(device)
     if device.type == "cuda":
@@ -187,9 +187,9 @@ def _child_train(device, batch_size, steps) -> dict:
 
 
 def _child_score(device, images, chunk) -> dict:
-    from .data import DSprites
-    from .metrics import mig
-    from .train import choose_device
+    from ..data import DSprites
+    from ..metrics import mig
+    from ..train import choose_device
 
     device = choose_device(device)
     if device.type == "cuda":
@@ -225,7 +225,7 @@ def in_fresh_process(fn, *args) -> dict:
 
 # -- the commands -------------------------------------------------------------------------------
 def bench_speed(args) -> int:
-    from .train import choose_device
+    from ..train import choose_device
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.cpu_only else [])
     if args.device not in (None, "auto"):
@@ -288,7 +288,8 @@ def bench_speed(args) -> int:
         sc = in_fresh_process(_child_score, device, args.scoring_images, args.chunk)
         extra = f", CUDA {sc['cuda_mb']:.0f} MB" if "cuda_mb" in sc else ""
         print(f"  scoring {args.scoring_images:,} images (chunks of {args.chunk}) + MIG: host RSS "
-              f"{sc['rss_mb']:8.0f} MB (+{sc['rss_mb'] - sc['before_mb']:.0f} MB){extra}; encoding {sc['encode_seconds']:.1f} s "
+              f"{sc['rss_mb']:8.0f} MB (+{sc['rss_mb'] - sc['before_mb']:.0f} MB){extra}; "
+              f"encoding {sc['encode_seconds']:.1f} s "
               f"({args.scoring_images / sc['encode_seconds']:,.0f} images/s), MIG "
               f"{sc['mig_seconds']:.1f} s")
     print("\nFull protocol (300,000 steps at batch 64), extrapolated from the train() slice of "
@@ -303,9 +304,9 @@ def bench_speed(args) -> int:
 
 
 def bench_multiseed(args) -> int:
-    from .data import DSprites
-    from .multiseed import train_many
-    from .train import choose_device, train
+    from ..data import DSprites
+    from ..multiseed import train_many
+    from ..train import choose_device, train
 
     device = choose_device(args.device)
     ds = DSprites()

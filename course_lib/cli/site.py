@@ -15,7 +15,7 @@ What it does, in order:
    ``runs/<profile>/NN_topic.ipynb`` when it is *fresh* (:func:`stale_reason`: the run is in
    ``summary.json`` with status ok, was run with no parameter but ``PROFILE``, and the copy is
    newer than its source ``solutions/NN_topic.py``). The others are executed with
-   :func:`course_lib.run.run_notebooks`, in their solution form (the site shows solutions), into
+   :func:`course_lib.cli.run.run_notebooks`, in their solution form (the site shows solutions), into
    the same folder, which merges their rows into its ``summary.json``.
 2. **Explorers.** The ipywidgets explorers need a Python kernel; a static site has none. For the
    explorers that matter most, the builder decodes the images of a grid of slider values with
@@ -62,7 +62,6 @@ import html
 import io
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
@@ -190,7 +189,7 @@ def _notebooks(executed: Path, solution: bytes, student: bytes) -> tuple[dict, d
 def execute(root: Path, runs: Path, profile: str, stale: list[Execution], work: Path,
             log=_log) -> list[Execution]:
     """Run the solution notebooks of ``stale`` (generated from their sources into ``work``)
-    with :func:`course_lib.run.run_notebooks`; return them updated."""
+    with :func:`course_lib.cli.run.run_notebooks`; return them updated."""
     from . import run as runner
     from .build import convert
 
@@ -257,8 +256,8 @@ def parse_readme(text: str) -> CourseMap:
     documents of the README. Missing parts are empty, never an error."""
     sections = _sections(text)
     head = sections.get("", "").strip().splitlines()
-    title = next((l[2:].strip() for l in head if l.startswith("# ")), "The course")
-    intro = "\n".join(l for l in head if not l.startswith("# ")).strip()
+    title = next((line[2:].strip() for line in head if line.startswith("# ")), "The course")
+    intro = "\n".join(line for line in head if not line.startswith("# ")).strip()
     notebooks = next((body for name, body in sections.items() if name.lower().startswith("the notebooks")), "")
     rows = []
     for line in notebooks.splitlines():
@@ -458,7 +457,8 @@ def prepare_page(executed: dict, solution: dict, student: dict, info: PageInfo,
     ``executed`` is the executed copy (solution or student form), ``solution`` and ``student``
     the two generated notebooks of the same source (no outputs), all as nbformat dicts. Exercise
     cells (those whose solution and student sources differ, matched by content) get the
-    solution's source, the tag ``exercise`` and a note before them; widget outputs are replaced by a note, or followed by a
+    solution's source, the tag ``exercise`` and a note before them; widget outputs are replaced by
+    a note, or followed by a
     precomputed explorer whose ``anchor`` matches the cell; a header cell follows the title.
     """
     nb = copy.deepcopy(executed)
@@ -583,9 +583,9 @@ def notebook_settings(nb: dict, profile: str) -> dict:
         raise ValueError("the notebook has no cell tagged parameters followed by a code cell")
     namespace: dict = {}
     with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(_source(code[index]), "<parameters>", "exec"), namespace)  # noqa: S102
+        exec(compile(_source(code[index]), "<parameters>", "exec"), namespace)
         namespace["PROFILE"] = profile
-        exec(compile(_source(code[index + 1]), "<settings>", "exec"), namespace)  # noqa: S102
+        exec(compile(_source(code[index + 1]), "<settings>", "exec"), namespace)
     return {k: v for k, v in namespace.items() if k.isupper() and not k.startswith("_")}
 
 
@@ -599,7 +599,7 @@ def find_run_checkpoint(folder: Path, pattern: str, model_name: str, config: dic
     """The newest ``folder/pattern`` course checkpoint of ``model_name`` whose model config
     contains ``config`` (nested dicts: their items) and whose training settings are ``train``;
     (path, checkpoint dict) or None."""
-    from .train import load_checkpoint
+    from ..train import load_checkpoint
 
     def contains(have, want):
         if isinstance(want, dict):
@@ -611,7 +611,7 @@ def find_run_checkpoint(folder: Path, pattern: str, model_name: str, config: dic
     for path in candidates:
         try:
             state = load_checkpoint(path)
-        except Exception:  # noqa: BLE001, S112 - an unreadable candidate is not the run's checkpoint
+        except Exception:  # noqa: BLE001 - an unreadable candidate is not the run's checkpoint
             continue
         if state.get("model_name") == model_name and contains(state.get("model_config", {}), config) \
                 and contains(state.get("train", {}), train):
@@ -646,8 +646,8 @@ def _traversal_explorer(key, notebook, anchor, title, caption, model_label, rend
     renderer r at μ) and one sprite per renderer (row s·D + j: start s, latent j; column: value)."""
     import torch
 
-    from .viz import traversal_codes
-    from .widgets import DEAD_SIGMA
+    from ..viz import traversal_codes
+    from ..widgets import DEAD_SIGMA
 
     S, D, V = codes.shape[0], codes.shape[1], len(values)
     files, total, sprites = [], 0, []
@@ -708,9 +708,9 @@ def _posterior(model, x):
 
 def explorer_03(static: Path, **_) -> ExplorerSpec:
     """Notebook 03: the latent explorer of the shipped β-VAE (seed 13, 12,000 steps)."""
-    from .checkpoints import load_shipped, read_manifest
-    from .data import DSprites
-    from .viz import decode_pixels
+    from ..checkpoints import load_shipped, read_manifest
+    from ..data import DSprites
+    from ..viz import decode_pixels
 
     model = load_shipped(SHIPPED_03, device="cpu").eval()
     entry = read_manifest()["checkpoints"][SHIPPED_03]
@@ -733,10 +733,10 @@ def explorer_03(static: Path, **_) -> ExplorerSpec:
 def _stage_explorer(key, anchor, title, caption, ckpt_path, stages_path, probe, static: Path) -> ExplorerSpec:
     import torch
 
-    from .data import DSprites
-    from .losses import capacity_schedule, kl_normal
-    from .train import load_model
-    from .viz import DEFAULT_TRAVERSAL, make_grid, traversal_images
+    from ..data import DSprites
+    from ..losses import capacity_schedule, kl_normal
+    from ..train import load_model
+    from ..viz import DEFAULT_TRAVERSAL, make_grid, traversal_images
 
     model = load_model(ckpt_path, device="cpu").eval()
     stages = torch.load(stages_path, map_location="cpu", weights_only=True)
@@ -775,7 +775,7 @@ def explorers_04(static: Path, settings: dict, checkpoints: Path, **_) -> list[E
     run the page comes from (their saved stages), absolute and hinge penalty."""
     import torch
 
-    from .data import DSprites
+    from ..data import DSprites
 
     s = settings
     ds = DSprites()
@@ -807,9 +807,9 @@ def explorer_07(static: Path, settings: dict, checkpoints: Path, profile: str, *
     """Notebook 07: the same codes rendered by the β-VAE's decoder and ID-GAN's generator."""
     import torch
 
-    from .checkpoints import load_shipped
-    from .data import DSprites
-    from .train import load_model
+    from ..checkpoints import load_shipped
+    from ..data import DSprites
+    from ..train import load_model
 
     s = settings
     config = {"noise_dim": s["NOISE_DIM"], "lam": s["LAMBDA"], "r1": s["R1"], "init": s["IDGAN_INIT"],
@@ -960,9 +960,9 @@ def write_project(source: Path, pages: list[tuple[str, dict]], home: str, downlo
 def run_sphinx(source: Path, html_dir: Path, doctrees: Path, log=_log) -> list[str]:
     """Build the HTML with Sphinx in a subprocess; return its warnings (it raises on failure)."""
     try:
-        import myst_nb  # noqa: F401
-        import sphinx  # noqa: F401
-        import sphinx_book_theme  # noqa: F401
+        import myst_nb  # noqa: F401 - imported only to check that the site extra is installed
+        import sphinx  # noqa: F401 - (the build runs in a subprocess)
+        import sphinx_book_theme  # noqa: F401 - idem
     except ImportError as exc:
         raise ImportError(f"the site needs the '{EXTRA}' extra: pip install -e '.[{EXTRA}]' ({exc})") from exc
     if html_dir.exists():
@@ -972,7 +972,8 @@ def run_sphinx(source: Path, html_dir: Path, doctrees: Path, log=_log) -> list[s
            "-w", str(warnings_file), "-j", "1", str(source), str(html_dir)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"sphinx-build failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"sphinx-build failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n"
+                           f"{done.stderr[-3000:]}")
     text = warnings_file.read_text(encoding="utf-8") if warnings_file.exists() else ""
     return [line for line in text.splitlines() if line.strip()]
 
@@ -1140,14 +1141,15 @@ def build_site(profile: str = "quick", runs: Path | None = None, out: Path | Non
     ``notebooks`` only; return the manifest written to ``site.json``."""
     import nbformat
 
-    from . import profiles
-    from .build import convert, repo_root
+    from .. import profiles
+    from ..config import repo_root, runs_dir
+    from .build import convert
 
     t_start = time.perf_counter()
     profile = profiles.check_profile(profile)
     root = Path(root) if root is not None else repo_root()
-    runs = Path(runs) if runs is not None else root / "runs"
-    out = Path(out) if out is not None else root / "runs" / SITE_DIR
+    runs = Path(runs) if runs is not None else runs_dir(root)
+    out = Path(out) if out is not None else runs_dir(root) / SITE_DIR
     source_dir, html_dir, doctrees = out / "source", out / "html", out / "doctrees"
     mathjax_source()  # fail early when the extra is missing
 
@@ -1181,7 +1183,7 @@ def build_site(profile: str = "quick", runs: Path | None = None, out: Path | Non
     staging = out / "explorers"
     if staging.exists():
         shutil.rmtree(staging)
-    checkpoints = (Path(os.environ["COURSE_RUNS"]) if os.environ.get("COURSE_RUNS") else root / "runs") / "checkpoints"
+    checkpoints = runs_dir(root) / "checkpoints"
     specs, problems = make_explorers(root, profile, staging, {ex.stem for ex in executions}, checkpoints, log=log)
     t_explorers = time.perf_counter()
 
@@ -1265,7 +1267,7 @@ def describe(manifest: dict, html_dir: Path) -> str:
 
 def main(argv=None, prog: str | None = None) -> int:
     """``python -m course_lib site [--profile P] [--runs DIR] [--out DIR] [--no-run] [--allow-stale]``."""
-    from . import profiles
+    from .. import profiles
 
     parser = argparse.ArgumentParser(
         prog=prog, description="Build the course's static website from the executed notebooks "
