@@ -118,8 +118,8 @@ def traversal_agreement(reference: torch.Tensor, other: torch.Tensor) -> torch.T
         S starts. A traversal is summarised by its K factor curves, each centred over the V
         values and all K concatenated, so the correlation is 1 when the same factors move in
         the same direction and proportion, 0 when the changes are unrelated (or one traversal
-        moves nothing), and −1 when they are reversed. Dimension j keeps its meaning in ``other`` when ``[j, j]`` is the largest
-        entry of row j.
+        moves nothing), and −1 when they are reversed. Dimension j keeps its meaning in ``other``
+        when ``[j, j]`` is the largest entry of row j.
     """
     reference = torch.as_tensor(reference, dtype=torch.float64)
     other = torch.as_tensor(other, dtype=torch.float64)

@@ -94,8 +94,15 @@ from course_lib.leaderboard import reconstruction_error
 from course_lib.metrics import mig, mutual_info_matrix
 from course_lib.models import IDGAN, VAEGAN, VAEInfoGAN
 from course_lib.models.hybrid import vaegan_losses
-from course_lib.quality import (CLASSIFIED_FACTORS, FactorClassifier, LabelledSampler, factor_frechet_distance,
-                                predict_factors, traversal_agreement, traversal_factor_curves)
+from course_lib.quality import (
+    CLASSIFIED_FACTORS,
+    FactorClassifier,
+    LabelledSampler,
+    factor_frechet_distance,
+    predict_factors,
+    traversal_agreement,
+    traversal_factor_curves,
+)
 from course_lib.report import headline
 from course_lib.train import choose_device, seed_everything, train
 

@@ -9,8 +9,15 @@ import torch.nn.functional as F
 
 from course_lib.data import DSprites
 from course_lib.models import IDGAN, VAEGAN, VAEInfoGAN, build_model
-from course_lib.quality import (FactorClassifier, LabelledSampler, factor_frechet_distance, frechet_distance,
-                                gaussian_stats, traversal_agreement, traversal_factor_curves)
+from course_lib.quality import (
+    FactorClassifier,
+    LabelledSampler,
+    factor_frechet_distance,
+    frechet_distance,
+    gaussian_stats,
+    traversal_agreement,
+    traversal_factor_curves,
+)
 from course_lib.train import atomic_save, checkpoint_state, load_model, train
 
 
