@@ -69,7 +69,7 @@ RECIPES: dict[str, dict] = {
         "batch_size": {"smoke": 8, "quick": 64, "full": 64},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-4}, "seed": 0,
     },
-    # notebook 04 (solutions/04_capacity.py): controlled capacity increase (seed 001 §1.3.3),
+    # notebook 04 (solutions/04_capacity.py): controlled capacity increase (source paper 001 §1.3.3),
     # with a slow ramp (C over 4,000 of 5,000 steps in quick: about ten minutes on a CPU)
     "capacity_vae": {
         "model": "capacity_vae",
@@ -81,7 +81,7 @@ RECIPES: dict[str, dict] = {
         "batch_size": {"smoke": 8, "quick": 64, "full": 64},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 5e-4}, "seed": 0,
     },
-    # notebook 07 (solutions/07_vaegan_idgan.py): ID-GAN's step 1, seed 000's β-VAE (|z| = 3,
+    # notebook 07 (solutions/07_vaegan_idgan.py): ID-GAN's step 1, source paper 000's β-VAE (|z| = 3,
     # β = 0.5) trained on the left-hand positions only (posX class < 16)
     "heldout_beta_vae": {
         "model": "beta_vae", "config": {"num_latents": 3, "beta": 0.5}, "data": "dsprites:posX<16",

@@ -501,7 +501,7 @@ def check_sse_loss(student_fn, file=None):
     verdict = evaluate_function("sse_loss", student_fn, sse_loss_reference, cases, atol=1e-5)
     if verdict.status == "wrong":
         if _matches(student_fn, lambda a, b: ((a - b) ** 2).mean(), cases, atol=1e-5):
-            verdict = _with_hint(verdict, "you averaged over the pixels too (Eq. 1 of the seed); "
+            verdict = _with_hint(verdict, "you averaged over the pixels too (Eq. 1 of source paper 003); "
                                           "sum over the pixels of each image, average over images")
         elif _matches(student_fn, lambda a, b: ((a - b) ** 2).sum(), cases, atol=1e-5):
             verdict = _with_hint(verdict, "you summed over the batch too; average over the images")
@@ -794,7 +794,7 @@ def check_kl_normal(student_fn, file=None):
 
 def negative_elbo_reference(logits, x, mu, logvar):
     """Negative ELBO per image, averaged over the batch (nats): Bernoulli cross-entropy summed
-    over pixels + KL summed over latents (seed 003, Eq. 3-4, divided by the batch size)."""
+    over pixels + KL summed over latents (source paper 003, Eq. 3-4, divided by the batch size)."""
     from .losses import bernoulli_recon, kl_normal
 
     return bernoulli_recon(logits, x) + kl_normal(mu, logvar).sum(1).mean()
@@ -825,7 +825,7 @@ def check_negative_elbo(student_fn, file=None):
 def _elbo_variant(logits, x, mu, logvar, beta=1.0, *, pixels="sum", sign=1.0, kl_sign=1.0,
                   double_sigmoid=False, beta_on="kl"):
     """A (wrong) variant of the negative (β-)ELBO, to name a student's mistake: ``pixels``
-    "mean" (seed 001's reduction pitfall), ``sign`` −1 (the ELBO itself), ``kl_sign`` −1 (the
+    "mean" (source paper 001's reduction pitfall), ``sign`` −1 (the ELBO itself), ``kl_sign`` −1 (the
     KL subtracted), ``double_sigmoid`` (sigmoid of logits fed to a loss that applies its own),
     ``beta_on`` "none" (β forgotten) or "recon" (β on the wrong term)."""
     import torch
@@ -850,12 +850,12 @@ def _elbo_variant(logits, x, mu, logvar, beta=1.0, *, pixels="sum", sign=1.0, kl
 #: arguments of :func:`_elbo_variant` and the hint shown when a student's function matches.
 ELBO_MISTAKES = [
     (dict(pixels="mean"), "you averaged the reconstruction over the pixels: the reduction "
-                          "pitfall of seed 001 (it acts like a KL weight 4096 times larger); sum "
+                          "pitfall of source paper 001 (it acts like a KL weight 4096 times larger); sum "
                           "over the pixels and the latents, average over the images"),
     (dict(sign=-1.0), "the sign: you returned the ELBO, which training maximises; the loss to "
                       "minimise is its negative, reconstruction + KL"),
     (dict(kl_sign=-1.0), "the sign of the KL: it is added to the reconstruction (KL ≥ 0 is a "
-                         "cost); with the seed's formula keep its leading minus, "
+                         "cost); with the source paper's formula keep its leading minus, "
                          "−½ Σ (1 + log σ² − μ² − σ²)"),
     (dict(double_sigmoid=True), "a double sigmoid: binary_cross_entropy_with_logits applies the "
                                 "sigmoid itself, so pass the logits, not sigmoid(logits)"),
@@ -876,7 +876,7 @@ def _elbo_mistake(student_fn, cases, variant, atol, extra=()) -> str | None:
 
 def beta_vae_loss_reference(logits, x, mu, logvar, beta):
     """Negative β-ELBO per image, averaged over the batch (nats): Bernoulli cross-entropy summed
-    over pixels + β · KL summed over latents (seed 000, Eq. 1; seed 003, Eq. 8)."""
+    over pixels + β · KL summed over latents (source paper 000, Eq. 1; source paper 003, Eq. 8)."""
     from .losses import bernoulli_recon, kl_normal
 
     return bernoulli_recon(logits, x) + beta * kl_normal(mu, logvar).sum(1).mean()
@@ -915,7 +915,7 @@ def capacity_loss_reference(kl, step, gamma=1000.0, c_start=0.5, c_max=25.0, c_s
                             penalty="abs"):
     """γ·|KL − C(step)| or γ·max(0, KL − C(step)) (nats), from the library's
     :func:`~course_lib.losses.capacity_schedule` and :func:`~course_lib.losses.capacity_penalty`
-    (seed 001 §1.3.3 and §2.3); differentiable in ``kl``."""
+    (source paper 001 §1.3.3 and §2.3); differentiable in ``kl``."""
     from .losses import capacity_penalty, capacity_schedule
 
     return capacity_penalty(kl, capacity_schedule(step, c_start, c_max, c_steps), gamma, penalty)
@@ -1107,7 +1107,7 @@ FACTORVAE_STEP_TERMS = ("loss", "recon", "kl", "kl_per_latent", "tc", "disc_loss
 
 
 def factorvae_step_reference(model, x, step, optimizers):
-    """The library's FactorVAE step, :meth:`course_lib.models.FactorVAE.training_step` (seed 004
+    """The library's FactorVAE step, :meth:`course_lib.models.FactorVAE.training_step` (source paper 004
     eqs. 10-11; Kim & Mnih, Alg. 2): the VAE update on recon + KL + γ·TC with the discriminator
     frozen, then the discriminator's update on the detached codes, the first half as samples of
     q(z) and the dimension-wise permuted second half as samples of Π_j q(z_j)."""
@@ -1338,7 +1338,7 @@ def check_factorvae_step(student_fn, permute=None, file=None):
 
 
 def unrolled_terms_reference(model, x_real, fake, d_optimizer, K):
-    """The library's unrolled generator objective, term by term (seed eq. 10, second order):
+    """The library's unrolled generator objective, term by term (source paper eq. 10, second order):
     :meth:`course_lib.models.UnrolledGAN.unrolled_generator_terms` with ``steps=K``. Called on the
     base class: a notebook's subclass that overrides the method with this function must not
     recurse into itself."""

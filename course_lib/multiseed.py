@@ -32,8 +32,8 @@ their own updates (GANs, FactorVAE) are refused with a clear error.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
-import time
 import warnings
 from pathlib import Path
 
@@ -42,26 +42,29 @@ from torch import nn
 
 from .models.base import CourseModel
 from .train import (
-    CHECKPOINT_FORMAT,
     History,
+    LogWindow,
     NonFiniteLossError,
     RandomStateWarning,
     TrainResult,
-    _as_sampler,
-    _to_device,
+    as_sampler,
     atomic_save,
     check_train_args,
+    checkpoint_state,
     choose_device,
     defers_finite_check,
     load_checkpoint,
     load_into,
     restore_generator,
-    with_checksum,
+    run_steps,
+    to_device,
 )
 
 
 class _LossTerms(nn.Module):
-    """Calls ``model.loss_terms`` with given noise and per-copy hyperparameters (for vmap)."""
+    """``model.loss_terms(x, step, eps=eps)`` with each copy's own noise ε and hyperparameters
+    (for vmap): the hyperparameters that differ between the copies are set on the model for the
+    call (as 0-d tensors) and restored after it."""
 
     def __init__(self, model: CourseModel):
         super().__init__()
@@ -70,17 +73,11 @@ class _LossTerms(nn.Module):
     def forward(self, x, eps, hyper: dict, step: int):
         model = self.model
         saved = {name: getattr(model, name) for name in hyper}
-
-        def reparameterize(mu, logvar, generator=None):
-            return mu + torch.exp(0.5 * logvar) * eps
-
-        model.reparameterize = reparameterize  # instance attribute shadows the static method
         try:
             for name, value in hyper.items():
                 object.__setattr__(model, name, value)
-            return model.loss_terms(x, step)
+            return model.loss_terms(x, step, eps=eps)
         finally:
-            del model.reparameterize
             for name, value in saved.items():
                 object.__setattr__(model, name, value)
 
@@ -99,9 +96,9 @@ def _check_models(models) -> dict[str, list[float]]:
     if type(first).training_step is not CourseModel.training_step:
         raise ValueError(f"{type(first).__name__} has its own training_step (several updates per "
                          "step); train its copies one by one with course_lib.train.train")
-    if not hasattr(first, "encode") or not hasattr(first, "reparameterize"):
-        raise ValueError(f"{type(first).__name__} is not a VAE-like model (encode, "
-                         "reparameterize); train_many supports the VAE family")
+    if not hasattr(first, "encode") or "eps" not in inspect.signature(first.loss_terms).parameters:
+        raise ValueError(f"{type(first).__name__} is not a VAE-like model whose loss_terms(x, step, eps) "
+                         "takes the noise ε; train_many supports the VAE family")
     configs = [m.config() for m in models]
     varying = {}
     for key in configs[0]:
@@ -179,7 +176,7 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
     device = choose_device(device)
     for m in models:
         m.to(device)
-    sampler = _as_sampler(data, device)  # on the training device (train's sampler_on)
+    sampler = as_sampler(data, device)  # on the training device (train's sampler_on)
     sample_device = getattr(sampler, "device", device)
     data_gens = [torch.Generator(device=sample_device).manual_seed(s) for s in seeds]
     noise_gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
@@ -187,7 +184,7 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
     start = 0
 
     # resume: every copy from its own checkpoint
-    per_copy_opt_states = None
+    per_copy_opt_states, pending = None, None
     if checkpoints is not None and resume:
         exist = [p.exists() for p in checkpoints]
         if any(exist) and not all(exist):
@@ -211,6 +208,7 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
                 if start < steps:  # a finished run is only loaded: its random state is not needed
                     _restore_streams(s["rng"], dg, ng, device, seed=seeds[h_i], step=start, source=p)
             per_copy_opt_states = [s["optimizers"]["model"] for s in states]
+            pending = [s.get("pending") or {} for s in states]
 
     template_opts = [m.configure_optimizers(lr) for m in models]
     if list(template_opts[0]) != ["model"]:
@@ -240,20 +238,28 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
 
     batched = vmap(loss_of, in_dims=(0, 0, 0, 0, 0, None), randomness="error")
 
+    window = LogWindow(start)
+    if pending and any(pending):  # the log window open at the checkpoint, each copy's part stacked
+        window = LogWindow.resume({"window_start": pending[0].get("window_start", start),
+                                   "count": pending[0].get("count", 0),
+                                   "sums": {k: torch.stack([p_["sums"][k] for p_ in pending])
+                                            for k in pending[0].get("sums", {})}}, start, device)
+
+    def non_finite(step, window_start, losses=None):
+        losses = window.sums["loss"] if losses is None else losses
+        _non_finite(losses, step, window_start)
+
     def save(step):
         if checkpoints is None:
             return
-        # off the CPU the loss is checked only at logs: check the open window before writing
-        if n_sum and not torch.isfinite(sums["loss"]).all():
-            _non_finite(sums["loss"].cpu(), step, window_start)
+        if not window.finite():  # off the CPU the loss is checked only at logs: check before writing
+            non_finite(step, window.start, window.sums["loss"])
         _write_back(models, params, buffers, names)
         stacked_state = optimizer.state_dict()
         for i, (m, path) in enumerate(zip(models, checkpoints)):
-            opt_i = template_opts[i]["model"]
             # the layout of train()'s checkpoints: copy i's noise generator stands for the global
             # generator of the device (train() resumes it exactly), with the devices recorded
-            rng = {"torch": noise_gens[i].get_state() if device.type == "cpu"
-                   else torch.get_rng_state(),
+            rng = {"torch": noise_gens[i].get_state() if device.type == "cpu" else torch.get_rng_state(),
                    "data": data_gens[i].get_state(), "data_device": str(data_gens[i].device),
                    "model_device": str(device)}
             if device.type == "cuda":
@@ -261,20 +267,25 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
                 rng["cuda"][_cuda_index(device)] = noise_gens[i].get_state()
             elif device.type == "mps":
                 rng["mps"] = noise_gens[i].get_state()
-            state = {
-                "format": CHECKPOINT_FORMAT,
-                "model_name": m.model_name,
-                "model_config": m.config(),
-                "model_state": m.state_dict(),
-                "optimizers": {"model": _slice_optimizer_state(stacked_state, i, count,
-                                                               opt_i.state_dict())},
-                "step": int(step),
-                "history": {k: list(v) for k, v in histories[i].items()},
-                "rng": rng,
-                "train": {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seeds[i],
-                          "trained_with": f"course_lib.multiseed ({count} copies)"},
-            }
-            atomic_save(with_checksum(state), path)
+            opt_i = _slice_optimizer_state(stacked_state, i, count, template_opts[i]["model"].state_dict())
+            config = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seeds[i],
+                      "trained_with": f"course_lib.multiseed ({count} copies)"}
+            atomic_save(checkpoint_state(m, {"model": opt_i}, step, histories[i], None, config,
+                                         window.state(i), rng=rng), path)
+
+    def one_step(step):
+        x = torch.stack([to_device(sampler.sample(batch_size, g), device) for g in data_gens])
+        eps = torch.stack([torch.randn((batch_size, num_latents), generator=g, device=device)
+                           for g in noise_gens])
+        optimizer.zero_grad(set_to_none=True)
+        terms = batched(params, buffers, x, eps, hyper, step - 1)
+        terms["loss"].sum().backward()
+        optimizer.step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    def on_log(step, means):
+        for i in range(count):
+            histories[i].append(step, {k: v[i] if v.dim() > 0 else v for k, v in means.items()})
 
     if start < steps:
         for m in models:
@@ -282,49 +293,11 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
     for m in models:
         m.train()
     base.train()
-    check_every_step = not defers_finite_check(device)
-    bar = None
-    if progress and start < steps:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, initial=start, desc=f"{type(base).__name__} ×{count}",
-                   leave=False, mininterval=0.5)
-    sums, n_sum, window_start = {}, 0, start
-    t0 = time.perf_counter()
-    try:
-        for step in range(start + 1, steps + 1):
-            x = torch.stack([_to_device(sampler.sample(batch_size, g), device) for g in data_gens])
-            eps = torch.stack([torch.randn((batch_size, num_latents), generator=g, device=device)
-                               for g in noise_gens])
-            optimizer.zero_grad(set_to_none=True)
-            terms = batched(params, buffers, x, eps, hyper, step - 1)
-            terms["loss"].sum().backward()
-            optimizer.step()
-            terms = {k: v.detach() for k, v in terms.items()}
-            if check_every_step and not torch.isfinite(terms["loss"]).all():
-                _non_finite(terms["loss"], step, window_start)
-            for key, value in terms.items():
-                sums[key] = sums[key] + value if key in sums else value.clone()
-            n_sum += 1
-            if step % log_every == 0 or step == steps:
-                means = {k: (v / n_sum).cpu() for k, v in sums.items()}
-                if not torch.isfinite(means["loss"]).all():
-                    _non_finite(means["loss"], step, window_start)
-                for i in range(count):
-                    histories[i].append(step, {k: v[i] if v.dim() > 0 else v
-                                               for k, v in means.items()})
-                if bar is not None:
-                    bar.update(step - bar.n)
-                sums, n_sum, window_start = {}, 0, step
-            if checkpoint_every and step % checkpoint_every == 0 and step != steps:
-                save(step)
-    finally:
-        if bar is not None:
-            bar.close()
-    seconds = time.perf_counter() - t0
+    _, seconds = run_steps(one_step, start=start, steps=steps, end=steps, window=window, log_every=log_every,
+                           on_log=on_log, save=save, non_finite=non_finite, checkpoint_every=checkpoint_every,
+                           check_every_step=not defers_finite_check(device),
+                           progress=f"{type(base).__name__} ×{count}" if progress else None)
     _write_back(models, params, buffers, names)
-    if start < steps:
-        save(steps)
     done = steps - start
     rate = done * batch_size * count / seconds if done and seconds > 0 else float("nan")
     return [TrainResult(model=m, history=h, steps=steps, seconds=seconds,

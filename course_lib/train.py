@@ -185,24 +185,27 @@ def with_checksum(state: dict) -> dict:
 
 
 def checkpoint_state(model, optimizers, step, history, generator, train_config, pending=None,
-                     extra=None) -> dict:
-    """Everything needed to continue a run exactly: weights, optimiser states, step, history,
-    random states, ``pending`` (the sums of the log window still open at ``step``) and
-    ``extra`` (the caller's own record, e.g. the wall time of every segment of a long run)."""
+                     extra=None, rng=None) -> dict:
+    """Everything needed to continue a run exactly: weights, optimiser states (optimisers or
+    their state dicts), step, history, random states, ``pending`` (the sums of the log window
+    still open at ``step``) and ``extra`` (the caller's own record, e.g. the wall time of every
+    segment of a long run). ``rng``: the random states to record, when they are not the global
+    generators and ``generator`` (the data's)."""
     model_device = _device_of(model)
-    # the devices are recorded: a random state continues only on the device type it was drawn on
-    rng = {"torch": torch.get_rng_state(), "data": generator.get_state(),
-           "data_device": str(generator.device), "model_device": str(model_device)}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    if model_device.type == "mps":
-        rng["mps"] = torch.mps.get_rng_state()
+    if rng is None:
+        # the devices are recorded: a random state continues only on the device type it was drawn on
+        rng = {"torch": torch.get_rng_state(), "data": generator.get_state(),
+               "data_device": str(generator.device), "model_device": str(model_device)}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        if model_device.type == "mps":
+            rng["mps"] = torch.mps.get_rng_state()
     state = {
         "format": CHECKPOINT_FORMAT,
         "model_name": model.model_name,
         "model_config": model.config(),
         "model_state": model.state_dict(),
-        "optimizers": {k: opt.state_dict() for k, opt in optimizers.items()},
+        "optimizers": {k: opt if isinstance(opt, dict) else opt.state_dict() for k, opt in optimizers.items()},
         "step": int(step),
         "history": {k: list(v) for k, v in history.items()},
         "rng": rng,
@@ -327,7 +330,9 @@ def load_model(path: str | os.PathLike, device=None, expected: type | tuple | No
 
 
 # -- the loop ------------------------------------------------------------------------------
-def _as_sampler(data, device):
+def as_sampler(data, device):
+    """A sampler with ``sample(n, generator)`` on ``device`` for ``data`` (a ``DSprites``, a tensor
+    of samples, or a sampler, moved to ``device`` when it can be)."""
     from .data import DSprites, TensorSampler, sampler_on
 
     if isinstance(data, DSprites):
@@ -342,10 +347,11 @@ def _as_sampler(data, device):
     return sampler_on(data, device)  # moved to the training device (or a warning)
 
 
-def _to_device(batch, device):
+def to_device(batch, device):
+    """A batch (a tensor or a tuple of tensors) on ``device``, copied only when needed."""
     if isinstance(batch, torch.Tensor):
         return batch if batch.device == device else batch.to(device, non_blocking=True)
-    return type(batch)(_to_device(b, device) for b in batch)
+    return type(batch)(to_device(b, device) for b in batch)
 
 
 def check_train_args(steps, batch_size, lr) -> None:
@@ -363,6 +369,91 @@ def defers_finite_check(device: torch.device) -> bool:
     """True where reading the loss back every step would stall the device (CUDA, MPS): there
     the loss is checked at each log and before each checkpoint, on the summed window."""
     return torch.device(device).type != "cpu"
+
+
+class LogWindow:
+    """The sums of every logged term since the last log; the history records their means.
+
+    ``state()`` is what a checkpoint keeps of an open window (so a run resumed between two logs
+    logs the same means as an uninterrupted one); ``LogWindow.resume(state, start, device)``
+    reopens it."""
+
+    def __init__(self, start: int, sums: dict | None = None, count: int = 0):
+        self.start, self.sums, self.count = int(start), dict(sums or {}), int(count)
+
+    @classmethod
+    def resume(cls, pending: dict | None, start: int, device) -> LogWindow:
+        pending = pending or {}
+        return cls(int(pending.get("window_start", start)),
+                   {k: v.to(device) for k, v in pending.get("sums", {}).items()}, int(pending.get("count", 0)))
+
+    def add(self, terms: dict) -> None:
+        for key, value in terms.items():
+            self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
+        self.count += 1
+
+    def finite(self) -> bool:
+        """Whether the summed loss of the window is finite (True for an empty window)."""
+        return not self.count or bool(torch.isfinite(self.sums["loss"]).all())
+
+    def close(self, step: int) -> dict:
+        """The means of the window (detached, on the CPU), and a new window from ``step``."""
+        means = {k: (v / self.count).detach().cpu() for k, v in self.sums.items()}
+        self.start, self.sums, self.count = int(step), {}, 0
+        return means
+
+    def state(self, index: int | None = None) -> dict:
+        """What a checkpoint keeps; ``index``: the part of copy ``index`` of stacked sums."""
+        sums = self.sums if index is None else {k: v[index] if v.dim() > 0 else v for k, v in self.sums.items()}
+        return {"sums": sums, "count": self.count, "window_start": self.start}
+
+
+def run_steps(step_fn, *, start: int, steps: int, end: int, window: LogWindow, log_every: int,
+              on_log, save, non_finite, checkpoint_every: int | None = None, time_limit: float | None = None,
+              check_every_step: bool = True, progress: str | None = None) -> tuple[int, float]:
+    """The one training loop, for :func:`train` and :func:`course_lib.multiseed.train_many`.
+
+    For ``step`` = start + 1 … end: ``terms = step_fn(step)`` (one update; ``terms["loss"]`` a
+    tensor, one value per copy where several are trained at once), the loss checked (every step
+    where ``check_every_step``, else at every log and before every save), the terms summed in
+    ``window``; every ``log_every`` steps and at ``steps`` ``on_log(step, means)``; every
+    ``checkpoint_every`` steps (but the last) ``save(step)``; a stop after the first step past
+    ``time_limit`` seconds. ``non_finite(step, window_start, losses)`` raises (``losses``: the
+    loss, or the window's summed loss, that is not finite). ``progress``: the label of
+    a progress bar, or None. Returns (the last step done, the seconds it took).
+    """
+    bar = None
+    if progress is not None and start < steps:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=start, desc=progress, leave=False, mininterval=0.5)
+    t0 = time.perf_counter()
+    step = start
+    try:
+        for step in range(start + 1, end + 1):
+            terms = step_fn(step)
+            if check_every_step and not bool(torch.isfinite(terms["loss"]).all()):
+                non_finite(step, window.start, terms["loss"])
+            window.add(terms)
+            if step % log_every == 0 or step == steps:
+                if not window.finite():
+                    non_finite(step, window.start, window.sums["loss"])
+                means = window.close(step)
+                on_log(step, means)
+                if bar is not None:
+                    bar.update(step - bar.n)
+                    bar.set_postfix(loss=f"{float(means['loss'].float().mean()):.4g}", refresh=False)
+            if checkpoint_every and step % checkpoint_every == 0 and step != steps:
+                save(step)
+            if time_limit is not None and step < steps and time.perf_counter() - t0 > time_limit:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+    if step > start and not (checkpoint_every and step % checkpoint_every == 0 and step != steps):
+        save(step)
+    return step, seconds
 
 
 #: Settings that change a run's result: resuming a checkpoint with other values is an error.
@@ -431,7 +522,7 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
     log_every = int(log_every or max(1, steps // 100))
     device = choose_device(device)
     model.to(device)
-    sampler = _as_sampler(data, device)
+    sampler = as_sampler(data, device)
     sample_device = getattr(sampler, "device", device)
     seed_everything(seed)
     generator = torch.Generator(device=sample_device).manual_seed(seed)
@@ -455,65 +546,40 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
         if start < steps:  # only a run that continues needs its random state (any device: see restore_rng)
             restore_rng(state["rng"], generator, device, seed=seed, step=start, source=ckpt_path)
 
+    window = LogWindow(start)
+    if start:  # the log window that was open when the checkpoint was written
+        window = LogWindow.resume(state.get("pending"), start, device)
+    t0 = time.perf_counter()
+
+    def non_finite(step, window_start, losses=None):
+        _non_finite(step, window_start, ckpt_path, history)
+
     def save(step):
         if ckpt_path is None:
             return
-        if count and not torch.isfinite(sums["loss"]).all():  # on every device, before writing
-            _non_finite(step, window_start, ckpt_path, history)
-        pending = {"sums": sums, "count": count, "window_start": window_start}
+        if not window.finite():  # on every device, before writing
+            non_finite(step, window.start, window.sums["loss"])
         extra = checkpoint_extra(step, time.perf_counter() - t0) if checkpoint_extra else None
         atomic_save(checkpoint_state(model, optimizers, step, history, generator, train_config,
-                                     pending, extra), ckpt_path)
+                                     window.state(), extra), ckpt_path)
+
+    def one_step(step):
+        x = to_device(sampler.sample(batch_size, generator), device)
+        return model.training_step(x, step - 1, optimizers)
+
+    def on_log(step, means):
+        history.append(step, means)
+        for fn in callbacks:
+            fn(step, means, model)
 
     if start < steps:
         model.on_train_start(steps)
     model.train()
-    sums: dict = {}
-    count, window_start = 0, start
-    if start:  # the log window that was open when the checkpoint was written
-        pending = state.get("pending") or {}
-        sums = {k: v.to(device) for k, v in pending.get("sums", {}).items()}
-        count, window_start = int(pending.get("count", 0)), int(pending.get("window_start", start))
-    check_every_step = not defers_finite_check(device)
-    bar = None
-    if progress and start < steps:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, initial=start, desc=type(model).__name__, leave=False, mininterval=0.5)
-    t0 = time.perf_counter()
-    step = start
     end = steps if stop_at is None else max(start, min(steps, int(stop_at)))
-    try:
-        for step in range(start + 1, end + 1):
-            x = _to_device(sampler.sample(batch_size, generator), device)
-            terms = model.training_step(x, step - 1, optimizers)
-            loss = terms["loss"]
-            if check_every_step and not math.isfinite(float(loss)):
-                _non_finite(step, window_start, ckpt_path, history)
-            for key, value in terms.items():
-                sums[key] = sums[key] + value if key in sums else value.clone()
-            count += 1
-            if step % log_every == 0 or step == steps:
-                means = {k: (v / count).detach().cpu() for k, v in sums.items()}
-                if not torch.isfinite(means["loss"]).all():
-                    _non_finite(step, window_start, ckpt_path, history)
-                history.append(step, means)
-                for fn in callbacks:
-                    fn(step, means, model)
-                if bar is not None:
-                    bar.update(step - bar.n)
-                    bar.set_postfix(loss=f"{float(means['loss']):.4g}", refresh=False)
-                sums, count, window_start = {}, 0, step
-            if checkpoint_every and step % checkpoint_every == 0 and step != steps:
-                save(step)
-            if time_limit is not None and step < steps and time.perf_counter() - t0 > time_limit:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-    seconds = time.perf_counter() - t0
-    if step > start and not (checkpoint_every and step % checkpoint_every == 0 and step != steps):
-        save(step)
+    step, seconds = run_steps(one_step, start=start, steps=steps, end=end, window=window, log_every=log_every,
+                              on_log=on_log, save=save, non_finite=non_finite, checkpoint_every=checkpoint_every,
+                              time_limit=time_limit, check_every_step=not defers_finite_check(device),
+                              progress=type(model).__name__ if progress else None)
     done = step - start
     return TrainResult(
         model=model, history=history, steps=step, seconds=seconds,

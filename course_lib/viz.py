@@ -5,7 +5,7 @@ Every plotting function builds a new matplotlib Figure and returns it (no global
 ``plt.show``): in a notebook the returned figure is displayed by the cell, and
 :func:`save_figure` writes it under ``runs/figures/``. Images are tensors N×C×H×W with
 pixel intensities in [0, 1]; decoders return logits, turned into intensities by
-:func:`decode_pixels` (``torch.sigmoid``, the mean of the Bernoulli likelihood, seed 003; an
+:func:`decode_pixels` (``torch.sigmoid``, the mean of the Bernoulli likelihood, source paper 003; an
 autoencoder trained with the squared error outputs the image itself).
 
 Functions that need a model (:func:`reconstruction_grid`, :func:`traversal_images`,
@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from .config import runs_dir  # notebooks save under viz.runs_dir()
 
-#: The default traversal values of seed 000: [-2, 2] in steps of 0.5 (9 values).
+#: The default traversal values of source paper 000: [-2, 2] in steps of 0.5 (9 values).
 DEFAULT_TRAVERSAL = torch.arange(-2, 2.01, 0.5)
 
 

@@ -26,7 +26,7 @@
 # - why decoding *random* codes gives no images: the code distribution of a plain autoencoder
 #   is not one we can sample from. That is the motivation for the VAE of notebook 02.
 #
-# Reproduces: the autoencoder part (§1.1, Eq. 1) of the seed
+# Reproduces: the autoencoder part (§1.1, Eq. 1) of the source paper
 # `003_9cf833ed4120ca8c.txt` (F. Moga, *Learning disentangled representations with
 # Variational Autoencoders*).
 
@@ -121,7 +121,7 @@ viz.show_images(x_eval[:16], nrow=16, title="16 dSprites images")
 #
 # ## 1. The autoencoder
 #
-# An autoencoder is two networks trained together (seed 003, §1.1):
+# An autoencoder is two networks trained together (source paper 003, §1.1):
 #
 # $$z = f_\phi(x) \in \mathbb{R}^D, \qquad \hat x = g_\theta(z) \in \mathbb{R}^{64\times 64}.$$
 #
@@ -287,7 +287,7 @@ reconstruct = exercises.check_autoencoder_reconstruct(reconstruct)
 # %% [markdown]
 # ### Exercise 4: the reconstruction loss
 #
-# The seed writes the autoencoder's loss as the mean squared error,
+# The source paper writes the autoencoder's loss as the mean squared error,
 # $\frac1n \sum_{i=1}^n (x_i - \hat x_i)^2$ (its Eq. 1). We use the **sum over the pixels of an
 # image, averaged over the images of a batch**:
 #
@@ -532,11 +532,11 @@ fig
 #
 # ## 4. How small can the bottleneck be?
 #
-# The seed warns that a code that is too small loses information (§1.1). dSprites has five
-# varying factors (shape, scale, orientation, posX, posY), so five numbers *could* describe an
-# image — but only if the network found such a perfect code. We train the same autoencoder
-# with several code sizes and the same (much shorter) budget, `SWEEP_STEPS` steps of
-# `SWEEP_BATCH_SIZE` images each.
+# The source paper warns that a code that is too small loses information (§1.1). dSprites has
+# five varying factors (shape, scale, orientation, posX, posY), so five numbers *could*
+# describe an image — but only if the network found such a perfect code. We train the same
+# autoencoder with several code sizes and the same (much shorter) budget, `SWEEP_STEPS` steps
+# of `SWEEP_BATCH_SIZE` images each.
 #
 # ⚠️ **Heavy cell**: one training run per code size.
 
@@ -769,7 +769,7 @@ fig
 # point, so the decoder learns to decode a whole region. Then $z \sim \mathcal N(0, I)$ is a
 # valid way to generate. That is notebook 02.
 #
-# ## Summary: the seed's statements and our numbers
+# ## Summary: the source paper's statements and our numbers
 
 # %%
 summary = [
@@ -789,7 +789,7 @@ summary = [
      f"{distances['N(0, I)'].median():.2f}, decoded real codes "
      f"{distances['codes of real images'].median():.2f}"),
 ]
-print(f"{'seed 003 says':<58} | ours ({PROFILE} profile)")
+print(f"{'source paper 003 says':<58} | ours ({PROFILE} profile)")
 print("-" * 140)
 for claim, ours in summary:
     print(f"{claim:<58} | {ours}")
@@ -800,7 +800,7 @@ for claim, ours in summary:
 #
 # ## Exercises for the reader
 #
-# 1. Train with the seed's Eq. 1 literally, the squared error *averaged* over pixels
+# 1. Train with the source paper's Eq. 1 literally, the squared error *averaged* over pixels
 #    (`gaussian_recon(..., reduction="mean")` in a small subclass of `Autoencoder`). Does the
 #    result change with Adam? Why would it with plain SGD at the same learning rate?
 # 2. Replace the squared error by the Bernoulli cross-entropy (`Autoencoder(recon="bernoulli")`).
@@ -814,7 +814,7 @@ for claim, ours in summary:
 #
 # ## References
 #
-# - F. Moga, *Learning disentangled representations with Variational Autoencoders* (seed
+# - F. Moga, *Learning disentangled representations with Variational Autoencoders* (source paper
 #   `003_9cf833ed4120ca8c.txt`), §1.1.
 # - G. E. Hinton and R. R. Salakhutdinov, *Reducing the Dimensionality of Data with Neural
 #   Networks*, Science 313, 2006.

@@ -27,8 +27,8 @@
 #   makes the same VAE collapse to the mean image;
 # - why the VAE's prior samples are images while the autoencoder's (notebook 01) are not.
 #
-# Reproduces: the VAE part (§1.2, Eq. 2-4) of seed `003_9cf833ed4120ca8c.txt` (F. Moga,
-# *Learning disentangled representations with VAEs*) and the reduction mistake of seed
+# Reproduces: the VAE part (§1.2, Eq. 2-4) of source paper `003_9cf833ed4120ca8c.txt` (F. Moga,
+# *Learning disentangled representations with VAEs*) and the reduction mistake of source paper
 # `001_00245305c4487d13.txt` (Li Donghao, *Summary and discussion of "Understanding
 # disentangling in β-VAE"*, §2.2).
 
@@ -109,8 +109,9 @@ device = setup(SEED, DEVICE, PROFILE)
 #   \;\ge\; \mathbb E_{q_\phi(z\mid x)}\!\left[\log \frac{p_\theta(x, z)}{q_\phi(z\mid x)}\right]
 #   =: \operatorname{ELBO}(x).$$
 #
-# **The KL form** (the seed's derivation, §1.2). Write $\log p_\theta(x) = \mathbb E_q[\log p_\theta(x)]$
-# (it does not depend on $z$) and $p_\theta(x) = p_\theta(x, z) / p_\theta(z\mid x)$:
+# **The KL form** (the source paper's derivation, §1.2). Write
+# $\log p_\theta(x) = \mathbb E_q[\log p_\theta(x)]$ (it does not depend on $z$) and
+# $p_\theta(x) = p_\theta(x, z) / p_\theta(z\mid x)$:
 #
 # $$\log p_\theta(x) = \mathbb E_q\!\left[\log \frac{p_\theta(x, z)}{q_\phi(z\mid x)}\right]
 #   + \mathbb E_q\!\left[\log \frac{q_\phi(z\mid x)}{p_\theta(z\mid x)}\right]
@@ -124,7 +125,7 @@ device = setup(SEED, DEVICE, PROFILE)
 # $$\operatorname{ELBO}(x) = \underbrace{\mathbb E_{q_\phi(z\mid x)}[\log p_\theta(x\mid z)]}_{-\text{reconstruction}}
 #   \;-\; \underbrace{\operatorname{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big)}_{\text{regulariser}} .$$
 #
-# The VAE loss is $-\operatorname{ELBO}$ averaged over the data (the seed's Eq. 3).
+# The VAE loss is $-\operatorname{ELBO}$ averaged over the data (the source paper's Eq. 3).
 #
 # ### Checking the two identities on a model we can solve
 #
@@ -174,8 +175,8 @@ for label, m, v in [("the true posterior", posterior.mean.item(), posterior.vari
 # $$\operatorname{KL}\big(\mathcal N(\mu, \sigma^2)\,\|\,\mathcal N(0, 1)\big) = \tfrac12\left(\mu^2 + \sigma^2 - \log\sigma^2 - 1\right) \quad\text{nats}.$$
 #
 # For a diagonal Gaussian in $D$ dimensions the KL is the sum of the $D$ per-latent terms —
-# the seed's `KLD = -0.5 * torch.sum(1 + log_var - mean.pow(2) - log_var.exp())` (Eq. 4). The
-# encoder outputs $\log\sigma^2$ ("logvar"), which can be any real number.
+# the source paper's `KLD = -0.5 * torch.sum(1 + log_var - mean.pow(2) - log_var.exp())`
+# (Eq. 4). The encoder outputs $\log\sigma^2$ ("logvar"), which can be any real number.
 #
 # ### Exercise 1: the KL per latent
 #
@@ -224,9 +225,9 @@ print("largest |ours − Monte Carlo (100,000 samples)|:",
 # $\partial z/\partial \log\sigma^2 = \tfrac12\sigma\varepsilon$. `torch.distributions` makes the
 # same distinction: `sample()` is cut from the graph, `rsample()` is reparameterised.
 #
-# Two details where the seed slips (§1.2): it writes $z = \varepsilon\,\sigma^2 + \mu$ and
-# calls $\varepsilon$ "standard uniform". The scale is the standard deviation $\sigma$, not the
-# variance, and $\varepsilon$ is standard *normal*; with either slip $z$ does not follow
+# Two details where the source paper slips (§1.2): it writes $z = \varepsilon\,\sigma^2 + \mu$
+# and calls $\varepsilon$ "standard uniform". The scale is the standard deviation $\sigma$, not
+# the variance, and $\varepsilon$ is standard *normal*; with either slip $z$ does not follow
 # $\mathcal N(\mu, \sigma^2)$.
 
 # %%
@@ -288,17 +289,17 @@ reparameterize = exercises.check_reparameterize(reparameterize)
 # ### Exercise 3: the VAE loss
 #
 # Put it together: for decoder logits, images $x$ (N×1×64×64), and the encoder's $\mu$,
-# $\log\sigma^2$ (N×D), return the negative ELBO **per image**, averaged over the batch:
-# the Bernoulli cross-entropy **summed over the pixels** plus the KL **summed over the
-# latents** (the seed's Eq. 4 sums over the batch too; we divide by N so that the loss does
-# not depend on the batch size). `torch.nn.functional.binary_cross_entropy_with_logits` works
-# on logits, which is more accurate than a sigmoid followed by `binary_cross_entropy`.
+# $\log\sigma^2$ (N×D), return the negative ELBO **per image**, averaged over the batch: the
+# Bernoulli cross-entropy **summed over the pixels** plus the KL **summed over the latents**
+# (the source paper's Eq. 4 sums over the batch too; we divide by N so that the loss does not
+# depend on the batch size). `torch.nn.functional.binary_cross_entropy_with_logits` works on
+# logits, which is more accurate than a sigmoid followed by `binary_cross_entropy`.
 
 # %%
 def negative_elbo(logits, x, mu, logvar):
     """−ELBO in nats per image, averaged over the batch (a scalar)."""
     ### BEGIN SOLUTION
-    # HINT: reduction="none", then sum over the pixels (flatten(1).sum(1), not a mean: seed
+    # HINT: reduction="none", then sum over the pixels (flatten(1).sum(1), not a mean: source paper
     #       001's pitfall) and average over the images; pass the logits themselves (the function
     #       applies the sigmoid: no second one); the loss is −ELBO = reconstruction + KL, so the
     #       KL (≥ 0) is added, not subtracted
@@ -404,18 +405,18 @@ print(f"latents with KL > 0.1 nat at the end of training: {int((final_kl > 0.1).
 # spreads the information over more latents than the five factors need (the line above counts
 # them in this run); β > 1 (notebook 03) is what switches the unneeded ones off.
 #
-# ## 6. The reduction pitfall (seed 001)
+# ## 6. The reduction pitfall (source paper 001)
 #
-# Seed 001 reports a mistake made while reproducing β-VAE: the reconstruction term was
+# Source paper 001 reports a mistake made while reproducing β-VAE: the reconstruction term was
 # **averaged** over the image's pixels instead of summed. That only rescales the
 # reconstruction, but relative to the KL it is a different objective:
 #
 # $$\frac{1}{4096}\sum_i \text{BCE}_i + \operatorname{KL}
 #   = \frac{1}{4096}\Big(\sum_i \text{BCE}_i + 4096 \cdot \operatorname{KL}\Big),$$
 #
-# a β-VAE with $\beta = 4096$ (the number of pixels; $64\cdot64\cdot3$ for the seed's colour
-# images). One nat of KL now has to buy 4096 nats of reconstruction. The seed's conclusion:
-# the model outputs a mean image, with a posterior mean that is always zero.
+# a β-VAE with $\beta = 4096$ (the number of pixels; $64\cdot64\cdot3$ for the source paper's
+# colour images). One nat of KL now has to buy 4096 nats of reconstruction. The source paper's
+# conclusion: the model outputs a mean image, with a posterior mean that is always zero.
 #
 # We train the **same** model — same seed, same steps, same data — with
 # `VAE(reduction="mean")` and measure both with the same yardstick.
@@ -472,23 +473,23 @@ for tag, st in stats.items():
     headline(f"VAE ({tag}) mean |mu|", st["mean_abs_mu"], ".3f")
 
 # %% [markdown]
-# Read the table column by column. With the sum, the latents carry information: the
-# posterior means spread out, the posterior variances shrink below the prior's 1 (a negative
-# mean log σ²) and the reconstructions differ from image to image. When the two lines above
-# say `True`, the mean has done what seed 001 describes: the KL of every latent is close to
-# zero, the posterior of every image is (almost) the prior, $\mu \approx 0$ for all of them,
-# so $z$ says nothing about $x$ and the decoder can only draw one picture — the pixel-wise
-# average of dSprites, a faint grey square over the region where sprites appear. The
-# reconstruction error of that mean image is what the summed model would pay if it ignored $z$.
+# Read the table column by column. With the sum, the latents carry information: the posterior
+# means spread out, the posterior variances shrink below the prior's 1 (a negative mean log σ²)
+# and the reconstructions differ from image to image. When the two lines above say `True`, the
+# mean has done what source paper 001 describes: the KL of every latent is close to zero, the
+# posterior of every image is (almost) the prior, $\mu \approx 0$ for all of them, so $z$ says
+# nothing about $x$ and the decoder can only draw one picture — the pixel-wise average of
+# dSprites, a faint grey square over the region where sprites appear. The reconstruction error
+# of that mean image is what the summed model would pay if it ignored $z$.
 #
-# One detail differs from the seed's account: it reports the log-variance going to $-\infty$.
-# With a pure KL pressure the optimum of $\tfrac12(\mu^2 + \sigma^2 - \log\sigma^2 - 1)$ for an
-# unused latent is $\mu = 0$, $\log\sigma^2 = 0$; compare the mean |μ| and mean log σ² of the
-# collapsed model in the table with 0. A log-variance running to $-\infty$ would make the KL
-# grow without bound. (The seed trained the
-# capacity-controlled objective $\gamma\,|\operatorname{KL} - C|$ of Burgess et al., which pulls
-# the KL *up* to $C$ — shrinking $\sigma$ is one way to buy that KL without using $\mu$; see
-# notebook 04.)
+# One detail differs from the source paper's account: it reports the log-variance going to
+# $-\infty$. With a pure KL pressure the optimum of
+# $\tfrac12(\mu^2 + \sigma^2 - \log\sigma^2 - 1)$ for an unused latent is $\mu = 0$,
+# $\log\sigma^2 = 0$; compare the mean |μ| and mean log σ² of the collapsed model in the table
+# with 0. A log-variance running to $-\infty$ would make the KL grow without bound. (The
+# source paper trained the capacity-controlled objective $\gamma\,|\operatorname{KL} - C|$ of
+# Burgess et al., which pulls the KL *up* to $C$ — shrinking $\sigma$ is one way to buy that KL
+# without using $\mu$; see notebook 04.)
 
 # %%
 pick = x_eval[:10]
@@ -586,7 +587,7 @@ fig
 # its codes are from $\mathcal N(0, I)$). A collapsed VAE (not shown) decodes every code into
 # the same faint mean image, which matches no real sprite.
 #
-# ## Summary: the seeds' statements and our numbers
+# ## Summary: the source papers' statements and our numbers
 
 # %%
 s_sum, s_mean = stats["sum over pixels"], stats["mean over pixels"]
@@ -613,7 +614,7 @@ summary = [
      f"{distance['VAE (sum)']:.2f}, autoencoder {distance['autoencoder']:.2f}, collapsed VAE "
      f"{distance['VAE (mean)']:.2f}"),
 ]
-print(f"{'seed says':<58} | ours ({PROFILE} profile)")
+print(f"{'source papers say':<58} | ours ({PROFILE} profile)")
 print("-" * 150)
 for claim, ours in summary:
     print(f"{claim:<58} | {ours}")
@@ -641,9 +642,9 @@ for claim, ours in summary:
 #   reparameterisation trick, the Gaussian KL in appendix B).
 # - D. J. Rezende, S. Mohamed and D. Wierstra, *Stochastic Backpropagation and Approximate
 #   Inference in Deep Generative Models*, ICML 2014.
-# - F. Moga, *Learning disentangled representations with Variational Autoencoders* (seed
+# - F. Moga, *Learning disentangled representations with Variational Autoencoders* (source paper
 #   `003_9cf833ed4120ca8c.txt`), §1.2.
-# - Li Donghao, *Summary and discussion of "Understanding disentangling in β-VAE"* (seed
+# - Li Donghao, *Summary and discussion of "Understanding disentangling in β-VAE"* (source paper
 #   `001_00245305c4487d13.txt`), §2.2.
 # - C. P. Burgess et al., *Understanding disentangling in β-VAE*, 2018.
 # - K. He, X. Zhang, S. Ren and J. Sun, *Delving Deep into Rectifiers*, ICCV 2015 (He

@@ -24,14 +24,14 @@
 #   the **mutual information** between every latent and every true factor, summarised by the
 #   **Mutual Information Gap (MIG)**;
 # - whether a β-VAE trained only on the left part of the images can draw sprites on the right
-#   (the held-out experiment of seed 000);
+#   (the held-out experiment of source paper 000);
 # - how to explore a model by hand with sliders.
 #
-# Reproduces: the β-VAE experiment on dSprites of seed `000_78f077b144128d49.txt`
+# Reproduces: the β-VAE experiment on dSprites of source paper `000_78f077b144128d49.txt`
 # (M. H. Ebrahimabadi, *Disentangled Representation Learning Using (β)-VAE and GAN*: latent
 # size ∈ {3, 5, 10}, β ∈ {0.5, 5, 100}, learning rate ∈ {1e-4, 1e-5}, x-position threshold
 # ∈ {5, 16, 32}, traversals over [−2, 2] in steps of 0.5), and the β-VAE objective and MIG of
-# seed `003_9cf833ed4120ca8c.txt` (F. Moga, Eq. 5–8).
+# source paper `003_9cf833ed4120ca8c.txt` (F. Moga, Eq. 5–8).
 
 # %% [markdown]
 # ## Parameters
@@ -41,25 +41,25 @@
 # `None` means "the default of the profile": `smoke` (seconds, numbers meaningless), `quick`
 # (about five minutes on a 2-core laptop CPU) or `full` (a GPU).
 #
-# Seed 000's grid is `NUM_LATENTS` ∈ {3, 5, 10}, `BETA` ∈ {0.5, 5, 100}, `LR` ∈ {1e-4, 1e-5}
-# and `POSX_THRESHOLD` ∈ {5, 16, 32}, trained for 100 epochs (about 290,000 steps of 256
-# images). The quick profile cannot afford that many steps, so its defaults (|z| = 10,
-# β = 8, lr = 1e-3, 2,000 steps of 64 images) were chosen by trying a few short recipes and
-# measuring MIG; every value of the seed's grid can still be passed. Short runs are at the
-# mercy of plateaus: a run may keep every latent switched off (KL = 0, the decoder drawing the
-# average image) for a thousand steps or more before position appears, and how long depends
-# on β and on the seed (try `-p BETA 4`).
+# Source paper 000's grid is `NUM_LATENTS` ∈ {3, 5, 10}, `BETA` ∈ {0.5, 5, 100},
+# `LR` ∈ {1e-4, 1e-5} and `POSX_THRESHOLD` ∈ {5, 16, 32}, trained for 100 epochs (about 290,000
+# steps of 256 images). The quick profile cannot afford that many steps, so its defaults
+# (|z| = 10, β = 8, lr = 1e-3, 2,000 steps of 64 images) were chosen by trying a few short
+# recipes and measuring MIG; every value of the source paper's grid can still be passed. Short
+# runs are at the mercy of plateaus: a run may keep every latent switched off (KL = 0, the
+# decoder drawing the average image) for a thousand steps or more before position appears, and
+# how long depends on β and on the seed (try `-p BETA 4`).
 
 # %% tags=["parameters"]
 PROFILE = None         # "smoke", "quick" or "full"; None: $COURSE_PROFILE, else "quick"
 SEED = 0
 DEVICE = "auto"        # "auto", "cpu", "cuda", "mps"
-NUM_LATENTS = None     # |z|; seed 000: 3, 5 or 10
-BETA = None            # weight of the KL term; seed 000: 0.5, 5 or 100
-LR = None              # Adam learning rate; seed 000: 1e-4 or 1e-5
+NUM_LATENTS = None     # |z|; source paper 000: 3, 5 or 10
+BETA = None            # weight of the KL term; source paper 000: 0.5, 5 or 100
+LR = None              # Adam learning rate; source paper 000: 1e-4 or 1e-5
 STEPS = None           # training steps of the main model
 BATCH_SIZE = None
-POSX_THRESHOLD = None  # held-out experiment: train on posX classes < t; seed 000: 5, 16 or 32
+POSX_THRESHOLD = None  # held-out experiment: train on posX classes < t; source paper 000: 5, 16 or 32
 HELDOUT_STEPS = None   # training steps of the held-out model
 BETA_SWEEP = None      # other values of β trained briefly to show the trade-off
 SWEEP_STEPS = None
@@ -154,7 +154,8 @@ def centroid_x(images):
 # $$\log p_\theta(x) \;\ge\; \mathbb E_{q_\phi(z\mid x)}\big[\log p_\theta(x\mid z)\big]
 #   - D_{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big).$$
 #
-# Higgins et al. (2017) put a weight β on the KL term (seed 000, Eq. 1; seed 003, Eq. 8):
+# Higgins et al. (2017) put a weight β on the KL term (source paper 000, Eq. 1;
+# source paper 003, Eq. 8):
 #
 # $$\mathcal L_\beta(\theta, \phi; x) = \mathbb E_{q_\phi(z\mid x)}\big[\log p_\theta(x\mid z)\big]
 #   - \beta\, D_{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big).$$
@@ -180,10 +181,11 @@ def centroid_x(images):
 # latents vary independently, each along one factor, fits it at the lowest KL. Latents that
 # are not worth their price are switched off (KL ≈ 0, posterior = prior).
 #
-# **What it costs.** Every nat removed from the code is information the decoder no longer
-# has: reconstructions get blurrier, and fine factors (shape, orientation) are dropped
-# first. Too large a β (seed 000's β = 100) switches off almost every latent; β < 1 (seed
-# 000's β = 0.5) keeps more information than the VAE and nothing pushes the latents apart.
+# **What it costs.** Every nat removed from the code is information the decoder no longer has:
+# reconstructions get blurrier, and fine factors (shape, orientation) are dropped first. Too
+# large a β (source paper 000's β = 100) switches off almost every latent; β < 1
+# (source paper 000's β = 0.5) keeps more information than the VAE and nothing pushes the
+# latents apart.
 #
 # The loss we minimise is the negative of $\mathcal L_\beta$, estimated on a batch of $N$
 # images with one sample $z^{(n)} \sim q_\phi(z\mid x^{(n)})$ each and a Bernoulli decoder
@@ -342,11 +344,11 @@ viz.save_figure(fig, "03_reconstructions.png")
 fig
 
 # %% [markdown]
-# Position and size come back, with soft edges. Shape and orientation are the few pixels at
-# the border of the sprite, and they are the first information a tight KL budget drops: with
-# few nats to spend, squares, ellipses and hearts may all come back as the same round blob
-# (section 6 measures what the code knows about shape: its column of the heat map). Seed 000
-# saw the same blur (its Figure 2) even with β = 0.5, and went on to add a GAN to sharpen the
+# Position and size come back, with soft edges. Shape and orientation are the few pixels at the
+# border of the sprite, and they are the first information a tight KL budget drops: with few
+# nats to spend, squares, ellipses and hearts may all come back as the same round blob (section
+# 6 measures what the code knows about shape: its column of the heat map). Source paper 000 saw
+# the same blur (its Figure 2) even with β = 0.5, and went on to add a GAN to sharpen the
 # images (notebook 07 does that).
 #
 # ### What β costs
@@ -385,19 +387,19 @@ print(f"at the largest β ({beta_top:g}): {top['active']} active latent(s), KL {
          + ("one latent" if top["active"] == 1 else f"{top['active']} latents")))
 
 # %% [markdown]
-# Read the table from top to bottom, with the line under it: as β grows the KL (the
-# information in the code) shrinks, the reconstruction error grows, and fewer latents stay
-# active (KL above 0.1 nats). The main model had more steps than the sweep's, so the trend
-# check compares the sweep's runs only, which all had the same budget; the main model's row
-# shows what the extra steps buy. The last line is the tight end of seed 000's grid: at β = 100
-# one nat of KL must buy a hundred nats of reconstruction, and a short run may keep no latent
-# at all — posterior collapse, one blurry average blob for every input — or only the one that
-# pays most, usually a position.
+# Read the table from top to bottom, with the line under it: as β grows the KL (the information
+# in the code) shrinks, the reconstruction error grows, and fewer latents stay active (KL above
+# 0.1 nats). The main model had more steps than the sweep's, so the trend check compares the
+# sweep's runs only, which all had the same budget; the main model's row shows what the extra
+# steps buy. The last line is the tight end of source paper 000's grid: at β = 100 one nat of
+# KL must buy a hundred nats of reconstruction, and a short run may keep no latent at all —
+# posterior collapse, one blurry average blob for every input — or only the one that pays most,
+# usually a position.
 #
 # ## 5. Traversals
 #
 # A traversal takes the code $\mu(x)$ of one image, sets one latent to each of the values
-# −2, −1.5, …, 2 (seed 000's grid) while keeping the others fixed, and decodes. A
+# −2, −1.5, …, 2 (source paper 000's grid) while keeping the others fixed, and decodes. A
 # disentangled latent changes one factor only.
 
 # %%
@@ -416,10 +418,10 @@ fig
 #
 # ## 6. Which latent encodes which factor?
 #
-# For every latent $z_j$ (the posterior mean, binned into 20 equal-width bins) and every
-# factor $v_k$ we estimate the mutual information $I(z_j; v_k)$ in nats on `NUM_EVAL` images.
-# MIG (seed 003, Eq. 7) then takes, for each factor, the gap between the most and the second
-# most informative latent, divided by the factor's entropy $H(v_k)$:
+# For every latent $z_j$ (the posterior mean, binned into 20 equal-width bins) and every factor
+# $v_k$ we estimate the mutual information $I(z_j; v_k)$ in nats on `NUM_EVAL` images. MIG
+# (source paper 003, Eq. 7) then takes, for each factor, the gap between the most and the
+# second most informative latent, divided by the factor's entropy $H(v_k)$:
 #
 # $$\text{MIG} = \frac1K\sum_{k=1}^K \frac{I(z_{j^{(k)}}; v_k) - \max_{j\ne j^{(k)}} I(z_j; v_k)}{H(v_k)},
 #   \qquad j^{(k)} = \arg\max_j I(z_j; v_k),$$
@@ -670,9 +672,9 @@ fig
 # %% [markdown]
 # ## 7. The held-out experiment
 #
-# Seed 000 trained on the images whose x-position class is below a threshold t ∈ {5, 16, 32}
-# and asked whether the model can produce sprites at positions it never saw. We train a
-# second β-VAE on posX classes `0 … POSX_THRESHOLD − 1` only
+# Source paper 000 trained on the images whose x-position class is below a threshold
+# t ∈ {5, 16, 32} and asked whether the model can produce sprites at positions it never saw. We
+# train a second β-VAE on posX classes `0 … POSX_THRESHOLD − 1` only
 # (`ds.sampler(device, class_ranges={"posX": (0, t)})`), then show it images from the unseen
 # right part.
 #
@@ -770,7 +772,7 @@ fig
 # The rows that change the image move the sprite, or its ghosts, within the trained part, or
 # switch from one ghost to the other; when the last line says `True`, no value of any latent
 # gets the sprite further than a few pixels past the trained region, let alone to where the
-# unseen original is. Seed 000 reported that its ID-GAN (a GAN on
+# unseen original is. Source paper 000 reported that its ID-GAN (a GAN on
 # top of the β-VAE's code) drew "some shapes at the second half of the x-axis that the β-VAE
 # network did not see"; the β-VAE alone, as the lines above measure, keeps to the half it
 # was trained on.
@@ -828,9 +830,9 @@ headline("slowest explorer, median update (ms)", max(v["median_ms"] for v in spe
 explorer.set_code(explorer.start)  # put the sliders back at μ(x) for you to play with
 
 # %% [markdown]
-# ## Summary: seed 000 and us
+# ## Summary: source paper 000 and us
 #
-# | | Seed 000 (β-VAE part) | This notebook |
+# | | Source paper 000 (β-VAE part) | This notebook |
 # |---|---|---|
 # | Grid | \|z\| ∈ {3, 5, 10}, β ∈ {0.5, 5, 100}, lr ∈ {1e-4, 1e-5}, t ∈ {5, 16, 32}, 100 epochs of batch 256 | the same values as parameters; quick default \|z\| = 10, β = 8, lr = 1e-3, 2,000 steps of 64 |
 # | Reconstructions | "far from the ground truth", blurry even for β = 0.5 | blurry edges; shape and orientation are the first details lost (Section 4) |
@@ -838,22 +840,22 @@ explorer.set_code(explorer.start)  # put the sliders back at μ(x) for you to pl
 # | Disentanglement | judged by eye from traversals; "a combination of latent dimensions" changes properties for \|z\| = 3 | measured: MI heat map and MIG; whether posX, posY and scale sit on separate latents is a printed check (Section 6) |
 # | Unseen positions (t = 16) | some shapes generated on the unseen half, by the ID-GAN | the β-VAE alone: where the unseen sprites are drawn (pulled back to the trained region?) and how often doubled is printed in Section 7 |
 #
-# The seed judged disentanglement by eye and concluded that measuring it was future work;
-# here it is one number per factor. How far 2,000 steps get depends on luck more than on
+# The source paper judged disentanglement by eye and concluded that measuring it was future
+# work; here it is one number per factor. How far 2,000 steps get depends on luck more than on
 # anything else. The cell below prints the spread of MIG that the quick recipe (β = 8,
 # lr = 1e-3, batch 64, 2,000 steps) gave over twenty seeds, each trained by
-# `python -m course_lib pretrain beta_vae --profile quick --seed S --out DIR` (which prints
-# the MIG on 10,000 images), and where this run falls in it. Training is not bit-reproducible
-# across machines and thread counts, so this notebook's run is one more draw from that
-# spread, not a copy of the run that made the list. A longer run is no cure in general: the
-# shipped model of section 6 is the best of the twenty seeds trained six times longer, and a
-# latent found early can also be lost with more steps (notebook 05 trains seed 0 for 16,000).
-# The usual failure is the position stored in two latents at an angle: the β-VAE objective
-# barely prefers the axis-aligned solution, because posX and posY have the same statistics and
-# the prior is round, so which rotation of the position plane the model settles in is luck.
-# The total-correlation penalty of notebook 05 targets this dependence between latents.
-# Locatello et al. (2019) found the same seed-to-seed spread after hundreds of thousands of
-# steps; try `-p SEED 1` and compare the heat maps.
+# `python -m course_lib pretrain beta_vae --profile quick --seed S --out DIR` (which prints the
+# MIG on 10,000 images), and where this run falls in it. Training is not bit-reproducible
+# across machines and thread counts, so this notebook's run is one more draw from that spread,
+# not a copy of the run that made the list. A longer run is no cure in general: the shipped
+# model of section 6 is the best of the twenty seeds trained six times longer, and a latent
+# found early can also be lost with more steps (notebook 05 trains seed 0 for 16,000). The
+# usual failure is the position stored in two latents at an angle: the β-VAE objective barely
+# prefers the axis-aligned solution, because posX and posY have the same statistics and the
+# prior is round, so which rotation of the position plane the model settles in is luck. The
+# total-correlation penalty of notebook 05 targets this dependence between latents. Locatello
+# et al. (2019) found the same seed-to-seed spread after hundreds of thousands of steps; try
+# `-p SEED 1` and compare the heat maps.
 
 # %%
 # MIG after 2,000 steps of the quick recipe, seeds 0-19, as printed by `pretrain` (measured once,
@@ -880,10 +882,10 @@ headline("notebook 03 time (s)", total_seconds, ".0f")
 # %% [markdown]
 # ## Exercises for the reader
 #
-# 1. Run the seed's grid corners with papermill: `-p BETA 0.5`, `-p BETA 100`,
+# 1. Run the source paper's grid corners with papermill: `-p BETA 0.5`, `-p BETA 100`,
 #    `-p NUM_LATENTS 3`. How many latents stay active, and what happens to MIG?
-# 2. With `-p LR 1e-4` (the seed's value), how many steps does the model need to reach the
-#    MIG of the default run?
+# 2. With `-p LR 1e-4` (the source paper's value), how many steps does the model need to reach
+#    the MIG of the default run?
 # 3. Set `-p POSX_THRESHOLD 5`: can the model still find a position latent for x?
 # 4. Why does orientation get almost no mutual information? (Hint: rotate a square by 90°.)
 #
@@ -896,4 +898,4 @@ headline("notebook 03 time (s)", total_seconds, ".0f")
 # - F. Locatello et al., *Challenging common assumptions in the unsupervised learning of
 #   disentangled representations*, ICML 2019 (discrete MIG with 20 bins).
 # - L. Matthey et al., *dSprites: Disentanglement testing sprites dataset*, 2017.
-# - Seeds `000_78f077b144128d49.txt` and `003_9cf833ed4120ca8c.txt`.
+# - Source papers `000_78f077b144128d49.txt` and `003_9cf833ed4120ca8c.txt`.

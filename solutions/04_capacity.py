@@ -28,7 +28,7 @@
 # - to compare VAE, β-VAE and the two capacity variants on the same data and budget
 #   (reconstruction, KL, KL per latent, MIG).
 #
-# Reproduces: seed `001_00245305c4487d13.txt` (Li Donghao, *Summary and discussion of
+# Reproduces: source paper `001_00245305c4487d13.txt` (Li Donghao, *Summary and discussion of
 # "Understanding disentangling in β-VAE"*, a reproduction of Burgess et al., 2018, with a
 # hinge variant): §1.2.3 (KKT view of β-VAE), §1.2.4 and §1.3.1 (information bottleneck),
 # §1.3.3 (the capacity objective and Figure 1, latents appearing as C grows), §2.2 (the
@@ -109,8 +109,8 @@ FACTORS = ds.factor_names
 # %% [markdown]
 # ## 1. β-VAE as an information bottleneck
 #
-# The seed (§1.2.4) starts from the information-bottleneck principle: find a code $Z$ of the
-# input $X$ that keeps what matters for a task $Y$ and as little else as possible,
+# The source paper (§1.2.4) starts from the information-bottleneck principle: find a code $Z$
+# of the input $X$ that keeps what matters for a task $Y$ and as little else as possible,
 #
 # $$\max\ \big[\, I(Z; Y) - \beta\, I(X; Z) \,\big],$$
 #
@@ -132,7 +132,8 @@ FACTORS = ds.factor_names
 #
 # ## 2. From a constraint to β-VAE, and from β-VAE to capacity control
 #
-# **β-VAE by KKT** (seed §1.2.3). Ask for the best reconstruction with a bounded channel:
+# **β-VAE by KKT** (source paper §1.2.3). Ask for the best reconstruction with a bounded
+# channel:
 #
 # $$\max_{\phi,\theta}\ \mathbb E_{q_\phi(z|x)}[\log p_\theta(x|z)] \quad \text{s.t.}\quad D_{KL}(q_\phi(z|x)\,\|\,p(z)) < \epsilon .$$
 #
@@ -149,29 +150,29 @@ FACTORS = ds.factor_names
 # **constraint** ε — how many nats may pass. The ε that a given β enforces is implicit, depends
 # on the data and the architecture, and is only known after training. Burgess et al. turn this
 # around: choose the capacity $C$ (in nats) directly, and enforce $D_{KL} \approx C$ with a
-# large penalty (seed §1.3.3, Burgess et al. eq. 8):
+# large penalty (source paper §1.3.3, Burgess et al. eq. 8):
 #
 # $$\mathcal L(\theta, \phi; C, x) = \mathbb E_{q_\phi(z|x)}[\log p_\theta(x|z)] - \gamma\,\big|D_{KL}(q_\phi(z|x)\,\|\,p(z)) - C\big| .$$
 #
-# (The seed's typesetting drops the bars of the absolute value.) This is an **exact penalty**:
-# $\gamma\,|g|$ is not differentiable at $g = 0$, and for $\gamma$ larger than the size of the
-# KKT multiplier $\beta^*(C)$ of the constraint $D_{KL} = C$, a minimiser of the penalised loss
-# satisfies the constraint exactly. With γ = 1000 — far above the β of a few that β-VAE uses —
-# the KL follows C. Raising $C$ linearly from 0.5 to 25 nats traces a **path** of solutions,
-# like the regularisation path of the LASSO (seed §2.4): at each C the code spends its nats
-# where they buy the most reconstruction, so the factor that matters most for the pixels
-# (position) gets the first nats, and the others join as C grows.
+# (The source paper's typesetting drops the bars of the absolute value.) This is an **exact
+# penalty**: $\gamma\,|g|$ is not differentiable at $g = 0$, and for $\gamma$ larger than the
+# size of the KKT multiplier $\beta^*(C)$ of the constraint $D_{KL} = C$, a minimiser of the
+# penalised loss satisfies the constraint exactly. With γ = 1000 — far above the β of a few
+# that β-VAE uses — the KL follows C. Raising $C$ linearly from 0.5 to 25 nats traces a
+# **path** of solutions, like the regularisation path of the LASSO (source paper §2.4): at each
+# C the code spends its nats where they buy the most reconstruction, so the factor that matters
+# most for the pixels (position) gets the first nats, and the others join as C grows.
 #
-# **The hinge** (seed §2.3). The constraint of the KKT argument was an **inequality**,
+# **The hinge** (source paper §2.3). The constraint of the KKT argument was an **inequality**,
 # $D_{KL} \le C$. Its exact penalty is one-sided,
 #
 # $$\gamma\,\max\big(0,\ D_{KL}(q_\phi(z|x)\,\|\,p(z)) - C\big),$$
 #
-# which, like complementary slackness, is silent while the constraint is slack
-# ($D_{KL} < C$, multiplier 0). The absolute value also *pushes the KL up* when it is below C.
-# The seed argues that this push is harmful: the cheapest way for an encoder to raise its KL is
-# to shrink $\sigma$ for every image, not to move $\mu$ apart for different images, so the
-# absolute penalty can buy KL that carries no information. Section 6 tests this.
+# which, like complementary slackness, is silent while the constraint is slack ($D_{KL} < C$,
+# multiplier 0). The absolute value also *pushes the KL up* when it is below C. The
+# source paper argues that this push is harmful: the cheapest way for an encoder to raise its
+# KL is to shrink $\sigma$ for every image, not to move $\mu$ apart for different images, so
+# the absolute penalty can buy KL that carries no information. Section 6 tests this.
 #
 # In code the loss we minimise is reconstruction + penalty:
 # `CapacityVAE(gamma=γ, c_start=0.5, c_max=25, c_steps=..., penalty="abs" | "hinge")`.
@@ -324,14 +325,15 @@ print(f"reconstruction of the mean image (a decoder that ignores z): {MEAN_IMAGE
 # %% [markdown]
 # ## 4. Capacity control on dSprites (absolute penalty)
 #
-# **About γ in a short run.** The full profile follows the seed: γ = 1000, C from 0.5 to 25
-# nats over 100,000 steps. The quick profile has 800 steps, and there γ = 1000 can hurt: with
-# Adam, every update is normalised by a running size of the gradient, and a penalty whose
-# gradient is a thousand times the KL's dominates that size, so the reconstruction barely
-# moves the weights; the cheapest way to meet KL = C is then to shrink σ without moving μ (the
-# shortcut of seed §2.3). The quick profile uses γ = 30, still far above the β of a few that
-# β-VAE needs, so the constraint still binds (the next cells check that the KL follows C). Set
-# `GAMMA = 1000` to reproduce the seed's setting and see what it does to the reconstruction.
+# **About γ in a short run.** The full profile follows the source paper: γ = 1000, C from 0.5
+# to 25 nats over 100,000 steps. The quick profile has 800 steps, and there γ = 1000 can hurt:
+# with Adam, every update is normalised by a running size of the gradient, and a penalty whose
+# gradient is a thousand times the KL's dominates that size, so the reconstruction barely moves
+# the weights; the cheapest way to meet KL = C is then to shrink σ without moving μ (the
+# shortcut of source paper §2.3). The quick profile uses γ = 30, still far above the β of a few
+# that β-VAE needs, so the constraint still binds (the next cells check that the KL follows C).
+# Set `GAMMA = 1000` to reproduce the source paper's setting and see what it does to the
+# reconstruction.
 #
 # ⚠️ **Heavy cell**: trains the capacity model for `STEPS` steps (about a minute on a laptop
 # CPU in the quick profile; the full profile is for a GPU).
@@ -387,18 +389,18 @@ viz.save_figure(fig, "04_kl_per_latent_capacity.png")
 fig
 
 # %% [markdown]
-# This is the seed's central figure (Figure 1, top left) on our dSprites: left, the total KL
-# against the rising C (the cell before says whether it tracks C); right, the KL of each
-# latent. What the seed sees after 100,000+ steps: latents leave zero **one after another**
-# — the first nats go to one or two latents,
-# the others stay at zero (their posterior is the prior) until C has grown enough that a new
-# factor buys more reconstruction than more nats for the latents already on. A rising KL
-# alone does not prove that a latent carries information, though: the table below also gives
-# the spread of μ across images and the reconstruction next to the mean image's. The lines
-# under the table say whether the latents of this run arrived one after another or together
-# (how many switched on in the first fifth of the run), and how many of them vary with the
-# image; when C climbs faster than the model learns, many latents switch on at once. Section 6
-# ends with the same figure for a slower ramp. In the smoke profile the curves are noise.
+# This is the source paper's central figure (Figure 1, top left) on our dSprites: left, the
+# total KL against the rising C (the cell before says whether it tracks C); right, the KL of
+# each latent. What the source paper sees after 100,000+ steps: latents leave zero **one after
+# another** — the first nats go to one or two latents, the others stay at zero (their posterior
+# is the prior) until C has grown enough that a new factor buys more reconstruction than more
+# nats for the latents already on. A rising KL alone does not prove that a latent carries
+# information, though: the table below also gives the spread of μ across images and the
+# reconstruction next to the mean image's. The lines under the table say whether the latents of
+# this run arrived one after another or together (how many switched on in the first fifth of
+# the run), and how many of them vary with the image; when C climbs faster than the model
+# learns, many latents switch on at once. Section 6 ends with the same figure for a slower
+# ramp. In the smoke profile the curves are noise.
 #
 # **Which factor does each latent encode, and when did it switch on?** We call the switch-on
 # step of latent $j$ the first logged step after which its KL stays above `SWITCH_ON_NATS`
@@ -478,11 +480,11 @@ fig
 # hundredths), and then the names in the table mean nothing. Position latents usually carry the most MI (posX and posY have 32
 # values each); a latent that mixes shape and orientation shows two dim cells.
 #
-# **The order of appearance.** Burgess et al. (and the seed's Figure 1) see position first,
-# then scale, then shape and orientation. The next cell checks our run against that order:
-# it sorts the active latents by switch-on step and asks whether the factor groups appear in
-# the order position → scale → shape/orientation. Only the full profile trains long enough
-# for the later factors to appear; in quick and smoke the check runs but usually reports
+# **The order of appearance.** Burgess et al. (and the source paper's Figure 1) see position
+# first, then scale, then shape and orientation. The next cell checks our run against that
+# order: it sorts the active latents by switch-on step and asks whether the factor groups
+# appear in the order position → scale → shape/orientation. Only the full profile trains long
+# enough for the later factors to appear; in quick and smoke the check runs but usually reports
 # the missing groups.
 
 # %%
@@ -491,8 +493,8 @@ GROUP_NAMES = ("position", "scale", "shape/orientation")
 
 
 def appearance_order(on_steps, named):
-    """(groups in order of appearance, True if at least two groups appeared and in the seed's
-    order, groups never seen)."""
+    """(groups in order of appearance, True if at least two groups appeared and in the
+    source paper's order, groups never seen)."""
     first = {}
     for j, step in enumerate(on_steps):
         group = GROUP_OF.get(named[j][0])
@@ -506,25 +508,25 @@ def appearance_order(on_steps, named):
 
 order, in_order, missing = appearance_order(on_abs, named_abs)
 print("order of appearance in our run:", " → ".join(f"{name} (step {step})" for name, step in order) or "none")
-print("same order as the seed (position, then scale, then shape/orientation):", in_order)
+print("same order as the source paper (position, then scale, then shape/orientation):", in_order)
 if missing:
     print("groups that never switched on:", ", ".join(missing),
-          "— the seed's full order can only be checked when all three appear (full profile)")
-headline("capacity (abs): order of appearance matches the seed", bool(in_order and not missing))
+          "— the source paper's full order can only be checked when all three appear (full profile)")
+headline("capacity (abs): order of appearance matches the source paper", bool(in_order and not missing))
 
 # %% [markdown]
 # ## 5. Watch the factors appear
 #
-# Traversals of the most informative latents at several stages of training: each row varies
-# one latent from −2 to 2 around the code of one image, the others fixed. In the seed's run,
-# early rows are all the same blur, then the position rows start to move the sprite, and later
-# rows follow as their latents switch on. (Rows are the latents with the largest final KL; at a
-# stage where a latent is still off, its row does not change the image.) Next to each row's
-# name is how much it changes the image: the sum over pixels of the range of intensities
-# along the row (0 for a row of identical images; a sprite that moves changes dozens of
-# pixels; we count a row as changing the image from `ROW_CHANGES` = 40). The cell prints
-# which rows change the image at each stage. At step 0 the untrained decoder turns every code
-# into noise, and every row changes that noise.
+# Traversals of the most informative latents at several stages of training: each row varies one
+# latent from −2 to 2 around the code of one image, the others fixed. In the source paper's
+# run, early rows are all the same blur, then the position rows start to move the sprite, and
+# later rows follow as their latents switch on. (Rows are the latents with the largest final
+# KL; at a stage where a latent is still off, its row does not change the image.) Next to each
+# row's name is how much it changes the image: the sum over pixels of the range of intensities
+# along the row (0 for a row of identical images; a sprite that moves changes dozens of pixels;
+# we count a row as changing the image from `ROW_CHANGES` = 40). The cell prints which rows
+# change the image at each stage. At step 0 the untrained decoder turns every code into noise,
+# and every row changes that noise.
 
 # %%
 x_probe = ds.images(ds.sample_classes(1, generator=torch.Generator().manual_seed(SEED + 7)))[0]
@@ -631,7 +633,7 @@ fig
 on_hinge, named_hinge, active_hinge = switch_on_table("capacity (hinge)", hist_hinge, eval_hinge)
 order_hinge, in_order_hinge, missing_hinge = appearance_order(on_hinge, named_hinge)
 print("order of appearance (hinge):", " → ".join(f"{n} (step {s})" for n, s in order_hinge) or "none",
-      "| same order as the seed:", in_order_hinge,
+      "| same order as the source paper:", in_order_hinge,
       f"| never on: {', '.join(missing_hinge)}" if missing_hinge else "")
 
 print(f"\n{'':<7}{'switch-on steps of the active latents':<45}{'late |KL − C|':>14}{'late KL − C':>13}"
@@ -650,7 +652,7 @@ print("hinge, late in training: the KL " + ("sits below C: C has outrun what the
                                            else "follows C within a nat" if late_hinge < 1.0 else "stays above C"))
 print("the hinge switched on " + ("more latents than" if n_on["hinge"] > n_on["abs"] else "as many latents as"
                                   if n_on["hinge"] == n_on["abs"] else "fewer latents than")
-      + " the absolute penalty (seed §2.3 saw more on CelebA)")
+      + " the absolute penalty (source paper §2.3 saw more on CelebA)")
 
 # %% [markdown]
 # The hinge model's traversals at four stages, read as in section 5 (the order of appearance
@@ -677,20 +679,21 @@ widgets.stage_explorer(cap_hinge, stages_hinge, image=x_probe).widget
 # runs, the late gap with its sign, the reconstruction against the mean image's, and how many
 # latents switched on and how many of them in the first fifth of the run (a fast ramp switches
 # most of them on early); the two lines under it read the hinge's late gap and compare the
-# numbers of latents with the seed (§2.3, Figure 7), which saw, on CelebA, more latents leaving
-# zero *during* training with the hinge.
+# numbers of latents with the source paper (§2.3, Figure 7), which saw, on CelebA, more latents
+# leaving zero *during* training with the hinge.
 
 # %% [markdown]
 # ### A slower ramp: the shipped capacity model
 #
 # In the runs above C climbs by `C_MAX` nats in `C_STEPS` steps, which can be faster than the
-# model learns. The seed ramps C over 100,000 steps. As a middle ground that a CPU can afford, the
-# course ships a capacity model with the seed's absolute penalty and a slower ramp:
-# `load_or_train("capacity_vae", ...)` loads it from `data/checkpoints/` (trained by the
-# course's own command `python -m course_lib pretrain capacity_vae`); the cell prints its
-# recipe (γ, the ramp `c_start` → `c_max` over `c_steps`, the steps) and, for the shipped
+# model learns. The source paper ramps C over 100,000 steps. As a middle ground that a CPU can
+# afford, the course ships a capacity model with the source paper's absolute penalty and a
+# slower ramp: `load_or_train("capacity_vae", ...)` loads it from `data/checkpoints/` (trained
+# by the course's own command `python -m course_lib pretrain capacity_vae`); the cell prints
+# its recipe (γ, the ramp `c_start` → `c_max` over `c_steps`, the steps) and, for the shipped
 # model, the training time that the manifest records. Its training history, with the KL of
-# every latent at every logged step, ships with it, so the seed's figure needs no training here.
+# every latent at every logged step, ships with it, so the source paper's figure needs no
+# training here.
 #
 # ⚠️ **Heavy cell** when the recipe differs from the shipped one (another `SEED`): the model
 # is then trained here, for about as long as the manifest's time.
@@ -708,7 +711,7 @@ on_slow, named_slow, active_slow = switch_on_table("capacity (abs, slow ramp)", 
                                                    steps=recipe_slow["steps"])
 order_slow, in_order_slow, missing_slow = appearance_order(on_slow, named_slow)
 print("order of appearance (slow ramp):", " → ".join(f"{n} (step {s})" for n, s in order_slow) or "none",
-      "| same order as the seed:", in_order_slow)
+      "| same order as the source paper:", in_order_slow)
 
 s_slow = hist_slow.array("step")
 paths_slow = hist_slow.array("kl_per_latent")
@@ -733,7 +736,8 @@ if active_slow:
     first = active_slow[:2]
     print("first to switch on: " + ", ".join(f"z{j} at step {on_slow[j]} ({named_slow[j][0]}, normalised MI "
                                               f"{named_slow[j][1]:.2f})" for j in first)
-          + (" — position first, as in the seed" if all(GROUP_OF.get(named_slow[j][0]) == 0 for j in first) else ""))
+          + (" — position first, as in the source paper"
+             if all(GROUP_OF.get(named_slow[j][0]) == 0 for j in first) else ""))
     span = lambda on, act, n: (on[act[-1]] - on[act[0]]) / n  # noqa: E731 - spread of the switch-on steps
     print(f"switch-on steps spread over {span(on_slow, active_slow, steps_slow):.0%} of this run"
           + (f" (the fast ramp of section 4: {span(on_abs, active, STEPS):.0%} of its run)" if active else ""))
@@ -747,25 +751,25 @@ print("factor groups without a latent after", steps_slow, "steps:", ", ".join(mi
 fig
 
 # %% [markdown]
-# This is the seed's Figure 1 on dSprites, with the factor of each latent named from the MI
-# matrix on `NUM_EVAL` fresh images (the table above). With a slower ramp the switch-on steps
-# should spread out: each new latent waits until C has grown enough to pay for it. The lines
-# above the figure read this run: whether the KL follows C, which latents leave zero first and
-# what they encode (position first, as in the seed?), how far apart the switch-on steps are
-# compared with the fast ramp of section 4, whether the latents that arrive late carry
-# information (the std of μ across images), and which factor groups have no latent yet. The
-# seed's later stages need its much longer schedule (full profile). In the smoke profile the
-# model is trained for a few steps and the figure is noise.
+# This is the source paper's Figure 1 on dSprites, with the factor of each latent named from
+# the MI matrix on `NUM_EVAL` fresh images (the table above). With a slower ramp the switch-on
+# steps should spread out: each new latent waits until C has grown enough to pay for it. The
+# lines above the figure read this run: whether the KL follows C, which latents leave zero
+# first and what they encode (position first, as in the source paper?), how far apart the
+# switch-on steps are compared with the fast ramp of section 4, whether the latents that arrive
+# late carry information (the std of μ across images), and which factor groups have no latent
+# yet. The source paper's later stages need its much longer schedule (full profile). In the
+# smoke profile the model is trained for a few steps and the figure is noise.
 #
 # ## 7. The reduction mistake under each penalty
 #
-# Seed §2.2: averaging the reconstruction over the 4096 pixels instead of summing divides it
-# by 4096, and next to γ = 1000 it hardly counts. With the absolute penalty the encoder must
-# still produce KL = C — and the cheapest KL is the same for every image: **μ = 0** and a
-# σ away from 1 (so $\log\sigma^2$ drifts far from 0; the seed saw it go to −∞). The code then
-# carries no information and the decoder outputs the mean image. With the hinge, a KL below C
-# is free, so the penalty does not force this, and the (weak) reconstruction gradient is the
-# only force left on μ: does it keep the posterior means moving?
+# Source paper §2.2: averaging the reconstruction over the 4096 pixels instead of summing
+# divides it by 4096, and next to γ = 1000 it hardly counts. With the absolute penalty the
+# encoder must still produce KL = C — and the cheapest KL is the same for every image:
+# **μ = 0** and a σ away from 1 (so $\log\sigma^2$ drifts far from 0; the source paper saw it
+# go to −∞). The code then carries no information and the decoder outputs the mean image. With
+# the hinge, a KL below C is free, so the penalty does not force this, and the (weak)
+# reconstruction gradient is the only force left on μ: does it keep the posterior means moving?
 #
 # ⚠️ **Heavy cell**: two short runs with `reduction="mean"`.
 
@@ -797,14 +801,14 @@ for penalty, r in mistakes.items():
 print("with the hinge the posterior means keep moving:", mistakes["hinge"]["std_mu"] >= VARYING_STD)
 
 # %% [markdown]
-# Read the table against the seed's Figure 6. Under the absolute penalty the KL must still
-# follow C, but is the code worth anything? The lines under the table say, for each penalty,
-# whether the model collapsed to the prior, spends its KL with μ almost fixed (the nats go to
-# whatever lowers the penalty fastest, so "stuck" need not mean "at zero"), or still encodes
-# the image, with its reconstruction next to the mean image's. With the hinge the push is gone;
-# the last line says whether its posterior means keep moving under the reduction mistake, the
-# seed's "not always 0 anymore", which may need its longer training. In the smoke profile the
-# runs are too short to mean anything.
+# Read the table against the source paper's Figure 6. Under the absolute penalty the KL must
+# still follow C, but is the code worth anything? The lines under the table say, for each
+# penalty, whether the model collapsed to the prior, spends its KL with μ almost fixed (the
+# nats go to whatever lowers the penalty fastest, so "stuck" need not mean "at zero"), or still
+# encodes the image, with its reconstruction next to the mean image's. With the hinge the push
+# is gone; the last line says whether its posterior means keep moving under the reduction
+# mistake, the source paper's "not always 0 anymore", which may need its longer training. In
+# the smoke profile the runs are too short to mean anything.
 #
 # ## 8. VAE, β-VAE and the two capacity models on the same budget
 #
@@ -843,9 +847,9 @@ print(f"MIG from {min(r['mig'] for r in table.values()):.3f} to {table[best_mig]
 # bottleneck (β-VAE, or a small C) should pay in reconstruction for the nats it saves — and
 # give the range of MIG with a verdict on whether any model puts one factor per latent on this
 # budget. One seed and `STEPS` steps: compare several seeds before believing an ordering; the
-# full profile follows the seed's protocol.
+# full profile follows the source paper's protocol.
 #
-# ## Summary: the seed's statements and our numbers
+# ## Summary: the source paper's statements and our numbers
 
 # %%
 print("CPU time of this notebook's training cells (s):",
@@ -872,15 +876,15 @@ summary = [
      f"MIG abs {eval_abs['mig']:.3f} vs hinge {eval_hinge['mig']:.3f}; recon {eval_abs['recon']:.1f} vs "
      f"{eval_hinge['recon']:.1f} nats"),
 ]
-print(f"{'seed says':<58} | ours ({PROFILE} profile, {STEPS} steps)")
+print(f"{'source paper says':<58} | ours ({PROFILE} profile, {STEPS} steps)")
 print("-" * 140)
 for claim, ours in summary:
     print(f"{claim:<58} | {ours}")
 
 # %% [markdown]
 # In the smoke profile the numbers are meaningless (a few training steps); run the quick
-# profile to see the effects, and the full profile on a GPU for the seed's whole order of
-# appearance.
+# profile to see the effects, and the full profile on a GPU for the source paper's whole order
+# of appearance.
 #
 # ## Exercises for the reader
 #
@@ -901,7 +905,7 @@ for claim, ours in summary:
 # - I. Higgins et al., *β-VAE: Learning basic visual concepts with a constrained variational
 #   framework*, ICLR 2017.
 # - N. Tishby, F. C. Pereira and W. Bialek, *The information bottleneck method*, 1999.
-# - Li Donghao, *Summary and discussion of "Understanding disentangling in β-VAE"* (seed
+# - Li Donghao, *Summary and discussion of "Understanding disentangling in β-VAE"* (source paper
 #   `001_00245305c4487d13.txt`).
 # - F. Locatello et al., *Challenging common assumptions in the unsupervised learning of
 #   disentangled representations*, ICML 2019 (the discrete MIG used here).

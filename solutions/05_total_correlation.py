@@ -29,9 +29,9 @@
 # - experiments: β-VAE vs β-TCVAE vs FactorVAE on dSprites (MIG, reconstruction, traversals) and
 #   the reconstruction table of the CFactorVAE paper on 32×32 MNIST.
 #
-# Reproduces: the TC decomposition and β-TCVAE of seed `003_9cf833ed4120ca8c.txt` (§3.2,
+# Reproduces: the TC decomposition and β-TCVAE of source paper `003_9cf833ed4120ca8c.txt` (§3.2,
 # Eqs. 9-10) and FactorVAE, controlled VAE and CFactorVAE with the 32×32 architecture and the
-# reconstruction table of seed `004_3136eab60f344f36.txt` (Eqs. 9-12, Tables 1-2).
+# reconstruction table of source paper `004_3136eab60f344f36.txt` (Eqs. 9-12, Tables 1-2).
 
 # %% [markdown]
 # ## Parameters
@@ -56,7 +56,7 @@ DISC_LAYERS = None    # discriminator depth (Kim & Mnih: 6)
 NUM_EVAL = None       # dSprites images encoded for MIG and reconstruction
 TC_BATCHES = None     # batch sizes of the estimator study
 MNIST_STEPS = None    # training steps of each MNIST model
-MNIST_LATENTS = None  # seed 004: 20
+MNIST_LATENTS = None  # source paper 004: 20
 MNIST_GAMMA = None    # γ of FactorVAE / CFactorVAE on MNIST
 MNIST_C_MAX = None    # final capacity C (nats) of the controlled models
 LONG_STEPS = None     # budget of the longer β-VAE / β-TCVAE pair (shipped for quick and full)
@@ -136,7 +136,8 @@ CPU_START, WALL_START = time.process_time(), time.perf_counter()
 #   + \underbrace{\log \frac{q(z)}{\prod_j q(z_j)}}_{\text{(ii)}}
 #   + \underbrace{\sum_j \log \frac{q(z_j)}{p(z_j)}}_{\text{(iii)}} .$$
 #
-# Taking the expectation under $q(z, n)$ turns each ratio into a divergence (seed 003, Eq. 9):
+# Taking the expectation under $q(z, n)$ turns each ratio into a divergence
+# (source paper 003, Eq. 9):
 #
 # - (i) $\mathbb E_{q(z,n)}\big[\log \tfrac{q(z\mid n)\,p(n)}{q(z)\,p(n)}\big] = \mathrm{KL}(q(z,n)\,\|\,q(z)p(n)) = I_q(z; n)$,
 #   the **index-code mutual information**: how much the code says about which image it came from
@@ -148,7 +149,8 @@ CPU_START, WALL_START = time.process_time(), time.perf_counter()
 #
 # β-VAE multiplies all three by β. Penalising (i) harder throws away information about the
 # image (blurry reconstructions), while (ii) is the term that asks for independent, hence
-# hopefully disentangled, latents. **β-TCVAE** (seed 003, Eq. 10) weighs them separately:
+# hopefully disentangled, latents. **β-TCVAE** (source paper 003, Eq. 10) weighs them
+# separately:
 #
 # $$\mathcal L_{\beta\text{-TC}} = \mathbb E_{q(z\mid n)p(n)}[\log p(n\mid z)]
 #    - \alpha\, I_q(z;n) - \beta\, \mathrm{KL}\big(q(z)\,\|\,\textstyle\prod_j q(z_j)\big)
@@ -328,7 +330,7 @@ fig
 #
 # ## 3. FactorVAE: the density-ratio trick
 #
-# FactorVAE (seed 004, Eqs. 10-11) adds $\gamma\,\mathrm{TC}$ to the plain VAE loss and
+# FactorVAE (source paper 004, Eqs. 10-11) adds $\gamma\,\mathrm{TC}$ to the plain VAE loss and
 # estimates the TC with a classifier instead of a density estimate. Let a discriminator
 # $D(z) \in (0, 1)$ tell samples of $q(z)$ (label 1) from samples of $\bar q(z) = \prod_j q(z_j)$
 # (label 0), trained with the cross-entropy
@@ -491,11 +493,12 @@ def factorvae_step(model, x, step, optimizers):
 # %%
 factorvae_step = exercises.check_factorvae_step(factorvae_step, permute=permute_dims)
 
-# ## 4. CFactorVAE (seed 004, Eq. 12)
+# ## 4. CFactorVAE (source paper 004, Eq. 12)
 #
-# The controlled-capacity VAE (Burgess et al.; seed 004, Eq. 9) replaces $\beta\,\mathrm{KL}$ by
-# $\beta\,|\mathrm{KL} - C|$ with a capacity $C$ raised during training, so the code may carry
-# more and more information. CFactorVAE adds FactorVAE's TC penalty to it:
+# The controlled-capacity VAE (Burgess et al.; source paper 004, Eq. 9) replaces
+# $\beta\,\mathrm{KL}$ by $\beta\,|\mathrm{KL} - C|$ with a capacity $C$ raised during
+# training, so the code may carry more and more information. CFactorVAE adds FactorVAE's TC
+# penalty to it:
 #
 # $$\mathcal L(\phi, \theta) = \frac1N \sum \Big[\mathbb E_{q_\phi(z\mid x)}[\log p_\theta(x\mid z)]
 #   - \big|D_{KL}(q_\phi(z\mid x)\,\|\,p(z)) - C\big|\Big] - \gamma\, D_{KL}\big(q(z)\,\|\,\textstyle\prod_j q(z_j)\big).$$
@@ -504,7 +507,7 @@ factorvae_step = exercises.check_factorvae_step(factorvae_step, permute=permute_
 # `recon + mean_i |KL_i − C(step)| + γ·TC`, Eq. 12 term by term: the absolute value is taken
 # for every image $x_i$ (its own $D_{KL}(q_\phi(z\mid x_i)\,\|\,p(z))$), then averaged, with
 # $C$ from `capacity_schedule` of notebook 04. With $\gamma = 0$ it is the controlled VAE of
-# Eq. 9 with β = 1, the "CVAE" row of the seed's table below.
+# Eq. 9 with β = 1, the "CVAE" row of the source paper's table below.
 #
 # A variant, `capacity_mode="batch"`, takes $|\tfrac1N\sum_i \mathrm{KL}_i - C|$ instead, the form
 # that notebook 04's capacity VAE uses. Since $|\text{mean} - C| \le \text{mean}\,|\cdot - C|$, the
@@ -772,16 +775,16 @@ except ImportError as err:
     print(f"no explorer here ({err}); install ipywidgets to use it")
 
 # %% [markdown]
-# ## 6. MNIST 32×32: the reconstruction table of seed 004
+# ## 6. MNIST 32×32: the reconstruction table of source paper 004
 #
-# Seed 004 trains a controlled VAE (CVAE), FactorVAE (FVAE) and its CFactorVAE (CFVAE) on MNIST
-# resized to 32×32, with the encoder/decoder of its Table 2 (`arch="mnist32"`) and 20 latents,
-# for 50 epochs, and compares reconstruction (Table 1). Here the three share everything but the
-# loss: CVAE is `CFactorVAE(gamma=0)` (Eq. 9 with β = 1), FVAE is `FactorVAE(gamma=γ)` and
-# CFVAE is `CFactorVAE(gamma=γ)`, with C raised from 0.5 to `MNIST_C_MAX` nats over the first
-# half of training. The loader says which data set is in use: on a machine without torchvision
-# or network it is scikit-learn's 8×8 digits, resized (a much smaller, blurrier set whose numbers
-# are not comparable with the seed's).
+# Source paper 004 trains a controlled VAE (CVAE), FactorVAE (FVAE) and its CFactorVAE (CFVAE)
+# on MNIST resized to 32×32, with the encoder/decoder of its Table 2 (`arch="mnist32"`) and 20
+# latents, for 50 epochs, and compares reconstruction (Table 1). Here the three share
+# everything but the loss: CVAE is `CFactorVAE(gamma=0)` (Eq. 9 with β = 1), FVAE is
+# `FactorVAE(gamma=γ)` and CFVAE is `CFactorVAE(gamma=γ)`, with C raised from 0.5 to
+# `MNIST_C_MAX` nats over the first half of training. The loader says which data set is in use:
+# on a machine without torchvision or network it is scikit-learn's 8×8 digits, resized (a much
+# smaller, blurrier set whose numbers are not comparable with the source paper's).
 
 # %%
 train_set = load_mnist(train=True)
@@ -838,7 +841,7 @@ mnist_table = {}
 for kind, r in mnist_runs.items():
     test_loss, test_recon = test_terms(r.model, MNIST_STEPS)
     mnist_table[kind] = (r.history["loss"][-1], r.history["recon"][-1], test_loss, test_recon)
-print(f"{'model':<6} | {'seed 004 (MNIST, 50 epochs)':^31} | ours: {train_set.source}, {MNIST_STEPS} steps × 64")
+print(f"{'model':<6} | {'source paper 004 (MNIST, 50 ep)':^31} | ours: {train_set.source}, {MNIST_STEPS} steps × 64")
 print(f"{'':<6} | {'train loss/recon':>16} {'test loss/recon':>14} | {'train loss/recon':>16} {'test loss/recon':>16}")
 for kind in ("CVAE", "FVAE", "CFVAE"):
     s, o = SEED_TABLE[kind], mnist_table[kind]
@@ -847,7 +850,7 @@ for kind in ("CVAE", "FVAE", "CFVAE"):
     headline(f"MNIST {kind} test reconstruction (nats/image, {train_set.source})", o[3], ".2f")
 recon_order = sorted(mnist_table, key=lambda k: mnist_table[k][3])
 print("test reconstruction, best first:", " < ".join(f"{k} {mnist_table[k][3]:.2f}" for k in recon_order),
-      "| CFVAE best, as in seed 004:", recon_order[0] == "CFVAE")
+      "| CFVAE best, as in source paper 004:", recon_order[0] == "CFVAE")
 
 # %% [markdown]
 # Eq. 12's capacity term is taken per image. For the trained CFactorVAE, on 500 test images at
@@ -868,15 +871,15 @@ print(f"Eq. 12, per image: mean |KL_i - C| = {per_image:.2f} nats;  batch varian
 assert batch_form <= per_image + 1e-6  # Jensen: the batch form never exceeds the per-image one
 
 # %% [markdown]
-# How to read the comparison. The seed's *training* numbers (about 118-141 nats) are the
-# usual scale of a summed Bernoulli loss on MNIST, so ours can be compared with them when the
-# real MNIST is loaded and trained for 50 epochs (the full profile: 46,900 steps of 64). The
-# seed's *test* numbers (about 20) are on another scale that the paper does not explain
-# (perhaps per batch or per some normalisation); we do not try to match them. The seed's claim
-# is the **ordering**: CFactorVAE reconstructs better than FactorVAE and the controlled VAE;
-# FactorVAE's loss is the highest since it adds γ·TC. The line under the table gives our
-# ordering and whether it agrees; one seed of a short run on the quick budget cannot settle it
-# either way.
+# How to read the comparison. The source paper's *training* numbers (about 118-141 nats) are
+# the usual scale of a summed Bernoulli loss on MNIST, so ours can be compared with them when
+# the real MNIST is loaded and trained for 50 epochs (the full profile: 46,900 steps of 64).
+# The source paper's *test* numbers (about 20) are on another scale that the paper does not
+# explain (perhaps per batch or per some normalisation); we do not try to match them. The
+# source paper's claim is the **ordering**: CFactorVAE reconstructs better than FactorVAE and
+# the controlled VAE; FactorVAE's loss is the highest since it adds γ·TC. The line under the
+# table gives our ordering and whether it agrees; one seed of a short run on the quick budget
+# cannot settle it either way.
 #
 # Traversals of the CFactorVAE on MNIST (the six latents with the largest KL):
 
@@ -892,33 +895,33 @@ viz.save_figure(fig, "05_mnist_cfactorvae_traversal.png")
 fig
 
 # %% [markdown]
-# The seed traverses each latent over (−3, 3) and reports that each one changes one aspect of
-# the digit (stroke width, slant, identity). Look at what each row of ours changes: one aspect,
-# several at once (a morph between digit classes), or nothing.
+# The source paper traverses each latent over (−3, 3) and reports that each one changes one
+# aspect of the digit (stroke width, slant, identity). Look at what each row of ours changes:
+# one aspect, several at once (a morph between digit classes), or nothing.
 #
-# ## Summary: the seeds' statements and our numbers
+# ## Summary: the source papers' statements and our numbers
 
 # %%
 cpu_total, wall_total = time.process_time() - CPU_START, time.perf_counter() - WALL_START
 summary = [
-    ("seed 003 Eq. 9: KL = index-code MI + TC + dim-wise KL",
+    ("source paper 003 Eq. 9: KL = index-code MI + TC + dim-wise KL",
      "estimated terms sum to the Monte-Carlo KL exactly (tests); MSS TC error at batch "
      f"{largest}: {np.mean(study[(0.5, 'mss', largest)]) - true_tc[0.5]:+.3f} nats"),
     ("MWS estimator (Chen et al.)", f"TC offset (D−1)·log N = {offset:.1f} nats shown and removed"),
-    ("seed 004 Eq. 11: TC ≈ E[log D/(1−D)]",
+    ("source paper 004 Eq. 11: TC ≈ E[log D/(1−D)]",
      f"toy discriminator: {disc_tc:.3f} vs closed form {true_tc[0.5]:.3f} nats"),
-    ("β-TCVAE beats β-VAE on MIG (seed 003 Fig. 5)",
+    ("β-TCVAE beats β-VAE on MIG (source paper 003 Fig. 5)",
      f"MIG β-TCVAE {mig_tc:.3f}, β-VAE {mig_beta:.3f}, FactorVAE "
      f"{dsprites_scores['FactorVAE']['mig']:.3f} ({STEPS} steps); β-TCVAE {mig_tc_long:.3f}, "
      f"β-VAE {mig_beta_long:.3f} ({LONG_STEPS} steps)"),
-    ("seed 004 Table 1: CFVAE reconstructs best",
+    ("source paper 004 Table 1: CFVAE reconstructs best",
      "test recon " + ", ".join(f"{k} {v[3]:.1f}" for k, v in mnist_table.items())
      + f" ({train_set.source}, {MNIST_STEPS} steps)"),
 ]
-print(f"{'seed says':<55} | ours ({PROFILE} profile)")
+print(f"{'source papers say':<61} | ours ({PROFILE} profile)")
 print("-" * 140)
 for claim, ours in summary:
-    print(f"{claim:<55} | {ours}")
+    print(f"{claim:<61} | {ours}")
 print(f"\nthis notebook: wall {wall_total:.0f} s, CPU {cpu_total:.0f} s (process time of the kernel)")
 headline("notebook 05 CPU seconds", cpu_total, ".0f")
 
@@ -945,10 +948,10 @@ headline("notebook 05 CPU seconds", cpu_total, ".0f")
 #
 # ## References
 #
-# - F. Moga, *Learning disentangled representations with Variational Autoencoders* (seed
+# - F. Moga, *Learning disentangled representations with Variational Autoencoders* (source paper
 #   `003_9cf833ed4120ca8c.txt`), §3.2.
 # - P. Z. Wang, *Disentangling latent representations with CFactorized variational
-#   autoencoder* (seed `004_3136eab60f344f36.txt`).
+#   autoencoder* (source paper `004_3136eab60f344f36.txt`).
 # - R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, *Isolating Sources of Disentanglement in
 #   Variational Autoencoders*, NeurIPS 2018.
 # - H. Kim and A. Mnih, *Disentangling by Factorising*, ICML 2018.

@@ -16,22 +16,22 @@
 #
 # **What you will learn**
 #
-# - the GAN game (seed eq. 1) and why alternating gradient steps drift towards
+# - the GAN game (source paper eq. 1) and why alternating gradient steps drift towards
 #   $\max_D\min_G$ instead of $\min_G\max_D$: **mode collapse** (eq. 4);
 # - **unrolled GANs** (eq. 8–11): the generator's loss taken against the discriminator after
 #   $K$ differentiable optimiser steps, with the second-order term $\partial f/\partial\theta_D^K
 #   \cdot d\theta_D^K/d\theta_G$ computed by `torch.func` and checked against finite differences;
 #   you write this unrolled objective, and your function trains the toy GANs;
-# - the seed's Fig. 3 on a ring of 8 Gaussians: plain GAN against unrolled GANs, over several
-#   seeds, with a mode-coverage measure;
+# - the source paper's Fig. 3 on a ring of 8 Gaussians: plain GAN against unrolled GANs, over
+#   several seeds, with a mode-coverage measure;
 # - **InfoGAN** (eq. 2–3): the variational lower bound on $I(c; G(z, c))$ and the Q network
 #   that shares the discriminator's trunk; you write its loss;
 # - InfoGAN on MNIST: traversals of the continuous codes, accuracy of the categorical code;
-# - the seed's own experiment, **unrolled InfoGAN** (eq. 12–13) with $K \in \{0, 5, 7, 10\}$,
-#   and its table of Q losses next to ours;
+# - the source paper's own experiment, **unrolled InfoGAN** (eq. 12–13) with
+#   $K \in \{0, 5, 7, 10\}$, and its table of Q losses next to ours;
 # - InfoGAN on dSprites, scored with MIG.
 #
-# Reproduces: §II–III of the seed `002_de0aa939c9dc4f26.txt` (A. Khandait, *Unsupervised
+# Reproduces: §II–III of the source paper `002_de0aa939c9dc4f26.txt` (A. Khandait, *Unsupervised
 # Disentangled Representation Learning*): the InfoGAN and unrolled-GAN background, Fig. 3 and
 # the unrolled-InfoGAN experiment with its Q-loss table.
 
@@ -41,7 +41,8 @@
 # Papermill can override every name in the next cell, e.g.
 # `papermill notebooks/06_infogan_unrolled.ipynb out.ipynb -p PROFILE quick -p TOY_STEPS 2000`.
 # `None` means "the default of the profile": `smoke` (seconds, numbers meaningless), `quick`
-# (minutes on a laptop CPU) or `full` (a GPU: longer runs, the seed's budget is unknown).
+# (minutes on a laptop CPU) or `full` (a GPU: longer runs, the source paper's budget is
+# unknown).
 
 # %% tags=["parameters"]
 PROFILE = None        # "smoke", "quick" or "full"; None: $COURSE_PROFILE, else "quick"
@@ -53,7 +54,7 @@ TOY_BATCH = None      # toy samples per step and per seed
 TOY_LR = None         # Adam learning rate on the toy (generator and discriminator)
 TOY_KS = None         # unrolling steps K compared with the plain GAN, which is K=0
 SNAPSHOTS = None      # columns of the Fig. 3 grid
-INFO_KS = None        # unrolling steps of the unrolled InfoGAN experiment (seed: 0, 5, 7, 10)
+INFO_KS = None        # unrolling steps of the unrolled InfoGAN experiment (source paper: 0, 5, 7, 10)
 INFO_STEPS = None     # training steps of each MNIST InfoGAN
 INFO_BATCH = None
 INFO_WIDTH = None     # conv channels of the 32×32 generator / discriminator
@@ -126,7 +127,7 @@ T_START = time.perf_counter()
 # ## 1. The GAN game and mode collapse
 #
 # A generator $G$ maps noise $z \sim p(z)$ to samples; a discriminator $D(x) \in (0, 1)$ says
-# how likely $x$ is real. They play (seed eq. 1)
+# how likely $x$ is real. They play (source paper eq. 1)
 #
 # $$\min_G \max_D V(D, G) = \mathbb E_{x\sim p_{\text{data}}}[\log D(x)]
 #   + \mathbb E_{z}[\log(1 - D(G(z)))].$$
@@ -146,13 +147,13 @@ T_START = time.perf_counter()
 #
 # ### The toy: 8 Gaussians on a ring
 #
-# The seed (after Metz et al.) shows this on a mixture of 8 Gaussians on a circle of radius 2
-# with standard deviation 0.02 (`course_lib.data.RingOfGaussians`). A generated point is of
-# *high quality* when it lies within 3 standard deviations of a mode's centre; a mode is
-# *covered* when it holds at least a fifth of its fair share ($n/8$) of high-quality points.
-# We use a standard deviation of 0.1 so that short CPU runs can reach the quality threshold
-# (3 standard deviations = 0.3; neighbouring centres are $2\cdot 2\sin(\pi/8) \approx 1.53$
-# apart, so the modes stay well separated).
+# The source paper (after Metz et al.) shows this on a mixture of 8 Gaussians on a circle of
+# radius 2 with standard deviation 0.02 (`course_lib.data.RingOfGaussians`). A generated point
+# is of *high quality* when it lies within 3 standard deviations of a mode's centre; a mode is
+# *covered* when it holds at least a fifth of its fair share ($n/8$) of high-quality points. We
+# use a standard deviation of 0.1 so that short CPU runs can reach the quality threshold (3
+# standard deviations = 0.3; neighbouring centres are $2\cdot 2\sin(\pi/8) \approx 1.53$ apart,
+# so the modes stay well separated).
 
 # %%
 toy = RingOfGaussians(num_modes=8, radius=2.0, std=0.1)
@@ -168,7 +169,7 @@ fig
 # Real data covers all 8 modes and 98.9 % of its points are high quality
 # ($1 - e^{-9/2}$ of a 2-D Gaussian lies within 3 standard deviations).
 #
-# ## 2. Unrolling the discriminator (seed eq. 5–11)
+# ## 2. Unrolling the discriminator (source paper eq. 5–11)
 #
 # The generator's real objective is $f(\theta_G, \theta_D^*(\theta_G))$, with the
 # discriminator's optimum $\theta_D^*$ the fixed point of its own optimiser (eq. 8–9,
@@ -200,7 +201,7 @@ fig
 # (the usual choice since Goodfellow et al.: it gives a strong gradient when the discriminator
 # rejects the fakes, where $\log(1-D)$ is flat). So by default the generator minimises
 # $\mathbb E_x \log D_{\theta_D^K}(x) - \mathbb E_z \log D_{\theta_D^K}(G(z))$; with
-# `generator_form="minimax"` it minimises $f_K$ itself, the seed's eq. 10 exactly.
+# `generator_form="minimax"` it minimises $f_K$ itself, the source paper's eq. 10 exactly.
 # `UnrolledGAN.unrolled_generator_terms` returns the two terms separately ("real", "fake").
 #
 # ### Exercise: the unrolled objective, written by you
@@ -224,7 +225,7 @@ fig
 # copies, and only the generator's step uses its result. The checker compares your terms and
 # the generator's gradient of their sum with the library's on a small toy (float64, $K$ = 1 and
 # 3) and names the usual mistakes. When it passes, your function trains the toy GANs of the
-# seed's Fig. 3 below.
+# source paper's Fig. 3 below.
 
 # %%
 from torch.func import functional_call
@@ -382,7 +383,7 @@ print(f"non-saturating, K=3: ‖∇ fake term‖ = {float(g_fake.norm()):.4f}, �
 # large the real term's gradient is beside the fake term's, so leaving it out (as a
 # "generator loss on fakes only" would) changes the update by that much.
 #
-# ### The seed's Fig. 3: plain GAN against unrolled GANs
+# ### The source paper's Fig. 3: plain GAN against unrolled GANs
 #
 # Every setting trains `TOY_SEEDS` independent GANs side by side (the `replicas` option: each
 # has its own weights, noise and data batch; one batched forward pass serves them all). The
@@ -425,8 +426,8 @@ for name, kw in settings.items():
           f"{[c.modes_covered for c in covs]}   mean {np.mean([c.modes_covered for c in covs]):.1f}/8")
 
 # %% [markdown]
-# The grid below is the seed's Fig. 3 for the first seed: one row per setting, training time
-# from left to right (the red dots are the 8 centres).
+# The grid below is the source paper's Fig. 3 for the first seed: one row per setting, training
+# time from left to right (the red dots are the 8 centres).
 
 # %%
 steps_shown = sorted(toy_runs[next(iter(toy_runs))]["snaps"])
@@ -486,7 +487,7 @@ print(f"at K={max(TOY_KS)}: second order {toy_mean[second_name]:.1f} modes, firs
 # %% [markdown]
 # The lines above state the result of this run: whether unrolling, with the same networks,
 # data and number of steps, covers more of the 8 modes than the plain GAN (the effect of the
-# seed's Fig. 3, here measured over several seeds), and how much of it survives when the
+# source paper's Fig. 3, here measured over several seeds), and how much of it survives when the
 # second part of eq. 11, $d\theta_D^K/d\theta_G$, is dropped (first order). The price is compute:
 # every generator step runs $K$ extra discriminator steps, and the second-order term
 # backpropagates through them.
@@ -508,7 +509,7 @@ bench_rows = bench_gan.run(BENCH_KS, arch="mlp", batch=512, repeats=BENCH_REPEAT
 # the second-order one keeps the graph of every inner step and backpropagates through it, which
 # makes it more expensive still. The figures depend on the machine and how busy it is.
 #
-# ## 3. InfoGAN: a lower bound on mutual information (seed eq. 2–3)
+# ## 3. InfoGAN: a lower bound on mutual information (source paper eq. 2–3)
 #
 # InfoGAN splits the generator's input into incompressible noise $z$ and a code $c$ (here a
 # categorical code with 10 values and continuous codes uniform on $[-1, 1]$) and asks that the
@@ -597,13 +598,14 @@ print(f"uniform Q: q_cat = {float(q_cat_uniform):.4f} nats = log 10 = {math.log(
 # The standard set-up of the InfoGAN paper: one categorical code with 10 values, two continuous
 # codes, 62 noise dimensions. `course_lib.data.mnist.load_mnist` gives MNIST at 32×32 when
 # torchvision can download it, and otherwise the 1,797 digits that scikit-learn ships, resized
-# from 8×8 to 32×32 (blurry, and not comparable with the seed's numbers; the line printed says
-# which). The networks are small 32×32 convolutional ones: the generator maps $(z, c)$ through
-# two fully connected layers to $8\times 8$ feature maps and two transposed convolutions; the
-# discriminator has two stride-2 convolutions and a fully connected layer whose features feed
-# both the real/fake logit and Q's head.
+# from 8×8 to 32×32 (blurry, and not comparable with the source paper's numbers; the line
+# printed says which). The networks are small 32×32 convolutional ones: the generator maps
+# $(z, c)$ through two fully connected layers to $8\times 8$ feature maps and two transposed
+# convolutions; the discriminator has two stride-2 convolutions and a fully connected layer
+# whose features feed both the real/fake logit and Q's head.
 #
-# The seed's experiment trains an **unrolled InfoGAN** (eq. 12–13): the generator minimises
+# The source paper's experiment trains an **unrolled InfoGAN** (eq. 12–13): the generator
+# minimises
 #
 # $$g_K(\theta_G, \theta_D, \theta_Q) = f\big(\theta_G, \theta_D^K(\theta_G, \theta_D)\big) - \lambda L_I(G, Q),$$
 #
@@ -630,9 +632,9 @@ print(f"uniform Q: q_cat = {float(q_cat_uniform):.4f} nats = log 10 = {math.log(
 # categorical code.
 #
 # ⚠ Heavy cell: the largest part of the quick profile (about 3½ CPU-minutes: 300 steps for each
-# of the seed's K = 0, 5, 7, 10; a step costs about K + 1 times a plain one). The quick profile
-# shows the machinery, not the seed's converged models; `full` trains 10,000 steps of width 64
-# for the same K.
+# of the source paper's K = 0, 5, 7, 10; a step costs about K + 1 times a plain one). The quick
+# profile shows the machinery, not the source paper's converged models; `full` trains 10,000
+# steps of width 64 for the same K.
 
 # %%
 mnist = load_mnist()
@@ -655,9 +657,9 @@ infogan = info_runs[INFO_KS[0]].model.eval()
 # %% [markdown]
 # ### Traversals of the continuous codes
 #
-# As in the seed's Figs. 4–11: each continuous code varies from left to right (from −2 to 2,
-# beyond the training range [−1, 1] as in the InfoGAN paper), the categorical code from top to
-# bottom, with the noise and the other code fixed.
+# As in the source paper's Figs. 4–11: each continuous code varies from left to right (from −2
+# to 2, beyond the training range [−1, 1] as in the InfoGAN paper), the categorical code from
+# top to bottom, with the noise and the other code fixed.
 
 # %%
 values = torch.linspace(-2, 2, 7)
@@ -691,13 +693,13 @@ acc_per_K = {K: matched_accuracy(r.model.predict_codes(images.to(device))[0][:, 
 print("accuracy per K:", {K: f"{a:.1%}" for K, a in acc_per_K.items()})
 
 # %% [markdown]
-# ### The seed's table: Q losses against K
+# ### The source paper's table: Q losses against K
 #
-# The seed reports $L_I$ at the end of training for the continuous and the discrete codes. It
-# does not define the constants of its continuous loss; the numbers (0.012 … 0.14) look like a
-# squared error rather than an NLL, so we print both Q's Gaussian NLL and the squared error of
-# Q's mean, each averaged over the last quarter of the logged training steps (nats for the
-# NLL and cross-entropy).
+# The source paper reports $L_I$ at the end of training for the continuous and the discrete
+# codes. It does not define the constants of its continuous loss; the numbers (0.012 … 0.14)
+# look like a squared error rather than an NLL, so we print both Q's Gaussian NLL and the
+# squared error of Q's mean, each averaged over the last quarter of the logged training steps
+# (nats for the NLL and cross-entropy).
 
 # %%
 SEED_TABLE = {0: (0.14, 0.02), 5: (0.076, 0.006), 7: (0.072, 0.0015), 10: (0.012, 0.0006)}
@@ -709,7 +711,8 @@ def tail_mean(history, key):
 
 
 q_table = {K: {k: tail_mean(r.history, k) for k in ("q_cont", "q_cont_mse", "q_cat")} for K, r in info_runs.items()}
-print(f"{'K':>3} | {'seed: continuous':>16} | {'seed: discrete':>14} || {'ours: cont NLL':>14} | "
+print(f"{'':>3} | {'source paper 002':^33} ||")
+print(f"{'K':>3} | {'continuous':>16} | {'discrete':>14} || {'ours: cont NLL':>14} | "
       f"{'ours: cont MSE':>14} | {'ours: discrete CE':>17} | {'cat. accuracy':>13}")
 print("-" * 116)
 for K, row in q_table.items():
@@ -741,8 +744,8 @@ headline("unrolled InfoGAN: continuous Q loss (MSE) per K", [q_table[K]["q_cont_
 headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_cat"] for K in ks], ".4f")
 
 # %% [markdown]
-# How to read this honestly. The seed's table shows the Q losses falling steadily with $K$
-# (continuous 0.14 → 0.012, discrete 0.02 → 0.0006), from one run per $K$ with "barely any
+# How to read this honestly. The source paper's table shows the Q losses falling steadily with
+# $K$ (continuous 0.14 → 0.012, discrete 0.02 → 0.0006), from one run per $K$ with "barely any
 # hyperparameter tuning". The lines above state what *this* run shows at this profile's budget:
 # the trend of each Q loss over $K$, whether Q reads the categorical code (cross-entropy below
 # half of $\log 10 \approx 2.3$ nats), and the categorical code's accuracy on real digits
@@ -754,7 +757,7 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # In the quick profile (300 steps, width 16, batch 32, on the 1,797 scikit-learn digits when
 # MNIST is not available) the losses are dominated by how far each short run got, and one run
 # per $K$ cannot separate a trend from seed-to-seed noise: whatever order the $K$'s come in here
-# is no evidence for or against the seed's trend. A low Q loss is also not the same as
+# is no evidence for or against the source paper's trend. A low Q loss is also not the same as
 # disentangling: Q can read a code that the generator encodes in an entangled way. The full
 # profile (10,000 steps, width 64) is the fairer comparison, and several seeds per $K$
 # (`SEED` = 0, 1, 2, …) are needed before claiming a trend either way.
@@ -813,7 +816,7 @@ except ImportError:
     show_code(3, 1.0, -1.0)
 
 # %% [markdown]
-# ## Summary: the seed's statements and our numbers
+# ## Summary: the source paper's statements and our numbers
 
 # %%
 total = time.perf_counter() - T_START
@@ -827,7 +830,7 @@ summary = [
     ("Q losses fall with K (cont 0.14→0.012, disc 0.02→0.0006)", trend),
     ("(course) InfoGAN on dSprites", f"MIG {mig_result.score:.3f} from Q's continuous means"),
 ]
-print(f"{'seed 002 says':<62} | ours ({PROFILE} profile, {total:.0f} s in all)")
+print(f"{'source paper 002 says':<62} | ours ({PROFILE} profile, {total:.0f} s in all)")
 print("-" * 150)
 for claim, ours in summary:
     print(f"{claim:<62} | {ours}")
@@ -841,19 +844,20 @@ for claim, ours in summary:
 # 1. Unroll with plain SGD instead of Adam inside $f_K$ (write `sgd_step` next to
 #    `course_lib.models.gan.adam_step`). Why does an unrolled Adam step from fresh moments carry
 #    almost no second-order signal? (Hint: $m/\sqrt v$ after one step is $\operatorname{sign}(g)$.)
-# 2. Train the toy with `generator_form="minimax"` (the seed's $f_K$ exactly, with the
+# 2. Train the toy with `generator_form="minimax"` (the source paper's $f_K$ exactly, with the
 #    saturating fake term $\log(1 - D)$). Does the plain GAN ($K = 0$) still learn? Does
 #    unrolling help it more or less than with the non-saturating form?
 # 3. Make the toy harder: 25 modes on a 5×5 grid, or std 0.02 as in Metz et al. Which $K$ do
 #    you need now?
 # 4. Repeat the unrolled-InfoGAN table with three seeds per $K$ and give mean ± standard error.
-#    Does the seed's trend survive?
+#    Does the source paper's trend survive?
 # 5. Use Q's categorical code as a classifier on held-out MNIST digits: how does its accuracy
 #    change when λ grows?
 #
 # ## References
 #
-# - A. Khandait, *Unsupervised Disentangled Representation Learning* (seed `002_de0aa939c9dc4f26.txt`).
+# - A. Khandait, *Unsupervised Disentangled Representation Learning* (source paper
+#   `002_de0aa939c9dc4f26.txt`).
 # - I. Goodfellow et al., *Generative Adversarial Nets*, NeurIPS 2014.
 # - X. Chen et al., *InfoGAN: Interpretable Representation Learning by Information Maximizing
 #   Generative Adversarial Nets*, NeurIPS 2016.

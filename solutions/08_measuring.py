@@ -28,7 +28,7 @@
 # - one leaderboard for every model of the course, on the same data and the same metrics.
 #
 # Reproduces: MIG's definition (eq. 5–7), the argument of "How to Not Measure
-# Disentanglement" and the MIG-per-model comparison (Fig. 5) of the seed
+# Disentanglement" and the MIG-per-model comparison (Fig. 5) of the source paper
 # `003_9cf833ed4120ca8c.txt`.
 
 # %% [markdown]
@@ -104,7 +104,7 @@ print(f"{NUM_EVAL} evaluation images; factors {ds.factor_names} with sizes {ds.f
 # mutual information between one code dimension and one factor is
 #
 # $$I(z_j; v_k) = \sum_{z_j, v_k} p(z_j, v_k)\,\log\frac{p(z_j, v_k)}{p(z_j)\,p(v_k)}
-#   = H(v_k) - H(v_k \mid z_j) \qquad\text{(seed 003, eq. 5–6).}$$
+#   = H(v_k) - H(v_k \mid z_j) \qquad\text{(source paper 003, eq. 5–6).}$$
 #
 # A factor is captured *disentangled* when one code dimension knows much about it and no other
 # dimension knows nearly as much. MIG measures the gap between the two most informative
@@ -315,7 +315,7 @@ viz.mi_heatmap(discrete.mutual_info, ds.factor_names, title="β-VAE: I(z_j; v_k)
 #
 # ## How not to measure: synthetic representations with a known answer
 #
-# Seed 003's argument: a metric is useful only if it is **high for disentangled
+# Source paper 003's argument: a metric is useful only if it is **high for disentangled
 # representations** (including those that are disentangled but rescaled, reordered or passed
 # through a monotone map) and **low for all others** (mixed, redundant, incomplete, noise). Each
 # row below is a deterministic function of the true factors
@@ -466,7 +466,7 @@ viz.save_figure(fig, "08_leaderboard")
 fig
 
 # %% [markdown]
-# ## Seed 003's Figure 5 in our numbers: MIG over seeds
+# ## Source paper 003's Figure 5 in our numbers: MIG over seeds
 #
 # One run per model says little: Locatello et al. showed that the random seed moves MIG as
 # much as the choice of model. The sweep command trains several seeds per model, e.g.
@@ -517,7 +517,7 @@ summary = [
      (f"MIG from {min(mig_values):.3f} to {max(mig_values):.3f} over the {len(rows)} models of the leaderboard"
       if mig_values else "no leaderboard rows") + "; the spread over seeds after a sweep"),
 ]
-display(Markdown("| statement | seed 003 | ours |\n|---|---|---|\n"
+display(Markdown("| statement | source paper 003 | ours |\n|---|---|---|\n"
                  + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in summary)))
 
 # %% [markdown]

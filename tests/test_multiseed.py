@@ -205,3 +205,18 @@ def test_benchmark_commands_print_their_figures(capsys):
     assert model.encoder.conv[0].weight.is_contiguous(memory_format=torch.channels_last)
     ips, _ = bench_train.bare_loop(model, 2, 1, repeats=1, warmup=1)
     assert ips > 0
+
+
+def test_train_many_runs_the_one_loop_with_public_helpers_only():
+    """One loop for one model and for N copies: multiseed calls train.run_steps, imports no
+    private name from course_lib.train and replaces no method on a model instance."""
+    import inspect
+    import re
+
+    from course_lib import multiseed
+
+    source = inspect.getsource(multiseed)
+    assert "run_steps(" in source and "LogWindow" in source
+    imported = re.search(r"from \.train import \((.*?)\)", source, re.S).group(1)
+    assert [n.strip() for n in imported.split(",") if n.strip().startswith("_")] == []
+    assert not re.search(r"model\.\w+ = ", source)  # no attribute or method assigned on a model

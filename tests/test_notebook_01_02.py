@@ -157,7 +157,7 @@ def test_negative_elbo_checker(capsys):
     used, out = verdict_of(ex.check_negative_elbo, right, capsys)
     assert used is right and out.startswith("✔ negative_elbo")
     used, out = verdict_of(ex.check_negative_elbo, pixel_mean, capsys)
-    assert used is ex.negative_elbo_reference and "seed 001" in out
+    assert used is ex.negative_elbo_reference and "source paper 001" in out
     used, out = verdict_of(ex.check_negative_elbo, kl_forgotten, capsys)
     assert used is ex.negative_elbo_reference and out.startswith("✘ negative_elbo")
 
@@ -346,7 +346,8 @@ def _elbo_parts(logits, x, mu, logvar):
 
 
 @pytest.mark.parametrize("wrong, words", [
-    (lambda lg, x, m, v: (_elbo_parts(lg, x, m, v)[0].mean(1) + _elbo_parts(lg, x, m, v)[1]).mean(), "seed 001"),
+    (lambda lg, x, m, v: (_elbo_parts(lg, x, m, v)[0].mean(1) + _elbo_parts(lg, x, m, v)[1]).mean(),
+     "source paper 001"),
     (lambda lg, x, m, v: -(_elbo_parts(lg, x, m, v)[0].sum(1) + _elbo_parts(lg, x, m, v)[1]).mean(),
      "you returned the ELBO"),
     (lambda lg, x, m, v: (_elbo_parts(lg, x, m, v)[0].sum(1) - _elbo_parts(lg, x, m, v)[1]).mean(),

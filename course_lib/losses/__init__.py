@@ -1,7 +1,7 @@
 """Loss terms of the course, each in nats and documented with shapes.
 
 Reconstruction terms are summed over pixels and averaged over the batch (``reduction="sum"``);
-``reduction="mean"`` averages over pixels instead: the reduction mistake of seed 001, kept as an
+``reduction="mean"`` averages over pixels instead: the reduction mistake of source paper 001, kept as an
 option so that notebooks can show what it does.
 """
 

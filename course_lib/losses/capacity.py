@@ -1,12 +1,12 @@
-"""Controlled capacity increase (Burgess et al., 2018; seed 001 §1.3.3) and its hinge variant.
+"""Controlled capacity increase (Burgess et al., 2018; source paper 001 §1.3.3) and its hinge variant.
 
-Seed 001 writes the capacity objective (§1.3.3) as
+Source paper 001 writes the capacity objective (§1.3.3) as
 
     L(θ, φ; C, x) = E_{q_φ(z|x)}[log p_θ(x|z)] − γ |D_KL(q_φ(z|x) ‖ p(z)) − C|
 
-(the seed's typesetting drops the bars of the absolute value, which Burgess et al., eq. 8, have),
+(the source paper's typesetting drops the bars of the absolute value, which Burgess et al., eq. 8, have),
 with C raised linearly from a small value (0.5 nats) to 25 nats during training and γ = 1000.
-Seed 001 §2.3 replaces the absolute value by a hinge, γ·max(0, D_KL − C): a KL *below* the
+Source paper 001 §2.3 replaces the absolute value by a hinge, γ·max(0, D_KL − C): a KL *below* the
 target capacity is no longer penalised.
 
 The course minimises the negative of L, so the penalty added to the reconstruction term is
@@ -21,7 +21,7 @@ import torch
 
 PENALTIES = ("abs", "hinge")
 
-#: Defaults from seed 001 §1.3.3 (0.5 → 25 nats, γ = 1000) and Burgess et al. for dSprites
+#: Defaults from source paper 001 §1.3.3 (0.5 → 25 nats, γ = 1000) and Burgess et al. for dSprites
 #: (C reaches its maximum after 100,000 iterations).
 C_START = 0.5
 C_MAX = 25.0
@@ -60,17 +60,17 @@ def check_capacity_options(c_start: float = C_START, c_max: float = C_MAX,
     if gamma is not None:
         gamma = _finite("gamma", gamma)
         if gamma < 0:
-            raise ValueError(f"gamma must be >= 0 (it weighs a penalty; seed 001 uses 1000), got {gamma}")
+            raise ValueError(f"gamma must be >= 0 (it weighs a penalty; source paper 001 uses 1000), got {gamma}")
     if penalty is not None and penalty not in PENALTIES:
         raise ValueError(f"unknown penalty {penalty!r}: expected 'abs' (γ·|KL − C|, Burgess et al.) "
-                         "or 'hinge' (γ·max(0, KL − C), seed 001 §2.3)")
+                         "or 'hinge' (γ·max(0, KL − C), source paper 001 §2.3)")
 
 
 def capacity_schedule(step, c_start: float = C_START, c_max: float = C_MAX,
                       c_steps: int = C_STEPS):
     """The target capacity C (nats) at a training step: linear from ``c_start`` to ``c_max``.
 
-    C(step) = c_start + (c_max − c_start) · min(step / c_steps, 1)   (seed 001 §1.3.3)
+    C(step) = c_start + (c_max − c_start) · min(step / c_steps, 1)   (source paper 001 §1.3.3)
 
     Step 0 gives ``c_start``; from step ``c_steps`` on, C stays at ``c_max``. With
     ``c_steps = 0`` C is ``c_max`` from the start.
@@ -101,14 +101,14 @@ def capacity_penalty(kl: torch.Tensor, capacity, gamma: float = GAMMA,
                      penalty: str = "abs") -> torch.Tensor:
     """The capacity penalty added to the reconstruction loss, in nats.
 
-    - ``penalty="abs"``:   γ · |KL − C|        (seed 001 §1.3.3; Burgess et al. eq. 8)
-    - ``penalty="hinge"``: γ · max(0, KL − C)  (seed 001 §2.3)
+    - ``penalty="abs"``:   γ · |KL − C|        (source paper 001 §1.3.3; Burgess et al. eq. 8)
+    - ``penalty="hinge"``: γ · max(0, KL − C)  (source paper 001 §2.3)
 
     Args:
         kl: the KL term D_KL(q(z|x) ‖ p(z)) summed over latents and averaged over the batch
             (a scalar tensor, nats), or any tensor of such values (the penalty is elementwise).
         capacity: C in nats (a number or a tensor broadcastable to ``kl``).
-        gamma: γ ≥ 0, the weight of the penalty (seed 001: 1000).
+        gamma: γ ≥ 0, the weight of the penalty (source paper 001: 1000).
         penalty: "abs" or "hinge".
     Returns:
         a tensor of ``kl``'s shape (a scalar for a scalar KL), nats.

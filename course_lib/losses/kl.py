@@ -8,7 +8,7 @@ import torch
 def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, exp(logvar)) ‖ N(0, 1)) per latent, in nats.
 
-    Closed form (Kingma & Welling, appendix B; seed 003):
+    Closed form (Kingma & Welling, appendix B; source paper 003):
     ``½ (μ² + σ² − log σ² − 1)`` with σ² = exp(logvar).
 
     Args:

@@ -13,7 +13,7 @@ REDUCTIONS = ("sum", "mean")
 def _reduce(per_pixel: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction not in REDUCTIONS:
         raise ValueError(f"unknown reduction {reduction!r}: expected 'sum' (over pixels, the "
-                         "correct ELBO) or 'mean' (over pixels, the mistake shown in seed 001)")
+                         "correct ELBO) or 'mean' (over pixels, the mistake shown in source paper 001)")
     flat = per_pixel.flatten(1)
     per_image = flat.sum(1) if reduction == "sum" else flat.mean(1)
     return per_image.mean()
@@ -44,7 +44,7 @@ def gaussian_recon(x_hat: torch.Tensor, x: torch.Tensor, sigma: float = 1.0,
     """Gaussian negative log-likelihood −log N(x; x_hat, σ²I) = Σ (x − x_hat)²/(2σ²) [+ ½log(2πσ²)].
 
     With σ = 1/√2 and no constant this is the sum of squared errors (the autoencoder's MSE
-    summed over pixels, seed 003 eq. 1 times the number of pixels).
+    summed over pixels, source paper 003 eq. 1 times the number of pixels).
 
     Args:
         x_hat: reconstruction means N×C×H×W.
@@ -66,7 +66,7 @@ def reconstruction(kind: str, logits: torch.Tensor, x: torch.Tensor, reduction: 
     """The reconstruction term of a decoder output ``logits`` (N×C×H×W) for images ``x``.
 
     ``kind="mse"``: the sum of squared errors of the raw output (a Gaussian decoder with an
-    identity output and σ² = ½: the autoencoder loss of seed 003, Eq. 1, summed over pixels);
+    identity output and σ² = ½: the autoencoder loss of source paper 003, Eq. 1, summed over pixels);
     ``"bernoulli"``: :func:`bernoulli_recon` on logits; ``"gaussian"``: sum of squared errors
     of sigmoid(logits) (σ² = ½).
     """

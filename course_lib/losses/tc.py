@@ -1,6 +1,6 @@
 """The total-correlation decomposition of the KL term, estimated from one minibatch.
 
-Seed 003, eq. 9 (Chen et al., 2018): with n the index of a data point (p(n) = 1/N) and
+Source paper 003, eq. 9 (Chen et al., 2018): with n the index of a data point (p(n) = 1/N) and
 q(z) = (1/N) Σ_n q(z|n) the aggregate posterior,
 
     E_p(n)[KL(q(z|n) ‖ p(z))] = KL(q(z, n) ‖ q(z) p(n))        (i)   index-code MI
@@ -120,7 +120,7 @@ def log_qz(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size
 
 def tc_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
                      estimator: str = "mss") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The three terms of seed 003's eq. 9, estimated from one minibatch.
+    """The three terms of source paper 003's eq. 9, estimated from one minibatch.
 
     - index-code MI  ≈ mean_i [log q(z_i|x_i) − log q(z_i)]
     - TC             ≈ mean_i [log q(z_i) − Σ_d log q(z_i,d)]

@@ -1,6 +1,6 @@
 """Mutual Information Gap, the discrete (histogram) estimator of Locatello et al. (2019).
 
-Seed 003, eq. 7 (Chen et al. 2018)::
+Source paper 003, eq. 7 (Chen et al. 2018)::
 
     MIG = 1/K  sum_k  ( I(z_{j(k)}; v_k) - max_{j != j(k)} I(z_j; v_k) ) / H(v_k)
 
@@ -124,7 +124,7 @@ def _mi_from_joint(joint: np.ndarray) -> float:
 
 
 def factor_entropy(factors) -> np.ndarray:
-    """Empirical entropy ``H(v_k)`` in nats of each factor column (seed 003, eq. 6).
+    """Empirical entropy ``H(v_k)`` in nats of each factor column (source paper 003, eq. 6).
 
     Args:
         factors: ``[N, K]`` integer factors.
@@ -174,7 +174,7 @@ def gap_scores(
 ) -> MIGResult:
     """Turn a ``[D, K]`` mutual-information matrix and ``[K]`` entropies into a :class:`MIGResult`.
 
-    Per factor: (largest - second largest MI over codes) / H(v_k) (seed 003, eq. 7). Factors with
+    Per factor: (largest - second largest MI over codes) / H(v_k) (source paper 003, eq. 7). Factors with
     ``H(v_k) = 0`` (a single value) are skipped and named in ``notes``.
     """
     mutual_info = np.asarray(mutual_info, dtype=np.float64)
@@ -217,7 +217,7 @@ def gap_scores(
 
 
 def mig(codes, factors, num_bins: int = 20, factor_names: Sequence[str] | None = None) -> MIGResult:
-    """Discrete Mutual Information Gap (Locatello et al. 2019; seed 003, eqs. 5-7).
+    """Discrete Mutual Information Gap (Locatello et al. 2019; source paper 003, eqs. 5-7).
 
     Args:
         codes: ``[N, D]`` representation (e.g. posterior means), float, NumPy or torch. Batch

@@ -3,7 +3,7 @@
 Chen et al. do not bin the posterior means: they use the whole encoder distribution
 ``q(z|x) = N(mu(x), diag exp(logvar(x)))`` over the data set ``{x_n}`` (n = 1..N), with the
 aggregate posterior ``q(z_j) = 1/N sum_n q(z_j | x_n)`` and, for a factor value v,
-``q(z_j | v_k = v) = 1/N_v sum_{n: v_k(n) = v} q(z_j | x_n)`` (seed 003, eq. 5). Then
+``q(z_j | v_k = v) = 1/N_v sum_{n: v_k(n) = v} q(z_j | x_n)`` (source paper 003, eq. 5). Then
 
     I(z_j; v_k) = H(z_j) - H(z_j | v_k),
     H(z_j)       = -E_{x ~ data, z ~ q(z|x)} [ log q(z_j) ],
@@ -12,7 +12,7 @@ aggregate posterior ``q(z_j) = 1/N sum_n q(z_j | x_n)`` and, for a factor value 
 both expectations estimated with the same S Monte-Carlo samples (common random numbers, so the
 difference has low variance), and every ``log q`` a log-sum-exp over all N data points. The
 factor entropies are ``H(v_k) = log |V_k|`` (exact for a full grid such as dSprites); MIG is then
-the mean normalised gap of seed 003's eq. 7.
+the mean normalised gap of source paper 003's eq. 7.
 
 Why it differs from the discrete estimator (:func:`course_lib.metrics.mig`):
 

@@ -1,4 +1,4 @@
-"""β-VAE with controlled capacity increase (Burgess et al., 2018; seed 001) and its hinge variant."""
+"""β-VAE with controlled capacity increase (Burgess et al., 2018; source paper 001) and its hinge variant."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class CapacityScheduleWarning(UserWarning):
 
 @register("capacity_vae")
 class CapacityVAE(VAE):
-    """VAE whose KL is pulled towards a growing target capacity C (seed 001 §1.3.3, §2.3).
+    """VAE whose KL is pulled towards a growing target capacity C (source paper 001 §1.3.3, §2.3).
 
     Loss per batch (nats): recon + γ·|KL − C(step)|  (``penalty="abs"``)
     or recon + γ·max(0, KL − C(step))  (``penalty="hinge"``), where KL = Σ_j KL_j is the total
@@ -40,7 +40,7 @@ class CapacityVAE(VAE):
         c_steps: length of the ramp in training steps (Burgess et al. on dSprites: 100,000).
         penalty: "abs" or "hinge".
         channels, recon, reduction: as for :class:`VAE` (``reduction="mean"`` is the mistake
-            of seed 001 §2.2).
+            of source paper 001 §2.2).
     """
 
     def __init__(self, num_latents: int = 10, gamma: float = GAMMA, c_start: float = C_START,

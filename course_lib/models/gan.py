@@ -1,10 +1,10 @@
-"""GANs of notebook 06: GAN, unrolled GAN, InfoGAN and unrolled InfoGAN (seed 002).
+"""GANs of notebook 06: GAN, unrolled GAN, InfoGAN and unrolled InfoGAN (source paper 002).
 
 All four are :class:`~course_lib.models.base.CourseModel` s trained by the one training loop:
 they own two Adam optimisers (``"generator"`` and ``"discriminator"``) and override
 :meth:`training_step`, which makes one generator update and then one discriminator update.
 
-Objective (seed eq. 1), with ``D(x) = σ(logit(x))``::
+Objective (source paper eq. 1), with ``D(x) = σ(logit(x))``::
 
     f(θ_G, θ_D) = E_x[log D(x)] + E_z[log(1 − D(G(z)))]
 
@@ -13,7 +13,7 @@ minimises the usual non-saturating loss ``−E_z[log D(G(z))]`` (``generator_for
 "non_saturating"``, the default) or the fake half of ``f`` itself, ``E_z[log(1 − D(G(z)))]``
 (``generator_form="minimax"``).
 
-**Unrolling** (seed eq. 8–11). With ``unroll_steps = K > 0`` the generator's loss is taken
+**Unrolling** (source paper eq. 8–11). With ``unroll_steps = K > 0`` the generator's loss is taken
 against the discriminator after K differentiable steps of *its own optimiser* (Adam, from its
 current moments), written as a pure function of (params, state, grads)::
 
@@ -33,7 +33,7 @@ unroll are taken with ``create_graph=True``, so back-propagating gives both term
 of θ_G, and the real term then gives no gradient). The unrolled copies are then discarded and
 the real discriminator makes one normal step.
 
-**InfoGAN** (seed eq. 2–3). The generator also gets latent codes ``c`` (categorical codes,
+**InfoGAN** (source paper eq. 2–3). The generator also gets latent codes ``c`` (categorical codes,
 one-hot, and continuous codes, uniform on [−1, 1]); Q shares the discriminator's trunk and
 predicts ``c`` from ``G(z, c)``. The information loss ``L_I`` (a lower bound on ``I(c; G(z, c))``
 up to the constant ``H(c)``) is::
@@ -41,7 +41,7 @@ up to the constant ``H(c)``) is::
     L_I = Σ_categorical CE(Q_logits, c) + λ · Σ_continuous NLL_Gaussian(c | μ_Q, σ_Q)   (nats)
 
 Generator and Q minimise it (the generator with its adversarial loss, Q with the
-discriminator's step). **Unrolled InfoGAN** (seed eq. 12–13): ``g_K = f_K − λ L_I``: the
+discriminator's step). **Unrolled InfoGAN** (source paper eq. 12–13): ``g_K = f_K − λ L_I``: the
 adversarial term goes through the unrolled discriminator, the information term through the
 current one.
 
@@ -152,7 +152,7 @@ def parse_codes(spec) -> CodeSpec:
 
 
 def info_loss(cat_logits, mu, log_std, cat, cont):
-    """The two parts of InfoGAN's information loss ``L_I`` (seed eq. 3), in nats.
+    """The two parts of InfoGAN's information loss ``L_I`` (source paper eq. 3), in nats.
 
     Args:
         cat_logits: list of Q's logits ``[..., n, k_i]``, one per categorical code.
@@ -314,7 +314,7 @@ def generator_loss(fake_logits, form: str = "non_saturating"):
     """The generator's term on fake samples, mean over the batch, summed over replicas (nats):
     ``form="non_saturating"``: ``−E_z log D(G(z))`` (the usual choice: strong gradients when D
     rejects the fakes); ``form="minimax"``: ``E_z log(1 − D(G(z)))``, the fake half of eq. 1
-    that the generator minimises in the seed's minimax game."""
+    that the generator minimises in the source paper's minimax game."""
     if form == "minimax":
         return -F.softplus(fake_logits).mean(-1).sum()
     if form != "non_saturating":
@@ -493,7 +493,7 @@ class _AdversarialModel(CourseModel):
         return logits, mu, log_std
 
     def info_terms(self, features, cat, cont) -> dict:
-        """The information loss (seed eq. 3, ``L_I`` as a loss to minimise, nats).
+        """The information loss (source paper eq. 3, ``L_I`` as a loss to minimise, nats).
 
         ``q_cat``: cross-entropy summed over categorical codes; ``q_cont``: Gaussian NLL summed
         over continuous codes; ``info = lam_cat·q_cat + λ·q_cont``. Means over the batch, summed over
@@ -553,7 +553,7 @@ class _AdversarialModel(CourseModel):
 
     # -- unrolling ----------------------------------------------------------------------------
     def unrolled_generator_terms(self, x_real, fake, d_optimizer, steps=None, first_order=None) -> dict:
-        """The generator's objective against the discriminator unrolled K steps (seed eq. 10),
+        """The generator's objective against the discriminator unrolled K steps (source paper eq. 10),
         term by term (nats, summed over replicas)::
 
             "fake": generator_loss(D_K(G(z)))   (−E log D_K(G(z)), or E log(1 − D_K(G(z))) with
@@ -561,7 +561,7 @@ class _AdversarialModel(CourseModel):
             "real": E_x log D_K(x)              (the real half of eq. 1 through θ_D^K(θ_G))
 
         The generator minimises ``fake + real``; with ``generator_form="minimax"`` that sum is
-        exactly the seed's f_K(θ_G, θ_D) = f(θ_G, θ_D^K(θ_G, θ_D)) of eq. 10, and its gradient
+        exactly the source paper's f_K(θ_G, θ_D) = f(θ_G, θ_D^K(θ_G, θ_D)) of eq. 10, and its gradient
         is eq. 11: ∂f/∂θ_G + ∂f/∂θ_D^K · dθ_D^K/dθ_G. The second part reaches θ_G through the
         unrolled steps, which see G(z); it carries the real term's whole gradient (the real
         term has no other path to θ_G). ``first_order=True`` treats θ_D^K as a constant of θ_G:
@@ -622,7 +622,7 @@ class _AdversarialModel(CourseModel):
         return terms
 
     def generator_objective(self, x_real, fake, cat, cont, d_optimizer):
-        """The generator's objective (seed eq. 12–13): ``(terms, total)`` with ``terms`` from
+        """The generator's objective (source paper eq. 12–13): ``(terms, total)`` with ``terms`` from
         :meth:`unrolled_generator_terms` (the adversarial part, through the unrolled
         discriminator) and ``total = fake + real (+ L_I)``, the information term (if any)
         through the current discriminator."""
@@ -674,7 +674,7 @@ class _AdversarialModel(CourseModel):
 
 @register("gan")
 class GAN(_AdversarialModel):
-    """The plain GAN of seed eq. 1 (non-saturating generator loss).
+    """The plain GAN of source paper eq. 1 (non-saturating generator loss).
 
     Args:
         noise_dim: size of z ~ N(0, I). arch: ``"mlp"`` (2-D toys), ``"conv32"``, ``"conv64"``.
@@ -696,7 +696,7 @@ class GAN(_AdversarialModel):
 
 @register("unrolled_gan")
 class UnrolledGAN(_AdversarialModel):
-    """Unrolled GAN (Metz et al.; seed eq. 10–11): ``unroll_steps`` = K ≥ 0 functional Adam
+    """Unrolled GAN (Metz et al.; source paper eq. 10–11): ``unroll_steps`` = K ≥ 0 functional Adam
     steps of the discriminator inside the generator's loss; ``first_order=True`` drops the
     ``dθ_D^K/dθ_G`` term. Other arguments as :class:`GAN`."""
 
@@ -714,7 +714,7 @@ class UnrolledGAN(_AdversarialModel):
 
 @register("infogan")
 class InfoGAN(_AdversarialModel):
-    """InfoGAN (seed eq. 3): ``codes`` (e.g. ``"cat10,cont2"``, the MNIST set-up, with 62 noise
+    """InfoGAN (source paper eq. 3): ``codes`` (e.g. ``"cat10,cont2"``, the MNIST set-up, with 62 noise
     dimensions), ``lam`` = λ ≥ 0 weighting the continuous codes' Gaussian NLL, ``lam_cat`` ≥ 0
     weighting the categorical codes' cross-entropy (1 in the InfoGAN paper), ``q_with``: which
     optimiser steps Q's head (``"discriminator"`` or ``"generator"``). Other arguments as
@@ -741,7 +741,7 @@ class InfoGAN(_AdversarialModel):
 
 @register("unrolled_infogan")
 class UnrolledInfoGAN(InfoGAN):
-    """Unrolled InfoGAN (seed eq. 12–13): the adversarial term through the discriminator
+    """Unrolled InfoGAN (source paper eq. 12–13): the adversarial term through the discriminator
     unrolled ``unroll_steps`` = K times, the information term through the current one."""
 
     def __init__(self, unroll_steps=5, first_order=False, codes="cat10,cont2", lam=0.1, noise_dim=62,

@@ -1,12 +1,12 @@
-"""The 32×32 convolutional encoder and decoder of seed 004 (Table 2, MNIST resized to 32×32),
+"""The 32×32 convolutional encoder and decoder of source paper 004 (Table 2, MNIST resized to 32×32),
 and :func:`build_nets`, which picks an architecture by name for the VAE family.
 
-Encoder (seed 004, Table 2): three convolutions 4×4, stride 2, padding 1 with 32, 32, 64
+Encoder (source paper 004, Table 2): three convolutions 4×4, stride 2, padding 1 with 32, 32, 64
 channels (32→16→8→4), then Linear 64·4·4 → 256 and Linear 256 → out_features (2·D for a VAE:
 μ and log σ²). Decoder: Linear D → 256, Linear 256 → 64·4·4, then three transposed
 convolutions 4×4, stride 2, padding 1 (4→8→16→32). Table 2 lists their widths as 64, 32, 32;
 the course reads it as the mirror of the encoder, 64 → 32 → 32 → C channels, so the last layer
-returns C logit maps. ReLU between layers (the seed does not name the nonlinearity); He
+returns C logit maps. ReLU between layers (the source paper does not name the nonlinearity); He
 initialisation as in :mod:`.nets`.
 """
 
@@ -21,7 +21,7 @@ from .nets import BurgessDecoder, BurgessEncoder, check_images, he_init_
 
 
 class Mnist32Encoder(nn.Module):
-    """x N×C×32×32 → N×out_features (seed 004, Table 2)."""
+    """x N×C×32×32 → N×out_features (source paper 004, Table 2)."""
 
     def __init__(self, out_features: int, channels: int = 1, fc: int = 256):
         super().__init__()
@@ -46,7 +46,7 @@ class Mnist32Encoder(nn.Module):
 
 
 class Mnist32Decoder(nn.Module):
-    """z N×D → logits N×C×32×32 (seed 004, Table 2)."""
+    """z N×D → logits N×C×32×32 (source paper 004, Table 2)."""
 
     def __init__(self, num_latents: int, channels: int = 1, fc: int = 256):
         super().__init__()

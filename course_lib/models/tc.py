@@ -1,14 +1,14 @@
 """Models that penalise the total correlation of q(z): β-TCVAE, FactorVAE and CFactorVAE.
 
-- :class:`BetaTCVAE` (Chen et al., 2018; seed 003 eq. 10): the KL term is replaced by
+- :class:`BetaTCVAE` (Chen et al., 2018; source paper 003 eq. 10): the KL term is replaced by
   α·MI + β·TC + γ·dimension-wise KL, each estimated from the minibatch
   (:func:`course_lib.losses.tc_decomposition`).
-- :class:`FactorVAE` (Kim & Mnih, 2018; seed 004 eqs. 10-11): the VAE loss plus γ·TC, with the
+- :class:`FactorVAE` (Kim & Mnih, 2018; source paper 004 eqs. 10-11): the VAE loss plus γ·TC, with the
   TC estimated by a discriminator D that tells codes z ~ q(z) from codes whose dimensions were
   shuffled independently across the batch (samples of Π_j q(z_j)):
   TC ≈ E_q(z)[log D(z) / (1 − D(z))] = E_q(z)[logit of D]. The discriminator has its own
   optimiser; :meth:`FactorVAE.training_step` does the two updates.
-- :class:`CFactorVAE` (seed 004 eq. 12): reconstruction + |KL − C| + γ·TC, with C raised
+- :class:`CFactorVAE` (source paper 004 eq. 12): reconstruction + |KL − C| + γ·TC, with C raised
   during training (:func:`course_lib.losses.capacity_schedule`).
 """
 
@@ -38,7 +38,7 @@ def _weight(name: str, value) -> float:
 
 @register("beta_tcvae")
 class BetaTCVAE(VAE):
-    """β-TCVAE: reconstruction + α·MI + β·TC + γ·dimension-wise KL (seed 003, eq. 10).
+    """β-TCVAE: reconstruction + α·MI + β·TC + γ·dimension-wise KL (source paper 003, eq. 10).
 
     Args:
         alpha, beta, gamma: weights (≥ 0) of the index-code MI, the total correlation and the
@@ -128,7 +128,7 @@ def tc_discriminator_loss(disc: nn.Module, z_joint: torch.Tensor, z_perm: torch.
 @register("factor_vae")
 class FactorVAE(VAE):
     """FactorVAE: reconstruction + KL + γ·TC, TC from a density-ratio discriminator
-    (seed 004 eqs. 10-11; Kim & Mnih, 2018).
+    (source paper 004 eqs. 10-11; Kim & Mnih, 2018).
 
     Args:
         gamma: weight (≥ 0) of the TC term (Kim & Mnih use 10-100 on dSprites; default 35).
@@ -230,7 +230,7 @@ CAPACITY_MODES = ("per_sample", "batch")
 
 @register("cfactor_vae")
 class CFactorVAE(FactorVAE):
-    """CFactorVAE (seed 004, eq. 12): reconstruction + w·(1/N) Σ_i |KL_i − C| + γ·TC, with
+    """CFactorVAE (source paper 004, eq. 12): reconstruction + w·(1/N) Σ_i |KL_i − C| + γ·TC, with
     KL_i = KL(q(z|x_i) ‖ p(z)) of each image, C raised linearly from ``c_start`` to ``c_max``
     nats over ``c_steps`` steps, TC from the FactorVAE discriminator. Eq. 12 has w = 1
     (``capacity_weight``); with γ = 0 it is the controlled (capacity) VAE of eq. 9 with β = w.
@@ -255,7 +255,7 @@ class CFactorVAE(FactorVAE):
         check_capacity_options(c_start, c_max, c_steps)
         self.c_start, self.c_max, self.c_steps = float(c_start), float(c_max), int(c_steps)
         if capacity_mode not in CAPACITY_MODES:
-            raise ValueError(f"capacity_mode must be one of {CAPACITY_MODES} ('per_sample': seed "
+            raise ValueError(f"capacity_mode must be one of {CAPACITY_MODES} ('per_sample': source paper "
                              f"004 eq. 12, mean of |KL_i - C|; 'batch': |mean KL - C|), got "
                              f"{capacity_mode!r}")
         self.capacity_mode = capacity_mode

@@ -26,10 +26,10 @@ def _check_choice(name, value, choices):
 
 @register("autoencoder")
 class Autoencoder(CourseModel):
-    """Deterministic autoencoder (seed 003, §1.1): z = enc(x), x_hat = dec(z).
+    """Deterministic autoencoder (source paper 003, §1.1): z = enc(x), x_hat = dec(z).
 
     Loss (``recon``): ``"mse"`` (default), the squared error of the decoder's output summed
-    over pixels and averaged over the batch (seed 003, Eq. 1, times the number of pixels);
+    over pixels and averaged over the batch (source paper 003, Eq. 1, times the number of pixels);
     ``"bernoulli"``, the cross-entropy of sigmoid(dec(z)); ``"gaussian"``, the squared error of
     sigmoid(dec(z)), which stalls at the empty image (notebook 01 shows why).
     :meth:`decode_pixels` gives images in [0, 1] for every choice.
@@ -71,15 +71,15 @@ class Autoencoder(CourseModel):
 class VAE(CourseModel):
     """Variational autoencoder: q(z|x) = N(μ(x), diag σ²(x)), p(z) = N(0, I), p(x|z) Bernoulli.
 
-    Loss (negative ELBO, seed 003): E_q[−log p(x|z)] + β·KL(q(z|x) ‖ p(z)), with β = 1.
+    Loss (negative ELBO, source paper 003): E_q[−log p(x|z)] + β·KL(q(z|x) ‖ p(z)), with β = 1.
 
     Args:
         num_latents: D, the size of z.
         beta: weight of the KL term (β = 1: the VAE; β > 1: β-VAE).
         recon: "bernoulli" (default, binary images), "gaussian" (squared error of the sigmoid)
             or "mse" (squared error of the raw output).
-        reduction: "sum" over pixels (correct) or "mean" (the mistake of seed 001).
-        arch: "burgess64" (64×64 images, Burgess et al.) or "mnist32" (32×32, seed 004 Table 2).
+        reduction: "sum" over pixels (correct) or "mean" (the mistake of source paper 001).
+        arch: "burgess64" (64×64 images, Burgess et al.) or "mnist32" (32×32, source paper 004 Table 2).
     """
 
     default_beta = 1.0
@@ -122,10 +122,11 @@ class VAE(CourseModel):
         eps = torch.randn(mu.shape, generator=generator, device=draw, dtype=mu.dtype).to(mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def forward(self, x):
-        """Returns (logits, μ, log σ², z)."""
+    def forward(self, x, eps=None):
+        """Returns (logits, μ, log σ², z). ``eps``: the noise ε of z = μ + σ·ε (N×D) when it is
+        given (:mod:`course_lib.multiseed` draws each copy's own), else drawn here."""
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar)
+        z = self.reparameterize(mu, logvar) if eps is None else mu + torch.exp(0.5 * logvar) * eps
         return self.decode(z), mu, logvar, z
 
     def regularizer(self, kl_per_latent, mu, logvar, z, step):
@@ -139,8 +140,8 @@ class VAE(CourseModel):
         """
         return self.beta * kl_per_latent.sum(), {}
 
-    def loss_terms(self, x, step=0):
-        logits, mu, logvar, z = self.forward(x)
+    def loss_terms(self, x, step=0, eps=None):
+        logits, mu, logvar, z = self.forward(x, eps)
         recon = reconstruction(self.recon, logits, x, self.reduction)
         kl_per_latent = kl_normal(mu, logvar).mean(0)
         reg, extra = self.regularizer(kl_per_latent, mu, logvar, z, step)
