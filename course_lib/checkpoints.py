@@ -52,6 +52,9 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "course_lib.checkpoints/1"
 ENV_VAR = CHECKPOINTS_VAR
 
+#: Recipe data: scikit-learn's handwritten digits (the training split of ``load_mnist(source="digits")``).
+DIGITS = "digits"
+
 #: The reference models, with the recipes of the notebooks that use them. A value given as
 #: ``{"smoke": ..., "quick": ..., "full": ...}`` depends on the profile.
 RECIPES: dict[str, dict] = {
@@ -88,6 +91,28 @@ RECIPES: dict[str, dict] = {
         "steps": {"smoke": 2, "quick": 1_500, "full": 100_000},
         "batch_size": {"smoke": 8, "quick": 64, "full": 64},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-4}, "seed": 0,
+    },
+    # notebook 07 (solutions/07_vaegan_idgan.py): the dSprites factor classifier whose features and
+    # predictions are the rulers of sample quality (course_lib.quality); trained on images with labels
+    "factor_classifier": {
+        "model": "factor_classifier", "config": {}, "data": "dsprites+classes",
+        "steps": {"smoke": 2, "quick": 1_500, "full": 5_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-3}, "seed": 0,
+    },
+    # notebook 06 (solutions/06_infogan_unrolled.py): InfoGAN on scikit-learn's 8×8 digits at 32×32
+    # (the offline stand-in for MNIST): 10 categories and 2 continuous codes as in the InfoGAN paper,
+    # but 8 noise dimensions instead of 62 (on 1,437 small images a large noise lets the generator
+    # draw the digit classes from the noise instead of the categorical code), the categorical
+    # cross-entropy weighted 2 and Q's head stepped with the generator
+    "infogan_digits": {
+        "model": "infogan", "config": {"codes": "cat10,cont2", "lam": 0.1, "lam_cat": 2.0, "q_with": "generator",
+                                       "noise_dim": 8, "arch": "conv32", "width": {"smoke": 8, "quick": 32,
+                                                                                   "full": 32}},
+        "data": DIGITS,
+        "steps": {"smoke": 3, "quick": 4_000, "full": 4_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-3}, "seed": 0,
     },
     # notebook 05 (solutions/05_total_correlation.py): β-TCVAE (Chen et al.), β = 6 on the TC
     "beta_tcvae": {
@@ -327,12 +352,16 @@ def find_shipped(recipe_: dict, folder=None) -> tuple[str, dict] | None:
     return None
 
 
+#: Recipe data: every dSprites image with its class indices (what the factor classifier learns from).
+LABELLED = "dsprites+classes"
+
+
 def data_ranges(kind: str) -> dict | None:
-    """The class ranges of a recipe's data: ``"dsprites"`` → None (all images),
+    """The class ranges of a recipe's data: ``"dsprites"`` and ``LABELLED`` → None (all images),
     ``"dsprites:posX<16"`` → ``{"posX": (0, 16)}`` (any factor name and bound)."""
     from .data.dsprites import _class_bounds
 
-    if kind == "dsprites":
+    if kind in ("dsprites", LABELLED, DIGITS):
         return None
     expected = "expected 'dsprites' or 'dsprites:<factor><<bound>' such as 'dsprites:posX<16'"
     if not isinstance(kind, str) or not kind.startswith("dsprites:") or "<" not in kind:
@@ -349,9 +378,18 @@ def data_ranges(kind: str) -> dict | None:
 
 
 def make_data(kind: str, device=None):
-    """The training data of a recipe: all of dSprites, or a class range of it."""
+    """The training data of a recipe: all of dSprites, a class range of it, or (``LABELLED``)
+    all of it as (images, classes) batches."""
     from .data import DSprites
 
+    if kind == DIGITS:
+        from .data.mnist import load_mnist
+
+        return load_mnist(source="digits", verbose=False).images
+    if kind == LABELLED:
+        from .models.classifier import LabelledSampler
+
+        return LabelledSampler(DSprites().sampler(choose_device(device)))
     ranges = data_ranges(kind)
     return DSprites() if ranges is None else DSprites().sampler(choose_device(device), class_ranges=ranges)
 

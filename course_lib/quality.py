@@ -8,6 +8,15 @@ they were never meant for binary sprites anyway, so the course uses the same dis
 (shape, scale, orientation, posX, posY) from an image. We call it the **factor Fréchet
 distance** (FFD); its values are comparable only between runs that use the same classifier.
 
+Two simpler rulers read what a Fréchet distance mixes together:
+
+* :func:`shape_named_share`: the share of images whose shape (square, ellipse, heart) the
+  classifier names with probability at least 0.9. Real sprites score near 1; a blob that could
+  be any of the three, or a dot, scores low.
+* :func:`grey_share`: the share of a set's *inked* pixels (intensity ≥ 0.1) that are grey
+  (intensity < 0.9). dSprites pixels are exactly 0 or 1, so real images score 0; a blurred
+  sprite has a grey rim, and a smear is grey all over.
+
 The same classifier reads generated images: :func:`predict_factors` labels them, and
 :func:`traversal_factor_curves` with :func:`traversal_agreement` ask whether two renderers of
 one code (a β-VAE decoder and ID-GAN's generator, say) move the same factors along each code
@@ -22,6 +31,8 @@ from .models.classifier import CLASSIFIED_FACTORS, FactorClassifier, LabelledSam
 
 __all__ = ["CLASSIFIED_FACTORS", "FactorClassifier", "LabelledSampler", "gaussian_stats",
            "frechet_distance", "feature_stats", "factor_frechet_distance", "predict_factors",
+           "shape_probabilities", "named_shape_shares", "shape_named_share", "grey_share", "ink_centres",
+           "sprite_rulers",
            "traversal_factor_curves", "traversal_agreement"]
 
 
@@ -73,6 +84,78 @@ def predict_factors(classifier: FactorClassifier, images: torch.Tensor, batch_si
     in the order of ``CLASSIFIED_FACTORS``), ready for :func:`course_lib.metrics.mig`."""
     return _per_batch(classifier, images,
                       lambda x: torch.stack([lg.argmax(1) for lg in classifier.logits(x)], 1), batch_size)
+
+
+def shape_probabilities(classifier: FactorClassifier, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """The classifier's probability of each shape for every image: CPU float tensor N×3
+    (square, ellipse, heart; rows sum to 1)."""
+    return _per_batch(classifier, images, lambda x: classifier.logits(x)[0].softmax(1), batch_size)
+
+
+def named_shape_shares(classifier: FactorClassifier, images: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
+    """The share of ``images`` that the classifier names a square, an ellipse and a heart with
+    probability ≥ ``threshold``: a CPU float64 tensor of 3 values, summing to
+    :func:`shape_named_share` (real dSprites: about a third each). A set of blobs that the
+    classifier confidently calls one shape shows up here as one large share."""
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+    if len(images) == 0:
+        raise ValueError("the shape rulers need at least one image")
+    best = shape_probabilities(classifier, images).max(1)
+    named = best.indices[best.values >= threshold]
+    return torch.bincount(named, minlength=3).double() / len(images)
+
+
+def shape_named_share(classifier: FactorClassifier, images: torch.Tensor, threshold: float = 0.9) -> float:
+    """The share of ``images`` (N×C×64×64) whose most likely shape has probability ≥ ``threshold``
+    under the classifier: 1 when every image is a clear square, ellipse or heart for it, 0 when
+    it hesitates on every image. Higher is better (real dSprites: close to 1). A classifier
+    can be sure of images unlike any sprite (a blob it calls a heart): read it with
+    :func:`named_shape_shares` and the Fréchet distance."""
+    return float(named_shape_shares(classifier, images, threshold).sum())
+
+
+def grey_share(images: torch.Tensor, low: float = 0.1, high: float = 0.9) -> float:
+    """The share of inked pixels that are grey, over a whole set of images.
+
+    A pixel is *inked* when its intensity p ≥ ``low`` and *grey* when ``low`` ≤ p < ``high``;
+    the result is (number of grey pixels) / (number of inked pixels), all images pooled, in
+    [0, 1]. 0 for binary images such as real dSprites; a blurred sprite's grey rim raises it,
+    and a smear that never reaches ``high`` gives 1. Lower is better. NaN when no pixel of
+    the set is inked (blank images have no sprite to judge).
+
+    Args:
+        images: N×C×H×W intensities in [0, 1] (probabilities, not logits).
+    """
+    if not 0 < low < high <= 1:
+        raise ValueError(f"expected 0 < low < high <= 1, got low={low!r}, high={high!r}")
+    p = torch.as_tensor(images).detach()
+    if p.numel() and (float(p.min()) < 0 or float(p.max()) > 1):
+        raise ValueError("grey_share expects intensities in [0, 1] (apply a sigmoid to logits first)")
+    inked = int((p >= low).sum())
+    grey = int(((p >= low) & (p < high)).sum())
+    return grey / inked if inked else float("nan")
+
+
+def ink_centres(images: torch.Tensor) -> torch.Tensor:
+    """The intensity-weighted centre (row, column), in pixels from the top-left pixel's centre,
+    of every image: N×2 float64 on the CPU; NaN for a blank image. Comparing the centres of
+    images and of their reconstructions says whether a model puts the sprite where it was."""
+    p = torch.as_tensor(images).detach().double().cpu().sum(1)          # N×H×W (channels summed)
+    rows = torch.arange(p.shape[1], dtype=p.dtype)
+    cols = torch.arange(p.shape[2], dtype=p.dtype)
+    mass = p.sum((1, 2))
+    centre = torch.stack([(p.sum(2) * rows).sum(1), (p.sum(1) * cols).sum(1)], 1) / mass[:, None]
+    return torch.where(mass[:, None] > 0, centre, torch.full_like(centre, float("nan")))
+
+
+def sprite_rulers(classifier: FactorClassifier, real: torch.Tensor, images: torch.Tensor,
+                  threshold: float = 0.9) -> dict[str, float]:
+    """The three rulers of a set of ``images`` against ``real`` images: ``{"ffd", "shape_named",
+    "grey"}`` (:func:`factor_frechet_distance`, :func:`shape_named_share`, :func:`grey_share`)."""
+    return {"ffd": factor_frechet_distance(classifier, real, images),
+            "shape_named": shape_named_share(classifier, images, threshold),
+            "grey": grey_share(images)}
 
 
 def traversal_factor_curves(classifier: FactorClassifier, traversals: torch.Tensor,

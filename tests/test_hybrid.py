@@ -32,30 +32,121 @@ def _sgd(model, names):
     return {n: torch.optim.SGD(getattr(model, n).parameters(), lr=1.0) for n in names}
 
 
-def test_vaegan_three_separate_updates(batch):
-    torch.manual_seed(0)
-    model = VAEGAN(num_latents=4, beta=2.0, gamma=0.5)
-    ref = copy.deepcopy(model)
-    # reference: each network's gradient comes from its own loss only (Larsen et al.)
+def _reference_vaegan_grads(ref, batch, pixel_weight):
+    """Each network's gradient from its own loss only (Larsen et al.), written out term by term."""
     torch.manual_seed(1)
     terms = ref.losses(batch)
-    expected = {}
     d_real, d_recon, d_prior = terms["logits"]
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     gan_gen = bce(d_recon, torch.ones_like(d_recon)) + bce(d_prior, torch.ones_like(d_prior))
     gan_dis = (bce(d_real, torch.ones_like(d_real)) + bce(d_recon, torch.zeros_like(d_recon))
                + bce(d_prior, torch.zeros_like(d_prior)))
-    for name, loss in (("encoder", ref.beta * terms["kl"] + terms["llike"]),
-                       ("decoder", ref.gamma * terms["llike"] + gan_gen),
+    pixel = terms["pixel_recon"]
+    expected = {}
+    for name, loss in (("encoder", ref.beta * terms["kl"] + terms["llike"] + pixel_weight * pixel),
+                       ("decoder", ref.gamma * terms["llike"] + gan_gen + pixel_weight * pixel),
                        ("discriminator", gan_dis)):
         params = list(getattr(ref, name).parameters())
-        expected[name] = torch.autograd.grad(loss, params, retain_graph=True)
+        expected[name] = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return expected
+
+
+@pytest.mark.parametrize("pixel_weight", [0.0, 0.5])
+def test_vaegan_three_separate_updates(batch, pixel_weight):
+    torch.manual_seed(0)
+    model = VAEGAN(num_latents=4, beta=2.0, gamma=0.5, pixel_weight=pixel_weight)
+    ref = copy.deepcopy(model)
+    expected = _reference_vaegan_grads(ref, batch, pixel_weight)
     before = {n: [p.detach().clone() for p in getattr(model, n).parameters()] for n in expected}
     torch.manual_seed(1)
-    model.training_step(batch, 0, _sgd(model, expected))
+    terms = model.training_step(batch, 0, _sgd(model, expected))
     for name, grads in expected.items():
         for p0, p1, g in zip(before[name], getattr(model, name).parameters(), grads):
             torch.testing.assert_close(p0 - p1.detach(), g, rtol=1e-4, atol=1e-6)
+    # the pixel term is logged either way; it enters the losses only when α > 0
+    gan = terms["decoder"] - model.gamma * terms["llike"] - pixel_weight * terms["pixel_recon"]
+    assert terms["pixel_recon"] > 0 and 0 < gan < 10
+
+
+def test_vaegan_trains_with_the_losses_fn_it_is_given(batch):
+    """A notebook passes the student's function: the updates follow it, not the library's."""
+    from course_lib.models.hybrid import vaegan_losses
+
+    calls = []
+
+    def mine(kl, llike, d_real, d_recon, d_prior, beta, gamma):
+        calls.append((float(kl.detach()), float(llike.detach()), beta, gamma))
+        enc, dec, dis = vaegan_losses(kl, llike, d_real, d_recon, d_prior, beta, gamma)
+        return 3 * enc, 0 * dec, dis          # a decoder that never learns, an encoder at 3×
+
+    torch.manual_seed(0)
+    model = VAEGAN(num_latents=4, beta=2.0, gamma=0.5, losses_fn=mine)
+    plain = copy.deepcopy(model)
+    plain.losses_fn = vaegan_losses
+    expected = _reference_vaegan_grads(copy.deepcopy(plain), batch, 0.0)
+    dec_before = [p.detach().clone() for p in model.decoder.parameters()]
+    enc_before = [p.detach().clone() for p in model.encoder.parameters()]
+    torch.manual_seed(1)
+    model.training_step(batch, 0, _sgd(model, ("encoder", "decoder", "discriminator")))
+    assert len(calls) == 1 and calls[0][2:] == (2.0, 0.5)
+    assert all(torch.equal(p0, p1) for p0, p1 in zip(dec_before, model.decoder.parameters()))
+    for p0, p1, g in zip(enc_before, model.encoder.parameters(), expected["encoder"]):
+        torch.testing.assert_close(p0 - p1.detach(), 3 * g, rtol=1e-4, atol=1e-6)
+    # the function is not configuration: a checkpoint rebuilds the model with the library's
+    assert "losses_fn" not in model.config()
+    assert build_model("vae_gan", **model.config()).losses_fn is vaegan_losses
+
+
+def test_vaegan_init_from_a_vae(batch):
+    torch.manual_seed(0)
+    vae = build_model("beta_vae", num_latents=3, beta=0.5).eval()
+    model = VAEGAN(num_latents=3).init_from(vae).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode(batch)[0], vae.encode(batch)[0])
+        z = torch.randn(5, 3)
+        torch.testing.assert_close(model.decode(z), vae.decode(z))
+    # a copy, not a shared module: training the VAE-GAN leaves the VAE as it was
+    frozen = {k: v.clone() for k, v in vae.state_dict().items()}
+    train(model, batch, steps=2, batch_size=4, lr=1e-3, device="cpu", progress=False)
+    assert all(torch.equal(frozen[k], v) for k, v in vae.state_dict().items())
+    assert any(not torch.equal(a, b) for a, b in zip(model.decoder.state_dict().values(),
+                                                     vae.decoder.state_dict().values()))
+    with pytest.raises(ValueError, match="build the VAE-GAN with the VAE's num_latents"):
+        VAEGAN(num_latents=4).init_from(vae)
+    with pytest.raises(ValueError, match="Burgess 64×64 encoder and decoder"):
+        VAEGAN(num_latents=3).init_from(build_model("vae", num_latents=3, arch="mnist32"))
+
+
+def test_vaegan_options_and_round_trip(tmp_path, batch):
+    model = VAEGAN(num_latents=3, beta=0.1, gamma=1.0, feature_layer="conv3", pixel_weight=0.2, adam_beta1=0.5)
+    opts = model.configure_optimizers(2e-4)
+    assert set(opts) == {"encoder", "decoder", "discriminator"}
+    for opt in opts.values():
+        assert opt.param_groups[0]["lr"] == 2e-4 and opt.param_groups[0]["betas"] == (0.5, 0.999)
+    result = train(model, batch, steps=2, batch_size=4, checkpoint=tmp_path / "vaegan.pt", device="cpu",
+                   progress=False)
+    loaded = load_model(result.checkpoint, device="cpu")
+    assert loaded.config() == model.config()
+    assert (loaded.feature_layer, loaded.pixel_weight, loaded.adam_beta1) == ("conv3", 0.2, 0.5)
+    z = torch.randn(2, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.decode(z), model.eval().decode(z))
+    with pytest.raises(ValueError, match=r"adam_beta1 must be in \[0, 1\)"):
+        VAEGAN(adam_beta1=1.0)
+    with pytest.raises(ValueError, match="pixel_weight must be >= 0"):
+        VAEGAN(pixel_weight=-1.0)
+    with pytest.raises(TypeError, match="losses_fn must be a function"):
+        VAEGAN(losses_fn="vaegan_losses")
+
+
+def test_vaegan_feature_layers_are_the_discriminators(batch):
+    """Dis_l is a layer of the discriminator that classifies: its last output is D's logit."""
+    torch.manual_seed(0)
+    d = VAEGAN(num_latents=3).discriminator
+    hidden = d.hidden(batch)
+    torch.testing.assert_close(hidden["out"], d(batch))
+    assert hidden["conv3"].shape == (8, 32 * 8 * 8) and hidden["conv4"].shape == (8, 32 * 4 * 4)
+    assert hidden["fc1"].shape == hidden["fc2"].shape == (8, 256)
 
 
 def test_vaegan_bad_feature_layer():
@@ -228,3 +319,20 @@ def test_traversal_agreement_on_real_position_traversals(trained_classifier):
     assert agree[0, 1] < 0.3 and agree[1, 0] < 0.3
     swapped = traversal_agreement(curves_a, curves_b[:, [1, 0]])
     assert swapped.argmax(1).tolist() == [1, 0]
+
+
+def test_sprite_rulers_on_real_and_blurred_sprites(trained_classifier):
+    """The three rulers of notebook 07's table: real images score 0 grey and the FFD noise floor;
+    a blurred copy of the same images is further and greyer."""
+    from course_lib.quality import sprite_rulers
+
+    ds = DSprites()
+    g = torch.Generator().manual_seed(4)
+    real_a = ds.images(ds.sample_classes(1000, g))
+    real_b = ds.images(ds.sample_classes(1000, g))
+    blurred = F.avg_pool2d(real_b, 9, stride=1, padding=4, count_include_pad=False)
+    real, blur = sprite_rulers(trained_classifier, real_a, real_b), sprite_rulers(trained_classifier, real_a, blurred)
+    assert set(real) == {"ffd", "shape_named", "grey"}
+    assert real["grey"] == 0.0 and blur["grey"] > 0.5
+    assert real["ffd"] < 0.5 * blur["ffd"]
+    assert 0.0 <= blur["shape_named"] <= 1.0 and 0.0 <= real["shape_named"] <= 1.0

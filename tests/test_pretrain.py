@@ -200,3 +200,22 @@ def test_resuming_without_progress_adds_no_segment(tmp_path):
     assert pretrain.pretrain_one("beta_vae", folder=tmp_path, resume=True, stop_at=4, **kw) is None
     after = torch.load(path, weights_only=True)
     assert after["extra"]["segments"] == before["extra"]["segments"] and after["step"] == 4
+
+
+def test_the_digits_recipe_trains_on_the_digits_and_is_scored_by_matched_accuracy():
+    from course_lib.data.mnist import load_mnist
+
+    images = ck.make_data(ck.DIGITS)
+    expected = load_mnist(source="digits", verbose=False).images
+    assert images.shape == expected.shape and torch.equal(images, expected)
+    assert ck.recipe("infogan_digits", "quick")["config"]["noise_dim"] == 8
+
+    class Relabel(torch.nn.Module):
+        """Predicts category (label + 3) mod 10: matched accuracy 1 on both splits."""
+        def predict_codes(self, x):
+            labels = {len(d.images): d.labels for d in (load_mnist(source="digits", verbose=False),
+                                                         load_mnist(train=False, source="digits", verbose=False))}
+            return ((labels[len(x)] + 3) % 10)[:, None], None
+
+    scores = pretrain.score_digits(Relabel())
+    assert scores == {"matched_accuracy_train": 1.0, "matched_accuracy_test": 1.0}

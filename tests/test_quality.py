@@ -100,3 +100,107 @@ def test_bad_shapes_are_explained():
         traversal_agreement(torch.rand(2, 3, 4, 5), torch.rand(2, 3, 4, 4))
     with pytest.raises(ValueError, match=r"\[S, D, V, K\]"):
         traversal_agreement(torch.rand(3, 4, 5), torch.rand(3, 4, 5))
+
+
+# ------------------------------------------------------------------ sprite rulers: grey share and named shapes
+
+def test_grey_share_by_hand():
+    from course_lib.quality import grey_share
+
+    # one image, seven pixels: inked (p >= 0.1) are 0.1, 0.5, 0.89, 0.9 and 1.0; grey (p < 0.9) 0.1, 0.5, 0.89
+    a = torch.tensor([0.0, 0.05, 0.1, 0.5, 0.89, 0.9, 1.0]).reshape(1, 1, 1, 7)
+    assert grey_share(a) == pytest.approx(3 / 5)
+    # pooled over the set, not averaged per image: 3 grey of 5 inked, then 0 grey of 1 inked → 3/6, not 0.3
+    b = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]).reshape(1, 1, 1, 7)
+    assert grey_share(torch.cat([a, b])) == pytest.approx(3 / 6)
+    # other bounds: inked p >= 0.05 (six pixels), grey p < 0.95 (0.05, 0.1, 0.5, 0.89, 0.9)
+    assert grey_share(a, low=0.05, high=0.95) == pytest.approx(5 / 6)
+    # a binary set is 0, a set with no ink is NaN
+    assert grey_share(b) == 0.0
+    assert np.isnan(grey_share(torch.zeros(2, 1, 4, 4)))
+
+
+def test_grey_share_of_real_and_blurred_sprites():
+    from course_lib.data import DSprites
+    from course_lib.quality import grey_share
+
+    ds = DSprites()
+    x = ds.images(ds.sample_classes(64, torch.Generator().manual_seed(0)))
+    assert grey_share(x) == 0.0                       # dSprites pixels are exactly 0 or 1
+    blurred = [grey_share(torch.nn.functional.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False))
+               for k in (3, 5, 9)]
+    assert 0.1 < blurred[0] < blurred[1] < blurred[2] <= 1.0
+
+
+def test_grey_share_bad_inputs():
+    from course_lib.quality import grey_share
+
+    with pytest.raises(ValueError, match=r"intensities in \[0, 1\]"):
+        grey_share(torch.tensor([[[[-2.0, 3.0]]]]))
+    with pytest.raises(ValueError, match="low < high"):
+        grey_share(torch.rand(1, 1, 2, 2), low=0.9, high=0.1)
+
+
+class ShapeStub(torch.nn.Module):
+    """Shape logits 10·(the first three pixels); the other heads are zeros."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def logits(self, x):
+        flat = x.flatten(1)
+        return (10 * flat[:, :3],) + tuple(torch.zeros(len(x), n) for n in SIZES[1:])
+
+
+def test_shape_named_share_by_hand():
+    from course_lib.quality import shape_named_share, shape_probabilities
+
+    x = torch.zeros(4, 1, 2, 2)
+    x[0, 0, 0, 0] = 1.0          # logits (10, 0, 0): p = e¹⁰ / (e¹⁰ + 2) ≈ 0.99991 → named
+    x[1, 0, 0, 1] = 0.3          # logits (0, 3, 0):  p = e³ / (e³ + 2) ≈ 0.909 → named
+    x[2, 0, 1, 0] = 0.25         # logits (0, 0, 2.5): p = e^2.5 / (e^2.5 + 2) ≈ 0.859 → not named
+    # image 3: logits (0, 0, 0), p = 1/3 → not named
+    p = shape_probabilities(ShapeStub(), x, batch_size=3)
+    np.testing.assert_allclose(p.max(1).values.numpy(),
+                               [np.exp(10) / (np.exp(10) + 2), np.exp(3) / (np.exp(3) + 2),
+                                np.exp(2.5) / (np.exp(2.5) + 2), 1 / 3], rtol=1e-5)
+    assert shape_named_share(ShapeStub(), x) == pytest.approx(0.5)
+    assert shape_named_share(ShapeStub(), x, threshold=0.85) == pytest.approx(0.75)
+    assert shape_named_share(ShapeStub(), x, threshold=0.3) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="threshold"):
+        shape_named_share(ShapeStub(), x, threshold=0.0)
+
+
+def test_named_shape_shares_split_the_named_share_by_shape():
+    from course_lib.quality import named_shape_shares, shape_named_share
+
+    x = torch.zeros(5, 1, 2, 2)
+    x[0, 0, 0, 0] = 1.0          # a square, p ≈ 0.9999
+    x[1, 0, 0, 0] = 0.5          # a square, p = e⁵ / (e⁵ + 2) ≈ 0.987
+    x[2, 0, 1, 0] = 1.0          # a heart
+    x[3, 0, 0, 1] = 0.2          # an ellipse at p = e² / (e² + 2) ≈ 0.787: not named at 0.9
+    shares = named_shape_shares(ShapeStub(), x)
+    np.testing.assert_allclose(shares.numpy(), [2 / 5, 0, 1 / 5])
+    assert shares.sum() == pytest.approx(shape_named_share(ShapeStub(), x))
+    np.testing.assert_allclose(named_shape_shares(ShapeStub(), x, threshold=0.75).numpy(), [2 / 5, 1 / 5, 1 / 5])
+
+
+def test_ink_centres_by_hand():
+    from course_lib.quality import ink_centres
+
+    x = torch.zeros(3, 1, 4, 5)
+    x[0, 0, 1, 2] = 1.0                               # one pixel: row 1, column 2
+    x[1, 0, 0, 0], x[1, 0, 3, 4] = 1.0, 3.0           # weights 1 at (0, 0), 3 at (3, 4): (9/4, 12/4)
+    c = ink_centres(x)
+    np.testing.assert_allclose(c[:2].numpy(), [[1.0, 2.0], [2.25, 3.0]])
+    assert torch.isnan(c[2]).all()                    # a blank image has no centre
+    from course_lib.data import DSprites
+
+    ds = DSprites()
+    classes = ds.sample_classes(20, torch.Generator().manual_seed(0))
+    shifted = classes.clone()
+    shifted[:, 4] = (shifted[:, 4] + 3).clamp(max=31)   # posX three classes to the right
+    moved = ink_centres(ds.images(shifted))[:, 1] - ink_centres(ds.images(classes))[:, 1]
+    # 32 posX classes span about 32 pixels: three classes move the centre about three pixels
+    np.testing.assert_allclose(moved[classes[:, 4] < 29].numpy(), 3.0, atol=0.3)

@@ -62,6 +62,23 @@ def score(model, n: int = 10_000, seed: int = METRIC_SEED) -> dict:
             "metric_images": int(n), "metric_seed": seed}
 
 
+def score_digits(model) -> dict:
+    """An InfoGAN on the digits: the accuracy of its categorical code on the training and the
+    test split, each category matched to the digit it names most often (Hungarian matching)."""
+    from ..data.mnist import load_mnist
+    from ..models.gan import matched_accuracy
+
+    was_training = model.training
+    model.eval()
+    out = {}
+    for split, train in (("train", True), ("test", False)):
+        images, labels = load_mnist(train=train, source="digits", verbose=False)
+        out[f"matched_accuracy_{split}"] = round(float(matched_accuracy(model.predict_codes(images)[0][:, 0],
+                                                                        labels)[0]), 4)
+    model.train(was_training)
+    return out
+
+
 UNFINISHED = "unfinished"
 CHECKPOINT_EVERY = 1_000
 
@@ -133,7 +150,10 @@ def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, 
     shipped = type(model)(**model.config())
     shipped.load_state_dict({k: v.half().float() if v.is_floating_point() else v
                              for k, v in model.state_dict().items()})
-    metrics = score(shipped, metric_images) if metric_images else {}
+    if recipe["data"] == ck.DIGITS:
+        metrics = score_digits(shipped)
+    else:
+        metrics = score(shipped, metric_images) if metric_images and hasattr(shipped, "encode") else {}
     for key_ in ("loss", "recon", "kl"):
         if key_ in result.history:
             metrics[f"final_{key_}"] = round(float(result.history.last(key_)), 3)

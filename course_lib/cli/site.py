@@ -27,7 +27,7 @@ What it does, in order:
      mean μ(x) of three start images;
    - notebook 04, "watch the factors appear": the traversal grid of the capacity models (absolute
      and hinge penalties) at every training stage that the notebook itself saved during its run
-     in the chosen profile (``runs/checkpoints/04_capacity_*_stages.pt``; the shipped
+     in the chosen profile (``runs/checkpoints/04-capacity_vae-*.stages.pt``; the shipped
      ``capacity_vae`` has final weights and a history but no stage weights);
    - notebook 07, the same codes rendered by the two renderers, the β-VAE's decoder and ID-GAN's
      generator (the notebook's run's ID-GAN, whose frozen β-VAE is the shipped
@@ -606,7 +606,7 @@ def find_run_checkpoint(folder: Path, pattern: str, model_name: str, config: dic
             return isinstance(have, dict) and all(k in have and contains(have[k], v) for k, v in want.items())
         return _close(have, want)
 
-    candidates = sorted((p for p in Path(folder).glob(pattern) if not p.stem.endswith("_stages")),
+    candidates = sorted((p for p in Path(folder).glob(pattern) if not p.name.endswith(STAGES_SUFFIX)),
                         key=lambda p: p.stat().st_mtime, reverse=True)
     for path in candidates:
         try:
@@ -689,6 +689,8 @@ START_IMAGES_07 = [((0, 0, 5, 0, 4, 10), "square, left (seen)"),
 TRAVERSAL_VALUES = [x / 2 for x in range(-6, 7)]  # −3 … 3 in steps of 0.5
 SHIPPED_03 = "beta_vae-12000steps-seed13"
 SHIPPED_07_VAE = "heldout_beta_vae-1500steps-seed0"
+#: The explorer's stages saved beside a run's checkpoint by notebooks 03 and 04 (``<run>.stages.pt``).
+STAGES_SUFFIX = ".stages.pt"
 
 
 def _starts(ds, chosen):
@@ -787,12 +789,12 @@ def explorers_04(static: Path, settings: dict, checkpoints: Path, **_) -> list[E
         config = {"num_latents": s["NUM_LATENTS"], "gamma": s["GAMMA"], "c_start": s["C_START"],
                   "c_max": s["C_MAX"], "c_steps": s["C_STEPS"], "penalty": penalty, "reduction": "sum"}
         train = {"steps": s["STEPS"], "batch_size": s["BATCH_SIZE"], "lr": s["LR"], "seed": s["SEED"]}
-        hit = find_run_checkpoint(checkpoints, f"04_capacity_{penalty}_*.pt", "capacity_vae", config, train)
-        stages_path = hit and hit[0].with_name(hit[0].stem + "_stages.pt")
+        hit = find_run_checkpoint(checkpoints, "04-capacity_vae-*.pt", "capacity_vae", config, train)
+        stages_path = hit and hit[0].with_suffix(STAGES_SUFFIX)
         if not hit or not stages_path.is_file():
             raise FileNotFoundError(
                 f"notebook 04's capacity model ({penalty}) of this profile has no saved stages in "
-                f"{checkpoints} (04_capacity_{penalty}_*_stages.pt with {train}); run the notebook "
+                f"{checkpoints} (04-capacity_vae-*{STAGES_SUFFIX}, {penalty}, with {train}); run the notebook "
                 "in this profile first")
         caption = (f"**Watch the factors appear, in the page** (precomputed for this site): the capacity "
                    f"model with the {words} that this notebook trained in the run above, at each of the "
@@ -815,10 +817,10 @@ def explorer_07(static: Path, settings: dict, checkpoints: Path, profile: str, *
     config = {"noise_dim": s["NOISE_DIM"], "lam": s["LAMBDA"], "r1": s["R1"], "init": s["IDGAN_INIT"],
               "vae": {"config": {"num_latents": s["NUM_LATENTS"], "beta": s["BETA"]}}}
     train = {"steps": s["IDGAN_STEPS"], "batch_size": s["BATCH_SIZE"], "lr": s["IDGAN_LR"], "seed": s["SEED"]}
-    hit = find_run_checkpoint(checkpoints, f"07_idgan_*_{profile}_s{s['SEED']}.pt", "idgan", config, train)
+    hit = find_run_checkpoint(checkpoints, "07-idgan-*.pt", "idgan", config, train)
     if hit is None:
         raise FileNotFoundError(f"notebook 07's ID-GAN of this profile is not in {checkpoints} "
-                                f"(07_idgan_*_{profile}_s{s['SEED']}.pt with {train}); run the notebook first")
+                                f"(07-idgan-*.pt with {train}); run the notebook first")
     idgan = load_model(hit[0], device="cpu").eval()
     vae = idgan.vae.eval()
     shipped = ""

@@ -1,5 +1,5 @@
 """VAE–GAN hybrids on 64×64 images: VAE-GAN (Larsen et al., 2016), the VAE–InfoGAN hybrid
-of seed 002, and ID-GAN (Lee et al., 2020; seed 000).
+of source paper 002, and ID-GAN (Lee et al., 2020; source paper 000).
 
 All three reuse the Burgess encoder (as encoder, discriminator trunk and Q network) and the
 Burgess decoder (as decoder and generator). Their discriminators use the standard
@@ -29,7 +29,7 @@ def _set_grads(params, grads):
         p.grad = g
 
 
-class Discriminator(nn.Module):
+class FeatureDiscriminator(nn.Module):
     """Burgess-encoder trunk → one logit (real/fake), with access to its hidden layers.
 
     ``features(x, layer)`` returns the activations of ``layer`` ("conv3": 32×8×8,
@@ -86,17 +86,44 @@ class VAEGAN(CourseModel):
     """VAE-GAN (Larsen et al., 2016): the decoder is also the GAN's generator, and the
     reconstruction is measured in a discriminator layer Dis_l instead of in pixels.
 
-    Three losses, three separate updates:
+    Three losses, three separate updates (Larsen et al., Alg. 1):
 
     * encoder: β·KL(q(z|x) ‖ p(z)) + L_llike, with L_llike = ½‖Dis_l(x) − Dis_l(x̃)‖² summed
       over the layer's features, x̃ = Dec(z), z ~ q(z|x);
     * decoder: γ·L_llike − L_GAN (non-saturating: it wants D to call both x̃ and x_p = Dec(z_p),
       z_p ~ p(z), real);
     * discriminator: L_GAN on x (real) against x̃ and x_p (fake).
+
+    ``losses_fn`` computes these three from their ingredients (default :func:`vaegan_losses`;
+    notebook 07 passes the student's checked function). It is not part of :meth:`config`: a
+    checkpoint rebuilds the model with the library's function.
+
+    What makes it train on a small budget (notebook 07 shows the first and explains the others):
+
+    * :meth:`init_from` starts the encoder and decoder from a trained pixel VAE. From random
+      weights D tells the decoder's noise from sprites within a few dozen steps; its features
+      of x and x̃ then drift thousands of nats apart, the encoder drops its code (KL → 0) and
+      the decoder draws one picture for every code.
+    * the weights: Larsen et al.'s γ = 10⁻² was set for their network; here Dis_l has a few
+      thousand features and L_llike is a few nats once D is balanced, so γ·L_llike is
+      negligible against the GAN term and the decoder stops reconstructing. γ ≈ 1 and a small
+      β (≈ 0.1) keep the code and the reconstruction; ``feature_layer="conv3"`` (32×8×8)
+      keeps more of where things are than ``"conv4"`` (32×4×4).
+    * ``adam_beta1`` = 0.5 (Radford et al., 2016, the usual choice for GANs; Adam's default is 0.9).
+
+    D learns only to tell real from fake, so its features need not keep where a sprite is: over
+    long runs the reconstructions drift (sharp sprites in the wrong places). A smaller learning
+    rate slows the drift; the pixel variant below stops it.
+
+    A declared variant, off by default: ``pixel_weight = α > 0`` adds α·L_pixel, the Bernoulli
+    negative log-likelihood of x under Dec(z) summed over pixels (a VAE's reconstruction term),
+    to the encoder's and the decoder's losses. It ties the decoder to the pixels, at the price
+    of the pixel loss's blur (with the GAN term: a dithered rim).
     """
 
     def __init__(self, num_latents: int = 10, beta: float = 1.0, gamma: float = 1e-2,
-                 feature_layer: str = "conv4", channels: int = 1):
+                 feature_layer: str = "conv4", channels: int = 1, pixel_weight: float = 0.0,
+                 adam_beta1: float = 0.9, losses_fn=None):
         super().__init__()
         self.num_latents = check_positive_int("num_latents", num_latents)
         self.beta = check_non_negative("beta", beta)
@@ -105,37 +132,68 @@ class VAEGAN(CourseModel):
             raise ValueError(f"unknown feature_layer {feature_layer!r}: expected one of {FEATURE_LAYERS}")
         self.feature_layer = feature_layer
         self.channels = check_positive_int("channels", channels)
+        self.pixel_weight = check_non_negative("pixel_weight", pixel_weight)
+        if isinstance(adam_beta1, bool) or not 0 <= float(adam_beta1) < 1:
+            raise ValueError(f"adam_beta1 must be in [0, 1), got {adam_beta1!r}")
+        self.adam_beta1 = float(adam_beta1)
+        if losses_fn is not None and not callable(losses_fn):
+            raise TypeError(f"losses_fn must be a function like vaegan_losses(kl, llike, d_real, d_recon, "
+                            f"d_prior, beta, gamma), got {type(losses_fn).__name__}")
+        self.losses_fn = losses_fn or vaegan_losses
         self.encoder = BurgessEncoder(2 * self.num_latents, channels)
         self.decoder = BurgessDecoder(self.num_latents, channels)
-        self.discriminator = Discriminator(channels)
+        self.discriminator = FeatureDiscriminator(channels)
 
     def config(self):
         return {"num_latents": self.num_latents, "beta": self.beta, "gamma": self.gamma,
-                "feature_layer": self.feature_layer, "channels": self.channels}
+                "feature_layer": self.feature_layer, "channels": self.channels,
+                "pixel_weight": self.pixel_weight, "adam_beta1": self.adam_beta1}
 
     encode = VAE.encode
     decode = VAE.decode
 
+    @torch.no_grad()
+    def init_from(self, vae) -> VAEGAN:
+        """Copy the encoder and decoder of a trained pixel VAE of the course (Burgess nets, the
+        same ``num_latents`` and ``channels``); the discriminator keeps its initialisation.
+        Returns ``self``, so ``VAEGAN(...).init_from(vae)`` reads as one step."""
+        encoder, decoder = getattr(vae, "encoder", None), getattr(vae, "decoder", None)
+        if not (isinstance(encoder, BurgessEncoder) and isinstance(decoder, BurgessDecoder)):
+            raise ValueError(f"init_from needs a VAE of the course with the Burgess 64×64 encoder and decoder, "
+                             f"got {type(vae).__name__}")
+        if (getattr(vae, "num_latents", None), getattr(vae, "channels", None)) != (self.num_latents, self.channels):
+            raise ValueError(f"init_from: the VAE has {getattr(vae, 'num_latents', '?')} latents and "
+                             f"{getattr(vae, 'channels', '?')} channel(s), this VAE-GAN {self.num_latents} and "
+                             f"{self.channels}; build the VAE-GAN with the VAE's num_latents")
+        self.encoder.load_state_dict(encoder.state_dict())
+        self.decoder.load_state_dict(decoder.state_dict())
+        return self
+
     def configure_optimizers(self, lr):
-        return {name: torch.optim.Adam(getattr(self, name).parameters(), lr=lr)
+        return {name: torch.optim.Adam(getattr(self, name).parameters(), lr=lr, betas=(self.adam_beta1, 0.999))
                 for name in ("encoder", "decoder", "discriminator")}
 
     def losses(self, x):
         """The three losses of one batch (scalars) and logged terms; used by training_step and tests."""
         mu, logvar = self.encode(x)
         z = VAE.reparameterize(mu, logvar)
-        x_tilde = torch.sigmoid(self.decode(z))
+        logits_tilde = self.decode(z)
+        x_tilde = torch.sigmoid(logits_tilde)
         x_p = torch.sigmoid(self.decode(torch.randn_like(z)))
         kl_per_latent = kl_normal(mu, logvar).mean(0)
         real = self.discriminator.hidden(x)
         fake = self.discriminator.hidden(x_tilde)
         llike = 0.5 * (real[self.feature_layer] - fake[self.feature_layer]).pow(2).sum(1).mean()
         logits = (real["out"], fake["out"], self.discriminator(x_p))
-        enc, dec, dis = vaegan_losses(kl_per_latent.sum(), llike, *logits, self.beta, self.gamma)
+        enc, dec, dis = self.losses_fn(kl_per_latent.sum(), llike, *logits, self.beta, self.gamma)
+        pixel = reconstruction("bernoulli", logits_tilde, x)
+        if self.pixel_weight > 0:  # the declared variant: + α·L_pixel for the encoder and the decoder
+            enc = enc + self.pixel_weight * pixel
+            dec = dec + self.pixel_weight * pixel
         return {
             "logits": logits, "encoder": enc, "decoder": dec, "discriminator": dis,
             "llike": llike, "kl": kl_per_latent.sum(), "kl_per_latent": kl_per_latent,
-            "pixel_recon": reconstruction("bernoulli", torch.logit(x_tilde.clamp(1e-6, 1 - 1e-6)), x).detach(),
+            "pixel_recon": pixel,
         }
 
     def training_step(self, x, step, optimizers):
@@ -158,13 +216,13 @@ class VAEGAN(CourseModel):
 
 @register("vae_infogan")
 class VAEInfoGAN(CourseModel):
-    """The VAE–InfoGAN hybrid of seed 002: a VAE whose first ``num_informative`` latents must
+    """The VAE–InfoGAN hybrid of source paper 002: a VAE whose first ``num_informative`` latents must
     also be recoverable by a network Q from images generated from the prior.
 
     Loss of the VAE part: reconstruction + β·KL + adversarial (decoder fools D on Dec(z_p))
     + λ·(Gaussian NLL of the informative latents of z_p under Q(Dec(z_p))). Q shares the
     discriminator's trunk (InfoGAN). The KL of the "informative" and the "incompressible"
-    latents is logged separately (seed 002, Fig. 15). The seed unrolls the GAN; this
+    latents is logged separately (source paper 002, Fig. 15). The source paper unrolls the GAN; this
     class does not (notebook 06 covers unrolling).
     """
 
@@ -182,7 +240,7 @@ class VAEInfoGAN(CourseModel):
         self.encoder = BurgessEncoder(2 * self.num_latents, channels)
         self.decoder = BurgessDecoder(self.num_latents, channels)
         # one logit for D, then μ and log σ² of Q for each informative latent
-        self.discriminator = Discriminator(channels, extra_outputs=2 * self.num_informative)
+        self.discriminator = FeatureDiscriminator(channels, extra_outputs=2 * self.num_informative)
 
     def config(self):
         return {"num_latents": self.num_latents, "num_informative": self.num_informative,
@@ -260,7 +318,7 @@ def _vae_from(spec):
 
 @register("idgan")
 class IDGAN(CourseModel):
-    """ID-GAN (Lee et al., 2020; seed 000 eq. 5–7), step 2.
+    """ID-GAN (Lee et al., 2020; source paper 000 eq. 5–7), step 2.
 
     Step 1 is any trained VAE of the course (frozen here: never updated, kept in eval mode).
     Step 2 trains a generator G(s, c) on [s, c], with c ~ q(c|x) of real images x and noise
@@ -307,7 +365,7 @@ class IDGAN(CourseModel):
         self.vae = vae
         self.vae.requires_grad_(False)
         self.generator = BurgessDecoder(self.noise_dim + self.code_size, self.channels)
-        self.discriminator = Discriminator(self.channels)
+        self.discriminator = FeatureDiscriminator(self.channels)
         if init == "decoder":
             self._copy_decoder()
 
