@@ -101,14 +101,16 @@ def test_a_changed_file_is_refused(shipped, tmp_path):
 
 
 def test_shipped_checkpoints_of_the_repository_verify():
-    """Every file that the repository ships matches its manifest and stays small."""
+    """Every file that the repository ships matches its manifest and stays small (float16
+    weights: under 1 MB for a Burgess VAE, 3.4 MB for the 32×32 InfoGAN; 20 MB in all)."""
     manifest = ck.read_manifest()["checkpoints"]
     for key, entry in manifest.items():
         path = ck.verify(key)
         assert key == ck.entry_key(entry["recipe"]) and path.name == f"{key}.pt"
-        assert entry["bytes"] == path.stat().st_size < 2_000_000
+        assert entry["bytes"] == path.stat().st_size < 4_000_000
         assert entry["recipe"] == ck.recipe(entry["recipe"]["name"], None, **{
             k: entry["recipe"][k] for k in ck.TRAIN_KEYS}, **entry["recipe"]["config"])
+    assert sum(entry["bytes"] for entry in manifest.values()) < 20_000_000
 
 
 def test_recipe_data_can_hold_out_a_class_range():

@@ -83,8 +83,8 @@ def test_bad_samples():
 
 
 def test_sampler_feeds_the_training_loop():
-    from course_lib.train import _as_sampler
+    from course_lib.train import as_sampler
 
     toy = RingOfGaussians().sampler("cpu")
-    assert _as_sampler(toy, torch.device("cpu")) is toy
+    assert as_sampler(toy, torch.device("cpu")) is toy
     assert toy.sample(7, torch.Generator().manual_seed(0)).shape == (7, 2)

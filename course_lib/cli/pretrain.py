@@ -173,8 +173,9 @@ def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, 
     entry = ck.write_shipped(model, recipe, history=result.history, metrics=metrics,
                              trained_on=trained_on, folder=folder)
     path.unlink(missing_ok=True)
+    scores = ", ".join(f"{k} {v}" for k, v in metrics.items() if not isinstance(v, list))
     log(f"  wrote {entry['file']} ({entry['bytes'] / 1e6:.2f} MB) after {seconds:.0f} s in "
-        f"{len(segments)} segment(s); MIG {metrics.get('mig', float('nan')):.3f}")
+        f"{len(segments)} segment(s); {scores}")
     return entry
 
 
