@@ -29,7 +29,7 @@ import torch
 
 from .models.classifier import CLASSIFIED_FACTORS, FactorClassifier, LabelledSampler
 
-__all__ = ["CLASSIFIED_FACTORS", "FactorClassifier", "LabelledSampler", "gaussian_stats",
+__all__ = ["CLASSIFIED_FACTORS", "FactorClassifier", "LabelledSampler", "best_match_iou", "gaussian_stats",
            "frechet_distance", "feature_stats", "factor_frechet_distance", "predict_factors",
            "shape_probabilities", "named_shape_shares", "shape_named_share", "grey_share", "ink_centres",
            "sprite_rulers",
@@ -113,6 +113,22 @@ def shape_named_share(classifier: FactorClassifier, images: torch.Tensor, thresh
     can be sure of images unlike any sprite (a blob it calls a heart): read it with
     :func:`named_shape_shares` and the Fréchet distance."""
     return float(named_shape_shares(classifier, images, threshold).sum())
+
+
+@torch.no_grad()
+def best_match_iou(samples: torch.Tensor, bank: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """For each sample (N×1×64×64, intensities in [0, 1]) its soft intersection over union
+    with the best-matching binary image of ``bank`` (M×1×64×64):
+    max_j Σ s·x_j / (Σ s + Σ x_j − Σ s·x_j). 1: a copy of a real image; 0: nothing in common
+    (an empty image scores 0). Returns N values."""
+    bank = bank.flatten(1)
+    bank_area = bank.sum(1)
+    out = []
+    for s in samples.flatten(1).split(batch_size):
+        overlap = s @ bank.T
+        union = s.sum(1, keepdim=True) + bank_area - overlap
+        out.append((overlap / union.clamp_min(1e-6)).max(1).values)
+    return torch.cat(out)
 
 
 def grey_share(images: torch.Tensor, low: float = 0.1, high: float = 0.9) -> float:

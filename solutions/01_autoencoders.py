@@ -89,6 +89,7 @@ from course_lib.checkpoints import load_or_train
 from course_lib.data import DSprites
 from course_lib.models import Autoencoder
 from course_lib.notebook import setup
+from course_lib.quality import best_match_iou
 from course_lib.report import headline
 from course_lib.train import fit
 
@@ -703,25 +704,11 @@ fig
 # (IoU): 1 for a copy of a real image, 0 for an empty one. (A plain squared distance would be
 # fooled: an all-black image is only as far from the smallest sprite as that sprite's number
 # of pixels, printed in the data section.) A
-# good sample overlaps some real image well; garbage overlaps none.
+# good sample overlaps some real image well; garbage overlaps none. `course_lib.quality.best_match_iou`
+# computes, for each decoded image $s$ (intensities in [0, 1]) and the bank's binary images $x_j$,
+# $\max_j \sum s\,x_j \,/\, \big(\sum s + \sum x_j - \sum s\,x_j\big)$ (sums over the pixels).
 
 # %%
-@torch.no_grad()
-def best_match_iou(samples, bank, batch_size=256):
-    """For each sample (N×1×64×64, intensities in [0, 1]) its soft intersection over union
-    with the best-matching binary image of ``bank`` (M×1×64×64):
-    max_j Σ s·x_j / (Σ s + Σ x_j − Σ s·x_j). 1: a copy of a real image; 0: nothing in common
-    (an empty image scores 0). Returns N values."""
-    bank = bank.flatten(1)
-    bank_area = bank.sum(1)
-    out = []
-    for s in samples.flatten(1).split(batch_size):
-        overlap = s @ bank.T
-        union = s.sum(1, keepdim=True) + bank_area - overlap
-        out.append((overlap / union.clamp_min(1e-6)).max(1).values)
-    return torch.cat(out)
-
-
 bank = ds.images(ds.sample_classes(profiles.pick(PROFILE, smoke=256, quick=20_000, full=100_000),
                                    generator=torch.Generator().manual_seed(SEED + 2000)))
 gen = torch.Generator().manual_seed(SEED + 3000)

@@ -80,6 +80,7 @@ from course_lib.data import DSprites
 from course_lib.losses import bernoulli_recon, kl_normal
 from course_lib.models import VAE, Autoencoder
 from course_lib.notebook import setup
+from course_lib.quality import best_match_iou
 from course_lib.report import headline
 from course_lib.train import fit
 
@@ -537,22 +538,6 @@ fig
 torch.manual_seed(SEED)
 ae = fit(Autoencoder(num_latents=NUM_LATENTS, recon="mse"), ds, steps=AE_STEPS, batch_size=BATCH_SIZE, lr=LR,
          seed=SEED, device=device, tag="02").model.eval()
-
-
-@torch.no_grad()
-def best_match_iou(samples, bank, batch_size=256):
-    """For each sample (N×1×64×64, intensities in [0, 1]) its soft intersection over union
-    with the best-matching binary image of ``bank`` (M×1×64×64):
-    max_j Σ s·x_j / (Σ s + Σ x_j − Σ s·x_j). 1: a copy of a real image; 0: nothing in common
-    (an empty image scores 0). Returns N values."""
-    bank = bank.flatten(1)
-    bank_area = bank.sum(1)
-    out = []
-    for s in samples.flatten(1).split(batch_size):
-        overlap = s @ bank.T
-        union = s.sum(1, keepdim=True) + bank_area - overlap
-        out.append((overlap / union.clamp_min(1e-6)).max(1).values)
-    return torch.cat(out)
 
 
 bank = ds.images(ds.sample_classes(profiles.pick(PROFILE, smoke=256, quick=20_000, full=100_000),

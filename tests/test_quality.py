@@ -204,3 +204,16 @@ def test_ink_centres_by_hand():
     moved = ink_centres(ds.images(shifted))[:, 1] - ink_centres(ds.images(classes))[:, 1]
     # 32 posX classes span about 32 pixels: three classes move the centre about three pixels
     np.testing.assert_allclose(moved[classes[:, 4] < 29].numpy(), 3.0, atol=0.3)
+
+
+def test_best_match_iou_by_hand():
+    from course_lib.quality import best_match_iou
+
+    bank = torch.zeros(2, 1, 4, 4)
+    bank[0, 0, :2, :2] = 1          # 4 pixels
+    bank[1, 0, 2:, :] = 1           # 8 pixels
+    half = torch.zeros(1, 1, 4, 4)
+    half[0, 0, :2, :2] = 0.5        # Σs = 2, overlap with bank[0] = 2: 2 / (2 + 4 − 2) = 0.5
+    samples = torch.cat([bank[:1], torch.zeros(1, 1, 4, 4), half])
+    got = best_match_iou(samples, bank, batch_size=2)
+    assert torch.allclose(got, torch.tensor([1.0, 0.0, 0.5]))
