@@ -96,12 +96,14 @@ def not_attempted(name: str) -> Verdict:
     return Verdict(name, "not attempted", f"○ {name}: not attempted yet — {FALLBACK}.")
 
 
-def raised(name: str, exc: BaseException, context: str, hint: str = "") -> Verdict:
+def raised(name: str, exc: BaseException, context: str, hints: dict | None = None) -> Verdict:
     """The verdict on a student's function that raised ``exc``: its type, last message line and
-    the line of the student's code, then ``context`` (on which input), an optional hint and the
-    fallback."""
+    the line of the student's code, then ``context`` (on which input), a hint and the fallback.
+    ``hints``: ``{(fragment, ...): hint}``; the first hint one of whose fragments is in the
+    exception's text is given."""
     text = str(exc).strip()
     message = text.splitlines()[-1] if text else ""
+    hint = next((h for fragments, h in (hints or {}).items() if any(f in text for f in fragments)), "")
     hint_line = f"\n  Hint: {hint}" if hint else ""
     return Verdict(name, "error", f"✘ {name}: your code raised {type(exc).__name__}"
                                   f"{': ' + message if message else ''}{_where(exc)}\n"
@@ -1241,11 +1243,10 @@ def check_factorvae_step(student_fn, permute=None, file=None):
         return _report(not_attempted(name),
                        student_fn, factorvae_step_reference, file)
     except Exception as exc:  # noqa: BLE001 - reported to the student
-        hint = ""
-        if "backward through the graph a second time" in str(exc) or "modified by an inplace" in str(exc):
-            hint = ("the discriminator's loss must use the detached codes, z.detach(): no gradient of it "
-                    "may reach the encoder, whose weights have just been updated")
-        verdict = raised(name, exc, "on a small FactorVAE and a batch of 8 images", hint)
+        verdict = raised(name, exc, "on a small FactorVAE and a batch of 8 images", {
+            ("backward through the graph a second time", "modified by an inplace"):
+                "the discriminator's loss must use the detached codes, z.detach(): no gradient of it "
+                "may reach the encoder, whose weights have just been updated"})
         return _report(verdict, student_fn, factorvae_step_reference, file)
 
     def close(a, b):
@@ -1444,11 +1445,10 @@ def check_unrolled_terms(student_fn, file=None):
             return _report(not_attempted(name),
                            student_fn, unrolled_terms_reference, file)
         except Exception as exc:  # noqa: BLE001 - reported to the student
-            hint = ""
-            if "does not require grad" in str(exc) or "One of the differentiated Tensors" in str(exc):
-                hint = ("differentiate with respect to copies that require gradients: "
-                        "params = {k: v.detach().requires_grad_(True) for k, v in named.items()}")
-            verdict = raised(name, exc, f"on a small toy GAN with K = {K}", hint)
+            verdict = raised(name, exc, f"on a small toy GAN with K = {K}", {
+                ("does not require grad", "One of the differentiated Tensors"):
+                    "differentiate with respect to copies that require gradients: "
+                    "params = {k: v.detach().requires_grad_(True) for k, v in named.items()}"})
             return _report(verdict, student_fn, unrolled_terms_reference, file)
         exp_values, exp_grad, _, _, _ = expected
         values, grad, same_d, same_state, returned = got

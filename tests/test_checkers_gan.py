@@ -80,3 +80,13 @@ def test_reference_in_a_subclass_that_overrides_the_method_does_not_recurse():
     opts = model.configure_optimizers(1e-2)
     terms = model.training_step(torch.randn(8, 2), 0, opts)
     assert torch.isfinite(terms["g_real"])
+
+
+def test_an_error_that_names_a_known_mistake_gets_its_hint():
+    def detached(m, x, f, o, K):
+        raise RuntimeError("One of the differentiated Tensors does not require grad")
+    returned, text = run(detached)
+    assert returned is ex.unrolled_terms_reference
+    assert "Hint: differentiate with respect to copies that require gradients" in text
+    _, plain = run(lambda m, x, f, o, K: 1 / 0)
+    assert "Hint:" not in plain
