@@ -26,7 +26,9 @@ from .models import build_model
 #: name → recipe. ``shipped``: the reference recipe (data/checkpoints) whose shipped checkpoints
 #: are preferred (:func:`reference_checkpoint`); ``match``: model keywords a shipped checkpoint
 #: must share with the entry (the capacity rows differ only in their penalty);
-#: ``code_of``: the entry whose encoder provides the code (ID-GAN uses its β-VAE's).
+#: ``code_of``: the entry whose encoder provides the code (ID-GAN uses its β-VAE's);
+#: ``init_from``: the entry whose encoder and decoder it starts from (VAE-GAN, as in notebook 07);
+#: ``lr``: a learning rate of its own instead of the leaderboard's.
 ENTRIES: dict[str, dict] = {
     "AE": {"model": "autoencoder", "config": {"num_latents": 10}},
     "VAE": {"model": "vae", "config": {"num_latents": 10}},
@@ -36,11 +38,13 @@ ENTRIES: dict[str, dict] = {
     "hinge": {"model": "capacity_vae", "config": {"num_latents": 10, "penalty": "hinge"}, "capacity": True,
               "shipped": "capacity_vae", "match": ("penalty",)},
     "β-TCVAE": {"model": "beta_tcvae", "config": {"num_latents": 10, "beta": 6.0}, "shipped": "beta_tcvae"},
-    "FactorVAE": {"model": "factor_vae", "config": {"num_latents": 10}},
+    "FactorVAE": {"model": "factor_vae", "config": {"num_latents": 10}, "shipped": "factor_vae"},
     "CFactorVAE": {"model": "cfactor_vae", "config": {"num_latents": 10}, "capacity": True},
     "InfoGAN (Q)": {"model": "infogan", "config": {"codes": "cont5", "noise_dim": 10, "arch": "conv64",
                                                    "width": 32}},
-    "VAE-GAN": {"model": "vae_gan", "config": {"num_latents": 10}},
+    # notebook 07's recipe: from the β-VAE row's weights, β 0.1, γ 1, Dis_l = conv3, Adam β₁ 0.5, lr 5e-4
+    "VAE-GAN": {"model": "vae_gan", "config": {"num_latents": 10, "beta": 0.1, "gamma": 1.0, "feature_layer": "conv3",
+                                               "adam_beta1": 0.5}, "init_from": "β-VAE", "lr": 5e-4},
     "ID-GAN (β-VAE code)": {"model": "idgan", "config": {"noise_dim": 16}, "code_of": "β-VAE"},
 }
 
@@ -135,7 +139,12 @@ def build_entry(name: str, steps: int, vae=None):
         if vae is None:
             raise ValueError("ID-GAN needs its step-1 β-VAE: pass vae=")
         config["vae"] = vae
-    return build_model(entry["model"], **config)
+    model = build_model(entry["model"], **config)
+    if entry.get("init_from"):
+        if vae is None:
+            raise ValueError(f"{name} starts from the weights of the {entry['init_from']} row: pass vae=")
+        model.init_from(vae)
+    return model
 
 
 def get_model(name: str, data, *, steps: int, batch_size: int, lr: float, seed: int, device,
@@ -153,9 +162,13 @@ def get_model(name: str, data, *, steps: int, batch_size: int, lr: float, seed: 
         return load_shipped(key, device=device), note
     torch.manual_seed(seed)  # before building: the initial weights are the seed's, as in train_recipe
     model = build_entry(name, steps, vae=vae)
+    entry = ENTRIES[name]
+    lr = entry.get("lr", lr)
     result = fit(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, tag="08", folder=cache_dir,
                  device=device, progress=False)
     source = "cached" if result.extra["loaded"] else f"trained {steps} steps ({result.seconds:.0f} s)"
+    if entry.get("init_from"):
+        source += f", from the {entry['init_from']} row's weights, lr {lr:g}"
     return result.model.eval(), source
 
 

@@ -406,8 +406,10 @@ print("keep both properties on these codes:", ", ".join(m for m, ok in keeps_bot
 # budget, so that a long-trained shipped model is not mistaken for a better recipe; the source
 # column says which checkpoint it is: its steps, its seed and how that seed was chosen (a seed
 # picked by its MIG was picked with the true factors, which a fair comparison must remember),
-# and any setting where the shipped recipe differs from the entry's own (another β, say). InfoGAN is scored through Q's continuous means, ID-GAN
-# through its β-VAE's code.
+# and any setting where the shipped recipe differs from the entry's own (another β, say).
+# InfoGAN is scored through Q's continuous means, ID-GAN through its β-VAE's code; VAE-GAN
+# starts from the β-VAE row's encoder and decoder with notebook 07's recipe (β 0.1, γ 1, the
+# conv3 features, Adam β₁ 0.5, learning rate 5 × 10⁻⁴), which its source column repeats.
 #
 # ⚠ Heavy cell: every entry of `leaderboard.ENTRIES` is loaded or trained and scored; in the
 # quick profile this takes a few minutes on a CPU.

@@ -21,6 +21,12 @@ def test_every_entry_builds_and_exposes_a_code():
         assert codes.dim() == 2 and len(codes) == 2, name
         if leaderboard.ENTRIES[name].get("capacity"):
             assert model.c_steps == 20  # the capacity schedule fits into the budget
+    # VAE-GAN starts from the β-VAE's encoder and decoder (notebook 07's recipe)
+    vaegan = leaderboard.build_entry("VAE-GAN", steps=5, vae=vae)
+    for mine, theirs in ((vaegan.encoder, vae.encoder), (vaegan.decoder, vae.decoder)):
+        assert all(torch.equal(a, b) for a, b in zip(mine.state_dict().values(), theirs.state_dict().values()))
+    with pytest.raises(ValueError, match="starts from the weights"):
+        leaderboard.build_entry("VAE-GAN", steps=5)
     # ID-GAN is scored through its β-VAE's code
     idgan = leaderboard.build_entry("ID-GAN (β-VAE code)", steps=5, vae=vae)
     assert leaderboard.encoder_of(idgan) is vae
@@ -28,6 +34,19 @@ def test_every_entry_builds_and_exposes_a_code():
         leaderboard.build_entry("nope", steps=5)
     with pytest.raises(ValueError, match="step-1"):
         leaderboard.build_entry("ID-GAN (β-VAE code)", steps=5)
+
+
+def test_every_shipped_recipe_of_an_entry_is_a_reference_model_of_the_same_kind():
+    from course_lib import checkpoints
+
+    shipped = {name: e["shipped"] for name, e in leaderboard.ENTRIES.items() if e.get("shipped")}
+    assert {"β-VAE", "capacity", "hinge", "β-TCVAE", "FactorVAE"} <= set(shipped)
+    for name, recipe_name in shipped.items():
+        entry = leaderboard.ENTRIES[name]
+        assert checkpoints.RECIPES[recipe_name]["model"] == entry["model"], name
+        config = checkpoints.recipe(recipe_name, "full")["config"]
+        for key in entry.get("match", ()):  # the keys a shipped model must share with the row
+            assert key in config, (name, key)
 
 
 def test_evaluate_columns_and_recon_only_where_it_applies():
