@@ -695,7 +695,7 @@ widgets.stage_explorer(cap_hinge, stages_hinge, image=x_probe).widget
 #     python -m course_lib pretrain capacity_vae --profile full --steps 120000 -p penalty abs
 #     python -m course_lib pretrain capacity_vae --profile full --steps 120000 -p penalty hinge
 #
-# (hours each on one CPU core, stopped and resumed with `--resume` between sessions; the cell
+# (hours each on one CPU core, stopped and continued with `--resume`; the cell
 # prints the hours, segments and machines that the manifest records). Their
 # training histories, with the KL of every latent at every 500th step, ship with them: the
 # source paper's Figure 1 needs no training here.
