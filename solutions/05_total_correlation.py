@@ -740,7 +740,7 @@ fig
 #
 #     python -m course_lib pretrain factor_vae --profile full --resume
 #
-# for the number of steps the cell prints, on a CPU over several sessions (the manifest
+# for the number of steps the cell prints, on a CPU, stopped and continued with `--resume` (the manifest
 # records the hours, segments and machines). With learning rate 10⁻⁴ a FactorVAE needs many
 # more steps than the 16,000 of the pair above. When no FactorVAE with this recipe is shipped
 # (another `SEED`), the cell says how to train one instead of training it here, which would
