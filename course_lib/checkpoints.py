@@ -305,17 +305,25 @@ def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_o
     """Write ``model`` in float16 as ``<folder>/<key>.pt`` (:func:`entry_key`) and record it
     in the manifest (an entry of the same key is replaced).
 
-    Returns the manifest entry (recipe, file, sha256, bytes, metrics, trained_on).
+    The parts that the model needs only to train (``model.training_only``, e.g. FactorVAE's
+    5M-weight discriminator) are left out and listed under ``"omitted"`` in the file and the
+    manifest; :func:`course_lib.train.load_into` then keeps them freshly initialised and names
+    them in ``model.untrained_parts``.
+
+    Returns the manifest entry (recipe, file, sha256, bytes, metrics, trained_on, omitted).
     """
     folder = checkpoint_dir(folder)
     key = entry_key(recipe_)
     path = folder / f"{key}.pt"
+    omitted = list(getattr(model, "training_only", ()))
     state = {
         "format": CHECKPOINT_FORMAT,
         "model_name": model.model_name,
         "model_config": model.config(),
         "model_state": {k: (v.detach().cpu().half() if v.is_floating_point() else v.cpu())
-                        for k, v in model.state_dict().items()},
+                        for k, v in model.state_dict().items()
+                        if not any(k.startswith(part + ".") for part in omitted)},
+        "omitted": omitted,
         "step": recipe_["steps"],
         "history": {k: list(v) for k, v in (history or {}).items()},
         "train": {k: recipe_[k] for k in TRAIN_KEYS},
@@ -324,7 +332,7 @@ def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_o
     atomic_save(with_checksum(state), path)
     entry = {"recipe": recipe_, "file": path.name, "sha256": sha256(path),
              "bytes": path.stat().st_size, "dtype": "float16", "metrics": metrics or {},
-             "trained_on": trained_on or {}}
+             "trained_on": trained_on or {}, "omitted": omitted}
     manifest = read_manifest(folder)
     manifest["checkpoints"][key] = entry
     manifest["checkpoints"] = dict(sorted(manifest["checkpoints"].items()))

@@ -301,14 +301,29 @@ def _describe(name, config):
 
 
 def load_into(model: CourseModel, state: dict, source="checkpoint") -> CourseModel:
-    """Load a checkpoint's weights into ``model``, with a clear error on another architecture."""
+    """Load a checkpoint's weights into ``model``, with a clear error on another architecture.
+
+    A shipped checkpoint may leave out the parts that the model needs only to train (its
+    ``"omitted"`` list, e.g. ``["discriminator"]``): those keep their fresh initialisation and
+    are named in ``model.untrained_parts``; every other weight must be present.
+    """
     name, config = state["model_name"], state["model_config"]
     if name != model.model_name or config != model.config():
         raise ValueError(
             f"{source} holds {_describe(name, config)} but the model is "
             f"{_describe(model.model_name, model.config())}: build the same model, or use load_model()"
         )
-    model.load_state_dict(state["model_state"])
+    omitted = tuple(state.get("omitted", ()))
+    unknown = [part for part in omitted if part not in getattr(model, "training_only", ())]
+    if unknown:
+        raise ValueError(f"{source} leaves out {unknown}, which {type(model).__name__} needs "
+                         f"beyond training (it may leave out only {list(model.training_only)})")
+    missing, unexpected = model.load_state_dict(state["model_state"], strict=not omitted)
+    missing = [k for k in missing if not any(k.startswith(part + ".") for part in omitted)]
+    if missing or unexpected:
+        raise RuntimeError(f"{source} does not fit {type(model).__name__}: missing weights "
+                           f"{missing[:5]}, unexpected weights {unexpected[:5]}")
+    model.untrained_parts = omitted
     return model
 
 

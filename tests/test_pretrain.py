@@ -221,3 +221,40 @@ def test_the_digits_recipe_trains_on_the_digits_and_is_scored_by_matched_accurac
 
     scores = pretrain.score_digits(Relabel())
     assert scores == {"matched_accuracy_train": 1.0, "matched_accuracy_test": 1.0}
+
+
+def test_factor_vae_ships_without_its_discriminator(tmp_path):
+    """The discriminator is needed only to train: the shipped file leaves it out (the 6×1000
+    discriminator would be 10 MB in float16), the loaded model encodes and decodes with the
+    trained weights and names the discriminator as untrained."""
+    small = dict(TINY, disc_hidden=16, disc_layers=2)
+    entry = pretrain.pretrain_one("factor_vae", profile="smoke", metric_images=200, folder=tmp_path,
+                                  device="cpu", progress=False, log=lambda *a: None, **small)
+    assert entry["omitted"] == ["discriminator"]
+    state = torch.load(tmp_path / entry["file"], weights_only=True)
+    assert state["omitted"] == ["discriminator"]
+    assert not any(k.startswith("discriminator.") for k in state["model_state"])
+    assert any(k.startswith("encoder.") for k in state["model_state"])
+    model = load_model(tmp_path / entry["file"], device="cpu")
+    assert model.untrained_parts == ("discriminator",)
+    again = ck.train_recipe(ck.recipe("factor_vae", "smoke", **small), device="cpu",
+                            progress=False).model
+    for name, p in again.state_dict().items():
+        q = model.state_dict()[name]
+        if name.startswith("discriminator."):
+            continue
+        assert torch.equal(p.half().float(), q), name
+    got = ck.load_or_train("factor_vae", profile="smoke", folder=tmp_path, device="cpu",
+                           progress=False, **small)
+    assert got.extra["source"] == "shipped" and got.model.untrained_parts == ("discriminator",)
+    # a file that leaves out a part the model needs beyond training is refused
+    state["omitted"] = ["encoder"]
+    state["model_state"] = {k: v for k, v in state["model_state"].items()
+                            if not k.startswith("encoder.")}
+    with pytest.raises(ValueError, match="needs beyond training"):
+        from course_lib.train import load_into
+        load_into(type(model)(**model.config()), state)
+    # a file that misses a weight that is not listed as omitted is refused
+    state["omitted"] = ["discriminator"]
+    with pytest.raises(RuntimeError, match="missing weights"):
+        load_into(type(model)(**model.config()), state)

@@ -43,6 +43,11 @@ class CourseModel(nn.Module):
     """
 
     model_name = "course_model"
+    #: Submodules needed only to train the model (e.g. FactorVAE's discriminator): a shipped
+    #: checkpoint may leave them out (``write_shipped(..., training_only=True)``) and a model
+    #: loaded from it lists them in ``untrained_parts`` (freshly initialised, not trained).
+    training_only: tuple[str, ...] = ()
+    untrained_parts: tuple[str, ...] = ()
 
     def config(self) -> dict:
         raise NotImplementedError

@@ -145,6 +145,7 @@ class FactorVAE(VAE):
 
     default_beta = 1.0
     default_gamma = 35.0
+    training_only = ("discriminator",)  # 5M weights; encoding and decoding do not use it
 
     def __init__(self, num_latents: int = 10, gamma: float | None = None, disc_hidden: int = 1000,
                  disc_layers: int = 6, disc_lr: float = 1e-4, channels: int = 1,
