@@ -479,3 +479,80 @@ def test_unrolled_terms_split_and_forms():
     d = torch.sigmoid(logits)
     assert float(generator_loss(logits, "minimax")) == pytest.approx(float(torch.log(1 - d).mean()))
     assert float(generator_loss(logits)) == pytest.approx(float(-torch.log(d).mean()))
+
+
+# -- options of the dSprites InfoGAN: a fixed Q standard deviation, spectral normalisation ----
+def test_fixed_q_std_is_a_scaled_squared_error():
+    """q_std=σ: Q outputs only means for the continuous codes and the NLL is that of
+    N(μ, σ²), i.e. (c − μ)²/2σ² + log σ + ½ log 2π (checked with torch.distributions)."""
+    m = InfoGAN(codes="cat3,cont2", lam=0.3, q_std=0.5, **TINY)
+    assert m.q_head[-1].weight.shape[-1] == 3 + 2  # logits and means, no log-std outputs
+    torch.manual_seed(2)
+    feats = torch.randn(1, 7, 4)
+    _, _, cat, cont = m.sample_latent(7)
+    logits, mu, log_std = m.q_outputs(features=feats)
+    assert torch.allclose(log_std, torch.full_like(mu, math.log(0.5)))
+    nll = -torch.distributions.Normal(mu, 0.5).log_prob(cont).sum(-1).mean()
+    t = m.info_terms(feats, cat, cont)
+    assert torch.allclose(t["q_cont"], nll, atol=1e-5)
+    mse = ((cont - mu) ** 2).sum(-1).mean()
+    assert torch.allclose(t["q_cont"], mse / (2 * 0.25) + 2 * (math.log(0.5) + 0.5 * math.log(2 * math.pi)),
+                          atol=1e-5)
+    for bad in (0, -1.0, float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="q_std"):
+            InfoGAN(codes="cont2", q_std=bad, **TINY)
+
+
+def test_spectral_norm_bounds_every_discriminator_weight():
+    """After a few training-mode passes (power iterations), every weight of D and Q that the
+    forward pass uses has largest singular value 1 (checked with torch.linalg.matrix_norm)."""
+    torch.manual_seed(0)
+    m = InfoGAN(codes="cont2", arch="conv32", width=4, noise_dim=3, spectral_norm=True)
+    x = torch.rand(8, 1, 32, 32)
+    for _ in range(30):
+        m.q_outputs(x)
+    layers = [l for mod in (m.discriminator, m.q_head) for l in mod.modules()
+              if isinstance(l, (torch.nn.Linear, torch.nn.Conv2d))]
+    assert len(layers) == 3 + 1 + 2  # 2 convs + linear of the 32×32 trunk, the head, Q's two layers
+    for layer in layers:
+        w = layer.weight.detach().reshape(layer.weight.shape[0], -1)
+        assert float(torch.linalg.matrix_norm(w, ord=2)) == pytest.approx(1.0, rel=1e-2)
+    plain = InfoGAN(codes="cont2", arch="conv32", width=4, noise_dim=3)
+    w = plain.discriminator.head.weight.detach()
+    assert float(torch.linalg.matrix_norm(w, ord=2)) != pytest.approx(1.0, rel=1e-2)
+    cfg = m.config()
+    assert cfg["spectral_norm"] is True and "spectral_norm" not in plain.config()
+    assert build_model("infogan", **cfg).config() == cfg
+    with pytest.raises(ValueError, match="unrolling"):
+        UnrolledInfoGAN(unroll_steps=2, codes="cont2", spectral_norm=True, **TINY)
+
+
+def test_k0_generator_and_discriminator_steps_are_the_separate_passes():
+    """The K = 0 generator objective reads D's features of G(z) once for both terms, and the
+    discriminator step runs one pass over [real; fake]: the gradients equal those of the
+    separate passes (D has no batch statistics)."""
+    torch.manual_seed(4)
+    m = InfoGAN(codes="cat3,cont2", arch="conv32", width=4, noise_dim=3, lam=0.4)
+    opts = m.configure_optimizers(1e-3)
+    x = torch.rand(6, 1, 32, 32)
+    ref = copy.deepcopy(m)
+    torch.manual_seed(9)
+    z, c, cat, cont = ref.sample_latent(6)
+    fake = ref.generate(z, c)
+    g_loss = generator_loss(ref.discriminator(fake)) + ref.info_terms(ref.discriminator.trunk(fake), cat, cont)["info"]
+    g_ref = torch.autograd.grad(g_loss, list(ref.generator.parameters()))
+    fake = fake.detach()
+    d_loss = gan_discriminator_loss(ref.discriminator(x), ref.discriminator(fake)) \
+        + ref.info_terms(ref.discriminator.trunk(fake), cat, cont)["info"]
+    d_params = list(ref.discriminator.parameters()) + list(ref.q_head.parameters())
+    d_ref = torch.autograd.grad(d_loss, d_params)
+    torch.manual_seed(9)
+    _, total = m.generator_objective(x, m.generate(z, c), cat, cont, opts["discriminator"])
+    g_got = torch.autograd.grad(total, list(m.generator.parameters()))
+    for a, b in zip(g_got, g_ref):
+        assert torch.allclose(a, b, atol=1e-6)
+    torch.manual_seed(9)
+    m.training_step(x, 0, opts)
+    d_got = [p.grad for p in list(m.discriminator.parameters()) + list(m.q_head.parameters())]
+    for a, b in zip(d_got, d_ref):
+        assert torch.allclose(a, b, atol=1e-5)

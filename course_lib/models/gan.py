@@ -335,7 +335,7 @@ class _AdversarialModel(CourseModel):
     def __init__(self, *, noise_dim=62, arch="conv32", channels=1, width=64, hidden=128,
                  layers=2, d_layers=None, data_dim=2, replicas=1, codes=None, lam=0.1, lam_cat=1.0,
                  unroll_steps=0, first_order=False, betas=(0.5, 0.999), d_lr_ratio=1.0, q_with="discriminator",
-                 generator_form="non_saturating"):
+                 generator_form="non_saturating", q_std=None, spectral_norm=False):
         super().__init__()
         if generator_form not in GENERATOR_FORMS:
             raise ValueError(f"generator_form must be one of {GENERATOR_FORMS} ('minimax': E log(1 - D(G(z))) "
@@ -370,8 +370,17 @@ class _AdversarialModel(CourseModel):
         self.unroll_steps = int(unroll_steps)
         self.first_order = bool(first_order)
         self.betas = tuple(float(b) for b in betas)
+        if q_std is not None and (isinstance(q_std, bool) or not isinstance(q_std, (int, float))
+                                  or not 0 < float(q_std) < math.inf):
+            raise ValueError(f"q_std (Q's fixed standard deviation of the continuous codes) must be None "
+                             f"(Q learns it) or a finite number > 0, got {q_std!r}")
+        self.q_std = None if q_std is None else float(q_std)
+        self.spectral_norm = bool(spectral_norm)
+        if self.spectral_norm and self.unroll_steps:
+            raise ValueError("spectral_norm=True is not supported with unrolling (unroll_steps > 0): the "
+                             "unrolled copies of the discriminator would skip its power iteration")
         in_dim = self.noise_dim + self.code_spec.dim
-        q_out = self.code_spec.q_outputs
+        q_out = self.code_spec.q_outputs - (self.code_spec.continuous if self.q_std is not None else 0)
         if arch == "mlp":
             R, h = self.replicas, self.hidden
             self.generator = _mlp(R, [in_dim] + [h] * self.layers + [self.data_dim], nn.ReLU)
@@ -387,6 +396,13 @@ class _AdversarialModel(CourseModel):
             self.discriminator = GANDiscriminator(trunk, nn.Linear(feats, 1))
             self.q_head = (nn.Sequential(nn.Linear(feats, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_out))
                            if q_out else None)
+        if self.spectral_norm:
+            # Miyato et al. (2018): every weight of D and Q divided by its largest singular value
+            # (one power iteration per training forward pass), which bounds D's Lipschitz constant
+            for module in [self.discriminator, self.q_head]:
+                for layer in (module.modules() if module is not None else ()):
+                    if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                        nn.utils.parametrizations.spectral_norm(layer)
 
     # -- configuration ------------------------------------------------------------------
     def config(self) -> dict:
@@ -399,6 +415,10 @@ class _AdversarialModel(CourseModel):
             cfg["d_lr_ratio"] = self.d_lr_ratio
         if self.generator_form != "non_saturating":
             cfg["generator_form"] = self.generator_form
+        if self.q_std is not None:
+            cfg["q_std"] = self.q_std
+        if self.spectral_norm:
+            cfg["spectral_norm"] = True
         return cfg
 
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
@@ -477,7 +497,8 @@ class _AdversarialModel(CourseModel):
         """Q's prediction of the codes from samples (or the trunk's features).
 
         Returns ``(cat_logits, mu, log_std)``: a list of ``[..., n, k]`` logits per categorical
-        code, and ``[..., n, #continuous]`` mean and log-standard-deviation.
+        code, and ``[..., n, #continuous]`` mean and log-standard-deviation (``log q_std``
+        everywhere when the standard deviation is fixed).
         """
         if self.q_head is None:
             raise ValueError("this model has no latent codes, so no Q network (pass codes='cat10,cont2')")
@@ -489,8 +510,10 @@ class _AdversarialModel(CourseModel):
             logits.append(out[..., start:start + k])
             start += k
         n = self.code_spec.continuous
-        mu, log_std = out[..., start:start + n], out[..., start + n:start + 2 * n].clamp(-5, 5)
-        return logits, mu, log_std
+        mu = out[..., start:start + n]
+        if self.q_std is not None:
+            return logits, mu, torch.full_like(mu, math.log(self.q_std))
+        return logits, mu, out[..., start + n:start + 2 * n].clamp(-5, 5)
 
     def info_terms(self, features, cat, cont) -> dict:
         """The information loss (source paper eq. 3, ``L_I`` as a loss to minimise, nats).
@@ -626,6 +649,12 @@ class _AdversarialModel(CourseModel):
         :meth:`unrolled_generator_terms` (the adversarial part, through the unrolled
         discriminator) and ``total = fake + real (+ L_I)``, the information term (if any)
         through the current discriminator."""
+        if self.unroll_steps == 0 and self.q_head is not None:
+            # K = 0: the adversarial and the information term read the same features of G(z)
+            feats = self.discriminator.trunk(fake)
+            terms = {"fake": generator_loss(self.discriminator.head(feats).squeeze(-1), self.generator_form),
+                     "real": fake.new_zeros(())}
+            return terms, terms["fake"] + self.info_terms(feats, cat, cont)["info"]
         terms = self.unrolled_generator_terms(x_real, fake, d_optimizer)
         adv = terms["fake"] + terms["real"]
         if self.q_head is None:
@@ -649,9 +678,14 @@ class _AdversarialModel(CourseModel):
         # discriminator (and Q) step on the same real batch and the detached fakes
         d_opt.zero_grad(set_to_none=True)
         fake = fake.detach()
-        feats_fake = self.discriminator.trunk(fake)
-        fake_logits = self.discriminator.head(feats_fake).squeeze(-1)
-        real_logits = self.discriminator(x)
+        if self.arch == "mlp":
+            feats_fake = self.discriminator.trunk(fake)
+            fake_logits = self.discriminator.head(feats_fake).squeeze(-1)
+            real_logits = self.discriminator(x)
+        else:  # one pass over [real; fake] (D has no batch statistics, so this is the same function)
+            feats = self.discriminator.trunk(torch.cat([x, fake]))
+            logits = self.discriminator.head(feats).squeeze(-1)
+            real_logits, fake_logits, feats_fake = logits[:n], logits[n:], feats[n:]
         d_loss = gan_discriminator_loss(real_logits, fake_logits)
         d_total = d_loss
         terms = {}
@@ -684,14 +718,16 @@ class GAN(_AdversarialModel):
         betas: Adam's (β1, β2) for both optimisers.
         d_lr_ratio: the discriminator's learning rate divided by the generator's (> 0; 1: the same
             ``lr`` for both, as ``train(lr=...)`` gives it).
+        spectral_norm: divide every weight of the discriminator (and Q) by its largest singular
+            value (Miyato et al. 2018); not with unrolling.
     """
 
     def __init__(self, noise_dim=62, arch="conv32", channels=1, width=64, hidden=128, layers=2,
                  d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999), d_lr_ratio=1.0,
-                 generator_form="non_saturating"):
+                 generator_form="non_saturating", spectral_norm=False):
         super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
                          layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas,
-                         d_lr_ratio=d_lr_ratio, generator_form=generator_form)
+                         d_lr_ratio=d_lr_ratio, generator_form=generator_form, spectral_norm=spectral_norm)
 
 
 @register("unrolled_gan")
@@ -717,16 +753,19 @@ class InfoGAN(_AdversarialModel):
     """InfoGAN (source paper eq. 3): ``codes`` (e.g. ``"cat10,cont2"``, the MNIST set-up, with 62 noise
     dimensions), ``lam`` = λ ≥ 0 weighting the continuous codes' Gaussian NLL, ``lam_cat`` ≥ 0
     weighting the categorical codes' cross-entropy (1 in the InfoGAN paper), ``q_with``: which
-    optimiser steps Q's head (``"discriminator"`` or ``"generator"``). Other arguments as
-    :class:`GAN`."""
+    optimiser steps Q's head (``"discriminator"`` or ``"generator"``), ``q_std``: None (Q learns
+    the standard deviation of each continuous code, as in the InfoGAN paper) or a fixed σ (then
+    λ·NLL is λ·(c − μ)²/2σ² plus a constant: every code gets the same pull, however well Q
+    reads it). Other arguments as :class:`GAN`."""
 
     def __init__(self, codes="cat10,cont2", lam=0.1, noise_dim=62, arch="conv32", channels=1,
                  width=64, hidden=128, layers=2, d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999),
-                 d_lr_ratio=1.0, lam_cat=1.0, q_with="discriminator", generator_form="non_saturating"):
+                 d_lr_ratio=1.0, lam_cat=1.0, q_with="discriminator", generator_form="non_saturating",
+                 q_std=None, spectral_norm=False):
         super().__init__(noise_dim=noise_dim, arch=arch, channels=channels, width=width, hidden=hidden,
                          layers=layers, d_layers=d_layers, data_dim=data_dim, replicas=replicas, betas=betas,
                          codes=codes, lam=lam, d_lr_ratio=d_lr_ratio, lam_cat=lam_cat, q_with=q_with,
-                         generator_form=generator_form)
+                         generator_form=generator_form, q_std=q_std, spectral_norm=spectral_norm)
         if self.code_spec.dim == 0:
             raise ValueError(f"InfoGAN needs at least one latent code, got codes={codes!r}: {_SPEC_HELP}")
 
@@ -747,13 +786,13 @@ class UnrolledInfoGAN(InfoGAN):
     def __init__(self, unroll_steps=5, first_order=False, codes="cat10,cont2", lam=0.1, noise_dim=62,
                  arch="conv32", channels=1, width=64, hidden=128, layers=2, d_layers=None, data_dim=2,
                  replicas=1, betas=(0.5, 0.999), d_lr_ratio=1.0, lam_cat=1.0, q_with="discriminator",
-                 generator_form="non_saturating"):
+                 generator_form="non_saturating", q_std=None, spectral_norm=False):
         _AdversarialModel.__init__(self, noise_dim=noise_dim, arch=arch, channels=channels, width=width,
                                    hidden=hidden, layers=layers, d_layers=d_layers, data_dim=data_dim,
                                    replicas=replicas,
                                    betas=betas, codes=codes, lam=lam, unroll_steps=unroll_steps,
                                    first_order=first_order, d_lr_ratio=d_lr_ratio, lam_cat=lam_cat, q_with=q_with,
-                                   generator_form=generator_form)
+                                   generator_form=generator_form, q_std=q_std, spectral_norm=spectral_norm)
         if self.code_spec.dim == 0:
             raise ValueError(f"InfoGAN needs at least one latent code, got codes={codes!r}: {_SPEC_HELP}")
 
