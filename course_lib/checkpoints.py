@@ -135,6 +135,19 @@ RECIPES: dict[str, dict] = {
         "batch_size": {"smoke": 16, "quick": 64, "full": 256},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 5e-4}, "seed": 0,
     },
+    # notebook 07: ID-GAN's step 2 (source paper 000, eq. 5-7) on top of the shipped step-1 β-VAE
+    # above (its quick recipe, in every profile but smoke), with notebook 07's settings: noise s of
+    # 16 dimensions, λ = 1, the R1 penalty γ = 10, G started from the β-VAE's decoder, the
+    # source paper's lr 1e-4; trained on the left-hand positions like step 1
+    "idgan": {
+        "model": "idgan", "step1": {"name": "heldout_beta_vae",
+                                    "profile": {"smoke": "smoke", "quick": "quick", "full": "quick"}},
+        "config": {"noise_dim": 16, "lam": 1.0, "r1": 10.0, "init": "decoder"},
+        "data": "dsprites:posX<16",
+        "steps": {"smoke": 2, "quick": 600, "full": 30_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-4, "quick": 1e-4, "full": 1e-4}, "seed": 0,
+    },
 }
 TRAIN_KEYS = ("steps", "batch_size", "lr", "seed")
 #: What every manifest entry holds.
@@ -189,11 +202,16 @@ def recipe(name: str, profile: str | None = None, **overrides) -> dict:
     """The full recipe of reference model ``name`` in ``profile``, with ``overrides``.
 
     Overrides: ``steps``, ``batch_size``, ``lr``, ``seed``, ``data`` (``"dsprites"``, or
-    ``"dsprites:posX<16"`` for the posX classes below 16 only, see :func:`make_data`), or any
-    keyword of the model's constructor (``beta=16``). The returned dict has every model keyword
+    ``"dsprites:posX<16"`` for the posX classes below 16 only, see :func:`make_data`),
+    ``step1`` (the step-1 recipe of a two-step model), or any keyword of the model's
+    constructor (``beta=16``). The returned dict has every model keyword
     made explicit::
 
         {"name", "model", "config", "data", "steps", "batch_size", "lr", "seed"}
+
+    A model trained on top of another reference model (ID-GAN's step 2 on its step-1 β-VAE)
+    also has ``"step1"``: that model's full recipe, whose shipped (or trained) weights
+    :func:`build_from_recipe` gives it.
     """
     from .models import build_model
 
@@ -204,6 +222,11 @@ def recipe(name: str, profile: str | None = None, **overrides) -> dict:
     out = {"name": name, "model": base["model"], "data": base["data"],
            **{k: _pick(base[k], profile) for k in TRAIN_KEYS}}
     config = {k: _pick(v, profile) for k, v in base["config"].items()}
+    if "step1" in base:
+        step1 = overrides.pop("step1", None) or recipe(base["step1"]["name"],
+                                                        _pick(base["step1"]["profile"], profile))
+        out["step1"] = step1
+        config["vae"] = {"name": step1["model"], "config": step1["config"]}
     for key, value in overrides.items():
         if key in TRAIN_KEYS or key == "data":
             out[key] = value
@@ -416,17 +439,31 @@ def make_data(kind: str, device=None):
     return DSprites() if ranges is None else DSprites().sampler(choose_device(device), class_ranges=ranges)
 
 
+def build_from_recipe(recipe_: dict, device=None, progress=False):
+    """The recipe's untrained model, initialised with ``torch.manual_seed(seed)``; a model with a
+    ``"step1"`` recipe is built on that model's weights (the shipped ones, else trained now)."""
+    from .models import build_model
+
+    config = dict(recipe_["config"])
+    if recipe_.get("step1"):
+        config["vae"] = _load_or_train_recipe(recipe_["step1"], device=device,
+                                              progress=progress).model.cpu()
+    torch.manual_seed(recipe_["seed"])
+    model = build_model(recipe_["model"], **config)
+    if not _same(model.config(), recipe_["config"]):
+        raise ValueError(f"{recipe_['name']}: the model built from its recipe has the configuration "
+                         f"{model.config()}, not the recipe's {recipe_['config']}")
+    return model
+
+
 def train_recipe(recipe_: dict, *, device=None, progress=True, checkpoint=None,
                  **train_options) -> TrainResult:
-    """Build the recipe's model (initialised with ``torch.manual_seed(seed)``) and train it.
+    """Build the recipe's model (:func:`build_from_recipe`) and train it.
 
     ``train_options`` go to :func:`course_lib.train.train` (``checkpoint_every``, ``stop_at``,
     ``time_limit``, ``log_every``, ``checkpoint_extra``, ``resume``).
     """
-    from .models import build_model
-
-    torch.manual_seed(recipe_["seed"])
-    model = build_model(recipe_["model"], **recipe_["config"])
+    model = build_from_recipe(recipe_, device)
     return train(model, make_data(recipe_["data"], device), steps=recipe_["steps"],
                  batch_size=recipe_["batch_size"], lr=recipe_["lr"], seed=recipe_["seed"],
                  device=device, checkpoint=checkpoint, progress=progress, **train_options)
@@ -449,7 +486,13 @@ def load_or_train(name: str, *, profile: str | None = None, device=None, progres
         ``"trained"``, ``extra["recipe"]`` the recipe and, for a shipped model,
         ``extra["metrics"]`` and ``extra["trained_on"]`` from the manifest.
     """
-    wanted = recipe(name, profile, **overrides)
+    return _load_or_train_recipe(recipe(name, profile, **overrides), device=device,
+                                 progress=progress, folder=folder)
+
+
+def _load_or_train_recipe(wanted: dict, *, device=None, progress=True, folder=None) -> TrainResult:
+    """:func:`load_or_train` for a full recipe."""
+    name = wanted["name"]
     found = find_shipped(wanted, folder)
     if found is not None:
         key, entry = found
@@ -462,10 +505,7 @@ def load_or_train(name: str, *, profile: str | None = None, device=None, progres
                            extra={"source": "shipped", "recipe": wanted,
                                   "metrics": entry.get("metrics", {}),
                                   "trained_on": entry.get("trained_on", {})})
-    from .models import build_model
-
-    torch.manual_seed(wanted["seed"])
-    model = build_model(wanted["model"], **wanted["config"])
+    model = build_from_recipe(wanted, device, progress)
     result = fit(model, make_data(wanted["data"], device), steps=wanted["steps"],
                  batch_size=wanted["batch_size"], lr=wanted["lr"], seed=wanted["seed"], tag=name,
                  device=device, progress=progress)

@@ -108,8 +108,9 @@ def test_shipped_checkpoints_of_the_repository_verify():
         path = ck.verify(key)
         assert key == ck.entry_key(entry["recipe"]) and path.name == f"{key}.pt"
         assert entry["bytes"] == path.stat().st_size < 4_000_000
+        step1 = {"step1": entry["recipe"]["step1"]} if "step1" in entry["recipe"] else {}
         assert entry["recipe"] == ck.recipe(entry["recipe"]["name"], None, **{
-            k: entry["recipe"][k] for k in ck.TRAIN_KEYS}, **entry["recipe"]["config"])
+            k: entry["recipe"][k] for k in ck.TRAIN_KEYS}, **entry["recipe"]["config"], **step1)
     assert sum(entry["bytes"] for entry in manifest.values()) < 20_000_000
 
 
@@ -258,3 +259,30 @@ def test_factor_vae_ships_without_its_discriminator(tmp_path):
     state["omitted"] = ["discriminator"]
     with pytest.raises(RuntimeError, match="missing weights"):
         load_into(type(model)(**model.config()), state)
+
+
+def test_idgan_is_trained_on_its_step1_model_and_scored_with_the_sprite_rulers(tmp_path):
+    """ID-GAN's recipe names its step-1 recipe; pretrain builds step 2 on that model's weights
+    (G starts as its decoder), ships G and the frozen β-VAE without the discriminator, and
+    scores the samples and the β-VAE's decodes with the sprite rulers."""
+    r = ck.recipe("idgan", "smoke")
+    assert r["step1"] == ck.recipe("heldout_beta_vae", "smoke")
+    assert ck.recipe("idgan", "full")["step1"] == ck.recipe("heldout_beta_vae", "quick")
+    assert r["config"]["vae"] == {"name": "beta_vae", "config": r["step1"]["config"]}
+    step1 = ck.load_or_train("heldout_beta_vae", profile="smoke", device="cpu", progress=False).model
+    built = ck.build_from_recipe(r)
+    for (name, p), q in zip(built.vae.state_dict().items(), step1.state_dict().values()):
+        assert torch.equal(p, q), name
+    for name, p in step1.decoder.state_dict().items():  # G = the decoder at step 0 (s columns zero)
+        g = built.generator.state_dict()[name]
+        assert torch.equal(g if g.shape == p.shape else g[:, built.noise_dim:], p), name
+    entry = pretrain.pretrain_one("idgan", profile="smoke", metric_images=64, folder=tmp_path,
+                                  device="cpu", progress=False, log=lambda *a: None)
+    assert entry["omitted"] == ["discriminator"]
+    for who in ("samples", "vae_decodes", "real"):
+        m = entry["metrics"]
+        assert m[f"{who}_ffd"] >= 0 and 0 <= m[f"{who}_shape_named"] <= 1 and 0 <= m[f"{who}_grey"] <= 1
+    assert entry["metrics"]["real_grey"] == 0.0  # dSprites pixels are 0 or 1
+    model = load_model(tmp_path / entry["file"], device="cpu")
+    for (name, p), q in zip(model.vae.state_dict().items(), step1.state_dict().values()):
+        assert torch.equal(p, q.half().float()), name  # the frozen step 1 ships with step 2

@@ -34,17 +34,20 @@ METRIC_SEED = 1234
 
 @torch.no_grad()
 def encode_means(model, images_of, n: int, *, batch: int = 1024, device=None) -> np.ndarray:
-    """Posterior means μ(x) (N×D) of ``n`` images given in chunks by ``images_of(start, stop)``."""
+    """Posterior means μ(x) (N×D) of ``n`` images given in chunks by ``images_of(start, stop)``;
+    for an InfoGAN, Q's means of its continuous codes."""
     device = device or next(model.parameters()).device
     out = []
     for start in range(0, n, batch):
         x = images_of(start, min(n, start + batch)).to(device)
-        out.append(model.encode(x)[0].float().cpu())
+        codes = model.encode(x)[0] if hasattr(model, "encode") else model.predict_codes(x)[1]
+        out.append(codes.float().cpu())
     return torch.cat(out).numpy()
 
 
 def score(model, n: int = 10_000, seed: int = METRIC_SEED) -> dict:
-    """MIG (discrete, 20 bins) of ``model``'s posterior means on ``n`` random dSprites images."""
+    """MIG (discrete, 20 bins) of ``model``'s posterior means (an InfoGAN: Q's continuous means)
+    on ``n`` random dSprites images."""
     from ..data import DSprites
     from ..metrics import mig
 
@@ -60,6 +63,34 @@ def score(model, n: int = 10_000, seed: int = METRIC_SEED) -> dict:
             "mig_per_factor": [None if not np.isfinite(v) else round(float(v), 4)
                                for v in result.per_factor],
             "metric_images": int(n), "metric_seed": seed}
+
+
+@torch.no_grad()
+def score_renderer(model, data: str, n: int = 10_000, seed: int = METRIC_SEED) -> dict:
+    """The sprite rulers (:func:`course_lib.quality.sprite_rulers`, read by the shipped factor
+    classifier) of an ID-GAN's samples G(s, c), c ~ q(c|x) of ``n`` real images of its data, and
+    of its step-1 β-VAE's decodes of the same codes; against another ``n`` real images."""
+    from ..data import DSprites
+    from ..quality import sprite_rulers
+
+    classifier = ck.load_or_train("factor_classifier", profile="quick", progress=False).model.eval()
+    ds, ranges = DSprites(), ck.data_ranges(data)
+    g = torch.Generator().manual_seed(seed)
+    x = ds.images(ds.sample_classes(n, g, class_ranges=ranges))
+    real = ds.images(ds.sample_classes(n, g, class_ranges=ranges))
+    was_training = model.training
+    model.eval()
+    torch.manual_seed(seed)  # c ~ q(c|x) draws from the global generator
+    c = model.sample_codes(x)
+    s = torch.randn(n, model.noise_dim, generator=g)
+    samples = torch.cat([model.generate(c[i:i + 1000], s[i:i + 1000]) for i in range(0, n, 1000)])
+    decodes = torch.cat([torch.sigmoid(model.vae.decode(c[i:i + 1000])) for i in range(0, n, 1000)])
+    model.train(was_training)
+    out = {}
+    for name, images in (("samples", samples), ("vae_decodes", decodes), ("real", x)):
+        out.update({f"{name}_{k}": round(float(v), 4)
+                    for k, v in sprite_rulers(classifier, real, images).items()})
+    return {**out, "metric_images": int(n), "metric_seed": seed}
 
 
 def score_digits(model) -> dict:
@@ -152,8 +183,14 @@ def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, 
                              for k, v in model.state_dict().items()})
     if recipe["data"] == ck.DIGITS:
         metrics = score_digits(shipped)
+    elif not metric_images:
+        metrics = {}
+    elif hasattr(shipped, "sample_codes"):  # ID-GAN: how its samples look, beside its β-VAE's
+        metrics = score_renderer(shipped, recipe["data"], metric_images)
+    elif hasattr(shipped, "encode") or hasattr(shipped, "predict_codes"):
+        metrics = score(shipped, metric_images)
     else:
-        metrics = score(shipped, metric_images) if metric_images and hasattr(shipped, "encode") else {}
+        metrics = {}
     for key_ in ("loss", "recon", "kl"):
         if key_ in result.history:
             metrics[f"final_{key_}"] = round(float(result.history.last(key_)), 3)

@@ -347,6 +347,7 @@ class IDGAN(CourseModel):
     """
 
     INITS = ("random", "decoder")
+    training_only = ("discriminator",)  # sampling needs G and the step-1 model only
 
     def __init__(self, vae, noise_dim: int = 16, lam: float = 1.0, code_size: int | None = None,
                  channels: int | None = None, r1: float = 0.0, init: str = "random"):
