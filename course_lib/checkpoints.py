@@ -50,6 +50,9 @@ from .train import (
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "course_lib.checkpoints/1"
+#: Runs whose record (history, metrics, where and how long it trained) ships without weights.
+RECORDS = "records.json"
+RECORDS_FORMAT = "course_lib.records/1"
 ENV_VAR = CHECKPOINTS_VAR
 
 #: Recipe data: scikit-learn's handwritten digits (the training split of ``load_mnist(source="digits")``).
@@ -139,6 +142,19 @@ RECIPES: dict[str, dict] = {
     # above (its quick recipe, in every profile but smoke), with notebook 07's settings: noise s of
     # 16 dimensions, λ = 1, the R1 penalty γ = 10, G started from the β-VAE's decoder, the
     # source paper's lr 1e-4; trained on the left-hand positions like step 1
+    # notebook 06: the source paper's Q-loss table. Unrolled InfoGANs with the digits recipe above
+    # and K = unroll_steps (0, 5, 7, 10 by -p unroll_steps K); only their records ship (the loss
+    # curves, the final Q losses and the categorical code's accuracy), not their weights
+    "unrolled_infogan_digits": {
+        "model": "unrolled_infogan", "ship": "record",
+        "config": {"codes": "cat10,cont2", "lam": 0.1, "lam_cat": 2.0, "q_with": "generator",
+                   "noise_dim": 8, "arch": "conv32", "width": {"smoke": 8, "quick": 32, "full": 32},
+                   "unroll_steps": {"smoke": 1, "quick": 5, "full": 5}},
+        "data": DIGITS,
+        "steps": {"smoke": 3, "quick": 4_000, "full": 4_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-3}, "seed": 0,
+    },
     "idgan": {
         "model": "idgan", "step1": {"name": "heldout_beta_vae",
                                     "profile": {"smoke": "smoke", "quick": "quick", "full": "quick"}},
@@ -363,6 +379,49 @@ def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_o
     tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, folder / MANIFEST)
     return entry
+
+
+def read_records(folder=None) -> dict:
+    """The shipped run records ``{key: {"recipe", "metrics", "trained_on", "history"}}`` (runs
+    whose weights are not shipped, see ``"ship": "record"`` in :data:`RECIPES`)."""
+    path = checkpoint_dir(folder) / RECORDS
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not readable JSON ({err}); restore it from git") from err
+    if not isinstance(data, dict) or data.get("format") != RECORDS_FORMAT \
+            or not isinstance(data.get("records"), dict):
+        raise ValueError(f"{path} is not a course record file (expected format {RECORDS_FORMAT!r} "
+                         f"and a 'records' object); restore it from git")
+    return data["records"]
+
+
+def write_record(recipe_: dict, *, history, metrics=None, trained_on=None, folder=None) -> dict:
+    """Record a finished run without its weights (an entry of the same key is replaced):
+    its recipe, metrics, where and how long it trained, and its logged history."""
+    folder = checkpoint_dir(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = {"recipe": recipe_, "metrics": metrics or {}, "trained_on": trained_on or {},
+             "history": {k: list(v) for k, v in (history or {}).items()}}
+    records = read_records(folder)
+    records[entry_key(recipe_)] = entry
+    data = {"format": RECORDS_FORMAT, "records": dict(sorted(records.items()))}
+    tmp = folder / f".{RECORDS}.tmp{os.getpid()}"
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / RECORDS)
+    return entry
+
+
+def load_record(name: str, profile: str | None = None, folder=None, **overrides) -> dict | None:
+    """The shipped record of ``recipe(name, profile, **overrides)`` with its ``history`` as a
+    :class:`~course_lib.train.History`, or None when no such run is recorded."""
+    wanted = recipe(name, profile, **overrides)
+    for entry in read_records(folder).values():
+        if _same(entry["recipe"], wanted):
+            return {**entry, "history": History(entry["history"])}
+    return None
 
 
 def verify(key: str, folder=None) -> Path:

@@ -295,24 +295,22 @@ def kl_bar(kl_per_latent, title: str | None = "KL per latent (nats)"):
     return fig
 
 
-def mi_heatmap(mutual_info, factor_names: Sequence[str] | None = None, title: str | None = "I(z_j; v_k) in nats",
-               annotate: bool = True, latent_name: str = "z"):
-    """Heat map of a D×K mutual-information matrix (rows: latents, columns: factors; nats),
-    e.g. ``mig(codes, factors).mutual_info``. A disentangled code has one bright cell per
-    factor column, each in a different row. Rows are labelled ``{latent_name}0``,
-    ``{latent_name}1``, ... Returns the Figure."""
+def _mi_matrix(mutual_info, factor_names):
     mi = np.asarray(mutual_info, dtype=float)
     if mi.ndim != 2:
         raise ValueError(f"mutual_info must be a D×K matrix, got shape {mi.shape}")
-    d, k = mi.shape
+    k = mi.shape[1]
     names = list(factor_names) if factor_names is not None else [f"v{j}" for j in range(k)]
     if len(names) != k:
         raise ValueError(f"got {len(names)} factor names for {k} columns of mutual_info")
-    fig = _figure((1.0 * k + 2.0, 0.38 * d + 1.2))
-    ax = fig.add_subplot()
+    return mi, names
+
+
+def _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=None):
+    d, k = mi.shape
     im = ax.imshow(mi, cmap="viridis", aspect="auto", vmin=0)
-    ax.set_xticks(np.arange(k), names, rotation=30, ha="right")
-    ax.set_yticks(np.arange(d), [f"{latent_name}{j}" for j in range(d)])
+    ax.set_xticks(np.arange(k), names, rotation=30, ha="right", fontsize=fontsize)
+    ax.set_yticks(np.arange(d), [f"{latent_name}{j}" for j in range(d)], fontsize=fontsize)
     if annotate:
         top = mi.max() if mi.size else 0
         for i in range(d):
@@ -321,7 +319,33 @@ def mi_heatmap(mutual_info, factor_names: Sequence[str] | None = None, title: st
                         color="black" if mi[i, j] > 0.6 * top else "white")
     fig.colorbar(im, ax=ax, label="nats")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=fontsize)
+
+
+def mi_heatmap(mutual_info, factor_names: Sequence[str] | None = None, title: str | None = "I(z_j; v_k) in nats",
+               annotate: bool = True, latent_name: str = "z"):
+    """Heat map of a D×K mutual-information matrix (rows: latents, columns: factors; nats),
+    e.g. ``mig(codes, factors).mutual_info``. A disentangled code has one bright cell per
+    factor column, each in a different row. Rows are labelled ``{latent_name}0``,
+    ``{latent_name}1``, ... Returns the Figure."""
+    mi, names = _mi_matrix(mutual_info, factor_names)
+    d, k = mi.shape
+    fig = _figure((1.0 * k + 2.0, 0.38 * d + 1.2))
+    _draw_mi(fig, fig.add_subplot(), mi, names, title, annotate, latent_name)
+    return fig
+
+
+def mi_heatmaps(matrices: dict, factor_names: Sequence[str] | None = None, annotate: bool = False,
+                latent_name: str = "z"):
+    """Several mutual-information heat maps side by side, one per entry of ``matrices``
+    (panel title → D×K matrix, as :func:`mi_heatmap`), to compare models. Returns the Figure."""
+    if not matrices:
+        raise ValueError("matrices is empty: expected {title: D×K mutual-information matrix}")
+    panels = [(title, *_mi_matrix(mi, factor_names)) for title, mi in matrices.items()]
+    d = max(mi.shape[0] for _, mi, _ in panels)
+    fig = _figure((4.2 * len(panels), 0.25 * d + 1.8))
+    for ax, (title, mi, names) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
+        _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=8)
     return fig
 
 

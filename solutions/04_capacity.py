@@ -844,13 +844,8 @@ fig = viz.traversal_grid(abs_model, mu_probe, dims=active_s or [0], scale=0.8,
                          title="absolute penalty: active latents by switch-on step")
 viz.save_figure(fig, "04_schedule_traversals.png")
 display(fig)
-fig = viz.figure(figsize=(9, 3.4))
-for ax, (penalty, ev) in zip(fig.subplots(1, 2), eval_schedule.items()):
-    im = ax.imshow(ev["scores"].mutual_info, aspect="auto", cmap="viridis")
-    ax.set_xticks(range(len(FACTORS)), FACTORS, rotation=45, fontsize=7)
-    ax.set(ylabel="latent", title=f"{penalty}: I(z_j; v_k) (nats), MIG {ev['mig']:.2f}")
-    fig.colorbar(im, ax=ax)
-fig.tight_layout()
+fig = viz.mi_heatmaps({f"{penalty}: I(z_j; v_k), MIG {ev['mig']:.2f}": ev["scores"].mutual_info
+                       for penalty, ev in eval_schedule.items()}, FACTORS)
 viz.save_figure(fig, "04_schedule_mutual_info.png")
 for penalty, ev in eval_schedule.items():
     off = np.flatnonzero(ev["kl_per_latent"] <= SWITCH_ON_NATS)

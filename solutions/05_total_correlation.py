@@ -627,14 +627,24 @@ print(f"(evaluation CPU {time.process_time() - cpu0:.1f} s)")
 # %%
 mig_tc, mig_beta = dsprites_scores["β-TCVAE"]["mig"], dsprites_scores["β-VAE"]["mig"]
 long_runs, long_scores, long_kl = {}, {}, {}
+N_LONG_EVAL = 10_000 if PROFILE != "smoke" else 256
+
+
+def score_long(tag, model):
+    """MIG (and KL per latent, nats) of a long-trained model's means on N_LONG_EVAL images (the
+    same images for every model), kept in long_scores and long_kl."""
+    enc = encode_dataset(model, ds, n=N_LONG_EVAL, seed=SEED + 4, device=device)
+    long_scores[tag] = mig(enc.mu, enc.classes, factor_names=ds.factor_names)
+    long_kl[tag] = kl_normal(torch.from_numpy(enc.mu), torch.from_numpy(enc.logvar)).mean(0).numpy()
+    return long_scores[tag]
+
+
 for tag, name in (("β-VAE", "beta_vae"), ("β-TCVAE", "beta_tcvae")):
     run = load_or_train(name, profile="smoke" if PROFILE == "smoke" else "quick", steps=LONG_STEPS,
                         seed=SEED, device=device, progress=False)
     recipe = run.extra["recipe"]
     long_runs[tag] = run.model.eval()
-    enc = encode_dataset(long_runs[tag], ds, n=10_000 if PROFILE != "smoke" else 256, seed=SEED + 4, device=device)
-    long_scores[tag] = mig(enc.mu, enc.classes, factor_names=ds.factor_names)
-    long_kl[tag] = kl_normal(torch.from_numpy(enc.mu), torch.from_numpy(enc.logvar)).mean(0).numpy()  # nats
+    score_long(tag, long_runs[tag])
     print(f"{tag:<8} {run.extra['source']:<8} β = {recipe['config']['beta']:g}, {recipe['steps']} steps of "
           f"{recipe['batch_size']}, lr {recipe['lr']:g}, seed {recipe['seed']}: MIG {long_scores[tag].score:.3f}  "
           "per factor " + ", ".join(f"{n} {v:.2f}" for n, v in zip(ds.factor_names, long_scores[tag].per_factor)
@@ -686,15 +696,8 @@ if _short in _manifest and _long in _manifest and LONG_STEPS > 2000:
 
 
 def mi_panels(matrices, filename):
-    """One heat map of I(z_j; v_k) per entry of ``matrices`` (title → D×K matrix), side by side."""
-    fig = viz.figure(figsize=(4.2 * len(matrices), 3.2))
-    for ax, (title, mi) in zip(np.atleast_1d(fig.subplots(1, len(matrices))), matrices.items()):
-        im = ax.imshow(mi, aspect="auto", cmap="viridis")
-        ax.set_xticks(range(len(ds.factor_names)), ds.factor_names, rotation=45, fontsize=7)
-        ax.set_ylabel("latent")
-        ax.set_title(title, fontsize=9)
-        fig.colorbar(im, ax=ax)
-    fig.tight_layout()
+    """The heat maps of I(z_j; v_k) of several models side by side (title → D×K), saved."""
+    fig = viz.mi_heatmaps(matrices, ds.factor_names)
     viz.save_figure(fig, filename)
     return fig
 
@@ -754,9 +757,7 @@ if fv_shipped or PROFILE != "quick":
     fv_run = load_or_train("factor_vae", profile=FV_PROFILE, seed=SEED, device=device, progress=False)
     factor_long = fv_run.model.eval()
     fv_recipe, fv_trained = fv_run.extra["recipe"], fv_run.extra.get("trained_on", {})
-    enc = encode_dataset(factor_long, ds, n=10_000 if PROFILE != "smoke" else 256, seed=SEED + 4, device=device)
-    long_scores["FactorVAE"] = mig(enc.mu, enc.classes, factor_names=ds.factor_names)
-    long_kl["FactorVAE"] = kl_normal(torch.from_numpy(enc.mu), torch.from_numpy(enc.logvar)).mean(0).numpy()
+    score_long("FactorVAE", factor_long)
     print(f"FactorVAE {fv_run.extra['source']}: γ = {fv_recipe['config']['gamma']:g}, discriminator "
           f"{fv_recipe['config']['disc_layers']}×{fv_recipe['config']['disc_hidden']}, {fv_recipe['steps']:,} steps of "
           f"{fv_recipe['batch_size']}, lr {fv_recipe['lr']:g}, seed {fv_recipe['seed']}")
@@ -765,11 +766,11 @@ if fv_shipped or PROFILE != "quick":
               f"segment(s) on {fv_trained.get('device', '?')}; "
               f"{fv_recipe['steps'] * fv_recipe['batch_size'] / len(ds):.1f} passes over dSprites")
     result = long_scores["FactorVAE"]
-    print(f"MIG {result.score:.3f} on {len(enc.mu):,} images; per factor "
+    print(f"MIG {result.score:.3f} on {N_LONG_EVAL:,} images; per factor "
           + ", ".join(f"{n} {v:.2f}" for n, v in zip(ds.factor_names, result.per_factor) if np.isfinite(v)))
     print(f"FactorVAE above the {LONG_STEPS:,}-step β-TCVAE: {result.score > mig_tc_long}; "
           f"MIG at least 0.18: {result.score >= 0.18}")
-    headline(f"FactorVAE (γ=35, shipped recipe) MIG on {len(enc.mu)} images", result.score, ".3f")
+    headline(f"FactorVAE (γ=35, shipped recipe) MIG on {N_LONG_EVAL} images", result.score, ".3f")
     display(mi_panels({f"{tag}: MIG {r.score:.2f}": r.mutual_info for tag, r in long_scores.items()},
                       "05_long_mutual_info_with_factorvae.png"))
     with torch.no_grad():

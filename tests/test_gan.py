@@ -511,8 +511,8 @@ def test_spectral_norm_bounds_every_discriminator_weight():
     x = torch.rand(8, 1, 32, 32)
     for _ in range(30):
         m.q_outputs(x)
-    layers = [l for mod in (m.discriminator, m.q_head) for l in mod.modules()
-              if isinstance(l, (torch.nn.Linear, torch.nn.Conv2d))]
+    layers = [layer for mod in (m.discriminator, m.q_head) for layer in mod.modules()
+              if isinstance(layer, (torch.nn.Linear, torch.nn.Conv2d))]
     assert len(layers) == 3 + 1 + 2  # 2 convs + linear of the 32×32 trunk, the head, Q's two layers
     for layer in layers:
         w = layer.weight.detach().reshape(layer.weight.shape[0], -1)

@@ -3,6 +3,7 @@ only for the exact recipe, verifies sha256, and trains otherwise."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -286,3 +287,25 @@ def test_idgan_is_trained_on_its_step1_model_and_scored_with_the_sprite_rulers(t
     model = load_model(tmp_path / entry["file"], device="cpu")
     for (name, p), q in zip(model.vae.state_dict().items(), step1.state_dict().values()):
         assert torch.equal(p, q.half().float()), name  # the frozen step 1 ships with step 2
+
+
+def test_a_record_only_recipe_ships_its_history_and_scores_without_weights(tmp_path):
+    """The unrolled InfoGANs of the Q-loss table ship as records: recipe, metrics (the final Q
+    losses, the categorical code's accuracy), where they trained and the logged history."""
+    entry = pretrain.pretrain_one("unrolled_infogan_digits", profile="smoke", folder=tmp_path,
+                                  device="cpu", progress=False, log=lambda *a: None, unroll_steps=2,
+                                  log_every=1)
+    assert not list(tmp_path.glob("*.pt")) and not (tmp_path / "manifest.json").exists()
+    assert not list((tmp_path / pretrain.UNFINISHED).glob("*.pt"))
+    rec = ck.load_record("unrolled_infogan_digits", "smoke", folder=tmp_path, unroll_steps=2)
+    assert rec["recipe"] == entry["recipe"] and rec["recipe"]["config"]["unroll_steps"] == 2
+    again = ck.train_recipe(rec["recipe"], device="cpu", progress=False, log_every=1)
+    assert rec["history"]["step"] == [1, 2, 3]
+    assert np.allclose(rec["history"].array("q_cat"), again.history.array("q_cat"))
+    assert rec["metrics"]["final_q_cat"] == round(float(again.history.last("q_cat")), 5)
+    assert 0 <= rec["metrics"]["matched_accuracy_test"] <= 1
+    assert rec["trained_on"]["total_steps"] == 3
+    assert ck.load_record("unrolled_infogan_digits", "smoke", folder=tmp_path, unroll_steps=3) is None
+    (tmp_path / ck.RECORDS).write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="record file"):
+        ck.read_records(tmp_path)

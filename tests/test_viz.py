@@ -168,6 +168,19 @@ def test_kl_bar_and_heatmap_show_the_values():
         viz.mi_heatmap(mi, ["a"])
 
 
+def test_mi_heatmaps_draws_one_panel_per_model():
+    a, b = np.arange(12.0).reshape(4, 3) / 10, np.ones((5, 3))
+    fig = viz.mi_heatmaps({"model A": a, "model B": b}, ["x", "y", "z"])
+    panels = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in panels] == ["model A", "model B"]
+    assert np.allclose(panels[0].images[0].get_array(), a) and np.allclose(panels[1].images[0].get_array(), b)
+    assert [t.get_text() for t in panels[1].get_xticklabels()] == ["x", "y", "z"]
+    with pytest.raises(ValueError, match="factor names"):
+        viz.mi_heatmaps({"A": a}, ["x"])
+    with pytest.raises(ValueError, match="empty"):
+        viz.mi_heatmaps({})
+
+
 def test_latent_scatter_positions():
     codes = torch.randn(50, 3)
     fig = viz.latent_scatter(codes, colour_by=torch.arange(50), dims=(2, 0))

@@ -207,6 +207,16 @@ def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, 
                   "images_per_second": round(images / seconds, 1) if seconds > 0 else None,
                   "total_steps": recipe["steps"], "resumptions": max(0, len(segments) - 1),
                   "machines": machines, "segments": segments, "date": ck.now()}
+    if ck.RECIPES[name].get("ship") == "record":
+        for key_ in ("q_cont", "q_cont_mse", "q_cat"):
+            if key_ in result.history:
+                metrics[f"final_{key_}"] = round(float(result.history.last(key_)), 5)
+        entry = ck.write_record(recipe, history=result.history, metrics=metrics,
+                                trained_on=trained_on, folder=folder)
+        path.unlink(missing_ok=True)
+        log(f"  recorded {key} in {ck.RECORDS} (weights not shipped) after {seconds:.0f} s in "
+            f"{len(segments)} segment(s); " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+        return {**entry, "bytes": 0}
     entry = ck.write_shipped(model, recipe, history=result.history, metrics=metrics,
                              trained_on=trained_on, folder=folder)
     path.unlink(missing_ok=True)
