@@ -155,6 +155,29 @@ RECIPES: dict[str, dict] = {
         "batch_size": {"smoke": 8, "quick": 64, "full": 64},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-3}, "seed": 0,
     },
+    # notebook 07 (and the leaderboard's VAE-GAN row): VAE-GAN trained long, with notebook 07's
+    # recipe (β 0.1, γ 1, Dis_l = conv3, Adam β₁ 0.5, lr 5e-4) started from the weights of the
+    # shipped 10-latent β-VAE of notebook 03 (seed 13, 12,000 steps)
+    "vae_gan": {
+        "model": "vae_gan", "step1": {"name": "beta_vae", "as": "init_from",
+                                      "profile": {"smoke": "smoke", "quick": "quick", "full": "quick"},
+                                      "overrides": {"seed": {"smoke": 0, "quick": 13, "full": 13},
+                                                    "steps": {"smoke": 3, "quick": 12_000, "full": 12_000}}},
+        "config": {"num_latents": 10, "beta": 0.1, "gamma": 1.0, "feature_layer": "conv3", "adam_beta1": 0.5},
+        "data": "dsprites",
+        "steps": {"smoke": 2, "quick": 320, "full": 20_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 5e-4, "quick": 5e-4, "full": 5e-4}, "seed": 0,
+    },
+    # notebook 07: source paper 002's VAE-InfoGAN hybrid trained long (Fig. 15: the KL of the
+    # informative and of the incompressible latents); 10 latents of which 3 informative
+    "vae_infogan": {
+        "model": "vae_infogan", "config": {"num_latents": 10, "num_informative": 3},
+        "data": "dsprites",
+        "steps": {"smoke": 2, "quick": 320, "full": 20_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-4}, "seed": 0,
+    },
     "idgan": {
         "model": "idgan", "step1": {"name": "heldout_beta_vae",
                                     "profile": {"smoke": "smoke", "quick": "quick", "full": "quick"}},
@@ -227,7 +250,8 @@ def recipe(name: str, profile: str | None = None, **overrides) -> dict:
 
     A model trained on top of another reference model (ID-GAN's step 2 on its step-1 β-VAE)
     also has ``"step1"``: that model's full recipe, whose shipped (or trained) weights
-    :func:`build_from_recipe` gives it.
+    :func:`build_from_recipe` gives it (ID-GAN as its ``vae`` argument; with ``"step1_as":
+    "init_from"``, VAE-GAN copies them with ``model.init_from``).
     """
     from .models import build_model
 
@@ -239,10 +263,14 @@ def recipe(name: str, profile: str | None = None, **overrides) -> dict:
            **{k: _pick(base[k], profile) for k in TRAIN_KEYS}}
     config = {k: _pick(v, profile) for k, v in base["config"].items()}
     if "step1" in base:
-        step1 = overrides.pop("step1", None) or recipe(base["step1"]["name"],
-                                                        _pick(base["step1"]["profile"], profile))
+        step1 = overrides.pop("step1", None) or recipe(
+            base["step1"]["name"], _pick(base["step1"]["profile"], profile),
+            **{k: _pick(v, profile) for k, v in base["step1"].get("overrides", {}).items()})
         out["step1"] = step1
-        config["vae"] = {"name": step1["model"], "config": step1["config"]}
+        if base["step1"].get("as", "vae") == "vae":  # a constructor argument (ID-GAN)
+            config["vae"] = {"name": step1["model"], "config": step1["config"]}
+        else:  # weights copied by model.init_from(step1) (VAE-GAN)
+            out["step1_as"] = "init_from"
     for key, value in overrides.items():
         if key in TRAIN_KEYS or key == "data":
             out[key] = value
@@ -503,12 +531,15 @@ def build_from_recipe(recipe_: dict, device=None, progress=False):
     ``"step1"`` recipe is built on that model's weights (the shipped ones, else trained now)."""
     from .models import build_model
 
-    config = dict(recipe_["config"])
+    config, step1 = dict(recipe_["config"]), None
     if recipe_.get("step1"):
-        config["vae"] = _load_or_train_recipe(recipe_["step1"], device=device,
-                                              progress=progress).model.cpu()
+        step1 = _load_or_train_recipe(recipe_["step1"], device=device, progress=progress).model.cpu()
+        if recipe_.get("step1_as") != "init_from":
+            config["vae"] = step1
     torch.manual_seed(recipe_["seed"])
     model = build_model(recipe_["model"], **config)
+    if step1 is not None and recipe_.get("step1_as") == "init_from":
+        model.init_from(step1)
     if not _same(model.config(), recipe_["config"]):
         raise ValueError(f"{recipe_['name']}: the model built from its recipe has the configuration "
                          f"{model.config()}, not the recipe's {recipe_['config']}")

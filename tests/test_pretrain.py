@@ -309,3 +309,18 @@ def test_a_record_only_recipe_ships_its_history_and_scores_without_weights(tmp_p
     (tmp_path / ck.RECORDS).write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="record file"):
         ck.read_records(tmp_path)
+
+
+def test_vae_gan_starts_from_the_weights_of_its_step1_vae():
+    """VAE-GAN's recipe copies the encoder and decoder of its step-1 β-VAE (init_from); the
+    long recipe names notebook 03's shipped 10-latent β-VAE (seed 13, 12,000 steps)."""
+    full = ck.recipe("vae_gan", "full")
+    assert full["step1"] == ck.recipe("beta_vae", "quick", seed=13, steps=12_000)
+    assert full["step1_as"] == "init_from" and "vae" not in full["config"]
+    r = ck.recipe("vae_gan", "smoke")
+    step1 = ck.load_or_train("beta_vae", profile="smoke", device="cpu", progress=False, seed=0, steps=3).model
+    built = ck.build_from_recipe(r)
+    for part in ("encoder", "decoder"):
+        for (name, p), q in zip(getattr(built, part).state_dict().items(),
+                                getattr(step1, part).state_dict().values()):
+            assert torch.equal(p, q), f"{part}.{name}"
