@@ -100,7 +100,8 @@ import torch.nn.functional as F
 from IPython.display import display
 
 from course_lib import exercises, viz
-from course_lib.checkpoints import load_or_train
+from course_lib.checkpoints import find_shipped, load_or_train
+from course_lib.checkpoints import recipe as reference_recipe
 from course_lib.data import DSprites
 from course_lib.leaderboard import reconstruction_error
 from course_lib.metrics import mig, mutual_info_matrix
@@ -366,11 +367,29 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 #   sprite.) That choice is for the full profile's budget.
 #
 # Step 2 uses source paper 000's learning rate, $10^{-4}$.
+#
+# The course ships an ID-GAN trained long with exactly these settings on the shipped step-1
+# β-VAE (`python -m course_lib pretrain idgan --profile full`, hours on a CPU; the cell prints
+# them). Outside the smoke profile the cell loads it when this notebook's parameters are its
+# recipe's; otherwise it trains `IDGAN_STEPS` steps here.
 
 # %%
 seed_everything(SEED)
-idgan_run = fit_07(IDGAN(vae, noise_dim=NOISE_DIM, lam=LAMBDA, r1=R1, init=IDGAN_INIT), train_data, IDGAN_STEPS,
-                   lr=IDGAN_LR)
+idgan_settings = dict(noise_dim=NOISE_DIM, lam=LAMBDA, r1=R1, init=IDGAN_INIT, lr=IDGAN_LR, seed=SEED,
+                      batch_size=BATCH_SIZE, step1=vae_run.extra["recipe"])
+idgan_long = PROFILE != "smoke" and find_shipped(reference_recipe("idgan", "full", **idgan_settings)) is not None
+if idgan_long:
+    idgan_run = load_or_train("idgan", profile="full", device=device, progress=False, **idgan_settings)
+    same_step1 = all(torch.equal(p, q) for p, q in zip(idgan_run.model.vae.state_dict().values(),
+                                                         vae.state_dict().values()))
+    trained_on = idgan_run.extra["trained_on"]
+    print(f"step 2: shipped, {idgan_run.extra['recipe']['steps']:,} steps of {BATCH_SIZE}, trained for "
+          f"{trained_on.get('hours', float('nan')):.1f} h in {trained_on.get('resumptions', 0) + 1} segment(s) on "
+          f"{trained_on.get('device', '?')}; its frozen β-VAE is step 1's: {same_step1}")
+else:
+    idgan_run = fit_07(IDGAN(vae, noise_dim=NOISE_DIM, lam=LAMBDA, r1=R1, init=IDGAN_INIT), train_data,
+                       IDGAN_STEPS, lr=IDGAN_LR)
+IDGAN_TRAINED_STEPS = idgan_run.extra["recipe"]["steps"] if idgan_long else IDGAN_STEPS
 idgan = idgan_run.model.eval()
 viz.plot_history(idgan_run.history, ("gan_gen", "discriminator", "r_id"), title="step 2: ID-GAN")
 
