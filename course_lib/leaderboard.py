@@ -40,11 +40,15 @@ ENTRIES: dict[str, dict] = {
     "β-TCVAE": {"model": "beta_tcvae", "config": {"num_latents": 10, "beta": 6.0}, "shipped": "beta_tcvae"},
     "FactorVAE": {"model": "factor_vae", "config": {"num_latents": 10}, "shipped": "factor_vae"},
     "CFactorVAE": {"model": "cfactor_vae", "config": {"num_latents": 10}, "capacity": True},
-    "InfoGAN (Q)": {"model": "infogan", "config": {"codes": "cont5", "noise_dim": 10, "arch": "conv64",
-                                                   "width": 32}},
+    # notebook 06's dSprites recipe (infogan_dsprites): InfoGAN-CR's modifications
+    "InfoGAN (Q)": {"model": "infogan", "config": {"codes": "cont5", "noise_dim": 5, "arch": "conv64",
+                                                   "width": 32, "lam": 1.0, "q_std": 1.0, "spectral_norm": True,
+                                                   "d_lr_ratio": 2.0},
+                    "shipped": "infogan_dsprites"},
     # notebook 07's recipe: from the β-VAE row's weights, β 0.1, γ 1, Dis_l = conv3, Adam β₁ 0.5, lr 5e-4
     "VAE-GAN": {"model": "vae_gan", "config": {"num_latents": 10, "beta": 0.1, "gamma": 1.0, "feature_layer": "conv3",
-                                               "adam_beta1": 0.5}, "init_from": "β-VAE", "lr": 5e-4},
+                                               "adam_beta1": 0.5}, "init_from": "β-VAE", "lr": 5e-4,
+                "shipped": "vae_gan"},
     "ID-GAN (β-VAE code)": {"model": "idgan", "config": {"noise_dim": 16}, "code_of": "β-VAE"},
 }
 
