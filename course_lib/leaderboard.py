@@ -124,14 +124,15 @@ def table_row(name: str, steps: int, source: str, scores: dict) -> dict:
 
 
 class QEncoder(torch.nn.Module):
-    """InfoGAN seen as an encoder: ``encode(x) = (Q's continuous means, None)``."""
+    """InfoGAN seen as an encoder: ``encode(x) = (Q's reading, None)``, the most likely category
+    of each categorical code and the continuous means (``representation``)."""
 
     def __init__(self, gan):
         super().__init__()
         self.gan = gan
 
     def encode(self, x):
-        return self.gan.predict_codes(x)[1], None
+        return self.gan.representation(x), None
 
 
 def build_entry(name: str, steps: int, vae=None):

@@ -298,6 +298,17 @@ def test_predict_codes_and_traversal_shapes():
         m.traversal(2, [0.0])
 
 
+def test_representation_is_the_most_likely_categories_then_the_means():
+    torch.manual_seed(0)
+    m = InfoGAN(codes="cat4,cat3,cont2", arch="conv32", width=4).eval()
+    x = torch.rand(6, 1, 32, 32)
+    rep = m.representation(x, batch_size=4)
+    logits, mu, _ = m.q_outputs(x)
+    assert rep.shape == (6, 4)
+    assert torch.equal(rep[:, 0].long(), logits[0].argmax(-1)) and torch.equal(rep[:, 1].long(), logits[1].argmax(-1))
+    assert torch.allclose(rep[:, 2:], mu, atol=1e-6)
+
+
 def test_bench_unroll_runs_and_rejects_negative_k(capsys):
     from course_lib.cli import bench_gan
 

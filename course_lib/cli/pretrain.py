@@ -35,19 +35,19 @@ METRIC_SEED = 1234
 @torch.no_grad()
 def encode_means(model, images_of, n: int, *, batch: int = 1024, device=None) -> np.ndarray:
     """Posterior means μ(x) (N×D) of ``n`` images given in chunks by ``images_of(start, stop)``;
-    for an InfoGAN, Q's means of its continuous codes."""
+    for an InfoGAN, Q's reading (``representation``: categories, then continuous means)."""
     device = device or next(model.parameters()).device
     out = []
     for start in range(0, n, batch):
         x = images_of(start, min(n, start + batch)).to(device)
-        codes = model.encode(x)[0] if hasattr(model, "encode") else model.predict_codes(x)[1]
+        codes = model.encode(x)[0] if hasattr(model, "encode") else model.representation(x)
         out.append(codes.float().cpu())
     return torch.cat(out).numpy()
 
 
 def score(model, n: int = 10_000, seed: int = METRIC_SEED) -> dict:
-    """MIG (discrete, 20 bins) of ``model``'s posterior means (an InfoGAN: Q's continuous means)
-    on ``n`` random dSprites images."""
+    """MIG (discrete, 20 bins) of ``model``'s posterior means (an InfoGAN: Q's reading, its
+    categories and continuous means) on ``n`` random dSprites images."""
     from ..data import DSprites
     from ..metrics import mig
 

@@ -548,6 +548,14 @@ class _AdversarialModel(CourseModel):
         return torch.cat(cats), torch.cat(mus)
 
     @torch.no_grad()
+    def representation(self, x, batch_size: int = 512):
+        """Q's reading of images ``x`` as one code vector each, what the disentanglement metrics
+        score: every categorical code's most likely category (as a number), then the continuous
+        means, ``[N, #categorical + #continuous]``."""
+        cats, mus = self.predict_codes(x, batch_size)
+        return torch.cat([cats.to(mus.dtype), mus], dim=1)
+
+    @torch.no_grad()
     def traversal(self, cont_index: int, values, generator=None, cat_code: int = 0):
         """Images for one continuous code varied left to right (``values``) and the categories of
         categorical code ``cat_code`` top to bottom; noise and the other codes fixed (other
