@@ -226,6 +226,8 @@ class VAEInfoGAN(CourseModel):
     class does not (notebook 06 covers unrolling).
     """
 
+    training_only = ("discriminator",)  # D and Q: encoding and decoding do not use them
+
     def __init__(self, num_latents: int = 10, num_informative: int = 3, beta: float = 1.0,
                  lam: float = 1.0, adv_weight: float = 1.0, channels: int = 1):
         super().__init__()
