@@ -224,6 +224,15 @@ def test_idgan_decoder_init_starts_as_the_step1_decoder(batch):
     model.train()
     train(model, batch, steps=1, batch_size=8, lr=1e-3, device="cpu", progress=False)
     assert model.generator.fc[0].weight[:, :5].abs().max() > 0
+    # "decoder+noise": the code's columns and every other layer are the decoder's, the noise's
+    # columns keep a random start, so G(0, c) is the decoder's image and s changes it
+    torch.manual_seed(1)
+    noisy = IDGAN(vae, noise_dim=5, init="decoder+noise").eval()
+    first, dec_first = noisy.generator.fc[0].weight, vae.decoder.fc[0].weight
+    assert torch.equal(first[:, 5:], dec_first) and first[:, :5].abs().min() > 0
+    with torch.no_grad():
+        torch.testing.assert_close(noisy.generate(c, torch.zeros(6, 5)), torch.sigmoid(vae.decode(c)))
+        assert (noisy.generate(c, s) - torch.sigmoid(vae.decode(c))).abs().max() > 1e-2
 
 
 def test_idgan_bad_inputs(tmp_path):
@@ -234,7 +243,7 @@ def test_idgan_bad_inputs(tmp_path):
         IDGAN(vae, lam=-1.0)
     with pytest.raises(ValueError, match="r1 must be >= 0"):
         IDGAN(vae, r1=-0.5)
-    with pytest.raises(ValueError, match=r"init must be one of \('random', 'decoder'\)"):
+    with pytest.raises(ValueError, match=r"init must be one of \('random', 'decoder', 'decoder\+noise'\)"):
         IDGAN(vae, init="encoder")
     with pytest.raises(ValueError, match="Burgess 64×64 decoder"):
         IDGAN(build_model("vae", num_latents=3, arch="mnist32"), init="decoder")

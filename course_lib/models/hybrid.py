@@ -336,8 +336,9 @@ class IDGAN(CourseModel):
       standard stabiliser of GAN training.
     * ``init="decoder"`` starts G from the step-1 decoder: the weights that read c are copied,
       those that read s are zero, so G(s, c) = Dec(c) at the start and the GAN loss then
-      sharpens a renderer that already respects the code. ``"random"`` (He initialisation)
-      trains G from scratch, as in Lee et al. (2020); it needs a much longer run.
+      sharpens a renderer that already respects the code. ``"decoder+noise"`` leaves the
+      weights that read s at their random initialisation, so that G uses s from the start.
+      ``"random"`` (He initialisation) trains G from scratch, as in Lee et al. (2020); it needs a much longer run.
 
     Args:
         vae: the step-1 model (a VAE, a checkpoint path, or {"name", "config"}).
@@ -345,10 +346,11 @@ class IDGAN(CourseModel):
         code_size: must equal the VAE's num_latents (checked) when given.
         lam: λ ≥ 0.
         r1: γ ≥ 0 of the R1 penalty (0: none).
-        init: "random" or "decoder" (the step-1 model must have the Burgess 64×64 decoder).
+        init: "random", "decoder" or "decoder+noise" (the last two need a step-1 model with the
+            Burgess 64×64 decoder).
     """
 
-    INITS = ("random", "decoder")
+    INITS = ("random", "decoder", "decoder+noise")
     training_only = ("discriminator",)  # sampling needs G and the step-1 model only
 
     def __init__(self, vae, noise_dim: int = 16, lam: float = 1.0, code_size: int | None = None,
@@ -369,11 +371,12 @@ class IDGAN(CourseModel):
         self.vae.requires_grad_(False)
         self.generator = BurgessDecoder(self.noise_dim + self.code_size, self.channels)
         self.discriminator = FeatureDiscriminator(self.channels)
-        if init == "decoder":
-            self._copy_decoder()
+        if init in ("decoder", "decoder+noise"):
+            self._copy_decoder(keep_noise=init == "decoder+noise")
 
-    def _copy_decoder(self):
-        """G's weights from the step-1 decoder: c's input columns copied, s's set to zero."""
+    def _copy_decoder(self, keep_noise: bool = False):
+        """G's weights from the step-1 decoder: c's input columns copied, s's set to zero (or,
+        with ``keep_noise``, left at their fresh random initialisation)."""
         decoder = getattr(self.vae, "decoder", None)
         if not isinstance(decoder, BurgessDecoder) or self.channels != self.vae.channels:
             raise ValueError("init='decoder' needs a step-1 model with the Burgess 64×64 decoder and the same "
@@ -383,7 +386,7 @@ class IDGAN(CourseModel):
             if state[key].shape == value.shape:
                 state[key] = value.detach().clone()
             else:  # the first linear layer reads [s, c]: N×(noise_dim + code_size)
-                weight = torch.zeros_like(state[key])
+                weight = state[key].clone() if keep_noise else torch.zeros_like(state[key])
                 weight[:, self.noise_dim:] = value
                 state[key] = weight
         self.generator.load_state_dict(state)
