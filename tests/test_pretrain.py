@@ -324,3 +324,19 @@ def test_vae_gan_starts_from_the_weights_of_its_step1_vae():
         for (name, p), q in zip(getattr(built, part).state_dict().items(),
                                 getattr(step1, part).state_dict().values()):
             assert torch.equal(p, q), f"{part}.{name}"
+
+
+def test_peek_scores_an_unfinished_run_without_stopping_it(tmp_path, capsys):
+    """--peek reads the last saved state of a long run and prints its metrics; the run then
+    continues untouched."""
+    assert pretrain.peek("beta_vae", profile="smoke", folder=tmp_path, **TINY) is None
+    pretrain.pretrain_one("beta_vae", profile="smoke", metric_images=0, folder=tmp_path, device="cpu",
+                          progress=False, log=lambda *a: None, stop_at=1, checkpoint_every=1, **TINY)
+    path = pretrain.run_path(ck.recipe("beta_vae", "smoke", **TINY), tmp_path)
+    before = path.read_bytes()
+    found = pretrain.peek("beta_vae", profile="smoke", metric_images=200, folder=tmp_path, **TINY)
+    assert found["step"] == 1 and 0 <= found["mig"] <= 1 and found["metric_images"] == 200
+    assert path.read_bytes() == before
+    assert pretrain.main(["beta_vae", "--profile", "smoke", "--steps", "2", "-p", "batch_size", "4",
+                          "--out", str(tmp_path), "--peek", "--metric-images", "100"]) == 0
+    assert "beta_vae: step 1, mig" in capsys.readouterr().out

@@ -128,6 +128,33 @@ def this_machine(device) -> dict:
             "python": platform.python_version()}
 
 
+def score_recipe(model, recipe: dict, metric_images: int) -> dict:
+    """The manifest's metrics of a model of ``recipe``: the digits InfoGAN's matched accuracy,
+    ID-GAN's sprite rulers, or MIG on ``metric_images`` dSprites images (0: none)."""
+    if recipe["data"] == ck.DIGITS:
+        return score_digits(model)
+    if not metric_images:
+        return {}
+    if hasattr(model, "sample_codes"):  # ID-GAN: how its samples look, beside its β-VAE's
+        return score_renderer(model, recipe["data"], metric_images)
+    if hasattr(model, "encode") or hasattr(model, "predict_codes"):
+        return score(model, metric_images)
+    return {}
+
+
+def peek(name: str, *, profile=None, metric_images=3_000, folder=None, **overrides) -> dict | None:
+    """The metrics of the unfinished run of a recipe at its last saved step (``--peek``), to
+    follow a long run without stopping it; None when no run of that recipe is unfinished."""
+    recipe = ck.recipe(name, profile, **overrides)
+    path = run_path(recipe, folder)
+    if not path.exists():
+        return None
+    from ..train import load_model
+
+    model = load_model(path, device="cpu")
+    return {"step": int(load_checkpoint(path)["step"]), **score_recipe(model, recipe, metric_images)}
+
+
 def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, folder=None,
                  progress=True, log=print, resume=False, checkpoint_every=CHECKPOINT_EVERY,
                  stop_at=None, time_limit=None, log_every=None, **overrides) -> dict | None:
@@ -181,16 +208,7 @@ def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, 
     shipped = type(model)(**model.config())
     shipped.load_state_dict({k: v.half().float() if v.is_floating_point() else v
                              for k, v in model.state_dict().items()})
-    if recipe["data"] == ck.DIGITS:
-        metrics = score_digits(shipped)
-    elif not metric_images:
-        metrics = {}
-    elif hasattr(shipped, "sample_codes"):  # ID-GAN: how its samples look, beside its β-VAE's
-        metrics = score_renderer(shipped, recipe["data"], metric_images)
-    elif hasattr(shipped, "encode") or hasattr(shipped, "predict_codes"):
-        metrics = score(shipped, metric_images)
-    else:
-        metrics = {}
+    metrics = score_recipe(shipped, recipe, metric_images)
     for key_ in ("loss", "recon", "kl"):
         if key_ in result.history:
             metrics[f"final_{key_}"] = round(float(result.history.last(key_)), 3)
@@ -261,6 +279,9 @@ def main(argv=None, prog: str | None = None) -> int:
     parser.add_argument("--log-every", type=positive_int, default=None,
                         help="log the loss terms every this many steps (default: steps / 100)")
     parser.add_argument("--list", action="store_true", help="print the recipes and exit")
+    parser.add_argument("--peek", action="store_true",
+                        help="score the unfinished run of each model at its last saved step "
+                             "(on --metric-images images, default here 3,000) and exit")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     profile = profiles.check_profile(args.profile) if args.profile else profiles.default_profile()
@@ -280,6 +301,18 @@ def main(argv=None, prog: str | None = None) -> int:
         return 0
     names = args.names or list(ck.RECIPES)
     from ..models import MODELS
+
+    if args.peek:
+        metric_images = 3_000 if args.metric_images == 10_000 else args.metric_images
+        overrides_ = {k: parse_value(v) for k, v in args.parameter}
+        overrides_.update({k: v for k, v in (("seed", args.seed), ("steps", args.steps)) if v is not None})
+        for name in names:
+            if name not in ck.RECIPES:
+                parser.error(f"unknown reference model {name!r}: expected one of {sorted(ck.RECIPES)}")
+            found = peek(name, profile=profile, metric_images=metric_images, folder=args.out, **overrides_)
+            print(f"{name}: " + ("no unfinished run of this recipe" if found is None else
+                                 ", ".join(f"{k} {v}" for k, v in found.items())))
+        return 0
 
     overrides = {k: parse_value(v) for k, v in args.parameter}
     if args.seed is not None:
