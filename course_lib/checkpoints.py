@@ -119,12 +119,13 @@ RECIPES: dict[str, dict] = {
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-3}, "seed": 0,
     },
     # notebooks 06 and 08: InfoGAN on dSprites with the modifications that Lin et al. (InfoGAN-CR,
-    # 2020) found an InfoGAN needs there: 5 continuous codes and 5 noise dimensions, Q's standard
-    # deviation fixed at 1, spectral normalisation of D and Q, the discriminator's learning rate
-    # twice the generator's (1e-3); λ = 1 on the codes' Gaussian NLL
+    # 2020) found an InfoGAN needs there (5 noise dimensions, Q's standard deviation fixed at 1,
+    # spectral normalisation of D and Q, the discriminator's learning rate twice the generator's
+    # 1e-3), λ = 1 on the codes' Gaussian NLL, and codes shaped like dSprites' factors: one
+    # categorical code of 3 values (the shapes) and 4 continuous codes (scale, orientation, x, y)
     "infogan_dsprites": {
         "model": "infogan",
-        "config": {"codes": "cont5", "noise_dim": 5, "arch": "conv64", "lam": 1.0, "q_std": 1.0,
+        "config": {"codes": "cat3,cont4", "noise_dim": 5, "arch": "conv64", "lam": 1.0, "q_std": 1.0,
                    "spectral_norm": True, "d_lr_ratio": 2.0,
                    "width": {"smoke": 8, "quick": 32, "full": 32}},
         "data": "dsprites",
