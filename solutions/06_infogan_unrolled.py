@@ -937,9 +937,10 @@ print("the source paper's trend (both losses fall at every step of K) holds here
 # **λ = 1**, where Lin et al. weight the codes' log-likelihood by 0.05 and train for 28 passes
 # over dSprites, about ten times the course's budget. (Past measurements, not rerun here: in
 # the course's 2,000-step trials with seed 0, λ = 0.05 left Q unable to read the codes (squared
-# error 0.31, against 1/3 for guessing 0), and with 5 continuous codes and λ = 1 the generator
-# drew nothing at all where every code was 0, encoding the codes radially; MIG stayed below
-# 0.035 in both.)
+# error 0.31, against 1/3 for guessing 0), and with 5 continuous codes and λ = 1 the traversals
+# drew a shrinking sprite, then an empty image, near the centre of the code space (the codes were
+# read from the sprite's distance to that centre, not one factor each); MIG stayed below 0.035
+# in both.)
 #
 # The course ships this model, trained by `python -m course_lib pretrain infogan_dsprites
 # --profile full` on a CPU for the steps the cell prints. With another `SEED` the quick profile
