@@ -274,7 +274,7 @@ def test_idgan_is_trained_on_its_step1_model_and_scored_with_the_sprite_rulers(t
     built = ck.build_from_recipe(r)
     for (name, p), q in zip(built.vae.state_dict().items(), step1.state_dict().values()):
         assert torch.equal(p, q), name
-    for name, p in step1.decoder.state_dict().items():  # G = the decoder at step 0 (s columns zero)
+    for name, p in step1.decoder.state_dict().items():  # G = the decoder at step 0 (but the s columns)
         g = built.generator.state_dict()[name]
         assert torch.equal(g if g.shape == p.shape else g[:, built.noise_dim:], p), name
     entry = pretrain.pretrain_one("idgan", profile="smoke", metric_images=64, folder=tmp_path,
