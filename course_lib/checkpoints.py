@@ -153,11 +153,6 @@ RECIPES: dict[str, dict] = {
         "batch_size": {"smoke": 16, "quick": 64, "full": 256},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 5e-4}, "seed": 0,
     },
-    # notebook 07: ID-GAN's step 2 (source paper 000, eq. 5-7) on top of the shipped step-1 β-VAE
-    # above (its quick recipe, in every profile but smoke), with notebook 07's settings: noise s of
-    # 16 dimensions, λ = 1, the R1 penalty γ = 10, G started from the β-VAE's decoder (its
-    # weights on the noise random), the source paper's lr 1e-4; trained on the left-hand
-    # positions like step 1
     # notebook 06: the source paper's Q-loss table. Unrolled InfoGANs with the digits recipe above
     # and K = unroll_steps (0, 5, 7, 10 by -p unroll_steps K); only their records ship (the loss
     # curves, the final Q losses and the categorical code's accuracy), not their weights
@@ -194,6 +189,11 @@ RECIPES: dict[str, dict] = {
         "batch_size": {"smoke": 8, "quick": 64, "full": 64},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-4}, "seed": 0,
     },
+    # notebook 07: ID-GAN's step 2 (source paper 000, eq. 5-7) on top of the shipped step-1 β-VAE
+    # above (its quick recipe, in every profile but smoke), with notebook 07's settings: noise s of
+    # 16 dimensions, λ = 1, the R1 penalty γ = 10, G started from the β-VAE's decoder (its
+    # weights on the noise random), the source paper's lr 1e-4; trained on the left-hand
+    # positions like step 1
     "idgan": {
         "model": "idgan", "step1": {"name": "heldout_beta_vae",
                                     "profile": {"smoke": "smoke", "quick": "quick", "full": "quick"}},
