@@ -43,6 +43,7 @@ from .train import (
     atomic_save,
     choose_device,
     fit,
+    in_parts,
     load_model,
     train,
     with_checksum,
@@ -405,7 +406,7 @@ def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_o
         "model_config": model.config(),
         "model_state": {k: (v.detach().cpu().half() if v.is_floating_point() else v.cpu())
                         for k, v in model.state_dict().items()
-                        if not any(k.startswith(part + ".") for part in omitted)},
+                        if not in_parts(k, omitted)},
         "omitted": omitted,
         "step": recipe_["steps"],
         "history": {k: list(v) for k, v in (history or {}).items()},

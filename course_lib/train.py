@@ -300,6 +300,11 @@ def _describe(name, config):
     return f"{name}(" + ", ".join(f"{k}={v!r}" for k, v in sorted(config.items())) + ")"
 
 
+def in_parts(key: str, parts) -> bool:
+    """Whether state-dict ``key`` belongs to one of the submodules named in ``parts``."""
+    return any(key.startswith(part + ".") for part in parts)
+
+
 def load_into(model: CourseModel, state: dict, source="checkpoint") -> CourseModel:
     """Load a checkpoint's weights into ``model``, with a clear error on another architecture.
 
@@ -319,7 +324,7 @@ def load_into(model: CourseModel, state: dict, source="checkpoint") -> CourseMod
         raise ValueError(f"{source} leaves out {unknown}, which {type(model).__name__} needs "
                          f"beyond training (it may leave out only {list(model.training_only)})")
     missing, unexpected = model.load_state_dict(state["model_state"], strict=not omitted)
-    missing = [k for k in missing if not any(k.startswith(part + ".") for part in omitted)]
+    missing = [k for k in missing if not in_parts(k, omitted)]
     if missing or unexpected:
         raise RuntimeError(f"{source} does not fit {type(model).__name__}: missing weights "
                            f"{missing[:5]}, unexpected weights {unexpected[:5]}")
