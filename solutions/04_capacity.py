@@ -94,7 +94,7 @@ import torch
 from IPython.display import display
 
 from course_lib import exercises, viz, widgets
-from course_lib.checkpoints import load_or_train
+from course_lib.checkpoints import find_shipped, load_or_train, recipe
 from course_lib.data import DSprites
 from course_lib.losses import bernoulli_recon, capacity_schedule, kl_normal
 from course_lib.metrics import encode_dataset, mig
@@ -940,6 +940,97 @@ fig
 # leaves the other to the next one. Which way a run goes is decided in its first few thousand
 # steps and depends on the seed (exercise 5).
 #
+# ### A second seed of the absolute penalty
+#
+# One run of each penalty is one draw. The course ships a second model with the absolute
+# penalty on the same schedule, from seed 2:
+#
+#     python -m course_lib pretrain capacity_vae --profile full --steps 120000 --seed 2 -p penalty abs
+#
+# Seed 2 was not drawn at random. Seeds 1, 2 and 3 were trained for 4,000 steps (exercise 5),
+# and seed 2 was kept because its position latents were the least turned. That choice used the
+# true factors, so its numbers show what the schedule gives from a good start. They are not
+# what a typical seed gives. Notebook 08's leaderboard, which uses this model, says the same.
+# The cell loads the model when this copy of the course ships it; in the smoke profile it
+# trains the smoke recipe for a few steps instead. It then runs the checks of the two cells
+# above on it.
+
+# %%
+SECOND_SEED = 2 if SEED != 2 else 0
+second_recipe = recipe("capacity_vae", SCHEDULE_PROFILE, seed=SECOND_SEED, penalty="abs")
+second = None
+if SCHEDULE_PROFILE == "smoke" or find_shipped(second_recipe) is not None:
+    second = load_or_train("capacity_vae", profile=SCHEDULE_PROFILE, seed=SECOND_SEED, penalty="abs",
+                           device=device, progress=False)
+    trained_on = second.extra.get("trained_on", {})
+    print(f"abs, seed {SECOND_SEED}: {second.extra['source']}, {second_recipe['steps']:,} steps"
+          + (f", trained for {trained_on.get('hours', float('nan')):.1f} h in "
+             f"{trained_on.get('resumptions', 0) + 1} segments" if second.extra["source"] == "shipped" else ""))
+    eval_second = evaluate(second.model.eval(), n=SCHEDULE_EVAL)
+    switch_second = switch_on_table(f"schedule (abs, seed {SECOND_SEED})", second.history, eval_second,
+                                    steps=SCHEDULE_STEPS)
+    s2, kl_c2 = second.history.array("step"), second.history.array("kl_minus_c")
+    late_second = float(np.abs(kl_c2[s2 > 0.9 * SCHEDULE_STEPS]).mean())
+    order_2, in_order_2, missing_2 = appearance_order(*switch_second[:2])
+    (pa, pb), corr_2, angles_2 = position_axes(eval_second)
+    print(f"\nlate mean |KL − C| = {late_second:.2f} nats; MIG {eval_second['mig']:.3f} on {SCHEDULE_EVAL:,} images; "
+          "per factor " + ", ".join(f"{n} {v:.2f}" for n, v in zip(FACTORS, eval_second["scores"].per_factor)
+                                    if np.isfinite(v)))
+    print("order: " + (" → ".join(f"{n} (step {st:,})" for n, st in order_2) or "none")
+          + f"; the source paper's order: {in_order_2}" + (f"; never on: {', '.join(missing_2)}" if missing_2 else ""))
+    print(f"position latents z{pa} and z{pb}: turned by {angles_2[0]:.0f}° and {angles_2[1]:.0f}° "
+          f"(seed {SEED}: {turned['abs']:.0f}°)")
+    print(f"seed {SECOND_SEED}: the KL follows C within 1 nat late in training:", late_second <= 1.0)
+    print(f"seed {SECOND_SEED}: MIG ≥ 0.25 on 10,000 images:", eval_second["mig"] >= 0.25)
+    print(f"MIG of the absolute penalty: seed {SEED} {eval_schedule['abs']['mig']:.3f}, "
+          f"seed {SECOND_SEED} {eval_second['mig']:.3f}")
+    headline(f"capacity at the source paper's schedule (abs, seed {SECOND_SEED}): MIG on {SCHEDULE_EVAL} images",
+             eval_second["mig"], ".3f")
+    headline(f"capacity at the source paper's schedule (abs, seed {SECOND_SEED}): late mean |KL − C| (nats)",
+             late_second, ".2f")
+else:
+    print(f"the absolute penalty from seed {SECOND_SEED} does not ship with this copy of the course; "
+          "train it with the command above (hours on one CPU core)")
+
+# %% [markdown]
+# The figure puts the two seeds side by side. On the left is the KL of each latent, coloured by
+# the factor it ends up encoding. On the right are the traversals of seed 2's active latents,
+# in the order in which they switched on. Compare the switch-on steps of the two position
+# latents with seed 0's. Then check whether each traversal row of seed 2 moves the sprite along
+# one axis.
+
+# %%
+if second is not None:
+    fig = viz.figure(figsize=(11, 3.6))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (label, run, (on, named, active)) in zip(axes, [
+            (f"seed {SEED}", schedule["abs"], switch["abs"]),
+            (f"seed {SECOND_SEED}", second, switch_second)]):
+        s, paths = run.history.array("step"), run.history.array("kl_per_latent")
+        for j in range(paths.shape[1]):
+            if j in active:
+                ax.plot(s, paths[:, j], lw=1.6, color=FACTOR_COLOURS.get(named[j][0]),
+                        label=f"z{j} {named[j][0]} (on at {on[j]:,})")
+            else:
+                ax.plot(s, paths[:, j], lw=0.6, color="0.7")
+        ax.axhline(SWITCH_ON_NATS, color="grey", ls=":", lw=1)
+        ax.set(xlabel="step", title=f"abs, {label}: KL of each latent")
+        if active:
+            ax.legend(fontsize="x-small")
+    axes[0].set_ylabel("KL per latent (nats)")
+    fig.tight_layout()
+    viz.save_figure(fig, "04_schedule_two_seeds.png")
+    display(fig)
+    on_2, named_2, active_2 = switch_second
+    with torch.no_grad():
+        mu_probe_2 = second.model.encode(x_probe[None].to(device))[0][0]
+    fig = viz.traversal_grid(second.model, mu_probe_2, dims=active_2 or [0], scale=0.8,
+                             labels=[f"z{j} {named_2[j][0]} ({on_2[j]:,})" for j in active_2] or None,
+                             title=f"absolute penalty, seed {SECOND_SEED}: active latents by switch-on step")
+    viz.save_figure(fig, "04_schedule_traversals_seed2.png")
+    display(fig)
+
+# %% [markdown]
 # ## 7. The reduction mistake under each penalty
 #
 # Source paper §2.2: averaging the reconstruction over the 4096 pixels instead of summing
