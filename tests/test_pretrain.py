@@ -339,4 +339,15 @@ def test_peek_scores_an_unfinished_run_without_stopping_it(tmp_path, capsys):
     assert path.read_bytes() == before
     assert pretrain.main(["beta_vae", "--profile", "smoke", "--steps", "2", "-p", "batch_size", "4",
                           "--out", str(tmp_path), "--peek", "--metric-images", "100"]) == 0
-    assert "beta_vae: step 1, mig" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "beta_vae: step 1, mig" in out and "metric_images 100" in out
+
+
+def test_peek_uses_3000_images_unless_told(tmp_path, monkeypatch):
+    """--peek scores 3,000 images by default, and exactly --metric-images when given (10,000
+    included)."""
+    asked = []
+    monkeypatch.setattr(pretrain, "peek", lambda name, metric_images, **kw: asked.append(metric_images))
+    for extra, expected in (([], 3_000), (["--metric-images", "10000"], 10_000), (["--metric-images", "0"], 0)):
+        assert pretrain.main(["beta_vae", "--profile", "smoke", "--out", str(tmp_path), "--peek", *extra]) == 0
+        assert asked.pop() == expected

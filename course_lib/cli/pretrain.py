@@ -262,8 +262,9 @@ def main(argv=None, prog: str | None = None) -> int:
                         help="override the profile's steps")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                         metavar=("NAME", "VALUE"), help="override a model keyword, e.g. -p beta 8")
-    parser.add_argument("--metric-images", type=non_negative_int, default=10_000,
-                        help="dSprites images for the MIG in the manifest (0: none)")
+    parser.add_argument("--metric-images", type=non_negative_int, default=None,
+                        help="dSprites images for the metrics in the manifest (default 10,000; "
+                             "with --peek 3,000; 0: none)")
     parser.add_argument("--out", default=None,
                         help="checkpoint folder (default: data/checkpoints of the repository)")
     parser.add_argument("--resume", action="store_true",
@@ -303,7 +304,7 @@ def main(argv=None, prog: str | None = None) -> int:
     from ..models import MODELS
 
     if args.peek:
-        metric_images = 3_000 if args.metric_images == 10_000 else args.metric_images
+        metric_images = 3_000 if args.metric_images is None else args.metric_images
         overrides_ = {k: parse_value(v) for k, v in args.parameter}
         overrides_.update({k: v for k, v in (("seed", args.seed), ("steps", args.steps)) if v is not None})
         for name in names:
@@ -332,7 +333,8 @@ def main(argv=None, prog: str | None = None) -> int:
             print(f"{name}: model {ck.RECIPES[name]['model']!r} is not in this course_lib; skipped")
             continue
         entry = pretrain_one(name, profile=profile, device=args.device,
-                             metric_images=args.metric_images, folder=args.out,
+                             metric_images=10_000 if args.metric_images is None else args.metric_images,
+                             folder=args.out,
                              progress=not args.no_progress, resume=args.resume,
                              checkpoint_every=args.checkpoint_every, stop_at=args.stop_at,
                              time_limit=None if args.minutes is None else 60 * args.minutes,

@@ -659,6 +659,8 @@ class _AdversarialModel(CourseModel):
         through the current discriminator."""
         if self.unroll_steps == 0 and self.q_head is not None:
             # K = 0: the adversarial and the information term read the same features of G(z)
+            # (inline rather than through unrolled_generator_terms, whose signature the
+            # notebook's exercise overrides)
             feats = self.discriminator.trunk(fake)
             terms = {"fake": generator_loss(self.discriminator.head(feats).squeeze(-1), self.generator_form),
                      "real": fake.new_zeros(())}
