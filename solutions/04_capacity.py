@@ -741,24 +741,33 @@ for penalty, run in schedule.items():
 # %%
 FACTOR_COLOURS = {"posX": "tab:blue", "posY": "tab:purple", "scale": "tab:orange", "shape": "tab:green",
                   "orientation": "tab:red"}
+
+
+def plot_latent_paths(ax, history, switched, title):
+    """The KL of every latent against step: the active ones coloured by their factor and
+    labelled with their switch-on step, the others thin grey (``switched``: what
+    switch_on_table returns)."""
+    on, named, active = switched
+    s, paths = history.array("step"), history.array("kl_per_latent")
+    for j in range(paths.shape[1]):
+        if j in active:
+            ax.plot(s, paths[:, j], lw=1.6, color=FACTOR_COLOURS.get(named[j][0]),
+                    label=f"z{j} {named[j][0]} (on at {on[j]:,})")
+        else:
+            ax.plot(s, paths[:, j], lw=0.6, color="0.7")
+    ax.axhline(SWITCH_ON_NATS, color="grey", ls=":", lw=1)
+    ax.set(xlabel="step", ylabel="KL per latent (nats)", title=title)
+    if active:
+        ax.legend(fontsize="x-small")
+
+
 fig = viz.figure(figsize=(11, 6.4))
 axes = fig.subplots(2, 2, sharex=True)
 for col, (penalty, run) in enumerate(schedule.items()):
-    h, (on, named, active) = run.history, switch[penalty]
-    plot_kl_and_capacity(axes[0, col], h, f"{penalty}: total KL and C (γ = "
+    plot_kl_and_capacity(axes[0, col], run.history, f"{penalty}: total KL and C (γ = "
                          f"{run.extra['recipe']['config']['gamma']:g})")
     axes[0, col].set_xlabel("")
-    s, paths = h.array("step"), h.array("kl_per_latent")
-    for j in range(paths.shape[1]):
-        if j in active:
-            axes[1, col].plot(s, paths[:, j], lw=1.6, color=FACTOR_COLOURS.get(named[j][0]),
-                              label=f"z{j} {named[j][0]} (on at {on[j]:,})")
-        else:
-            axes[1, col].plot(s, paths[:, j], lw=0.6, color="0.7")
-    axes[1, col].axhline(SWITCH_ON_NATS, color="grey", ls=":", lw=1)
-    axes[1, col].set(xlabel="step", ylabel="KL per latent (nats)", title=f"{penalty}: KL of each latent")
-    if active:
-        axes[1, col].legend(fontsize="x-small")
+    plot_latent_paths(axes[1, col], run.history, switch[penalty], f"{penalty}: KL of each latent")
 fig.tight_layout()
 viz.save_figure(fig, "04_schedule_kl_paths.png")
 fig
@@ -1003,21 +1012,8 @@ else:
 if second is not None:
     fig = viz.figure(figsize=(11, 3.6))
     axes = fig.subplots(1, 2, sharey=True)
-    for ax, (label, run, (on, named, active)) in zip(axes, [
-            (f"seed {SEED}", schedule["abs"], switch["abs"]),
-            (f"seed {SECOND_SEED}", second, switch_second)]):
-        s, paths = run.history.array("step"), run.history.array("kl_per_latent")
-        for j in range(paths.shape[1]):
-            if j in active:
-                ax.plot(s, paths[:, j], lw=1.6, color=FACTOR_COLOURS.get(named[j][0]),
-                        label=f"z{j} {named[j][0]} (on at {on[j]:,})")
-            else:
-                ax.plot(s, paths[:, j], lw=0.6, color="0.7")
-        ax.axhline(SWITCH_ON_NATS, color="grey", ls=":", lw=1)
-        ax.set(xlabel="step", title=f"abs, {label}: KL of each latent")
-        if active:
-            ax.legend(fontsize="x-small")
-    axes[0].set_ylabel("KL per latent (nats)")
+    plot_latent_paths(axes[0], schedule["abs"].history, switch["abs"], f"abs, seed {SEED}: KL of each latent")
+    plot_latent_paths(axes[1], second.history, switch_second, f"abs, seed {SECOND_SEED}: KL of each latent")
     fig.tight_layout()
     viz.save_figure(fig, "04_schedule_two_seeds.png")
     display(fig)
