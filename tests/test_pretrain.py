@@ -351,3 +351,19 @@ def test_peek_uses_3000_images_unless_told(tmp_path, monkeypatch):
     for extra, expected in (([], 3_000), (["--metric-images", "10000"], 10_000), (["--metric-images", "0"], 0)):
         assert pretrain.main(["beta_vae", "--profile", "smoke", "--out", str(tmp_path), "--peek", *extra]) == 0
         assert asked.pop() == expected
+
+
+def test_describe_entry_names_steps_hours_segments_and_mig_per_factor():
+    """`pretrain --list` says how long a shipped model trained, where, and what it scores."""
+    entry = {"recipe": {"steps": 500}, "bytes": 1234, "dtype": "float16",
+             "metrics": {"mig": 0.25, "mig_per_factor": [None, 0.1, 0.2, 0.0, 0.5, 0.45], "metric_seed": 1,
+                         "metric_images": 10000},
+             "trained_on": {"total_steps": 120000, "hours": 7.5, "resumptions": 3,
+                            "machines": [{"device": "cpu A"}, {"device": "cpu A"}]}}
+    line = pretrain.describe_entry("m-key", entry)
+    assert line.startswith("shipped m-key: 1,234 bytes (float16), 120,000 steps, 7.50 h in 4 segment(s) on cpu A;")
+    assert "MIG 0.250 (shape 0.10, scale 0.20, orientation 0.00, posX 0.50, posY 0.45)" in line
+    assert "metric_images 10000" in line and "metric_seed" not in line
+    bare = pretrain.describe_entry("old", {"recipe": {"steps": 300}, "bytes": 10, "metrics": {},
+                                           "trained_on": {"device": "cpu B"}})
+    assert "300 steps, wall time not recorded on cpu B; no metrics" in bare

@@ -155,6 +155,29 @@ def peek(name: str, *, profile=None, metric_images=3_000, folder=None, **overrid
     return {"step": int(load_checkpoint(path)["step"]), **score_recipe(model, recipe, metric_images)}
 
 
+def describe_entry(key: str, entry: dict) -> str:
+    """One line on a shipped model for ``pretrain --list``: size, steps, wall time, segments,
+    machines and its metrics (MIG with its value per factor, or the other metrics)."""
+    from ..data.dsprites import FACTOR_NAMES
+
+    trained, metrics = entry.get("trained_on", {}), dict(entry.get("metrics", {}))
+    steps = trained.get("total_steps", entry["recipe"]["steps"])
+    hours = trained.get("hours")
+    when = (f"{hours:.2f} h in {trained.get('resumptions', 0) + 1} segment(s)" if hours is not None
+            else "wall time not recorded")
+    machines = "; ".join(sorted({m.get("device", "?") for m in trained.get("machines", [])})) \
+        or trained.get("device", "?")
+    per_factor = metrics.pop("mig_per_factor", None)
+    parts = []
+    if "mig" in metrics:
+        parts.append(f"MIG {metrics.pop('mig'):.3f}" + (" (" + ", ".join(
+            f"{n} {v:.2f}" for n, v in zip(FACTOR_NAMES, per_factor) if v is not None) + ")" if per_factor else ""))
+    parts += [f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in metrics.items()
+              if k not in ("metric_seed",)]
+    return (f"shipped {key}: {entry['bytes']:,} bytes ({entry.get('dtype', 'float32')}), {steps:,} steps, "
+            f"{when} on {machines}; " + ("; ".join(parts) or "no metrics"))
+
+
 def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, folder=None,
                  progress=True, log=print, resume=False, checkpoint_every=CHECKPOINT_EVERY,
                  stop_at=None, time_limit=None, log_every=None, **overrides) -> dict | None:
@@ -294,8 +317,7 @@ def main(argv=None, prog: str | None = None) -> int:
         for name in ck.RECIPES:
             print(f"{name} ({profile}): {ck.recipe(name, profile)}")
         for key, entry in manifest.items():
-            print(f"shipped {key}: {entry['bytes']:,} bytes, MIG {entry['metrics'].get('mig')}, "
-                  f"trained on {entry['trained_on'].get('device')}")
+            print(describe_entry(key, entry))
         for path in sorted((out / UNFINISHED).glob("*.pt")):
             print(f"unfinished {path.stem}: step {load_checkpoint(path)['step']:,} "
                   f"(continue with --resume)")
