@@ -339,6 +339,9 @@ class IDGAN(CourseModel):
       sharpens a renderer that already respects the code. ``"decoder+noise"`` leaves the
       weights that read s at their random initialisation, so that G uses s from the start.
       ``"random"`` (He initialisation) trains G from scratch, as in Lee et al. (2020); it needs a much longer run.
+    * ``spectral_norm=True`` divides every weight of D by its largest singular value (Miyato et
+      al., 2018; one power iteration per training forward pass), which bounds D's Lipschitz
+      constant, as the dSprites InfoGAN of notebook 06 does.
 
     Args:
         vae: the step-1 model (a VAE, a checkpoint path, or {"name", "config"}).
@@ -348,13 +351,15 @@ class IDGAN(CourseModel):
         r1: γ ≥ 0 of the R1 penalty (0: none).
         init: "random", "decoder" or "decoder+noise" (the last two need a step-1 model with the
             Burgess 64×64 decoder).
+        spectral_norm: spectrally normalise D's weights.
     """
 
     INITS = ("random", "decoder", "decoder+noise")
     training_only = ("discriminator",)  # sampling needs G and the step-1 model only
 
     def __init__(self, vae, noise_dim: int = 16, lam: float = 1.0, code_size: int | None = None,
-                 channels: int | None = None, r1: float = 0.0, init: str = "random"):
+                 channels: int | None = None, r1: float = 0.0, init: str = "random",
+                 spectral_norm: bool = False):
         super().__init__()
         vae = _vae_from(vae)
         self.noise_dim = check_positive_int("noise_dim", noise_dim)
@@ -371,6 +376,11 @@ class IDGAN(CourseModel):
         self.vae.requires_grad_(False)
         self.generator = BurgessDecoder(self.noise_dim + self.code_size, self.channels)
         self.discriminator = FeatureDiscriminator(self.channels)
+        self.spectral_norm = bool(spectral_norm)
+        if self.spectral_norm:
+            for layer in self.discriminator.modules():
+                if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                    nn.utils.parametrizations.spectral_norm(layer)
         if init in ("decoder", "decoder+noise"):
             self._copy_decoder(keep_noise=init == "decoder+noise")
 
@@ -394,7 +404,9 @@ class IDGAN(CourseModel):
     def config(self):
         return {"vae": {"name": self.vae.model_name, "config": self.vae.config()},
                 "noise_dim": self.noise_dim, "lam": self.lam, "code_size": self.code_size,
-                "channels": self.channels, "r1": self.r1, "init": self.init}
+                "channels": self.channels, "r1": self.r1, "init": self.init,
+                # listed only when on, so that checkpoints saved before the option still match
+                **({"spectral_norm": True} if self.spectral_norm else {})}
 
     def train(self, mode: bool = True):
         super().train(mode)
