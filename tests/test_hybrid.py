@@ -293,6 +293,34 @@ def test_idgan_spectral_norm_bounds_every_discriminator_weight(tmp_path, batch):
     torch.testing.assert_close(loaded.generate(c, s), model.eval().generate(c, s))
 
 
+def test_minibatch_std_lets_the_discriminator_see_the_whole_batch(batch):
+    """With minibatch_std, D's fc1 reads one more input, the batch's mean feature standard
+    deviation (checked against a direct computation; 0 for identical images), so changing one
+    image changes the other images' logits; without it, it does not."""
+    from course_lib.models.hybrid import FeatureDiscriminator
+
+    torch.manual_seed(0)
+    x = batch[:6]
+    other = x.clone()
+    other[0] = torch.rand_like(other[0])
+    plain = FeatureDiscriminator()
+    torch.testing.assert_close(plain(x)[1:], plain(other)[1:])
+    torch.testing.assert_close(plain(x), plain.hidden(x)["out"])
+    d = FeatureDiscriminator(minibatch_std=True)
+    assert d.net.fc[1].in_features == 32 * 4 * 4 + 1
+    assert not torch.allclose(d(x)[1:], d(other)[1:])
+    h = d.hidden(x)["conv4"]
+    expected = torch.stack([h[:, f].std(unbiased=False) for f in range(h.shape[1])]).mean()
+    torch.testing.assert_close(d.batch_std(h), expected.expand(6, 1))
+    same = x[:1].expand(4, -1, -1, -1)
+    assert float(d.batch_std(d.hidden(same)["conv4"]).abs().max()) < 1e-6
+    assert float(d.batch_std(h[:1])) == 0.0
+    model = IDGAN(build_model("beta_vae", num_latents=3), noise_dim=2, minibatch_std=True)
+    assert model.discriminator.minibatch_std and model.config()["minibatch_std"] is True
+    assert "minibatch_std" not in IDGAN(build_model("beta_vae", num_latents=3), noise_dim=2).config()
+    assert build_model("idgan", **model.config()).discriminator.minibatch_std
+
+
 def test_frechet_distance_closed_forms():
     mu1, mu2 = torch.tensor([0.0, 1.0], dtype=torch.float64), torch.tensor([2.0, -1.0], dtype=torch.float64)
     c1 = torch.diag(torch.tensor([1.0, 4.0], dtype=torch.float64))

@@ -35,11 +35,32 @@ class FeatureDiscriminator(nn.Module):
     ``features(x, layer)`` returns the activations of ``layer`` ("conv3": 32×8×8,
     "conv4": 32×4×4, "fc1", "fc2": 256), flattened to N×F; VAE-GAN measures its
     reconstruction there (Larsen et al.'s Dis_l).
+
+    ``minibatch_std=True`` gives the first fully connected layer one more input: the standard
+    deviation of every conv4 feature across the batch, averaged over the features (Karras et
+    al., 2018). D then sees how varied a whole batch is, so a generator that draws the same
+    image for many inputs can be told apart from the data even when each image alone looks
+    real. The logit of an image then depends on the rest of its batch.
     """
 
-    def __init__(self, channels: int = 1, extra_outputs: int = 0):
+    def __init__(self, channels: int = 1, extra_outputs: int = 0, minibatch_std: bool = False):
         super().__init__()
         self.net = BurgessEncoder(1 + extra_outputs, channels)
+        self.minibatch_std = bool(minibatch_std)
+        if self.minibatch_std:
+            old = self.net.fc[1]
+            fc1 = nn.Linear(old.in_features + 1, old.out_features)
+            with torch.no_grad():  # He initialisation, as the trunk's (fc1 feeds a ReLU)
+                fc1.weight.normal_(0.0, (2.0 / fc1.in_features) ** 0.5)
+                fc1.bias.zero_()
+            self.net.fc[1] = fc1
+
+    @staticmethod
+    def batch_std(h: torch.Tensor) -> torch.Tensor:
+        """N×1: the standard deviation of each column of ``h`` (N×F) across the batch, averaged
+        over the columns, repeated for every row (0 for a batch of one)."""
+        std = h.std(0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
+        return std.expand(len(h), 1)
 
     def hidden(self, x) -> dict[str, torch.Tensor]:
         check_images(x, self.net.channels, 64)
@@ -50,7 +71,10 @@ class FeatureDiscriminator(nn.Module):
             if i >= 3:
                 out[f"conv{i}"] = h.flatten(1)
         fc1, fc2, last = (m for m in self.net.fc if isinstance(m, nn.Linear))
-        out["fc1"] = F.relu(fc1(out["conv4"]))
+        into_fc1 = out["conv4"]
+        if self.minibatch_std:
+            into_fc1 = torch.cat([into_fc1, self.batch_std(into_fc1)], 1)
+        out["fc1"] = F.relu(fc1(into_fc1))
         out["fc2"] = F.relu(fc2(out["fc1"]))
         out["out"] = last(out["fc2"])
         return out
@@ -59,7 +83,7 @@ class FeatureDiscriminator(nn.Module):
         return self.hidden(x)[layer]
 
     def forward(self, x):
-        return self.net(x)
+        return self.hidden(x)["out"] if self.minibatch_std else self.net(x)
 
 
 def vaegan_losses(kl, llike, d_real, d_recon, d_prior, beta: float = 1.0, gamma: float = 1e-2):
@@ -342,6 +366,9 @@ class IDGAN(CourseModel):
     * ``spectral_norm=True`` divides every weight of D by its largest singular value (Miyato et
       al., 2018; one power iteration per training forward pass), which bounds D's Lipschitz
       constant, as the dSprites InfoGAN of notebook 06 does.
+    * ``minibatch_std=True`` lets D see how varied each batch is
+      (:class:`FeatureDiscriminator`), so that a G that ignores s and draws one image per code
+      pays for it.
 
     Args:
         vae: the step-1 model (a VAE, a checkpoint path, or {"name", "config"}).
@@ -352,6 +379,7 @@ class IDGAN(CourseModel):
         init: "random", "decoder" or "decoder+noise" (the last two need a step-1 model with the
             Burgess 64×64 decoder).
         spectral_norm: spectrally normalise D's weights.
+        minibatch_std: give D the batch's feature standard deviation.
     """
 
     INITS = ("random", "decoder", "decoder+noise")
@@ -359,7 +387,7 @@ class IDGAN(CourseModel):
 
     def __init__(self, vae, noise_dim: int = 16, lam: float = 1.0, code_size: int | None = None,
                  channels: int | None = None, r1: float = 0.0, init: str = "random",
-                 spectral_norm: bool = False):
+                 spectral_norm: bool = False, minibatch_std: bool = False):
         super().__init__()
         vae = _vae_from(vae)
         self.noise_dim = check_positive_int("noise_dim", noise_dim)
@@ -375,7 +403,8 @@ class IDGAN(CourseModel):
         self.vae = vae
         self.vae.requires_grad_(False)
         self.generator = BurgessDecoder(self.noise_dim + self.code_size, self.channels)
-        self.discriminator = FeatureDiscriminator(self.channels)
+        self.minibatch_std = bool(minibatch_std)
+        self.discriminator = FeatureDiscriminator(self.channels, minibatch_std=self.minibatch_std)
         self.spectral_norm = bool(spectral_norm)
         if self.spectral_norm:
             for layer in self.discriminator.modules():
@@ -406,7 +435,8 @@ class IDGAN(CourseModel):
                 "noise_dim": self.noise_dim, "lam": self.lam, "code_size": self.code_size,
                 "channels": self.channels, "r1": self.r1, "init": self.init,
                 # listed only when on, so that checkpoints saved before the option still match
-                **({"spectral_norm": True} if self.spectral_norm else {})}
+                **({"spectral_norm": True} if self.spectral_norm else {}),
+                **({"minibatch_std": True} if self.minibatch_std else {})}
 
     def train(self, mode: bool = True):
         super().train(mode)
