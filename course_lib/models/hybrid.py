@@ -55,11 +55,17 @@ class FeatureDiscriminator(nn.Module):
                 fc1.bias.zero_()
             self.net.fc[1] = fc1
 
+    STD_EPS = 1e-8  # under the square root: a feature that is 0 for every image (a dead ReLU)
+    # would otherwise give an infinite gradient
+
     @staticmethod
     def batch_std(h: torch.Tensor) -> torch.Tensor:
-        """N×1: the standard deviation of each column of ``h`` (N×F) across the batch, averaged
-        over the columns, repeated for every row (0 for a batch of one)."""
-        std = h.std(0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
+        """N×1: the standard deviation of each column of ``h`` (N×F) across the batch,
+        √(variance + 1e-8), averaged over the columns and repeated for every row (0 for a batch
+        of one)."""
+        if len(h) < 2:
+            return h.new_zeros(len(h), 1)
+        std = (h.var(0, unbiased=False) + FeatureDiscriminator.STD_EPS).sqrt().mean()
         return std.expand(len(h), 1)
 
     def hidden(self, x) -> dict[str, torch.Tensor]:
