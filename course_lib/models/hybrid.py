@@ -55,8 +55,9 @@ class FeatureDiscriminator(nn.Module):
                 fc1.bias.zero_()
             self.net.fc[1] = fc1
 
-    STD_EPS = 1e-8  # under the square root: a feature that is 0 for every image (a dead ReLU)
-    # would otherwise give an infinite gradient
+    #: added to the variance under the square root: a feature that is 0 for every image of the
+    #: batch (a dead ReLU) would otherwise give an infinite gradient
+    STD_EPS = 1e-8
 
     @staticmethod
     def batch_std(h: torch.Tensor) -> torch.Tensor:
