@@ -365,7 +365,10 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 #   |z| = 3 code dimensions, mostly the shape). `"decoder"` sets the noise weights to zero
 #   instead: $G$ then starts deterministic in $c$, and Adam's small steps left it so. (A past
 #   measurement, not rerun here: in the course's 3,000-step trial with seed 0 and lr
-#   $10^{-4}$, two noise draws gave the same dithered blob.) Lee et al. train $G$ from scratch
+#   $10^{-4}$, two noise draws gave the same dithered blob. With `"decoder+noise"` the
+#   course's 2,500-step trials with seed 0 ended the same way: whatever the learning rate,
+#   R1 or spectral normalisation of D, and λ of 1 or 0.1, $G$ learned to ignore $s$ and two
+#   noise draws gave nearly the same image.) Lee et al. train $G$ from scratch
 #   (`IDGAN_INIT = "random"`). (A past measurement, not rerun here: in the development runs,
 #   400 steps from scratch with the quick settings and seed 0 left the distance, read by a
 #   300-step classifier, near 850 against 10 for the β-VAE, far from anything that looks like a
