@@ -404,3 +404,50 @@ def test_sprite_rulers_on_real_and_blurred_sprites(trained_classifier):
     assert real["grey"] == 0.0 and blur["grey"] > 0.5
     assert real["ffd"] < 0.5 * blur["ffd"]
     assert 0.0 <= blur["shape_named"] <= 1.0 and 0.0 <= real["shape_named"] <= 1.0
+
+
+def test_idgan_diversity_term_is_the_capped_noise_ratio(batch):
+    """The declared variant: with diversity = λ_div, G's SGD step differs from the source's
+    objective by exactly λ_div · ∇ mean(min(r, τ)), r recomputed by hand from the same two noise
+    draws; with a cap below every r the term has no gradient and the step is the source's."""
+    torch.manual_seed(0)
+    base = IDGAN(build_model("beta_vae", num_latents=3), noise_dim=4, r1=1.0, init="decoder+noise").double()
+    x = batch[:6].double()
+
+    def g_after(diversity, cap=0.5):
+        m = copy.deepcopy(base)
+        m.diversity, m.diversity_cap = diversity, cap
+        torch.manual_seed(7)
+        out = m.training_step(x, 0, _sgd(m, ("generator", "discriminator")))
+        return [p.detach() for p in m.generator.parameters()], out
+
+    plain, out0 = g_after(0.0)
+    assert "noise_ratio" not in out0
+    lam_div = 3.0
+    varied, out = g_after(lam_div)
+    # the same draws by hand: c ~ q(c|x), then s, then s₂
+    torch.manual_seed(7)
+    c = base.sample_codes(x)
+    s = torch.randn(len(c), base.noise_dim, dtype=c.dtype)
+    s2 = torch.randn_like(s)
+    x1, x2 = base.generate(c, s), base.generate(c, s2)
+    per_image = [(x1[i] - x2[i]).abs().mean() / (s[i] - s2[i]).abs().mean() for i in range(len(c))]
+    ratio = torch.stack(per_image)
+    torch.testing.assert_close(base.noise_ratio(x1, x2, s, s2), ratio)
+    torch.testing.assert_close(out["noise_ratio"], ratio.mean().detach())
+    assert float(ratio.detach().max()) < 0.5  # the cap 0.5 is not reached: the term is the plain ratio
+    grads = torch.autograd.grad(ratio.mean(), list(base.generator.parameters()))
+    for p0, p1, g in zip(plain, varied, grads):  # SGD lr 1: p ← p − ∇(loss − λ_div·term)
+        torch.testing.assert_close(p1 - p0, lam_div * g)
+    assert any(float(g.abs().max()) > 1e-4 for g in grads)
+    capped, _ = g_after(lam_div, cap=float(ratio.detach().min()) / 2)
+    for p0, p1 in zip(plain, capped):
+        torch.testing.assert_close(p1, p0)
+    model = IDGAN(build_model("beta_vae", num_latents=3), noise_dim=2, diversity=2.0, diversity_cap=0.03)
+    assert model.config()["diversity"] == 2.0 and model.config()["diversity_cap"] == 0.03
+    assert build_model("idgan", **model.config()).diversity == 2.0
+    assert "diversity" not in IDGAN(build_model("beta_vae", num_latents=3), noise_dim=2).config()
+    with pytest.raises(ValueError, match="diversity"):
+        IDGAN(build_model("beta_vae", num_latents=3), diversity=-1.0)
+    with pytest.raises(ValueError, match="diversity_cap"):
+        IDGAN(build_model("beta_vae", num_latents=3), diversity=1.0, diversity_cap=0.0)

@@ -18,6 +18,9 @@ from .nets import BurgessDecoder, BurgessEncoder, check_images
 from .vae import VAE
 
 FEATURE_LAYERS = ("conv3", "conv4", "fc1", "fc2")
+#: ID-GAN's default cap τ of the diversity term: real dSprites images that share position and
+#: scale (shape and orientation redrawn) differ by about 0.02 per pixel, / E|s₁ − s₂| = 2/√π.
+DIVERSITY_CAP = 0.0175
 
 
 def _bce(logits, target: float):
@@ -377,6 +380,15 @@ class IDGAN(CourseModel):
       (:class:`FeatureDiscriminator`), so that a G that ignores s and draws one image per code
       pays for it.
 
+    One option **adds a term** to G's objective (a declared variant, off by default):
+
+    * ``diversity = λ_div > 0`` (the diversity-sensitive term of Yang et al., 2019): G also
+      maximises λ_div · E[min(r, τ)] with r = mean|G(s₁, c) − G(s₂, c)| / mean|s₁ − s₂| (per
+      image: mean over pixels, over noise dimensions), two noise draws for the same code.
+      A G that ignores s has r = 0; the cap τ = ``diversity_cap`` stops the push once two
+      draws differ as much as real sprites that share a code's position and scale (their
+      shape and orientation redrawn: about 0.02 per pixel on dSprites, r ≈ 0.018).
+
     Args:
         vae: the step-1 model (a VAE, a checkpoint path, or {"name", "config"}).
         noise_dim: size of s.
@@ -387,6 +399,8 @@ class IDGAN(CourseModel):
             Burgess 64×64 decoder).
         spectral_norm: spectrally normalise D's weights.
         minibatch_std: give D the batch's feature standard deviation.
+        diversity: λ_div ≥ 0 of the diversity term (0: none, the source's objective).
+        diversity_cap: τ > 0, the ratio r above which the term stops growing.
     """
 
     INITS = ("random", "decoder", "decoder+noise")
@@ -394,9 +408,14 @@ class IDGAN(CourseModel):
 
     def __init__(self, vae, noise_dim: int = 16, lam: float = 1.0, code_size: int | None = None,
                  channels: int | None = None, r1: float = 0.0, init: str = "random",
-                 spectral_norm: bool = False, minibatch_std: bool = False):
+                 spectral_norm: bool = False, minibatch_std: bool = False, diversity: float = 0.0,
+                 diversity_cap: float = DIVERSITY_CAP):
         super().__init__()
         vae = _vae_from(vae)
+        self.diversity = check_non_negative("diversity", diversity)
+        self.diversity_cap = float(diversity_cap)
+        if not self.diversity_cap > 0:
+            raise ValueError(f"diversity_cap must be > 0, got {diversity_cap!r}")
         self.noise_dim = check_positive_int("noise_dim", noise_dim)
         self.lam = check_non_negative("lam", lam)
         self.r1 = check_non_negative("r1", r1)
@@ -443,7 +462,8 @@ class IDGAN(CourseModel):
                 "channels": self.channels, "r1": self.r1, "init": self.init,
                 # listed only when on, so that checkpoints saved before the option still match
                 **({"spectral_norm": True} if self.spectral_norm else {}),
-                **({"minibatch_std": True} if self.minibatch_std else {})}
+                **({"minibatch_std": True} if self.minibatch_std else {}),
+                **({"diversity": self.diversity, "diversity_cap": self.diversity_cap} if self.diversity else {})}
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -473,6 +493,12 @@ class IDGAN(CourseModel):
         mu, logvar = self.vae.encode(x_gen)
         return 0.5 * (logvar + (c - mu) ** 2 / logvar.exp()).sum(1).mean()
 
+    @staticmethod
+    def noise_ratio(x1, x2, s1, s2):
+        """Per image, mean|x1 − x2| over pixels divided by mean|s1 − s2| over noise dimensions:
+        how much the images change per unit change of the noise (N values)."""
+        return (x1 - x2).abs().flatten(1).mean(1) / (s1 - s2).abs().mean(1).clamp_min(1e-8)
+
     def r1_penalty(self, x, logits):
         """E_x[‖∇_x D(x)‖²] for real images ``x`` (with requires_grad) and D's ``logits`` of them."""
         (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
@@ -480,7 +506,8 @@ class IDGAN(CourseModel):
 
     def training_step(self, x, step, optimizers):
         c = self.sample_codes(x)
-        x_gen = self.generate(c)
+        s = torch.randn(len(c), self.noise_dim, device=c.device, dtype=c.dtype)
+        x_gen = self.generate(c, s)
         x_real = x.detach().requires_grad_(self.r1 > 0)
         d_real = self.discriminator(x_real)
         d_loss = _bce(d_real, 1.0) + _bce(self.discriminator(x_gen.detach()), 0.0)
@@ -495,6 +522,11 @@ class IDGAN(CourseModel):
         adv = _bce(self.discriminator(x_gen), 1.0)
         r_id = self.r_id(c, x_gen)
         g_loss = adv + self.lam * r_id
+        if self.diversity > 0:  # the declared variant: a second noise draw for the same codes
+            s2 = torch.randn_like(s)
+            ratio = self.noise_ratio(x_gen, self.generate(c, s2), s, s2)
+            g_loss = g_loss - self.diversity * ratio.clamp(max=self.diversity_cap).mean()
+            out["noise_ratio"] = ratio.mean().detach()
         optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         optimizers["generator"].step()
