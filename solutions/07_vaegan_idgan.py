@@ -368,7 +368,15 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 #   $10^{-4}$, two noise draws gave the same dithered blob. With `"decoder+noise"` the
 #   course's 2,500-step trials with seed 0 ended the same way: whatever the learning rate,
 #   R1 or spectral normalisation of D, and λ of 1 or 0.1, $G$ learned to ignore $s$ and two
-#   noise draws gave nearly the same image.) Lee et al. train $G$ from scratch
+#   noise draws gave nearly the same image. Two remedies that the library offers did not change
+#   that in the course's trials at lr $5 \cdot 10^{-4}$, seed 0: `minibatch_std=True`, which lets
+#   $D$ see how varied a batch is, but a batch varies by position anyway, so it cannot see that
+#   every code gets one shape (after 500 steps two draws differed by 0.005 per pixel, against
+#   about 0.02 for real sprites that share position and scale); and `diversity=λ_div`, the
+#   diversity-sensitive term of Yang et al. (2019), a declared variant that rewards
+#   $G(s_1, c) \ne G(s_2, c)$: with $\lambda_{div} = 50$ the difference stayed near 0.005, and
+#   with 500 it reached 0.03 by painting grey texture into the background, where the encoder
+#   does not look, not by drawing other shapes.) Lee et al. train $G$ from scratch
 #   (`IDGAN_INIT = "random"`). (A past measurement, not rerun here: in the development runs,
 #   400 steps from scratch with the quick settings and seed 0 left the distance, read by a
 #   300-step classifier, near 850 against 10 for the β-VAE, far from anything that looks like a
