@@ -363,7 +363,7 @@ class IDGAN(CourseModel):
     the frozen encoder's posterior of the generated image: eq. 7's KL(q(c) ‖ q(c|G(s, c)))
     up to the entropy of q(c), which does not depend on G.
 
-    Two options make step 2 affordable on a small budget; both leave the objective unchanged:
+    Four options make step 2 affordable on a small budget; all leave the objective unchanged:
 
     * ``r1 = γ > 0`` adds the R1 penalty of Mescheder et al. (2018) to the discriminator's loss,
       γ/2 · E_x[‖∇_x D(x)‖²] on real images (D's logit): it keeps D smooth on the data, a
