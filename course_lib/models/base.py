@@ -92,6 +92,13 @@ def check_non_negative(name: str, value) -> float:
     return value
 
 
+def check_positive(name: str, value) -> float:
+    value = float(value)
+    if not value > 0:  # also catches NaN
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return value
+
+
 # -- the device ----------------------------------------------------------------------------
 def amp_dtype(device, preferred: torch.dtype = torch.bfloat16) -> torch.dtype:
     """The dtype for ``torch.autocast`` on ``device``: ``preferred`` (bfloat16), except on a CUDA

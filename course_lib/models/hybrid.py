@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import kl_normal, reconstruction
-from .base import CourseModel, check_non_negative, check_positive_int, register
+from .base import CourseModel, check_non_negative, check_positive, check_positive_int, register
 from .nets import BurgessDecoder, BurgessEncoder, check_images
 from .vae import VAE
 
@@ -413,9 +413,7 @@ class IDGAN(CourseModel):
         super().__init__()
         vae = _vae_from(vae)
         self.diversity = check_non_negative("diversity", diversity)
-        self.diversity_cap = float(diversity_cap)
-        if not self.diversity_cap > 0:
-            raise ValueError(f"diversity_cap must be > 0, got {diversity_cap!r}")
+        self.diversity_cap = check_positive("diversity_cap", diversity_cap)
         self.noise_dim = check_positive_int("noise_dim", noise_dim)
         self.lam = check_non_negative("lam", lam)
         self.r1 = check_non_negative("r1", r1)

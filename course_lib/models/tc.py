@@ -21,7 +21,7 @@ from torch import nn
 from ..losses import kl_normal, reconstruction
 from ..losses.capacity import capacity_penalty, capacity_schedule, check_capacity_options
 from ..losses.tc import ESTIMATORS, tc_decomposition
-from .base import check_non_negative, check_positive_int, register
+from .base import check_non_negative, check_positive, check_positive_int, register
 from .vae import VAE
 
 #: Number of images of dSprites, the default data set size of the β-TCVAE estimators.
@@ -153,9 +153,7 @@ class FactorVAE(VAE):
         super().__init__(num_latents, 1.0, channels, recon, reduction, arch)
         self.gamma = _weight("gamma", self.default_gamma if gamma is None else gamma)
         self.disc_hidden, self.disc_layers = int(disc_hidden), int(disc_layers)
-        self.disc_lr = float(disc_lr)
-        if not self.disc_lr > 0:
-            raise ValueError(f"disc_lr must be > 0, got {disc_lr!r}")
+        self.disc_lr = check_positive("disc_lr", disc_lr)
         self.discriminator = TCDiscriminator(self.num_latents, self.disc_hidden, self.disc_layers)
 
     def config(self):
