@@ -626,7 +626,45 @@ def describe_device(device) -> str:
         return torch.cuda.get_device_name(device)
     import platform
 
-    return f"{platform.processor() or platform.machine()} CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"{platform.processor() or platform.machine()} CPU ({threads} thread{'s' if threads != 1 else ''})"
+
+
+def describe_training(trained_on: dict) -> str:
+    """Where and how long a shipped model trained, from its manifest ``trained_on`` record: the
+    wall time, the number of segments and every machine with its share of the segments, e.g.
+    ``"8.20 h in 5 segments: 4 on x86_64 CPU (1 thread), 1 on x86_64 CPU (2 threads)"``.
+
+    Records of a single run without ``segments`` give their one device; an empty record gives
+    ``"training not recorded"``.
+    """
+    if not trained_on:
+        return "training not recorded"
+    seconds = trained_on.get("seconds")
+    hours = trained_on.get("hours", seconds / 3600 if seconds is not None else None)
+    when = ("wall time not recorded" if hours is None else f"{hours:.2f} h" if hours >= 1
+            else f"{hours * 60:.0f} min" if hours * 60 >= 1 else f"{hours * 3600:.0f} s")
+    segments = trained_on.get("segments") or []
+    if not segments:  # older records: the machines and the number of resumptions, if any
+        devices = list(dict.fromkeys(_thread_word(m.get("device", "?")) for m in trained_on.get("machines", [])))
+        where = "; ".join(devices) or _thread_word(trained_on.get("device", "?"))
+        if "resumptions" not in trained_on:
+            return f"{when} on {where}"
+        n = int(trained_on["resumptions"]) + 1
+        return f"{when} in {n} segment{'s' if n != 1 else ''} on {where}"
+    counts: dict[str, int] = {}
+    for segment in segments:
+        device = _thread_word(segment.get("device", "?"))
+        counts[device] = counts.get(device, 0) + 1
+    n = len(segments)
+    if len(counts) == 1:
+        return f"{when} in {n} segment{'s' if n != 1 else ''} on {next(iter(counts))}"
+    return f"{when} in {n} segments: " + ", ".join(f"{c} on {d}" for d, c in counts.items())
+
+
+def _thread_word(device: str) -> str:
+    # records written before describe_device said "1 thread" read "(1 threads)"
+    return device.replace("(1 threads)", "(1 thread)")
 
 
 def now() -> str:

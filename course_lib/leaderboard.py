@@ -28,7 +28,9 @@ from .models import build_model
 #: must share with the entry (the capacity rows differ only in their penalty);
 #: ``code_of``: the entry whose encoder provides the code (ID-GAN uses its β-VAE's);
 #: ``init_from``: the entry whose encoder and decoder it starts from (VAE-GAN, as in notebook 07);
-#: ``lr``: a learning rate of its own instead of the leaderboard's.
+#: ``lr``: a learning rate of its own instead of the leaderboard's; ``slow``: one training step
+#: costs several of a VAE's (a discriminator and more), so the quick profile leaves the entry out
+#: unless a checkpoint is shipped (:func:`default_names`).
 ENTRIES: dict[str, dict] = {
     "AE": {"model": "autoencoder", "config": {"num_latents": 10}},
     "VAE": {"model": "vae", "config": {"num_latents": 10}},
@@ -44,11 +46,11 @@ ENTRIES: dict[str, dict] = {
     "InfoGAN (Q)": {"model": "infogan", "config": {"codes": "cat3,cont4", "noise_dim": 5, "arch": "conv64",
                                                    "width": 32, "lam": 1.0, "q_std": 1.0, "spectral_norm": True,
                                                    "d_lr_ratio": 2.0},
-                    "shipped": "infogan_dsprites"},
+                    "shipped": "infogan_dsprites", "slow": True},
     # notebook 07's recipe: from the β-VAE row's weights, β 0.1, γ 1, Dis_l = conv3, Adam β₁ 0.5, lr 5e-4
     "VAE-GAN": {"model": "vae_gan", "config": {"num_latents": 10, "beta": 0.1, "gamma": 1.0, "feature_layer": "conv3",
                                                "adam_beta1": 0.5}, "init_from": "β-VAE", "lr": 5e-4,
-                "shipped": "vae_gan"},
+                "shipped": "vae_gan", "slow": True},
     "ID-GAN (β-VAE code)": {"model": "idgan", "config": {"noise_dim": 16}, "code_of": "β-VAE"},
 }
 
@@ -104,6 +106,41 @@ def reference_checkpoint(name: str, steps: int) -> tuple[str, dict, str] | None:
     seed = SEED_CHOICE.get(key, f"seed {recipe['seed']}, not selected")
     best = f"best MIG of {len(candidates)} shipped" if len(candidates) > 1 else "the only one shipped"
     return key, shipped, f"shipped ({n} steps{notes}; {seed}; {best})"
+
+
+def default_names(profile: str, steps: int) -> tuple[list[str], dict[str, str]]:
+    """The entries that a leaderboard of ``profile`` with budget ``steps`` scores when the caller
+    names none, and the ones it leaves out, each with the reason.
+
+    Every entry, except in the quick profile the ``slow`` ones without a shipped checkpoint
+    (:func:`reference_checkpoint`): training them here would take minutes of the profile's few.
+    """
+    from .profiles import check_profile
+
+    profile = check_profile(profile)
+    names, left_out = [], {}
+    for name, entry in ENTRIES.items():
+        if profile == "quick" and entry.get("slow") and reference_checkpoint(name, steps) is None:
+            left_out[name] = (f"no shipped checkpoint, and training it here ({steps} steps, each several of a "
+                              f"VAE's) would take minutes: name it in MODELS, or use the full profile")
+        else:
+            names.append(name)
+    return names, left_out
+
+
+def inherited_scores(name: str, scored: dict[str, dict]) -> dict | None:
+    """The scores of entry ``name`` when they are another row's by construction, else None.
+
+    An entry scored through another entry's code (``code_of``: ID-GAN through its frozen β-VAE)
+    gets exactly that entry's scores, whatever its generator learned, once that entry is in
+    ``scored`` (name → :func:`evaluate` row); it reconstructs nothing, so its ``recon`` is NaN.
+    """
+    if name not in ENTRIES:
+        raise ValueError(f"unknown leaderboard entry {name!r}: expected one of {list(ENTRIES)}")
+    base = ENTRIES[name].get("code_of")
+    if base is None or base not in scored:
+        return None
+    return {**scored[base], "recon": float("nan")}
 
 
 def training_steps(name: str, steps: int, use_shipped: bool = True) -> int:

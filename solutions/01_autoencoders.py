@@ -85,7 +85,7 @@ import numpy as np
 import torch
 
 from course_lib import exercises, viz
-from course_lib.checkpoints import load_or_train
+from course_lib.checkpoints import describe_training, load_or_train
 from course_lib.data import DSprites
 from course_lib.models import Autoencoder
 from course_lib.notebook import setup
@@ -465,7 +465,7 @@ print("recipe:", {k: recipe[k] for k in ("model", "config", "steps", "batch_size
 if main_run.extra["source"] == "shipped":
     trained_on = main_run.extra["trained_on"]
     print(f"loaded the shipped model {main_run.checkpoint}: trained by `python -m course_lib "
-          f"pretrain autoencoder` on {trained_on.get('device')} in {trained_on.get('seconds', 0):.0f} s")
+          f"pretrain autoencoder`, {describe_training(trained_on)}")
 else:
     print(f"trained in {main_run.seconds:.0f} s ({main_run.images_per_second:.0f} images/s on {device})")
 viz.plot_history(main_run.history, keys=("loss",), logy=True,

@@ -108,7 +108,7 @@ import torch
 from IPython.display import display
 
 from course_lib import exercises, viz, widgets
-from course_lib.checkpoints import load_or_train
+from course_lib.checkpoints import describe_training, load_or_train
 from course_lib.data import DSprites
 from course_lib.losses import kl_normal
 from course_lib.metrics import encode_dataset, mig
@@ -626,7 +626,7 @@ long_run = load_or_train("beta_vae", profile=long_profile, seed=LONG_SEED, steps
 long_model = long_run.model.eval()
 trained_on = long_run.extra.get("trained_on", {})
 print(f"β-VAE seed {LONG_SEED}, {LONG_STEPS} steps: {long_run.extra['source']}"
-      + (f" (trained in {trained_on['seconds']:.0f} s on {trained_on['device']})" if "seconds" in trained_on else ""))
+      + (f" (trained {describe_training(trained_on)})" if trained_on else ""))
 long_encoded = encode_dataset(long_model, ds, n=NUM_EVAL, seed=SEED + 2000)
 long_mig = mig(long_encoded.mu, long_encoded.classes, factor_names=ds.factor_names)
 headline(f"MIG of seed {LONG_SEED} after {LONG_STEPS} steps on {NUM_EVAL} images", long_mig.score, ".3f")

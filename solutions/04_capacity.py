@@ -94,7 +94,7 @@ import torch
 from IPython.display import display
 
 from course_lib import exercises, viz, widgets
-from course_lib.checkpoints import find_shipped, load_or_train, recipe
+from course_lib.checkpoints import describe_training, find_shipped, load_or_train, recipe
 from course_lib.data import DSprites
 from course_lib.losses import bernoulli_recon, capacity_schedule, kl_normal
 from course_lib.metrics import encode_dataset, mig
@@ -717,9 +717,7 @@ for penalty in ("abs", "hinge"):
           f"over {cfg['c_steps']:,} steps, {recipe_s['steps']:,} steps of {recipe_s['batch_size']}, "
           f"lr {recipe_s['lr']:g}, seed {recipe_s['seed']}")
     if run.extra["source"] == "shipped":
-        print(f"{'':<7}trained for {trained_on.get('hours', float('nan')):.1f} h in "
-              f"{trained_on.get('resumptions', 0) + 1} segments on "
-              + "; ".join(m.get("device", "?") for m in trained_on.get("machines", [])) or "?")
+        print(f"{'':<7}trained {describe_training(trained_on)}")
 SCHEDULE_STEPS = schedule["abs"].extra["recipe"]["steps"]
 SCHEDULE_EVAL = min(NUM_EVAL, 10_000) if PROFILE == "smoke" else 10_000
 eval_schedule = {p: evaluate(r.model.eval(), n=SCHEDULE_EVAL) for p, r in schedule.items()}
@@ -976,8 +974,7 @@ if SCHEDULE_PROFILE == "smoke" or find_shipped(second_recipe) is not None:
                            device=device, progress=False)
     trained_on = second.extra.get("trained_on", {})
     print(f"abs, seed {SECOND_SEED}: {second.extra['source']}, {second_recipe['steps']:,} steps"
-          + (f", trained for {trained_on.get('hours', float('nan')):.1f} h in "
-             f"{trained_on.get('resumptions', 0) + 1} segments" if second.extra["source"] == "shipped" else ""))
+          + (f", trained {describe_training(trained_on)}" if second.extra["source"] == "shipped" else ""))
     eval_second = evaluate(second.model.eval(), n=SCHEDULE_EVAL)
     switch_second = switch_on_table(f"schedule (abs, seed {SECOND_SEED})", second.history, eval_second,
                                     steps=SCHEDULE_STEPS)

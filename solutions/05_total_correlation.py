@@ -102,7 +102,7 @@ import torch
 from IPython.display import display
 
 from course_lib import exercises, viz, widgets
-from course_lib.checkpoints import find_shipped, load_or_train
+from course_lib.checkpoints import describe_training, find_shipped, load_or_train
 from course_lib.checkpoints import recipe as reference_recipe
 from course_lib.data import DSprites, load_mnist
 from course_lib.losses import bernoulli_recon, kl_normal, tc_decomposition
@@ -652,8 +652,8 @@ for tag, name in (("β-VAE", "beta_vae"), ("β-TCVAE", "beta_tcvae")):
     if run.extra["source"] == "shipped":
         shipped_mig, trained_on = run.extra["metrics"].get("mig"), run.extra["trained_on"]
         print(f"{'':<8} manifest: MIG {shipped_mig:.3f} on {run.extra['metrics'].get('metric_images')} other "
-              f"images; trained in {trained_on.get('seconds', float('nan')) / 60:.0f} min on "
-              f"{trained_on.get('device', '?')}; {recipe['steps'] * recipe['batch_size'] / len(ds):.1f} passes over dSprites")
+              f"images; trained {describe_training(trained_on)}; "
+              f"{recipe['steps'] * recipe['batch_size'] / len(ds):.1f} passes over dSprites")
 mig_tc_long, mig_beta_long = long_scores["β-TCVAE"].score, long_scores["β-VAE"].score
 headline(f"β-TCVAE (β=6) MIG after {LONG_STEPS} steps", mig_tc_long, ".3f")
 headline(f"β-VAE (β=8) MIG after {LONG_STEPS} steps", mig_beta_long, ".3f")
@@ -762,8 +762,7 @@ if fv_shipped or PROFILE != "quick":
           f"{fv_recipe['config']['disc_layers']}×{fv_recipe['config']['disc_hidden']}, {fv_recipe['steps']:,} steps of "
           f"{fv_recipe['batch_size']}, lr {fv_recipe['lr']:g}, seed {fv_recipe['seed']}")
     if fv_run.extra["source"] == "shipped":
-        print(f"trained for {fv_trained.get('hours', float('nan')):.1f} h in {fv_trained.get('resumptions', 0) + 1} "
-              f"segment(s) on {fv_trained.get('device', '?')}; "
+        print(f"trained {describe_training(fv_trained)}; "
               f"{fv_recipe['steps'] * fv_recipe['batch_size'] / len(ds):.1f} passes over dSprites")
     result = long_scores["FactorVAE"]
     print(f"MIG {result.score:.3f} on {N_LONG_EVAL:,} images; per factor "

@@ -109,7 +109,7 @@ import torch
 from IPython.display import display
 
 from course_lib import exercises, viz
-from course_lib.checkpoints import find_shipped, load_or_train, load_record
+from course_lib.checkpoints import describe_training, find_shipped, load_or_train, load_record
 from course_lib.checkpoints import recipe as reference_recipe
 from course_lib.data import DSprites, RingOfGaussians
 from course_lib.data.mnist import load_mnist
@@ -957,8 +957,7 @@ ds_recipe, ds_trained = ds_run.extra["recipe"], ds_run.extra.get("trained_on", {
 print(f"InfoGAN on dSprites: {ds_run.extra['source']}, {ds_recipe['steps']:,} steps of {ds_recipe['batch_size']}, "
       f"lr {ds_recipe['lr']:g}, seed {ds_recipe['seed']}, {ds_recipe['config']}")
 if ds_run.extra["source"] == "shipped":
-    print(f"trained for {ds_trained.get('hours', float('nan')):.1f} h in {ds_trained.get('resumptions', 0) + 1} "
-          f"segment(s) on {ds_trained.get('device', '?')}")
+    print(f"trained {describe_training(ds_trained)}")
 n_eval = profiles.pick(PROFILE, smoke=256, quick=10_000, full=10_000)
 eval_classes = ds.sample_classes(n_eval, generator=torch.Generator().manual_seed(SEED + 7))
 q_codes = dsprites_gan.representation(ds.images(eval_classes.to(device)))  # categories, then means

@@ -100,7 +100,7 @@ import torch.nn.functional as F
 from IPython.display import display
 
 from course_lib import exercises, viz
-from course_lib.checkpoints import find_shipped, load_or_train
+from course_lib.checkpoints import describe_training, find_shipped, load_or_train
 from course_lib.checkpoints import recipe as reference_recipe
 from course_lib.data import DSprites
 from course_lib.leaderboard import reconstruction_error
@@ -330,7 +330,7 @@ vae = vae_run.model.eval()
 print("step 1:", vae_run.extra["source"], {k: vae_run.extra["recipe"][k] for k in ("config", "data", "steps", "lr")})
 if vae_run.extra["source"] == "shipped":
     trained_on = vae_run.extra.get("trained_on", {})
-    print(f"trained by pretrain in {trained_on.get('seconds', float('nan')):.0f} s on {trained_on.get('device', '?')}")
+    print(f"trained by pretrain, {describe_training(trained_on)}")
 viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 
 # %% [markdown]
@@ -399,9 +399,8 @@ if idgan_long:
     same_step1 = all(torch.equal(p, q) for p, q in zip(idgan_run.model.vae.state_dict().values(),
                                                          vae.state_dict().values()))
     trained_on = idgan_run.extra["trained_on"]
-    print(f"step 2: shipped, {idgan_run.extra['recipe']['steps']:,} steps of {BATCH_SIZE}, trained for "
-          f"{trained_on.get('hours', float('nan')):.1f} h in {trained_on.get('resumptions', 0) + 1} segment(s) on "
-          f"{trained_on.get('device', '?')}; its frozen β-VAE is step 1's: {same_step1}")
+    print(f"step 2: shipped, {idgan_run.extra['recipe']['steps']:,} steps of {BATCH_SIZE}, trained "
+          f"{describe_training(trained_on)}; its frozen β-VAE is step 1's: {same_step1}")
 else:
     idgan_run = fit_07(IDGAN(vae, noise_dim=NOISE_DIM, lam=LAMBDA, r1=R1, init=IDGAN_INIT), train_data,
                        IDGAN_STEPS, lr=IDGAN_LR)
@@ -840,7 +839,7 @@ if hybrid_long:
     hybrid_run = load_or_train("vae_infogan", profile="full", seed=SEED, device=device, progress=False)
     h_recipe, h_trained = hybrid_run.extra["recipe"], hybrid_run.extra["trained_on"]
     print(f"hybrid: shipped, {h_recipe['config']}, {h_recipe['steps']:,} steps of {h_recipe['batch_size']}, lr "
-          f"{h_recipe['lr']:g}; trained for {h_trained.get('hours', float('nan')):.1f} h on {h_trained.get('device', '?')}")
+          f"{h_recipe['lr']:g}; trained {describe_training(h_trained)}")
 else:
     hybrid_run = fit_07(VAEInfoGAN(num_latents=6, num_informative=2), train_data, GAN_STEPS)
 hybrid = hybrid_run.model.eval()

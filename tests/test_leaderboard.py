@@ -177,3 +177,59 @@ def test_table_rows_show_the_training_budget(tmp_path, monkeypatch):
     header = leaderboard.markdown_table([row]).splitlines()[0]
     assert header.startswith("| model | steps | source | recon | MIG |")
     assert "| VAE | 7 | cached |" in leaderboard.markdown_table([row])
+
+
+def test_id_gan_row_is_its_beta_vae_row_whatever_the_generator_learned():
+    """ID-GAN is scored through its frozen β-VAE's code, so scoring the ID-GAN model itself gives
+    the β-VAE's numbers; `inherited_scores` copies them instead of training the generator."""
+    ds = DSprites()
+    classes = ds.sample_classes(300, torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    vae = build_model("beta_vae", num_latents=10).eval()
+    idgan = leaderboard.build_entry("ID-GAN (β-VAE code)", steps=5, vae=vae).eval()
+    with torch.no_grad():  # a generator that has learned something else than at its start
+        for p in idgan.generator.parameters():
+            p.add_(torch.randn_like(p))
+    by_vae = leaderboard.evaluate(vae, ds, classes, n_votes=8, seed=3)
+    by_idgan = leaderboard.evaluate(idgan, ds, classes, n_votes=8, seed=3)
+    copied = leaderboard.inherited_scores("ID-GAN (β-VAE code)", {"β-VAE": by_vae})
+    assert set(copied) == set(by_idgan) == set(leaderboard.METRIC_COLUMNS)
+    for column in leaderboard.METRIC_COLUMNS:
+        if column == "recon":
+            assert math.isnan(copied[column]) and math.isnan(by_idgan[column]) and not math.isnan(by_vae[column])
+        else:
+            assert copied[column] == by_idgan[column] == by_vae[column], column
+    # nothing to inherit: the base row is not scored yet, or the entry has its own code
+    assert leaderboard.inherited_scores("ID-GAN (β-VAE code)", {}) is None
+    assert leaderboard.inherited_scores("β-VAE", {"β-VAE": by_vae}) is None
+    with pytest.raises(ValueError, match="unknown leaderboard entry"):
+        leaderboard.inherited_scores("nope", {})
+
+
+def test_quick_leaves_out_only_slow_entries_without_a_shipped_checkpoint(tmp_path, monkeypatch):
+    from course_lib import checkpoints as ck
+
+    names, left_out = leaderboard.default_names("full", 200)
+    assert names == list(leaderboard.ENTRIES) and left_out == {}
+    assert leaderboard.default_names("smoke", 2) == (list(leaderboard.ENTRIES), {})
+    # with no checkpoint shipped at all, quick leaves out exactly the slow entries
+    empty = tmp_path / "none"
+    empty.mkdir()
+    manifest = ck.read_manifest()
+    (empty / ck.MANIFEST).write_text(json.dumps({"format": manifest["format"], "checkpoints": {}}))
+    monkeypatch.setenv("COURSE_CHECKPOINTS", str(empty))
+    slow = [n for n, e in leaderboard.ENTRIES.items() if e.get("slow")]
+    assert {"VAE-GAN", "InfoGAN (Q)"} <= set(slow)
+    names, left_out = leaderboard.default_names("quick", 200)
+    assert list(left_out) == slow and names == [n for n in leaderboard.ENTRIES if n not in slow]
+    assert all("name it in MODELS" in why for why in left_out.values())
+    # a shipped checkpoint of a slow entry's recipe puts it back
+    vaegan = [(k, e) for k, e in manifest["checkpoints"].items() if e["recipe"]["name"] == "beta_vae"][0]
+    fake = dict(vaegan[1], recipe=dict(vaegan[1]["recipe"], name="vae_gan", steps=1000))
+    (empty / ck.MANIFEST).write_text(json.dumps({"format": manifest["format"], "checkpoints": {"fake": fake}}))
+    names, left_out = leaderboard.default_names("quick", 200)
+    assert "VAE-GAN" in names and "VAE-GAN" not in left_out
+    # ... but only when it has at least the budget asked for
+    assert "VAE-GAN" in leaderboard.default_names("quick", 2000)[1]
+    with pytest.raises(ValueError, match="unknown profile"):
+        leaderboard.default_names("fast", 200)

@@ -361,9 +361,25 @@ def test_describe_entry_names_steps_hours_segments_and_mig_per_factor():
              "trained_on": {"total_steps": 120000, "hours": 7.5, "resumptions": 3,
                             "machines": [{"device": "cpu A"}, {"device": "cpu A"}]}}
     line = pretrain.describe_entry("m-key", entry)
-    assert line.startswith("shipped m-key: 1,234 bytes (float16), 120,000 steps, 7.50 h in 4 segment(s) on cpu A;")
+    assert line.startswith("shipped m-key: 1,234 bytes (float16), 120,000 steps, 7.50 h in 4 segments on cpu A;")
     assert "MIG 0.250 (shape 0.10, scale 0.20, orientation 0.00, posX 0.50, posY 0.45)" in line
     assert "metric_images 10000" in line and "metric_seed" not in line
     bare = pretrain.describe_entry("old", {"recipe": {"steps": 300}, "bytes": 10, "metrics": {},
                                            "trained_on": {"device": "cpu B"}})
     assert "300 steps, wall time not recorded on cpu B; no metrics" in bare
+
+
+def test_describe_training_counts_the_segments_of_every_machine():
+    """The line every notebook prints under a shipped model names each machine with its share of
+    the segments, not only the last segment's machine."""
+    from course_lib.checkpoints import describe_training
+
+    segment = {"device": "x86_64 CPU (1 threads)", "seconds": 100.0}
+    record = {"hours": 8.2, "device": "x86_64 CPU (2 threads)", "resumptions": 4,
+              "segments": [segment] * 4 + [{"device": "x86_64 CPU (2 threads)", "seconds": 50.0}]}
+    assert describe_training(record) == ("8.20 h in 5 segments: 4 on x86_64 CPU (1 thread), "
+                                         "1 on x86_64 CPU (2 threads)")
+    assert describe_training({"hours": 1.25, "segments": [segment]}) == "1.25 h in 1 segment on x86_64 CPU (1 thread)"
+    assert describe_training({"seconds": 1200.0, "device": "gpu"}) == "20 min on gpu"
+    assert describe_training({"seconds": 46.0, "device": "gpu"}) == "46 s on gpu"
+    assert describe_training({}) == "training not recorded"

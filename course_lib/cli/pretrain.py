@@ -162,11 +162,6 @@ def describe_entry(key: str, entry: dict) -> str:
 
     trained, metrics = entry.get("trained_on", {}), dict(entry.get("metrics", {}))
     steps = trained.get("total_steps", entry["recipe"]["steps"])
-    hours = trained.get("hours")
-    when = (f"{hours:.2f} h in {trained.get('resumptions', 0) + 1} segment(s)" if hours is not None
-            else "wall time not recorded")
-    machines = "; ".join(sorted({m.get("device", "?") for m in trained.get("machines", [])})) \
-        or trained.get("device", "?")
     per_factor = metrics.pop("mig_per_factor", None)
     parts = []
     if "mig" in metrics:
@@ -175,7 +170,7 @@ def describe_entry(key: str, entry: dict) -> str:
     parts += [f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in metrics.items()
               if k not in ("metric_seed",)]
     return (f"shipped {key}: {entry['bytes']:,} bytes ({entry.get('dtype', 'float32')}), {steps:,} steps, "
-            f"{when} on {machines}; " + ("; ".join(parts) or "no metrics"))
+            f"{ck.describe_training(trained)}; " + ("; ".join(parts) or "no metrics"))
 
 
 def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, folder=None,
