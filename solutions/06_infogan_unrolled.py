@@ -1023,7 +1023,9 @@ viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_se
 # information term rewards a code that can be read back, whatever mixture of factors it carries,
 # so nothing in InfoGAN's objective prefers the factor axes. Published InfoGANs on dSprites score
 # well below the VAE family on MIG (Locatello et al. 2019 report low and unstable values); Lin
-# et al.'s modified InfoGAN is the strong baseline of their paper, after 10 times this budget.
+# et al.'s modified InfoGAN is the strong baseline of their paper, MIG 0.22 ± 0.01 over 50 runs
+# (their Table 1) after 288,000 iterations of one D step and two G steps each, about ten times
+# the course's steps and twenty times its generator updates.
 #
 # ## 6. An explorer
 #
