@@ -14,6 +14,7 @@ the same configuration finds its finished run under ``runs/checkpoints/`` and an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -428,6 +429,39 @@ class LogWindow:
         return {"sums": sums, "count": self.count, "window_start": self.start}
 
 
+#: Set by :func:`request_stop`: the running loop stops after its current step and saves.
+_STOP = {"requested": False}
+
+
+def request_stop(signum=None, frame=None) -> None:
+    """Ask the training loop that is running to stop after its current step, save its state
+    and return an unfinished result (resumable). Usable as a signal handler: see
+    :func:`stop_on_signals`."""
+    _STOP["requested"] = True
+
+
+@contextlib.contextmanager
+def stop_on_signals(*signums):
+    """Within the block, SIGTERM and SIGINT (or ``signums``) stop training gracefully
+    (:func:`request_stop`) instead of killing the process between two checkpoints; the old
+    handlers and a clear flag are restored on exit. Only in the main thread (signal handlers
+    can only be installed there); elsewhere the block runs unchanged."""
+    import signal
+    import threading
+
+    signums = signums or (signal.SIGTERM, signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, request_stop) for s in signums}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        _STOP["requested"] = False
+
+
 def run_steps(step_fn, *, start: int, steps: int, end: int, window: LogWindow, log_every: int,
               on_log, save, non_finite, checkpoint_every: int | None = None, time_limit: float | None = None,
               check_every_step: bool = True, progress: str | None = None) -> tuple[int, float]:
@@ -438,7 +472,8 @@ def run_steps(step_fn, *, start: int, steps: int, end: int, window: LogWindow, l
     where ``check_every_step``, else at every log and before every save), the terms summed in
     ``window``; every ``log_every`` steps and at ``steps`` ``on_log(step, means)``; every
     ``checkpoint_every`` steps (but the last) ``save(step)``; a stop after the first step past
-    ``time_limit`` seconds. ``non_finite(step, window_start, losses)`` raises (``losses``: the
+    ``time_limit`` seconds, or after a :func:`request_stop` (a signal in :func:`stop_on_signals`).
+    ``non_finite(step, window_start, losses)`` raises (``losses``: the
     loss, or the window's summed loss, that is not finite). ``progress``: the label of
     a progress bar, or None. Returns (the last step done, the seconds it took).
     """
@@ -465,7 +500,8 @@ def run_steps(step_fn, *, start: int, steps: int, end: int, window: LogWindow, l
                     bar.set_postfix(loss=f"{float(means['loss'].float().mean()):.4g}", refresh=False)
             if checkpoint_every and step % checkpoint_every == 0 and step != steps:
                 save(step)
-            if time_limit is not None and step < steps and time.perf_counter() - t0 > time_limit:
+            if step < steps and (_STOP["requested"] or
+                                 (time_limit is not None and time.perf_counter() - t0 > time_limit)):
                 break
     finally:
         if bar is not None:

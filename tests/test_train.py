@@ -323,6 +323,32 @@ def test_time_limit_stops_and_saves(tmp_path):
             train(tiny(), DATA, steps=5, checkpoint=ckpt, **bad, **FAST)
 
 
+def test_sigterm_in_stop_on_signals_saves_the_current_step_and_resumes_exactly(tmp_path):
+    """`pretrain` runs inside stop_on_signals: a SIGTERM (or Ctrl-C) mid-run saves the state at
+    the step it reached, between two periodic checkpoints, and the run resumes from there."""
+    import os
+    import signal
+
+    from course_lib.train import stop_on_signals
+
+    full = train(tiny(), DATA, steps=12, log_every=1, seed=4, **FAST)
+    ckpt = tmp_path / "signalled.pt"
+
+    def terminate_at_5(step, terms, model):
+        if step == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_signals():
+        part = train(tiny(), DATA, steps=12, log_every=1, seed=4, checkpoint=ckpt, checkpoint_every=10,
+                     callbacks=[terminate_at_5], **FAST)
+    assert not part.finished and part.steps == 5 and load_checkpoint(ckpt)["step"] == 5
+    assert signal.getsignal(signal.SIGTERM) is before  # the old handler is back
+    rest = train(tiny(), DATA, steps=12, log_every=1, seed=4, checkpoint=ckpt, **FAST)  # the flag is clear
+    assert rest.finished and rest.resumed_from == 5
+    assert same_weights(rest.model, full.model) and dict(rest.history) == dict(full.history)
+
+
 @pytest.mark.parametrize("change", [{"lr": 5e-3}, {"seed": 1}, {"batch_size": 4}])
 def test_resuming_with_other_settings_is_an_error(tmp_path, change):
     ckpt = tmp_path / "run.pt"

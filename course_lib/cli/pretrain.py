@@ -25,7 +25,7 @@ import torch
 
 from .. import checkpoints as ck
 from .. import profiles
-from ..train import choose_device, load_checkpoint
+from ..train import choose_device, load_checkpoint, stop_on_signals
 from .arguments import device_name, non_negative_int, positive_float, positive_int
 from .run import parse_value
 
@@ -318,7 +318,6 @@ def main(argv=None, prog: str | None = None) -> int:
                   f"(continue with --resume)")
         return 0
     names = args.names or list(ck.RECIPES)
-    from ..models import MODELS
 
     if args.peek:
         metric_images = 3_000 if args.metric_images is None else args.metric_images
@@ -344,6 +343,13 @@ def main(argv=None, prog: str | None = None) -> int:
             ck.recipe(name, profile, **overrides)
         except ValueError as err:
             parser.error(str(err))
+    with stop_on_signals():  # SIGTERM or Ctrl-C: save the unfinished run where it is, then stop
+        return _pretrain_all(names, profile, args, overrides)
+
+
+def _pretrain_all(names, profile, args, overrides) -> int:
+    from ..models import MODELS
+
     total = 0
     for name in names:
         if ck.RECIPES[name]["model"] not in MODELS:
