@@ -349,7 +349,8 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 # the generator was given*. That is what ties each dimension of $c$ to the same factor in both
 # models. The β-VAE is never updated in step 2 (a test in `tests/test_hybrid.py` checks it).
 #
-# Three choices make step 2 work on a CPU budget; none changes the objective above:
+# Three choices make step 2 work on a CPU budget; none changes G's objective above (R1 adds a
+# term to D's):
 #
 # - **A small λ** (`LAMBDA` = $10^{-4}$, the weight of Lee et al.'s own dSprites configuration;
 #   source paper 000 does not state its λ). $-\log q_\phi(c \mid G(s, c))$ is large and steep
@@ -359,7 +360,8 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 #   $5 \cdot 10^{-4}$, seed 0, rulers on 3,000 images: λ = 1 (with `minibatch_std`, 500 steps)
 #   ended at a factor Fréchet distance of 529 and a grey share of 0.77; λ = $10^{-3}$ at 526 and 0.22, and
 #   at 187 and 0.17 after 2,000 steps, where two noise draws first gave different shapes;
-#   λ = $10^{-4}$ at 347 and 0.11. The β-VAE's decodes of the same codes: 947 and 0.60.)
+#   λ = $10^{-4}$ at 347 and 0.11, ahead of λ = $10^{-3}$ on both at the same step. The β-VAE's
+#   decodes of the same codes: 947 and 0.60.)
 #   Lee et al.'s dSprites configuration also gives $G$ no noise at all and a 10-dimensional code
 #   (β = 8), so there $G$ is a function of $c$ alone; the course keeps source paper 000's
 #   noise and its 3-dimensional code.
@@ -378,7 +380,7 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 #   instead: $G$ then starts deterministic in $c$, and Adam's small steps left it so. (A past
 #   measurement, not rerun here: in the course's 3,000-step trial with seed 0 and lr
 #   $10^{-4}$, two noise draws gave the same dithered blob. With `"decoder+noise"` the
-#   course's 2,500-step trials with seed 0 ended the same way: whatever the learning rate,
+#   course's 2,500-step trials with seed 0 and λ ≥ 0.1 ended the same way: whatever the learning rate,
 #   R1 or spectral normalisation of D, and λ of 1 or 0.1, $G$ learned to ignore $s$ and two
 #   noise draws gave nearly the same image. Two remedies that the library offers did not change
 #   that in the course's trials at lr $5 \cdot 10^{-4}$, λ = 1, seed 0: `minibatch_std=True`, which lets
@@ -392,15 +394,16 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 #   (`IDGAN_INIT = "random"`). (A past measurement, not rerun here: in the development runs,
 #   400 steps from scratch with the quick settings and seed 0 left the distance, read by a
 #   300-step classifier, near 850 against 10 for the β-VAE, far from anything that looks like a
-#   sprite.) That choice is for the full profile's budget.
+#   sprite.) Training from scratch needs a longer budget than the course's CPU runs.
 #
 # Step 2's learning rate is $5 \cdot 10^{-4}$ (`IDGAN_LR`), five times source paper 000's
-# $10^{-4}$: a choice for a CPU budget of hours, the rate of the trials above.
+# $10^{-4}$: a choice for a CPU budget, the rate of the λ trials above.
 #
-# The course ships an ID-GAN trained long with exactly these settings on the shipped step-1
-# β-VAE (`python -m course_lib pretrain idgan --profile full`, hours on a CPU; the cell prints
-# them). Outside the smoke profile the cell loads it when this notebook's parameters are its
-# recipe's; otherwise it trains `IDGAN_STEPS` steps here.
+# The course's long ID-GAN is trained with exactly these settings on the shipped step-1 β-VAE
+# by `python -m course_lib pretrain idgan --profile full` (hours on a CPU). Once it is shipped,
+# the cell loads it outside the smoke profile when this notebook's parameters are its recipe's;
+# until then, or with other parameters, it trains `IDGAN_STEPS` steps here. The cell prints
+# which.
 
 # %%
 seed_everything(SEED)
@@ -425,7 +428,7 @@ viz.plot_history(idgan_run.history, ("gan_gen", "discriminator", "r_id"), title=
 # ### The same codes, two renderers
 #
 # We encode real images, then render their codes with the β-VAE's decoder and with ID-GAN's
-# generator (the same noise $s$ for every image).
+# generator (one noise draw $s$ per image, `s_fixed`, kept for every later figure).
 
 # %%
 with torch.no_grad():
@@ -464,7 +467,7 @@ print("both renderers stay more than 10× above the noise floor: neither draws r
 # %% [markdown]
 # ### Traversals: does each dimension of $c$ still change the same factor?
 #
-# Source paper 000 traverses each code dimension over $[-2, 2]$. Left: the β-VAE decoder; right:
+# Source paper 000 traverses each code dimension over $[-2, 2]$. First the β-VAE decoder, then
 # ID-GAN's generator with the noise held fixed.
 
 # %%
@@ -839,11 +842,11 @@ print(f"the classifier names {blobs['shares'][top]:.0%} of the β-VAE's reconstr
 # higher KL than the "incompressible" ones.
 
 #
-# The course ships a hybrid trained long on all of dSprites (`python -m course_lib pretrain
-# vae_infogan --profile full`: 10 latents of which 3 informative, lr $10^{-4}$, hours on a
-# CPU), with its training history; outside the smoke profile the cell reads Fig. 15 from it.
-# When it is not shipped (another `SEED`), the cell trains a small hybrid (6 latents, 2
-# informative) for `GAN_STEPS` steps here instead.
+# The course's long hybrid is trained on all of dSprites by `python -m course_lib pretrain
+# vae_infogan --profile full` (10 latents of which 3 informative, lr $10^{-4}$, hours on a
+# CPU); once it is shipped, the cell reads Fig. 15 from it and its training history outside the
+# smoke profile. Until then, or with another `SEED`, the cell trains a small hybrid (6 latents, 2
+# informative) for `GAN_STEPS` steps here instead, and prints which it used.
 
 # %%
 seed_everything(SEED)
