@@ -63,3 +63,29 @@ def test_no_quoted_run_numbers_in_the_prose():
         prose = "\n".join(line for line in text.splitlines() if line.startswith("#"))
         for phrase in banned:
             assert phrase not in prose, f"{name}: {phrase!r}"
+
+
+def quick_default(source, name):
+    """The quick-profile default of parameter ``name`` in a solution's ``param(...)`` line."""
+    line = re.search(rf"^{name} = param\(\"{name}\", {name}, (.*)\)$", source, re.M).group(1)
+    quick = re.search(r"quick=([^,]+)", line)
+    value = quick.group(1) if quick else line.split(",")[0]
+    return float(value.replace("_", ""))
+
+
+def test_notebook_04_loads_shipped_vae_and_beta_vae_with_its_quick_defaults():
+    """Section 8 compares the capacity models with a VAE and a β-VAE of the same budget; with the
+    quick defaults both must be shipped (else the notebook trains them and exceeds its time)."""
+    from course_lib import checkpoints as ck
+
+    source = (ROOT / "solutions" / "04_capacity.py").read_text(encoding="utf-8")
+    seed = int(re.search(r"^SEED = (\d+)$", source, re.M).group(1))
+    budget = dict(steps=int(quick_default(source, "STEPS")), batch_size=int(quick_default(source, "BATCH_SIZE")),
+                  lr=quick_default(source, "LR"), seed=seed, num_latents=int(quick_default(source, "NUM_LATENTS")))
+    for beta in (1.0, quick_default(source, "BETA")):
+        wanted = ck.recipe("beta_vae", "quick", beta=beta, **budget)
+        found = ck.find_shipped(wanted)
+        assert found is not None, f"no shipped β-VAE with β = {beta} for notebook 04's quick budget {budget}"
+        assert found[1]["recipe"]["config"]["beta"] == beta and found[1]["recipe"]["steps"] == budget["steps"]
+    # another budget is not shipped: the notebook trains it
+    assert ck.find_shipped(ck.recipe("beta_vae", "quick", beta=1.0, **{**budget, "steps": budget["steps"] + 1})) is None
