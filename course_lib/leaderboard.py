@@ -25,7 +25,8 @@ from .models import build_model
 
 #: name → recipe. ``shipped``: the reference recipe (data/checkpoints) whose shipped checkpoints
 #: are preferred (:func:`reference_checkpoint`); ``match``: model keywords a shipped checkpoint
-#: must share with the entry (the capacity rows differ only in their penalty);
+#: must share with the entry (the capacity rows differ only in their penalty); ``above``: model
+#: keywords a shipped checkpoint must exceed (the β-VAE row takes no β = 1 model: that is the VAE);
 #: ``code_of``: the entry whose encoder provides the code (ID-GAN uses its β-VAE's);
 #: ``init_from``: the entry whose encoder and decoder it starts from (VAE-GAN, as in notebook 07);
 #: ``lr``: a learning rate of its own instead of the leaderboard's; ``slow``: one training step
@@ -34,7 +35,8 @@ from .models import build_model
 ENTRIES: dict[str, dict] = {
     "AE": {"model": "autoencoder", "config": {"num_latents": 10}},
     "VAE": {"model": "vae", "config": {"num_latents": 10}},
-    "β-VAE": {"model": "beta_vae", "config": {"num_latents": 10, "beta": 4.0}, "shipped": "beta_vae"},
+    "β-VAE": {"model": "beta_vae", "config": {"num_latents": 10, "beta": 4.0}, "shipped": "beta_vae",
+              "above": {"beta": 1.0}},
     "capacity": {"model": "capacity_vae", "config": {"num_latents": 10, "penalty": "abs"},
                  "capacity": True, "shipped": "capacity_vae", "match": ("penalty",)},
     "hinge": {"model": "capacity_vae", "config": {"num_latents": 10, "penalty": "hinge"}, "capacity": True,
@@ -76,7 +78,7 @@ def reference_checkpoint(name: str, steps: int) -> tuple[str, dict, str] | None:
     entry, note)``, or None (the entry is then trained here).
 
     Candidates: the shipped checkpoints of the entry's reference recipe that share the entry's
-    ``match`` keywords and were trained for at least ``steps``. The best-trained one is used: the
+    ``match`` keywords, exceed its ``above`` bounds and were trained for at least ``steps``. The best-trained one is used: the
     highest MIG in the manifest (on 10,000 images), then the most steps. The note says which one
     and why: steps, seed, how the seed was chosen, and keywords that differ from the entry's.
     """
@@ -93,6 +95,8 @@ def reference_checkpoint(name: str, steps: int) -> tuple[str, dict, str] | None:
         if recipe["name"] != entry["shipped"] or recipe["steps"] < steps:
             continue
         if any(recipe["config"].get(k) != entry["config"].get(k) for k in entry.get("match", ())):
+            continue
+        if any(not recipe["config"].get(k, bound) > bound for k, bound in entry.get("above", {}).items()):
             continue
         mig = shipped.get("metrics", {}).get("mig")
         candidates.append((float("-inf") if mig is None else float(mig), recipe["steps"], key, shipped))

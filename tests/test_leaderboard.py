@@ -77,14 +77,15 @@ def test_sort_and_write(tmp_path):
     assert paths["csv"].read_text().splitlines()[0] == "model,MIG,recon"
 
 
-def _best_shipped(recipe_name, budget, match=None):
+def _best_shipped(recipe_name, budget, match=None, above=None):
     """The manifest entry with the highest MIG (then most steps) of a recipe, found by hand."""
     from course_lib.checkpoints import read_manifest
 
     found = [(e["metrics"].get("mig", -1), e["recipe"]["steps"], k, e)
              for k, e in read_manifest()["checkpoints"].items()
              if e["recipe"]["name"] == recipe_name and e["recipe"]["steps"] >= budget
-             and all(e["recipe"]["config"].get(key) == value for key, value in (match or {}).items())]
+             and all(e["recipe"]["config"].get(key) == value for key, value in (match or {}).items())
+             and all(e["recipe"]["config"][key] > bound for key, bound in (above or {}).items())]
     return max(found, key=lambda t: (t[0], t[1])) if found else None
 
 
@@ -93,7 +94,7 @@ def test_get_model_uses_the_best_trained_shipped_model_then_the_cache(tmp_path, 
 
     ds = DSprites()
     kw = dict(batch_size=4, lr=1e-3, seed=0, device="cpu", cache_dir=tmp_path)
-    best = _best_shipped("beta_vae", 1)
+    best = _best_shipped("beta_vae", 1, above={"beta": 1.0})
     if best:  # the β-VAE row: the highest-MIG shipped β-VAE, with its seed choice and its β
         mig, steps, key, entry = best
         model, source = leaderboard.get_model("β-VAE", ds.sampler(), steps=1, **kw)
@@ -129,7 +130,7 @@ def test_reference_checkpoint_prefers_the_highest_mig_then_the_most_steps(tmp_pa
 
     folder = tmp_path / "ck"
     folder.mkdir()
-    manifest = ck.read_manifest()
+    manifest, shipped_dir = ck.read_manifest(), ck.checkpoint_dir()
     entries = {k: e for k, e in manifest["checkpoints"].items() if e["recipe"]["name"] == "beta_tcvae"}
     if len(entries) < 2:
         pytest.skip("needs two shipped beta_tcvae checkpoints")
@@ -138,7 +139,7 @@ def test_reference_checkpoint_prefers_the_highest_mig_then_the_most_steps(tmp_pa
     (folder / ck.MANIFEST).write_text(__import__("json").dumps(
         {"format": manifest["format"], "checkpoints": {a: ea, b: eb}}))
     for key in (a, b):
-        shutil.copy(ck.checkpoint_dir() / entries[key]["file"], folder)
+        shutil.copy(shipped_dir / entries[key]["file"], folder)
     monkeypatch.setenv("COURSE_CHECKPOINTS", str(folder))
     key, _, note = leaderboard.reference_checkpoint("β-TCVAE", 1)
     assert key == a and "best MIG of 2 shipped" in note
@@ -146,6 +147,20 @@ def test_reference_checkpoint_prefers_the_highest_mig_then_the_most_steps(tmp_pa
     key, _, note = leaderboard.reference_checkpoint("β-TCVAE", ea["recipe"]["steps"] + 1)
     assert key == b and "the only one shipped" in note
     assert leaderboard.reference_checkpoint("VAE", 1) is None
+    # a shipped β-VAE with β = 1 is the VAE: the β-VAE row never takes it, whatever its MIG
+    vae_like = {k: e for k, e in manifest["checkpoints"].items()
+                if e["recipe"]["name"] == "beta_vae" and e["recipe"]["config"]["beta"] == 1.0}
+    proper = {k: e for k, e in manifest["checkpoints"].items()
+              if e["recipe"]["name"] == "beta_vae" and e["recipe"]["config"]["beta"] > 1.0}
+    if vae_like and proper:
+        (v, ev), (p, ep) = next(iter(vae_like.items())), next(iter(proper.items()))
+        (folder / ck.MANIFEST).write_text(__import__("json").dumps({"format": manifest["format"], "checkpoints": {
+            v: dict(ev, metrics=dict(ev["metrics"], mig=0.99)), p: ep}}))
+        for key, e in ((v, ev), (p, ep)):
+            shutil.copy(shipped_dir / e["file"], folder)
+        budget = min(ev["recipe"]["steps"], ep["recipe"]["steps"])
+        key, _, note = leaderboard.reference_checkpoint("β-VAE", budget)
+        assert key == p and "the only one shipped" in note
     with pytest.raises(ValueError, match="unknown leaderboard entry"):
         leaderboard.reference_checkpoint("nope", 1)
 
