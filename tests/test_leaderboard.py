@@ -156,7 +156,7 @@ def test_reference_checkpoint_prefers_the_highest_mig_then_the_most_steps(tmp_pa
         (v, ev), (p, ep) = next(iter(vae_like.items())), next(iter(proper.items()))
         (folder / ck.MANIFEST).write_text(__import__("json").dumps({"format": manifest["format"], "checkpoints": {
             v: dict(ev, metrics=dict(ev["metrics"], mig=0.99)), p: ep}}))
-        for key, e in ((v, ev), (p, ep)):
+        for e in (ev, ep):
             shutil.copy(shipped_dir / e["file"], folder)
         budget = min(ev["recipe"]["steps"], ep["recipe"]["steps"])
         key, _, note = leaderboard.reference_checkpoint("β-VAE", budget)
