@@ -313,13 +313,15 @@ def sort_rows(rows: list[dict], key: str = "MIG", descending: bool = True) -> li
 
 
 def leaderboard_figure(rows: list[dict], key: str = "MIG"):
-    """A horizontal bar chart of ``key`` per model (a matplotlib Figure)."""
+    """A horizontal bar chart of ``key`` per model (a matplotlib Figure). A row with ``steps``
+    is labelled with them ("hinge · 120,000 steps"): the rows' budgets differ by orders of
+    magnitude, and a bar without its budget invites the wrong comparison."""
     from .viz import figure
 
     rows = sort_rows(rows, key)
-    fig = figure((6, 0.35 * len(rows) + 1), layout="constrained")
+    fig = figure((6.5, 0.35 * len(rows) + 1), layout="constrained")
     ax = fig.add_subplot()
-    names = [r["model"] for r in rows][::-1]
+    names = [f"{r['model']} · {r['steps']:,} steps" if r.get("steps") else r["model"] for r in rows][::-1]
     vals = [r[key] for r in rows][::-1]
     ax.barh(names, np.nan_to_num(vals))
     ax.set_xlabel(key)

@@ -77,6 +77,15 @@ def test_sort_and_write(tmp_path):
     assert paths["csv"].read_text().splitlines()[0] == "model,MIG,recon"
 
 
+def test_figure_puts_each_rows_budget_beside_its_name_best_on_top():
+    rows = [{"model": "VAE", "steps": 200, "MIG": 0.01}, {"model": "hinge", "steps": 120_000, "MIG": 0.26},
+            {"model": "no budget", "MIG": 0.1}]
+    ax = leaderboard.leaderboard_figure(rows).axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["VAE · 200 steps", "no budget", "hinge · 120,000 steps"]  # barh draws bottom-up
+    assert [round(p.get_width(), 2) for p in ax.patches] == [0.01, 0.1, 0.26]
+
+
 def _best_shipped(recipe_name, budget, match=None, above=None):
     """The manifest entry with the highest MIG (then most steps) of a recipe, found by hand."""
     from course_lib.checkpoints import read_manifest
