@@ -80,8 +80,8 @@ def reference_checkpoint(name: str, steps: int) -> tuple[str, dict, str] | None:
     Candidates: the shipped checkpoints of the entry's reference recipe that share the entry's
     ``match`` keywords, exceed its ``above`` bounds and were trained for at least ``steps``. The
     best-trained one is used: the highest MIG in the manifest (on 10,000 images), then the most
-    steps. The note says which one
-    and why: steps, seed, how the seed was chosen, and keywords that differ from the entry's.
+    steps. The note says which one and why: steps, seed, how the seed was chosen, and keywords
+    that differ from the entry's.
     """
     if name not in ENTRIES:
         raise ValueError(f"unknown leaderboard entry {name!r}: expected one of {list(ENTRIES)}")
