@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.solution_source import quick_default
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ("04_capacity", "05_total_correlation", "08_measuring")
 CHECKED = re.compile(r"^(\w+) = exercises\.check_\w+\(\s*(?:\"\w+\",\s*)?(\w+)", re.M)
@@ -63,14 +65,6 @@ def test_no_quoted_run_numbers_in_the_prose():
         prose = "\n".join(line for line in text.splitlines() if line.startswith("#"))
         for phrase in banned:
             assert phrase not in prose, f"{name}: {phrase!r}"
-
-
-def quick_default(source, name):
-    """The quick-profile default of parameter ``name`` in a solution's ``param(...)`` line."""
-    line = re.search(rf"^{name} = param\(\"{name}\", {name}, (.*)\)$", source, re.M).group(1)
-    quick = re.search(r"quick=([^,]+)", line)
-    value = quick.group(1) if quick else line.split(",")[0]
-    return float(value.replace("_", ""))
 
 
 def test_notebook_04_loads_shipped_vae_and_beta_vae_with_its_quick_defaults():
