@@ -12,7 +12,8 @@ SOURCE = solution_source("07_vaegan_idgan")
 def notebook_step1_recipe():
     """The step-1 β-VAE recipe that the notebook's quick defaults ask ``load_or_train`` for."""
     return ck.recipe("heldout_beta_vae", "quick", num_latents=plain_default(SOURCE, "NUM_LATENTS"),
-                     beta=plain_default(SOURCE, "BETA"), data=f"dsprites:posX<{plain_default(SOURCE, 'POSX_THRESHOLD')}",
+                     beta=plain_default(SOURCE, "BETA"),
+                     data=f"dsprites:posX<{plain_default(SOURCE, 'POSX_THRESHOLD')}",
                      steps=int(quick_default(SOURCE, "VAE_STEPS")),
                      batch_size=int(quick_default(SOURCE, "BATCH_SIZE")),
                      lr=quick_default(SOURCE, "LR"), seed=plain_default(SOURCE, "SEED"))
