@@ -107,7 +107,7 @@ from course_lib.checkpoints import recipe as reference_recipe
 from course_lib.data import DSprites, load_mnist
 from course_lib.losses import bernoulli_recon, kl_normal, tc_decomposition
 from course_lib.losses.tc import gaussian_total_correlation, log_qz, mws_tc_offset
-from course_lib.metrics import encode_dataset, mig
+from course_lib.metrics import encode_dataset, mig, mig_sampled
 from course_lib.models import BetaTCVAE, BetaVAE, CFactorVAE, FactorVAE
 from course_lib.models.tc import TCDiscriminator, tc_discriminator_loss
 from course_lib.notebook import setup
@@ -247,7 +247,7 @@ def gaussian_batch(m, d=4, rho=0.5, s2=0.25, seed=0):
     return mu + math.sqrt(s2) * torch.randn(m, d, generator=g), mu, logvar, cov
 
 
-N_TOY, REPEATS = 10**6, 3
+N_TOY, REPEATS = 10**6, 20   # 20 draws per cell: a 3-draw mean at M = 8 is mostly noise
 cpu0 = time.process_time()
 true_tc = {rho: float(gaussian_total_correlation(gaussian_batch(2, rho=rho)[3])) for rho in (0.0, 0.5)}
 study = {}   # (rho, estimator, M) -> list of TC estimates
@@ -260,12 +260,20 @@ for rho in (0.0, 0.5):
             study.setdefault((rho, "mws", m), []).append(float((log_joint - log_marginals.sum(1)).mean()))
 offset = mws_tc_offset(4, N_TOY)
 print(f"closed-form TC: {true_tc[0.5]:.4f} nats (ρ = 0.5), 0 (independent); MWS offset (D−1)·log N = {offset:.2f}")
+print(f"means of {REPEATS} draws ± their standard error")
 print(f"{'M':>6} | {'MSS error, ρ=0.5':>17} | {'MSS, independent':>17} | {'MWS raw, ρ=0.5':>15} | {'MWS − offset − TC':>17}")
+
+
+def mean_se(values):
+    return np.mean(values), np.std(values, ddof=1) / math.sqrt(len(values))
+
+
 for m in TC_BATCHES:
-    mss = np.mean(study[(0.5, "mss", m)]) - true_tc[0.5]
-    ind = np.mean(study[(0.0, "mss", m)])
+    mss, mss_se = mean_se(study[(0.5, "mss", m)])
+    ind, ind_se = mean_se(study[(0.0, "mss", m)])
     raw = np.mean(study[(0.5, "mws", m)])
-    print(f"{m:>6} | {mss:>+17.3f} | {ind:>+17.3f} | {raw:>15.2f} | {raw - offset - true_tc[0.5]:>+17.3f}")
+    print(f"{m:>6} | {mss - true_tc[0.5]:>+10.3f} ± {mss_se:.3f} | {ind:>+10.3f} ± {ind_se:.3f} | {raw:>15.2f} | "
+          f"{raw - offset - true_tc[0.5]:>+17.3f}")
 smallest, largest = TC_BATCHES[0], TC_BATCHES[-1]
 headline(f"MSS TC error vs closed form at batch {largest} (nats, 4 latents, mean of {REPEATS})",
          float(np.mean(study[(0.5, 'mss', largest)]) - true_tc[0.5]), "+.3f")
@@ -311,6 +319,7 @@ for rho, colour in ((0.0, "C0"), (0.5, "C1")):
     raw = np.array([study[(rho, "mws", m)] for m in TC_BATCHES]).mean(1)
     ax2.plot(ms, raw, marker="s", color=colour, label=f"MWS as published, ρ = {rho}")
 ax2.axhline(offset, color="k", ls=":", lw=1, label="(D − 1)·log N")
+ax2.axhline(offset + true_tc[0.5], color="C1", ls="--", lw=1, label="(D − 1)·log N + true TC, ρ = 0.5")
 for ax in (ax1, ax2):
     ax.set_xscale("log")
     ax.set_xlabel("batch size M")
@@ -325,8 +334,9 @@ fig
 # %% [markdown]
 # Left: MSS estimates (mean ± sd over seeds) against the dashed closed forms; the lines printed
 # under the table say, for the smallest batch, whether they fall below the truth or below
-# zero. Right: MWS as published, from your `log_qz_mws`, against the dotted $(D-1)\log N$;
-# only its small differences from that line carry information. When your training log shows a
+# zero. Right: MWS as published, from your `log_qz_mws`, against the dotted $(D-1)\log N$
+# (independent latents) and the dashed offset plus the true TC (ρ = 0.5); only its small
+# differences from those lines carry information. When your training log shows a
 # TC of tens of nats, or a negative one, check the estimator before you check the model.
 #
 # ## 3. FactorVAE: the density-ratio trick
@@ -494,6 +504,7 @@ def factorvae_step(model, x, step, optimizers):
 # %%
 factorvae_step = exercises.check_factorvae_step(factorvae_step, permute=permute_dims)
 
+# %% [markdown]
 # ## 4. CFactorVAE (source paper 004, Eq. 12)
 #
 # The controlled-capacity VAE (Burgess et al.; source paper 004, Eq. 9) replaces
@@ -609,7 +620,9 @@ print(f"(evaluation CPU {time.process_time() - cpu0:.1f} s)")
 # ### A longer budget: the shipped 16,000-step pair
 #
 # Chen et al. report that β-TCVAE disentangles dSprites better than β-VAE (published MIG for
-# β-TCVAE is around 0.2–0.5). To see it without a GPU, the course ships a β-TCVAE (β = 6, MSS)
+# β-TCVAE is around 0.2–0.5, measured with *their* protocol: the sampled estimator, each mutual
+# information clamped at 0, shape left out; notebook 08 explains the difference, and the cell
+# prints that variant beside the course's discrete MIG so that the two can be compared). To see it without a GPU, the course ships a β-TCVAE (β = 6, MSS)
 # and a β-VAE (β = 8, notebook 03's recipe) trained for `LONG_STEPS` = 16,000 steps of 64
 # images, both from seed 0, by its own command
 #
@@ -626,7 +639,7 @@ print(f"(evaluation CPU {time.process_time() - cpu0:.1f} s)")
 
 # %%
 mig_tc, mig_beta = dsprites_scores["β-TCVAE"]["mig"], dsprites_scores["β-VAE"]["mig"]
-long_runs, long_scores, long_kl = {}, {}, {}
+long_runs, long_scores, long_kl, long_chen = {}, {}, {}, {}
 N_LONG_EVAL = 10_000 if PROFILE != "smoke" else 256
 
 
@@ -636,6 +649,9 @@ def score_long(tag, model):
     enc = encode_dataset(model, ds, n=N_LONG_EVAL, seed=SEED + 4, device=device)
     long_scores[tag] = mig(enc.mu, enc.classes, factor_names=ds.factor_names)
     long_kl[tag] = kl_normal(torch.from_numpy(enc.mu), torch.from_numpy(enc.logvar)).mean(0).numpy()
+    # Chen et al.'s protocol (sampled MI clamped at 0, shape left out), on 2,000 of the images
+    long_chen[tag] = mig_sampled(enc.mu, enc.logvar, enc.classes, n_samples=min(N_LONG_EVAL, 2000), seed=SEED,
+                                 factor_names=ds.factor_names, variant="chen2018")
     return long_scores[tag]
 
 
@@ -648,7 +664,8 @@ for tag, name in (("β-VAE", "beta_vae"), ("β-TCVAE", "beta_tcvae")):
     print(f"{tag:<8} {run.extra['source']:<8} β = {recipe['config']['beta']:g}, {recipe['steps']} steps of "
           f"{recipe['batch_size']}, lr {recipe['lr']:g}, seed {recipe['seed']}: MIG {long_scores[tag].score:.3f}  "
           "per factor " + ", ".join(f"{n} {v:.2f}" for n, v in zip(ds.factor_names, long_scores[tag].per_factor)
-                                    if np.isfinite(v)))
+                                    if np.isfinite(v))
+          + f"; Chen et al.'s protocol {long_chen[tag].score:.3f}")
     if run.extra["source"] == "shipped":
         shipped_mig, trained_on = run.extra["metrics"].get("mig"), run.extra["trained_on"]
         print(f"{'':<8} manifest: MIG {shipped_mig:.3f} on {run.extra['metrics'].get('metric_images')} other "
@@ -657,8 +674,9 @@ for tag, name in (("β-VAE", "beta_vae"), ("β-TCVAE", "beta_tcvae")):
 mig_tc_long, mig_beta_long = long_scores["β-TCVAE"].score, long_scores["β-VAE"].score
 headline(f"β-TCVAE (β=6) MIG after {LONG_STEPS} steps", mig_tc_long, ".3f")
 headline(f"β-VAE (β=8) MIG after {LONG_STEPS} steps", mig_beta_long, ".3f")
-print(f"β-TCVAE reaches MIG ≥ 0.3: {mig_tc_long >= 0.3}; β-TCVAE above β-VAE on the same budget: "
-      f"{mig_tc_long > mig_beta_long}")
+print(f"β-TCVAE above β-VAE on the same budget (discrete MIG): {mig_tc_long > mig_beta_long}; β-TCVAE reaches "
+      f"0.3 by Chen et al.'s protocol [{long_chen['β-TCVAE'].estimator}]: {long_chen['β-TCVAE'].score >= 0.3} "
+      f"({long_chen['β-TCVAE'].score:.3f})")
 
 OWN_LATENT, SPREAD = 0.2, 0.05   # per-factor gap/H: one latent clearly ahead above, spread out below
 
@@ -719,7 +737,8 @@ fig
 # %% [markdown]
 # How to read the lines above. Chen et al. report that β-TCVAE disentangles dSprites better
 # than β-VAE: the first check says whether our pair agrees on this budget, the second whether
-# β-TCVAE reaches the 0.3 that their longer runs reach. The per-factor lines say where the
+# β-TCVAE reaches the 0.3 that their longer runs reach, by their protocol (the course's discrete
+# MIG counts shape, which a β-TCVAE barely separates, and so comes out lower). The per-factor lines say where the
 # score comes from: a factor with a large gap has one latent that knows it far better than any
 # other (MIG does not ask that latent to know nothing else: two factors can share it, and the
 # line says so); a position factor with a small gap spread over several latents
@@ -767,8 +786,8 @@ if fv_shipped or PROFILE != "quick":
     result = long_scores["FactorVAE"]
     print(f"MIG {result.score:.3f} on {N_LONG_EVAL:,} images; per factor "
           + ", ".join(f"{n} {v:.2f}" for n, v in zip(ds.factor_names, result.per_factor) if np.isfinite(v)))
-    print(f"FactorVAE above the {LONG_STEPS:,}-step β-TCVAE: {result.score > mig_tc_long}; "
-          f"MIG at least 0.18: {result.score >= 0.18}")
+    print(f"FactorVAE above the {LONG_STEPS:,}-step β-TCVAE: {result.score > mig_tc_long} (discrete MIG); "
+          f"by Chen et al.'s protocol {long_chen['FactorVAE'].score:.3f} against {long_chen['β-TCVAE'].score:.3f}")
     headline(f"FactorVAE (γ=35, shipped recipe) MIG on {N_LONG_EVAL} images", result.score, ".3f")
     display(mi_panels({f"{tag}: MIG {r.score:.2f}": r.mutual_info for tag, r in long_scores.items()},
                       "05_long_mutual_info_with_factorvae.png"))
@@ -802,7 +821,10 @@ mi_panels({f"{tag}: MIG {sc['mig']:.2f}": sc["mi"] for tag, sc in dsprites_score
 # %% [markdown]
 # Each title carries the model's MIG. A column with one bright cell is a factor with a latent of
 # its own; a column lit in several rows is a factor shared between latents, and a dark column a
-# factor the model has not learned. Chen et al. and Kim & Mnih report that, with the papers'
+# factor the model has not learned (colour is constant in dSprites: its column is always dark).
+# A faint, even column lit in *every* latent is the estimator's bias, not information: with
+# $B$ bins, $V$ values and $N$ images the plug-in MI of unrelated variables is about
+# $(B-1)(V-1)/(2N)$ nats, which for orientation (40 values, 20 bins) on the quick profile's 2,000 images is about 0.19. Chen et al. and Kim & Mnih report that, with the papers'
 # budget, β-TCVAE and FactorVAE put each position and the scale in a latent of its own, which is
 # what raises MIG.
 #
@@ -940,7 +962,8 @@ assert batch_form <= per_image + 1e-6  # Jensen: the batch form never exceeds th
 # The source paper's *test* numbers (about 20) are on another scale that the paper does not
 # explain (perhaps per batch or per some normalisation); we do not try to match them. The
 # source paper's claim is the **ordering**: CFactorVAE reconstructs better than FactorVAE and
-# the controlled VAE; FactorVAE's loss is the highest since it adds γ·TC. The line under the
+# the controlled VAE; FactorVAE's loss is the highest (it pays the whole KL, where the other two
+# pay |KL − C| instead, and it adds γ·TC, as CFactorVAE does). The line under the
 # table gives our ordering and whether it agrees; one seed of a short run on the quick budget
 # cannot settle it either way.
 #
