@@ -751,6 +751,11 @@ fig
 # of the same recipe: when the longer run scores lower, a longer run of the same objective has
 # not undone an entangled start that the objective does not penalise. One seed each, so this
 # is one draw of a spread that Locatello et al. (2019) show to be wide.
+#
+# A gap can also come from a latent that carries *another* factor correlated with this one in
+# the pixels: the three shapes of one scale class cover different areas, so a latent of size
+# alone tells shape apart somewhat. When shape and scale share a latent, look at its row of
+# the traversal: if the sprite only grows, the shape "information" is size.
 
 # %% [markdown]
 # ### FactorVAE at its paper's recipe (shipped)

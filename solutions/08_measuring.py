@@ -467,8 +467,8 @@ for name in names:
         steps = leaderboard.training_steps(name, STEPS)
     scored[name] = scores
     rows.append(leaderboard.table_row(name, steps, source, scores))
-    print(f"{name:22s} {rows[-1]['steps']:>6} steps  {source:28s} MIG {scores['MIG']:.3f}  "
-          f"({time.perf_counter() - t:.0f} s)")
+    print(f"{name:22s} {rows[-1]['steps']:>7} steps  MIG {scores['MIG']:.3f}  "
+          f"({time.perf_counter() - t:.0f} s for this row)\n{'':24s}source: {source}")
 print(f"leaderboard: {len(rows)} models, {time.perf_counter() - t0:.0f} s")
 paths = leaderboard.write_table(leaderboard.sort_rows(rows), viz.runs_dir() / "leaderboard")
 print("written:", ", ".join(str(p) for p in paths.values()))
