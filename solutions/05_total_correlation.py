@@ -325,6 +325,7 @@ for ax in (ax1, ax2):
     ax.set_xlabel("batch size M")
     ax.legend(fontsize=8)
 ax1.set_ylabel("TC estimate (nats)")
+ax2.set_ylabel("TC estimate (nats)")
 ax1.set_title("MSS vs closed form (dashed)")
 ax2.set_title("MWS: a constant offset")
 fig.tight_layout()

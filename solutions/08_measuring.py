@@ -201,8 +201,9 @@ print("skipped:", ", ".join(ds.factor_names[k] for k in oracle.skipped) or "none
 # of a factor can reach with these bins. The estimator, not
 # the representation, caps the score: the oracle's MIG is close to the best any representation can
 # reach on dSprites with 20 bins. (Orientation has another, physical, reason why no model gets
-# it fully: squares repeat every 90° and ellipses every 180°, so its values are not
-# distinguishable from images — an encoder *cannot* recover it.)
+# it fully: squares repeat every 90° and ellipses every 180°, so for them many of its values
+# are not distinguishable from images — an encoder *cannot* recover them; only hearts show
+# every angle.)
 #
 # ## How MIG depends on the number of bins and of samples
 #
@@ -224,8 +225,10 @@ for label, codes in (("ground truth", factors.astype(float)), ("noise", noise_co
     ax1.plot(bins_grid, by_bins[label], "o-", label=label)
     ax2.plot(n_grid, by_n[label], "o-", label=label)
 ax1.set(xscale="log", xlabel="bins per code dimension", ylabel="MIG", title=f"N = {NUM_EVAL}")
-ax2.set(xscale="log", xlabel="samples N", title=f"{NUM_BINS} bins")
-ax1.legend()
+ax2.set(xscale="log", xlabel="samples N", ylabel="MIG", title=f"{NUM_BINS} bins")
+ax2.sharey(ax1)   # one scale: the same point (NUM_BINS bins, N = NUM_EVAL) sits at one height in both
+for ax in (ax1, ax2):
+    ax.legend()
 viz.save_figure(fig, "08_mig_sensitivity")
 rises = all(b >= a - 1e-9 for a, b in zip(by_bins["ground truth"], by_bins["ground truth"][1:]))
 print("oracle MIG for", ", ".join(f"{b} bins {v:.3f}" for b, v in zip(bins_grid, by_bins["ground truth"])),
@@ -348,6 +351,8 @@ for kind in kinds:
         "SAP": sap(codes, factors, seed=SEED).score,
     })
 display(Markdown(leaderboard.markdown_table(synthetic_rows)))
+print(f"the FactorVAE and β-VAE scores are accuracies on {N_VOTES // 2} held-out votes: they move in steps of "
+      f"{1 / max(1, N_VOTES // 2):.3f}")
 
 # %% [markdown]
 # The next cell reads the table. Each score is first put on a common scale, from the metric's
