@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -104,11 +105,28 @@ def _imshow(ax, arr, title=None):
         ax.set_title(title)
 
 
+#: Characters of a title per inch of figure width at the default font size (a safe estimate:
+#: a longer title is wrapped onto more lines instead of being cut at the figure's edges).
+TITLE_CHARS_PER_INCH = 11
+
+
+def wrap_title(title: str, width_inches: float) -> str:
+    """``title`` broken into lines that fit a figure ``width_inches`` wide."""
+    return textwrap.fill(title, width=max(16, int(width_inches * TITLE_CHARS_PER_INCH)), break_long_words=False)
+
+
 def show_images(images, nrow: int = 8, title: str | None = None, scale: float = 1.0):
-    """A grid of images N×C×H×W (values in [0, 1]), ``nrow`` per row. Returns the Figure."""
+    """A grid of images N×C×H×W (values in [0, 1]), ``nrow`` per row. Returns the Figure.
+
+    A title longer than the figure is wide is wrapped onto several lines (the figure grows to
+    hold them) rather than cut at its edges."""
     arr = make_grid(images, nrow=nrow)
     h, w = arr.shape[:2]
-    fig = _figure((scale * max(2.0, w / 60), scale * max(1.2, h / 60 + (0.4 if title else 0))))
+    width = scale * max(2.0, w / 60)
+    if title:
+        title = wrap_title(title, width)
+    lines = title.count("\n") + 1 if title else 0
+    fig = _figure((width, scale * max(1.2, h / 60 + 0.4 * lines)))
     _imshow(fig.add_subplot(), arr, title)
     return fig
 

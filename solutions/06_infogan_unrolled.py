@@ -149,8 +149,9 @@ T_START = time.perf_counter()
 #
 # ### The toy: 8 Gaussians on a ring
 #
-# The source paper (after Metz et al.) shows this on a mixture of 8 Gaussians on a circle of
-# radius 2 with standard deviation 0.02 (`course_lib.data.RingOfGaussians`). A generated point
+# The source paper shows this on a 2-D mixture of Gaussians; we follow Metz et al.'s version
+# of that toy, 8 Gaussians on a circle of radius 2 with standard deviation 0.02
+# (`course_lib.data.RingOfGaussians`). A generated point
 # is of *high quality* when it lies within 3 standard deviations of a mode's centre; a mode is
 # *covered* when it holds at least a fifth of its fair share ($n/8$) of high-quality points. We
 # use a standard deviation of 0.1 so that short CPU runs can reach the quality threshold (3
@@ -168,8 +169,9 @@ ax.set(xlim=(-2.8, 2.8), ylim=(-2.8, 2.8), aspect="equal", title="real data")
 fig
 
 # %% [markdown]
-# Real data covers all 8 modes and 98.9 % of its points are high quality
-# ($1 - e^{-9/2}$ of a 2-D Gaussian lies within 3 standard deviations).
+# Real data covers all 8 modes, and the share of its points that are high quality (printed)
+# is close to $1 - e^{-9/2} \approx 98.9\,\%$, the mass of a 2-D Gaussian within 3 standard
+# deviations of its centre.
 #
 # ## 2. Unrolling the discriminator (source paper eq. 5–11)
 #
@@ -313,8 +315,8 @@ print("the toy GANs' unroll:", "yours (the exercise)" if unrolled_terms is not e
 # %% [markdown]
 # Before we trust it, four checks on a tiny problem in float64: $K = 0$ gives the plain GAN's
 # gradient; with `generator_form="minimax"` the second-order gradient of `unrolled_terms` equals
-# a central finite difference of $f_K$; the first-order gradient differs from it; and the real
-# term's gradient is not negligible. (The unit tests go further: their finite differences
+# a central finite difference of $f_K$; the first-order gradient differs from it; and how large
+# the real term's gradient is beside the fake term's. (The unit tests go further: their finite differences
 # recompute $f_K$ with `torch.optim.Adam` on a copy of the discriminator, independently of the
 # course's unroll.)
 
@@ -380,7 +382,9 @@ print(f"non-saturating, K=3: ‖∇ fake term‖ = {float(g_fake.norm()):.4f}, �
 
 # %% [markdown]
 # The second-order gradient agrees with the finite difference to many digits; the first-order
-# one does not: dropping $d\theta_D^K/d\theta_G$ changes the direction the generator moves.
+# one differs from it by the printed relative amount: dropping $d\theta_D^K/d\theta_G$
+# changes the generator's update, on this tiny problem by a few per cent. Whether that changes
+# what the GAN learns is a question for the toy experiment below, which trains both.
 # The last line compares the two terms of the default objective: the printed ratio says how
 # large the real term's gradient is beside the fake term's, so leaving it out (as a
 # "generator loss on fakes only" would) changes the update by that much.
@@ -498,8 +502,9 @@ print(f"at K={max(TOY_KS)}: second order {toy_mean[second_name]:.1f} modes, firs
 #
 # `python -m course_lib bench unroll` (module `course_lib.cli.bench_gan`) times one training step
 # (generator through the unroll, then the discriminator) for K ∈ {0, 5, 10}, first and second
-# order. Here a short version on this notebook's device, with the toy networks (128 hidden
-# units, a batch of 512):
+# order. Here a short version on this notebook's device, with the benchmark's networks (128
+# hidden units, a batch of 512: larger than the toy runs' above, so compare the ratios between
+# K, not the seconds; the toy runs' own times are printed in their cell):
 
 # %%
 from course_lib.cli import bench_gan
@@ -534,11 +539,14 @@ bench_rows = bench_gan.run(BENCH_KS, arch="mlp", batch=512, repeats=BENCH_REPEAT
 # each categorical code and a **Gaussian negative log-likelihood** for each continuous code,
 # with $Q$ predicting a mean $\mu$ and a log-standard-deviation $\log\sigma$:
 #
-# $$\text{loss}_I = \underbrace{-\log\operatorname{softmax}(\ell)_{c_{\text{cat}}}}_{q_{\text{cat}}}
+# $$\text{loss}_I = \lambda_{\text{cat}} \underbrace{\big(-\log\operatorname{softmax}(\ell)_{c_{\text{cat}}}\big)}_{q_{\text{cat}}}
 #   + \lambda \underbrace{\sum_j \Big(\tfrac12\log 2\pi + \log\sigma_j
 #   + \frac{(c_j - \mu_j)^2}{2\sigma_j^2}\Big)}_{q_{\text{cont}}},$$
 #
-# each averaged over the batch. Both are in nats. The continuous NLL can be negative (a density
+# each averaged over the batch. This is eq. 3's $\lambda L_I$ with one weight per kind of code,
+# as in the InfoGAN paper ($\lambda = 1$ for discrete codes, a smaller one for continuous
+# codes): $\lambda_{\text{cat}}$ = `LAMBDA_CAT` and $\lambda$ = `LAMBDA`, printed in the
+# parameters line; wherever $\lambda L_I$ appears below it means this weighted sum. Both are in nats. The continuous NLL can be negative (a density
 # can exceed 1): when $Q$ reads $c_j$ precisely, $\sigma_j$ shrinks and $\log\sigma_j \to -\infty$.
 #
 # ### Exercise: the Q loss
@@ -610,6 +618,9 @@ print(f"uniform Q: q_cat = {float(q_cat_uniform):.4f} nats = log 10 = {math.log(
 # minimises
 #
 # $$g_K(\theta_G, \theta_D, \theta_Q) = f\big(\theta_G, \theta_D^K(\theta_G, \theta_D)\big) - \lambda L_I(G, Q),$$
+#
+# with $f$'s fake term in the non-saturating form, as in section 2 (the real term still enters
+# through $\theta_D^K$),
 #
 # the adversarial term through the discriminator unrolled $K$ times, the information term
 # through the *current* discriminator trunk and Q (they are not unrolled). We train one model
@@ -820,7 +831,12 @@ if not any(learned.values()):
     print(f"at this budget Q has not learned the categorical code in any run (CE ≈ log 10 = {chance:.3f} "
           "nats is what guessing gives), so the table compares untrained Q networks: no trend can be read from it")
 else:
-    print("Q reads the categorical code (CE below half of log 10) for K =", [K for K, ok in learned.items() if ok])
+    print("Q reads the categorical code (CE below half of log 10) for K =", [K for K, ok in learned.items() if ok],
+          "(on generated images: whether the code means the digit is the accuracy column)")
+MSE_CHANCE = 1 / 3   # the variance of a code uniform on [−1, 1]: the MSE of always answering 0
+read_cont = [K for K, v in zip(ks, mse) if v < 0.5 * MSE_CHANCE]
+print(f"Q reads the continuous codes (MSE below half of {MSE_CHANCE:.3f}, the MSE of always answering 0) for K = "
+      f"{read_cont}" + ("" if read_cont else ": in no run, so the continuous column compares guesses, not a trend"))
 headline("unrolled InfoGAN: continuous Q loss (MSE) per K", [q_table[K]["q_cont_mse"] for K in ks], ".4f")
 headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_cat"] for K in ks], ".4f")
 
@@ -856,8 +872,8 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # terms, the categorical code's accuracy on the digits, and where and how long each trained.
 # The cell below draws the Q losses against the step, so that you can see whether they have
 # stopped falling, and prints the source paper's table beside the last quarter of each run.
-# When the records are missing (another `SEED`, or the smoke profile), it uses the short runs
-# above and says so.
+# Until the records of all four $K$ are shipped (or with another `SEED`, or in the smoke
+# profile), it uses the short runs above and says which records are missing.
 
 # %%
 record_ks = (0, 5, 7, 10)
@@ -865,12 +881,14 @@ records = {K: load_record("unrolled_infogan_digits", "full", unroll_steps=K, see
 if all(r is not None for r in records.values()) and PROFILE != "smoke":
     record_source = "shipped records"
 else:
-    record_source = "the short runs of this notebook (no shipped records for this SEED/profile)"
+    missing = [K for K, r in records.items() if r is None]
+    record_source = ("the short runs of this notebook (" + ("the smoke profile" if PROFILE == "smoke" else
+                     f"no shipped record yet for K = {', '.join(map(str, missing))} with seed {SEED}") + ")")
     records = {K: {"history": r.history, "metrics": {"matched_accuracy_train": acc_per_K[K]},
                    "trained_on": {"hours": r.seconds / 3600, "total_steps": r.steps}}
                for K, r in info_runs.items()}
 print("Q losses against K from", record_source)
-fig = viz.figure(figsize=(10, 3.4))
+fig = viz.figure(figsize=(10, 3.4), layout="constrained")
 ax_cat, ax_cont = fig.subplots(1, 2)
 for K, rec in records.items():
     h = rec["history"]
@@ -879,7 +897,9 @@ for K, rec in records.items():
 ax_cat.set(xlabel="step", ylabel="nats", title="discrete Q loss (cross-entropy)")
 ax_cont.set(xlabel="step", title="continuous Q loss (squared error of Q's mean)")
 ax_cont.axhline(1 / 3, color="grey", lw=0.8, ls=":", label="1/3: Q always says 0")
-ax_cont.legend(fontsize=7)
+ax_cont.set(ylabel="squared error")
+for ax in (ax_cat, ax_cont):
+    ax.legend(fontsize=7)
 viz.save_figure(fig, "06_q_losses_records.png")
 display(fig)
 

@@ -242,3 +242,22 @@ def test_a_figure_shown_as_text_is_caught_and_viz_figures_render():
     fig.subplots().plot([0, 1], [1, 0])
     png = fig._repr_png_()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+
+def test_show_images_wraps_a_long_title_inside_the_figure():
+    """A title longer than the image grid is wide is wrapped, not cut at the figure's edges."""
+    title = ("shipped InfoGAN: code 2 (left→right, −2…2) changes the width of the digit; one category per row "
+             "and the noise fixed")
+    fig = viz.show_images(torch.rand(14, 1, 32, 32), nrow=7, title=title)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    text = fig.axes[0].title
+    box = text.get_window_extent(renderer=canvas.get_renderer())
+    width_px = fig.get_figwidth() * fig.dpi
+    assert "\n" in text.get_text()
+    assert text.get_text().replace("\n", " ") == title
+    assert box.x0 >= 0 and box.x1 <= width_px, (box.x0, box.x1, width_px)
+    short = viz.show_images(torch.rand(7, 1, 32, 32), nrow=7, title="code 1")
+    assert short.axes[0].title.get_text() == "code 1"
