@@ -616,7 +616,12 @@ print(f"(evaluation CPU {time.process_time() - cpu0:.1f} s)")
 # %% [markdown]
 # On the quick budget (`STEPS` steps, printed above) read these numbers as a check of the
 # pipeline, not as the comparison of the papers: the longer runs below and the full profile
-# are the ones to compare.
+# are the ones to compare. One thing to expect here: a FactorVAE's TC can be the *highest* of
+# the three after a few hundred steps. Its penalty is only as good as its discriminator's
+# estimate, and a discriminator at learning rate $10^{-4}$ (Kim & Mnih's) has barely started
+# to tell $q(z)$ from its permuted version, and the rest of its objective is a plain VAE's
+# (weight 1 on the KL), which does nothing against dependent latents. β-TCVAE's penalty needs no
+# second network and acts at once.
 #
 # ### A longer budget: the shipped 16,000-step pair
 #
