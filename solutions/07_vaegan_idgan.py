@@ -507,8 +507,9 @@ def traverse_all(render, starts):
 
 vae_trav = traverse_all(render_vae, c_eval[:1]).flatten(0, 2)   # (D·V)×1×64×64
 gan_trav = traverse_all(render_gan, c_eval[:1]).flatten(0, 2)
-fig_vae = viz.show_images(vae_trav.cpu(), nrow=len(values), title="β-VAE decoder: one row per code dimension")
-fig_gan = viz.show_images(gan_trav.cpu(), nrow=len(values), title="ID-GAN generator: same codes, fixed s")
+span = f"c_0, c_1, … top to bottom; each moved from {values[0]:g} to {values[-1]:g} left to right"
+fig_vae = viz.show_images(vae_trav.cpu(), nrow=len(values), title=f"β-VAE decoder: {span}")
+fig_gan = viz.show_images(gan_trav.cpu(), nrow=len(values), title=f"ID-GAN generator, same codes, fixed s: {span}")
 viz.save_figure(fig_vae, "07_traversal_betavae")
 viz.save_figure(fig_gan, "07_traversal_idgan")
 display(fig_vae, fig_gan)
