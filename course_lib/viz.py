@@ -235,7 +235,9 @@ def traversal_grid(model, z0, dims: Sequence[int] | None = None, values=DEFAULT_
         raise ValueError(f"got {len(labels)} labels for {rows} traversed latents")
     pad = 2
     arr = make_grid(images.reshape(rows * cols, *images.shape[2:]), nrow=cols, pad=pad)
-    fig = _figure((scale * 0.7 * cols + 0.8, scale * 0.7 * rows + 0.6))
+    title = wrap_title(title, scale * 0.7 * cols) if title else title   # fits above the images, not the labels
+    extra_lines = title.count("\n") if title else 0
+    fig = _figure((scale * 0.7 * cols + 0.8, scale * 0.7 * rows + 0.6 + 0.25 * extra_lines))
     ax = fig.add_subplot()
     _imshow(ax, arr)
     ax.set_yticks([pad + i * (h + pad) + h / 2 for i in range(rows)], labels)

@@ -993,6 +993,13 @@ if SCHEDULE_PROFILE == "smoke" or find_shipped(second_recipe) is not None:
           + f"; the source paper's order: {in_order_2}" + (f"; never on: {', '.join(missing_2)}" if missing_2 else ""))
     print(f"position latents z{pa} and z{pb}: turned by {angles_2[0]:.0f}° and {angles_2[1]:.0f}° "
           f"(seed {SEED}: {turned['abs']:.0f}°)")
+    on_2_active = switch_second[2]
+    if on_2_active:
+        per_active = eval_second["kl_per_latent"][on_2_active]
+        print(f"C at its maximum is shared by {len(on_2_active)} active latents, {per_active.mean():.1f} nats each "
+              f"(seed {SEED}: {len(switch['abs'][2])}); their mean log σ² is "
+              f"{eval_second['logvar_per_latent'][on_2_active].mean():.1f} (σ = "
+              f"{np.exp(0.5 * eval_second['logvar_per_latent'][on_2_active].mean()):.1e})")
     print(f"seed {SECOND_SEED}: the KL follows C within 1 nat late in training:", late_second <= 1.0)
     print(f"seed {SECOND_SEED}: MIG ≥ 0.25 on 10,000 images:", eval_second["mig"] >= 0.25)
     print(f"MIG of the absolute penalty: seed {SEED} {eval_schedule['abs']['mig']:.3f}, "
@@ -1011,6 +1018,15 @@ else:
 # in the order in which they switched on. Compare the switch-on steps of the two position
 # latents with seed 0's. Then check whether each traversal row of seed 2 moves the sprite along
 # one axis.
+#
+# How a run can track C and still not show the order. $|\mathrm{KL} - C|$ asks for a total,
+# not for where it goes: a latent's KL grows when its posterior narrows ($-\tfrac12\log\sigma^2$
+# per latent, for a fixed spread of $\mu$), so a model can spend every new nat on making the
+# latents it already has more *precise* instead of switching on new ones. The line "C at its
+# maximum is shared by …" says which happened: a few active latents with a log σ² far below
+# $-10$ mean the capacity went into ever finer codes of the first factors (with such narrow
+# posteriors the decoder can read more than one factor from the fine detail of one latent,
+# which a traversal over ±2 does not show and MIG, one factor per latent, does not reward).
 
 # %%
 if second is not None:

@@ -261,3 +261,17 @@ def test_show_images_wraps_a_long_title_inside_the_figure():
     assert box.x0 >= 0 and box.x1 <= width_px, (box.x0, box.x1, width_px)
     short = viz.show_images(torch.rand(7, 1, 32, 32), nrow=7, title="code 1")
     assert short.axes[0].title.get_text() == "code 1"
+
+
+def test_traversal_grid_keeps_a_long_title_inside_the_figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    model = BetaVAE(num_latents=4)
+    title = "absolute penalty, seed 2: active latents by switch-on step, two of the ten latents"
+    fig = viz.traversal_grid(model, torch.zeros(4), dims=[0, 1], labels=["z0 posX (2,000)", "z1 posY (3,500)"],
+                             title=title, scale=0.8)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.axes[0].title.get_window_extent(renderer=canvas.get_renderer())
+    assert fig.axes[0].title.get_text().replace("\n", " ") == title
+    assert box.x0 >= 0 and box.x1 <= fig.get_figwidth() * fig.dpi, (box.x0, box.x1)
