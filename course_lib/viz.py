@@ -125,8 +125,8 @@ def show_images(images, nrow: int = 8, title: str | None = None, scale: float = 
     width = scale * max(2.0, w / 60)
     if title:
         title = wrap_title(title, width)
-    lines = title.count("\n") + 1 if title else 0
-    fig = _figure((width, scale * max(1.2, h / 60 + 0.4 * lines)))
+    title_height = 0.4 + 0.2 * title.count("\n") if title else 0.0   # inches: the first line, then each more
+    fig = _figure((width, scale * max(1.2, h / 60 + title_height)))
     _imshow(fig.add_subplot(), arr, title)
     return fig
 
