@@ -352,7 +352,8 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 # same factor in both models. How much it does so here is a question the training cell answers:
 # with the small λ below, λ·R_ID is a small part of $G$'s loss (the cell prints the share), and
 # starting $G$ from the decoder (the third choice) also keeps the code's meaning; exercise 2 at
-# the end sets λ to 0 to tell the two apart. The β-VAE is never updated in step 2 (a test in `tests/test_hybrid.py` checks it).
+# the end sets λ to 0 to tell the two apart. The β-VAE is never updated in step 2 (a test in
+# `tests/test_hybrid.py` checks it).
 #
 # Three choices make step 2 work on a CPU budget; none changes G's objective above (R1 adds a
 # term to D's):
@@ -462,7 +463,8 @@ ffd_idgan = factor_frechet_distance(classifier, x_eval, gan_samples)
 headline("FFD β-VAE decodes", ffd_vae, ".1f")
 headline("FFD ID-GAN samples", ffd_idgan, ".1f")
 print(f"ID-GAN's samples are {'closer to real sprites' if ffd_idgan < ffd_vae else 'NOT closer to real sprites'} "
-      f"than the β-VAE's decodes of the same codes by this distance ({ffd_idgan:.0f} against {ffd_vae:.0f}; noise floor {ffd_real:.0f})")
+      f"than the β-VAE's decodes of the same codes by this distance ({ffd_idgan:.0f} against {ffd_vae:.0f}; "
+      f"noise floor {ffd_real:.0f})")
 grey_vae_decodes, grey_idgan = grey_share(vae_decodes), grey_share(gan_samples)
 print(f"grey share: β-VAE decodes {grey_vae_decodes:.3f}, ID-GAN {grey_idgan:.3f} → ID-GAN's edges are "
       + ("harder" if grey_idgan < grey_vae_decodes else "NOT harder"))
