@@ -316,9 +316,9 @@ print("the toy GANs' unroll:", "yours (the exercise)" if unrolled_terms is not e
 # Before we trust it, four checks on a tiny problem in float64: $K = 0$ gives the plain GAN's
 # gradient; with `generator_form="minimax"` the second-order gradient of `unrolled_terms` equals
 # a central finite difference of $f_K$; the first-order gradient differs from it; and how large
-# the real term's gradient is beside the fake term's. (The unit tests go further: their finite differences
-# recompute $f_K$ with `torch.optim.Adam` on a copy of the discriminator, independently of the
-# course's unroll.)
+# the real term's gradient is beside the fake term's. (The unit tests go further: their finite
+# differences recompute $f_K$ with `torch.optim.Adam` on a copy of the discriminator,
+# independently of the course's unroll.)
 
 # %%
 def tiny_problem(K, first_order=False, generator_form="minimax"):
@@ -546,8 +546,9 @@ bench_rows = bench_gan.run(BENCH_KS, arch="mlp", batch=512, repeats=BENCH_REPEAT
 # each averaged over the batch. This is eq. 3's $\lambda L_I$ with one weight per kind of code,
 # as in the InfoGAN paper ($\lambda = 1$ for discrete codes, a smaller one for continuous
 # codes): $\lambda_{\text{cat}}$ = `LAMBDA_CAT` and $\lambda$ = `LAMBDA`, printed in the
-# parameters line; wherever $\lambda L_I$ appears below it means this weighted sum. Both are in nats. The continuous NLL can be negative (a density
-# can exceed 1): when $Q$ reads $c_j$ precisely, $\sigma_j$ shrinks and $\log\sigma_j \to -\infty$.
+# parameters line; wherever $\lambda L_I$ appears below it means this weighted sum. Both
+# terms are in nats. The continuous NLL can be negative (a density can exceed 1): when $Q$
+# reads $c_j$ precisely, $\sigma_j$ shrinks and $\log\sigma_j \to -\infty$.
 #
 # ### Exercise: the Q loss
 #
@@ -798,8 +799,8 @@ print("the two continuous codes change different properties:", code_names[0] != 
 # training range with a reader independent of InfoGAN (each image is named after the nearest
 # of the ten mean training digits; its accuracy on the test digits is printed, so expect a
 # wrong name now and then). A row that changes digit there shows the continuous code still
-# mixes identity with style. Beyond
-# the training range (the outer columns, ±2) the generator was never asked to draw at all.
+# mixes identity with style. Beyond the training range (the outer columns, ±2) the generator
+# was never asked to draw at all.
 
 # %% [markdown]
 # ### The source paper's table: Q losses against K
