@@ -404,8 +404,8 @@ for metric, worst in margin.items():
 #   to one of them). Mixing two factors spreads each over two codes that both still vary, and a
 #   factor without a code leaves no dimension constant: both cost it votes.
 # - The **β-VAE score** rewards anything from which a *linear classifier* can tell which factor
-#   was fixed: a copied code can be as readable as the perfect one, a rotated one nearly so
-#   (its line above gives how near), and even a
+#   was fixed: a copied code can be as readable as the perfect one (a rotated one less so:
+#   its line above gives how much), and even a
 #   factor without a code of its own is recognisable (it is the one for which no dimension
 #   stands still), so it measures informativeness more than disentanglement.
 # - **DCI-D** normalises each code's importances to a distribution over factors before taking
