@@ -787,11 +787,21 @@ renderers = {
     "VAE-GAN prior samples": prior_vaegan,
     "ID-GAN samples (same c)": gan_samples,
 }
-rulers, real_stats = {}, feature_stats(classifier, x_eval)   # the evaluation images' Gaussian, fitted once
-for name, images in renderers.items():
-    shares = named_shape_shares(classifier, images)
-    rulers[name] = {"ffd": frechet_distance(*real_stats, *feature_stats(classifier, images)),
-                    "named": float(shares.sum()), "shares": shares.tolist(), "grey": grey_share(images)}
+
+
+def measure_rulers(renderers, real):
+    """FFD against ``real`` (its Gaussian fitted once), the shape ruler with its split by shape,
+    and the grey share, for every renderer's images."""
+    real_stats = feature_stats(classifier, real)
+    out = {}
+    for name, images in renderers.items():
+        shares = named_shape_shares(classifier, images)
+        out[name] = {"ffd": frechet_distance(*real_stats, *feature_stats(classifier, images)),
+                     "named": float(shares.sum()), "shares": shares.tolist(), "grey": grey_share(images)}
+    return out
+
+
+rulers = measure_rulers(renderers, x_eval)
 print(f"{'renderer':30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'square/ellipse/heart':>21s} {'grey ↓':>7s}")
 for name, r in rulers.items():
     split_text = "/".join(f"{v:.0%}" for v in r["shares"])
@@ -919,12 +929,7 @@ else:
                                         "prior samples: β-VAE, VAE-GAN")
     viz.save_figure(fig, "07_vaegan_long")
     display(fig)
-    all_stats = feature_stats(classifier, x_all)
-    long_rulers = {}
-    for name, images in long_renderers.items():
-        shares = named_shape_shares(classifier, images)
-        long_rulers[name] = {"ffd": frechet_distance(*all_stats, *feature_stats(classifier, images)),
-                             "named": float(shares.sum()), "grey": grey_share(images)}
+    long_rulers = measure_rulers(long_renderers, x_all)
     print(f"{'renderer (long runs)':30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'grey ↓':>7s}")
     for name, r in long_rulers.items():
         print(f"{name:30s} {r['ffd']:9.1f} {r['named']:14.1%} {r['grey']:7.3f}")
