@@ -935,6 +935,7 @@ def _capacity_cases():
              label="other γ and schedule"),
         case(torch.tensor(7.0), 400, gamma=3.0, c_start=2.0, c_max=12.0, c_steps=800, penalty="hinge",
              label="hinge, KL above C in the ramp"),
+        case(torch.tensor(20.0), 0, c_steps=0, penalty="abs", label="no ramp (c_steps = 0): C = C_max at once"),
     ]
 
 
@@ -976,17 +977,22 @@ def check_capacity_loss(student_fn, file=None):
     name = "capacity_loss"
     cases = _capacity_cases()
     verdict = evaluate_function(name, student_fn, capacity_loss_reference, cases, atol=1e-4, rtol=1e-5)
-    if verdict.status == "wrong":
+    if not verdict.passed:   # a wrong value or an exception: look for the usual slips
         from .losses import capacity_penalty
 
         def unclamped(kl, step, gamma=1000.0, c_start=0.5, c_max=25.0, c_steps=100_000, penalty="abs"):
-            return capacity_penalty(kl, c_start + (c_max - c_start) * step / c_steps, gamma, penalty)
+            return capacity_penalty(kl, c_start + (c_max - c_start) * (step / c_steps if c_steps else 1.0),
+                                    gamma, penalty)
 
         def swapped(kl, step, gamma=1000.0, c_start=0.5, c_max=25.0, c_steps=100_000, penalty="abs"):
             return capacity_loss_reference(kl, step, gamma, c_start, c_max, c_steps,
                                            "hinge" if penalty == "abs" else "abs")
 
-        if _matches(student_fn, unclamped, cases, atol=1e-4):
+        with_ramp = [c for c in cases if c.kwargs.get("c_steps", 1) != 0]
+        if len(with_ramp) < len(cases) and _matches(student_fn, capacity_loss_reference, with_ramp, atol=1e-4):
+            verdict = _with_hint(verdict, "with c_steps = 0 there is no ramp: C = c_max from step 0 "
+                                          "(do not divide by c_steps then)")
+        elif _matches(student_fn, unclamped, cases, atol=1e-4):
             verdict = _with_hint(verdict, "C stops growing at c_max: use min(step / c_steps, 1)")
         elif _matches(student_fn, swapped, cases, atol=1e-4):
             verdict = _with_hint(verdict, "'abs' is γ·|KL − C| and 'hinge' is γ·max(0, KL − C): "

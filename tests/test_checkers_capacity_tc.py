@@ -15,7 +15,7 @@ from course_lib.models.tc import tc_discriminator_loss
 
 
 def capacity_right(kl, step, gamma=1000.0, c_start=0.5, c_max=25.0, c_steps=100_000, penalty="abs"):
-    c = c_start + (c_max - c_start) * min(step / c_steps, 1.0)
+    c = c_start + (c_max - c_start) * (min(step / c_steps, 1.0) if c_steps > 0 else 1.0)
     gap = kl - c
     return gamma * (gap.abs() if penalty == "abs" else gap.clamp(min=0.0))
 
@@ -31,7 +31,14 @@ def capacity_detached(kl, step, gamma=1000.0, c_start=0.5, c_max=25.0, c_steps=1
 
 
 def capacity_unclamped(kl, step, gamma=1000.0, c_start=0.5, c_max=25.0, c_steps=100_000, penalty="abs"):
-    c = c_start + (c_max - c_start) * step / c_steps
+    c = c_start + (c_max - c_start) * (step / c_steps if c_steps else 1.0)
+    gap = kl - c
+    return gamma * (gap.abs() if penalty == "abs" else gap.clamp(min=0.0))
+
+
+def capacity_divides_by_zero(kl, step, gamma=1000.0, c_start=0.5, c_max=25.0, c_steps=100_000, penalty="abs"):
+    """Right with a ramp; with c_steps = 0 (no ramp) it divides by zero."""
+    c = c_start + (c_max - c_start) * min(step / c_steps, 1.0)
     gap = kl - c
     return gamma * (gap.abs() if penalty == "abs" else gap.clamp(min=0.0))
 
@@ -51,6 +58,7 @@ def test_capacity_loss_right_answer_passes(capsys):
     (capacity_detached, "d(penalty)/d(KL) is 0"),
     (capacity_unclamped, "min(step / c_steps, 1)"),
     (capacity_swapped, "swapped"),
+    (capacity_divides_by_zero, "with c_steps = 0 there is no ramp"),
 ])
 def test_capacity_loss_refuses(answer, words, capsys):
     assert ex.check_capacity_loss(answer) is ex.capacity_loss_reference
