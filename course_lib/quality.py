@@ -16,6 +16,9 @@ Two simpler rulers read what a Fréchet distance mixes together:
 * :func:`grey_share`: the share of a set's *inked* pixels (intensity ≥ 0.1) that are grey
   (intensity < 0.9). dSprites pixels are exactly 0 or 1, so real images score 0; a blurred
   sprite has a grey rim, and a smear is grey all over.
+* :func:`one_sprite_share`: the share of images whose ink (intensity ≥ 0.5) is one connected
+  piece. Every real image is one sprite; a renderer that sometimes draws two sprites, or a
+  sprite and a fragment, scores lower, which neither of the other rulers sees.
 
 The same classifier reads generated images: :func:`predict_factors` labels them, and
 :func:`traversal_factor_curves` with :func:`traversal_agreement` ask whether two renderers of
@@ -25,13 +28,15 @@ dimension.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .models.classifier import CLASSIFIED_FACTORS, FactorClassifier, LabelledSampler
 
 __all__ = ["CLASSIFIED_FACTORS", "FactorClassifier", "LabelledSampler", "best_match_iou", "gaussian_stats",
            "frechet_distance", "feature_stats", "factor_frechet_distance", "predict_factors",
-           "shape_probabilities", "named_shape_shares", "shape_named_share", "grey_share", "ink_centres",
+           "shape_probabilities", "named_shape_shares", "shape_named_share", "grey_share", "ink_blobs",
+           "one_sprite_share", "ink_centres",
            "sprite_rulers",
            "traversal_factor_curves", "traversal_agreement"]
 
@@ -153,6 +158,47 @@ def grey_share(images: torch.Tensor, low: float = 0.1, high: float = 0.9) -> flo
     return grey / inked if inked else float("nan")
 
 
+def ink_blobs(images: torch.Tensor, threshold: float = 0.5, min_pixels: int = 4) -> torch.Tensor:
+    """The number of separate pieces of ink in every image: N int64 on the CPU.
+
+    A pixel is ink when its intensity (channels summed) is at least ``threshold``; two ink
+    pixels belong to one piece when a path of ink pixels joins them, each step to one of the
+    8 neighbours. Pieces of fewer than ``min_pixels`` pixels (speckles) are not counted. A real
+    dSprites image has exactly one piece (the smallest sprite has more than 50 ink pixels); a blank
+    image has 0, and an image with two sprites, or a sprite and a fragment, has 2 or more.
+
+    Uses :func:`scipy.ndimage.label` on the whole stack at once,
+    with a structuring element that joins the 8 neighbours within an image and nothing across
+    images.
+    """
+    from scipy import ndimage
+
+    if not 0 < threshold <= 1:
+        raise ValueError(f"expected 0 < threshold <= 1, got {threshold!r}")
+    if int(min_pixels) != min_pixels or min_pixels < 1:
+        raise ValueError(f"min_pixels must be a positive whole number, got {min_pixels!r}")
+    p = torch.as_tensor(images).detach().float().cpu()
+    if p.dim() != 4:
+        raise ValueError(f"expected N×C×H×W images, got shape {tuple(p.shape)}")
+    ink = (p.sum(1) >= threshold).numpy()                                     # N×H×W
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = True                                                      # 8 neighbours, same image
+    labels, count = ndimage.label(ink, structure=structure)
+    if count == 0:
+        return torch.zeros(len(ink), dtype=torch.int64)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    first = ndimage.find_objects(labels)                                     # one slice tuple per piece
+    image_of = np.array([sl[0].start for sl in first])
+    kept = image_of[sizes >= min_pixels]
+    return torch.from_numpy(np.bincount(kept, minlength=len(ink)).astype(np.int64))
+
+
+def one_sprite_share(images: torch.Tensor, threshold: float = 0.5, min_pixels: int = 4) -> float:
+    """The share of images with exactly one piece of ink (:func:`ink_blobs`): 1 for real
+    dSprites; lower when a renderer draws two sprites, fragments, or nothing."""
+    return float((ink_blobs(images, threshold, min_pixels) == 1).double().mean())
+
+
 def ink_centres(images: torch.Tensor) -> torch.Tensor:
     """The intensity-weighted centre (row, column), in pixels from the top-left pixel's centre,
     of every image: N×2 float64 on the CPU; NaN for a blank image. Comparing the centres of
@@ -167,11 +213,12 @@ def ink_centres(images: torch.Tensor) -> torch.Tensor:
 
 def sprite_rulers(classifier: FactorClassifier, real: torch.Tensor, images: torch.Tensor,
                   threshold: float = 0.9) -> dict[str, float]:
-    """The three rulers of a set of ``images`` against ``real`` images: ``{"ffd", "shape_named",
-    "grey"}`` (:func:`factor_frechet_distance`, :func:`shape_named_share`, :func:`grey_share`)."""
+    """The rulers of a set of ``images`` against ``real`` images: ``{"ffd", "shape_named",
+    "grey", "one_sprite"}`` (:func:`factor_frechet_distance`, :func:`shape_named_share`,
+    :func:`grey_share`, :func:`one_sprite_share`)."""
     return {"ffd": factor_frechet_distance(classifier, real, images),
             "shape_named": shape_named_share(classifier, images, threshold),
-            "grey": grey_share(images)}
+            "grey": grey_share(images), "one_sprite": one_sprite_share(images)}
 
 
 def traversal_factor_curves(classifier: FactorClassifier, traversals: torch.Tensor,

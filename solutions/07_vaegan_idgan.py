@@ -117,6 +117,7 @@ from course_lib.quality import (
     grey_share,
     ink_centres,
     named_shape_shares,
+    one_sprite_share,
     predict_factors,
     shape_named_share,
     traversal_agreement,
@@ -295,9 +296,9 @@ print(f"FFD between two samples of real images: {ffd_real:.1f} (the noise floor 
 # scales apart. Inception plays this role for FID, with the same caveat: the distance measures
 # what the features can see.
 #
-# ### Two plainer rulers
+# ### Three plainer rulers
 #
-# A Fréchet distance mixes everything the features see into one number. Two rulers read one
+# A Fréchet distance mixes everything the features see into one number. Three rulers read one
 # thing each (`course_lib.quality`):
 #
 # - **shape named** (higher is better): the share of images whose shape the classifier names
@@ -307,10 +308,14 @@ print(f"FFD between two samples of real images: {ffd_real:.1f} (the noise floor 
 # - **grey share** (lower is better): of all pixels with ink (intensity ≥ 0.1), the share that
 #   are grey (intensity < 0.9), pooled over the set. dSprites pixels are exactly 0 or 1, so real
 #   images score 0; a blurred rim raises it; a smear that never reaches 0.9 scores 1.
+# - **one sprite** (higher is better): the share of images whose ink (intensity ≥ 0.5) is one
+#   connected piece, pieces of fewer than 4 pixels not counted. Every real image is one sprite;
+#   a renderer that draws two sprites, or a sprite and a fragment, loses here, which the other
+#   two rulers do not see.
 
 # %%
 print(f"real images: shape named for {shape_named_share(classifier, x_real2):.1%}, "
-      f"grey share {grey_share(x_real2):.3f}")
+      f"grey share {grey_share(x_real2):.3f}, one sprite {one_sprite_share(x_real2):.1%}")
 
 # %% [markdown]
 # ## ID-GAN, step 1: a β-VAE
@@ -773,9 +778,9 @@ fig
 # %% [markdown]
 # ### The rulers, for every renderer of this notebook
 #
-# FFD against the evaluation images, the shape ruler with its split by shape, and the grey
-# share. The first row is a second sample of real images: the noise floor of FFD and what
-# real sprites score on the other two.
+# FFD against the evaluation images, the shape ruler with its split by shape, the grey share
+# and the one-sprite share. The first row is a second sample of real images: the noise floor
+# of FFD and what real sprites score on the others.
 
 # %%
 renderers = {
@@ -791,21 +796,23 @@ renderers = {
 
 def measure_rulers(renderers, real):
     """FFD against ``real`` (its Gaussian fitted once), the shape ruler with its split by shape,
-    and the grey share, for every renderer's images."""
+    the grey share and the one-sprite share, for every renderer's images."""
     real_stats = feature_stats(classifier, real)
     out = {}
     for name, images in renderers.items():
         shares = named_shape_shares(classifier, images)
         out[name] = {"ffd": frechet_distance(*real_stats, *feature_stats(classifier, images)),
-                     "named": float(shares.sum()), "shares": shares.tolist(), "grey": grey_share(images)}
+                     "named": float(shares.sum()), "shares": shares.tolist(), "grey": grey_share(images),
+                     "one": one_sprite_share(images)}
     return out
 
 
 rulers = measure_rulers(renderers, x_eval)
-print(f"{'renderer':30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'square/ellipse/heart':>21s} {'grey ↓':>7s}")
+print(f"{'renderer':30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'square/ellipse/heart':>21s} {'grey ↓':>7s}"
+      f" {'one sprite ↑':>13s}")
 for name, r in rulers.items():
     split_text = "/".join(f"{v:.0%}" for v in r["shares"])
-    print(f"{name:30s} {r['ffd']:9.1f} {r['named']:14.1%} {split_text:>21s} {r['grey']:7.3f}")
+    print(f"{name:30s} {r['ffd']:9.1f} {r['named']:14.1%} {split_text:>21s} {r['grey']:7.3f} {r['one']:13.1%}")
 headline("FFD VAE-GAN reconstructions", rulers["VAE-GAN reconstructions"]["ffd"], ".1f")
 headline("FFD VAE-GAN prior samples", rulers["VAE-GAN prior samples"]["ffd"], ".1f")
 headline("grey share VAE-GAN reconstructions", rulers["VAE-GAN reconstructions"]["grey"], ".3f")
@@ -822,6 +829,7 @@ def compare(mine, theirs):
     one_shape = [n for n, r in ((mine, a), (theirs, b)) if max(r["shares"]) > 0.6]
     verdicts = [("FFD", a["ffd"] < b["ffd"], f"{a['ffd']:.0f} vs {b['ffd']:.0f}"),
                 ("grey share", a["grey"] < b["grey"], f"{a['grey']:.3f} vs {b['grey']:.3f}"),
+                ("one sprite", a["one"] > b["one"], f"{a['one']:.0%} vs {b['one']:.0%}"),
                 ("shape named", a["named"] > b["named"] and not one_shape,
                  f"{a['named']:.0%} vs {b['named']:.0%}"
                  + (f"; not a win: {' and '.join(one_shape)} get one name for most images" if one_shape else ""))]
@@ -857,11 +865,12 @@ print(f"area of a reconstruction over its input's (median): β-VAE {size_vae:.2f
                                   else "NOT the right size"))
 real_named = rulers["real images (second sample)"]["named"]
 p = rulers["VAE-GAN prior samples"]
-sprite_like = [p["ffd"] < rulers["β-VAE decodes of c ~ q(c|x)"]["ffd"], p["grey"] < 0.2, p["named"] >= 0.9 * real_named]
-print("VAE-GAN's prior samples " + ("look like sprites by all three rulers" if all(sprite_like) else
+sprite_like = [p["ffd"] < rulers["β-VAE decodes of c ~ q(c|x)"]["ffd"], p["grey"] < 0.2, p["named"] >= 0.9 * real_named,
+               p["one"] >= 0.9]
+print("VAE-GAN's prior samples " + ("look like sprites by all four rulers" if all(sprite_like) else
       "fall short of sprites on: " + ", ".join(n for n, ok in zip(
-          ("FFD below the β-VAE decodes'", "grey share below 0.2", "shape named for 90 % of what real sprites get"),
-          sprite_like) if not ok)))
+          ("FFD below the β-VAE decodes'", "grey share below 0.2", "shape named for 90 % of what real sprites get",
+           "one sprite in at least 90 % of the images"), sprite_like) if not ok)))
 SHAPES = ("square", "ellipse", "heart")
 print("the shape named most often, per renderer (real images: about a third each):")
 for name, r in rulers.items():
@@ -873,9 +882,10 @@ for name, r in rulers.items():
     print(f"  {name:30s} {r['shares'][top]:4.0%} {SHAPES[top]}{reading}")
 
 # %% [markdown]
-# Reading these lines: the grey share says whether VAE-GAN's edges are sharper, the FFD whether
-# its images sit closer to real sprites in the classifier's features, and the centre, spread and
-# area checks whether its reconstructions are still reconstructions of *their* inputs rather
+# Reading these lines: the grey share says whether VAE-GAN's edges are sharper, the one-sprite
+# share whether it draws one sprite per image (a fragment beside the sprite, or two sprites,
+# counts against it), the FFD whether its images sit closer to real sprites in the
+# classifier's features, and the centre, spread and area checks whether its reconstructions are still reconstructions of *their* inputs rather
 # than sharp sprites anywhere. Shape is the hard part: a code of `NUM_LATENTS` dimensions (3 by
 # default) has little room for it (the MI check above says how much this one carries), so at
 # best VAE-GAN draws sharp sprites of the right size and place whose shape is a guess; the shape
@@ -930,14 +940,15 @@ else:
     viz.save_figure(fig, "07_vaegan_long")
     display(fig)
     long_rulers = measure_rulers(long_renderers, x_all)
-    print(f"{'renderer (long runs)':30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'grey ↓':>7s}")
+    print(f"{'renderer (long runs)':30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'grey ↓':>7s} {'one sprite ↑':>13s}")
     for name, r in long_rulers.items():
-        print(f"{name:30s} {r['ffd']:9.1f} {r['named']:14.1%} {r['grey']:7.3f}")
+        print(f"{name:30s} {r['ffd']:9.1f} {r['named']:14.1%} {r['grey']:7.3f} {r['one']:13.1%}")
     for kind in ("reconstructions", "prior samples"):
         a, b = long_rulers[f"VAE-GAN {kind}"], long_rulers[f"β-VAE {kind}"]
         print(f"long VAE-GAN {kind} against its β-VAE start's: FFD {'better' if a['ffd'] < b['ffd'] else 'NOT better'} "
               f"({a['ffd']:.0f} vs {b['ffd']:.0f}), grey share {'better' if a['grey'] < b['grey'] else 'NOT better'} "
-              f"({a['grey']:.3f} vs {b['grey']:.3f}), shape named {a['named']:.0%} vs {b['named']:.0%} "
+              f"({a['grey']:.3f} vs {b['grey']:.3f}), one sprite {a['one']:.0%} vs {b['one']:.0%}, "
+              f"shape named {a['named']:.0%} vs {b['named']:.0%} "
               f"(real images {long_rulers['real images (second sample)']['named']:.0%})")
     headline("FFD long VAE-GAN reconstructions", long_rulers["VAE-GAN reconstructions"]["ffd"], ".1f")
 

@@ -390,8 +390,8 @@ def test_traversal_agreement_on_real_position_traversals(trained_classifier):
 
 
 def test_sprite_rulers_on_real_and_blurred_sprites(trained_classifier):
-    """The three rulers of notebook 07's table: real images score 0 grey and the FFD noise floor;
-    a blurred copy of the same images is further and greyer."""
+    """The rulers of notebook 07's table: real images score 0 grey, one sprite each and the FFD
+    noise floor; a blurred copy of the same images is further and greyer (and still one piece)."""
     from course_lib.quality import sprite_rulers
 
     ds = DSprites()
@@ -400,8 +400,9 @@ def test_sprite_rulers_on_real_and_blurred_sprites(trained_classifier):
     real_b = ds.images(ds.sample_classes(1000, g))
     blurred = F.avg_pool2d(real_b, 9, stride=1, padding=4, count_include_pad=False)
     real, blur = sprite_rulers(trained_classifier, real_a, real_b), sprite_rulers(trained_classifier, real_a, blurred)
-    assert set(real) == {"ffd", "shape_named", "grey"}
+    assert set(real) == {"ffd", "shape_named", "grey", "one_sprite"}
     assert real["grey"] == 0.0 and blur["grey"] > 0.5
+    assert real["one_sprite"] == 1.0
     assert real["ffd"] < 0.5 * blur["ffd"]
     assert 0.0 <= blur["shape_named"] <= 1.0 and 0.0 <= real["shape_named"] <= 1.0
 

@@ -286,6 +286,7 @@ def test_idgan_is_trained_on_its_step1_model_and_scored_with_the_sprite_rulers(t
         m = entry["metrics"]
         assert m[f"{who}_ffd"] >= 0 and 0 <= m[f"{who}_shape_named"] <= 1 and 0 <= m[f"{who}_grey"] <= 1
     assert entry["metrics"]["real_grey"] == 0.0  # dSprites pixels are 0 or 1
+    assert entry["metrics"]["real_one_sprite"] == 1.0  # one sprite in every real image
     model = load_model(tmp_path / entry["file"], device="cpu")
     for (name, p), q in zip(model.vae.state_dict().items(), step1.state_dict().values()):
         assert torch.equal(p, q.half().float()), name  # the frozen step 1 ships with step 2

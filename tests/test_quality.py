@@ -120,6 +120,93 @@ def test_grey_share_by_hand():
     assert np.isnan(grey_share(torch.zeros(2, 1, 4, 4)))
 
 
+def _pieces_by_flood_fill(ink, min_pixels):
+    """Independent count: breadth-first flood fill over the 8 neighbours, in plain Python."""
+    h, w = len(ink), len(ink[0])
+    seen, pieces = set(), 0
+    for r in range(h):
+        for c in range(w):
+            if not ink[r][c] or (r, c) in seen:
+                continue
+            queue, size = [(r, c)], 0
+            seen.add((r, c))
+            while queue:
+                y, x = queue.pop()
+                size += 1
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        ny, nx = y + dy, x + dx
+                        if 0 <= ny < h and 0 <= nx < w and ink[ny][nx] and (ny, nx) not in seen:
+                            seen.add((ny, nx))
+                            queue.append((ny, nx))
+            pieces += size >= min_pixels
+    return pieces
+
+
+def test_ink_blobs_by_hand():
+    from course_lib.quality import ink_blobs, one_sprite_share
+
+    img = torch.zeros(5, 1, 8, 8)
+    img[0, 0, 1:4, 1:4] = 1                      # one 3×3 square
+    img[1, 0, 1:3, 1:3] = 1
+    img[1, 0, 5:7, 5:7] = 1                      # two 2×2 squares apart
+    img[2, 0, 1:3, 1:3] = 1
+    img[2, 0, 3:5, 3:5] = 1                      # two squares touching at a corner: one piece (8 neighbours)
+    img[3, 0, 0:4, 0:4] = 1
+    img[3, 0, 7, 6:8] = 1                        # a square and a 2-pixel speckle
+    # image 4 is blank
+    assert ink_blobs(img).tolist() == [1, 2, 1, 1, 0]
+    assert ink_blobs(img, min_pixels=1).tolist() == [1, 2, 1, 2, 0]
+    assert one_sprite_share(img) == pytest.approx(3 / 5)
+    # grey below the threshold is not ink
+    assert ink_blobs(img * 0.4).tolist() == [0, 0, 0, 0, 0]
+    assert ink_blobs(img * 0.4, threshold=0.3).tolist() == [1, 2, 1, 1, 0]
+    # pieces never join across images: ink on the last row of one image and the first row of the next
+    pair = torch.zeros(2, 1, 6, 6)
+    pair[0, 0, 4:6, 1:5] = 1
+    pair[1, 0, 0:2, 1:5] = 1
+    assert ink_blobs(pair).tolist() == [1, 1]
+
+
+def test_ink_blobs_against_a_flood_fill():
+    from course_lib.quality import ink_blobs
+
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(40, 1, 12, 12, generator=g) < 0.35).float()
+    for min_pixels in (1, 3):
+        expected = [_pieces_by_flood_fill(im[0].bool().tolist(), min_pixels) for im in images]
+        assert ink_blobs(images, min_pixels=min_pixels).tolist() == expected
+    assert max(expected) >= 3                     # the random images do have several pieces
+
+
+def test_ink_blobs_of_real_sprites_and_of_two_sprites():
+    from course_lib.data import DSprites
+    from course_lib.quality import ink_blobs, one_sprite_share
+
+    ds = DSprites()
+    classes = ds.sample_classes(400, generator=torch.Generator().manual_seed(3))
+    x = ds.images(classes)
+    assert one_sprite_share(x) == 1.0
+    # two sprites in one image: apart (posX in the left and the right third) they are two pieces
+    left, right = classes[:50].clone(), classes[50:100].clone()
+    left[:, 4], right[:, 4] = 2, 29
+    left[:, 2] = right[:, 2] = 0                  # the smallest scale, so that they cannot touch
+    both = (ds.images(left) + ds.images(right)).clamp(max=1)
+    assert ink_blobs(both).tolist() == [2] * 50
+    assert one_sprite_share(both) == 0.0
+
+
+def test_ink_blobs_refuses_bad_input():
+    from course_lib.quality import ink_blobs
+
+    with pytest.raises(ValueError, match="N×C×H×W"):
+        ink_blobs(torch.zeros(8, 8))
+    with pytest.raises(ValueError, match="threshold"):
+        ink_blobs(torch.zeros(1, 1, 8, 8), threshold=0)
+    with pytest.raises(ValueError, match="min_pixels"):
+        ink_blobs(torch.zeros(1, 1, 8, 8), min_pixels=0)
+
+
 def test_grey_share_of_real_and_blurred_sprites():
     from course_lib.data import DSprites
     from course_lib.quality import grey_share
