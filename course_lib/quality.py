@@ -8,7 +8,7 @@ they were never meant for binary sprites anyway, so the course uses the same dis
 (shape, scale, orientation, posX, posY) from an image. We call it the **factor Fréchet
 distance** (FFD); its values are comparable only between runs that use the same classifier.
 
-Two simpler rulers read what a Fréchet distance mixes together:
+Three simpler rulers read what a Fréchet distance mixes together:
 
 * :func:`shape_named_share`: the share of images whose shape (square, ellipse, heart) the
   classifier names with probability at least 0.9. Real sprites score near 1; a blob that could
@@ -164,12 +164,11 @@ def ink_blobs(images: torch.Tensor, threshold: float = 0.5, min_pixels: int = 4)
     A pixel is ink when its intensity (channels summed) is at least ``threshold``; two ink
     pixels belong to one piece when a path of ink pixels joins them, each step to one of the
     8 neighbours. Pieces of fewer than ``min_pixels`` pixels (speckles) are not counted. A real
-    dSprites image has exactly one piece (the smallest sprite has more than 50 ink pixels); a blank
-    image has 0, and an image with two sprites, or a sprite and a fragment, has 2 or more.
+    dSprites image has exactly one piece (the smallest sprite has more than 50 ink pixels); a
+    blank image has 0, and an image with two sprites, or a sprite and a fragment, has 2 or more.
 
-    Uses :func:`scipy.ndimage.label` on the whole stack at once,
-    with a structuring element that joins the 8 neighbours within an image and nothing across
-    images.
+    Uses :func:`scipy.ndimage.label` on the whole stack at once, with a structuring element
+    that joins the 8 neighbours within an image and nothing across images.
     """
     from scipy import ndimage
 

@@ -1245,14 +1245,14 @@ def verdict(holds):
     return "—" if holds is None else "yes" if holds else "no"
 
 
-_, _, together_quick = spacing(on_abs, active_abs)
+one_by_one_quick = len({on_abs[j] for j in active_abs}) == len(active_abs)  # each at a logged step of its own
 summary = [
     (f"§1.3.3: KL follows C (γ = 1000; here γ = {GAMMA:g})",
      f"late mean |KL − C| = {late_gap:.3f} nats (absolute penalty)", late_gap <= 1.0),
     ("Burgess et al.: latents appear one after another as C grows",
      f"abs run (std of μ {eval_abs['std_mu']:.3f}): switch-on steps "
      f"{', '.join(f'z{j}:{on_abs[j]} ({named_abs[j][0]})' for j in active_abs) or 'none'}",
-     len(active_abs) >= 2 and together_quick == 0),
+     len(active_abs) >= 2 and one_by_one_quick),
     ("the same, hinge run",
      f"switch-on steps {', '.join(f'z{j}:{on_hinge[j]} ({named_hinge[j][0]})' for j in active_hinge) or 'none'}; "
      f"order {' → '.join(n for n, _ in order_hinge) or 'none'}", None),
