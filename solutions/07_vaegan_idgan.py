@@ -891,7 +891,8 @@ for name, r in rulers.items():
 # Reading these lines: the grey share says whether VAE-GAN's edges are sharper, the one-sprite
 # share whether it draws one sprite per image (a fragment beside the sprite, or two sprites,
 # counts against it), the FFD whether its images sit closer to real sprites in the
-# classifier's features, and the centre, spread and area checks whether its reconstructions are still reconstructions of *their* inputs rather
+# classifier's features, and the centre, spread and area checks whether its reconstructions
+# are still reconstructions of *their* inputs rather
 # than sharp sprites anywhere. Shape is the hard part: a code of `NUM_LATENTS` dimensions (3 by
 # default) has little room for it (the MI check above says how much this one carries), so at
 # best VAE-GAN draws sharp sprites of the right size and place whose shape is a guess; the shape
