@@ -899,8 +899,8 @@ records = {K: load_record("unrolled_infogan_digits", "full", unroll_steps=K, see
 missing = [K for K, r in records.items() if r is None]
 if PROFILE != "smoke" and len(records) - len(missing) >= 2:
     records = {K: r for K, r in records.items() if r is not None}
-    record_source = "shipped records" + (f" (no row for K = {', '.join(map(str, missing))}: not shipped yet, "
-                                         "still training)" if missing else "")
+    record_source = "shipped records" + (f" (no row for K = {', '.join(map(str, missing))}: its long run has "
+                                         "no shipped record yet)" if missing else "")
 else:
     record_source = ("the short runs of this notebook (" + ("the smoke profile" if PROFILE == "smoke" else
                      f"fewer than two shipped records with seed {SEED}") + ")")
