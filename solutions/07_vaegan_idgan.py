@@ -833,16 +833,15 @@ headline("grey share VAE-GAN reconstructions", rulers["VAE-GAN reconstructions"]
 def compare(mine, theirs):
     a, b = rulers[mine], rulers[theirs]
     one_shape = [n for n, r in ((mine, a), (theirs, b)) if max(r["shares"]) > 0.6]
-    verdicts = [("FFD", a["ffd"] < b["ffd"], f"{a['ffd']:.0f} vs {b['ffd']:.0f}"),
-                ("grey share", a["grey"] < b["grey"], f"{a['grey']:.3f} vs {b['grey']:.3f}"),
-                ("one sprite", a["one"] > b["one"], f"{a['one']:.0%} vs {b['one']:.0%}"),
-                ("shape named", a["named"] > b["named"] and not one_shape,
+    verdicts = [("FFD", a["ffd"] < b["ffd"], a["ffd"] == b["ffd"], f"{a['ffd']:.0f} vs {b['ffd']:.0f}"),
+                ("grey share", a["grey"] < b["grey"], a["grey"] == b["grey"], f"{a['grey']:.3f} vs {b['grey']:.3f}"),
+                ("one sprite", a["one"] > b["one"], a["one"] == b["one"], f"{a['one']:.0%} vs {b['one']:.0%}"),
+                ("shape named", a["named"] > b["named"] and not one_shape, a["named"] == b["named"],
                  f"{a['named']:.0%} vs {b['named']:.0%}"
                  + (f"; not a win: {' and '.join(one_shape)} get one name for most images" if one_shape else ""))]
-    wins = [n for n, ok, _ in verdicts if ok]
-    print(f"{mine} against {theirs}: " + "; ".join(f"{n} {'better' if ok else 'NOT better'} ({t})"
-                                                    for n, ok, t in verdicts))
-    return wins
+    print(f"{mine} against {theirs}: " + "; ".join(
+        f"{n} {'better' if ok else 'equal' if tie else 'NOT better'} ({t})" for n, ok, tie, t in verdicts))
+    return [n for n, ok, _, _ in verdicts if ok]
 
 
 recon_wins = compare("VAE-GAN reconstructions", "β-VAE reconstructions")
