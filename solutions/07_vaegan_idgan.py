@@ -54,7 +54,7 @@ IDGAN_STEPS = None      # step 2 (ID-GAN)
 IDGAN_LR = 5e-4         # step 2's learning rate in every profile (source paper 000: 1e-4)
 R1 = 10.0               # γ of the R1 penalty on ID-GAN's discriminator (0: none)
 IDGAN_INIT = "decoder+noise"  # G starts as the β-VAE's decoder ("decoder": noise weights 0); "random": scratch
-GAN_STEPS = None        # VAE-GAN and the hybrid
+GAN_STEPS = None        # VAE-GAN, and the hybrid where the shipped one is not loaded
 VAEGAN_INIT = "vae"     # VAE-GAN's encoder and decoder: "vae" copies step 1's β-VAE, "random" starts from scratch
 VAEGAN_BETA = 0.1       # β on VAE-GAN's prior term KL(q(z|x) ‖ p(z))
 VAEGAN_GAMMA = 1.0      # γ on the decoder's feature-wise term (Larsen et al.'s network used 1e-2)
@@ -82,7 +82,7 @@ TRAVERSAL_STARTS = param("TRAVERSAL_STARTS", TRAVERSAL_STARTS, smoke=2, quick=32
 FAILURE_STEPS = param("FAILURE_STEPS", FAILURE_STEPS, smoke=2, quick=30, full=30, minimum=1)
 print(f"profile {PROFILE}: |z| = {NUM_LATENTS}, β = {BETA}, lr = {LR}, posX < {POSX_THRESHOLD}; "
       f"steps: β-VAE {VAE_STEPS}, ID-GAN {IDGAN_STEPS} (lr {IDGAN_LR:g}, R1 γ = {R1:g}, G from {IDGAN_INIT}), "
-      f"VAE-GAN and hybrid {GAN_STEPS} (VAE-GAN from {VAEGAN_INIT}, β = {VAEGAN_BETA:g}, γ = {VAEGAN_GAMMA:g}, "
+      f"VAE-GAN (and a hybrid trained here) {GAN_STEPS} (VAE-GAN from {VAEGAN_INIT}, β = {VAEGAN_BETA:g}, γ = {VAEGAN_GAMMA:g}, "
       f"Dis_l = {VAEGAN_LAYER}, lr {VAEGAN_LR:g}, α = {VAEGAN_PIXEL:g}), classifier {CLASSIFIER_STEPS}")
 
 # %% [markdown]
