@@ -835,7 +835,7 @@ def compare(mine, theirs):
     one_shape = [n for n, r in ((mine, a), (theirs, b)) if max(r["shares"]) > 0.6]
     verdicts = [("FFD", a["ffd"] < b["ffd"], a["ffd"] == b["ffd"], f"{a['ffd']:.0f} vs {b['ffd']:.0f}"),
                 ("grey share", a["grey"] < b["grey"], a["grey"] == b["grey"], f"{a['grey']:.3f} vs {b['grey']:.3f}"),
-                ("one sprite", a["one"] > b["one"], a["one"] == b["one"], f"{a['one']:.0%} vs {b['one']:.0%}"),
+                ("one sprite", a["one"] > b["one"], a["one"] == b["one"], f"{a['one']:.1%} vs {b['one']:.1%}"),
                 ("shape named", a["named"] > b["named"] and not one_shape, a["named"] == b["named"],
                  f"{a['named']:.0%} vs {b['named']:.0%}"
                  + (f"; not a win: {' and '.join(one_shape)} get one name for most images" if one_shape else ""))]
