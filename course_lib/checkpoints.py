@@ -98,10 +98,12 @@ RECIPES: dict[str, dict] = {
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-4}, "seed": 0,
     },
     # notebook 07 (solutions/07_vaegan_idgan.py): the dSprites factor classifier whose features and
-    # predictions are the rulers of sample quality (course_lib.quality); trained on images with labels
+    # predictions are the rulers of sample quality (course_lib.quality); trained on images with
+    # labels. 5,000 steps in quick too: after 1,500 it named the shape of only 93 % of real sprites
+    # with probability ≥ 0.9 (right at argmax for 99 %), an under-confident ruler
     "factor_classifier": {
         "model": "factor_classifier", "config": {}, "data": "dsprites+classes",
-        "steps": {"smoke": 2, "quick": 1_500, "full": 5_000},
+        "steps": {"smoke": 2, "quick": 5_000, "full": 5_000},
         "batch_size": {"smoke": 8, "quick": 64, "full": 64},
         "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-3}, "seed": 0,
     },
@@ -419,10 +421,30 @@ def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_o
              "trained_on": trained_on or {}, "omitted": omitted}
     manifest = read_manifest(folder)
     manifest["checkpoints"][key] = entry
+    _write_manifest(manifest, folder)
+    return entry
+
+
+def _write_manifest(manifest: dict, folder: Path) -> None:
+    """Write the manifest atomically (a crash leaves the old one), its entries sorted by key."""
     manifest["checkpoints"] = dict(sorted(manifest["checkpoints"].items()))
     tmp = folder / f".{MANIFEST}.tmp{os.getpid()}"
     tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, folder / MANIFEST)
+
+
+def update_metrics(key: str, metrics: dict, folder=None) -> dict:
+    """Replace the given ``metrics`` of the shipped entry ``key`` (the others, such as the final
+    training loss, stay) and date the change under ``"rescored"``; the weights are untouched.
+    Returns the updated entry."""
+    folder = checkpoint_dir(folder)
+    manifest = read_manifest(folder)
+    entry = manifest["checkpoints"].get(key)
+    if entry is None:
+        raise KeyError(f"no shipped checkpoint {key!r} in {folder / MANIFEST}")
+    entry["metrics"] = {**entry.get("metrics", {}), **metrics}
+    entry["rescored"] = now()
+    _write_manifest(manifest, folder)
     return entry
 
 

@@ -76,7 +76,7 @@ BATCH_SIZE = param("BATCH_SIZE", BATCH_SIZE, smoke=8, quick=64, full=64, minimum
 VAE_STEPS = param("VAE_STEPS", VAE_STEPS, smoke=2, quick=1500, full=100_000, minimum=1)
 IDGAN_STEPS = param("IDGAN_STEPS", IDGAN_STEPS, smoke=2, quick=600, full=30_000, minimum=1)
 GAN_STEPS = param("GAN_STEPS", GAN_STEPS, smoke=2, quick=320, full=50_000, minimum=1)
-CLASSIFIER_STEPS = param("CLASSIFIER_STEPS", CLASSIFIER_STEPS, smoke=2, quick=1500, full=5_000, minimum=1)
+CLASSIFIER_STEPS = param("CLASSIFIER_STEPS", CLASSIFIER_STEPS, smoke=2, quick=5_000, full=5_000, minimum=1)
 NUM_EVAL = param("NUM_EVAL", NUM_EVAL, smoke=64, quick=2000, full=10_000, minimum=1)
 TRAVERSAL_STARTS = param("TRAVERSAL_STARTS", TRAVERSAL_STARTS, smoke=2, quick=32, full=64, minimum=1)
 FAILURE_STEPS = param("FAILURE_STEPS", FAILURE_STEPS, smoke=2, quick=30, full=30, minimum=1)
@@ -263,7 +263,7 @@ vaegan_objectives = exercises.check_function("vaegan_objectives", vaegan_objecti
 # have the same mean and covariance. Numbers are comparable only under the same classifier.
 
 # %% [markdown]
-# The classifier is a reference model of the course: with the quick settings (1,500 steps of 64,
+# The classifier is a reference model of the course: with the quick settings (5,000 steps of 64,
 # lr $10^{-3}$, seed 0) `load_or_train("factor_classifier", ...)` loads the one shipped in
 # `data/checkpoints/` (trained by `python -m course_lib pretrain factor_classifier`); other
 # settings train it here. Its seed stays 0 whatever `SEED` is, so that runs with different
@@ -304,7 +304,11 @@ print(f"FFD between two samples of real images: {ffd_real:.1f} (the noise floor 
 # - **shape named** (higher is better): the share of images whose shape the classifier names
 #   (square, ellipse or heart) with probability at least 0.9. The classifier can be sure of an
 #   image unlike any sprite, so the table below also splits the share by the shape named: a
-#   renderer whose blobs all come out as "hearts" is not drawing hearts.
+#   renderer whose blobs all come out as "hearts" is not drawing hearts. The ruler is only as
+#   sure as the classifier: after 1,500 steps the same classifier picked the right shape for
+#   99 % of real sprites but was sure (≥ 0.9) of only 93 % of them, so the ruler understated every
+#   renderer; after 5,000 steps it is sure of nearly all real sprites (the cell below checks
+#   that it names at least 98 %). Past measurements, not rerun here.
 # - **grey share** (lower is better): of all pixels with ink (intensity ≥ 0.1), the share that
 #   are grey (intensity < 0.9), pooled over the set. dSprites pixels are exactly 0 or 1, so real
 #   images score 0; a blurred rim raises it; a smear that never reaches 0.9 scores 1.
@@ -314,8 +318,10 @@ print(f"FFD between two samples of real images: {ffd_real:.1f} (the noise floor 
 #   two rulers do not see.
 
 # %%
-print(f"real images: shape named for {shape_named_share(classifier, x_real2):.1%}, "
+real_named = shape_named_share(classifier, x_real2)
+print(f"real images: shape named for {real_named:.1%}, "
       f"grey share {grey_share(x_real2):.3f}, one sprite {one_sprite_share(x_real2):.1%}")
+print("the classifier names at least 98 % of real sprites, so a renderer's shortfall is its own:", real_named >= 0.98)
 
 # %% [markdown]
 # ## ID-GAN, step 1: a β-VAE
@@ -591,7 +597,13 @@ mi_rows = row_cosines(mi_gan, mi_vae)
 print("cosine of the MI rows, ID-GAN's c_j (rows) against the β-VAE's c_i (columns)")
 for j in range(NUM_LATENTS):
     print(f"c_{j}: " + "".join(f"{v:8.3f}" for v in mi_rows[j]))
-headline("code dims with the same MI row", f"{int((mi_rows.argmax(1) == torch.arange(NUM_LATENTS)).sum())}/{NUM_LATENTS}")
+own_row, best_row = mi_rows.diagonal(), mi_rows.max(1).values
+near_tie = (own_row < best_row) & (own_row >= best_row - 0.01)  # another β-VAE row fits as well
+headline("code dims with the same MI row", f"{int((own_row == best_row).sum())}/{NUM_LATENTS}")
+if near_tie.any():
+    print("near ties (own row within 0.01 of the best, which belongs to a β-VAE dimension with much the same "
+          "mixture): " + ", ".join(f"c_{j} (own {float(own_row[j]):.3f}, best {float(best_row[j]):.3f})"
+                                   for j in torch.nonzero(near_tie).flatten().tolist()))
 print(f"each ID-GAN row against its own β-VAE row: cosine {float(mi_rows.diagonal().min()):.3f} or more")
 
 # %% [markdown]

@@ -386,3 +386,33 @@ def test_describe_training_counts_the_segments_of_every_machine():
     assert describe_training({"seconds": 1200.0, "device": "gpu"}) == "20 min on gpu"
     assert describe_training({"seconds": 46.0, "device": "gpu"}) == "46 s on gpu"
     assert describe_training({}) == "training not recorded"
+
+
+def test_rescore_recomputes_the_metrics_of_a_shipped_model_and_keeps_its_weights(tmp_path, capsys):
+    """After a change of the rulers, `pretrain NAME --rescore` scores the shipped weights again:
+    the manifest's metrics become today's score of those weights (computed here independently
+    with pretrain.score), the training metrics and the file stay, and the change is dated."""
+    entry = pretrain.pretrain_one("beta_vae", profile="smoke", metric_images=200, folder=tmp_path, device="cpu",
+                                  progress=False, log=lambda *a: None, **TINY)
+    key = ck.entry_key(entry["recipe"])
+    before = (tmp_path / entry["file"]).read_bytes()
+    ck.update_metrics(key, {"mig": 9.0, "metric_images": 7}, tmp_path)  # a stale score
+    stale = ck.read_manifest(tmp_path)["checkpoints"][key]
+    assert stale["metrics"]["mig"] == 9.0 and stale["metrics"]["final_loss"] == entry["metrics"]["final_loss"]
+    assert pretrain.main(["beta_vae", "--profile", "smoke", "--steps", "2", "-p", "batch_size", "4",
+                          "--out", str(tmp_path), "--rescore", "--metric-images", "300"]) == 0
+    assert "beta_vae: rescored, mig" in capsys.readouterr().out
+    new = ck.read_manifest(tmp_path)["checkpoints"][key]
+    expected = pretrain.score(ck.load_shipped(key, folder=tmp_path), 300)
+    assert new["metrics"]["mig"] == expected["mig"] != 9.0
+    assert new["metrics"]["metric_images"] == 300 and new["metrics"]["final_loss"] == entry["metrics"]["final_loss"]
+    assert new["rescored"] and new["sha256"] == entry["sha256"]
+    assert (tmp_path / entry["file"]).read_bytes() == before
+    with pytest.raises(SystemExit) as exit_:  # nothing shipped for this recipe
+        pretrain.main(["beta_vae", "--profile", "smoke", "--steps", "3", "--out", str(tmp_path), "--rescore"])
+    assert exit_.value.code == 2 and "no shipped model of recipe" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        pretrain.main(["--profile", "smoke", "--out", str(tmp_path), "--rescore"])
+    assert "--rescore needs the names" in capsys.readouterr().err
+    with pytest.raises(KeyError, match="no shipped checkpoint"):
+        ck.update_metrics("nope", {}, tmp_path)

@@ -66,14 +66,16 @@ def score(model, n: int = 10_000, seed: int = METRIC_SEED) -> dict:
 
 
 @torch.no_grad()
-def score_renderer(model, data: str, n: int = 10_000, seed: int = METRIC_SEED) -> dict:
-    """The sprite rulers (:func:`course_lib.quality.sprite_rulers`, read by the shipped factor
-    classifier) of an ID-GAN's samples G(s, c), c ~ q(c|x) of ``n`` real images of its data, and
-    of its step-1 β-VAE's decodes of the same codes; against another ``n`` real images."""
+def score_renderer(model, data: str, n: int = 10_000, seed: int = METRIC_SEED, classifier=None) -> dict:
+    """The sprite rulers (:func:`course_lib.quality.sprite_rulers`, read by ``classifier``, by
+    default the shipped factor classifier) of an ID-GAN's samples G(s, c), c ~ q(c|x) of ``n``
+    real images of its data, and of its step-1 β-VAE's decodes of the same codes; against another
+    ``n`` real images."""
     from ..data import DSprites
     from ..quality import sprite_rulers
 
-    classifier = ck.load_or_train("factor_classifier", profile="quick", progress=False).model.eval()
+    if classifier is None:
+        classifier = ck.load_or_train("factor_classifier", profile="quick", progress=False).model.eval()
     ds, ranges = DSprites(), ck.data_ranges(data)
     g = torch.Generator().manual_seed(seed)
     x = ds.images(ds.sample_classes(n, g, class_ranges=ranges))
@@ -153,6 +155,22 @@ def peek(name: str, *, profile=None, metric_images=3_000, folder=None, **overrid
 
     model = load_model(path, device="cpu")
     return {"step": int(load_checkpoint(path)["step"]), **score_recipe(model, recipe, metric_images)}
+
+
+def rescore(name: str, *, profile=None, metric_images=10_000, folder=None, **overrides) -> dict:
+    """Score the shipped model of a recipe again with today's metrics and rulers (after a change
+    of the factor classifier, say) and update its manifest entry (:func:`ck.update_metrics`);
+    nothing is trained. Returns the new metrics; a recipe with nothing shipped is an error."""
+    recipe = ck.recipe(name, profile, **overrides)
+    found = ck.find_shipped(recipe, folder)
+    if found is None:
+        raise FileNotFoundError(f"no shipped model of recipe {ck.entry_key(recipe)} to rescore: train it with "
+                                f"`python -m course_lib pretrain {name}` first")
+    key, _ = found
+    model = ck.load_shipped(key, device="cpu", folder=folder)
+    metrics = score_recipe(model, recipe, metric_images)
+    ck.update_metrics(key, metrics, folder)
+    return metrics
 
 
 def describe_entry(key: str, entry: dict) -> str:
@@ -301,6 +319,9 @@ def main(argv=None, prog: str | None = None) -> int:
     parser.add_argument("--peek", action="store_true",
                         help="score the unfinished run of each model at its last saved step "
                              "(on --metric-images images, default here 3,000) and exit")
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the shipped model of each recipe again with today's metrics "
+                             "(after a change of the rulers) and update the manifest; trains nothing")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     profile = profiles.check_profile(args.profile) if args.profile else profiles.default_profile()
@@ -343,6 +364,17 @@ def main(argv=None, prog: str | None = None) -> int:
             ck.recipe(name, profile, **overrides)
         except ValueError as err:
             parser.error(str(err))
+    if args.rescore:
+        if not args.names:
+            parser.error("--rescore needs the names of the models to score again")
+        metric_images = 10_000 if args.metric_images is None else args.metric_images
+        for name in names:
+            try:
+                found = rescore(name, profile=profile, metric_images=metric_images, folder=args.out, **overrides)
+            except FileNotFoundError as err:
+                parser.error(str(err))
+            print(f"{name}: rescored, " + ", ".join(f"{k} {v}" for k, v in found.items()))
+        return 0
     with stop_on_signals():  # SIGTERM or Ctrl-C: save the unfinished run where it is, then stop
         return _pretrain_all(names, profile, args, overrides)
 
