@@ -28,7 +28,7 @@
 #   images the classifier names a shape for, and how much of a sprite's ink is grey.
 #
 # Reproduces: the ID-GAN experiment of source paper `000_78f077b144128d49.txt` (|z| ∈ {3, 5},
-# β ∈ {0.5, 5}, lr 1e-4, x-position threshold 16, traversals over [−2, 2]) and the VAE-GAN and
+# β ∈ {0.5, 5}, β-VAE lr 1e-4, x-position threshold 16, traversals of the code over [−2, 2]) and the VAE-GAN and
 # VAE + InfoGAN observations of source paper `002_de0aa939c9dc4f26.txt` (§IV, Fig. 13–15).
 
 # %% [markdown]
@@ -45,13 +45,13 @@ DEVICE = "auto"
 NUM_LATENTS = 3         # |z| of the step-1 β-VAE: source paper 000 used 3 and 5
 BETA = 0.5              # β of the step-1 β-VAE: source paper 000 used 0.5 and 5
 POSX_THRESHOLD = 16     # train on posX classes < 16 only; the others are held out
-LR = None               # source paper 000: 1e-4 (full); the quick profile uses a larger rate
+LR = None               # step 1: source paper 000's β-VAEs 1e-4 (full); the quick profile uses a larger rate
 NOISE_DIM = 16          # size of the GAN noise s
 LAMBDA = 1e-4           # λ of ID-GAN's R_ID: Lee et al.'s dSprites weight (λ = 1 draws dithered images)
 BATCH_SIZE = None
 VAE_STEPS = None        # step 1 (β-VAE)
 IDGAN_STEPS = None      # step 2 (ID-GAN)
-IDGAN_LR = 5e-4         # step 2's learning rate in every profile (source paper 000: 1e-4)
+IDGAN_LR = 5e-4         # step 2's learning rate in every profile (source paper 000 states none for step 2)
 R1 = 10.0               # γ of the R1 penalty on ID-GAN's discriminator (0: none)
 IDGAN_INIT = "decoder+noise"  # G starts as the β-VAE's decoder ("decoder": noise weights 0); "random": scratch
 GAN_STEPS = None        # VAE-GAN, and the hybrid where the shipped one is not loaded
@@ -81,8 +81,8 @@ NUM_EVAL = param("NUM_EVAL", NUM_EVAL, smoke=64, quick=2000, full=10_000, minimu
 TRAVERSAL_STARTS = param("TRAVERSAL_STARTS", TRAVERSAL_STARTS, smoke=2, quick=32, full=64, minimum=1)
 FAILURE_STEPS = param("FAILURE_STEPS", FAILURE_STEPS, smoke=2, quick=30, full=30, minimum=1)
 print(f"profile {PROFILE}: |z| = {NUM_LATENTS}, β = {BETA}, lr = {LR}, posX < {POSX_THRESHOLD}; "
-      f"steps: β-VAE {VAE_STEPS}, ID-GAN {IDGAN_STEPS} (lr {IDGAN_LR:g}, R1 γ = {R1:g}, G from {IDGAN_INIT}), "
-      f"VAE-GAN (and a hybrid trained here) {GAN_STEPS} (VAE-GAN from {VAEGAN_INIT}, β = {VAEGAN_BETA:g}, γ = {VAEGAN_GAMMA:g}, "
+      f"steps when trained here (a shipped model is loaded where it fits): β-VAE {VAE_STEPS}, ID-GAN {IDGAN_STEPS} (lr {IDGAN_LR:g}, R1 γ = {R1:g}, G from {IDGAN_INIT}), "
+      f"VAE-GAN and the hybrid {GAN_STEPS} (VAE-GAN from {VAEGAN_INIT}, β = {VAEGAN_BETA:g}, γ = {VAEGAN_GAMMA:g}, "
       f"Dis_l = {VAEGAN_LAYER}, lr {VAEGAN_LR:g}, α = {VAEGAN_PIXEL:g}), classifier {CLASSIFIER_STEPS}")
 
 # %% [markdown]
@@ -141,8 +141,9 @@ def fit_07(model, data, steps, lr=LR, tag="07"):
 # %% [markdown]
 # ## The data: dSprites with held-out positions
 #
-# As in source paper 000, the models see only sprites whose x-position class is below
-# `POSX_THRESHOLD`; the right-hand positions are never shown during training. A fixed
+# As in source paper 000, the models see only the left-hand sprites: those whose x-position
+# class is below `POSX_THRESHOLD` (the paper keeps labels $\le t$ with $t = 16$, one class
+# more; the held-out section below says why the course keeps exactly the left half); the right-hand positions are never shown during training. A fixed
 # evaluation set from the same (training) distribution measures quality; a second one from
 # the held-out positions tests generalisation.
 
@@ -378,7 +379,9 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 #   ended at a factor Fréchet distance of 529 and a grey share of 0.77; λ = $10^{-3}$ at 526 and 0.22, and
 #   at 187 and 0.17 after 2,000 steps, where two noise draws first gave different shapes;
 #   λ = $10^{-4}$ at 347 and 0.11, ahead of λ = $10^{-3}$ on both at the same step. The β-VAE's
-#   decodes of the same codes: 947 and 0.60.)
+#   decodes of the same codes: 947 and 0.60. These distances were read by the 1,500-step
+#   classifier of that time; the distance's scale depends on the classifier, so compare them
+#   with each other, not with this run's.)
 #   Lee et al.'s dSprites configuration also gives $G$ no noise at all and a 10-dimensional code
 #   (β = 8), so there $G$ is a function of $c$ alone; the course keeps source paper 000's
 #   noise and its 3-dimensional code.
@@ -413,8 +416,9 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 #   300-step classifier, near 850 against 10 for the β-VAE, far from anything that looks like a
 #   sprite.) Training from scratch needs a longer budget than the course's CPU runs.
 #
-# Step 2's learning rate is $5 \cdot 10^{-4}$ (`IDGAN_LR`), five times source paper 000's
-# $10^{-4}$: a choice for a CPU budget, the rate of the λ trials above.
+# Step 2's learning rate is $5 \cdot 10^{-4}$ (`IDGAN_LR`), five times the $10^{-4}$ of
+# source paper 000's β-VAEs (the paper states no rate for step 2): a choice for a CPU budget,
+# the rate of the λ trials above.
 #
 # The course's long ID-GAN is trained with exactly these settings on the shipped step-1 β-VAE
 # by `python -m course_lib pretrain idgan --profile full` (hours on a CPU). Once it is shipped,
@@ -439,7 +443,7 @@ else:
                        IDGAN_STEPS, lr=IDGAN_LR)
 IDGAN_TRAINED_STEPS = idgan_run.extra["recipe"]["steps"] if idgan_long else IDGAN_STEPS
 idgan = idgan_run.model.eval()
-viz.plot_history(idgan_run.history, ("gan_gen", "discriminator", "r_id"), title="step 2: ID-GAN")
+display(viz.plot_history(idgan_run.history, ("gan_gen", "discriminator", "r_id"), title="step 2: ID-GAN"))
 h_gen, h_rid = idgan_run.history.array("gan_gen"), idgan_run.history.array("r_id")
 tail = slice(-max(1, len(h_gen) // 10), None)   # the last 10 % of the logged steps
 rid_share = LAMBDA * h_rid[tail].mean() / (h_gen[tail].mean() + LAMBDA * h_rid[tail].mean())
@@ -501,8 +505,10 @@ headline("ID-GAN: shape named", shape_named_share(classifier, gan_samples), ".3f
 # %% [markdown]
 # ### Traversals: does each dimension of $c$ still change the same factor?
 #
-# Source paper 000 traverses each code dimension over $[-2, 2]$. First the β-VAE decoder, then
-# ID-GAN's generator with the noise held fixed.
+# Source paper 000 traverses the code over $[-2, 2]$ in steps of 0.5, every combination of
+# the three dimensions in one large grid. Here one dimension moves at a time over the same
+# values, the others fixed, which is easier to read: first the β-VAE decoder, then ID-GAN's
+# generator with the noise held fixed.
 
 # %%
 values = torch.arange(-2, 2.01, 0.5)
@@ -640,7 +646,10 @@ print(f"the classifier's orientation accuracy on real sprites: {accuracy['orient
 # dimension? When a dimension moves two factors about equally far, which one comes out
 # "largest" hinges on a near tie and on the classifier's noise, and may differ between the two
 # renderers, or between one start code and the average over many, although the whole curves
-# agree. The next cell counts such cases in this run.
+# agree. It can also differ for a real reason: ID-GAN draws shape from its noise, and moving
+# $c$ with the noise fixed can change the shape it draws, so shape can be its largest mover
+# where the β-VAE, which draws no clear shapes, moves position or scale most (compare the
+# shape column of the two curves). The next cell counts such cases in this run.
 
 # %%
 single_vae, single_gan = curves_vae[0].std(1), curves_gan[0].std(1)   # D×K, the figures' single start
@@ -721,7 +730,8 @@ print("D has won: it tells every decoded image from a sprite, and the feature-wi
 # picture for every code. (A past measurement, not rerun here: the course's first version
 # trained exactly this for 320 steps at lr $10^{-3}$, seed 0; KL fell to about $10^{-3}$ nats
 # and every reconstruction was the same dot, at a factor Fréchet distance of about 3,300
-# against about 1,000 for the β-VAE's decodes.)
+# against about 1,000 for the β-VAE's decodes, both read by the 1,500-step classifier of that
+# time; this notebook's classifier puts the distances on another scale.)
 #
 # ### What this notebook trains instead
 #
@@ -848,11 +858,12 @@ def compare(mine, theirs):
     verdicts = [("FFD", a["ffd"] < b["ffd"], a["ffd"] == b["ffd"], f"{a['ffd']:.0f} vs {b['ffd']:.0f}"),
                 ("grey share", a["grey"] < b["grey"], a["grey"] == b["grey"], f"{a['grey']:.3f} vs {b['grey']:.3f}"),
                 ("one sprite", a["one"] > b["one"], a["one"] == b["one"], f"{a['one']:.1%} vs {b['one']:.1%}"),
-                ("shape named", a["named"] > b["named"] and not one_shape, a["named"] == b["named"],
+                ("shape named", a["named"] > b["named"] and not one_shape, a["named"] == b["named"] and not one_shape,
                  f"{a['named']:.0%} vs {b['named']:.0%}"
-                 + (f"; not a win: {' and '.join(one_shape)} get one name for most images" if one_shape else ""))]
+                 + (f": {' and '.join(one_shape)} get one name for most images" if one_shape else ""))]
     print(f"{mine} against {theirs}: " + "; ".join(
-        f"{n} {'better' if ok else 'equal' if tie else 'NOT better'} ({t})" for n, ok, tie, t in verdicts))
+        f"{n} {'better' if ok else 'equal' if tie else 'not counted' if n == 'shape named' and one_shape else 'NOT better'}"
+        f" ({t})" for n, ok, tie, t in verdicts))
     return [n for n, ok, _, _ in verdicts if ok]
 
 
@@ -880,14 +891,21 @@ size_vae, size_vaegan = area_ratio(recon_vae), area_ratio(recon_vaegan)
 print(f"area of a reconstruction over its input's (median): β-VAE {size_vae:.2f}, VAE-GAN {size_vaegan:.2f} → "
       "VAE-GAN's sprites are " + ("about the right size (within 25 %)" if abs(size_vaegan - 1) <= 0.25
                                   else "NOT the right size"))
-real_named = rulers["real images (second sample)"]["named"]
-p = rulers["VAE-GAN prior samples"]
-sprite_like = [p["ffd"] < rulers["β-VAE decodes of c ~ q(c|x)"]["ffd"], p["grey"] < 0.2, p["named"] >= 0.9 * real_named,
-               p["one"] >= 0.9]
-print("VAE-GAN's prior samples " + ("look like sprites by all four rulers" if all(sprite_like) else
-      "fall short of sprites on: " + ", ".join(n for n, ok in zip(
-          ("FFD below the β-VAE decodes'", "grey share below 0.2", "shape named for 90 % of what real sprites get",
-           "one sprite in at least 90 % of the images"), sprite_like) if not ok)))
+def sprite_shortfalls(r, real):
+    """The rulers on which the images measured in ``r`` fall short of sprites; ``real`` is a second
+    sample of real images measured the same way (its FFD is the noise floor)."""
+    checks = [(f"FFD within 10× of the noise floor ({r['ffd']:.0f} against {real['ffd']:.0f})",
+               r["ffd"] <= 10 * real["ffd"]),
+              ("grey share below 0.2", r["grey"] < 0.2),
+              ("shape named for 90 % of what real sprites get, with no shape above 60 %",
+               r["named"] >= 0.9 * real["named"] and max(r["shares"]) <= 0.6),
+              ("one sprite in at least 90 % of the images", r["one"] >= 0.9)]
+    return [name for name, ok in checks if not ok]
+
+
+short = sprite_shortfalls(rulers["VAE-GAN prior samples"], rulers["real images (second sample)"])
+print("VAE-GAN's prior samples " + ("look like sprites by all four rulers" if not short else
+                                    "fall short of sprites on: " + ", ".join(short)))
 SHAPES = ("square", "ellipse", "heart")
 print("the shape named most often, per renderer (real images: about a third each):")
 for name, r in rulers.items():
@@ -895,7 +913,8 @@ for name, r in rulers.items():
     one_shape = r["shares"][top] > 0.6   # more than 60 % of all images get the same confident name
     reading = ("" if not one_shape else
                ": confident names for grey blobs, not shapes" if r["grey"] > 0.3 else
-               ": sharp images, nearly all of one shape: the renderer does not vary shape")
+               ": sharp-edged images that get one name: the renderer does not vary shape, or draws one "
+               "kind of blob that the classifier calls a shape (look at the images)")
     print(f"  {name:30s} {r['shares'][top]:4.0%} {SHAPES[top]}{reading}")
 
 # %% [markdown]
@@ -912,7 +931,11 @@ for name, r in rulers.items():
 # most of a renderer's grey blobs as one shape, that is the classifier being sure of something
 # it was never shown, not the renderer drawing that shape; if most of a renderer's *sharp*
 # images get one name, the renderer draws one shape (the code says too little about shape, and
-# nothing else made the generator vary it).
+# nothing else made the generator vary it) or one kind of sharp blob that the classifier calls
+# a shape: the images tell which. Either way a high "shape named" share is then not counted as
+# a win, and "looks like a sprite" asks for no shape above 60 %, as for real sprites (a third
+# each). The FFD check there asks for a distance within ten times the noise floor, the same
+# yardstick as in the ID-GAN section: being closer than the β-VAE's blobs is not enough.
 
 # %% [markdown]
 # ### VAE-GAN trained long
@@ -958,9 +981,11 @@ else:
     viz.save_figure(fig, "07_vaegan_long")
     display(fig)
     long_rulers = measure_rulers(long_renderers, x_all)
-    print(f"{'renderer (long runs)':30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'grey ↓':>7s} {'one sprite ↑':>13s}")
+    print(f"{'renderer (long runs)':30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'square/ellipse/heart':>21s} "
+          f"{'grey ↓':>7s} {'one sprite ↑':>13s}")
     for name, r in long_rulers.items():
-        print(f"{name:30s} {r['ffd']:9.1f} {r['named']:14.1%} {r['grey']:7.3f} {r['one']:13.1%}")
+        split_text = "/".join(f"{v:.0%}" for v in r["shares"])
+        print(f"{name:30s} {r['ffd']:9.1f} {r['named']:14.1%} {split_text:>21s} {r['grey']:7.3f} {r['one']:13.1%}")
     for kind in ("reconstructions", "prior samples"):
         a, b = long_rulers[f"VAE-GAN {kind}"], long_rulers[f"β-VAE {kind}"]
         print(f"long VAE-GAN {kind} against its β-VAE start's: FFD {'better' if a['ffd'] < b['ffd'] else 'NOT better'} "
@@ -968,6 +993,9 @@ else:
               f"({a['grey']:.3f} vs {b['grey']:.3f}), one sprite {a['one']:.0%} vs {b['one']:.0%}, "
               f"shape named {a['named']:.0%} vs {b['named']:.0%} "
               f"(real images {long_rulers['real images (second sample)']['named']:.0%})")
+        short = sprite_shortfalls(long_rulers[f"VAE-GAN {kind}"], long_rulers["real images (second sample)"])
+        print(f"  long VAE-GAN {kind} " + ("look like sprites by all four rulers" if not short else
+                                           "fall short of sprites on: " + ", ".join(short)))
     headline("FFD long VAE-GAN reconstructions", long_rulers["VAE-GAN reconstructions"]["ffd"], ".1f")
 
 # %% [markdown]
@@ -1069,7 +1097,7 @@ headline("MIG of the β-VAE code", rows[0][3], ".3f")
 # |---|---|---|
 # | β-VAE decodes are blurry even on dSprites | 000, Fig. 2 | grey share of the β-VAE rows in the rulers' table |
 # | ID-GAN renders the same codes much more sharply | 000, Fig. 3–6 | FFD and grey share of ID-GAN vs β-VAE decodes |
-# | each $c$ dimension keeps its meaning in ID-GAN | 000, §4 ("some degrees of disentanglement") | code dims moving the same factor; traversal correlation; MI rows |
+# | each $c$ dimension keeps its meaning in ID-GAN | 000, §5.1 (traversals of ID-GAN's code) and §6 ("some degrees of disentanglement") | code dims moving the same factor; traversal correlation; MI rows |
 # | a feature-wise loss with a GAN gives sharper images than a pixel VAE | 002, §IV (Larsen et al.) | VAE-GAN against β-VAE, ruler by ruler, and the centre check |
 # | informative latents keep a higher KL than incompressible ones | 002, Fig. 15 | hybrid KL per latent, two groups |
 #
