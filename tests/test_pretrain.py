@@ -369,7 +369,9 @@ def test_describe_entry_names_steps_hours_segments_and_mig_per_factor():
     assert "metric_images 10000" in line and "metric_seed" not in line
     bare = pretrain.describe_entry("old", {"recipe": {"steps": 300}, "bytes": 10, "metrics": {},
                                            "trained_on": {"device": "cpu B"}})
-    assert "300 steps, wall time not recorded on cpu B; no metrics" in bare
+    assert "300 steps, wall time not recorded on cpu B; no metrics" in bare and "rescored" not in line
+    rescored = pretrain.describe_entry("m-key", {**entry, "rescored": "2026-01-02 03:04 UTC"})
+    assert rescored.endswith("; metrics rescored 2026-01-02 03:04 UTC")
 
 
 def test_describe_training_counts_the_segments_of_every_machine():

@@ -187,6 +187,8 @@ def describe_entry(key: str, entry: dict) -> str:
             f"{n} {v:.2f}" for n, v in zip(FACTOR_NAMES, per_factor) if v is not None) + ")" if per_factor else ""))
     parts += [f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in metrics.items()
               if k not in ("metric_seed",)]
+    if entry.get("rescored"):
+        parts.append(f"metrics rescored {entry['rescored']}")
     return (f"shipped {key}: {entry['bytes']:,} bytes ({entry.get('dtype', 'float32')}), {steps:,} steps, "
             f"{ck.describe_training(trained)}; " + ("; ".join(parts) or "no metrics"))
 
