@@ -425,12 +425,17 @@ def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_o
     return entry
 
 
+def _write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON to ``path`` atomically: a crash leaves the old file whole."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _write_manifest(manifest: dict, folder: Path) -> None:
-    """Write the manifest atomically (a crash leaves the old one), its entries sorted by key."""
+    """Write the manifest atomically, its entries sorted by key."""
     manifest["checkpoints"] = dict(sorted(manifest["checkpoints"].items()))
-    tmp = folder / f".{MANIFEST}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / MANIFEST)
+    _write_json(folder / MANIFEST, manifest)
 
 
 def update_metrics(key: str, metrics: dict, folder=None) -> dict:
@@ -474,10 +479,7 @@ def write_record(recipe_: dict, *, history, metrics=None, trained_on=None, folde
              "history": {k: list(v) for k, v in (history or {}).items()}}
     records = read_records(folder)
     records[entry_key(recipe_)] = entry
-    data = {"format": RECORDS_FORMAT, "records": dict(sorted(records.items()))}
-    tmp = folder / f".{RECORDS}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / RECORDS)
+    _write_json(folder / RECORDS, {"format": RECORDS_FORMAT, "records": dict(sorted(records.items()))})
     return entry
 
 
