@@ -455,8 +455,8 @@ fig
 
 # %% [markdown]
 # Read the rows from left to right. In the plain GAN's row the samples gather in one clump
-# (on a mode, or between modes) and move on as the discriminator catches up; with unrolling, the samples spread over the
-# ring and then tighten on the modes. (In the smoke profile the runs are a few steps long and
+# (on a mode, or between modes) and move on as the discriminator catches up; with unrolling,
+# the samples spread over the ring and then tighten on the modes. (In the smoke profile the runs are a few steps long and
 # the picture means nothing.)
 #
 # ### Modes covered over seeds
@@ -623,8 +623,8 @@ print(f"uniform Q: q_cat = {float(q_cat_uniform):.4f} nats = log 10 = {math.log(
 #
 # with $f$'s fake term in the non-saturating form, as in section 2 (the real term still enters
 # through $\theta_D^K$): the adversarial term goes through the discriminator unrolled $K$ times,
-# the information term through the *current* discriminator trunk and Q (they are not unrolled). We train one model
-# per $K \in$ `INFO_KS`; the $K = 0$ one is the plain InfoGAN that we inspect first.
+# the information term through the *current* discriminator trunk and Q (they are not
+# unrolled). We train one model per $K \in$ `INFO_KS`; the $K = 0$ one is the plain InfoGAN that we inspect first.
 #
 # **Making Q learn in a short run.** With one learning rate for everything, Q's head stepped
 # by the discriminator's optimiser and the cross-entropy weighted 1, a short CPU run leaves Q at
@@ -689,7 +689,8 @@ for j in range(2):
 # changes one style property (width, slant, stroke thickness) without changing the digit. The
 # quick profile's 300 steps are far from that: expect rows that are not yet clean digits and
 # continuous codes that change little or nothing from column to column; the shipped model
-# below, trained for 4,000 steps, is the one to judge the codes by. (On the scikit-learn fallback the digits are 8×8 images blown up, so expect blobs.)
+# below, trained for 4,000 steps, is the one to judge the codes by. (On the scikit-learn
+# fallback the digits are 8×8 images blown up, so expect blobs.)
 #
 # ### Accuracy of the categorical code
 #
@@ -808,8 +809,8 @@ print("the two continuous codes change different properties:", code_names[0] != 
 #
 # The source paper reports $L_I$ for the continuous and the discrete codes (its text does not
 # say at which step), and adds that the discrete loss "drops to near 0 quickly irrespective of
-# the value of K". It does not define the constants of its continuous loss; the numbers (0.012 … 0.14)
-# look like a squared error rather than an NLL, so we print both Q's Gaussian NLL and the
+# the value of K". It does not define the constants of its continuous loss; the numbers
+# (0.012 … 0.14) look like a squared error rather than an NLL, so we print both Q's Gaussian NLL and the
 # squared error of Q's mean, each averaged over the last quarter of the logged training steps
 # (nats for the NLL and cross-entropy).
 
@@ -863,8 +864,8 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # %% [markdown]
 # How to read this honestly. The source paper's table shows the Q losses falling steadily with
 # $K$ (continuous 0.14 → 0.012, discrete 0.02 → 0.0006), from runs with "barely any
-# hyperparameter tuning" (the text names one model per $K$ and no repeats). The lines above state what *this* run shows at this profile's budget:
-# the trend of each Q loss over $K$, whether Q reads the categorical code (cross-entropy below
+# hyperparameter tuning" (the text names one model per $K$ and no repeats). The lines above
+# state what *this* run shows at this profile's budget: the trend of each Q loss over $K$, whether Q reads the categorical code (cross-entropy below
 # half of $\log 10 \approx 2.3$ nats), and the categorical code's accuracy on real digits
 # (chance is 10 %; the InfoGAN paper reports 95 % on MNIST). Two yardsticks help: a continuous
 # MSE near 1/3 is the variance of U[−1, 1], the error of a Q that always predicts 0, so a value
@@ -872,8 +873,8 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # the categorical code is not read either.
 #
 # In the quick profile (300 steps, width 16, batch 32, on the 1,437 training images of the
-# scikit-learn digits when MNIST is not available) the losses are dominated by how far each short run got, and one run
-# per $K$ cannot separate a trend from seed-to-seed noise: whatever order the $K$'s come in here
+# scikit-learn digits when MNIST is not available) the losses are dominated by how far each
+# short run got, and one run per $K$ cannot separate a trend from seed-to-seed noise: whatever order the $K$'s come in here
 # is no evidence for or against the source paper's trend. A low Q loss is also not the same as
 # disentangling: Q can read a code that the generator encodes in an entangled way. The full
 # profile (10,000 steps, width 64) is the fairer comparison, and several seeds per $K$
@@ -960,12 +961,17 @@ print("not falling any more on either loss: K =", ", ".join(str(K) for K in sett
       "| still falling: K =", ", ".join(f"{K} ({', '.join(long_table[K]['falling'])})" for K in still) or "none")
 print("\n" + describe_trend("continuous Q loss (MSE)", [long_table[K]["mse"] for K in ks]) + "; "
       + describe_trend("discrete Q loss (CE)", [long_table[K]["ce"] for K in ks]))
+
+
+def falls_at_every_step(ks_):
+    """Whether both Q losses of ``long_table`` fall from each K of ``ks_`` to the next."""
+    return all(long_table[b][key] < long_table[a][key] for key in ("mse", "ce") for a, b in zip(ks_, ks_[1:]))
+
+
 print(f"the source paper's trend (both losses fall at every step of K) holds here, on K = {', '.join(map(str, ks))}:",
-      all(b < a for a, b in zip([long_table[K]["mse"] for K in ks], [long_table[K]["mse"] for K in ks][1:]))
-      and all(b < a for a, b in zip([long_table[K]["ce"] for K in ks], [long_table[K]["ce"] for K in ks][1:])))
+      falls_at_every_step(ks))
 unrolled_ks = [K for K in ks if K > 0]
-falls_unrolled = len(unrolled_ks) >= 2 and all(
-    long_table[b][key] < long_table[a][key] for key in ("mse", "ce") for a, b in zip(unrolled_ks, unrolled_ks[1:]))
+falls_unrolled = len(unrolled_ks) >= 2 and falls_at_every_step(unrolled_ks)
 lowest = {key: min(ks, key=lambda K: long_table[K][key]) for key in ("mse", "ce")}
 long_trend = (f"among the unrolled runs (K = {', '.join(map(str, unrolled_ks))}) both losses "
               + ("fall at every step of K" if falls_unrolled else "do not fall at every step of K")
@@ -985,8 +991,9 @@ if using_records and 0 in records:
 # are near zero next to the source paper's; read it together with the values themselves. The
 # table gives the **median** of each quarter: the records are logged every 100 steps, and a
 # single spike of the loss (GAN training has them; look for them in the curves) would dominate
-# the mean of a quarter's ten points. The last line checks the source paper's trend as it
-# states it (each larger $K$ gives lower Q losses) on these runs, one seed each; a
+# the mean of a quarter's ten points. The True/False line checks the source paper's trend as
+# it states it (each larger $K$ gives lower Q losses) on these runs, one seed each, and the
+# line after it the trend among the unrolled runs alone; a
 # categorical loss near zero for every $K$ says that Q reads the generated codes perfectly, and
 # the accuracy column then says whether the categories are the digits of *real* images.
 #
