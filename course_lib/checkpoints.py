@@ -483,14 +483,27 @@ def write_record(recipe_: dict, *, history, metrics=None, trained_on=None, folde
     return entry
 
 
-def load_record(name: str, profile: str | None = None, folder=None, **overrides) -> dict | None:
+def load_record(name: str, profile: str | None = None, folder=None, *, longest: bool = False,
+                **overrides) -> dict | None:
     """The shipped record of ``recipe(name, profile, **overrides)`` with its ``history`` as a
-    :class:`~course_lib.train.History`, or None when no such run is recorded."""
+    :class:`~course_lib.train.History`, or None when no such run is recorded.
+
+    With ``longest=True`` the number of steps is not compared: of the records that differ from
+    the recipe only in their steps, the one that trained longest (a run continued past the
+    profile's length with ``pretrain --steps``)."""
     wanted = recipe(name, profile, **overrides)
+    if longest and "steps" in overrides:
+        raise ValueError("load_record: give either steps or longest=True, not both")
+    found = None
     for entry in read_records(folder).values():
-        if _same(entry["recipe"], wanted):
-            return {**entry, "history": History(entry["history"])}
-    return None
+        if longest:
+            if _same({**entry["recipe"], "steps": wanted["steps"]}, wanted) and (
+                    found is None or entry["recipe"]["steps"] > found["recipe"]["steps"]):
+                found = entry
+        elif _same(entry["recipe"], wanted):
+            found = entry
+            break
+    return None if found is None else {**found, "history": History(found["history"])}
 
 
 def verify(key: str, folder=None) -> Path:

@@ -309,6 +309,16 @@ def test_a_record_only_recipe_ships_its_history_and_scores_without_weights(tmp_p
     assert 0 <= rec["metrics"]["matched_accuracy_test"] <= 1
     assert rec["trained_on"]["total_steps"] == 3
     assert ck.load_record("unrolled_infogan_digits", "smoke", folder=tmp_path, unroll_steps=3) is None
+    assert ck.load_record("unrolled_infogan_digits", "smoke", folder=tmp_path, unroll_steps=2, steps=5) is None
+    # a longer run of the same recipe: found with longest=True, and only then
+    pretrain.pretrain_one("unrolled_infogan_digits", profile="smoke", folder=tmp_path, device="cpu",
+                          progress=False, log=lambda *a: None, unroll_steps=2, log_every=1, steps=5)
+    assert ck.load_record("unrolled_infogan_digits", "smoke", folder=tmp_path, unroll_steps=2)["recipe"]["steps"] == 3
+    longer = ck.load_record("unrolled_infogan_digits", "smoke", folder=tmp_path, unroll_steps=2, longest=True)
+    assert longer["recipe"]["steps"] == 5 and longer["history"]["step"] == [1, 2, 3, 4, 5]
+    assert ck.load_record("unrolled_infogan_digits", "smoke", folder=tmp_path, unroll_steps=3, longest=True) is None
+    with pytest.raises(ValueError, match="not both"):
+        ck.load_record("unrolled_infogan_digits", "smoke", folder=tmp_path, longest=True, steps=5)
     (tmp_path / ck.RECORDS).write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="record file"):
         ck.read_records(tmp_path)
