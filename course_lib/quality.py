@@ -35,8 +35,8 @@ from .models.classifier import CLASSIFIED_FACTORS, FactorClassifier, LabelledSam
 
 __all__ = ["CLASSIFIED_FACTORS", "FactorClassifier", "LabelledSampler", "best_match_iou", "gaussian_stats",
            "frechet_distance", "feature_stats", "factor_frechet_distance", "predict_factors",
-           "shape_probabilities", "named_shape_shares", "shape_named_share", "grey_share", "ink_blobs",
-           "one_sprite_share", "ink_centres",
+           "shape_probabilities", "named_shape_shares", "shape_named_share", "shape_kept_shares", "grey_share",
+           "ink_blobs", "one_sprite_share", "ink_centres",
            "sprite_rulers",
            "traversal_factor_curves", "traversal_agreement"]
 
@@ -118,6 +118,27 @@ def shape_named_share(classifier: FactorClassifier, images: torch.Tensor, thresh
     can be sure of images unlike any sprite (a blob it calls a heart): read it with
     :func:`named_shape_shares` and the Fréchet distance."""
     return float(named_shape_shares(classifier, images, threshold).sum())
+
+
+def shape_kept_shares(classifier: FactorClassifier, images: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
+    """How often the classifier's most likely shape of each image is ``shapes`` (the shape
+    class, 0 square, 1 ellipse, 2 heart, of the image each one renders: a reconstruction's input,
+    a rendering of an image's code). A CPU float64 tensor of 4 values: the share over all images,
+    then over the images of each true shape (NaN for a shape with none). Chance is 1/3; a renderer
+    that draws one shape for everything keeps 1 for that shape and 0 for the others."""
+    shapes = torch.as_tensor(shapes).cpu().long()
+    if shapes.shape != (len(images),):
+        raise ValueError(f"shapes must hold one shape class per image: expected shape ({len(images)},), "
+                         f"got {tuple(shapes.shape)}")
+    if len(images) == 0:
+        raise ValueError("the shape rulers need at least one image")
+    if shapes.min() < 0 or shapes.max() > 2:
+        raise ValueError(f"shape classes are 0, 1, 2 (square, ellipse, heart); got values from "
+                         f"{int(shapes.min())} to {int(shapes.max())}")
+    kept = (shape_probabilities(classifier, images).argmax(1) == shapes).double()
+    per_shape = [kept[shapes == k].mean() if (shapes == k).any() else torch.tensor(float("nan"), dtype=kept.dtype)
+                 for k in range(3)]
+    return torch.stack([kept.mean(), *per_shape])
 
 
 @torch.no_grad()

@@ -935,7 +935,7 @@ display(fig)
 
 def last_quarters(values):
     """Medians of the third and of the last quarter of a run's logged values (a median, because one
-    spike of a GAN's loss would dominate the mean of the ten or so points of a quarter)."""
+    spike of a GAN's loss would dominate the mean of the few points of a quarter)."""
     n = max(1, len(values) // 4)
     third = float(np.median(values[-2 * n:-n])) if len(values) >= 2 * n else float("nan")
     return third, float(np.median(values[-n:]))
@@ -983,8 +983,15 @@ long_trend = (f"among the unrolled runs (K = {', '.join(map(str, unrolled_ks))})
                  if still else "; every run has stopped falling"))
 print(long_trend)
 if using_records and 0 in records:
-    print(f"K = 0 record against the shipped InfoGAN of section 4 (same recipe, same seed): accuracy "
-          f"{records[0]['metrics']['matched_accuracy_train']:.1%} against {acc_long:.1%} on the training digits")
+    k0_steps = records[0]["recipe"]["steps"]
+    print(f"K = 0 record ({k0_steps:,} steps) against the shipped InfoGAN of section 4 ({recipe_info['steps']:,} "
+          "steps; " + ("the same recipe and seed" if k0_steps == recipe_info["steps"] else "otherwise the same recipe "
+                       "and seed") + f"): accuracy {records[0]['metrics']['matched_accuracy_train']:.1%} against "
+          f"{acc_long:.1%} on the training digits")
+    same_length = load_record("unrolled_infogan_digits", "full", unroll_steps=0, seed=SEED, steps=recipe_info["steps"])
+    if same_length is not None and k0_steps != recipe_info["steps"]:
+        print(f"  at the same length ({recipe_info['steps']:,} steps) the K = 0 record had "
+              f"{same_length['metrics']['matched_accuracy_train']:.1%}")
 
 # %% [markdown]
 # Read the curves first: a Q loss that is still falling in the last quarter of a run (the
@@ -994,18 +1001,21 @@ if using_records and 0 in records:
 # are near zero next to the source paper's; read it together with the values themselves. The
 # table gives the **median** of each quarter: the records are logged every 100 steps, and a
 # single spike of the loss (GAN training has them; look for them in the curves) would dominate
-# the mean of a quarter's ten points. The True/False line checks the source paper's trend as
+# the mean of a quarter's points (ten in a 4,000-step run). The True/False line checks the source paper's trend as
 # it states it (each larger $K$ gives lower Q losses) on these runs, one seed each, and the
 # line after it the trend among the unrolled runs alone; a
 # categorical loss near zero for every $K$ says that Q reads the generated codes perfectly, and
 # the accuracy column then says whether the categories are the digits of *real* images.
 #
-# The $K = 0$ record and the shipped InfoGAN of section 4 have the same recipe and seed, yet
-# their accuracies differ (the last line). The shipped model was trained before the $K = 0$ step
-# was changed to read the discriminator's features once (the same gradients, summed in another
-# order, which the unit tests check). A GAN amplifies such rounding differences step after
-# step, so after 4,000 steps the two runs are as far apart as two seeds: the gap is a measure of
-# the run-to-run spread, and a reason not to read much into one run per $K$.
+# The $K = 0$ record and the shipped InfoGAN of section 4 have the same recipe and seed (the
+# record may have trained longer; the last line gives both lengths), yet they are not the same
+# run. The shipped model was trained before the $K = 0$ step was changed to read the
+# discriminator's features once (the same gradients, summed in another order, which the unit
+# tests check). A GAN amplifies such rounding differences step after step, so after a few
+# thousand steps the two runs are as far apart as two seeds: the gap between their accuracies
+# is a measure of the run-to-run spread (the last line compares them at the same length when a
+# record of the shipped model's length is there), and a reason not to read much into one run
+# per $K$.
 #
 # ## 5. InfoGAN on dSprites, scored with MIG
 #

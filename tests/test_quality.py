@@ -273,6 +273,25 @@ def test_named_shape_shares_split_the_named_share_by_shape():
     np.testing.assert_allclose(named_shape_shares(ShapeStub(), x, threshold=0.75).numpy(), [2 / 5, 1 / 5, 1 / 5])
 
 
+def test_shape_kept_shares_by_hand():
+    from course_lib.quality import shape_kept_shares
+
+    x = torch.zeros(5, 1, 2, 2)
+    x[0, 0, 0, 0] = 1.0          # read as a square
+    x[1, 0, 0, 0] = 1.0          # a square
+    x[2, 0, 1, 0] = 1.0          # a heart
+    x[3, 0, 0, 1] = 0.2          # an ellipse (argmax; how sure does not matter here)
+    x[4, 0, 0, 0] = 1.0          # a square
+    shapes = torch.tensor([0, 1, 2, 1, 0])   # right, wrong (an ellipse drawn as a square), right, right, right
+    np.testing.assert_allclose(shape_kept_shares(ShapeStub(), x, shapes).numpy(), [4 / 5, 1, 1 / 2, 1])
+    only_squares = shape_kept_shares(ShapeStub(), x[[0, 1]], torch.tensor([0, 0]))
+    assert only_squares[:2].tolist() == [1.0, 1.0] and torch.isnan(only_squares[2:]).all()
+    with pytest.raises(ValueError, match="one shape class per image"):
+        shape_kept_shares(ShapeStub(), x, shapes[:4])
+    with pytest.raises(ValueError, match="0, 1, 2"):
+        shape_kept_shares(ShapeStub(), x, torch.tensor([0, 1, 2, 3, 0]))
+
+
 def test_ink_centres_by_hand():
     from course_lib.quality import ink_centres
 
