@@ -494,15 +494,9 @@ def load_record(name: str, profile: str | None = None, folder=None, *, longest: 
     wanted = recipe(name, profile, **overrides)
     if longest and "steps" in overrides:
         raise ValueError("load_record: give either steps or longest=True, not both")
-    found = None
-    for entry in read_records(folder).values():
-        if longest:
-            if _same({**entry["recipe"], "steps": wanted["steps"]}, wanted) and (
-                    found is None or entry["recipe"]["steps"] > found["recipe"]["steps"]):
-                found = entry
-        elif _same(entry["recipe"], wanted):
-            found = entry
-            break
+    matches = [entry for entry in read_records(folder).values()
+               if _same({**entry["recipe"], "steps": wanted["steps"]} if longest else entry["recipe"], wanted)]
+    found = max(matches, key=lambda entry: entry["recipe"]["steps"], default=None)
     return None if found is None else {**found, "history": History(found["history"])}
 
 

@@ -865,12 +865,17 @@ def measure_rulers(renderers, real):
     return out
 
 
+def print_rulers(table, title="renderer"):
+    """One row per renderer of a ``measure_rulers`` table."""
+    print(f"{title:30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'square/ellipse/heart':>21s} {'grey ↓':>7s}"
+          f" {'one sprite ↑':>13s}")
+    for name, r in table.items():
+        split_text = "/".join(f"{v:.0%}" for v in r["shares"])
+        print(f"{name:30s} {r['ffd']:9.1f} {r['named']:14.1%} {split_text:>21s} {r['grey']:7.3f} {r['one']:13.1%}")
+
+
 rulers = measure_rulers(renderers, x_eval)
-print(f"{'renderer':30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'square/ellipse/heart':>21s} {'grey ↓':>7s}"
-      f" {'one sprite ↑':>13s}")
-for name, r in rulers.items():
-    split_text = "/".join(f"{v:.0%}" for v in r["shares"])
-    print(f"{name:30s} {r['ffd']:9.1f} {r['named']:14.1%} {split_text:>21s} {r['grey']:7.3f} {r['one']:13.1%}")
+print_rulers(rulers)
 headline("FFD VAE-GAN reconstructions", rulers["VAE-GAN reconstructions"]["ffd"], ".1f")
 headline("FFD VAE-GAN prior samples", rulers["VAE-GAN prior samples"]["ffd"], ".1f")
 headline("grey share VAE-GAN reconstructions", rulers["VAE-GAN reconstructions"]["grey"], ".3f")
@@ -924,21 +929,21 @@ size_vae, size_vaegan = area_ratio(recon_vae), area_ratio(recon_vaegan)
 print(f"area of a reconstruction over its input's (median): β-VAE {size_vae:.2f}, VAE-GAN {size_vaegan:.2f} → "
       "VAE-GAN's sprites are " + ("about the right size (within 25 %)" if abs(size_vaegan - 1) <= 0.25
                                   else "NOT the right size"))
-def sprite_shortfalls(r, real):
-    """The rulers on which the images measured in ``r`` fall short of sprites; ``real`` is a second
-    sample of real images measured the same way (its FFD is the noise floor)."""
+def sprite_verdict(r, real):
+    """Whether the images measured in ``r`` look like sprites, or the rulers on which they fall
+    short; ``real`` is a second sample of real images measured the same way (its FFD is the
+    noise floor)."""
     checks = [(f"FFD within 10× of the noise floor ({r['ffd']:.0f} against {real['ffd']:.0f})",
                r["ffd"] <= 10 * real["ffd"]),
               ("grey share below 0.2", r["grey"] < 0.2),
               (f"shape named for 90 % of what real sprites get, with no shape above {ONE_NAME_SHARE:.0%}",
                r["named"] >= 0.9 * real["named"] and not r["one_name"]),
               ("one sprite in at least 90 % of the images", r["one"] >= 0.9)]
-    return [name for name, ok in checks if not ok]
+    short = [name for name, ok in checks if not ok]
+    return "look like sprites by all four rulers" if not short else "fall short of sprites on: " + ", ".join(short)
 
 
-short = sprite_shortfalls(rulers["VAE-GAN prior samples"], rulers["real images (second sample)"])
-print("VAE-GAN's prior samples " + ("look like sprites by all four rulers" if not short else
-                                    "fall short of sprites on: " + ", ".join(short)))
+print("VAE-GAN's prior samples", sprite_verdict(rulers["VAE-GAN prior samples"], rulers["real images (second sample)"]))
 SHAPES = ("square", "ellipse", "heart")
 print("the shape named most often, per renderer (real images: about a third each):")
 for name, r in rulers.items():
@@ -1015,18 +1020,13 @@ else:
     viz.save_figure(fig, "07_vaegan_long")
     display(fig)
     long_rulers = measure_rulers(long_renderers, x_all)
-    print(f"{'renderer (long runs)':30s} {'FFD ↓':>9s} {'shape named ↑':>14s} {'square/ellipse/heart':>21s} "
-          f"{'grey ↓':>7s} {'one sprite ↑':>13s}")
-    for name, r in long_rulers.items():
-        split_text = "/".join(f"{v:.0%}" for v in r["shares"])
-        print(f"{name:30s} {r['ffd']:9.1f} {r['named']:14.1%} {split_text:>21s} {r['grey']:7.3f} {r['one']:13.1%}")
+    print_rulers(long_rulers, "renderer (long runs)")
     for kind in ("reconstructions", "prior samples"):
         compare(f"VAE-GAN {kind}", f"β-VAE {kind}", long_rulers,
                 label=f"long VAE-GAN {kind} against its β-VAE start's (real images: shape named "
                       f"{long_rulers['real images (second sample)']['named']:.0%})")
-        short = sprite_shortfalls(long_rulers[f"VAE-GAN {kind}"], long_rulers["real images (second sample)"])
-        print(f"  long VAE-GAN {kind} " + ("look like sprites by all four rulers" if not short else
-                                           "fall short of sprites on: " + ", ".join(short)))
+        print(f"  long VAE-GAN {kind}",
+              sprite_verdict(long_rulers[f"VAE-GAN {kind}"], long_rulers["real images (second sample)"]))
     long_kept = {name: shape_kept_shares(classifier, long_renderers[name], all_classes[:, 1])
                  for name in ("β-VAE reconstructions", "VAE-GAN reconstructions")}
     print("shape kept (the classifier names the input's shape; chance 1/3, the classifier on the inputs themselves "
