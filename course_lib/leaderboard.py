@@ -49,9 +49,10 @@ ENTRIES: dict[str, dict] = {
                                                    "width": 32, "lam": 1.0, "q_std": 1.0, "spectral_norm": True,
                                                    "d_lr_ratio": 2.0},
                     "shipped": "infogan_dsprites", "slow": True},
-    # notebook 07's recipe: from the β-VAE row's weights, β 0.1, γ 1, Dis_l = conv3, Adam β₁ 0.5, lr 5e-4
+    # notebook 07's recipe: β 0.1, γ 1, Dis_l = conv3, Adam β₁ 0.5, lr 5e-4, R1 on D, here from the
+    # β-VAE row's weights (the shipped long VAE-GAN starts from a plain VAE, β = 1)
     "VAE-GAN": {"model": "vae_gan", "config": {"num_latents": 10, "beta": 0.1, "gamma": 1.0, "feature_layer": "conv3",
-                                               "adam_beta1": 0.5}, "init_from": "β-VAE", "lr": 5e-4,
+                                               "adam_beta1": 0.5, "r1": 10.0}, "init_from": "β-VAE", "lr": 5e-4,
                 "shipped": "vae_gan", "slow": True},
     "ID-GAN (β-VAE code)": {"model": "idgan", "config": {"noise_dim": 16}, "code_of": "β-VAE"},
 }

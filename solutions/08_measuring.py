@@ -435,9 +435,10 @@ for metric, worst in margin.items():
 # InfoGAN is scored through Q's continuous means. ID-GAN is scored through its frozen β-VAE's
 # code, so its scores *are* the β-VAE row's whatever its generator learns (a test checks it):
 # the row copies them (`leaderboard.inherited_scores`) instead of training a generator that
-# cannot change them. VAE-GAN starts from the β-VAE row's encoder and decoder with notebook 07's
-# recipe (β 0.1, γ 1, the conv3 features, Adam β₁ 0.5, learning rate 5 × 10⁻⁴), which its
-# source column repeats.
+# cannot change them. VAE-GAN trained here starts from the β-VAE row's encoder and decoder with
+# notebook 07's long recipe (β 0.1, γ 1, the conv3 features, the R1 penalty on D, Adam β₁ 0.5,
+# learning rate 5 × 10⁻⁴), which its source column repeats; the shipped long VAE-GAN, where
+# one is shipped, starts from a plain VAE (β = 1) instead (notebook 07).
 #
 # A GAN's training step costs several of a VAE's, so the quick profile leaves out a GAN entry
 # that has no shipped checkpoint (`leaderboard.default_names` prints which and why); name it in

@@ -69,6 +69,38 @@ def test_vaegan_three_separate_updates(batch, pixel_weight):
     assert terms["pixel_recon"] > 0 and 0 < gan < 10
 
 
+def test_vaegan_r1_penalty_enters_the_discriminators_update_only(batch):
+    """r1 = γ > 0 adds γ/2 · E‖∇_x D(x)‖² to D's loss (brute force per image); the encoder's and
+    the decoder's updates stay those of the plain model; off, the config is the old one."""
+    torch.manual_seed(0)
+    model = VAEGAN(num_latents=4, beta=2.0, gamma=0.5, r1=10.0)
+    assert model.config()["r1"] == 10.0 and "r1" not in VAEGAN(num_latents=4).config()
+    plain = copy.deepcopy(model)
+    plain.r1 = 0.0
+    expected = _reference_vaegan_grads(copy.deepcopy(plain), batch, 0.0)
+    norms = []
+    for i in range(len(batch)):
+        xi = batch[i:i + 1].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(model.discriminator(xi).sum(), xi, create_graph=True)
+        norms.append(g.pow(2).sum())
+    penalty = torch.stack(norms).mean()
+    grads_r1 = torch.autograd.grad(0.5 * 10.0 * penalty, list(model.discriminator.parameters()),
+                                   allow_unused=True)  # the last bias does not move ∇_x D
+    assert sum(float(g.abs().max()) for g in grads_r1 if g is not None) > 1e-3  # a step worth testing
+    expected["discriminator"] = [g0 if g1 is None else g0 + g1
+                                 for g0, g1 in zip(expected["discriminator"], grads_r1)]
+    before = {n: [p.detach().clone() for p in getattr(model, n).parameters()] for n in expected}
+    torch.manual_seed(1)
+    terms = model.training_step(batch, 0, _sgd(model, expected))
+    torch.testing.assert_close(terms["r1"], penalty.detach())
+    for name, grads in expected.items():
+        for p0, p1, g in zip(before[name], getattr(model, name).parameters(), grads):
+            torch.testing.assert_close(p0 - p1.detach(), g, rtol=1e-4, atol=1e-6)
+    assert build_model("vae_gan", **model.config()).r1 == 10.0
+    with pytest.raises(ValueError, match="r1 must be >= 0"):
+        VAEGAN(r1=-1.0)
+
+
 def test_vaegan_trains_with_the_losses_fn_it_is_given(batch):
     """A notebook passes the student's function: the updates follow it, not the library's."""
     from course_lib.models.hybrid import vaegan_losses

@@ -325,13 +325,16 @@ def test_a_record_only_recipe_ships_its_history_and_scores_without_weights(tmp_p
 
 
 def test_vae_gan_starts_from_the_weights_of_its_step1_vae():
-    """VAE-GAN's recipe copies the encoder and decoder of its step-1 β-VAE (init_from); the
-    long recipe names notebook 03's shipped 10-latent β-VAE (seed 13, 12,000 steps)."""
+    """VAE-GAN's recipe copies the encoder and decoder of its step-1 VAE (init_from); the long
+    recipe names a shipped plain 10-latent VAE (β = 1, seed 13, 12,000 steps) and puts the R1
+    penalty on D."""
     full = ck.recipe("vae_gan", "full")
-    assert full["step1"] == ck.recipe("beta_vae", "quick", seed=13, steps=12_000)
-    assert full["step1_as"] == "init_from" and "vae" not in full["config"]
+    assert full["step1"] == ck.recipe("beta_vae", "quick", seed=13, steps=12_000, beta=1.0)
+    assert ck.find_shipped(full["step1"]) is not None
+    assert full["step1_as"] == "init_from" and "vae" not in full["config"] and full["config"]["r1"] == 10.0
     r = ck.recipe("vae_gan", "smoke")
-    step1 = ck.load_or_train("beta_vae", profile="smoke", device="cpu", progress=False, seed=0, steps=3).model
+    step1 = ck.load_or_train("beta_vae", profile="smoke", device="cpu", progress=False, seed=0, steps=3,
+                             beta=1.0).model
     built = ck.build_from_recipe(r)
     for part in ("encoder", "decoder"):
         for (name, p), q in zip(getattr(built, part).state_dict().items(),

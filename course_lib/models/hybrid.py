@@ -32,6 +32,13 @@ def _set_grads(params, grads):
         p.grad = g
 
 
+def r1_penalty(x, logits):
+    """E_x[‖∇_x D(x)‖²] (Mescheder et al., 2018) for real images ``x`` (with requires_grad) and
+    D's ``logits`` of them; differentiable (``create_graph``), so that D can be trained on it."""
+    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
 class FeatureDiscriminator(nn.Module):
     """Burgess-encoder trunk → one logit (real/fake), with access to its hidden layers.
 
@@ -145,21 +152,28 @@ class VAEGAN(CourseModel):
       keeps more of where things are than ``"conv4"`` (32×4×4).
     * ``adam_beta1`` = 0.5 (Radford et al., 2016, the usual choice for GANs; Adam's default is 0.9).
 
-    D learns only to tell real from fake, so its features need not keep where a sprite is: over
-    long runs the reconstructions drift (sharp sprites in the wrong places). A smaller learning
-    rate slows the drift; the pixel variant below stops it.
+    D learns only to tell real from fake, so its features need not keep where a sprite is or
+    which shape it has: over long runs D wins and the reconstructions drift (sharp sprites in
+    the wrong places, or of the wrong shape). The R1 option below keeps D balanced and is what
+    the course's long recipe uses; the pixel variant ties the decoder to the pixels instead.
 
     A declared variant, off by default: ``pixel_weight = α > 0`` adds α·L_pixel, the Bernoulli
     negative log-likelihood of x under Dec(z) summed over pixels (a VAE's reconstruction term),
     to the encoder's and the decoder's losses. It ties the decoder to the pixels, at the price
     of the pixel loss's blur (with the GAN term: a dithered rim).
+
+    A stabiliser that leaves the objective unchanged, off by default: ``r1 = γ_R1 > 0`` adds
+    the R1 penalty γ_R1/2 · E_x[‖∇_x D(x)‖²] on real images to the discriminator's loss
+    (Mescheder et al., 2018; ID-GAN below uses it too). It keeps D smooth on the data, so that
+    D cannot win outright and its features stay a useful ruler for L_llike over a long run.
     """
 
     def __init__(self, num_latents: int = 10, beta: float = 1.0, gamma: float = 1e-2,
                  feature_layer: str = "conv4", channels: int = 1, pixel_weight: float = 0.0,
-                 adam_beta1: float = 0.9, losses_fn=None):
+                 adam_beta1: float = 0.9, r1: float = 0.0, losses_fn=None):
         super().__init__()
         self.num_latents = check_positive_int("num_latents", num_latents)
+        self.r1 = check_non_negative("r1", r1)
         self.beta = check_non_negative("beta", beta)
         self.gamma = check_non_negative("gamma", gamma)
         if feature_layer not in FEATURE_LAYERS:
@@ -181,7 +195,9 @@ class VAEGAN(CourseModel):
     def config(self):
         return {"num_latents": self.num_latents, "beta": self.beta, "gamma": self.gamma,
                 "feature_layer": self.feature_layer, "channels": self.channels,
-                "pixel_weight": self.pixel_weight, "adam_beta1": self.adam_beta1}
+                "pixel_weight": self.pixel_weight, "adam_beta1": self.adam_beta1,
+                # listed only when on, so that checkpoints saved before the option still match
+                **({"r1": self.r1} if self.r1 else {})}
 
     encode = VAE.encode
     decode = VAE.decode
@@ -215,11 +231,16 @@ class VAEGAN(CourseModel):
         x_tilde = torch.sigmoid(logits_tilde)
         x_p = torch.sigmoid(self.decode(torch.randn_like(z)))
         kl_per_latent = kl_normal(mu, logvar).mean(0)
-        real = self.discriminator.hidden(x)
+        x_real = x.detach().requires_grad_(self.r1 > 0 and torch.is_grad_enabled())
+        real = self.discriminator.hidden(x_real)
         fake = self.discriminator.hidden(x_tilde)
         llike = 0.5 * (real[self.feature_layer] - fake[self.feature_layer]).pow(2).sum(1).mean()
         logits = (real["out"], fake["out"], self.discriminator(x_p))
         enc, dec, dis = self.losses_fn(kl_per_latent.sum(), llike, *logits, self.beta, self.gamma)
+        extra = {}
+        if x_real.requires_grad:  # the stabiliser: + γ_R1/2 · E‖∇_x D(x)‖² for D only
+            extra["r1"] = r1_penalty(x_real, real["out"])
+            dis = dis + 0.5 * self.r1 * extra["r1"]
         pixel = reconstruction("bernoulli", logits_tilde, x)
         if self.pixel_weight > 0:  # the declared variant: + α·L_pixel for the encoder and the decoder
             enc = enc + self.pixel_weight * pixel
@@ -227,7 +248,7 @@ class VAEGAN(CourseModel):
         return {
             "logits": logits, "encoder": enc, "decoder": dec, "discriminator": dis,
             "llike": llike, "kl": kl_per_latent.sum(), "kl_per_latent": kl_per_latent,
-            "pixel_recon": pixel,
+            "pixel_recon": pixel, **extra,
         }
 
     def training_step(self, x, step, optimizers):
@@ -497,10 +518,7 @@ class IDGAN(CourseModel):
         how much the images change per unit change of the noise (N values)."""
         return (x1 - x2).abs().flatten(1).mean(1) / (s1 - s2).abs().mean(1).clamp_min(1e-8)
 
-    def r1_penalty(self, x, logits):
-        """E_x[‖∇_x D(x)‖²] for real images ``x`` (with requires_grad) and D's ``logits`` of them."""
-        (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
-        return grad.pow(2).flatten(1).sum(1).mean()
+    r1_penalty = staticmethod(r1_penalty)
 
     def training_step(self, x, step, optimizers):
         c = self.sample_codes(x)
