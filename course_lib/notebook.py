@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from . import REPO_URL, __version__
+from . import REPO_URL, __version__, viz
 from .config import repo_root, runs_dir
 from .train import choose_device, seed_everything
 
@@ -30,7 +30,8 @@ def colab_cell() -> str:
 
 def setup(seed: int, device="auto", profile: str | None = None, *, threads: int | None = None) -> torch.device:
     """Seed every generator with ``seed``, choose the device (``"auto"``: CUDA, then MPS, then
-    the CPU), on the CPU use ``threads`` torch threads when given, create ``runs/figures`` and
+    the CPU), on the CPU use ``threads`` torch threads when given, create ``runs/figures`` (its
+    ``smoke`` subfolder in the smoke profile, see :func:`course_lib.viz.figures_dir`) and
     ``runs/checkpoints``, print what was set, and return the device."""
     seed_everything(seed)
     chosen = choose_device(device)
@@ -39,10 +40,12 @@ def setup(seed: int, device="auto", profile: str | None = None, *, threads: int 
             raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
         torch.set_num_threads(int(threads))
     runs = runs_dir()
-    for folder in ("figures", "checkpoints"):
-        (runs / folder).mkdir(parents=True, exist_ok=True)
+    viz.FIGURES_SUBFOLDER = "smoke" if profile == "smoke" else ""
+    for folder in (viz.figures_dir(), runs / "checkpoints"):
+        folder.mkdir(parents=True, exist_ok=True)
     shown = "runs" if runs == repo_root() / "runs" else str(runs)
+    figures = f"{shown}/figures" + (f"/{viz.FIGURES_SUBFOLDER}" if viz.FIGURES_SUBFOLDER else "")
     print(f"torch {torch.__version__}, course_lib {__version__}, device {chosen}, profile {profile}, "
-          f"seed {seed}, {torch.get_num_threads()} CPU threads;\nfigures in {shown}/figures, trained models in "
+          f"seed {seed}, {torch.get_num_threads()} CPU threads;\nfigures in {figures}, trained models in "
           f"{shown}/checkpoints")
     return chosen

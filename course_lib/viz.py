@@ -397,12 +397,25 @@ def latent_scatter(codes, colour_by=None, dims: Sequence[int] = (0, 1), label: s
     return fig
 
 
+#: Set by :func:`course_lib.notebook.setup`: a smoke-profile notebook (the test run) saves its
+#: figures in ``runs/figures/smoke``, so that ``make test`` does not overwrite the figures of a
+#: quick or full run.
+FIGURES_SUBFOLDER = ""
+
+
+def figures_dir() -> Path:
+    """Where :func:`save_figure` writes: ``runs/figures``, or ``runs/figures/smoke`` after a
+    smoke-profile :func:`course_lib.notebook.setup`."""
+    folder = runs_dir() / "figures"
+    return folder / FIGURES_SUBFOLDER if FIGURES_SUBFOLDER else folder
+
+
 def save_figure(fig, name: str, directory: str | os.PathLike | None = None, dpi: int = 120) -> Path:
-    """Save ``fig`` as ``runs/figures/<name>`` (``.png`` added when ``name`` has no suffix),
+    """Save ``fig`` as ``<figures_dir()>/<name>`` (``.png`` added when ``name`` has no suffix),
     creating the folder. Returns the path written."""
     if not name or Path(name).name != name:
         raise ValueError(f"name must be a plain file name such as '03_traversal.png', got {name!r}")
-    folder = Path(directory) if directory is not None else runs_dir() / "figures"
+    folder = Path(directory) if directory is not None else figures_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (name if Path(name).suffix else f"{name}.png")
     fig.savefig(path, dpi=dpi)

@@ -736,7 +736,7 @@ print(f"decoded N(0, I) codes match real sprites worse than decoded real codes: 
 fig = viz.show_images(torch.cat(list(decoded.values())), nrow=16,
                       title="decoded codes — rows: N(0, I); uniform in the box; codes of real images")
 viz.save_figure(fig, "01_ae_samples.png")
-np.savez_compressed(viz.runs_dir() / "figures" / "01_ae_samples.npz",
+np.savez_compressed(viz.figures_dir() / "01_ae_samples.npz",
                     **{name.replace(" ", "_"): img.numpy() for name, img in decoded.items()})
 fig
 

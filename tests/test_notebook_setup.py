@@ -1,8 +1,10 @@
 """course_lib.notebook.setup: the set-up call that every notebook makes."""
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
+from course_lib import viz
 from course_lib.notebook import setup
 
 
@@ -20,6 +22,21 @@ def test_setup_seeds_chooses_the_device_makes_folders_and_says_so(tmp_path, monk
     assert (tmp_path / "out" / "figures").is_dir() and (tmp_path / "out" / "checkpoints").is_dir()
     out = capsys.readouterr().out
     assert "device cpu, profile quick, seed 7, 1 CPU threads" in out and str(tmp_path / "out") in out
+    assert viz.save_figure(plt.figure(), "t.png") == tmp_path / "out" / "figures" / "t.png"
+
+
+def test_a_smoke_run_saves_its_figures_apart(tmp_path, monkeypatch, capsys):
+    """make test runs every notebook in the smoke profile: its figures must not replace those of
+    a quick or full run."""
+    monkeypatch.setenv("COURSE_RUNS", str(tmp_path))
+    try:
+        setup(0, "cpu", "smoke")
+        assert "figures in " + str(tmp_path / "figures" / "smoke") in capsys.readouterr().out
+        assert viz.save_figure(plt.figure(), "t.png") == tmp_path / "figures" / "smoke" / "t.png"
+        setup(0, "cpu", "quick")
+        assert viz.save_figure(plt.figure(), "t.png") == tmp_path / "figures" / "t.png"
+    finally:
+        viz.FIGURES_SUBFOLDER = ""
 
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True])
