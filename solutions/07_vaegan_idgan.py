@@ -1044,10 +1044,11 @@ if not vaegan_long:
 else:
     long_run = load_or_train("vae_gan", profile="full", device=device, progress=False)
     s1 = long_recipe["step1"]
-    start_run = load_or_train(s1["name"], profile="quick", device=device, progress=False,
-                              **{k: s1[k] for k in ("steps", "batch_size", "lr", "seed")})
+    start_run = load_or_train(s1["name"], profile="quick", device=device, progress=False,   # the step-1 recipe, β included
+                              **{k: s1[k] for k in ("steps", "batch_size", "lr", "seed")}, **s1["config"])
     long_vaegan, long_start = long_run.model.eval(), start_run.model.eval()
-    START = "VAE" if s1["config"]["beta"] == 1 else f"β-VAE (β = {s1['config']['beta']:g})"
+    start_beta = start_run.extra["recipe"]["config"]["beta"]   # the model loaded, not only the recipe asked for
+    START = "VAE" if start_beta == 1 else f"β-VAE (β = {start_beta:g})"
     print(f"VAE-GAN: shipped, {long_recipe['steps']:,} steps, R1 γ = {long_recipe['config'].get('r1', 0):g}, trained "
           f"{describe_training(long_run.extra['trained_on'])}; its start: {START}, {s1['steps']:,} steps, "
           f"seed {s1['seed']} ({start_run.extra['source']})")
