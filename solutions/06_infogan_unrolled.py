@@ -978,14 +978,15 @@ settled = [K for K in ks if K not in still]
 print("not falling any more on either loss: K =", ", ".join(str(K) for K in settled) or "none",
       "| still falling: K =", ", ".join(f"{K} ({', '.join(long_table[K]['falling'])})" for K in still) or "none")
 # the trend across K compares the runs at one budget: every run's first `common` steps
-common = min(int(rec["trained_on"].get("total_steps", 0)) for rec in records.values())
+lengths = {K: int(rec["trained_on"].get("total_steps", 0)) for K, rec in records.items()}
+common = min(lengths.values())
 budget_table = {}
 for K, rec in records.items():
     h = rec["history"]
     keep = np.asarray(h["step"]) <= common
     budget_table[K] = {"mse": last_quarters(h.array("q_cont_mse")[keep])[1],
                        "ce": last_quarters(h.array("q_cat")[keep])[1]}
-if any(int(rec["trained_on"].get("total_steps", 0)) != common for rec in records.values()):
+if len(set(lengths.values())) > 1:
     print(f"\nthe runs have different lengths, so the trend across K reads every run over its first {common:,} steps "
           "(medians of their last quarter):")
     print("  " + ", ".join(f"K = {K}: cont {v['mse']:.4f}, disc {v['ce']:.5f}" for K, v in budget_table.items()))
