@@ -187,6 +187,20 @@ RECIPES: dict[str, dict] = {
         "batch_size": {"smoke": 8, "quick": 64, "full": 64},
         "lr": {"smoke": 5e-4, "quick": 5e-4, "full": 5e-4}, "seed": 0,
     },
+    # notebook 07: the same-budget control of the long VAE-GAN: its start (the β = 1 VAE above)
+    # trained on as a VAE, the VAE's own loss, lr and batch, for the VAE-GAN's number of steps
+    "vae_continued": {
+        "model": "beta_vae", "step1": {"name": "beta_vae", "as": "init_from",
+                                       "profile": {"smoke": "smoke", "quick": "quick", "full": "quick"},
+                                       "overrides": {"seed": {"smoke": 0, "quick": 13, "full": 13},
+                                                     "steps": {"smoke": 3, "quick": 12_000, "full": 12_000},
+                                                     "beta": 1.0}},
+        "config": {"num_latents": 10, "beta": 1.0},
+        "data": "dsprites",
+        "steps": {"smoke": 2, "quick": 320, "full": 20_000},
+        "batch_size": {"smoke": 8, "quick": 64, "full": 64},
+        "lr": {"smoke": 1e-3, "quick": 1e-3, "full": 1e-3}, "seed": 0,
+    },
     # notebook 07: source paper 002's VAE-InfoGAN hybrid trained long (Fig. 15: the KL of the
     # informative and of the incompressible latents); 10 latents of which 3 informative
     "vae_infogan": {

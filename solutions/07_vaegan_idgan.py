@@ -896,7 +896,7 @@ def measure_rulers(renderers, real):
         out[name] = {"ffd": frechet_distance(*real_stats, *feature_stats(classifier, images)),
                      "named": float(shares.sum()), "shares": shares.tolist(),
                      "one_name": float(shares.max()) > ONE_NAME_SHARE, "grey": grey_share(images),
-                     "one": one_sprite_share(images)}
+                     "one": one_sprite_share(images), "n": images.shape[0]}
     return out
 
 
@@ -919,24 +919,44 @@ headline("grey share VAE-GAN reconstructions", rulers["VAE-GAN reconstructions"]
 # What the figure shows, checked: are VAE-GAN's images sharper than the β-VAE's by each ruler;
 # do its reconstructions still put each sprite where it was and differ from image to image
 # (the collapse drew the same dot for every input); and do its prior samples look like sprites?
-# The ink centre of an image is its intensity-weighted mean pixel.
+# The ink centre of an image is its intensity-weighted mean pixel. The two shares (one sprite,
+# shape named) are counts over a sample of images, so a difference of a point or two between
+# two renderers can be chance: `compare` calls them equal when they differ by less than two
+# standard errors of the difference.
 
 # %%
+def share_gap(a, b, n_a, n_b):
+    """Two standard errors of the difference of two shares measured on n_a and n_b images: a
+    smaller difference is within sampling error (a share of 2,000 images moves by about ±1.5
+    points from one sample to the next)."""
+    p = (a * n_a + b * n_b) / (n_a + n_b)
+    return 2 * math.sqrt(max(p * (1 - p), 1e-12) * (1 / n_a + 1 / n_b))
+
+
 def compare(mine, theirs, table=None, label=None):
     """Print whether renderer ``mine`` beats ``theirs`` on each ruler of ``table`` (default: this
-    section's ``rulers``); returns the rulers it wins on."""
+    section's ``rulers``); returns the rulers it wins on. The two shares (one sprite, shape named)
+    count as equal when they differ by less than two standard errors (``share_gap``)."""
     table = rulers if table is None else table
     a, b = table[mine], table[theirs]
     one_shape = [n for n, r in ((mine, a), (theirs, b)) if r["one_name"]]
+    tie_one = abs(a["one"] - b["one"]) < share_gap(a["one"], b["one"], a["n"], b["n"])
+    tie_named = abs(a["named"] - b["named"]) < share_gap(a["named"], b["named"], a["n"], b["n"])
     verdicts = [("FFD", a["ffd"] < b["ffd"], a["ffd"] == b["ffd"], f"{a['ffd']:.0f} vs {b['ffd']:.0f}"),
                 ("grey share", a["grey"] < b["grey"], a["grey"] == b["grey"], f"{a['grey']:.3f} vs {b['grey']:.3f}"),
-                ("one sprite", a["one"] > b["one"], a["one"] == b["one"], f"{a['one']:.1%} vs {b['one']:.1%}"),
-                ("shape named", a["named"] > b["named"] and not one_shape, a["named"] == b["named"] and not one_shape,
-                 f"{a['named']:.0%} vs {b['named']:.0%}"
+                ("one sprite", a["one"] > b["one"] and not tie_one, tie_one, f"{a['one']:.1%} vs {b['one']:.1%}"),
+                ("shape named", a["named"] > b["named"] and not one_shape and not tie_named,
+                 tie_named and not one_shape, f"{a['named']:.1%} vs {b['named']:.1%}"
                  + (f": {' and '.join(one_shape)} get one name for most images" if one_shape else ""))]
-    print(f"{label or mine + ' against ' + theirs}: " + "; ".join(
-        f"{n} {'better' if ok else 'equal' if tie else 'not counted' if n == 'shape named' and one_shape else 'NOT better'}"
-        f" ({t})" for n, ok, tie, t in verdicts))
+    def word(n, ok, tie):
+        if ok:
+            return "better"
+        if tie:
+            return "equal within sampling error" if n in ("one sprite", "shape named") else "equal"
+        return "not counted" if n == "shape named" and one_shape else "NOT better"
+
+    print(f"{label or mine + ' against ' + theirs}: "
+          + "; ".join(f"{n} {word(n, ok, tie)} ({t})" for n, ok, tie, t in verdicts))
     return [n for n, ok, _, _ in verdicts if ok]
 
 
@@ -1029,14 +1049,18 @@ for name, r in rulers.items():
 #   β = 8 start without R1, drew sharp sprites but no squares and mostly ellipses, at a larger
 #   factor Fréchet distance than its start's.)
 #
-# Once it is shipped, this cell loads it and the VAE it started from, and puts both through the
-# same rulers on images from all positions; until then it says so and skips. The VAE here had
-# fewer steps than the VAE-GAN (its start plus the GAN's), so the comparison asks whether the
-# objective, not the budget, sharpens the images: a pixel VAE trained longer keeps hedging (its
-# grey share comes from the Bernoulli loss, not from too few steps).
+# Once it is shipped, this cell loads it and puts it through the same rulers, on images from all
+# positions, beside two VAEs: the one it started from, and **the same budget as a VAE**
+# (`vae_continued`, "VAE +20k" in the tables): that start trained on for the VAE-GAN's 20,000
+# steps with the VAE's own loss, lr and batch. Same start, same number of steps, only the
+# objective differs, so what the VAE-GAN wins against "VAE +20k" is the objective's doing, not
+# the budget's. A VAE does get crisper with steps (the cell prints its grey share after 600,
+# 12,000 and 32,000 steps); the question is whether it gets as crisp. Until the long VAE-GAN is
+# shipped the cell says so and skips; without the control it compares with the start only.
 
 # %%
 long_recipe = reference_recipe("vae_gan", "full")
+control_recipe = reference_recipe("vae_continued", "full")
 vaegan_long = PROFILE != "smoke" and find_shipped(long_recipe) is not None
 if not vaegan_long:
     print("the long VAE-GAN is not shipped in data/checkpoints/: `python -m course_lib pretrain vae_gan --profile "
@@ -1052,42 +1076,69 @@ else:
     print(f"VAE-GAN: shipped, {long_recipe['steps']:,} steps, R1 γ = {long_recipe['config'].get('r1', 0):g}, trained "
           f"{describe_training(long_run.extra['trained_on'])}; its start: {START}, {s1['steps']:,} steps, "
           f"seed {s1['seed']} ({start_run.extra['source']})")
+    # The same-budget control: the start trained on as a VAE for the VAE-GAN's steps (same start,
+    # same number of steps; only the objective differs). Shipped, or skipped (hours to train).
+    has_control = find_shipped(control_recipe) is not None and control_recipe["step1"] == s1
+    CONTROL = f"VAE +{control_recipe['steps'] // 1000}k"
+    if has_control:
+        control_run = load_or_train("vae_continued", profile="full", device=device, progress=False)
+        control = control_run.model.eval()
+        print(f"the same-budget control, {CONTROL}: the start trained on as a VAE for {control_recipe['steps']:,} "
+              f"steps (lr {control_recipe['lr']:g}), {describe_training(control_run.extra['trained_on'])}")
+    else:
+        print("the same-budget VAE is not shipped (`python -m course_lib pretrain vae_continued --profile full`); "
+              "the VAE-GAN is compared with its start only")
     g_all = torch.Generator().manual_seed(SEED + 2000)
     all_classes = ds.sample_classes(NUM_EVAL, g_all)
     x_all = ds.images(all_classes).to(device)
     x_all2 = ds.images(ds.sample_classes(NUM_EVAL, g_all)).to(device)
     z_all = torch.randn(NUM_EVAL, s1["config"]["num_latents"], generator=g_all).to(device)
+    vaes = {START: long_start, **({CONTROL: control} if has_control else {}), "VAE-GAN": long_vaegan}
     with torch.no_grad():
-        long_renderers = {
-            "real images (second sample)": x_all2,
-            f"{START} reconstructions": torch.sigmoid(long_start.decode(long_start.encode(x_all)[0])),
-            "VAE-GAN reconstructions": torch.sigmoid(long_vaegan.decode(long_vaegan.encode(x_all)[0])),
-            f"{START} prior samples": torch.sigmoid(long_start.decode(z_all)),
-            "VAE-GAN prior samples": torch.sigmoid(long_vaegan.decode(z_all)),
-        }
+        long_renderers = {"real images (second sample)": x_all2}
+        for kind in ("reconstructions", "prior samples"):
+            for who, m in vaes.items():
+                long_renderers[f"{who} {kind}"] = torch.sigmoid(
+                    m.decode(m.encode(x_all)[0] if kind == "reconstructions" else z_all))
     fig = viz.show_images(torch.cat([x_all[:8]] + [v[:8] for k, v in long_renderers.items() if "real" not in k]).cpu(),
-                          nrow=8, title=f"long runs, all positions: real; reconstructions: {START}, VAE-GAN; "
-                                        f"prior samples: {START}, VAE-GAN")
+                          nrow=8, title=f"long runs, all positions: real; reconstructions: {', '.join(vaes)}; "
+                                        f"prior samples: {', '.join(vaes)}")
     viz.save_figure(fig, "07_vaegan_long")
     display(fig)
     long_rulers = measure_rulers(long_renderers, x_all)
     print_rulers(long_rulers, "renderer (long runs)")
+    real_named = long_rulers["real images (second sample)"]["named"]
     for kind in ("reconstructions", "prior samples"):
-        compare(f"VAE-GAN {kind}", f"{START} {kind}", long_rulers,
-                label=f"long VAE-GAN {kind} against its {START} start's (real images: shape named "
-                      f"{long_rulers['real images (second sample)']['named']:.0%})")
+        for rival in [START] + ([CONTROL] if has_control else []):
+            compare(f"VAE-GAN {kind}", f"{rival} {kind}", long_rulers,
+                    label=f"long VAE-GAN {kind} against {'its start' if rival == START else 'the same-budget VAE'}"
+                          f", {rival} (real images: shape named {real_named:.0%})")
         print(f"  long VAE-GAN {kind}",
               sprite_verdict(long_rulers[f"VAE-GAN {kind}"], long_rulers["real images (second sample)"]))
-    long_kept = {name: shape_kept_shares(classifier, long_renderers[name], all_classes[:, 1])
-                 for name in (f"{START} reconstructions", "VAE-GAN reconstructions")}
+    long_kept = {name: shape_kept_shares(classifier, long_renderers[f"{name} reconstructions"], all_classes[:, 1])
+                 for name in vaes}
     print("shape kept (the classifier names the input's shape; chance 1/3, the classifier on the inputs themselves "
           f"{float(shape_kept_shares(classifier, x_all, all_classes[:, 1])[0]):.0%}):")
     for name, kept in long_kept.items():
-        print(f"  {name:24s} {kept_text(kept)}")
-    keeps_shape = float(long_kept["VAE-GAN reconstructions"][0]) >= float(long_kept[f"{START} reconstructions"][0])
-    print(f"the long VAE-GAN keeps the input's shape at least as often as its {START} start:", keeps_shape)
+        print(f"  {name + ' reconstructions':32s} {kept_text(kept)}")
+    keeps_shape = all(float(long_kept["VAE-GAN"][0]) >= float(kept[0]) for kept in long_kept.values())
+    print(f"the long VAE-GAN keeps the input's shape at least as often as {' and '.join(list(vaes)[:-1])}:",
+          keeps_shape)
+    # How much of a VAE's grey is for want of steps: notebook 04's 600-step VAE (same β,
+    # architecture, batch and lr; seed 0), the start, and the same-budget VAE.
+    short_run = load_or_train("beta_vae", profile="quick", steps=600, beta=float(start_beta), device=device,
+                              progress=False)
+    with torch.no_grad():
+        short_vae = short_run.model.eval()
+        grey_short = grey_share(torch.sigmoid(short_vae.decode(short_vae.encode(x_all)[0])))
+    greys = [(600, grey_short)] + [(s1["steps"] + (control_recipe["steps"] if who == CONTROL else 0),
+                                    long_rulers[f"{who} reconstructions"]["grey"]) for who in vaes if who != "VAE-GAN"]
+    print(f"grey share of a pixel {START}'s reconstructions by steps trained: "
+          + ", ".join(f"{n:,}: {g:.3f}" for n, g in greys)
+          + f"; the VAE-GAN's ({s1['steps'] + long_recipe['steps']:,} steps in all): "
+          + f"{long_rulers['VAE-GAN reconstructions']['grey']:.3f}")
     headline("FFD long VAE-GAN reconstructions", long_rulers["VAE-GAN reconstructions"]["ffd"], ".1f")
-    headline("shape kept, long VAE-GAN reconstructions", float(long_kept["VAE-GAN reconstructions"][0]), ".0%")
+    headline("shape kept, long VAE-GAN reconstructions", float(long_kept["VAE-GAN"][0]), ".0%")
 
 # %% [markdown]
 # How to read the long run. The grey share and the one-sprite share ask whether the images are
@@ -1098,7 +1149,8 @@ else:
 # often than its start, the feature-wise term has traded shape for sharpness: a discriminator's
 # `conv3` features tell a sprite from a blur at once, but a square from an ellipse of the same
 # size and place only weakly, so nothing in $\mathcal{L}_{\text{llike}}$ makes the decoder draw
-# the corners, and the GAN term is as happy with an ellipse as with a square. Read the start's
+# the corners, and the GAN term is as happy with an ellipse as with a square (the line "keeps
+# the input's shape at least as often" says which case this run is). Read the start's
 # per-shape line with care too: its blurry blobs are "kept" for the shapes that the classifier
 # reads into a blob, not because the VAE draws them. Larsen et al. show sharper faces, not
 # sharper *correct* shapes; on dSprites, where the shape is a small detail of a small sprite,

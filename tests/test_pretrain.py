@@ -342,6 +342,26 @@ def test_vae_gan_starts_from_the_weights_of_its_step1_vae():
             assert torch.equal(p, q), f"{part}.{name}"
 
 
+def test_vae_continued_starts_from_the_vae_gans_start_and_differs_only_in_objective():
+    """The long VAE-GAN's same-budget control: the same step-1 VAE, trained on as a VAE (β = 1)
+    for the VAE-GAN's number of steps, its weights copied exactly by VAE.init_from; a VAE of
+    another shape is refused with the shapes it expected."""
+    control, gan = ck.recipe("vae_continued", "full"), ck.recipe("vae_gan", "full")
+    assert control["step1"] == gan["step1"] and control["step1_as"] == "init_from"
+    assert control["steps"] == gan["steps"] and control["batch_size"] == gan["batch_size"]
+    assert control["config"]["beta"] == 1.0 and control["lr"] == gan["step1"]["lr"]
+    step1 = ck.load_or_train("beta_vae", profile="smoke", device="cpu", progress=False, seed=0, steps=3,
+                             beta=1.0).model
+    built = ck.build_from_recipe(ck.recipe("vae_continued", "smoke"))
+    for (name, p), q in zip(built.state_dict().items(), step1.state_dict().values()):
+        assert torch.equal(p, q), name
+    from course_lib.models import build_model
+    with pytest.raises(ValueError, match=r"\(num_latents, channels, arch\) = \(4, 1, 'burgess64'\)"):
+        build_model("vae", num_latents=4).init_from(step1)
+    with pytest.raises(ValueError, match="mnist32"):
+        build_model("vae", num_latents=10).init_from(build_model("vae", num_latents=10, arch="mnist32"))
+
+
 def test_peek_scores_an_unfinished_run_without_stopping_it(tmp_path, capsys):
     """--peek reads the last saved state of a long run and prints its metrics; the run then
     continues untouched."""

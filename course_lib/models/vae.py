@@ -99,6 +99,19 @@ class VAE(CourseModel):
         return {"num_latents": self.num_latents, "beta": self.beta, "channels": self.channels,
                 "recon": self.recon, "reduction": self.reduction, "arch": self.arch}
 
+    def init_from(self, vae) -> VAE:
+        """Copy the encoder and decoder of a trained VAE of the course with the same ``num_latents``,
+        ``channels`` and ``arch`` (a run that continues another's weights under a new objective or
+        budget). Returns ``self``."""
+        mine = (self.num_latents, self.channels, self.arch)
+        theirs = tuple(getattr(vae, k, None) for k in ("num_latents", "channels", "arch"))
+        if not isinstance(vae, VAE) or theirs != mine:
+            raise ValueError(f"init_from needs a VAE of the course with (num_latents, channels, arch) = {mine}, "
+                             f"got {type(vae).__name__} with {theirs}")
+        self.encoder.load_state_dict(vae.encoder.state_dict())
+        self.decoder.load_state_dict(vae.decoder.state_dict())
+        return self
+
     def encode(self, x):
         """x N×C×S×S (S = 64, or 32 for arch="mnist32") → (μ, log σ²), each N×D."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
