@@ -12,6 +12,7 @@ means, ID-GAN through its step-1 β-VAE.
 from __future__ import annotations
 
 import csv
+import html
 import json
 import math
 from pathlib import Path
@@ -303,6 +304,19 @@ def markdown_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def html_table(rows: list[dict]) -> str:
+    """The rows as an HTML table (the same cells as :func:`markdown_table`, escaped), for a
+    ``widgets.HTML`` whose value is replaced in place: no Output widget, whose cleared-and-redrawn
+    output can leave a headless run (papermill, nbclient) waiting on the cell for ever."""
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r[c]))}</td>" for c in columns) + "</tr>"
+                   for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def sort_rows(rows: list[dict], key: str = "MIG", descending: bool = True) -> list[dict]:

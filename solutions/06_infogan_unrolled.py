@@ -990,6 +990,16 @@ if len(set(lengths.values())) > 1:
     print(f"\nthe runs have different lengths, so the trend across K reads every run over its first {common:,} steps "
           "(medians of their last quarter):")
     print("  " + ", ".join(f"K = {K}: cont {v['mse']:.4f}, disc {v['ce']:.5f}" for K, v in budget_table.items()))
+    # does training longer help? each longer run's end against its own first `common` steps, and
+    # its largest jump of the continuous loss (one logged point over the median of the 10 before)
+    for K in [K for K in ks if lengths[K] > common]:
+        mse = records[K]["history"].array("q_cont_mse")
+        jumps = [(mse[i] / np.median(mse[i - 10:i]), int(records[K]["history"]["step"][i])) for i in range(10, len(mse))]
+        worst, at = max(jumps)
+        end, then = long_table[K]["mse"], budget_table[K]["mse"]
+        print(f"  K = {K}, {lengths[K]:,} steps: cont {end:.4f} at the end against {then:.4f} at {common:,} steps "
+              f"({'LOWER' if end < then else 'HIGHER'}: training longer {'helped' if end < then else 'did not help'}); "
+              f"largest jump ×{worst:.0f} at step {at:,}")
 print("\n" + describe_trend("continuous Q loss (MSE)", [budget_table[K]["mse"] for K in ks]) + "; "
       + describe_trend("discrete Q loss (CE)", [budget_table[K]["ce"] for K in ks]))
 
@@ -1041,6 +1051,11 @@ if using_records and 0 in records:
 # common budget, and the line after it the trend among the unrolled runs alone; a
 # categorical loss near zero for every $K$ says that Q reads the generated codes perfectly, and
 # the accuracy column then says whether the categories are the digits of *real* images.
+# Longer is not always lower: for each run longer than the shortest, the cell compares its end
+# with its own value at the common length and gives its largest jump of the continuous loss (one
+# logged point against the median of the ten before it). A run whose loss jumped by orders of
+# magnitude and settled above its earlier level has not converged to a lower value with more
+# steps; its "still falling" is a recovery from that jump.
 #
 # The $K = 0$ record and the shipped InfoGAN of section 4 have the same recipe and seed (the
 # record may have trained longer; the last line gives both lengths), yet they are not the same
@@ -1195,7 +1210,26 @@ def show_code(category=0, c1=0.0, c2=0.0, noise_seed=SEED):
 try:
     import ipywidgets as widgets
 
-    widgets.interact(show_code, category=(0, 9), c1=(-2.0, 2.0, 0.25), c2=(-2.0, 2.0, 0.25), noise_seed=(0, 20))
+    from course_lib.widgets import png_bytes
+
+    sliders = {"category": widgets.IntSlider(0, min=0, max=9, description="category"),
+               "c1": widgets.FloatSlider(0.0, min=-2.0, max=2.0, step=0.25, description="c1"),
+               "c2": widgets.FloatSlider(0.0, min=-2.0, max=2.0, step=0.25, description="c2"),
+               "noise_seed": widgets.IntSlider(SEED, min=0, max=20, description="noise seed")}
+    drawn = widgets.Image(format="png", width=160)   # PNG bytes replaced in place, as in course_lib.widgets
+
+    def redraw(_=None):
+        v = {k: s.value for k, s in sliders.items()}
+        z, _, cat, cont = infogan.sample_latent(1, torch.Generator(device=device).manual_seed(v["noise_seed"]))
+        cat[:] = v["category"]
+        cont[:] = torch.tensor([v["c1"], v["c2"]])
+        with torch.no_grad():
+            drawn.value = png_bytes(infogan.generate(z, infogan.code_vector(cat, cont))[0].cpu())
+
+    for slider in sliders.values():
+        slider.observe(redraw, names="value")
+    redraw()
+    display(widgets.HBox([widgets.VBox(list(sliders.values())), drawn]))
 except ImportError:
     print("ipywidgets is not installed: call show_code(category, c1, c2) instead")
     show_code(3, 1.0, -1.0)

@@ -490,18 +490,15 @@ def sortable_table(rows):
 
     columns = [c for c in rows[0] if c not in ("model", "source", "steps")]
     choice = widgets.Dropdown(options=columns, value="MIG", description="sort by")
-    out = widgets.Output()
+    table = widgets.HTML()   # its value is replaced in place, as the course's explorers do
 
     def show(_=None):
-        out.clear_output(wait=True)
-        with out:
-            lower_better = choice.value == "recon"
-            display(Markdown(leaderboard.markdown_table(
-                leaderboard.sort_rows(rows, choice.value, descending=not lower_better))))
+        lower_better = choice.value == "recon"
+        table.value = leaderboard.html_table(leaderboard.sort_rows(rows, choice.value, descending=not lower_better))
 
     choice.observe(show, names="value")
     show()
-    return widgets.VBox([choice, out])
+    return widgets.VBox([choice, table])
 
 
 display(Markdown(leaderboard.markdown_table(leaderboard.sort_rows(rows))))

@@ -203,6 +203,40 @@ def test_table_rows_show_the_training_budget(tmp_path, monkeypatch):
     assert "| VAE | 7 | cached |" in leaderboard.markdown_table([row])
 
 
+def test_html_table_has_the_markdown_tables_cells_escaped():
+    """The sortable table's HTML: one header row and one row per model, the same formatted
+    cells as the Markdown table, in the rows' order, with markup in a cell escaped."""
+    import html.parser
+
+    rows = [leaderboard.table_row("VAE <β=1>", 7, "cached", {"MIG": 0.1, "recon": 50.0}),
+            leaderboard.table_row("AE", 9, "trained", {"MIG": 0.02})]
+
+    class Cells(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.tags = [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            if tag == "tr":
+                self.rows.append([])
+
+        def handle_data(self, data):
+            if self.tags and self.tags[-1] in ("td", "th"):
+                self.rows[-1].append(data)
+
+        def handle_endtag(self, tag):
+            self.tags.pop()
+
+    parser = Cells()
+    parser.feed(leaderboard.html_table(rows))
+    md_cells = [[c.strip() for c in line.strip("|").split(" | ")]
+                for line in leaderboard.markdown_table(rows).splitlines() if not line.startswith("|---")]
+    assert parser.rows == md_cells and len(parser.rows) == 3
+    assert parser.rows[1][:3] == ["VAE <β=1>", "7", "cached"] and parser.rows[2][4] == "0.020"
+    assert "<β=1>" not in leaderboard.html_table(rows) and leaderboard.html_table([]) == ""
+
+
 def test_id_gan_row_is_its_beta_vae_row_whatever_the_generator_learned():
     """ID-GAN is scored through its frozen β-VAE's code, so scoring the ID-GAN model itself gives
     the β-VAE's numbers; `inherited_scores` copies them instead of training the generator."""
