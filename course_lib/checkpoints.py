@@ -61,6 +61,13 @@ DIGITS = "digits"
 
 #: The reference models, with the recipes of the notebooks that use them. A value given as
 #: ``{"smoke": ..., "quick": ..., "full": ...}`` depends on the profile.
+#: The start of the long VAE-GAN and of its same-budget control (``vae_gan``, ``vae_continued``):
+#: the weights of a plain 10-latent VAE (β = 1; notebook 03's architecture, seed 13, 12,000 steps).
+_VAEGAN_START = {"name": "beta_vae", "as": "init_from",
+                 "profile": {"smoke": "smoke", "quick": "quick", "full": "quick"},
+                 "overrides": {"seed": {"smoke": 0, "quick": 13, "full": 13},
+                               "steps": {"smoke": 3, "quick": 12_000, "full": 12_000}, "beta": 1.0}}
+
 RECIPES: dict[str, dict] = {
     # notebook 01 (solutions/01_autoencoders.py): autoencoder, squared error, z = 10
     "autoencoder": {
@@ -175,11 +182,7 @@ RECIPES: dict[str, dict] = {
     # seed 13, 12,000 steps). From the β = 8 β-VAE, whose code keeps little of the shape, and
     # without R1, D won over a long run and the reconstructions drifted to ellipses
     "vae_gan": {
-        "model": "vae_gan", "step1": {"name": "beta_vae", "as": "init_from",
-                                      "profile": {"smoke": "smoke", "quick": "quick", "full": "quick"},
-                                      "overrides": {"seed": {"smoke": 0, "quick": 13, "full": 13},
-                                                    "steps": {"smoke": 3, "quick": 12_000, "full": 12_000},
-                                                    "beta": 1.0}},
+        "model": "vae_gan", "step1": _VAEGAN_START,
         "config": {"num_latents": 10, "beta": 0.1, "gamma": 1.0, "feature_layer": "conv3", "adam_beta1": 0.5,
                    "r1": 10.0},
         "data": "dsprites",
@@ -190,11 +193,7 @@ RECIPES: dict[str, dict] = {
     # notebook 07: the same-budget control of the long VAE-GAN: its start (the β = 1 VAE above)
     # trained on as a VAE, the VAE's own loss, lr and batch, for the VAE-GAN's number of steps
     "vae_continued": {
-        "model": "beta_vae", "step1": {"name": "beta_vae", "as": "init_from",
-                                       "profile": {"smoke": "smoke", "quick": "quick", "full": "quick"},
-                                       "overrides": {"seed": {"smoke": 0, "quick": 13, "full": 13},
-                                                     "steps": {"smoke": 3, "quick": 12_000, "full": 12_000},
-                                                     "beta": 1.0}},
+        "model": "beta_vae", "step1": _VAEGAN_START,
         "config": {"num_latents": 10, "beta": 1.0},
         "data": "dsprites",
         "steps": {"smoke": 2, "quick": 320, "full": 20_000},
