@@ -927,8 +927,8 @@ headline("grey share VAE-GAN reconstructions", rulers["VAE-GAN reconstructions"]
 # %%
 def share_gap(a, b, n_a, n_b):
     """Two standard errors of the difference of two shares measured on n_a and n_b images: a
-    smaller difference is within sampling error (a share of 2,000 images moves by about ±1.5
-    points from one sample to the next)."""
+    smaller difference is within sampling error (two shares near 90 %, of 2,000 images each:
+    about 1.9 points)."""
     p = (a * n_a + b * n_b) / (n_a + n_b)
     return 2 * math.sqrt(max(p * (1 - p), 1e-12) * (1 / n_a + 1 / n_b))
 
