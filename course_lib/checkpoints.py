@@ -59,8 +59,6 @@ ENV_VAR = CHECKPOINTS_VAR
 #: Recipe data: scikit-learn's handwritten digits (the training split of ``load_mnist(source="digits")``).
 DIGITS = "digits"
 
-#: The reference models, with the recipes of the notebooks that use them. A value given as
-#: ``{"smoke": ..., "quick": ..., "full": ...}`` depends on the profile.
 #: The start of the long VAE-GAN and of its same-budget control (``vae_gan``, ``vae_continued``):
 #: the weights of a plain 10-latent VAE (β = 1; notebook 03's architecture, seed 13, 12,000 steps).
 _VAEGAN_START = {"name": "beta_vae", "as": "init_from",
@@ -68,6 +66,8 @@ _VAEGAN_START = {"name": "beta_vae", "as": "init_from",
                  "overrides": {"seed": {"smoke": 0, "quick": 13, "full": 13},
                                "steps": {"smoke": 3, "quick": 12_000, "full": 12_000}, "beta": 1.0}}
 
+#: The reference models, with the recipes of the notebooks that use them. A value given as
+#: ``{"smoke": ..., "quick": ..., "full": ...}`` depends on the profile.
 RECIPES: dict[str, dict] = {
     # notebook 01 (solutions/01_autoencoders.py): autoencoder, squared error, z = 10
     "autoencoder": {

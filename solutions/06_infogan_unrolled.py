@@ -1198,13 +1198,18 @@ viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_se
 # (needs `ipywidgets`; without it the cell prints a note).
 
 # %%
-def show_code(category=0, c1=0.0, c2=0.0, noise_seed=SEED):
+def code_image(category=0, c1=0.0, c2=0.0, noise_seed=SEED):
+    """The MNIST InfoGAN's image for one categorical value, two continuous codes and a noise seed."""
     z, _, cat, cont = infogan.sample_latent(1, torch.Generator(device=device).manual_seed(noise_seed))
     cat[:] = category
     cont[:] = torch.tensor([c1, c2])
     with torch.no_grad():
-        img = infogan.generate(z, infogan.code_vector(cat, cont))
-    return viz.show_images(img.cpu(), nrow=1, title=f"category {category}, c = ({c1:+.1f}, {c2:+.1f})")
+        return infogan.generate(z, infogan.code_vector(cat, cont)).cpu()
+
+
+def show_code(category=0, c1=0.0, c2=0.0, noise_seed=SEED):
+    return viz.show_images(code_image(category, c1, c2, noise_seed), nrow=1,
+                           title=f"category {category}, c = ({c1:+.1f}, {c2:+.1f})")
 
 
 try:
@@ -1219,12 +1224,7 @@ try:
     drawn = widgets.Image(format="png", width=160)   # PNG bytes replaced in place, as in course_lib.widgets
 
     def redraw(_=None):
-        v = {k: s.value for k, s in sliders.items()}
-        z, _, cat, cont = infogan.sample_latent(1, torch.Generator(device=device).manual_seed(v["noise_seed"]))
-        cat[:] = v["category"]
-        cont[:] = torch.tensor([v["c1"], v["c2"]])
-        with torch.no_grad():
-            drawn.value = png_bytes(infogan.generate(z, infogan.code_vector(cat, cont))[0].cpu())
+        drawn.value = png_bytes(code_image(**{k: s.value for k, s in sliders.items()})[0])
 
     for slider in sliders.values():
         slider.observe(redraw, names="value")
