@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .metrics import beta_vae_score, codes_of_model, dci, factor_vae_score, mig, sap
+from .metrics import beta_vae_score, codes_of_model, dci, encode_images, factor_vae_score, mig, sap
 from .models import build_model
 
 #: name → recipe. ``shipped``: the reference recipe (data/checkpoints) whose shipped checkpoints
@@ -258,8 +258,7 @@ def evaluate(model, dataset, classes: torch.Tensor, *, device=None, scores: bool
     device = device or next(model.parameters()).device
     encoder = encoder_of(model)
     x = dataset.images(classes.to(device))
-    with torch.no_grad():
-        mu, _ = encoder.encode(x)
+    mu, _ = encode_images(encoder, x)
     codes = mu.float().cpu().numpy()
     factors = classes.cpu().numpy()
     row = {"recon": reconstruction_error(model, x[:n_recon]), "MIG": mig(codes, factors).score}

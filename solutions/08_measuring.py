@@ -79,6 +79,7 @@ from course_lib.metrics import (
     beta_vae_score,
     dci,
     discretize,
+    encode_images,
     factor_entropy,
     factor_vae_score,
     mig,
@@ -272,8 +273,7 @@ t0 = time.perf_counter()
 lb_data = ds.sampler(device)
 bvae, bvae_source = leaderboard.get_model("β-VAE", lb_data, steps=STEPS, batch_size=BATCH_SIZE, lr=LR,
                                           seed=SEED, device=device)
-with torch.no_grad():
-    mu, logvar = bvae.encode(ds.images(eval_classes.to(device)))
+mu, logvar = encode_images(bvae, ds.images(eval_classes.to(device)))  # in chunks: the same codes, less memory
 discrete = mig(mu.cpu().numpy(), factors, num_bins=NUM_BINS)
 sampled = mig_sampled(mu.cpu(), logvar.cpu(), factors, n_samples=min(NUM_EVAL, 2000), seed=SEED,
                       factor_names=ds.factor_names)

@@ -108,3 +108,31 @@ def test_real_dsprites_and_beta_vae_smoke():
     np.testing.assert_array_equal(fast.classes, enc.classes)
     scale = np.abs(enc.mu).max()
     np.testing.assert_allclose(fast.mu, enc.mu, atol=0.02 * scale)  # bfloat16: ~3 digits
+
+
+def test_encode_images_in_chunks_equals_one_call_in_eval_mode():
+    from course_lib.metrics import encode_images
+
+    torch.manual_seed(0)
+    model = torch.nn.Module()
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.Dropout(0.5))
+    model.net = net
+    model.encode = lambda x: tuple(net(x).chunk(2, dim=1))
+    x = torch.randn(37, 1, 4, 4)
+    model.train()
+    mu, logvar = encode_images(model, x, batch_size=5)
+    assert model.training  # the previous mode is restored
+    model.eval()
+    with torch.no_grad():
+        want_mu, want_logvar = model.encode(x)
+    # eval mode inside: dropout is off, so the chunks reproduce the single call exactly
+    torch.testing.assert_close(mu, want_mu)
+    torch.testing.assert_close(logvar, want_logvar)
+    ae = torch.nn.Linear(16, 3)
+    ae.encode = lambda x: (ae(x.flatten(1)), None)
+    z, none = encode_images(ae, x, batch_size=8)
+    assert none is None and z.shape == (37, 3)
+    with pytest.raises(ValueError, match=r"\[N, C, H, W\]"):
+        encode_images(model, x.flatten(1))
+    with pytest.raises(ValueError, match="batch_size"):
+        encode_images(model, x, batch_size=0)

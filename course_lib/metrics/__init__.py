@@ -22,7 +22,7 @@ Modules: :mod:`.mig` (discrete MIG), :mod:`.mig_sampled` (Chen et al.'s sampled 
 
 from .beta_vae import BetaVAEResult, beta_vae_score
 from .dci import DCIResult, dci
-from .encode import Encoded, codes_of_model, encode_dataset
+from .encode import Encoded, codes_of_model, encode_dataset, encode_images
 from .factor_vae import FactorVAEResult, factor_vae_score
 from .mig import MIGResult, discretize, factor_entropy, mig, mutual_info_matrix
 from .mig_sampled import mig_sampled, sampled_mutual_info
@@ -42,6 +42,7 @@ __all__ = [
     "dci",
     "discretize",
     "encode_dataset",
+    "encode_images",
     "factor_vae_score",
     "factor_entropy",
     "grid_classes",
