@@ -6,6 +6,9 @@ and the peak resident memory. Targets: at most 3 minutes on the 2-core CPU, at m
 10 s on a GPU. Memory stays bounded: images exist one batch at a time, and the MIG's
 histograms are built with ``np.bincount`` (no N×N matrix).
 
+``--chunks`` times something else: encoding 10,000 pre-rendered images in one forward pass
+against chunks (:func:`course_lib.metrics.encode_images`).
+
 Options: ``--device`` (auto/cpu/cuda), ``--batch-size``, ``--n`` (a random subset instead of the
 whole grid, for a quick check), ``--bf16`` (encode under bfloat16 autocast), ``--checkpoint`` (a
 trained model saved by the course; default: a freshly initialised Burgess β-VAE with 10 latents,
@@ -119,6 +122,40 @@ def bench_mig_full(model=None, device=None, *, batch_size: int = 1024, n: int | 
     return report
 
 
+def bench_encode_chunks(model=None, device=None, *, n: int = 10_000, sizes=None, repeats: int = 3,
+                        seed: int = 0) -> dict[int, float]:
+    """Seconds to encode ``n`` pre-rendered dSprites images with :func:`course_lib.metrics.encode_images`
+    in chunks of each of ``sizes`` (default: all ``n`` at once, 1,024, 256 and 128); the best of
+    ``repeats`` timings, printed and returned as ``{chunk: seconds}``. Rendering is left out: it
+    is the same for every chunk size."""
+    from ..data import DSprites
+    from ..metrics import encode_images
+    from ..train import choose_device
+
+    device = choose_device(device or "auto")
+    model = (model or _fresh_beta_vae(10, seed)).to(device)
+    ds = DSprites()
+    images = ds.images(ds.sample_classes(n, torch.Generator().manual_seed(seed)).to(device))
+    sizes = tuple(sizes or (n, 1024, 256, 128))
+    encode_images(model, images[:256], batch_size=128)   # warm-up
+    seconds = {}
+    for size in sizes:
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            encode_images(model, images, batch_size=size)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            best = min(best, time.perf_counter() - t0)
+        seconds[size] = best
+    threads = torch.get_num_threads()
+    print(f"encode {n:,} pre-rendered images in chunks, device {device} ({threads} CPU threads), best of {repeats}:")
+    for size, t in seconds.items():
+        ratio = t / min(seconds.values())
+        print(f"  chunks of {size:>6,}: {t:6.2f} s = {n / t:>8,.0f} images/s ({ratio:.1f}× the fastest)")
+    return seconds
+
+
 def main(argv=None, prog: str | None = None) -> int:
     """Command line: ``python -m course_lib bench mig [--device D] [--batch-size B] [--n N]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -134,6 +171,9 @@ def main(argv=None, prog: str | None = None) -> int:
                         help="encode N random images instead of all 737,280")
     parser.add_argument("--checkpoint", default=None, help="a model checkpoint saved by the course")
     parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--chunks", action="store_true",
+                        help="instead: time encoding N (default 10,000) pre-rendered images at once and in "
+                             "chunks of 1,024, 256 and 128 (the chunk size of course_lib.metrics.encode_images)")
     args = parser.parse_args(argv)
     from ..models.base import amp_dtype
     from ..train import choose_device
@@ -143,6 +183,9 @@ def main(argv=None, prog: str | None = None) -> int:
         from ..train import load_model
 
         model = load_model(args.checkpoint)
+    if args.chunks:
+        bench_encode_chunks(model, args.device, n=args.n or 10_000, seed=args.seed)
+        return 0
     bench_mig_full(model, args.device, batch_size=args.batch_size, n=args.n, seed=args.seed,
                    autocast=amp_dtype(choose_device(args.device)) if args.bf16 else None)
     return 0

@@ -151,21 +151,27 @@ def encode_dataset(
     return Encoded(mu, logvar, torch.cat(classes_out).long().numpy())
 
 
-def encode_images(model, images: torch.Tensor, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor | None]:
+def encode_images(model, images: torch.Tensor,
+                  batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Encode a tensor of images ``[N, C, H, W]`` in chunks of ``batch_size``; returns ``(mu, logvar)``.
+
+    ``batch_size`` defaults to 128 for images on the CPU (whose caches favour small chunks) and
+    1,024 on an accelerator.
 
     The same codes as ``model.encode(images)`` in eval mode, without holding the activations of
     all N images at once: for 10,000 dSprites images the first convolution of the Burgess encoder
-    alone would take 1.3 GB, and the CPU then spends its time moving memory (about three times
-    slower than chunks of 1,024; ``python -m course_lib bench mig --batch-size N`` times a chunk
-    size). ``logvar`` is ``None`` for a model whose ``encode`` returns ``(z, None)``. The tensors
-    stay on the images' device, in the encoder's dtype.
+    alone would take 1.3 GB, and the CPU then spends its time moving memory (``python -m
+    course_lib bench mig --chunks`` prints the time of one pass against chunks of several
+    sizes). ``logvar`` is ``None`` for a model whose ``encode`` returns ``(z, None)``. The
+    tensors stay on the images' device, in the encoder's dtype.
     """
     _check_model(model)
-    batch_size = check_count(batch_size, "batch_size", 1)
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be a tensor [N, C, H, W]; got {shape}")
+    if batch_size is None:
+        batch_size = 128 if images.device.type == "cpu" else 1024
+    batch_size = check_count(batch_size, "batch_size", 1)
     mus, logvars = [], []
     with _EvalMode(model), torch.inference_mode():
         for start in range(0, images.shape[0], batch_size):
