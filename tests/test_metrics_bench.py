@@ -19,3 +19,13 @@ def test_bench_main_parses_arguments(capsys):
     pytest.importorskip("course_lib.data")
     assert bench_metrics.main(["mig", "--device", "cpu", "--n", "64", "--batch-size", "64"]) == 0
     assert "MIG benchmark" in capsys.readouterr().out
+
+
+def test_bench_encode_chunks_times_each_chunk_size(capsys):
+    pytest.importorskip("course_lib.data")
+    seconds = bench_metrics.bench_encode_chunks(device="cpu", n=96, sizes=(96, 32), repeats=1)
+    assert set(seconds) == {96, 32} and all(t > 0 for t in seconds.values())
+    out = capsys.readouterr().out
+    assert "chunks of     96" in out and "chunks of     32" in out and "1.0× the fastest" in out
+    assert bench_metrics.main(["mig", "--chunks", "--device", "cpu", "--n", "64"]) == 0
+    assert "pre-rendered" in capsys.readouterr().out
