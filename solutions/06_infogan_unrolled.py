@@ -91,7 +91,8 @@ DSPRITES_STEPS = param("DSPRITES_STEPS", DSPRITES_STEPS, smoke=2, quick=150, ful
 BENCH_REPEATS = param("BENCH_REPEATS", BENCH_REPEATS, smoke=1, quick=3, full=20, minimum=1)
 BENCH_KS = profiles.pick(PROFILE, smoke=(0, 1), quick=(0, 5, 10), full=(0, 5, 10))
 print(f"profile {PROFILE}: toy {TOY_SEEDS} seeds × {TOY_STEPS} steps of {TOY_BATCH}, K ∈ {(0,) + TOY_KS}; "
-      f"InfoGAN K ∈ {INFO_KS}, {INFO_STEPS} steps of {INFO_BATCH}; dSprites {DSPRITES_STEPS} steps")
+      f"InfoGAN K ∈ {INFO_KS}, {INFO_STEPS} steps of {INFO_BATCH}, width {INFO_WIDTH}, λ = {LAMBDA}, "
+      f"λ_cat = {LAMBDA_CAT}, Q stepped with the {Q_WITH}; dSprites {DSPRITES_STEPS} steps")
 
 # %% [markdown]
 # ## Set-up
@@ -399,8 +400,8 @@ print(f"non-saturating, K=3: ‖∇ fake term‖ = {float(g_fake.norm()):.4f}, �
 # $K = 0$ (the same update; the unit tests check that training `UnrolledGAN(unroll_steps=0)`
 # gives the very same weights as `GAN`).
 #
-# ⚠ Heavy cell: about 1–2 minutes of CPU time in the quick profile (several times longer in
-# wall-clock time on a busy shared machine); the cost of each setting grows with $K$ (see the
+# ⚠ Heavy cell: about a minute of CPU time in the quick profile (the cell prints each setting's
+# time; several times longer in wall-clock time on a busy shared machine); the cost of each setting grows with $K$ (see the
 # benchmark below).
 
 # %%
@@ -636,8 +637,11 @@ print(f"uniform Q: q_cat = {float(q_cat_uniform):.4f} nats = log 10 = {math.log(
 # **Making Q learn in a short run.** With one learning rate for everything, Q's head stepped
 # by the discriminator's optimiser and the cross-entropy weighted 1, a short CPU run leaves Q at
 # chance ($q_{\text{cat}} \approx \log 10$): the shared trunk is busy with the real/fake game
-# and the information term is a small part of the generator's loss. Two changes make the
-# categorical code readable within a few hundred steps (each is a knob above):
+# and the information term is a small part of the generator's loss. Two changes let Q start
+# reading the categorical code within a few hundred steps, at least without unrolling (each is
+# a knob above; the table further down says for which $K$ it is read after `INFO_STEPS` steps,
+# and an unrolled run, whose generator takes each step against a discriminator $K$ steps ahead,
+# may need longer):
 #
 # - `Q_WITH = "generator"`: Q's head is stepped by the generator's optimiser, on the same loss
 #   as the generator, as in the InfoGAN paper where $G$ and $Q$ minimise $-\lambda L_I$ together
@@ -671,7 +675,8 @@ for K in INFO_KS:
     res = fit(model, images, steps=INFO_STEPS, batch_size=INFO_BATCH, lr=LR, seed=SEED, tag="06", device=device,
               log_every=max(1, INFO_STEPS // 20), progress=False)
     info_runs[K] = res
-    print(f"K={K:<3d} " + ("loaded   " if res.extra.get("loaded") else f"{res.seconds:6.1f} s") + f"   q_cat {res.history.last('q_cat'):.3f}   "
+    print(f"K={K:<3d} " + ("loaded   " if res.extra.get("loaded") else f"{res.seconds:6.1f} s")
+          + f"   last logged: q_cat {res.history.last('q_cat'):.3f}   "
           f"q_cont NLL {res.history.last('q_cont'):+.3f}   q_cont MSE {res.history.last('q_cont_mse'):.3f}")
 infogan = info_runs[INFO_KS[0]].model.eval()
 
@@ -721,8 +726,10 @@ print("accuracy per K:", {K: f"{a:.1%}" for K, a in acc_per_K.items()})
 #
 # 300 steps are not enough for the categorical code to settle on the digits. The course ships
 # an InfoGAN trained for 4,000 steps on the scikit-learn digits by its own command
-# (`python -m course_lib pretrain infogan_digits`, minutes on one CPU core), with one change to
-# the set-up above besides the budget: **8 noise dimensions instead of 62**. On 1,437 small
+# (`python -m course_lib pretrain infogan_digits`, minutes on one CPU core). Besides the budget
+# (4,000 steps of 64 instead of `INFO_STEPS` of `INFO_BATCH`) and the width of the networks
+# (32 channels, as in the full profile, instead of `INFO_WIDTH`), one change matters:
+# **8 noise dimensions instead of 62**. On 1,437 small
 # images a large noise vector can carry the digit's identity by itself, and the categorical code
 # then names something else; with little noise the generator has to use the code for the
 # digit. The cell below loads it (and scores it on the digits, whichever data set the runs above
@@ -730,7 +737,8 @@ print("accuracy per K:", {K: f"{a:.1%}" for K, a in acc_per_K.items()})
 # along each code's
 # traversal, three properties of the generated digit, computed from its pixels as a
 # distribution of ink: the **slant** (how much the ink's x-position moves with its height, the
-# ratio cov(x, y) / var(y)), the **width** (the standard deviation of x) and the **ink** (the
+# ratio −cov(x, y) / var(y); the minus sign because image rows count downwards, so that a digit
+# leaning to the right, like /, has a positive slant), the **width** (the standard deviation of x) and the **ink** (the
 # total intensity, for stroke thickness). For each property the cell prints its change from one
 # end of the traversal to the other (mean over the ten categories) in units of how much it
 # differs between the ten digits (the standard deviation of the rows' means): 1 means the code
@@ -758,7 +766,8 @@ print("at least 80 % on the training digits:", acc_long >= 0.80)
 
 
 def ink_properties(x):
-    """Slant cov(x, y)/var(y), width std(x) and total ink of images N×1×H×W (intensities as mass)."""
+    """Slant −cov(x, y)/var(y) (rows count downwards: leaning right, /, is positive), width std(x)
+    and total ink of images N×1×H×W (intensities as mass)."""
     w = x.flatten(1).clamp_min(0)
     h, wd = x.shape[-2:]
     ys, xs = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(wd, dtype=x.dtype), indexing="ij")
@@ -901,7 +910,8 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # (with `--steps N` for a longer run; the cell reads the longest shipped record of each $K$, and
 # its table gives every run's steps).
 # A step unrolled $K$ times costs several plain ones (section 2's benchmark measures the ratio;
-# the hours column below was measured beside other runs on a shared CPU and shows more), so
+# the hours column below was measured beside other runs on a shared CPU, each run beside a
+# different load, so its ratios are no clean measure of the cost), so
 # these runs take hours on a CPU. Their weights
 # are not shipped, only their **records** (`data/checkpoints/records.json`): the logged loss
 # terms, the categorical code's accuracy on the digits, and where and how long each trained.
@@ -933,7 +943,7 @@ for K, rec in records.items():
     h = rec["history"]
     ax_cat.semilogy(h["step"], np.maximum(h.array("q_cat"), 1e-5), label=f"K = {K}")
     ax_cont.semilogy(h["step"], h.array("q_cont_mse"), label=f"K = {K}")
-ax_cat.set(xlabel="step", ylabel="nats", title="discrete Q loss (cross-entropy)")
+ax_cat.set(xlabel="step", ylabel="nats (floored at 1e-5 for the log scale)", title="discrete Q loss (cross-entropy)")
 ax_cont.set(xlabel="step", title="continuous Q loss (squared error of Q's mean)")
 ax_cont.axhline(1 / 3, color="grey", lw=0.8, ls=":", label="1/3: Q always says 0")
 ax_cont.set(ylabel="squared error")
@@ -1195,7 +1205,9 @@ viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_se
 # ## 6. An explorer
 #
 # Move the sliders to change the categorical and the two continuous codes of the MNIST InfoGAN
-# (needs `ipywidgets`; without it the cell prints a note).
+# (needs `ipywidgets` and a live kernel; without ipywidgets the cell draws one setting instead).
+# A static copy of this notebook (a rendered page, or the file opened without running it) shows
+# no image here, only the widget's text: section 4's traversal grids show the same kind of images.
 
 # %%
 def code_image(category=0, c1=0.0, c2=0.0, noise_seed=SEED):
