@@ -236,13 +236,25 @@ def encoder_of(model):
 @torch.no_grad()
 def reconstruction_error(model, x, batch_size: int = 1000) -> float:
     """Bernoulli reconstruction error (nats per image) of the posterior mean; NaN for models that
-    do not reconstruct (GANs)."""
+    do not reconstruct (GANs).
+
+    The decoder's logits are scored directly. A model trained with the squared error
+    (``recon="mse"``, the autoencoder's default) outputs intensities, not logits: its
+    ``decode_pixels`` are clipped to [1e-6, 1 − 1e-6] and scored by the same cross-entropy, so
+    that every row is in the same unit (reading its intensities as logits would put every
+    background pixel at 0.5 and cost about 4096·log 2 nats per image)."""
     if not hasattr(model, "decode") or model.model_name == "idgan":
         return float("nan")
+    pixels = getattr(model, "recon", "bernoulli") == "mse"
     total = 0.0
-    for xb in x.split(batch_size):
-        mu, _ = model.encode(xb)
-        total += float(F.binary_cross_entropy_with_logits(model.decode(mu), xb, reduction="sum"))
+    with torch.no_grad():
+        for xb in x.split(batch_size):
+            mu, _ = model.encode(xb)
+            if pixels:
+                p = model.decode_pixels(mu).clamp(1e-6, 1 - 1e-6)
+                total += float(F.binary_cross_entropy(p, xb, reduction="sum"))
+            else:
+                total += float(F.binary_cross_entropy_with_logits(model.decode(mu), xb, reduction="sum"))
     return total / len(x)
 
 

@@ -65,6 +65,21 @@ def test_evaluate_columns_and_recon_only_where_it_applies():
     assert math.isnan(leaderboard.evaluate(gan, ds, classes, scores=False)["recon"])
 
 
+def test_recon_of_a_squared_error_autoencoder_scores_its_intensities_not_logits():
+    """An autoencoder trained with MSE outputs intensities: the column scores them as Bernoulli
+    means, by a brute-force sum over pixels, not as logits (which would give ~4096·log 2)."""
+    ds = DSprites()
+    x = ds.images(ds.sample_classes(6, torch.Generator().manual_seed(1)))
+    ae = build_model("autoencoder", num_latents=4).eval()
+    assert ae.recon == "mse"
+    # a decoder that returns the input itself, up to a known blur: intensities 0.9 / 0.1 exactly
+    ae.decode = lambda z, x=x: 0.1 + 0.8 * x
+    p = 0.1 + 0.8 * x
+    brute = -sum(float(torch.where(x[i] > 0.5, p[i].log(), (1 - p[i]).log()).sum()) for i in range(len(x))) / len(x)
+    assert leaderboard.reconstruction_error(ae, x) == pytest.approx(brute, rel=1e-5)
+    assert brute < 0.2 * 4096 * math.log(2)   # far below the ~2,839 nats of reading 0.1 as a logit
+
+
 def test_sort_and_write(tmp_path):
     rows = [{"model": "a", "MIG": 0.1, "recon": 5.0}, {"model": "b", "MIG": float("nan"), "recon": 1.0},
             {"model": "c", "MIG": 0.3, "recon": 9.0}]
