@@ -84,6 +84,7 @@ from course_lib.metrics import (
     factor_vae_score,
     mig,
     mig_sampled,
+    mutual_info_matrix,
     sap,
     synthetic_representation,
 )
@@ -107,8 +108,11 @@ print(f"{NUM_EVAL} evaluation images; factors {ds.factor_names} with sizes {ds.f
 # $$I(z_j; v_k) = \sum_{z_j, v_k} p(z_j, v_k)\,\log\frac{p(z_j, v_k)}{p(z_j)\,p(v_k)}
 #   = H(v_k) - H(v_k \mid z_j)$$
 #
-# (source paper 003 gives the mutual information as its eq. 5 and the factor's entropy
-# $H(v_k)$, which normalises the gap below, as its eq. 6).
+# (this is the plug-in form that the discrete MIG below estimates from binned codes; source
+# paper 003's eq. 5 gives the mutual information in Chen et al.'s *sampled* form,
+# $I_n(z_j; v_k) = \mathbb{E}_{q(z_j, v_k)}\big[\log \sum_{n \in \mathcal{X}_{v_k}} q(z_j \mid n)\,p(n \mid v_k)\big] + H(z_j)$,
+# which the section "Discrete and sampled MIG" computes; its eq. 6 is the factor's entropy
+# $H(v_k)$, which normalises the gap below).
 #
 # A factor is captured *disentangled* when one code dimension knows much about it and no other
 # dimension knows nearly as much. MIG measures the gap between the two most informative
@@ -237,14 +241,18 @@ print("oracle MIG for", ", ".join(f"{b} bins {v:.3f}" for b, v in zip(bins_grid,
 noise_all = by_bins["noise"] + by_n["noise"]
 print(f"noise MIG: between {min(noise_all):.3f} and {max(noise_all):.3f} over every number of bins and samples; "
       f"oracle MIG over the sample sizes: {min(by_n['ground truth']):.3f} to {max(by_n['ground truth']):.3f}")
+n_few = min(1000, NUM_EVAL)
+noise_mi = mutual_info_matrix(noise_codes[:n_few], factors[:n_few], num_bins=100)
+print(f"yet the noise codes' MI itself, at 100 bins on {n_few:,} samples: up to {float(np.max(noise_mi)):.2f} nats "
+      "with a factor, although they know nothing of any")
 fig
 
 # %% [markdown]
 # The lines under the figure read it. The oracle's MIG should rise with the number of bins
 # until each factor value has its own bin; the noise codes' MIG should stay near 0, because the
 # *gap* cancels the upward bias shared by all dimensions — MI values themselves are inflated,
-# which you can check with `mutual_info_matrix(noise_codes, factors, num_bins=100)` on few
-# samples. Fewer samples do not only add noise, they bias: the plug-in MI of two unrelated
+# as the last line shows (`mutual_info_matrix(noise_codes, factors, num_bins=100)` on 1,000
+# samples). Fewer samples do not only add noise, they bias: the plug-in MI of two unrelated
 # variables with $B$ and $V$ values is about $(B-1)(V-1)/(2N)$ nats (for 20 bins and 40
 # orientations, 0.4 nats at $N$ = 1,000), and that inflates the *second-best* code of each
 # factor while the best one is capped by its bins, so the gap shrinks and the oracle's MIG
@@ -260,7 +268,9 @@ fig
 # capped by its bins (above), the sampled one is not. A β-VAE's informative latents have small
 # variance, so the two usually rank models alike but give different numbers.
 # We compute both on one model; the sampled estimator here uses our evaluation sample instead
-# of the whole grid (for all 737,280 images, pass `encode_dataset(model, ds)`).
+# of the whole grid (for all 737,280 images, pass `encode_dataset(model, ds)`), and
+# `n_samples = min(NUM_EVAL, 2000)` Monte-Carlo samples of $z$ where Chen et al. use 10,000:
+# enough for two or three digits of a mutual information, at a fifth of the cost.
 #
 # Chen et al.'s published dSprites numbers follow a protocol of their own: each mutual
 # information is clamped at 0 and shape is left out, so their MIG averages 4 factors (scale,
@@ -287,7 +297,11 @@ viz.mi_heatmap(discrete.mutual_info, ds.factor_names, title="β-VAE: I(z_j; v_k)
 # %% [markdown]
 # ## The other metrics of the field
 #
-# Each takes the code and the factors, as MIG does, and each is in $[0, 1]$; `course_lib.metrics`
+# DCI and SAP take the code and the factors, as MIG does. The FactorVAE and β-VAE scores
+# intervene on the factors (they fix one and draw images), so they take a function
+# `codes_of(classes)` that renders and encodes the images for the classes they choose
+# (`codes_of_model(model, ds)`, or the synthetic representations' own). Each is in $[0, 1]$;
+# `course_lib.metrics`
 # implements them (the docstrings state every choice). $K$ is the number of factors that vary
 # (5 on dSprites), $D$ the number of code dimensions.
 #
@@ -320,7 +334,10 @@ viz.mi_heatmap(discrete.mutual_info, ds.factor_names, title="β-VAE: I(z_j; v_k)
 # *alone* predicts $v_k$: the balanced accuracy, adjusted for chance (0 = chance, 1 = perfect), of
 # a classifier that thresholds $z_d$ (a small decision tree), on held-out data. Like MIG it is a
 # gap: $\mathrm{SAP} = \frac1K \sum_k \big(S_{(1)k} - S_{(2)k}\big)$, the best code's score minus
-# the second best's, averaged over factors.
+# the second best's, averaged over factors. (A choice, stated: Kumar et al. score a continuous
+# factor by the $R^2$ of a linear regression on $z_d$ and only a categorical one by a
+# classifier's accuracy; the course classifies every factor, since dSprites' factors are all
+# given as a few classes, which puts every factor on the same chance-adjusted scale.)
 #
 # ## How not to measure: synthetic representations with a known answer
 #
@@ -438,11 +455,23 @@ for metric, worst in margin.items():
 # cannot change them. VAE-GAN trained here starts from the β-VAE row's encoder and decoder with
 # notebook 07's long recipe (β 0.1, γ 1, the conv3 features, the R1 penalty on D, Adam β₁ 0.5,
 # learning rate 5 × 10⁻⁴), which its source column repeats; the shipped long VAE-GAN, where
-# one is shipped, starts from a plain VAE (β = 1) instead (notebook 07).
+# one is shipped, starts from a plain VAE (β = 1) instead (notebook 07), so its row is *not*
+# the β-VAE row's code made sharper. A row whose source is "cached" was trained here, on this
+# notebook's budget and `SEED`, by an earlier run.
 #
 # A GAN's training step costs several of a VAE's, so the quick profile leaves out a GAN entry
-# that has no shipped checkpoint (`leaderboard.default_names` prints which and why); name it in
-# `MODELS`, or use the full profile, to train it here.
+# that has no shipped checkpoint (`leaderboard.default_names` says which and why, and the cell
+# prints a line for each; none when every GAN is shipped); name it in `MODELS`, or use the
+# full profile, to train it here.
+#
+# The columns: `recon` is the Bernoulli reconstruction error of the posterior mean in nats per
+# image (lower is better; "—" for a model that does not reconstruct; an autoencoder trained
+# with the squared error is scored on its intensities), then the five metrics (higher is
+# better). The FactorVAE and β-VAE scores use `N_VOTES` training votes and half as many
+# evaluation votes (the papers: 10,000 and 5,000), so they move in steps of 2/`N_VOTES`. A
+# FactorVAE score can also be capped by the code itself: a model with $m$ active dimensions
+# (not collapsed) can win the votes of at most $m$ of the 5 factors, so it scores at most
+# about $m/5$ however clean those dimensions are.
 #
 # ⚠ Heavy cell: every entry is loaded or trained and scored; in the quick profile this takes a
 # few minutes on a CPU.
@@ -452,6 +481,8 @@ if MODELS is None:
     names, left_out = leaderboard.default_names(PROFILE, STEPS)
     for name, why in left_out.items():
         print(f"left out of this {PROFILE} leaderboard: {name}: {why}")
+    if not left_out:
+        print(f"nothing left out of this {PROFILE} leaderboard: every entry is shipped or cheap enough to train here")
 else:
     names = list(MODELS)
 rows, trained, scored = [], {"β-VAE": bvae}, {}
@@ -547,6 +578,7 @@ else:
 
 # %%
 mig_values = [r["MIG"] for r in rows if np.isfinite(r["MIG"])]
+n_distinct = sum(1 for r in rows if not leaderboard.ENTRIES[r["model"]].get("code_of"))  # ID-GAN copies a row
 summary = [
     ("MIG is eq. 7: the normalised gap of the two most informative codes", "eq. 5–7",
      f"checked against scikit-learn; the oracle's MIG with `discrete_mutual_info` ({whose_mi}) is {oracle.score:.3f}, "
@@ -558,8 +590,11 @@ summary = [
      f"its discrete MIG is {oracle.score:.3f}" + (f", below 1: {NUM_BINS} bins cannot hold 32 or 40 values"
                                                   if oracle.score < 1 else "")),
     ("MIG varies across models and seeds", "Fig. 5",
-     (f"MIG from {min(mig_values):.3f} to {max(mig_values):.3f} over the {len(rows)} models of the leaderboard"
-      if mig_values else "no leaderboard rows") + "; the spread over seeds after a sweep"),
+     (f"MIG from {min(mig_values):.3f} to {max(mig_values):.3f} over the {len(rows)} rows of the leaderboard "
+      f"({n_distinct} distinct codes, trained from "
+      f"{min(int(r['steps']) for r in rows):,} to {max(int(r['steps']) for r in rows):,} steps: compare methods only "
+      "at like budgets)" if mig_values else "no leaderboard rows")
+     + "; Fig. 5 itself, the spread over seeds, needs the sweep above"),
 ]
 display(Markdown("| statement | source paper 003 | ours |\n|---|---|---|\n"
                  + "\n".join(f"| {a} | {b} | {c} |" for a, b, c in summary)))
