@@ -160,7 +160,9 @@ def centroid_x(images):
 # $$\mathcal L_\beta(\theta, \phi; x) = \mathbb E_{q_\phi(z\mid x)}\big[\log p_\theta(x\mid z)\big]
 #   - \beta\, D_{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big).$$
 #
-# β = 1 is the VAE. For β ≠ 1 it is no longer a bound on $\log p(x)$, but it has a clean
+# β = 1 is the VAE. For β > 1 it is a looser lower bound on $\log p(x)$ (the KL is never
+# negative, so subtracting more of it only lowers the bound); for β < 1 it is no bound at all.
+# Either way the bound is not the point: it has a clean
 # reading: maximise the reconstruction term **subject to** a budget on the information the
 # code may carry, $D_{KL}(q_\phi(z\mid x)\,\|\,p(z)) < \varepsilon$. The Lagrangian of that
 # constrained problem is
@@ -325,9 +327,11 @@ print(f"latents with KL > 0.1 nat at the end: {int((kl_history[-1] > 0.1).sum())
 fig
 
 # %% [markdown]
-# A β-VAE typically switches a few latents on one after the other (position first: it
-# explains the most pixels) while the rest stay at KL ≈ 0, i.e. their posterior is the prior
-# and the decoder ignores them; the line above lists the order of this run. The number of
+# A β-VAE switches a few latents on (position first, usually: it explains the most pixels)
+# while the rest stay at KL ≈ 0, i.e. their posterior is the prior and the decoder ignores
+# them; the line above lists the order of this run, and how far apart the switch-on steps are
+# (in a short run at a fixed β they can come within a few logged steps of each other; notebook
+# 04 spreads them out on purpose). The number of
 # active latents is decided by β, not by |z|.
 #
 # ## 4. Reconstructions
@@ -387,7 +391,7 @@ print(f"at the largest β ({beta_top:g}): {top['active']} active latent(s), KL {
          + ("one latent" if top["active"] == 1 else f"{top['active']} latents")))
 
 # %% [markdown]
-# Read the table from top to bottom, with the line under it: as β grows the KL (the information
+# Read the sweep's rows with the line under the table: as β grows the KL (the information
 # in the code) shrinks, the reconstruction error grows, and fewer latents stay active (KL above
 # 0.1 nats). The main model had more steps than the sweep's, so the trend check compares the
 # sweep's runs only, which all had the same budget; the main model's row shows what the extra
@@ -428,7 +432,10 @@ fig
 #
 # averaged over the $K = 5$ factors that vary (colour is constant). It is 1 when each factor
 # is captured by one latent and no other latent knows about it, and 0 when a factor is spread
-# evenly over two latents or not captured at all.
+# evenly over two latents or not captured at all. (With the histogram estimator of 20 bins
+# used here, $I \le \log 20 \approx 3.0$ nats while posX and posY hold $\log 32 \approx 3.47$
+# and orientation $\log 40$, so even a perfect code scores below 1; notebook 08 measures this
+# cap.)
 
 # %%
 t0 = time.perf_counter()
@@ -446,10 +453,12 @@ fig
 # %% [markdown]
 # Read the heat map column by column: a disentangled factor has one bright cell in its
 # column, and the bright cells of different factors sit in different rows. Scale and
-# position are the factors a β-VAE finds first (whether position is split into one latent per
-# coordinate is checked below); shape and orientation are captured weakly or not at all
-# (orientation is hard: a square rotated by 90° is the same image, and a short run barely
-# sees the few border pixels that encode it). Their near-zero gaps pull the average down.
+# position are the factors a β-VAE usually finds first, shape and orientation weakly or not at
+# all (orientation is hard: a square rotated by 90° is the same image, and a short run barely
+# sees the few border pixels that encode it). The per-factor gaps printed above say how this
+# run did: a factor split over two latents (two bright cells in its column) has a small gap
+# even when the code knows it well, just like a factor the code barely knows; the heat map
+# tells the two apart. Small gaps pull the average down.
 #
 # The KL of each latent, measured on the same images, tells which rows matter at all:
 
@@ -500,7 +509,12 @@ if len(active) and len(switched_off):
 # about some factors; from the code the decoder really receives, almost nothing is left.
 # MIG only uses the gap between the two most informative latents of each factor, so these
 # small floor values matter when they come second — they lower the gap of a factor that is
-# captured weakly.
+# captured weakly — and when no active latent knows a factor, they come *first*: its gap is
+# then the difference of two floor values, and the "best" latent for it may be one that is
+# switched off (the lines of exercise 2 below name it). The floor is about the size of the
+# histogram estimator's bias, $(B-1)(V-1)/(2N)$ nats for $B$ bins, $V$ values and $N$ images
+# (0.03 nats for 20 bins, 32 positions and 10,000 images): "almost nothing" here means
+# nothing, up to the estimator.
 #
 # ### Exercise 2: the gap of each factor
 #
@@ -597,10 +611,12 @@ viz.save_figure(fig, "03_traversals_labelled.png")
 fig
 
 # %% [markdown]
-# When the verdict is `True`, the three rows show three different movements (left-right,
-# up-down, growing): the model has put position and scale on separate latents without ever
-# seeing the factors. When it is `False`, the verdict names the latents that mix factors:
-# look for their rows, which move the sprite along a diagonal (the position stored in two
+# When the verdict is `True`, the three factors have three different latents by their mutual
+# information: the model has put position and scale on separate latents without ever seeing
+# the factors. The rows should then show three different movements (left-right, up-down,
+# growing) near the middle of each row; out towards ±2, where few real codes lie, a row can
+# still drift along a diagonal, jump, or draw a ghost, so read the rows' middles first. When it
+# is `False`, two factors share a latent (the line says so): look for the rows which move the sprite along a diagonal (the position stored in two
 # latents at an angle, a rotation of the plane (posX, posY) — the usual failure of a short
 # run, see the summary) or change two things at once, such as place and size. Train longer,
 # raise β, or try another seed.
@@ -672,9 +688,10 @@ fig
 # %% [markdown]
 # ## 7. The held-out experiment
 #
-# Source paper 000 trained on the images whose x-position class is below a threshold
-# t ∈ {5, 16, 32} and asked whether the model can produce sprites at positions it never saw. We
-# train a second β-VAE on posX classes `0 … POSX_THRESHOLD − 1` only
+# Source paper 000 trained on the images whose x-position label is at most a threshold
+# t ∈ {5, 16, 32} ("≤ t") and asked whether the model can produce sprites at positions it never saw. We
+# train a second β-VAE on posX classes `0 … POSX_THRESHOLD − 1` only (`< t`: with t = 16,
+# exactly the left half of the 32 positions, one class fewer than the source's `≤ t`)
 # (`ds.sampler(device, class_ranges={"posX": (0, t)})`), then show it images from the unseen
 # right part.
 #
@@ -773,8 +790,8 @@ fig
 # switch from one ghost to the other; when the last line says `True`, no value of any latent
 # gets the sprite further than a few pixels past the trained region, let alone to where the
 # unseen original is. Source paper 000 reported that its ID-GAN (a GAN on
-# top of the β-VAE's code) drew "some shapes at the second half of the x-axis that the β-VAE
-# network did not see"; the β-VAE alone, as the lines above measure, keeps to the half it
+# top of the β-VAE's code) generated "some shapes … at the second half of x-axis that the β-VAE
+# network did not see during training"; the β-VAE alone, as the lines above measure, keeps to the half it
 # was trained on.
 #
 # ## 8. Explorers
@@ -810,7 +827,9 @@ factor_ex
 
 # %% [markdown]
 # **Stage explorer**: the traversal grid at the stages of training we kept. Slide from the
-# first stage to the last to watch the factors appear one after the other.
+# first stage to the last to watch the rows sharpen; whether the first kept stage comes before
+# the latents switched on (section 3 prints their steps) decides whether you also see them
+# appear.
 
 # %%
 stage_ex = widgets.stage_explorer(model, snapshots or [(STEPS, model)], image=x_eval[0])
@@ -870,6 +889,9 @@ if PROFILE == "quick" and (BETA, LR, STEPS, BATCH_SIZE, NUM_LATENTS) == (8.0, 1e
     print(f"this run (seed {SEED}): MIG {result_mig.score:.3f}, above {rank} of the "
           f"{len(SEED_SWEEP_MIG)} measured seeds"
           + ("" if low <= result_mig.score <= high else " — outside the measured range"))
+    if SEED < len(SEED_SWEEP_MIG):
+        print(f"  the list's seed {SEED} scored {SEED_SWEEP_MIG[SEED]:.3f} where it was measured: the same seed on "
+              "another machine or thread count is another draw from the spread, not a copy")
 else:
     print(f"this run (seed {SEED}, profile {PROFILE}) used another recipe: MIG {result_mig.score:.3f}")
 total_seconds = time.perf_counter() - NOTEBOOK_START
