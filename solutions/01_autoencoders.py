@@ -83,6 +83,7 @@ import math
 
 import numpy as np
 import torch
+from IPython.display import display
 
 from course_lib import exercises, viz
 from course_lib.checkpoints import describe_training, load_or_train
@@ -469,11 +470,11 @@ if main_run.extra["source"] == "shipped":
 else:
     print(f"trained in {main_run.seconds:.0f} s ({main_run.images_per_second:.0f} images/s on {device})")
 viz.plot_history(main_run.history, keys=("loss",), logy=True,
-                 title=f"autoencoder, D = {NUM_LATENTS}: squared error (squared pixels/image)")
+                 title=f"autoencoder, D = {NUM_LATENTS}: squared error per image")
 
 # %% [markdown]
-# The loss falls within a few hundred steps from the empty-image level to well below it as the
-# network learns *where* the sprite is, then its size and, last, its shape and orientation.
+# The loss falls within the first logged steps below the empty-image level (printed in the
+# data section), and on to well below it as the network learns *where* the sprite is, then its size and, last, its shape and orientation.
 #
 # ### Why not squash the output with a sigmoid?
 #
@@ -494,7 +495,7 @@ sigmoid_stuck = sigmoid_error > 0.95 * on_pixels.mean().item() and brightest < 0
 print("stuck at the empty image (error within 5 % of the empty image's, no pixel brighter "
       f"than 0.5): {sigmoid_stuck}")
 viz.plot_history(sigmoid_run.history, keys=("loss",), logy=True,
-                 title="squared error through a sigmoid: training loss (squared pixels/image)")
+                 title="through a sigmoid: squared error per image")
 
 # %% [markdown]
 # When the last line says `True`, this network has learned to output a black image for every
@@ -595,7 +596,7 @@ for ax, colour, label in zip(axes, (pos_x, pos_y), ("posX class", "posY class"))
     ax.set_ylabel("$z_1$")
     ax.set_title(f"2-D codes coloured by {label.split()[0]}")
 viz.save_figure(fig, "01_latent_2d.png")
-fig
+display(fig)
 
 correlation = np.corrcoef(np.column_stack([codes2.numpy(), pos_x.numpy(), pos_y.numpy()]).T)[:2, 2:]
 print("correlation of the code values with the true position:")
@@ -612,8 +613,11 @@ print("each code axis follows one coordinate (|corr| > 0.9 with it, < 0.3 with t
 # nothing in the loss asks for *one* code value per factor: the position may be stored in any
 # rotated or bent coordinate system, and the shape, scale and orientation are squeezed in
 # wherever they fit. The last line says whether this run's code axes happen to follow posX
-# and posY (the correlations only measure the straight-line part of the relation). The cloud
-# also has an arbitrary location and extent — remember that for section 7.
+# and posY (the correlations only measure the straight-line part of the relation; two codes
+# that each correlate about equally with posX and posY, with opposite signs for one of them,
+# are the position plane turned by about 45°). Nothing in the loss ties the cloud's location
+# or extent to anything either — remember that for section 7, which asks where the main
+# model's codes lie.
 #
 # ## 6. Interpolating between two codes
 #
@@ -643,8 +647,8 @@ fig
 # %% [markdown]
 # Blending pixels gives two fading ghosts at once. Along the code segment the decoder mostly
 # draws *one* sprite at a time, but look at how it gets from one place to the other: rather
-# than gliding, an autoencoder tends to keep the first sprite for part of the way and then
-# switch to the second. The printed brightness tells whether the frames in between fade: the
+# than gliding, an autoencoder often keeps the first sprite for part of the way and then
+# switches to the second, or lets the first shrink and fade before the second appears. The printed brightness tells whether the frames in between fade: the
 # blended pixels change linearly from one end to the other, while a decoded frame much darker
 # than both ends is a code that decodes to (almost) nothing. The straight
 # segment between two codes leaves the region where the training codes lie, and nothing in
@@ -667,6 +671,9 @@ print("std:      ", " ".join(f"{s:>6.2f}" for s in codes.std(0)))
 off = ((codes.mean(0).abs() > 0.5) | ((codes.std(0) - 1).abs() > 0.5)).sum().item()
 print(f"dimensions whose mean is further than 0.5 from 0 or whose std is outside [0.5, 1.5]: "
       f"{off} of {codes.shape[1]}")
+prior_draws = torch.randn(len(codes), codes.shape[1], generator=torch.Generator().manual_seed(SEED + 4000))
+print(f"median distance from the origin: the codes {codes.norm(dim=1).median():.2f}, N(0, I) draws "
+      f"{prior_draws.norm(dim=1).median():.2f} (about √D = {math.sqrt(codes.shape[1]):.2f})")
 
 fig = viz.figure(figsize=(11, 3.2), layout="constrained")
 axes = fig.subplots(1, 3)
@@ -687,10 +694,12 @@ viz.save_figure(fig, "01_code_distribution.png")
 fig
 
 # %% [markdown]
-# The last line counts the code dimensions that are visibly not standard normal (off centre,
-# or with a spread far from 1), and the scatter plot shows the region the codes fill next to
-# draws of $\mathcal N(0, I)$. Nothing in the loss pulls the codes towards the prior: wherever
-# the two clouds differ, a standard normal is not where the decoder was trained.
+# The lines count the code dimensions that are visibly not standard normal (off centre,
+# or with a spread far from 1) and compare the typical distance from the origin of the codes
+# and of draws of $\mathcal N(0, I)$; the scatter plot shows the region the codes fill next to
+# those draws. Nothing in the loss pulls the codes towards the prior: whether the codes sit off
+# centre, or, as often, in a cloud narrower than the prior's, a standard normal draw lands
+# where the decoder was not trained.
 #
 # Now decode three kinds of codes, 16 of each:
 #
@@ -701,7 +710,8 @@ fig
 #
 # To judge the results with a number, we compare each decoded image with the **best-matching
 # real dSprites image** in a bank of rendered images, by their soft intersection over union
-# (IoU): 1 for a copy of a real image, 0 for an empty one. (A plain squared distance would be
+# (IoU): 1 for a copy of a real image, 0 for an empty one (the bank holds only some of the
+# images, so even a real image often finds no exact copy: a line prints that ceiling). (A plain squared distance would be
 # fooled: an all-black image is only as far from the smallest sprite as that sprite's number
 # of pixels, printed in the data section.) A
 # good sample overlaps some real image well; garbage overlaps none. `course_lib.quality.best_match_iou`
@@ -726,6 +736,10 @@ distances = {name: best_match_iou(img, bank) for name, img in decoded.items()}
 print(f"{'codes':<28} {'median IoU with the best-matching real image':>45}")
 for name, dist in distances.items():
     print(f"{name:<28} {dist.median():>45.2f}")
+# the ceiling: real images themselves rarely have an exact copy among the bank's images
+real_iou = best_match_iou(x_eval[:16], bank)
+print(f"{'(real images, no decoder)':<28} {real_iou.median():>45.2f}   ← the ceiling with a bank of {len(bank):,} "
+      f"of the {len(ds):,} images")
 headline("AE: decoded N(0,I) samples, median IoU with the best-matching real image",
          distances["N(0, I)"].median(), ".2f")
 headline("AE: decoded real codes, median IoU with the best-matching real image",
@@ -761,12 +775,12 @@ fig
 # %%
 summary = [
     ("AEs use an MSE loss (Eq. 1)",
-     f"{recon_error:.1f} squared pixels/image at D={NUM_LATENTS} (empty image "
+     f"{recon_error:.1f} squared pixels/image at D={NUM_LATENTS} after {STEPS:,} steps (empty image "
      f"{on_pixels.mean():.1f}); through a sigmoid the same loss stalls at {sigmoid_error:.1f} "
      f"after {MSE_STEPS} steps"),
     ("too small a latent space loses information",
      "; ".join(f"D={d}: {e:.1f}" for d, e in sweep.items())
-     + f" (empty image: {on_pixels.mean():.1f})"),
+     + f" after {SWEEP_STEPS:,} steps of {SWEEP_BATCH_SIZE} (empty image: {on_pixels.mean():.1f})"),
     ("the latent space is unregularised and not interpretable",
      f"2-D code axes {'follow' if axis_aligned else 'do not follow'} posX/posY one to one "
      f"(|corr| z_0: {abs(correlation[0, 0]):.2f}/{abs(correlation[0, 1]):.2f}, "
