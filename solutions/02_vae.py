@@ -72,6 +72,7 @@ import math
 
 import numpy as np
 import torch
+from IPython.display import display
 from torch.distributions import Normal
 from torch.distributions import kl_divergence as torch_kl
 
@@ -158,7 +159,9 @@ for label, m, v in [("the true posterior", posterior.mean.item(), posterior.vari
 # %% [markdown]
 # Every ELBO lies below $\log p(x)$ (Jensen), the gap matches the KL to the true posterior up
 # to Monte Carlo noise (the KL form), and the bound is tight exactly when $q$ is the
-# posterior. A VAE cannot reach the true posterior in general (its $q$ is a diagonal Gaussian
+# posterior. (That row's gap is exactly 0, not merely small: when $q$ is the posterior,
+# $\log p(x, z) - \log q(z) = \log p(x)$ for every sample $z$, so the Monte Carlo average has
+# no variance.) A VAE cannot reach the true posterior in general (its $q$ is a diagonal Gaussian
 # produced by a network), so it maximises a bound and pays the gap.
 #
 # ## 3. The KL divergence between two Gaussians, derived
@@ -283,8 +286,8 @@ def reparameterize(mu, logvar):
 reparameterize = exercises.check_reparameterize(reparameterize)
 
 # %% [markdown]
-# "Used from here on" is meant literally: the VAE that section 5 trains draws its $z$ with the
-# function the checker returned (yours when it is right).
+# The checker returns the function that the rest of the notebook uses: the VAE that section 5
+# trains draws its $z$ with it (yours when it is right, the reference otherwise).
 
 # %% [markdown]
 # ### Exercise 3: the VAE loss
@@ -371,7 +374,8 @@ class YourVAE(VAE):
 # long plateau.
 #
 # ⚠️ **Heavy cell**: the VAE trains for `STEPS` steps (a minute or two on a laptop CPU in the
-# quick profile); a checkpoint with the same parameters is loaded instead.
+# quick profile); when a checkpoint with the same parameters exists (a second run), it is
+# loaded instead, and the line under the cell says which happened.
 
 # %%
 torch.manual_seed(SEED)  # the initial weights
@@ -380,8 +384,8 @@ vae_run = fit(YourVAE(num_latents=NUM_LATENTS), ds, steps=STEPS, batch_size=BATC
 vae = vae_run.model.eval()
 print(f"loaded the finished run {vae_run.checkpoint}" if vae_run.extra["loaded"] else
       f"trained in {vae_run.seconds:.0f} s ({vae_run.images_per_second:.0f} images/s)")
-viz.plot_history(vae_run.history, keys=("recon", "kl"), logy=True,
-                 title="VAE (sum over pixels): reconstruction and KL (nats/image)")
+display(viz.plot_history(vae_run.history, keys=("recon", "kl"), logy=True,
+                         title="VAE (sum over pixels): reconstruction and KL (nats/image)"))
 kl_curve = vae_run.history["kl"]
 print(f"KL: {kl_curve[0]:.2f} nats at the first log (step {vae_run.history['step'][0]}), "
       f"{max(kl_curve):.2f} at most, {kl_curve[-1]:.2f} at the end; reconstruction: "
@@ -394,17 +398,21 @@ print(f"KL: {kl_curve[0]:.2f} nats at the first log (step {vae_run.history['step
 # KL must buy more than a nat of reconstruction.
 
 # %%
-viz.plot_kl_per_latent(vae_run.history, title="KL of each latent during training (nats)")
+display(viz.plot_kl_per_latent(vae_run.history, title="KL of each latent during training (nats)"))
 final_kl = np.asarray(vae_run.history["kl_per_latent"][-1])
 print(f"latents with KL > 0.1 nat at the end of training: {int((final_kl > 0.1).sum())} of "
       f"{NUM_LATENTS} (smallest KL {final_kl.min():.2f} nats)")
 
 # %% [markdown]
-# Each curve is the information (nats) one latent carries about the image, averaged over the
-# batch. A latent whose KL stays at 0 is unused — its posterior equal to the prior. With
-# β = 1 nothing makes an unneeded latent expensive enough to switch off, so a VAE often
-# spreads the information over more latents than the five factors need (the line above counts
-# them in this run); β > 1 (notebook 03) is what switches the unneeded ones off.
+# Each curve is one latent's KL, averaged over the batch: the price the ELBO pays for what that
+# latent says about the image, and an upper bound on the information it carries (source paper
+# 001: "the KL term is an upper bound of the amount of transmitted information"). The bound
+# need not be tight: dSprites has 737,280 images, so no code can carry more than
+# $\log 737{,}280 \approx 13.5$ nats about which image it saw, and a total KL above that is
+# partly the price of posteriors narrower than the decoder needs. A latent whose KL stays at 0
+# is unused — its posterior equal to the prior. The line above counts the active latents of
+# this run; at β = 1 a VAE often keeps more of them than the five factors need, and β > 1
+# (notebook 03) switches more of them off.
 #
 # ## 6. The reduction pitfall (source paper 001)
 #
@@ -514,8 +522,8 @@ viz.save_figure(fig, "02_kl_per_latent.png")
 fig
 
 # %% [markdown]
-# The KL of a latent is the information (in nats, averaged over images) that it carries about
-# the image; the total is the price the ELBO pays for the code. Count how many latents are
+# The KL of a latent (in nats, averaged over images) bounds from above the information that it
+# carries about the image; the total is the price the ELBO pays for the code. Count how many latents are
 # active (KL above about 0.1 nat): the five factors of dSprites that vary could be described by
 # five numbers, but nothing in the plain VAE's loss asks for one factor per latent, so the
 # information is usually spread over more of them. Which factor each active latent encodes, and
@@ -525,8 +533,8 @@ fig
 # ## 8. Samples from the prior, next to the autoencoder's
 #
 # Now the VAE's promise: decode $z \sim \mathcal N(0, I)$. We compare with a plain autoencoder
-# of the same architecture (notebook 01's D = 10 model of the bottleneck experiment, trained
-# here again — or loaded, when notebook 01 already trained it with the same parameters)
+# of the same architecture (the D = 10 model of notebook 01's bottleneck experiment, trained
+# here again with its settings; a second run of this notebook loads it from `runs/checkpoints`)
 # decoding the same codes, and measure
 # each sample's soft intersection over union with the best-matching of many real dSprites
 # images (1: a copy of a real image, 0: an empty image; see notebook 01). (Like notebook
@@ -582,7 +590,7 @@ summary = [
     ("003: KLD = -0.5 Σ(1 + log σ² − μ² − σ²)",
      "derived; equals torch.distributions' KL to float precision"),
     ("003: z = ε·σ² + μ with ε standard uniform",
-     "wrong: z = μ + σ·ε with ε ~ N(0, I); the checker rejects both slips"),
+     "wrong: z = μ + σ·ε with ε ~ N(0, I); the checker rejects both slips (its unit tests check it)"),
     ("003: loss = BCE summed + KLD",
      f"VAE after {STEPS} steps: recon {s_sum['recon']:.1f} nats, KL {s_sum['kl']:.1f} nats, "
      f"{s_sum['active']} latents with KL > 0.1"),
