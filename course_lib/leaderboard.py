@@ -247,14 +247,13 @@ def reconstruction_error(model, x, batch_size: int = 1000) -> float:
         return float("nan")
     pixels = getattr(model, "recon", "bernoulli") == "mse"
     total = 0.0
-    with torch.no_grad():
-        for xb in x.split(batch_size):
-            mu, _ = model.encode(xb)
-            if pixels:
-                p = model.decode_pixels(mu).clamp(1e-6, 1 - 1e-6)
-                total += float(F.binary_cross_entropy(p, xb, reduction="sum"))
-            else:
-                total += float(F.binary_cross_entropy_with_logits(model.decode(mu), xb, reduction="sum"))
+    for xb in x.split(batch_size):
+        mu, _ = model.encode(xb)
+        if pixels:
+            p = model.decode_pixels(mu).clamp(1e-6, 1 - 1e-6)
+            total += float(F.binary_cross_entropy(p, xb, reduction="sum"))
+        else:
+            total += float(F.binary_cross_entropy_with_logits(model.decode(mu), xb, reduction="sum"))
     return total / len(x)
 
 
