@@ -407,9 +407,11 @@ print(f"latents with KL > 0.1 nat at the end of training: {int((final_kl > 0.1).
 # Each curve is one latent's KL, averaged over the batch: the price the ELBO pays for what that
 # latent says about the image, and an upper bound on the information it carries (source paper
 # 001: "the KL term is an upper bound of the amount of transmitted information"). The bound
-# need not be tight: dSprites has 737,280 images, so no code can carry more than
-# $\log 737{,}280 \approx 13.5$ nats about which image it saw, and a total KL above that is
-# partly the price of posteriors narrower than the decoder needs. A latent whose KL stays at 0
+# need not be tight: averaged over the images, the KL is the information $I(x; z)$ plus
+# $D_{KL}(q(z)\,\|\,p(z))$, how far the codes of all images together lie from the prior
+# (notebook 05 splits this further). dSprites has 737,280 images, so no code can carry more
+# than $\log 737{,}280 \approx 13.5$ nats about which image it saw, and a total KL above that
+# is at least partly the second term. A latent whose KL stays at 0
 # is unused — its posterior equal to the prior. The line above counts the active latents of
 # this run; at β = 1 a VAE often keeps more of them than the five factors need, and β > 1
 # (notebook 03) switches more of them off.
