@@ -323,8 +323,9 @@ print(f"(CPU {time.process_time() - cpu0:.1f} s)")
 # at ρ = 0" above): it gives the point's own term $q(z_i \mid x_i)$ the weight $\frac{1}{NM}$
 # of every other term, where MSS gives it $\frac1N$, so on a batch of a few points, where the
 # own term is most of the sum, its joint density is too *high* next to the marginals, and its
-# TC too large. At $M = 8$ this bias is about the size of the TC of ρ = 0.5 (the right panel:
-# the ρ = 0 curve starts near the ρ = 0.5 line), so a small batch cannot tell the two apart.
+# TC too large. On the smallest batch this bias can be as large as the whole TC of ρ = 0.5
+# (compare the printed line with the closed form; in the right panel the ρ = 0 curve then starts
+# near the ρ = 0.5 line), and such a batch cannot tell the two apart.
 # %%
 fig = viz.figure(figsize=(9, 3.4))
 ax1, ax2 = fig.subplots(1, 2)
