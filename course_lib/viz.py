@@ -276,7 +276,7 @@ def plot_history(history, keys: Sequence[str] = ("loss",), logy: bool = False, t
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(wrap_title(title, fig.get_figwidth()))
     return fig
 
 

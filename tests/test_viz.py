@@ -275,3 +275,17 @@ def test_traversal_grid_keeps_a_long_title_inside_the_figure():
     box = fig.axes[0].title.get_window_extent(renderer=canvas.get_renderer())
     assert fig.axes[0].title.get_text().replace("\n", " ") == title
     assert box.x0 >= 0 and box.x1 <= fig.get_figwidth() * fig.dpi, (box.x0, box.x1)
+
+
+def test_plot_history_keeps_a_long_title_inside_the_figure():
+    """One panel is 3.6 inches wide: a longer title is wrapped onto more lines, not cut."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    title = "through a sigmoid: training loss (squared pixels/image)"
+    fig = viz.plot_history(_history(), ["loss"], title=title)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    text = fig._suptitle
+    box = text.get_window_extent(renderer=canvas.get_renderer())
+    assert "\n" in text.get_text() and text.get_text().replace("\n", " ") == title
+    assert box.x0 >= 0 and box.x1 <= fig.get_figwidth() * fig.dpi, (box.x0, box.x1)
