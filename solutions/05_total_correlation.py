@@ -345,7 +345,7 @@ for ax in (ax1, ax2):
 ax1.set_ylabel("TC estimate (nats)")
 ax2.set_ylabel("TC estimate (nats)")
 ax1.set_title("MSS vs closed form (dashed)")
-ax2.set_title("MWS: a constant offset (plus a small-batch bias)")
+ax2.set_title("MWS: constant offset + small-batch bias")
 fig.tight_layout()
 viz.save_figure(fig, "05_tc_estimators.png")
 fig
