@@ -1001,7 +1001,8 @@ for row, (penalty, ev) in enumerate(eval_schedule.items()):
     turned[penalty] = max(angles)
     mu, classes = ev["enc"].mu, ev["enc"].classes
     for col, k in enumerate(POSITION):
-        axes[row, col].scatter(mu[:, a], mu[:, b], c=classes[:, k], s=2, cmap="viridis")
+        points = axes[row, col].scatter(mu[:, a], mu[:, b], c=classes[:, k], s=2, cmap="viridis")
+        fig.colorbar(points, ax=axes[row, col], label=f"{FACTORS[k]} (class index)")
         axes[row, col].set(xlabel=f"μ of z{a}", ylabel=f"μ of z{b}", title=f"{penalty}: colour = {FACTORS[k]}")
     print(f"{penalty}: z{a} follows (posX, posY) with correlations ({corr[0, 0]:+.2f}, {corr[0, 1]:+.2f}), "
           f"z{b} with ({corr[1, 0]:+.2f}, {corr[1, 1]:+.2f}): turned by {angles[0]:.0f}° and {angles[1]:.0f}°; "
