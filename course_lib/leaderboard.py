@@ -46,7 +46,7 @@ ENTRIES: dict[str, dict] = {
     "FactorVAE": {"model": "factor_vae", "config": {"num_latents": 10}, "shipped": "factor_vae"},
     "CFactorVAE": {"model": "cfactor_vae", "config": {"num_latents": 10}, "capacity": True},
     # notebook 06's dSprites recipe (infogan_dsprites): InfoGAN-CR's modifications
-    "InfoGAN (Q)": {"model": "infogan", "config": {"codes": "cat3,cont4", "noise_dim": 5, "arch": "conv64",
+    "InfoGAN (Q)": {"model": "infogan", "config": {"codes": "cont4", "noise_dim": 5, "arch": "conv64",
                                                    "width": 32, "lam": 1.0, "q_std": 1.0, "spectral_norm": True,
                                                    "d_lr_ratio": 2.0},
                     "shipped": "infogan_dsprites", "slow": True},
