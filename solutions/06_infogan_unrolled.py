@@ -1094,7 +1094,8 @@ if using_records and 0 in records:
 # **twice** the generator's ($2\cdot 10^{-3}$ against $10^{-3}$). Two choices are the course's:
 # **4 continuous codes and no categorical one**, where Lin et al. use 5 continuous codes; and
 # **λ = 1**, where Lin et al. weight the codes' log-likelihood by 0.05 and train for 28 passes
-# over dSprites, about ten times the course's budget. (Past measurements, not rerun here: in
+# over dSprites at batch 64 (322,560 iterations, each one D step and two G steps), about ten
+# times the course's budget. (Past measurements, not rerun here: in
 # the course's 2,000-step trials with seed 0, λ = 0.05 left Q unable to read the codes (squared
 # error 0.31, against 1/3 for guessing 0), and with 5 continuous codes and λ = 1 the traversals
 # drew a shrinking sprite, then an empty image, near the centre of the code space (the codes were
@@ -1141,9 +1142,21 @@ code_factor, near_tie = {}, {}
 for name, row in zip(code_names, mig_result.mutual_info):
     best, runner_up = np.argsort(-row)[:2]
     code_factor[name] = ds.factor_names[int(best)]
-    near_tie[name] = bool(row[runner_up] >= 0.8 * row[best])   # the runner-up within 20 %: the name is not clear
+    # the runner-up within 20 %: the name is not clear, and the runner-up is named beside it
+    near_tie[name] = ds.factor_names[int(runner_up)] if row[runner_up] >= 0.8 * row[best] else None
 print("the factor each code's reading knows most about:",
-      ", ".join(f"{n}: {f}" + (" (near tie with another factor)" if near_tie[n] else "") for n, f in code_factor.items()))
+      ", ".join(f"{n}: {f}" + (f" (near tie with {near_tie[n]})" if near_tie[n] else "") for n, f in code_factor.items()))
+print("\nper factor (MIG = gap / H): the code that knows most about it, the runner-up, and the factor's entropy H")
+for k, name in enumerate(ds.factor_names):
+    if k in mig_result.skipped:
+        continue
+    column, entropy = mig_result.mutual_info[:, k], mig_result.factor_entropy[k]
+    top, runner = np.argsort(-column)[:2]   # (not `second`: §2's gradient keeps that name for the summary)
+    print(f"  {name:<12} {code_names[top]} {column[top]:.2f} nats, runner-up {code_names[runner]} "
+          f"{column[runner]:.2f}, H = {entropy:.2f} nats: gap {(column[top] - column[runner]) / entropy:.0%} of H")
+uncarried = [name for k, name in enumerate(ds.factor_names)
+             if k not in mig_result.skipped and mig_result.mutual_info[:, k].max() < 0.1 * mig_result.factor_entropy[k]]
+print("factors that no code carries (best MI below 10 % of H):", ", ".join(uncarried) or "none")
 POSITION = [ds.factor_names.index("posX"), ds.factor_names.index("posY")]
 pos_classes = eval_classes.cpu().numpy()[:, POSITION].astype(float)
 q_np = q_codes.cpu().numpy()
@@ -1173,24 +1186,35 @@ for j in range(dsprites_gan.code_spec.continuous):
         rows = "; one row per noise draw"
     fig = viz.show_images(grid.cpu(), nrow=8, scale=0.7,
                           title=f"c{j + 1} from −1 to +1 (~ {code_factor[f'c{j + 1}']}"
-                                + (", a near tie)" if near_tie[f"c{j + 1}"] else ")") + rows)
+                                + (f", near tie with {near_tie[f'c{j + 1}']})" if near_tie[f"c{j + 1}"] else ")")
+                                + rows)
     viz.save_figure(fig, f"06_dsprites_traversal_c{j + 1}.png")
     display(fig)
 viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_seed(SEED)).cpu(), nrow=16,
                 title="InfoGAN samples on dSprites")
 
 # %% [markdown]
-# How to read this. The heat map has one row per code (Q's mean for each continuous code; a
-# model with categorical codes has Q's most likely category for each first) and one column per factor: a code
+# How to read this. The heat map has one row per code (Q's mean for each continuous code; row
+# q0 is c1, q1 is c2, and so on) and one column per factor: a code
 # that carries one factor has one bright cell, and MIG asks each factor's column to have one row
-# far ahead of the next. The colour column is empty by construction: every dSprites image is
+# far ahead of the next, as a share of the factor's entropy $H(v_k)$ ($\ln 32 \approx 3.47$ nats for
+# a position of 32 values, $\ln 3$ for the shape). A code that follows one position alone but
+# reads it only roughly (its reading blurred over several neighbouring positions) carries
+# a fraction of those nats and gets a modest score even with no rival: the lines "per factor"
+# give each factor's gap as a share of $H$, and the next line names the factors that no code
+# carries. InfoGAN's objective asks Q to read the codes back; nothing asks the generator to put
+# the shape or the orientation into a code rather than into the noise. The colour column is empty by construction: every dSprites image is
 # white, so colour has one value, no entropy, and MIG leaves it out (the five others count). The traversals are the generator's side of the same question: each grid
 # moves one continuous code from −1 to +1 with the noise and the other continuous codes fixed
-# (at 0), one row per draw of the noise (one row per category for a model with a categorical
-# code), and is labelled with the factor that the code's Q reading knows most about. A code
-# that carries one factor changes that property along every row, whatever the noise. The two views can disagree: Q reads *real* images, and a code the generator uses
-# for something no real sprite does (a shape between a square and a heart) shows in the
-# traversal but not in the heat map.
+# (at 0), one row per draw of the noise, and is labelled with the factor that the code's Q
+# reading knows most about (with the runner-up where the two are within 20 %). A code that
+# carries one factor changes that property along every row, whatever the noise; where the rows
+# differ from each other, the noise carries something (the shape, say, that no code holds),
+# and where they look alike, the generator makes little use of its noise. The two views can
+# disagree: Q reads *real* images, and a code the generator uses for something no real sprite
+# does (a shape between a square and a heart, a broken sliver) shows in the traversal but not
+# in the heat map. The samples under the traversals have every code and the noise drawn at
+# random: compare their shapes with real sprites (squares, ellipses, hearts).
 #
 # The table under the heat map asks where the position went. For each code it gives the MI with
 # posX and posY and, for a continuous code, the correlation of its reading with each and by how
@@ -1202,14 +1226,16 @@ viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_se
 # position; a code that carries position in another way (the sprite's distance from the
 # centre, say) has MI with posX and posY but a small correlation, and gets no angle. Nor does a
 # categorical code of 3 values have to take the shape: it takes whatever split of the images Q
-# can read back best (in the course's trial above it took position). The
+# can read back best (in the course's past trial with a categorical code, described at the
+# start of this section, it took position). The
 # information term rewards a code that can be read back, whatever mixture of factors it carries,
 # so nothing in InfoGAN's objective prefers the factor axes. Published InfoGANs on dSprites score
 # well below the VAE family (Higgins et al. 2017 and Kim & Mnih 2018, on their own
 # disentanglement metrics); Lin
 # et al.'s modified InfoGAN is the strong baseline of their paper, MIG 0.22 ± 0.01 over 50 runs
-# (their Table 1) after 288,000 iterations of one D step and two G steps each, about ten times
-# the course's steps and twenty times its generator updates. The line "MIG at least 0.10"
+# (their Table 1); their code switches the contrastive term on at iteration 288,000, and the
+# whole run is 28 passes (322,560 iterations of one D step and two G steps each), about ten
+# times the course's steps and twenty times its generator updates. The line "MIG at least 0.10"
 # checks the course's own aim for a CPU-trained model: where it prints False, the model falls
 # short of it, and the heat map and the table above show where the position went instead.
 #
