@@ -983,10 +983,45 @@ for K, rec in records.items():
           + ", ".join(f"{name} {b / a - 1:+.0%}" + (" falling" if name in falling else "")
                       for name, a, b in (("cont", mse_before, mse_last), ("disc", ce_before, ce_last))))
 ks = list(long_table)
-still = [K for K in ks if long_table[K]["falling"]]
-settled = [K for K in ks if K not in still]
-print("not falling any more on either loss: K =", ", ".join(str(K) for K in settled) or "none",
-      "| still falling: K =", ", ".join(f"{K} ({', '.join(long_table[K]['falling'])})" for K in still) or "none")
+
+
+def largest_jump(values, steps):
+    """(ratio, step, index) of the largest jump of a logged loss: one point over the median of
+    the 10 points before it; (nan, None, None) when fewer than 11 points were logged."""
+    jumps = [(values[i] / np.median(values[i - 10:i]), int(steps[i]), i) for i in range(10, len(values))]
+    return max(jumps) if jumps else (float("nan"), None, None)
+
+
+# why a run is, or is not, still falling: the largest jump of its continuous loss (GAN training
+# blows up now and then) decides between a steady decline, a recovery and a run too short to tell
+verdict = {}
+print("\nwhy each run has settled or not (its largest jump of the continuous loss: one logged point over the median "
+      "of the 10 before)")
+for K, rec in records.items():
+    h = rec["history"]
+    steps_logged = np.asarray(h["step"])
+    ratio, at, i = largest_jump(h.array("q_cont_mse"), steps_logged)
+    last_quarter_from = steps_logged[-max(1, len(steps_logged) // 4)]
+    big = bool(ratio >= 10)
+    if big and at >= last_quarter_from:
+        verdict[K] = f"too short to tell (a ×{ratio:.0f} jump of the continuous loss at step {at:,}, in its last quarter)"
+    elif not long_table[K]["falling"]:
+        verdict[K] = "settled"
+    else:
+        parts = []
+        for name in long_table[K]["falling"]:
+            key, last = ("q_cont_mse", long_table[K]["mse"]) if name == "cont" else ("q_cat", long_table[K]["ce"])
+            before_jump = float(np.median(h.array(key)[i - 10:i])) if big else float("nan")
+            if big and last > before_jump:  # still above its level before the blow-up: a recovery
+                parts.append(f"{name} recovering from the ×{ratio:.0f} jump at step {at:,} "
+                             f"({last:.2g} against {before_jump:.2g} before it)")
+            else:
+                parts.append(f"{name} still declining" + (f" (below its level before the ×{ratio:.0f} jump at step "
+                                                          f"{at:,}: {last:.2g} against {before_jump:.2g})" if big else ""))
+        verdict[K] = "; ".join(parts)
+    print(f"  K = {K}: {verdict[K]}")
+settled = [K for K in ks if verdict[K] == "settled"]
+still = [K for K in ks if K not in settled]
 # the trend across K compares the runs at one budget: every run's first `common` steps
 lengths = {K: int(rec["trained_on"].get("total_steps", 0)) for K, rec in records.items()}
 common = min(lengths.values())
@@ -1003,34 +1038,33 @@ if len(set(lengths.values())) > 1:
     # does training longer help? each longer run's end against its own first `common` steps, and
     # its largest jump of the continuous loss (one logged point over the median of the 10 before)
     for K in [K for K in ks if lengths[K] > common]:
-        mse = records[K]["history"].array("q_cont_mse")
-        jumps = [(mse[i] / np.median(mse[i - 10:i]), int(records[K]["history"]["step"][i])) for i in range(10, len(mse))]
-        worst, at = max(jumps)
+        worst, at, _ = largest_jump(records[K]["history"].array("q_cont_mse"), records[K]["history"]["step"])
         end, then = long_table[K]["mse"], budget_table[K]["mse"]
         print(f"  K = {K}, {lengths[K]:,} steps: cont {end:.4f} at the end against {then:.4f} at {common:,} steps "
-              f"({'LOWER' if end < then else 'HIGHER'}: training longer {'helped' if end < then else 'did not help'}); "
-              f"largest jump ×{worst:.0f} at step {at:,}")
+              f"({'LOWER' if end < then else 'HIGHER'}: training longer {'lowered' if end < then else 'did not lower'} "
+              f"the continuous loss); largest jump ×{worst:.0f} at step {at:,}")
 print("\n" + describe_trend("continuous Q loss (MSE)", [budget_table[K]["mse"] for K in ks]) + "; "
       + describe_trend("discrete Q loss (CE)", [budget_table[K]["ce"] for K in ks]))
 
 
-def falls_at_every_step(ks_):
-    """Whether both Q losses of ``budget_table`` fall from each K of ``ks_`` to the next."""
-    return all(budget_table[b][key] < budget_table[a][key] for key in ("mse", "ce") for a, b in zip(ks_, ks_[1:]))
+def falls_at_every_step(ks_, keys=("mse", "ce")):
+    """Whether the Q losses ``keys`` of ``budget_table`` all fall from each K of ``ks_`` to the next."""
+    return all(budget_table[b][key] < budget_table[a][key] for key in keys for a, b in zip(ks_, ks_[1:]))
 
 
 trend_holds = falls_at_every_step(ks)
 print(f"the source paper's trend (both losses fall at every step of K) holds here, on K = {', '.join(map(str, ks))}, "
       f"at {common:,} steps:", trend_holds)
 unrolled_ks = [K for K in ks if K > 0]
-falls_unrolled = len(unrolled_ks) >= 2 and falls_at_every_step(unrolled_ks)
+falls_unrolled = {key: len(unrolled_ks) >= 2 and falls_at_every_step(unrolled_ks, (key,)) for key in ("mse", "ce")}
 lowest = {key: min(ks, key=lambda K: budget_table[K][key]) for key in ("mse", "ce")}
 long_trend = (f"at {common:,} steps each, the trend on K = {', '.join(map(str, ks))} holds: {trend_holds}; among the "
-              f"unrolled runs (K = {', '.join(map(str, unrolled_ks))}) both losses "
-              + ("fall at every step of K" if falls_unrolled else "do not fall at every step of K")
+              f"unrolled runs (K = {', '.join(map(str, unrolled_ks))}) the continuous loss falls at every step of K: "
+              f"{falls_unrolled['mse']}, the discrete one: {falls_unrolled['ce']}"
               + f"; the lowest continuous loss is at K = {lowest['mse']}, the lowest discrete one at K = {lowest['ce']}"
-              + (f"; {len(still)} of {len(ks)} runs are still falling, so these are not yet final values"
-                 if still else "; every run has stopped falling"))
+              + (f"; at their ends, {len(still)} of {len(ks)} runs have not settled (K = {', '.join(map(str, still))}: "
+                 "the verdict lines of section 4 say why), so their last-quarter values are not final either"
+                 if still else "; every run has settled"))
 print(long_trend)
 if using_records and 0 in records:
     k0_steps = records[0]["recipe"]["steps"]
@@ -1061,11 +1095,17 @@ if using_records and 0 in records:
 # common budget, and the line after it the trend among the unrolled runs alone; a
 # categorical loss near zero for every $K$ says that Q reads the generated codes perfectly, and
 # the accuracy column then says whether the categories are the digits of *real* images.
-# Longer is not always lower: for each run longer than the shortest, the cell compares its end
-# with its own value at the common length and gives its largest jump of the continuous loss (one
-# logged point against the median of the ten before it). A run whose loss jumped by orders of
-# magnitude and settled above its earlier level has not converged to a lower value with more
-# steps; its "still falling" is a recovery from that jump.
+# Longer is not always lower. GAN training blows up now and then: the continuous loss of a run
+# jumps by orders of magnitude in one logged point and takes thousands of steps to come back.
+# The verdict lines under the table use the largest such jump of each run (one logged point
+# against the median of the ten before it) to say why a run has or has not settled:
+# **settled** (neither loss falling); **still declining** (a loss falling steadily, or already
+# below its level before the jump); **recovering** (a loss falling but still above its level
+# before a jump of ten times or more, so the fall is the way back, not progress); and **too short
+# to tell** (such a jump inside the last quarter, so the last two quarters compare a blow-up
+# with what came before). For each run longer than the shortest, the cell also compares its end
+# with its own value at the common length. The table has one seed per $K$; the paragraph after
+# next measures how far two runs of the same recipe and seed can drift apart.
 #
 # The $K = 0$ record and the shipped InfoGAN of section 4 have the same recipe and seed (the
 # record may have trained longer; the last line gives both lengths), yet they are not the same
