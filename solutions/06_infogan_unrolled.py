@@ -953,10 +953,15 @@ viz.save_figure(fig, "06_q_losses_records.png")
 display(fig)
 
 
+def quarter_points(count):
+    """How many of a run's ``count`` logged points make one quarter (at least one)."""
+    return max(1, count // 4)
+
+
 def last_quarters(values):
     """Medians of the third and of the last quarter of a run's logged values (a median, because one
     spike of a GAN's loss would dominate the mean of the few points of a quarter)."""
-    n = max(1, len(values) // 4)
+    n = quarter_points(len(values))
     third = float(np.median(values[-2 * n:-n])) if len(values) >= 2 * n else float("nan")
     return third, float(np.median(values[-n:]))
 
@@ -994,14 +999,14 @@ def largest_jump(values, steps):
 
 # why a run is, or is not, still falling: the largest jump of its continuous loss (GAN training
 # blows up now and then) decides between a steady decline, a recovery and a run too short to tell
-verdict = {}
+verdict, cont_jump = {}, {}
 print("\nwhy each run has settled or not (its largest jump of the continuous loss: one logged point over the median "
       "of the 10 before)")
 for K, rec in records.items():
     h = rec["history"]
     steps_logged = np.asarray(h["step"])
-    ratio, at, i = largest_jump(h.array("q_cont_mse"), steps_logged)
-    last_quarter_from = steps_logged[-max(1, len(steps_logged) // 4)]
+    ratio, at, i = cont_jump[K] = largest_jump(h.array("q_cont_mse"), steps_logged)
+    last_quarter_from = steps_logged[-quarter_points(len(steps_logged))]
     big = bool(ratio >= 10)
     if big and at >= last_quarter_from:
         verdict[K] = f"too short to tell (a ×{ratio:.0f} jump of the continuous loss at step {at:,}, in its last quarter)"
@@ -1038,7 +1043,7 @@ if len(set(lengths.values())) > 1:
     # does training longer help? each longer run's end against its own first `common` steps, and
     # its largest jump of the continuous loss (one logged point over the median of the 10 before)
     for K in [K for K in ks if lengths[K] > common]:
-        worst, at, _ = largest_jump(records[K]["history"].array("q_cont_mse"), records[K]["history"]["step"])
+        worst, at, _ = cont_jump[K]
         end, then = long_table[K]["mse"], budget_table[K]["mse"]
         print(f"  K = {K}, {lengths[K]:,} steps: cont {end:.4f} at the end against {then:.4f} at {common:,} steps "
               f"({'LOWER' if end < then else 'HIGHER'}: training longer {'lowered' if end < then else 'did not lower'} "
