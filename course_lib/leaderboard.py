@@ -49,7 +49,7 @@ ENTRIES: dict[str, dict] = {
     "InfoGAN (Q)": {"model": "infogan", "config": {"codes": "cont4", "noise_dim": 5, "arch": "conv64",
                                                    "width": 32, "lam": 1.0, "q_std": 1.0, "spectral_norm": True,
                                                    "d_lr_ratio": 2.0},
-                    "shipped": "infogan_dsprites", "slow": True},
+                    "shipped": "infogan_dsprites", "match": ("codes",), "slow": True},
     # notebook 07's recipe: β 0.1, γ 1, Dis_l = conv3, Adam β₁ 0.5, lr 5e-4, R1 on D, here from the
     # β-VAE row's weights (the shipped long VAE-GAN starts from a plain VAE, β = 1)
     "VAE-GAN": {"model": "vae_gan", "config": {"num_latents": 10, "beta": 0.1, "gamma": 1.0, "feature_layer": "conv3",
