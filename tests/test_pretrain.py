@@ -164,6 +164,45 @@ def test_an_interrupted_and_resumed_run_ships_the_same_model(tmp_path):
     assert run["seconds"] == pytest.approx(sum(s["seconds"] for s in run["segments"]))
 
 
+def test_a_kept_run_extended_to_more_steps_equals_the_longer_run(tmp_path):
+    """--keep-state keeps a finished run's full state; --extend-from continues it to more steps,
+    and the result is the uninterrupted longer run (weights, history, metrics)."""
+    kw = dict(batch_size=4, beta=2.0)
+    straight = pretrain.pretrain_one("beta_vae", folder=tmp_path / "a", log_every=1, **_quiet(steps=9, **kw))
+    b = tmp_path / "b"
+    short = pretrain.pretrain_one("beta_vae", folder=b, log_every=1, keep_state=True, **_quiet(steps=5, **kw))
+    kept = pretrain.kept_path(ck.recipe("beta_vae", "smoke", steps=5, **kw), b)
+    assert kept.exists() and torch.load(kept, weights_only=True)["step"] == 5
+    assert (b / short["file"]).exists()  # the 5-step model ships as usual
+    with pytest.raises(FileNotFoundError, match="--keep-state"):
+        pretrain.pretrain_one("beta_vae", folder=b, extend_from=4, **_quiet(steps=9, **kw))
+    with pytest.raises(ValueError, match="between 0 and"):
+        pretrain.pretrain_one("beta_vae", folder=b, extend_from=9, **_quiet(steps=9, **kw))
+    longer = pretrain.pretrain_one("beta_vae", folder=b, extend_from=5, **_quiet(steps=9, **kw))
+    assert kept.exists()  # kept, to be extended again to another length
+    assert not pretrain.run_path(ck.recipe("beta_vae", "smoke", steps=9, **kw), b).exists()
+    a_state = torch.load(tmp_path / "a" / straight["file"], weights_only=True)
+    b_state = torch.load(b / longer["file"], weights_only=True)
+    assert longer["file"] == straight["file"]
+    assert all(torch.equal(a_state["model_state"][k], v) for k, v in b_state["model_state"].items())
+    assert a_state["history"] == b_state["history"] and longer["metrics"] == straight["metrics"]
+    run = longer["trained_on"]
+    assert [(s["from_step"], s["to_step"]) for s in run["segments"]] == [(0, 5), (5, 9)]
+    assert run["total_steps"] == 9 and run["resumptions"] == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--extend-from", "5"], "needs --steps larger than it"),
+    (["--extend-from", "5", "--steps", "5"], "needs --steps larger than it"),
+    (["--extend-from", "5", "--steps", "9", "--resume"], "use --resume without --extend-from"),
+])
+def test_extend_from_needs_a_longer_run_and_no_resume(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        pretrain.main(["beta_vae", "--profile", "smoke", "--out", str(tmp_path), *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_two_recipes_of_one_name_never_share_a_file():
     abs_, hinge = (ck.recipe("capacity_vae", "full", steps=120_000, penalty=p) for p in ("abs", "hinge"))
     keys = {ck.entry_key(abs_), ck.entry_key(hinge)}

@@ -5,6 +5,8 @@ Command line::
     python -m course_lib pretrain --list                 # the recipes
     python -m course_lib pretrain beta_vae --profile quick
     python -m course_lib pretrain                        # every reference model
+    python -m course_lib pretrain NAME --steps 8000 --keep-state     # keep the final state ...
+    python -m course_lib pretrain NAME --steps 16000 --extend-from 8000  # ... to continue it later
 
 Each model is trained with :func:`course_lib.checkpoints.train_recipe` on its recipe
 (:data:`course_lib.checkpoints.RECIPES`, steps from the profile, ``--seed``/``--steps``/
@@ -113,6 +115,8 @@ def score_digits(model) -> dict:
 
 
 UNFINISHED = "unfinished"
+#: Where ``--keep-state`` keeps the full state of a finished run, for ``--extend-from``.
+KEPT = "finished"
 CHECKPOINT_EVERY = 1_000
 
 
@@ -121,6 +125,45 @@ def run_path(recipe: dict, folder=None) -> Path:
     ``<checkpoint folder>/unfinished/<key>.pt`` (weights, optimisers, step, RNG, history and the
     wall time of every segment of the run)."""
     return ck.checkpoint_dir(folder) / UNFINISHED / f"{ck.entry_key(recipe)}.pt"
+
+
+def kept_path(recipe: dict, folder=None) -> Path:
+    """Where ``keep_state=True`` keeps the full state of a finished run of ``recipe``:
+    ``<checkpoint folder>/finished/<key>.pt``, from which ``extend_from`` continues it."""
+    return ck.checkpoint_dir(folder) / KEPT / f"{ck.entry_key(recipe)}.pt"
+
+
+def start_extension(name: str, recipe: dict, extend_from: int, folder=None, *, profile=None,
+                    log=print, **overrides) -> Path:
+    """Make the unfinished run of ``recipe`` from the kept final state of the same recipe with
+    ``extend_from`` steps (``keep_state=True``): a copy of it, so that the continued run is the
+    uninterrupted run of ``recipe["steps"]`` steps (training is indexed by step; nothing in a
+    recipe depends on the run's length but its end; the history keeps the shorter run's log
+    interval). The kept state stays, to be extended again to another length. Returns the path
+    of the unfinished run."""
+    import shutil
+
+    if not 0 < extend_from < recipe["steps"]:
+        raise ValueError(f"extend_from must be a step count between 0 and the run's {recipe['steps']:,} "
+                         f"steps, got {extend_from!r}")
+    shorter = ck.recipe(name, profile, **{**overrides, "steps": int(extend_from)})
+    source, target = kept_path(shorter, folder), run_path(recipe, folder)
+    if target.exists():
+        raise ValueError(f"an unfinished run of {ck.entry_key(recipe)} is already saved in {target}: "
+                         f"continue it with --resume instead of --extend-from")
+    if not source.exists():
+        raise FileNotFoundError(f"no kept state of {ck.entry_key(shorter)} in {source}: only a run "
+                                f"trained with --keep-state can be extended")
+    state = load_checkpoint(source)
+    if int(state["step"]) != int(extend_from):
+        raise ValueError(f"{source} is at step {int(state['step']):,}, not at the end of its "
+                         f"{extend_from:,}-step run: expected a finished run's state")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    log(f"{ck.entry_key(recipe)}: extending the finished {extend_from:,}-step run kept in {source}")
+    return target
 
 
 def this_machine(device) -> dict:
@@ -195,7 +238,8 @@ def describe_entry(key: str, entry: dict) -> str:
 
 def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, folder=None,
                  progress=True, log=print, resume=False, checkpoint_every=CHECKPOINT_EVERY,
-                 stop_at=None, time_limit=None, log_every=None, **overrides) -> dict | None:
+                 stop_at=None, time_limit=None, log_every=None, keep_state=False,
+                 extend_from=None, **overrides) -> dict | None:
     """Train, score and ship one reference model; returns its manifest entry.
 
     The run saves its full state (:func:`run_path`) every ``checkpoint_every`` steps. With
@@ -203,11 +247,16 @@ def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, 
     ``resume=True`` continues it later, on this or another machine, exactly where it stopped.
     The shipped entry's ``trained_on`` records the total steps and wall time, every segment
     (host, device, steps, seconds) and the number of resumptions; the unfinished state is then
-    deleted.
+    deleted, or with ``keep_state`` moved to :func:`kept_path`. ``extend_from`` (a step count)
+    continues such a kept run of the same recipe with fewer steps to this recipe's steps
+    (:func:`start_extension`); its segments count in this run's.
     """
     recipe = ck.recipe(name, profile, **overrides)
     key = ck.entry_key(recipe)
     path = run_path(recipe, folder)
+    if extend_from is not None:
+        start_extension(name, recipe, extend_from, folder, profile=profile, log=log, **overrides)
+        resume = True
     previous, start = [], 0
     if path.exists():
         if not resume:
@@ -269,17 +318,31 @@ def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, 
                 metrics[f"final_{key_}"] = round(float(result.history.last(key_)), 5)
         entry = ck.write_record(recipe, history=result.history, metrics=metrics,
                                 trained_on=trained_on, folder=folder)
-        path.unlink(missing_ok=True)
+        _retire(path, recipe, folder, keep_state, log)
         log(f"  recorded {key} in {ck.RECORDS} (weights not shipped) after {seconds:.0f} s in "
             f"{len(segments)} segment(s); " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
         return {**entry, "bytes": 0}
     entry = ck.write_shipped(model, recipe, history=result.history, metrics=metrics,
                              trained_on=trained_on, folder=folder)
-    path.unlink(missing_ok=True)
+    _retire(path, recipe, folder, keep_state, log)
     scores = ", ".join(f"{k} {v}" for k, v in metrics.items() if not isinstance(v, list))
     log(f"  wrote {entry['file']} ({entry['bytes'] / 1e6:.2f} MB) after {seconds:.0f} s in "
         f"{len(segments)} segment(s); {scores}")
     return entry
+
+
+def _retire(path: Path, recipe: dict, folder, keep_state: bool, log) -> None:
+    """The state of a run that has shipped: deleted, or kept for ``extend_from``."""
+    if not path.exists():
+        return
+    if keep_state:
+        kept = kept_path(recipe, folder)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        path.replace(kept)
+        log(f"  kept the final state in {kept}: continue the run to more steps with "
+            f"--steps N --extend-from {recipe['steps']}")
+    else:
+        path.unlink()
 
 
 def main(argv=None, prog: str | None = None) -> int:
@@ -315,6 +378,12 @@ def main(argv=None, prog: str | None = None) -> int:
     parser.add_argument("--minutes", type=positive_float, default=None,
                         help="stop after this many minutes of training, save, and leave the run "
                              "to --resume")
+    parser.add_argument("--keep-state", action="store_true",
+                        help="when the run finishes, keep its full state in <out>/finished/ (not "
+                             "only the shipped weights), so that --extend-from can continue it")
+    parser.add_argument("--extend-from", type=positive_int, default=None, metavar="STEPS",
+                        help="continue the finished run of the same recipe with STEPS steps, kept "
+                             "by --keep-state, to --steps")
     parser.add_argument("--log-every", type=positive_int, default=None,
                         help="log the loss terms every this many steps (default: steps / 100)")
     parser.add_argument("--list", action="store_true", help="print the recipes and exit")
@@ -339,6 +408,9 @@ def main(argv=None, prog: str | None = None) -> int:
         for path in sorted((out / UNFINISHED).glob("*.pt")):
             print(f"unfinished {path.stem}: step {load_checkpoint(path)['step']:,} "
                   f"(continue with --resume)")
+        for path in sorted((out / KEPT).glob("*.pt")):
+            print(f"kept {path.stem}: finished at step {load_checkpoint(path)['step']:,} "
+                  f"(continue to more steps with --steps N --extend-from STEPS)")
         return 0
     names = args.names or list(ck.RECIPES)
 
@@ -366,6 +438,13 @@ def main(argv=None, prog: str | None = None) -> int:
             ck.recipe(name, profile, **overrides)
         except ValueError as err:
             parser.error(str(err))
+    if args.extend_from is not None:
+        if args.steps is None or args.extend_from >= args.steps:
+            parser.error(f"--extend-from {args.extend_from} needs --steps larger than it (the "
+                         f"length of the continued run)")
+        if args.resume:
+            parser.error("--extend-from starts the continued run; to continue it after a stop, "
+                         "use --resume without --extend-from")
     if args.rescore:
         if not args.names:
             parser.error("--rescore needs the names of the models to score again")
@@ -395,7 +474,8 @@ def _pretrain_all(names, profile, args, overrides) -> int:
                              progress=not args.no_progress, resume=args.resume,
                              checkpoint_every=args.checkpoint_every, stop_at=args.stop_at,
                              time_limit=None if args.minutes is None else 60 * args.minutes,
-                             log_every=args.log_every, **overrides)
+                             log_every=args.log_every, keep_state=args.keep_state,
+                             extend_from=args.extend_from, **overrides)
         if entry is None:
             return 0
         total += entry["bytes"]
