@@ -326,9 +326,9 @@ def _mi_matrix(mutual_info, factor_names):
     return mi, names
 
 
-def _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=None):
+def _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=None, vmax=None):
     d, k = mi.shape
-    im = ax.imshow(mi, cmap="viridis", aspect="auto", vmin=0)
+    im = ax.imshow(mi, cmap="viridis", aspect="auto", vmin=0, vmax=vmax)
     ax.set_xticks(np.arange(k), names, rotation=30, ha="right", fontsize=fontsize)
     ax.set_yticks(np.arange(d), [f"{latent_name}{j}" for j in range(d)], fontsize=fontsize)
     if annotate:
@@ -356,16 +356,20 @@ def mi_heatmap(mutual_info, factor_names: Sequence[str] | None = None, title: st
 
 
 def mi_heatmaps(matrices: dict, factor_names: Sequence[str] | None = None, annotate: bool = False,
-                latent_name: str = "z"):
+                latent_name: str = "z", vmax: float | None = None):
     """Several mutual-information heat maps side by side, one per entry of ``matrices``
-    (panel title → D×K matrix, as :func:`mi_heatmap`), to compare models. Returns the Figure."""
+    (panel title → D×K matrix, as :func:`mi_heatmap`), to compare models. Each panel has its
+    own colour scale (0 to its largest value) unless ``vmax`` (nats) is given: then all share
+    the scale 0 to ``vmax``, so that colours compare across panels. Returns the Figure."""
+    if vmax is not None and not vmax > 0:
+        raise ValueError(f"vmax must be a positive number of nats (the top of the shared colour scale), got {vmax!r}")
     if not matrices:
         raise ValueError("matrices is empty: expected {title: D×K mutual-information matrix}")
     panels = [(title, *_mi_matrix(mi, factor_names)) for title, mi in matrices.items()]
     d = max(mi.shape[0] for _, mi, _ in panels)
     fig = _figure((4.2 * len(panels), 0.25 * d + 1.8))
     for ax, (title, mi, names) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
-        _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=8)
+        _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=8, vmax=vmax)
     return fig
 
 

@@ -181,6 +181,16 @@ def test_mi_heatmaps_draws_one_panel_per_model():
         viz.mi_heatmaps({})
 
 
+def test_mi_heatmaps_shared_colour_scale():
+    a, b = np.arange(12.0).reshape(4, 3) / 10, np.full((4, 3), 0.2)
+    own = [ax.images[0].get_clim() for ax in viz.mi_heatmaps({"A": a, "B": b}, ["x", "y", "z"]).axes if ax.images]
+    assert np.allclose(own, [(0, 1.1), (0, 0.2)])   # default: each panel its own scale
+    fig = viz.mi_heatmaps({"A": a, "B": b}, ["x", "y", "z"], vmax=1.5)
+    assert np.allclose([ax.images[0].get_clim() for ax in fig.axes if ax.images], [(0, 1.5), (0, 1.5)])
+    with pytest.raises(ValueError, match="vmax"):
+        viz.mi_heatmaps({"A": a}, ["x", "y", "z"], vmax=0)
+
+
 def test_latent_scatter_positions():
     codes = torch.randn(50, 3)
     fig = viz.latent_scatter(codes, colour_by=torch.arange(50), dims=(2, 0))
