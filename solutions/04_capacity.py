@@ -877,6 +877,7 @@ def plot_latent_paths(ax, history, switched, title):
     for j in range(paths.shape[1]):
         if j in active:
             ax.plot(s, paths[:, j], lw=1.6, color=FACTOR_COLOURS.get(named[j][0]),
+                    ls="--" if named[j][0] == "posY" else "-",  # posX and posY paths often coincide
                     label=f"z{j} {named[j][0]} (on at {on[j]:,})")
         else:
             ax.plot(s, paths[:, j], lw=0.6, color="0.7")
@@ -1001,7 +1002,8 @@ fig = viz.traversal_grid(abs_model, mu_probe, dims=active_s or [0], scale=0.8,
 viz.save_figure(fig, "04_schedule_traversals.png")
 display(fig)
 fig = viz.mi_heatmaps({f"{penalty}: I(z_j; v_k), MIG {ev['mig']:.2f}": ev["scores"].mutual_info
-                       for penalty, ev in eval_schedule.items()}, FACTORS)
+                       for penalty, ev in eval_schedule.items()}, FACTORS,
+                      vmax=max(float(ev["scores"].mutual_info.max()) for ev in eval_schedule.values()) or None)
 viz.save_figure(fig, "04_schedule_mutual_info.png")
 for penalty, ev in eval_schedule.items():
     off = np.flatnonzero(ev["kl_per_latent"] <= SWITCH_ON_NATS)
