@@ -216,6 +216,61 @@ def traversal_codes(z0, dims: Sequence[int] | None = None, values=DEFAULT_TRAVER
     return codes
 
 
+def traversal_row_changes(images) -> list[dict]:
+    """What each row of a traversal draws, measured on its images (rows × V × 1 × H × W, as
+    :func:`traversal_images` returns them; intensities in [0, 1]).
+
+    Per row, a dict of:
+        ``dx``, ``dy``: the move of the sprite's centre of mass (intensity-weighted, pixels; x to
+            the right, y down) from the first image to the last;
+        ``x_range``, ``y_range``: the range of that centre over the whole row (a row that moves
+            and comes back has a small ``dx`` and a large ``x_range``);
+        ``area_ratio``: the last image's area (summed intensity) over the first's;
+        ``area_range``: the largest area over the smallest;
+        ``changed``: Σ|last − first| over pixels, divided by the row's mean area;
+        ``faded``: True when some image of the row is almost empty (area below one pixel), so
+            that its centre means little.
+    """
+    if not isinstance(images, torch.Tensor) or images.dim() != 5 or images.shape[2] != 1 or images.shape[1] < 2:
+        raise ValueError("images: expected a tensor rows × V × 1 × H × W (V ≥ 2 values, one channel), as "
+                         f"traversal_images returns, got {getattr(images, 'shape', type(images).__name__)}")
+    rows = images[:, :, 0].detach().double().cpu()
+    mass = rows.sum((2, 3))
+    safe = mass.clamp_min(1e-6)
+    xs = torch.arange(rows.shape[-1], dtype=torch.float64) + 0.5
+    ys = torch.arange(rows.shape[-2], dtype=torch.float64) + 0.5
+    cx = (rows.sum(2) * xs).sum(2) / safe
+    cy = (rows.sum(3) * ys).sum(2) / safe
+    out = []
+    for r in range(rows.shape[0]):
+        out.append({"dx": float(cx[r, -1] - cx[r, 0]), "dy": float(cy[r, -1] - cy[r, 0]),
+                    "x_range": float(cx[r].max() - cx[r].min()), "y_range": float(cy[r].max() - cy[r].min()),
+                    "area_ratio": float(safe[r, -1] / safe[r, 0]), "area_range": float(safe[r].max() / safe[r].min()),
+                    "changed": float((rows[r, -1] - rows[r, 0]).abs().sum() / safe[r].mean()),
+                    "faded": bool(mass[r].min() < 1.0)})
+    return out
+
+
+def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25, changed: float = 0.5) -> str:
+    """A few words for one :func:`traversal_row_changes` entry: "fades out", "moves along x / y /
+    a diagonal" (the centre's range reaches ``move_px`` pixels; along an axis when its range is
+    at least twice the other's), "grows" / "shrinks" (the largest area over the smallest reaches
+    ``resize``), "changes shape or orientation only" (neither, but at least ``changed`` of the
+    area differs between the first and the last image), else "changes nothing measurable"."""
+    if change["faded"]:
+        return "fades out"
+    what = []
+    xr, yr = change["x_range"], change["y_range"]
+    if max(xr, yr) >= move_px:
+        what.append("moves along x" if xr >= 2 * yr else "moves along y" if yr >= 2 * xr else "moves along a diagonal")
+    if change["area_range"] >= resize:
+        what.append("grows" if change["area_ratio"] >= 1 else "shrinks")
+    if not what:
+        what.append("changes shape or orientation only" if change["changed"] >= changed
+                    else "changes nothing measurable")
+    return ", ".join(what)
+
+
 def traversal_grid(model, z0, dims: Sequence[int] | None = None, values=DEFAULT_TRAVERSAL,
                    labels: Sequence[str] | None = None, title: str | None = None, scale: float = 1.0):
     """One row per traversed latent, one column per value (see :func:`traversal_images`).

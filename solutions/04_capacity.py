@@ -620,24 +620,10 @@ def stages_to_show(stages, on_steps, top):
     return sorted({before, first_at_or_after(ons[(len(ons) - 1) // 2]), first_at_or_after(ons[-1]), len(saved) - 1})
 
 
-def row_actions(images):
-    """What each traversal row does, from its images (rows × 9 × 1 × H × W): the range of the
-    sprite's centre of mass in x and in y (pixels) and the ratio of its largest to its
-    smallest area (intensity summed over pixels; ∞ where a row fades to an empty image)."""
-    mass = images.flatten(2).sum(-1)                                         # rows × 9
-    h, w = images.shape[-2:]
-    ys, xs = torch.arange(h, dtype=images.dtype), torch.arange(w, dtype=images.dtype)
-    cx = (images.sum(-2).squeeze(2) * xs).sum(-1) / mass.clamp_min(1e-6)
-    cy = (images.sum(-1).squeeze(2) * ys).sum(-1) / mass.clamp_min(1e-6)
-    area = mass.amax(1) / mass.amin(1).clamp_min(1e-6)
-    return [(float(dx), float(dy), float(a) if mass[r].min() > 1.0 else float("inf"))
-            for r, (dx, dy, a) in enumerate(zip(cx.amax(1) - cx.amin(1), cy.amax(1) - cy.amin(1), area))]
-
-
 def stage_figure(model, stages, ev, title, on_steps):
     """Traversals of the 5 latents with the largest final KL at up to four saved stages
     (:func:`stages_to_show`). Returns the figure, per stage shown {latent: Σ over pixels of the
-    intensity range along its row}, and {latent: (x move, y move, area ratio)} at the last stage."""
+    intensity range along its row}, and {latent: viz.traversal_row_changes entry} at the last stage."""
     top = [int(j) for j in np.argsort(-ev["kl_per_latent"])[:5]]
     shown = stages_to_show(stages, on_steps, top)
     work = copy.deepcopy(model).cpu().eval()
@@ -651,7 +637,7 @@ def stage_figure(model, stages, ev, title, on_steps):
             z0 = work.encode(x_probe[None])[0][0]
         images = viz.traversal_images(work, z0, top)                       # rows × 9 × 1 × 64 × 64
         change[step] = dict(zip(top, (images.amax(1) - images.amin(1)).flatten(1).sum(1).tolist()))
-        actions = dict(zip(top, row_actions(images)))
+        actions = dict(zip(top, viz.traversal_row_changes(images)))
         grid = viz.make_grid(images.reshape(-1, 1, 64, 64), nrow=9)
         ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
         ax.set_yticks([2 + 66 * r + 32 for r in range(len(top))],
@@ -680,13 +666,12 @@ def report_rows(change, title, actions=None, named=None):
                                       "information, the decoder ignores the code")
           + (f"; {', '.join(still)} hardly change{'s' if len(still) == 1 else ''} it" if moving and still else ""))
     if actions is not None:
-        print(f"{title}, last stage, what each row does (centre moves in x / y, largest ÷ smallest area):")
-        for j, (dx, dy, area) in actions.items():
-            does = ("fades out" if not np.isfinite(area) else
-                    max((("moves in x", dx / 10), ("moves in y", dy / 10), ("resizes", area - 1)), key=lambda t: t[1])[0]
-                    if max(dx, dy) >= 3 or area >= 1.3 else "hardly changes")
-            print(f"  z{j}: x {dx:4.1f} px, y {dy:4.1f} px, area ×{area:.2f} → {does}; named "
-                  f"{named[j][0] if named is not None else '?'} by its mutual information")
+        print(f"{title}, last stage, what each row does (range of the sprite's centre in x / y over the row, "
+              "largest ÷ smallest area; viz.traversal_row_changes):")
+        for j, c in actions.items():
+            print(f"  z{j}: x {c['x_range']:4.1f} px, y {c['y_range']:4.1f} px, area ×{c['area_range']:.2f} → "
+                  f"{viz.describe_row_change(c)}; named {named[j][0] if named is not None else '?'} by its "
+                  "mutual information")
 
 
 fig, change_abs, actions_abs = stage_figure(cap_abs, stages_abs, eval_abs, "absolute", on_abs)

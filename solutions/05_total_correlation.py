@@ -791,40 +791,19 @@ def latent_labels(result, dims):
             f"{float(np.max(result.mutual_info[j])):.2f})" for j in dims]
 
 
-TRAVERSAL_MOVE_PX, TRAVERSAL_RESIZE, TRAVERSAL_CHANGE = 3.0, 1.25, 0.5
-
-
 def traversal_changes(model, z0, dims, labels):
-    """Measure what each traversal row draws, from its first (−2) to its last (+2) image: the
-    move of the sprite's centre of mass (pixels; x to the right, y down), the ratio of its areas
-    and the pixels changed (sum |last − first| / mean area). Prints one line per row and whether
-    the row does what its label's factor would (posX: moves along x, posY: along y, scale:
-    resizes, shape or orientation: changes without moving or resizing)."""
-    images = viz.traversal_images(model, z0, dims)[:, :, 0].double()       # rows × V × H × W
-    mass = images.sum((2, 3)).clamp_min(1e-6)
-    cols = torch.arange(images.shape[-1], dtype=torch.float64) + 0.5   # pixel centres, x
-    rows = torch.arange(images.shape[-2], dtype=torch.float64) + 0.5   # and y
-    cx = (images.sum(2) * cols).sum(2) / mass
-    cy = (images.sum(3) * rows).sum(2) / mass
-    for i, label in enumerate(labels):
-        dx, dy = float(cx[i, -1] - cx[i, 0]), float(cy[i, -1] - cy[i, 0])
-        ratio = float(mass[i, -1] / mass[i, 0])
-        changed = float((images[i, -1] - images[i, 0]).abs().sum() / mass[i].mean())
-        moved, resized = math.hypot(dx, dy) >= TRAVERSAL_MOVE_PX, max(ratio, 1 / ratio) >= TRAVERSAL_RESIZE
-        what = []
-        if moved:
-            what.append("moves along x" if abs(dx) >= 2 * abs(dy) else "moves along y" if abs(dy) >= 2 * abs(dx)
-                        else "moves along a diagonal")
-        if resized:
-            what.append("grows" if ratio > 1 else "shrinks")
-        if not what:
-            what.append("changes shape or orientation only" if changed >= TRAVERSAL_CHANGE
-                        else "changes nothing measurable")
+    """Measure what each traversal row draws (viz.traversal_row_changes: how far the sprite's
+    centre moves over the row, in pixels, x to the right and y down, and the ratio of its largest
+    to its smallest area) and print one line per row with whether the row does what its label's
+    factor would (posX: moves along x, posY: along y, scale: resizes without moving, shape or
+    orientation: changes without moving or resizing)."""
+    for label, c in zip(labels, viz.traversal_row_changes(viz.traversal_images(model, z0, dims))):
+        what = viz.describe_row_change(c)
         factor = label.split("(")[1].split()[0]
-        matches = {"posX": what == ["moves along x"], "posY": what == ["moves along y"],
-                   "scale": resized and not moved}.get(factor, not moved and not resized and changed >= TRAVERSAL_CHANGE)
-        print(f"  {label:<22} centre Δx {dx:+5.1f} px, Δy {dy:+5.1f} px, area ×{ratio:.2f}, pixels changed "
-              f"{changed:.2f}: {', '.join(what)}; does what its label's factor would: {matches}")
+        matches = {"posX": what == "moves along x", "posY": what == "moves along y",
+                   "scale": what in ("grows", "shrinks")}.get(factor, what == "changes shape or orientation only")
+        print(f"  {label:<22} centre over the row: x {c['x_range']:4.1f} px, y {c['y_range']:4.1f} px; area "
+              f"×{c['area_range']:.2f}: {what}; does what its label's factor would: {matches}")
 
 
 display(mi_panels({f"{tag}, {LONG_STEPS} steps: MIG {r.score:.2f}": r.mutual_info for tag, r in long_scores.items()},
@@ -838,8 +817,8 @@ with torch.no_grad():
     fig = viz.traversal_grid(long_tc, mu_show[0], dims=top, scale=0.8, labels=top_labels,
                              title=f"β-TCVAE, {LONG_STEPS} steps: six latents of largest KL")
     print(f"β-TCVAE traversal rows, from {float(viz.DEFAULT_TRAVERSAL[0]):g} to "
-          f"{float(viz.DEFAULT_TRAVERSAL[-1]):g} (thresholds: a move of {TRAVERSAL_MOVE_PX:g} px, an area "
-          f"ratio of {TRAVERSAL_RESIZE:g}, {TRAVERSAL_CHANGE:g} of the area changed):")
+          f"{float(viz.DEFAULT_TRAVERSAL[-1]):g} (viz.describe_row_change's thresholds: a move of 3 px, an area "
+          "ratio of 1.25, half the area changed):")
     traversal_changes(long_tc, mu_show[0], top, top_labels)
 viz.save_figure(fig, "05_long_traversal_beta_tcvae.png")
 fig

@@ -299,3 +299,35 @@ def test_plot_history_keeps_a_long_title_inside_the_figure():
     box = text.get_window_extent(renderer=canvas.get_renderer())
     assert "\n" in text.get_text() and text.get_text().replace("\n", " ") == title
     assert box.x0 >= 0 and box.x1 <= fig.get_figwidth() * fig.dpi, (box.x0, box.x1)
+
+
+def _square_row(xs, ys, sizes, h=32):
+    """One traversal row of V images, a filled square of side ``sizes[i]`` with its top-left
+    corner at (xs[i], ys[i])."""
+    row = torch.zeros(len(xs), 1, h, h)
+    for i, (x, y, s) in enumerate(zip(xs, ys, sizes)):
+        row[i, 0, y:y + s, x:x + s] = 1.0
+    return row
+
+
+def test_traversal_row_changes_measures_moves_sizes_and_fades():
+    moving = _square_row([2, 6, 10, 14], [5, 5, 5, 5], [4, 4, 4, 4])          # right by 12 px
+    growing = _square_row([10, 10, 10, 10], [10, 10, 10, 10], [2, 4, 6, 8])    # area 4 → 64
+    there_and_back = _square_row([2, 12, 2, 2], [3, 3, 3, 3], [4, 4, 4, 4])
+    fading = _square_row([5, 5, 5, 5], [5, 5, 5, 5], [4, 4, 4, 0])
+    still = _square_row([5] * 4, [7] * 4, [3] * 4)
+    out = viz.traversal_row_changes(torch.stack([moving, growing, there_and_back, fading, still]))
+    assert out[0]["dx"] == pytest.approx(12) and out[0]["dy"] == pytest.approx(0)
+    assert out[0]["x_range"] == pytest.approx(12)
+    assert out[0]["area_ratio"] == pytest.approx(1) and out[0]["changed"] == pytest.approx(2.0)  # 32 px / area 16
+    # the centre of a square at x..x+s is x + s/2: 10 + 1 → 10 + 4, so it moves 3 px right and down
+    assert out[1]["dx"] == pytest.approx(3) and out[1]["dy"] == pytest.approx(3)
+    assert out[1]["area_ratio"] == pytest.approx(16) and out[1]["area_range"] == pytest.approx(16)
+    assert out[2]["dx"] == pytest.approx(0) and out[2]["x_range"] == pytest.approx(10)
+    assert out[3]["faded"] and not out[0]["faded"]
+    words = [viz.describe_row_change(c) for c in out]
+    assert words == ["moves along x", "moves along a diagonal, grows", "moves along x", "fades out",
+                     "changes nothing measurable"]
+    assert viz.describe_row_change(out[1], move_px=5) == "grows"
+    with pytest.raises(ValueError, match="rows × V × 1 × H × W"):
+        viz.traversal_row_changes(moving)
