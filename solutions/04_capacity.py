@@ -669,7 +669,8 @@ def report_rows(change, title, actions=None, named=None):
         print(f"{title}, last stage, what each row does (range of the sprite's centre in x / y over the row, "
               "largest ÷ smallest area; viz.traversal_row_changes):")
         for j, c in actions.items():
-            print(f"  z{j}: x {c['x_range']:4.1f} px, y {c['y_range']:4.1f} px, area ×{c['area_range']:.2f} → "
+            area = "—" if c["faded"] else f"×{c['area_range']:.2f}"
+            print(f"  z{j}: x {c['x_range']:4.1f} px, y {c['y_range']:4.1f} px, area {area} → "
                   f"{viz.describe_row_change(c)}; named {named[j][0] if named is not None else '?'} by its "
                   "mutual information")
 
@@ -862,7 +863,8 @@ def plot_latent_paths(ax, history, switched, title):
     for j in range(paths.shape[1]):
         if j in active:
             ax.plot(s, paths[:, j], lw=1.6, color=FACTOR_COLOURS.get(named[j][0]),
-                    ls="--" if named[j][0] == "posY" else "-",  # posX and posY paths often coincide
+                    ls="--" if named[j][0] == "posY" else "-",  # posX and posY paths often coincide:
+                    zorder=3 if named[j][0] == "posY" else 2,   # the dashed one is drawn on top
                     label=f"z{j} {named[j][0]} (on at {on[j]:,})")
         else:
             ax.plot(s, paths[:, j], lw=0.6, color="0.7")
