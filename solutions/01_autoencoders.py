@@ -23,8 +23,10 @@
 # - how the size of the bottleneck trades code length for reconstruction error;
 # - what a 2-D code space looks like when we colour it by the true position of the sprite;
 # - interpolation between two codes;
-# - why decoding *random* codes gives no images: the code distribution of a plain autoencoder
-#   is not one we can sample from. That is the motivation for the VAE of notebook 02.
+# - why decoding *random* codes gives images that are not sprites (blobs, fragments, two pieces
+#   at once; a printed score measures how well they match real sprites): the code distribution
+#   of a plain autoencoder is not one we can sample from. That is the motivation for the VAE of
+#   notebook 02.
 #
 # Reproduces: the autoencoder part (§1.1, Eq. 1) of the source paper
 # `003_9cf833ed4120ca8c.txt` (F. Moga, *Learning disentangled representations with
@@ -80,6 +82,7 @@ print(f"profile {PROFILE}: main autoencoder {STEPS} steps of {BATCH_SIZE} images
 
 # %%
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -87,10 +90,11 @@ from IPython.display import display
 
 from course_lib import exercises, viz
 from course_lib.checkpoints import describe_training, load_or_train
+from course_lib.config import repo_root
 from course_lib.data import DSprites
 from course_lib.models import Autoencoder
 from course_lib.notebook import setup
-from course_lib.quality import best_match_iou
+from course_lib.quality import best_match_iou, ink_centres
 from course_lib.report import headline
 from course_lib.train import fit
 
@@ -299,7 +303,9 @@ reconstruct = exercises.check_autoencoder_reconstruct(reconstruct)
 # minimiser (a larger loss scale only acts like a larger learning rate in SGD; Adam hardly
 # notices). The sum is the one that stays right when we add a KL term in notebook 02: it is
 # $-\log p(x\mid z)$ of a Gaussian decoder with variance ½, up to a constant. Its unit is
-# "squared pixels per image": a value of 10 means about ten wrong pixels.
+# "squared pixels per image": a value of 10 is ten pixels entirely wrong (white drawn black),
+# or forty pixels wrong by half (a grey 0.5 costs $0.5^2 = 0.25$), or many pixels of a grey
+# edge that are each a little wrong.
 #
 # Write `sse_loss(x_hat, x)` returning this scalar.
 
@@ -404,9 +410,13 @@ train_step = exercises.check_train_step(train_step)
 
 # %% [markdown]
 # `course_lib.train` calls a model's `training_step(x, step, optimizers)` once per batch. The
-# small subclass below hands that call to your `train_step`, so every squared-error
-# autoencoder that this notebook trains (the bottleneck experiment of section 4) is trained by
-# your code — or by the library's step, if the checker had to fall back to it.
+# small subclass below hands that call to your `train_step`, so every autoencoder with a
+# linear output that this notebook trains (the linear-output run of section 2 and the
+# bottleneck experiment of section 4) is trained by your code — or by the library's step, if
+# the checker had to fall back to it. The one exception is the sigmoid-output model of
+# section 2: its squared error is taken *after* a sigmoid, which your `train_step` (the
+# squared error of the raw output `model(x)`) does not apply, so it trains with the
+# library's step.
 
 # %%
 class YourStepAutoencoder(Autoencoder):
@@ -420,15 +430,19 @@ class YourStepAutoencoder(Autoencoder):
 # %% [markdown]
 # ### The main autoencoder: shipped
 #
-# The sprite's position and size are learned within a few hundred steps; its *shape* (the
-# corners of a square, the notch of a heart: a handful of pixels) takes thousands more, about
-# 10,000 steps of 64 images, many minutes on a laptop CPU (the cell below prints how long the
-# shipped model took). So the main autoencoder of the quick profile is **shipped** with the
+# A short run already gets the sprite's place and size about right (section 4 checks it for
+# its runs of a few hundred steps); the details of its *shape* (the corners of a square, the
+# notch of a heart: a handful of pixels) come much more slowly. The main
+# autoencoder of the quick profile trains for 10,000 steps of 64 images, many minutes on a
+# laptop CPU (the cell below prints how long the shipped model took), and its loss is still
+# falling at the end (the cell checks it); even then its reconstructions in section 3 are
+# not perfect copies — look at the corners of the squares and the notches of the hearts.
+# So this model is **shipped** with the
 # course: `load_or_train("autoencoder", ...)` loads
 # `data/checkpoints/autoencoder-10000steps-seed0.pt`, trained by the course's own command
 # `python -m course_lib pretrain autoencoder` with exactly the recipe printed below (and the
 # library's training step), and trains it (same recipe) when you change a parameter. The other
-# autoencoders of this notebook are trained here, briefly, with your step.
+# linear-output autoencoders of this notebook are trained here, briefly, with your step.
 #
 # ⚠️ **Heavy cell** when the recipe differs from the shipped one (e.g. another `NUM_LATENTS`).
 
@@ -453,7 +467,7 @@ def fit_autoencoder(num_latents, steps, recon="mse"):
     SWEEP_BATCH_SIZE images with the reconstruction loss ``recon``; returns the TrainResult.
     ``fit`` loads the run from runs/checkpoints/ when this configuration was trained before."""
     torch.manual_seed(SEED)
-    # the squared-error autoencoders train with your train_step; the sigmoid one with the library's
+    # the linear-output autoencoders train with your train_step; the sigmoid one with the library's
     ae = (YourStepAutoencoder if recon == "mse" else Autoencoder)(num_latents=num_latents, recon=recon)
     return fit(ae, ds, steps=steps, batch_size=SWEEP_BATCH_SIZE, lr=LR, seed=SEED, device=device, tag="01")
 
@@ -465,48 +479,104 @@ recipe = main_run.extra["recipe"]
 print("recipe:", {k: recipe[k] for k in ("model", "config", "steps", "batch_size", "lr", "seed")})
 if main_run.extra["source"] == "shipped":
     trained_on = main_run.extra["trained_on"]
-    print(f"loaded the shipped model {main_run.checkpoint}: trained by `python -m course_lib "
+    checkpoint = Path(main_run.checkpoint).resolve()   # printed relative to the repository
+    if checkpoint.is_relative_to(repo_root()):
+        checkpoint = checkpoint.relative_to(repo_root())
+    print(f"loaded the shipped model {checkpoint}: trained by `python -m course_lib "
           f"pretrain autoencoder`, {describe_training(trained_on)}")
 else:
     print(f"trained in {main_run.seconds:.0f} s ({main_run.images_per_second:.0f} images/s on {device})")
-viz.plot_history(main_run.history, keys=("loss",), logy=True,
-                 title=f"autoencoder, D = {NUM_LATENTS}: squared error per image")
+main_loss = np.asarray(main_run.history["loss"])
+tenth = max(1, len(main_loss) // 10)
+print(f"first logged loss {main_loss[0]:.1f} (step {main_run.history['step'][0]}), last {main_loss[-1]:.1f}; "
+      f"below the empty image from the first logged step on: {bool(main_loss.max() < on_pixels.mean())}")
+print("the loss still fell over the last tenth of training:",
+      bool(main_loss[-tenth:].mean() < main_loss[-2 * tenth:-tenth].mean()))
+fig = viz.plot_history(main_run.history, keys=("loss",), logy=True,
+                       title=f"autoencoder, D = {NUM_LATENTS}: squared error per image")
+fig.axes[0].axhline(on_pixels.mean().item(), color="grey", ls="--", label="empty image")
+fig.axes[0].set_ylabel("squared pixels per image")
+fig.axes[0].legend(fontsize=8)
+fig
 
 # %% [markdown]
-# The loss falls within the first logged steps below the empty-image level (printed in the
-# data section), and on to well below it as the network learns *where* the sprite is, then its size and, last, its shape and orientation.
+# When the lines above say `True`, the loss is below the empty-image level (the dashed line)
+# from the first logged step on, and is still falling at the end. One loss curve cannot say
+# *what* the network learns when: a fall of the error may be position, size, orientation or
+# shape. The evidence for an order comes from elsewhere: section 4 checks whether runs of only
+# a few hundred steps already put the sprite at about the right place and size, and section
+# 3's reconstructions show that the fine shape is what even the long run has not finished.
 #
 # ### Why not squash the output with a sigmoid?
 #
 # Pixels lie in $[0, 1]$, so it is tempting to end the decoder with a sigmoid,
 # $\hat x = \operatorname{sigmoid}(\text{logits})$, and keep the same squared error
-# (`Autoencoder(recon="gaussian")`). We train it briefly and compare its loss with the
-# empty-image baseline.
+# (`Autoencoder(recon="gaussian")`). We train it briefly, and next to it the same network with
+# its usual linear output, with the same budget (`MSE_STEPS` steps of `SWEEP_BATCH_SIZE`
+# images each, far fewer than the main model's), and compare both with the empty-image
+# baseline.
 
 # %%
 sigmoid_run = fit_autoencoder(NUM_LATENTS, MSE_STEPS, recon="gaussian")
 sigmoid_ae = sigmoid_run.model.eval()
-with torch.no_grad():
-    brightest = sigmoid_ae.decode_pixels(sigmoid_ae.encode(x_eval[:500].to(device))[0]).max().item()
+linear_run = fit_autoencoder(NUM_LATENTS, MSE_STEPS)            # linear output, the same budget
 sigmoid_error = reconstruction_error(sigmoid_ae, x_eval)
-print(f"through a sigmoid, after {MSE_STEPS} steps: squared error {sigmoid_error:.1f} per image; "
-      f"empty image {on_pixels.mean():.1f}; brightest output pixel {brightest:.2e}")
+linear_error = reconstruction_error(linear_run.model, x_eval)
+print(f"budget of both: {MSE_STEPS} steps of {SWEEP_BATCH_SIZE} images")
+print(f"squared error per image: through a sigmoid {sigmoid_error:.1f}, linear output "
+      f"{linear_error:.1f}, empty image {on_pixels.mean():.1f}")
+with torch.no_grad():
+    xb = x_eval[:500].to(device)
+    logits = sigmoid_ae.decode(sigmoid_ae.encode(xb)[0])
+    x_hat = torch.sigmoid(logits)
+    grad_logit = (2 * (x_hat - xb) * x_hat * (1 - x_hat)).abs()   # |∂ squared error / ∂ logit|
+    sprite = xb > 0.5
+brightest = x_hat.max().item()
+print(f"sigmoid model: brightest output pixel {brightest:.2e}; median logit at sprite pixels "
+      f"{logits[sprite].median():.0f}, at black pixels {logits[~sprite].median():.0f}")
+sprite_share = (grad_logit[sprite].sum() / grad_logit.sum().clamp_min(torch.finfo(torch.float32).tiny)).item()
+print(f"share of the summed |∂loss/∂logit| that comes from the sprite pixels: {sprite_share:.1e} "
+      f"(below one millionth: {sprite_share < 1e-6})")
 sigmoid_stuck = sigmoid_error > 0.95 * on_pixels.mean().item() and brightest < 0.5
-print("stuck at the empty image (error within 5 % of the empty image's, no pixel brighter "
-      f"than 0.5): {sigmoid_stuck}")
-viz.plot_history(sigmoid_run.history, keys=("loss",), logy=True,
-                 title="through a sigmoid: squared error per image")
+print("the sigmoid model is stuck at the empty image (error within 5 % of the empty image's, no "
+      f"pixel brighter than 0.5): {sigmoid_stuck}")
+print("the linear output, with the same budget, ends below half the empty-image error:",
+      linear_error < 0.5 * on_pixels.mean().item())
+print(f"first logged loss through the sigmoid: {sigmoid_run.history['loss'][0]:.0f} "
+      f"(step {sigmoid_run.history['step'][0]}); an output of 0.5 everywhere costs 4096 × 0.5² = 1024")
+fig = viz.plot_history(sigmoid_run.history, keys=("loss",), logy=True,
+                       title=f"squared error per image, {MSE_STEPS} steps of {SWEEP_BATCH_SIZE} images")
+ax = fig.axes[0]
+ax.lines[0].set_label("sigmoid output")
+ax.plot(linear_run.history["step"], linear_run.history["loss"], label="linear output")
+ax.axhline(on_pixels.mean().item(), color="grey", ls="--", label="empty image")
+ax.axhline(4096 * 0.5 ** 2, color="grey", ls=":", label="output 0.5 everywhere")
+ax.set_ylabel("squared pixels per image")
+ax.legend(fontsize=7)
+fig
 
 # %% [markdown]
-# When the last line says `True`, this network has learned to output a black image for every
-# input and stays there: its error is the empty-image baseline, and even its brightest output
-# pixel is dark. Why? Most pixels are black (the share is printed in the data section), so the
-# first steps push every output down. The
-# gradient of the squared error with respect to a logit is $2(\hat x - x)\,\hat x(1-\hat x)$;
-# once $\hat x \approx 0$ everywhere, the factor $\hat x(1 - \hat x)$ kills the signal of the
-# white sprite pixels as well — the sigmoid is *saturated* — and Adam, which normalises the
-# size of its steps, keeps pushing the logits down. With a linear output the gradient is
-# $2(\hat x - x)$: a white pixel drawn black pulls with full strength.
+# When the check above says `True`, the sigmoid network has learned to output a black image
+# for every input and stays there: its error is the empty-image baseline, and even its
+# brightest output pixel is dark. Its loss curve starts near $4096 \times 0.5^2 = 1024$ (the
+# dotted line): the untrained decoder's logits are close to 0 and $\operatorname{sigmoid}(0) = 0.5$,
+# so every pixel, black or white, costs $0.5^2$. It then drops to the empty image (dashed)
+# and stays there, while the linear output, trained with the same budget, goes on down (a
+# line above says whether it ends below half the empty-image error).
+#
+# Why? The gradient of the squared error with respect to a logit is
+# $2(\hat x - x)\,\hat x(1-\hat x)$. Most pixels are black (the share is printed in the data
+# section), so the first steps follow them and push the logits down everywhere, the sprite's
+# pixels included. As a logit goes far below 0, $\hat x(1 - \hat x) \approx \hat x$ goes to 0:
+# the sigmoid is *saturated*, and a white sprite pixel drawn black, which should pull hardest,
+# hardly pulls at all (in float32 the sigmoid of a logit below −104 rounds to exactly 0, and
+# so does its gradient). The printed lines show how far this run went: the median logit of
+# the sprite pixels, and their share of the gradient (when it is below one millionth, the
+# sprite has in effect no say in the update). What is left of the gradient comes from the
+# black pixels that are still slightly grey, and it says "darker". Adam divides each parameter's step by the typical size of that parameter's
+# gradient, so even this tiny gradient moves the weights by full-size steps — but in the
+# direction it points, "darker still", never "brighter where the sprite is". With a linear
+# output the gradient is $2(\hat x - x)$: a white pixel drawn black pulls with full strength.
 #
 # A sigmoid output does work with the Bernoulli cross-entropy
 # $-\sum_i [x_i \log\hat x_i + (1-x_i)\log(1-\hat x_i)]$, whose gradient with respect to the
@@ -525,12 +595,12 @@ fig
 
 # %% [markdown]
 # Top row: images the model was evaluated on; bottom row: their reconstructions. The error
-# above counts the wrong pixels per image: compare it with the empty-image baseline. Look at
-# what comes back: position and size are the first things an autoencoder learns, then
-# orientation and the shape (the corners of a square, the elongation of an ellipse); the
-# hearts are the hardest, since their notch is a handful of pixels, and after a moderate
-# budget they tend to come out rounded. The bottleneck experiment below shows what a short
-# run gives.
+# above is in squared pixels per image (whole wrong pixels, or many partly wrong grey edge
+# pixels): compare it with the empty-image baseline. Look at what comes back: position and
+# size match; the shape is where the reconstructions still differ (the corners of a square,
+# the elongation of an ellipse); the hearts are the hardest, since their notch is a handful
+# of pixels, and they tend to come out rounded. The bottleneck experiment below shows what a
+# short run gives.
 #
 # ## 4. How small can the bottleneck be?
 #
@@ -571,12 +641,38 @@ viz.save_figure(fig, "01_bottleneck.png")
 fig
 
 # %% [markdown]
-# One number (D = 1) cannot hold both coordinates of the sprite: the network must trade posX
-# against posY, and the error stays high. Two numbers can hold the position; larger codes add
-# room for scale, shape and orientation. The printed shares say what each larger code buys:
-# when the last one is small, the largest code hardly beats the next smaller one, and the
-# short training budget, not the code size, is what limits it.
+# One real number *could* hold both coordinates: the 32 × 32 = 1024 positions fit on a line,
+# numbered row by row. But such a code is not smooth: positions that are neighbours on the
+# screen (one row apart) get code values far apart, and the decoder would have to jump
+# between very different images for nearby code values. A network of smooth layers trained
+# by small gradient steps does not find such a code, and with D = 1 the error stays well
+# above that of D = 2. Two numbers can hold the position smoothly; larger codes add room for
+# scale, shape and orientation. Every code size here had the same short budget
+# (`SWEEP_STEPS` steps, printed in the parameters), D = 1 included, so part of each error is
+# the budget. The printed shares say what each larger code buys: when the last one is small,
+# the largest code hardly beats the next smaller one, and the short training budget, not the
+# code size, is what limits it.
 #
+# How far did these short runs get? For the largest code of the sweep and the main model, we
+# compare 500 of the evaluation images with their reconstructions: the distance between the
+# centres of their ink (in pixels) and the ratio of their numbers of inked pixels (intensity
+# ≥ 0.5). We call place and size "about right" when the median distance is below 2 pixels and
+# the median ratio between 0.75 and 1.25; what such a model still gets wrong is mostly the
+# outline: shape, orientation and blurred edges.
+
+# %%
+with torch.no_grad():
+    for label, net in ((f"D = {max(BOTTLENECKS)}, {SWEEP_STEPS} steps of {SWEEP_BATCH_SIZE}",
+                        results[max(BOTTLENECKS)].model.eval()),
+                       (f"main model, {STEPS} steps of {BATCH_SIZE}", ae)):
+        recon_pixels = reconstruct(net, x_eval[:500].to(device)).cpu()
+        centre_gap = (ink_centres(recon_pixels) - ink_centres(x_eval[:500])).norm(dim=1)
+        area_ratio = (recon_pixels >= 0.5).flatten(1).sum(1) / on_pixels[:500]
+        about_right = bool(centre_gap.nanmedian() < 2 and 0.75 < area_ratio.median() < 1.25)
+        print(f"{label:<32} median distance of the ink centres {centre_gap.nanmedian():.2f} px, "
+              f"median ratio of inked pixels {area_ratio.median():.2f}; about right: {about_right}")
+
+# %% [markdown]
 # ## 5. A 2-D code, coloured by the true position
 #
 # With D = 2 we can draw the code of every evaluation image. Colouring the points by the
@@ -681,6 +777,8 @@ grid = np.linspace(-4, 4, 200)
 for j, ax in enumerate(axes[:2]):
     ax.hist(codes[:, j].numpy(), bins=50, density=True, alpha=0.7, label=f"codes $z_{j}$")
     ax.plot(grid, np.exp(-grid**2 / 2) / math.sqrt(2 * math.pi), "k--", label="N(0, 1)")
+    ax.set_xlabel(f"$z_{j}$")
+    ax.set_ylabel("density")
     ax.set_title(f"code value {j}")
     ax.legend(fontsize=8)
 prior_draws = torch.randn(len(codes), 2, generator=torch.Generator().manual_seed(SEED + 7))
@@ -775,9 +873,9 @@ fig
 # %%
 summary = [
     ("AEs use an MSE loss (Eq. 1)",
-     f"{recon_error:.1f} squared pixels/image at D={NUM_LATENTS} after {STEPS:,} steps (empty image "
-     f"{on_pixels.mean():.1f}); through a sigmoid the same loss stalls at {sigmoid_error:.1f} "
-     f"after {MSE_STEPS} steps"),
+     f"{recon_error:.1f} squared pixels/image at D={NUM_LATENTS} after {STEPS:,} steps of {BATCH_SIZE} "
+     f"(empty image {on_pixels.mean():.1f}); with {MSE_STEPS} steps of {SWEEP_BATCH_SIZE}: "
+     f"{linear_error:.1f} with a linear output, {sigmoid_error:.1f} through a sigmoid"),
     ("too small a latent space loses information",
      "; ".join(f"D={d}: {e:.1f}" for d, e in sweep.items())
      + f" after {SWEEP_STEPS:,} steps of {SWEEP_BATCH_SIZE} (empty image: {on_pixels.mean():.1f})"),

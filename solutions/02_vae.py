@@ -69,19 +69,23 @@ print(f"profile {PROFILE}: VAEs with D = {NUM_LATENTS}, {STEPS} steps of {BATCH_
 
 # %%
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 from IPython.display import display
+from matplotlib import colormaps
 from torch.distributions import Normal
 from torch.distributions import kl_divergence as torch_kl
 
 from course_lib import exercises, viz
+from course_lib.checkpoints import find_shipped, load_or_train, recipe
+from course_lib.config import repo_root
 from course_lib.data import DSprites
 from course_lib.losses import bernoulli_recon, kl_normal
 from course_lib.models import VAE, Autoencoder
 from course_lib.notebook import setup
-from course_lib.quality import best_match_iou
+from course_lib.quality import best_match_iou, ink_blobs
 from course_lib.report import headline
 from course_lib.train import fit
 
@@ -113,9 +117,12 @@ device = setup(SEED, DEVICE, PROFILE)
 #
 # **The KL form** (the source paper's derivation, §1.2). Write
 # $\log p_\theta(x) = \mathbb E_q[\log p_\theta(x)]$ (it does not depend on $z$) and
-# $p_\theta(x) = p_\theta(x, z) / p_\theta(z\mid x)$:
+# $p_\theta(x) = p_\theta(x, z) / p_\theta(z\mid x)$, then multiply and divide by
+# $q_\phi(z\mid x)$ inside the logarithm and split it into two terms:
 #
-# $$\log p_\theta(x) = \mathbb E_q\!\left[\log \frac{p_\theta(x, z)}{q_\phi(z\mid x)}\right]
+# $$\log p_\theta(x) = \mathbb E_q\!\left[\log \frac{p_\theta(x, z)}{p_\theta(z\mid x)}\right]
+#   = \mathbb E_q\!\left[\log \frac{p_\theta(x, z)\,q_\phi(z\mid x)}{p_\theta(z\mid x)\,q_\phi(z\mid x)}\right]
+#   = \mathbb E_q\!\left[\log \frac{p_\theta(x, z)}{q_\phi(z\mid x)}\right]
 #   + \mathbb E_q\!\left[\log \frac{q_\phi(z\mid x)}{p_\theta(z\mid x)}\right]
 #   = \operatorname{ELBO}(x) + \operatorname{KL}\big(q_\phi(z\mid x)\,\|\,p_\theta(z\mid x)\big).$$
 #
@@ -229,9 +236,11 @@ print("largest |ours − Monte Carlo (100,000 samples)|:",
 # $\partial z/\partial \log\sigma^2 = \tfrac12\sigma\varepsilon$. `torch.distributions` makes the
 # same distinction: `sample()` is cut from the graph, `rsample()` is reparameterised.
 #
-# Two details where the source paper slips (§1.2): it writes $z = \varepsilon\,\sigma^2 + \mu$
-# and calls $\varepsilon$ "standard uniform". The scale is the standard deviation $\sigma$, not
-# the variance, and $\varepsilon$ is standard *normal*; with either slip $z$ does not follow
+# Two details where the source paper slips (§1.2): it writes $z = \varepsilon\,\sigma^2 + \mu$,
+# and it is inconsistent about $\varepsilon$: the same sentence writes $\epsilon \sim N(0, 1)$
+# and says that this layer "samples from a standard uniform distribution". The scale is the
+# standard deviation $\sigma$, not the variance, and $\varepsilon$ must be standard *normal*
+# (its $N(0, 1)$, not the uniform); with either slip $z$ does not follow
 # $\mathcal N(\mu, \sigma^2)$.
 
 # %%
@@ -382,23 +391,38 @@ torch.manual_seed(SEED)  # the initial weights
 vae_run = fit(YourVAE(num_latents=NUM_LATENTS), ds, steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED,
               device=device, tag="02")
 vae = vae_run.model.eval()
-print(f"loaded the finished run {vae_run.checkpoint}" if vae_run.extra["loaded"] else
+checkpoint = Path(vae_run.checkpoint).resolve()   # printed relative to the repository
+if checkpoint.is_relative_to(repo_root()):
+    checkpoint = checkpoint.relative_to(repo_root())
+print(f"loaded the finished run {checkpoint}" if vae_run.extra["loaded"] else
       f"trained in {vae_run.seconds:.0f} s ({vae_run.images_per_second:.0f} images/s)")
 display(viz.plot_history(vae_run.history, keys=("recon", "kl"), logy=True,
                          title="VAE (sum over pixels): reconstruction and KL (nats/image)"))
-kl_curve = vae_run.history["kl"]
-print(f"KL: {kl_curve[0]:.2f} nats at the first log (step {vae_run.history['step'][0]}), "
-      f"{max(kl_curve):.2f} at most, {kl_curve[-1]:.2f} at the end; reconstruction: "
-      f"{vae_run.history['recon'][0]:.0f} → {vae_run.history['recon'][-1]:.0f} nats")
+kl_curve, kl_steps = np.asarray(vae_run.history["kl"]), vae_run.history["step"]
+kl_low, kl_high = int(np.argmin(kl_curve)), int(np.argmax(kl_curve))
+print(f"KL: {kl_curve[0]:.2f} nats at the first log (step {kl_steps[0]}), lowest {kl_curve[kl_low]:.2f} "
+      f"(step {kl_steps[kl_low]}), highest {kl_curve[kl_high]:.2f} (step {kl_steps[kl_high]}), {kl_curve[-1]:.2f} at the "
+      f"end; reconstruction: {vae_run.history['recon'][0]:.0f} → {vae_run.history['recon'][-1]:.0f} nats")
+print("the KL first falls below its first logged value, then rises:", bool(0 < kl_low < kl_high))
 
 # %% [markdown]
-# The reconstruction term falls while the KL *rises* (the line above gives both ends): an
-# untrained encoder's code is worth nothing to the decoder, so the cheapest start is
-# KL ≈ 0 and the average image; encoding the position pays for its KL soon after. Each nat of
-# KL must buy more than a nat of reconstruction.
+# The reconstruction term falls while the KL, after a dip, *rises* (the lines above give its
+# first, lowest, highest and last values). In the first steps, when the last line says `True`,
+# the KL falls further: the untrained encoder's codes differ from image to image at random,
+# which costs KL and buys nothing from a decoder that cannot read them yet, so the cheapest
+# start is KL ≈ 0 and the average image. Encoding the position pays for its KL soon after.
+# At β = 1 a nat of KL is worth keeping only if it buys at least a nat of reconstruction.
 
 # %%
-display(viz.plot_kl_per_latent(vae_run.history, title="KL of each latent during training (nats)"))
+fig = viz.plot_kl_per_latent(vae_run.history, title="KL of each latent during training (nats)")
+ax = fig.axes[0]
+ranked = ax.get_lines()                  # drawn from the largest final KL to the smallest
+for rank, line in enumerate(ranked):
+    line.set_color(colormaps["viridis"](0.9 * rank / max(1, len(ranked) - 1)))
+    line.set_linestyle(("-", "--", ":")[rank % 3])
+ax.legend(fontsize="small", ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+          title="by final KL,\nlargest first", title_fontsize="small")
+display(fig)
 final_kl = np.asarray(vae_run.history["kl_per_latent"][-1])
 print(f"latents with KL > 0.1 nat at the end of training: {int((final_kl > 0.1).sum())} of "
       f"{NUM_LATENTS} (smallest KL {final_kl.min():.2f} nats)")
@@ -407,8 +431,18 @@ print(f"latents with KL > 0.1 nat at the end of training: {int((final_kl > 0.1).
 # Each curve is one latent's KL, averaged over the batch: the price the ELBO pays for what that
 # latent says about the image, and an upper bound on the information it carries (source paper
 # 001: "the KL term is an upper bound of the amount of transmitted information"). The bound
-# need not be tight: averaged over the images, the KL is the information $I(x; z)$ plus
-# $D_{KL}(q(z)\,\|\,p(z))$, how far the codes of all images together lie from the prior
+# need not be tight. Call $q(z) = \frac1N \sum_{n=1}^N q_\phi(z\mid x_n)$ the **aggregate
+# posterior**: the distribution of the codes of all $N$ images together (the Gaussians of
+# all images, mixed with equal weights). Call $I(x; z)$ the **mutual information** between an
+# image $x$ drawn from the data and its code $z \sim q_\phi(z\mid x)$: how many nats the code
+# tells, on average, about which image it came from,
+# $I(x; z) = \mathbb E_x\big[\operatorname{KL}(q_\phi(z\mid x)\,\|\,q(z))\big]$. Averaged over
+# the images, the KL then splits into two terms,
+#
+# $$\mathbb E_x\big[\operatorname{KL}(q_\phi(z\mid x)\,\|\,p(z))\big]
+#   = I(x; z) + \operatorname{KL}\big(q(z)\,\|\,p(z)\big),$$
+#
+# the information, plus how far the codes of all images together lie from the prior
 # (notebook 05 splits this further). dSprites has 737,280 images, so no code can carry more
 # than $\log 737{,}280 \approx 13.5$ nats about which image it saw, and a total KL above that
 # is at least partly the second term. A latent whose KL stays at 0
@@ -429,8 +463,11 @@ print(f"latents with KL > 0.1 nat at the end of training: {int((final_kl > 0.1).
 # colour images). One nat of KL now has to buy 4096 nats of reconstruction. The source paper's
 # conclusion: the model outputs a mean image, with a posterior mean that is always zero.
 #
-# We train the **same** model — same seed, same steps, same data — with
-# `VAE(reduction="mean")` and measure both with the same yardstick.
+# We train the same network — same architecture, seed, steps and data — with the mean, as the
+# library's `VAE(reduction="mean")`. It is the library's VAE, not `YourVAE`: only the
+# reduction of the reconstruction term differs from the model of section 5, whose loss
+# section 5 checked to be the library's sum-reduction loss. We measure both with the same
+# yardstick.
 #
 # ⚠️ **Heavy cell**: a second VAE training run.
 
@@ -468,12 +505,20 @@ rows = [("reconstruction −log p(x|z=μ) (nats/image)", "recon", "{:.1f}"),
         ("mean |μ|", "mean_abs_mu", "{:.3f}"),
         ("mean log σ²", "mean_logvar", "{:.3f}"),
         ("pixel std of reconstructions across images", "spread", "{:.4f}")]
+
+
+def no_minus_zero(fmt, value):
+    """``fmt.format(value)``, with a value that rounds to zero printed without a minus sign."""
+    text = fmt.format(value)
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 print(f"{'':<44} {'sum over pixels':>16} {'mean over pixels':>17}")
 for label, key, fmt in rows:
-    print(f"{label:<44} {fmt.format(stats['sum over pixels'][key]):>16} "
-          f"{fmt.format(stats['mean over pixels'][key]):>17}")
-print("KL per latent (nats), sum: ", " ".join(f"{v:.2f}" for v in stats["sum over pixels"]["kl_per_latent"]))
-print("KL per latent (nats), mean:", " ".join(f"{v:.2f}" for v in stats["mean over pixels"]["kl_per_latent"]))
+    print(f"{label:<44} {no_minus_zero(fmt, stats['sum over pixels'][key]):>16} "
+          f"{no_minus_zero(fmt, stats['mean over pixels'][key]):>17}")
+print("KL per latent (nats), sum: ", " ".join(no_minus_zero("{:.2f}", v) for v in stats["sum over pixels"]["kl_per_latent"]))
+print("KL per latent (nats), mean:", " ".join(no_minus_zero("{:.2f}", v) for v in stats["mean over pixels"]["kl_per_latent"]))
 collapsed = bool((stats["mean over pixels"]["kl_per_latent"] < 0.1).all())
 print("the mean-over-pixels VAE has collapsed (every latent's KL below 0.1 nat):", collapsed)
 print("its reconstructions vary across images less than a tenth as much as the summed VAE's:",
@@ -497,23 +542,35 @@ for tag, st in stats.items():
 # $-\infty$. With a pure KL pressure the optimum of
 # $\tfrac12(\mu^2 + \sigma^2 - \log\sigma^2 - 1)$ for an unused latent is $\mu = 0$,
 # $\log\sigma^2 = 0$; compare the mean |μ| and mean log σ² of the collapsed model in the table
-# with 0. A log-variance running to $-\infty$ would make the KL grow without bound. (The
-# source paper trained the capacity-controlled objective $\gamma\,|\operatorname{KL} - C|$ of
-# Burgess et al., which pulls the KL *up* to $C$ — shrinking $\sigma$ is one way to buy that KL
-# without using $\mu$; see notebook 04.)
+# with 0. A log-variance running to $-\infty$ would make the KL grow without bound. (Source
+# paper 001 does not name, in §2.2, the objective of the run that made the mistake. Its §2.3
+# says that before finding the mistake it "tried to rethink the constraints on the
+# KL-divergence" of Burgess et al., whose objective "uses absolute value",
+# $\gamma\,|\operatorname{KL} - C|$, and that a hinge penalty in its place "helps the training
+# process of the mistake setting" and "helps to prevent log variance goes to negative
+# infinity". We infer that the mistaken run trained this capacity-controlled objective, which
+# pulls the KL *up* to $C$ — shrinking $\sigma$ is one way to buy that KL without using
+# $\mu$; see notebook 04.)
 
 # %%
 pick = x_eval[:10]
-fig = viz.show_images(torch.cat([pick, viz.reconstruct(vae, pick), viz.reconstruct(vae_mean, pick)]),
-                      nrow=10, title="originals; VAE with the sum over pixels; VAE with the mean over pixels")
+mean_recon = viz.reconstruct(vae_mean, pick)
+print(f"brightest pixel of the mean-over-pixels reconstructions: {mean_recon.max():.2f} (white is 1)")
+fig = viz.show_images(torch.cat([pick, viz.reconstruct(vae, pick), mean_recon,
+                                 mean_recon / mean_recon.max().clamp_min(1e-6)]),
+                      nrow=10, title="originals; VAE with the sum over pixels; VAE with the mean over pixels "
+                                     "(faint: its mean image is faint); the same, contrast-stretched "
+                                     "(divided by its brightest pixel)")
 viz.save_figure(fig, "02_reconstructions_sum_vs_mean.png")
 fig
 
 # %% [markdown]
-# The middle row should follow each sprite (position and size; fine shape takes longer
-# training). When the check above found the mean model collapsed, the bottom row is the same
-# blurry average for every input: posterior collapse caused by a single `mean` where a `sum`
-# belonged.
+# The second row should follow each sprite (position and size; fine shape takes longer
+# training). When the check above found the mean model collapsed, the third row is the same
+# blurry average for every input, drawn on the same scale as the others: it is faint because
+# the mean image is (its brightest pixel is printed above). The fourth row shows the same
+# images contrast-stretched, so that their shape can be seen: posterior collapse caused by a
+# single `mean` where a `sum` belonged.
 #
 # ## 7. The KL of each latent
 
@@ -540,7 +597,16 @@ fig
 # decoding the same codes, and measure
 # each sample's soft intersection over union with the best-matching of many real dSprites
 # images (1: a copy of a real image, 0: an empty image; see notebook 01). (Like notebook
-# 01's, this autoencoder is trained with the squared error.)
+# 01's, this autoencoder is trained with the squared error.) A second ruler counts the pieces
+# of ink in each decoded image (pixels of intensity ≥ 0.5, joined through their 8 neighbours;
+# `course_lib.quality.ink_blobs`): a real dSprites image is exactly one piece, a faint
+# sample has none, a doubled or broken one has two or more.
+#
+# This comparison is **not at equal training budget**: the VAE trains for `STEPS` steps, the
+# autoencoder for `AE_STEPS` (the table prints both budgets), so part of a difference may be
+# training length. A third decoder separates the two when it is available without training:
+# notebook 01's main autoencoder, shipped with the course and trained on many more images
+# than this VAE.
 #
 # ⚠️ **Heavy cell** when no autoencoder checkpoint exists yet.
 
@@ -548,39 +614,79 @@ fig
 torch.manual_seed(SEED)
 ae = fit(Autoencoder(num_latents=NUM_LATENTS, recon="mse"), ds, steps=AE_STEPS, batch_size=BATCH_SIZE, lr=LR,
          seed=SEED, device=device, tag="02").model.eval()
-
+decoders = {"VAE (sum)": (vae, STEPS, BATCH_SIZE), "VAE (mean)": (vae_mean, STEPS, BATCH_SIZE),
+            "autoencoder": (ae, AE_STEPS, BATCH_SIZE)}
+# notebook 01's main autoencoder, when its recipe is shipped (nothing to train)
+long_recipe = recipe("autoencoder", PROFILE, num_latents=NUM_LATENTS, seed=SEED)
+if PROFILE == "smoke" or find_shipped(long_recipe) is not None:
+    long_ae = load_or_train("autoencoder", profile=PROFILE, device=device, num_latents=NUM_LATENTS, seed=SEED,
+                            progress=False).model.eval()
+    decoders["autoencoder of notebook 01"] = (long_ae, long_recipe["steps"], long_recipe["batch_size"])
+else:
+    print("notebook 01's autoencoder is not shipped for these parameters: it is left out")
 
 bank = ds.images(ds.sample_classes(profiles.pick(PROFILE, smoke=256, quick=20_000, full=100_000),
                                    generator=torch.Generator().manual_seed(SEED + 2000)))
 z_prior = torch.randn(16, NUM_LATENTS, generator=torch.Generator().manual_seed(SEED + 3000))
-samples = {}
-with torch.no_grad():
-    for name, model in [("VAE (sum)", vae), ("VAE (mean)", vae_mean), ("autoencoder", ae)]:
+NUM_DRAWS = profiles.pick(PROFILE, smoke=64, quick=1000, full=1000)    # draws for the ink-piece ruler
+z_many = torch.randn(NUM_DRAWS, NUM_LATENTS, generator=torch.Generator().manual_seed(SEED + 3001))
+samples, distance, pieces = {}, {}, {}
+print(f"{'decoder fed z ~ N(0, I)':<27} {'trained on':>26} {'median IoU':>11}   pieces of ink "
+      f"in {NUM_DRAWS} draws: one / none / two or more")
+for name, (model, steps, batch) in decoders.items():
+    with torch.no_grad():
         samples[name] = model.decode_pixels(z_prior.to(device)).cpu()
-print(f"{'decoder fed z ~ N(0, I)':<26} {'median IoU with the best-matching real image':>45}")
-distance = {}
-for name, img in samples.items():
-    distance[name] = best_match_iou(img, bank).median().item()
-    print(f"{name:<26} {distance[name]:>45.2f}")
+        many = torch.cat([model.decode_pixels(z.to(device)).cpu() for z in z_many.split(500)])
+    distance[name] = best_match_iou(samples[name], bank).median().item()
+    blobs = ink_blobs(many)
+    pieces[name] = [(blobs == 1).double().mean().item(), (blobs == 0).double().mean().item(),
+                    (blobs >= 2).double().mean().item()]
+    print(f"{name:<27} {f'{steps:,} steps × {batch} images':>26} {distance[name]:>11.2f}   "
+          + " / ".join(f"{share:.0%}" for share in pieces[name]))
 headline("prior samples, VAE: median IoU with the best-matching real image", distance["VAE (sum)"], ".2f")
 headline("prior samples, AE: median IoU with the best-matching real image", distance["autoencoder"], ".2f")
+shown_rows = [name for name in decoders if name != "VAE (mean)"]
+for name in shown_rows:
+    print(f"pieces of ink in the 16 shown samples, {name + ':':<28}",
+          " ".join(str(int(k)) for k in ink_blobs(samples[name])))
+log_images = math.log(len(ds))
+mismatch = max(0.0, stats["sum over pixels"]["kl"] - log_images)
+print(f"the VAE's total KL, {stats['sum over pixels']['kl']:.1f} nats (section 6), minus the most a code can "
+      f"carry, log {len(ds):,} = {log_images:.1f} nats: its codes' mismatch with N(0, I) is at least "
+      f"{mismatch:.1f} nats")
 vae_samples_better = distance["VAE (sum)"] > distance["autoencoder"]
-print("the VAE's prior samples match real sprites better than the autoencoder's:", vae_samples_better)
-fig = viz.show_images(torch.cat([samples["VAE (sum)"], samples["autoencoder"]]), nrow=16,
-                      title="the same 16 codes z ~ N(0, I) decoded by the VAE (top) and the autoencoder (bottom)")
+print(f"the VAE's prior samples match real sprites better than the autoencoder's (trained on "
+      f"{STEPS / AE_STEPS:.3g}× fewer images than the VAE):", vae_samples_better)
+if "autoencoder of notebook 01" in decoders:
+    _, long_steps, long_batch = decoders["autoencoder of notebook 01"]
+    print(f"... and better than notebook 01's autoencoder's (trained on "
+          f"{long_steps * long_batch / (STEPS * BATCH_SIZE):.3g}× more images than the VAE):",
+          distance["VAE (sum)"] > distance["autoencoder of notebook 01"])
+fig = viz.show_images(torch.cat([samples[name] for name in shown_rows]), nrow=16,
+                      title="the same 16 codes z ~ N(0, I), decoded by (rows from the top): " + "; ".join(shown_rows))
 viz.save_figure(fig, "02_prior_samples_vae_vs_ae.png")
 fig
 
 # %% [markdown]
-# Look at the top row: a VAE's prior samples should be single sprites — blurry ones, some faint
-# or smeared after a short training — at plausible positions and sizes, because the KL term
-# pulled the codes of the training images onto $\mathcal N(0, I)$ and the noise of the
-# reparameterisation taught the decoder a whole neighbourhood of each code. Nothing did that
-# for the autoencoder, which may decode the same codes into smears, doubled sprites or shapes
-# that dSprites does not contain; the line above says whether, in this run, the IoU ranks the
-# VAE's samples first (the longer-trained autoencoder of notebook 01, section 7, shows how far
-# its codes are from $\mathcal N(0, I)$). A collapsed VAE (not shown) decodes every code into
-# the same faint mean image, which matches no real sprite.
+# Look at the top row with the piece counts printed for it: most of the VAE's prior samples
+# are single sprites — blurry ones after a short training — at plausible positions and sizes,
+# but not all of them: some come out too faint to count (no piece) and some in two pieces, and
+# the shares over many draws say how often. The KL term pulls the codes of the training images
+# *towards* $\mathcal N(0, I)$, and the noise of the reparameterisation taught the decoder a
+# whole neighbourhood of each code. The pull is not complete: as section 5 argued, a total KL
+# above the information a code can carry is a mismatch between the codes of all images and the
+# prior, and a line above puts a floor under it for this VAE. Prior draws that land where few
+# training codes lie are a likely source of the faint and doubled samples. The autoencoder was
+# never pulled towards the prior at all, and decodes the same codes into smears, doubled
+# sprites or shapes that dSprites does not contain.
+#
+# The table prints each decoder's budget: with the default parameters the VAE trained on more
+# images than the autoencoder beside it, so that comparison mixes the prior's effect with
+# training length. Notebook 01's autoencoder, when it is in the table, trained on many more
+# images than the VAE: when the last line says `True`, even that much longer training does not
+# give an autoencoder prior samples that match real sprites as well as the VAE's, so training
+# length alone does not explain the difference. A collapsed VAE (not shown) decodes every
+# code into the same faint mean image, which matches no real sprite.
 #
 # ## Summary: the source papers' statements and our numbers
 
@@ -591,8 +697,9 @@ summary = [
      "checked on a 1-D Gaussian model: gap = KL(q ‖ posterior) up to Monte Carlo noise"),
     ("003: KLD = -0.5 Σ(1 + log σ² − μ² − σ²)",
      "derived; equals torch.distributions' KL to float precision"),
-    ("003: z = ε·σ² + μ with ε standard uniform",
-     "wrong: z = μ + σ·ε with ε ~ N(0, I); the checker rejects both slips (its unit tests check it)"),
+    ("003: z = ε·σ² + μ, ε ~ N(0, 1) and 'standard uniform'",
+     "z = μ + σ·ε with ε ~ N(0, I): σ, not σ²; normal, not uniform; the checker rejects both slips "
+     "(its unit tests check it)"),
     ("003: loss = BCE summed + KLD",
      f"VAE after {STEPS} steps: recon {s_sum['recon']:.1f} nats, KL {s_sum['kl']:.1f} nats, "
      f"{s_sum['active']} latents with KL > 0.1"),
@@ -603,11 +710,12 @@ summary = [
      f"mean |μ| = {s_mean['mean_abs_mu']:.3f} (sum: {s_sum['mean_abs_mu']:.3f})"),
     ("001: log-variance goes to −∞",
      f"{'not' if s_mean['mean_logvar'] > -1 else 'yes'} with the plain VAE: mean log σ² = "
-     f"{s_mean['mean_logvar']:.3f} (the prior's 0)"),
+     f"{no_minus_zero('{:.3f}', s_mean['mean_logvar'])} (the prior's 0)"),
     ("003: VAE can generate from N(0, I)",
      f"prior samples' median IoU with the best-matching real image: VAE "
-     f"{distance['VAE (sum)']:.2f}, autoencoder {distance['autoencoder']:.2f}, collapsed VAE "
-     f"{distance['VAE (mean)']:.2f}"),
+     f"{distance['VAE (sum)']:.2f} ({STEPS:,} steps), autoencoder {distance['autoencoder']:.2f} "
+     f"({AE_STEPS:,} steps), collapsed VAE {distance['VAE (mean)']:.2f}; one piece of ink: VAE "
+     f"{pieces['VAE (sum)'][0]:.0%}, autoencoder {pieces['autoencoder'][0]:.0%}"),
 ]
 print(f"{'source papers say':<58} | ours ({PROFILE} profile)")
 print("-" * 150)
