@@ -55,7 +55,7 @@ def test_evaluate_columns_and_recon_only_where_it_applies():
     torch.manual_seed(0)
     vae = build_model("vae", num_latents=4).eval()
     row = leaderboard.evaluate(vae, ds, classes, n_votes=4)
-    assert set(row) == set(leaderboard.METRIC_COLUMNS)
+    assert set(row) == set(leaderboard.METRIC_COLUMNS) | {leaderboard.ACTIVE_DIMS}
     x = ds.images(classes)
     with torch.no_grad():
         expected = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -63,6 +63,33 @@ def test_evaluate_columns_and_recon_only_where_it_applies():
     assert row["recon"] == pytest.approx(float(expected), rel=1e-5)
     gan = leaderboard.build_entry("InfoGAN (Q)", steps=5).eval()
     assert math.isnan(leaderboard.evaluate(gan, ds, classes, scores=False)["recon"])
+
+
+def test_evaluate_counts_the_dimensions_that_the_factorvae_score_keeps():
+    """A code with two informative dimensions, one constant and one collapsed (std far below 5 %
+    of the largest): the FactorVAE score keeps 2 of 4, and `evaluate` reports that m."""
+    ds = DSprites()
+    classes = ds.sample_classes(200, torch.Generator().manual_seed(2))
+
+    class Fixed(torch.nn.Module):
+        model_name = "fixed"
+
+        def __init__(self):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))   # gives evaluate a device
+
+        def encode(self, x):
+            rows, cols = x.sum(dim=(1, 3)), x.sum(dim=(1, 2))          # [N, 64] ink per row / column
+            pos = torch.arange(64, dtype=x.dtype)
+            y = (rows * pos).sum(1) / rows.sum(1).clamp_min(1)         # centre of the ink: posY
+            x_ = (cols * pos).sum(1) / cols.sum(1).clamp_min(1)        # and posX
+            z = torch.stack([y, x_, torch.full_like(y, 3.0), 1e-4 * x_], dim=1)
+            return z + self.anchor, None
+
+    row = leaderboard.evaluate(Fixed(), ds, classes, n_votes=8)
+    assert row[leaderboard.ACTIVE_DIMS] == 2
+    assert math.isnan(row["recon"])   # no decoder: nothing reconstructed
+    assert leaderboard.ACTIVE_DIMS not in leaderboard.table_row("fixed", 1, "here", row, seed=0, chosen="x")
 
 
 def test_recon_of_a_squared_error_autoencoder_scores_its_intensities_not_logits():
@@ -99,6 +126,12 @@ def test_figure_puts_each_rows_budget_beside_its_name_best_on_top():
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["VAE · 200 steps", "no budget", "hinge · 120,000 steps"]  # barh draws bottom-up
     assert [round(p.get_width(), 2) for p in ax.patches] == [0.01, 0.1, 0.26]
+    assert ax.get_legend() is None and "not a ranking" in ax.get_title()
+    # a row whose seed was picked with the true factors is hatched, and the legend says why
+    rows[1]["chosen"], rows[0]["chosen"] = "best MIG of 20 seeds", leaderboard.NOT_SELECTED
+    ax = leaderboard.leaderboard_figure(rows).axes[0]
+    assert [bool(p.get_hatch()) for p in ax.patches] == [False, False, True]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["seed chosen with the true factors"]
 
 
 def _best_shipped(recipe_name, budget, match=None, above=None):
@@ -210,12 +243,71 @@ def test_table_rows_show_the_training_budget(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown leaderboard entry"):
         leaderboard.training_steps("nope", 5)
 
-    row = leaderboard.table_row("VAE", 7, "cached", {"MIG": 0.1, "recon": 50.0})
+    row = leaderboard.table_row("VAE", 7, "cached", {"MIG": 0.1, "recon": 50.0}, seed=3,
+                                chosen=leaderboard.NOT_SELECTED)
     assert tuple(row) == leaderboard.TABLE_COLUMNS
-    assert row["steps"] == 7 and row["MIG"] == 0.1 and math.isnan(row["SAP"])
+    assert row["steps"] == 7 and row["seed"] == 3 and row["MIG"] == 0.1 and math.isnan(row["SAP"])
     header = leaderboard.markdown_table([row]).splitlines()[0]
-    assert header.startswith("| model | steps | source | recon | MIG |")
-    assert "| VAE | 7 | cached |" in leaderboard.markdown_table([row])
+    assert header.startswith("| model | steps | seed | chosen | source | recon | MIG |")
+    assert "| VAE | 7 | 3 | not selected | cached |" in leaderboard.markdown_table([row])
+    # the steps column sorts like any score
+    short = leaderboard.table_row("AE", 200, "cached", {}, seed=0, chosen=leaderboard.NOT_SELECTED)
+    assert [r["model"] for r in leaderboard.sort_rows([row, short], "steps")] == ["AE", "VAE"]
+
+
+def test_seed_and_chosen_say_how_each_rows_model_was_picked(tmp_path, monkeypatch):
+    """The seed column is the shipped checkpoint's seed (or the notebook's, for a model trained
+    here) and `chosen` says whether that seed was picked among others with the true factors."""
+    import shutil
+
+    from course_lib import checkpoints as ck
+
+    assert leaderboard.provenance("VAE", 7, seed=5) == (5, leaderboard.NOT_SELECTED)   # trained here
+    assert leaderboard.provenance("β-TCVAE", 1, seed=5, use_shipped=False) == (5, leaderboard.NOT_SELECTED)
+    found = leaderboard.reference_checkpoint("β-VAE", 1)
+    if found:
+        seed, chosen = leaderboard.provenance("β-VAE", 1, seed=5)
+        assert seed == found[1]["recipe"]["seed"]
+        if found[0] in leaderboard.SEED_CHOICE:
+            assert chosen == leaderboard.SEED_CHOICE[found[0]][0]
+            assert leaderboard.SEED_CHOICE[found[0]][1] in found[2]
+        if found[0] == "beta_vae-12000steps-seed13":
+            assert (seed, chosen) == (13, "best MIG of 20 seeds")
+        # ID-GAN is scored through the β-VAE row's code: its seed and choice are that row's
+        assert leaderboard.provenance("ID-GAN (β-VAE code)", 1, seed=5) == (seed, chosen)
+    # shipped checkpoints of two seeds compete on MIG: the row says so; one seed: not selected
+    manifest, shipped_dir = ck.read_manifest(), ck.checkpoint_dir()
+    entries = {k: e for k, e in manifest["checkpoints"].items() if e["recipe"]["name"] == "beta_tcvae"}
+    if len(entries) < 2:
+        pytest.skip("needs two shipped beta_tcvae checkpoints")
+    (a, ea), (b, eb) = sorted(entries.items(), key=lambda kv: kv[1]["recipe"]["steps"])
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    for key in (a, b):
+        shutil.copy(shipped_dir / entries[key]["file"], folder)
+    monkeypatch.setenv("COURSE_CHECKPOINTS", str(folder))
+    same_seed = {a: dict(ea, recipe=dict(ea["recipe"], seed=4)), b: dict(eb, recipe=dict(eb["recipe"], seed=4))}
+    (folder / ck.MANIFEST).write_text(json.dumps({"format": manifest["format"], "checkpoints": same_seed}))
+    assert leaderboard.provenance("β-TCVAE", 1, seed=0) == (4, leaderboard.NOT_SELECTED)
+    two_seeds = {a: dict(ea, recipe=dict(ea["recipe"], seed=4), metrics=dict(ea["metrics"], mig=0.9)),
+                 b: dict(eb, recipe=dict(eb["recipe"], seed=7), metrics=dict(eb["metrics"], mig=0.1))}
+    (folder / ck.MANIFEST).write_text(json.dumps({"format": manifest["format"], "checkpoints": two_seeds}))
+    assert leaderboard.provenance("β-TCVAE", 1, seed=0) == (4, "best MIG of 2 seeds")
+    assert "seed 4: the best MIG of the shipped seeds 4, 7" in leaderboard.reference_checkpoint("β-TCVAE", 1)[2]
+    with pytest.raises(ValueError, match="unknown leaderboard entry"):
+        leaderboard.provenance("nope", 1, seed=0)
+
+
+def test_printed_rows_shorten_the_source_and_keep_the_rest():
+    long = ("shipped (12000 steps, beta=8; seed 13: the best MIG of seeds 0-19 at 2,000 steps, chosen with "
+            "the true factors (notebook 03), then trained on; best MIG of 4 shipped)")
+    assert leaderboard.short_source(long) == "shipped (12000 steps, beta=8)"
+    assert leaderboard.short_source("cached") == "cached"
+    assert leaderboard.short_source("x" * 100, width=10) == "x" * 9 + "…"
+    row = leaderboard.table_row("β-VAE", 12000, long, {"MIG": 0.2}, seed=13, chosen="best MIG of 20 seeds")
+    printed = leaderboard.printed_rows([row])[0]
+    assert printed["source"] == "shipped (12000 steps, beta=8)" and row["source"] == long   # a copy
+    assert {k: v for k, v in printed.items() if k != "source"} == {k: v for k, v in row.items() if k != "source"}
 
 
 def test_html_table_has_the_markdown_tables_cells_escaped():
@@ -223,8 +315,8 @@ def test_html_table_has_the_markdown_tables_cells_escaped():
     cells as the Markdown table, in the rows' order, with markup in a cell escaped."""
     import html.parser
 
-    rows = [leaderboard.table_row("VAE <β=1>", 7, "cached", {"MIG": 0.1, "recon": 50.0}),
-            leaderboard.table_row("AE", 9, "trained", {"MIG": 0.02})]
+    rows = [leaderboard.table_row("VAE <β=1>", 7, "cached", {"MIG": 0.1, "recon": 50.0}, seed=0, chosen="a <b>"),
+            leaderboard.table_row("AE", 9, "trained", {"MIG": 0.02}, seed=1, chosen="c")]
 
     class Cells(html.parser.HTMLParser):
         def __init__(self):
@@ -248,7 +340,7 @@ def test_html_table_has_the_markdown_tables_cells_escaped():
     md_cells = [[c.strip() for c in line.strip("|").split(" | ")]
                 for line in leaderboard.markdown_table(rows).splitlines() if not line.startswith("|---")]
     assert parser.rows == md_cells and len(parser.rows) == 3
-    assert parser.rows[1][:3] == ["VAE <β=1>", "7", "cached"] and parser.rows[2][4] == "0.020"
+    assert parser.rows[1][:5] == ["VAE <β=1>", "7", "0", "a <b>", "cached"] and parser.rows[2][6] == "0.020"
     assert "<β=1>" not in leaderboard.html_table(rows) and leaderboard.html_table([]) == ""
 
 
@@ -266,8 +358,8 @@ def test_id_gan_row_is_its_beta_vae_row_whatever_the_generator_learned():
     by_vae = leaderboard.evaluate(vae, ds, classes, n_votes=8, seed=3)
     by_idgan = leaderboard.evaluate(idgan, ds, classes, n_votes=8, seed=3)
     copied = leaderboard.inherited_scores("ID-GAN (β-VAE code)", {"β-VAE": by_vae})
-    assert set(copied) == set(by_idgan) == set(leaderboard.METRIC_COLUMNS)
-    for column in leaderboard.METRIC_COLUMNS:
+    assert set(copied) == set(by_idgan) == set(leaderboard.METRIC_COLUMNS) | {leaderboard.ACTIVE_DIMS}
+    for column in (*leaderboard.METRIC_COLUMNS, leaderboard.ACTIVE_DIMS):
         if column == "recon":
             assert math.isnan(copied[column]) and math.isnan(by_idgan[column]) and not math.isnan(by_vae[column])
         else:
