@@ -32,10 +32,11 @@
 # β-VAE objective and MIG of source paper `003_9cf833ed4120ca8c.txt` (F. Moga, Eq. 5–8). Source
 # 000's grid (latent size ∈ {3, 5, 10}, β ∈ {0.5, 5, 100}, learning rate ∈ {1e-4, 1e-5},
 # x-position threshold ∈ {5, 16, 32}) can be passed as parameters; the defaults are this
-# course's own choice, not the source's (β = 8, lr 1e-3 and, in the quick profile, 2,000 steps
-# of 64 images; see the parameters below). The traversal values, [−2, 2] in steps of 0.5, are
-# the grid source 000 used for its ID-GAN outputs (all combinations of the three latents of
-# its |z| = 3 models); here they are applied to the β-VAE's decoder, one latent at a time.
+# course's own choice, not the source's grid (β = 8 everywhere; lr 1e-3 and 2,000 steps of 64
+# images in the quick profile, the source's lr 1e-4 in the full one; see the parameters below).
+# The traversal values, [−2, 2] in steps of 0.5, are the grid source 000 used for the ID-GAN
+# outputs of its first setting (all combinations of its three latents); here they are applied
+# to the β-VAE's decoder, one latent at a time.
 # MIG is estimated as Locatello et al. (2019) do, not as in source 003 (section 6 says how).
 
 # %% [markdown]
@@ -47,8 +48,8 @@
 # (about five minutes on a 2-core laptop CPU) or `full` (a GPU).
 #
 # Source paper 000's grid is `NUM_LATENTS` ∈ {3, 5, 10}, `BETA` ∈ {0.5, 5, 100},
-# `LR` ∈ {1e-4, 1e-5} and `POSX_THRESHOLD` ∈ {5, 16, 32}, trained for 100 epochs (about 290,000
-# steps of 256 images). The quick profile cannot afford that many steps, so its defaults
+# `LR` ∈ {1e-4, 1e-5} and `POSX_THRESHOLD` ∈ {5, 16, 32}, trained for 100 epochs of batch 256
+# (about 288,000 steps with every position, t = 32; about half that for t = 16). The quick profile cannot afford that many steps, so its defaults
 # (|z| = 10, β = 8, lr = 1e-3, 2,000 steps of 64 images) were chosen by trying a few short
 # recipes and measuring MIG; every value of the source paper's grid can still be passed. Short
 # runs are at the mercy of plateaus: a run may keep every latent switched off (KL = 0, the
@@ -191,7 +192,9 @@ def centroid_x(images):
 # budget the cheapest code spends its nats on the few directions that explain the most
 # reconstruction error (for dSprites: position first, then scale), one independent
 # Gaussian coordinate per direction: the prior is isotropic and factorised, so a code whose
-# latents vary independently, each along one factor, fits it at the lowest KL. Latents that
+# latents vary independently fits it at a low KL. That does not make each latent one factor:
+# a rotated code of two factors with the same statistics (posX and posY) is just as
+# independent and costs the same KL, which the summary comes back to. Latents that
 # are not worth their price are switched off (KL ≈ 0, posterior = prior).
 #
 # **What it costs.** Every nat removed from the code is information the decoder no longer has:
@@ -289,7 +292,7 @@ viz.show_images(x_eval[:16], nrow=16, title="16 dSprites images")
 # ⚠️ **Heavy cell**: the first time, training takes about two minutes on a 2-core CPU in the
 # quick profile; a later run with the same parameters loads the model from `runs/checkpoints/`
 # in seconds (the line under the cell says which happened). This model is not shipped with
-# the course: only section 6's longer run is.
+# the course: only section 6's longer runs (β = 8 and its β = 1 twin) are.
 
 # %%
 snapshots = []
@@ -468,7 +471,7 @@ print(f"at the largest β ({beta_top:g}): {top['active']} active latent(s), KL {
 # values for its ID-GAN's outputs, in all combinations of the three latents of a |z| = 3
 # model; here each latent moves alone, through the β-VAE's own decoder. A disentangled latent
 # changes one factor only. The first figure is the base image and its reconstruction; the
-# lines under the grid measure what each active row draws (`viz.traversal_row_changes`: the
+# lines printed between it and the grid measure what each active row draws (`viz.traversal_row_changes`: the
 # range of the sprite's centre over the row, in pixels, x to the right and y down, and its
 # largest area over its smallest; `viz.describe_row_change` puts it in words, with a move of
 # 3 px or an area ratio of 1.25 as thresholds).
@@ -523,7 +526,7 @@ fig
 # %% [markdown]
 # Rows whose images do not change belong to switched-off latents (KL ≈ 0). In a disentangled
 # code each active row would change one thing: the sprite sliding left-right, up-down,
-# growing, or (less often after a short run) changing shape or rotating. The lines under the
+# growing, or (less often after a short run) changing shape or rotating. The lines above the
 # grid say what each active row of this run does: a row that "moves along x, grows" changes
 # two factors at once, one that moves "along a diagonal" mixes the two coordinates, one that
 # "jumps" moves the sprite most of its way in one step between two neighbouring values instead
@@ -575,8 +578,8 @@ fig
 # column, and the bright cells of different factors sit in different rows. Position is the
 # factor a β-VAE usually finds first, since it explains the most pixels; scale may get a
 # latent of its own or be spread thinly over several latents that also carry position (the
-# decoder can redraw the size, as section 4 measured, from such a spread code; the lines under
-# the labelled traversal below print how much of scale's entropy its best latent holds);
+# decoder can redraw the size, as section 4 measured, from such a spread code; the lines printed
+# above the labelled traversal below give how much of scale's entropy its best latent holds);
 # shape and orientation are found weakly or not at all (orientation is hard: a square rotated
 # by 90° is the same image, and a short run barely sees the few border pixels that encode it).
 # The per-factor gaps printed above say how this run did: a factor split over two latents (two
@@ -596,7 +599,7 @@ fig
 # The informative rows of the heat map are the latents with a large KL: a latent the model
 # does not pay for carries no information about any factor.
 #
-# **Then why do the switched-off rows of the heat map still show a few tenths of a nat?** The
+# **Then why do the switched-off rows of the heat map still show a tenth of a nat or more?** The
 # discrete estimator (Locatello et al.) looks only at the posterior means $\mu_j$ and ignores
 # $\sigma_j$: it cuts each latent's means into 20 equal-width bins between *their own*
 # minimum and maximum. A switched-off latent's $\mu_j$ is not exactly 0: it wiggles by tiny
@@ -702,7 +705,7 @@ print("MIG from your gaps:", f"{np.nanmean(normalised_gaps(result_mig.mutual_inf
 # visibly off the axis in its traversal. The traversal below shows those latents, each once,
 # labelled with their factor (a latent that is the best for two factors carries both names,
 # and then each of those factors' second most informative latent gets a row too, labelled
-# "2nd"); the lines under it measure what each row draws, as in section 5, and say whether
+# "2nd"); the lines printed above it measure what each row draws, as in section 5, and say whether
 # that is what its label announces.
 
 # %%
@@ -889,9 +892,10 @@ print(f"seed {LONG_SEED}, {LONG_STEPS} steps, β = 1 ({vae_run.extra['source']})
 beta_helps = bool(long_mig.score > vae_mig.score)
 print(f"with seed, steps and everything else equal, β = {long_model.beta:g} scores a higher MIG than β = 1:",
       beta_helps)
-panels = {f"seed {SEED}, {STEPS} steps, β = {BETA:g}: MIG {result_mig.score:.2f}": result_mig.mutual_info,
-          f"seed {LONG_SEED}, {LONG_STEPS} steps, β = {long_model.beta:g}: MIG {long_mig.score:.2f}": long_mig.mutual_info,
-          f"seed {LONG_SEED}, {LONG_STEPS} steps, β = 1: MIG {vae_mig.score:.2f}": vae_mig.mutual_info}
+panels = {f"seed {SEED}, {STEPS} steps, β = {BETA:g}: MIG {result_mig.score:.3f}": result_mig.mutual_info,
+          f"seed {LONG_SEED}, {LONG_STEPS} steps, β = {long_model.beta:g}: MIG {long_mig.score:.3f}":
+              long_mig.mutual_info,
+          f"seed {LONG_SEED}, {LONG_STEPS} steps, β = 1: MIG {vae_mig.score:.3f}": vae_mig.mutual_info}
 vmax = max(float(np.nanmax(m)) for m in panels.values())
 fig = viz.mi_heatmaps(panels, ds.factor_names, annotate=True, vmax=vmax if vmax > 0 else None)
 viz.save_figure(fig, "03_long_mutual_information.png")
@@ -907,8 +911,11 @@ fig
 # some traversal images show two blobs (counted above), the traversal has left the codes the
 # encoder produces — the decoder was never trained there and hedges between two places. And
 # when the same third latent is the second most informative for both posX and posY, that
-# latent is a diagonal direction that still holds part of the position: it is what keeps each
-# coordinate's gap, and so MIG, short of the factor's entropy.
+# latent is a diagonal direction that still holds part of the position. It lowers each
+# coordinate's gap a little; most of the distance between a gap and the factor's entropy comes
+# from the best latent itself, which holds only part of that entropy (the shares printed in
+# the labelled-traversal section), and from the 20 bins, which cannot hold more than log 20
+# nats of a factor with 32 values.
 #
 # The three heat maps share one colour scale, so their cells compare directly: this notebook's
 # main model, the longer seed, and the same seed trained as a plain VAE (β = 1) for the same
@@ -1152,8 +1159,8 @@ explorer.set_code(explorer.start)  # put the sliders back at μ(x) for you to pl
 # | Unseen positions (t = 16) | some shapes generated on the unseen half, by the ID-GAN | the β-VAE alone, with the course's settings (not the source's, so no one-to-one comparison): where the unseen sprites are drawn on average (pulled back towards the trained region?) and how often doubled is printed in Section 7 |
 #
 # The source paper judged disentanglement by eye and concluded that measuring it was future
-# work; here it is one number per factor. How far 2,000 steps get depends on luck more than on
-# anything else. The cell below prints the spread of MIG that the quick recipe (β = 8,
+# work; here it is one number per factor. How far 2,000 steps get varies widely with the seed
+# alone. The cell below prints the spread of MIG that the quick recipe (β = 8,
 # lr = 1e-3, batch 64, 2,000 steps) gave over twenty seeds, each trained by
 # `python -m course_lib pretrain beta_vae --profile quick --seed S --out DIR` (which prints the
 # MIG on 10,000 images), and where this run falls in it. Training is not bit-reproducible
@@ -1177,7 +1184,7 @@ low, high = min(SEED_SWEEP_MIG), max(SEED_SWEEP_MIG)
 print(f"MIG over {len(SEED_SWEEP_MIG)} seeds of the quick recipe: from {low:.3f} to {high:.3f}, "
       f"median {np.median(SEED_SWEEP_MIG):.3f}")
 if PROFILE == "quick" and (BETA, LR, STEPS, BATCH_SIZE, NUM_LATENTS) == (8.0, 1e-3, 2000, 64, 10):
-    rank = sum(m < result_mig.score for m in SEED_SWEEP_MIG)
+    rank = sum(m < round(result_mig.score, 3) for m in SEED_SWEEP_MIG)  # at the list's 3 decimals
     print(f"this run (seed {SEED}): MIG {result_mig.score:.3f}, above {rank} of the "
           f"{len(SEED_SWEEP_MIG)} measured seeds"
           + ("" if low <= result_mig.score <= high else " — outside the measured range"))

@@ -29,10 +29,10 @@
 #
 # Reproduces, from the source paper `003_9cf833ed4120ca8c.txt`: MIG's definition (eq. 5–7), and
 # the test of "How to Not Measure Disentanglement" on synthetic codes (where our verdicts differ
-# from the source's, the notebook says so). For its MIG-per-model comparison (Fig. 5, a
-# distribution over many seeds per model) it gives the tooling, a seed sweep: with one run per
-# model, as here, the leaderboard shows where each model's one checkpoint stands, not the spread
-# over seeds that Fig. 5 is about.
+# from the source's, the notebook says so). For its MIG-per-model comparison (Fig. 5, "the
+# distribution of MIG for different modeling algorithms": a spread over several runs of each)
+# it gives the tooling, a seed sweep: with one run per model, as here, the leaderboard shows
+# where each model's one checkpoint stands, not a spread over runs.
 
 # %% [markdown]
 # ## Parameters
@@ -414,8 +414,9 @@ viz.mi_heatmap(discrete.mutual_info, ds.factor_names, title="β-VAE: I(z_j; v_k)
 # ## How not to measure: synthetic representations with a known answer
 #
 # Source paper 003's argument: a metric is useful only if it is **high for disentangled
-# representations** (including those that are disentangled but rescaled, reordered or passed
-# through a monotone map) and **low for all others** (mixed, redundant, incomplete, noise). Each
+# representations** and **low for all others**. The source states the two properties only; the
+# cases below are this notebook's reading of them: disentangled includes rescaled, reordered or
+# passed through a monotone map, and "all others" covers mixed, redundant, incomplete and noise. Each
 # row below is built from the true factors of each image
 # (`course_lib.metrics.synthetic_representation`): *perfect* is one code per factor; *rescaled*
 # permutes and rescales them; *monotone* passes each through its own increasing non-linear map;
@@ -554,7 +555,7 @@ print(f"every metric keeps property 1 on these codes: {all(property_1.values())}
 # counter-examples, and passing them is a weaker claim than passing every representation. A
 # pass on property 2 rests on the 90 % line: a flaw in *one* factor of five costs a gap metric
 # about a fifth of its range, and the margin lines above print how high each metric that kept
-# both properties rates its worst flawed code, and how far below the line; a line lowered below that rating would count the
+# both properties rates its highest-rated flawed code, and how far below the line; a line lowered below that rating would count the
 # flawed code as disentangled, and the metric, MIG included, would fail property 2. And our SAP
 # classifies each factor with a small tree and corrects for chance, where Kumar et al. regress
 # a continuous factor and disentanglement_lib uses a linear SVM (see its definition).
@@ -602,8 +603,11 @@ print(f"every metric keeps property 1 on these codes: {all(property_1.values())}
 # the Bernoulli probabilities: see `leaderboard.reconstruction_error`), then the five metrics
 # (higher is better). The FactorVAE and β-VAE scores use `N_VOTES` training votes and half as
 # many evaluation votes (the papers: 10,000 and 5,000), so they move in steps of 2/`N_VOTES`
-# and carry a standard error of up to $0.5/\sqrt{N_\text{VOTES}/2}$ (printed under the
-# synthetic table; the reading after the leaderboard says which differences it swallows). A
+# and carry a standard error of up to $0.5/\sqrt{N_\text{VOTES}/2}$ from the evaluation votes alone
+# (printed under the synthetic table; the reading after the leaderboard says which differences
+# it swallows). The classifier, fitted on the training votes, adds variance of its own, and the
+# rows share their factor draws (one seed), so this is a lower bound on the noise of a row and
+# the differences it cannot tell apart are the least of them. A
 # FactorVAE score can also be capped by the code itself: a model with $m$ active dimensions
 # (not collapsed) can win the votes of at most $m$ of the 5 factors, so it scores at most
 # about $m/5$ however clean those dimensions are; the cell prints each model's $m$.
@@ -745,7 +749,7 @@ print(f"rows trained here ({STEPS:,} steps) whose FactorVAE score is over 2 stan
 # profile's models were trained on another budget). But `SEED` retrains only the rows trained
 # here (the cell prints them): a row that uses a shipped checkpoint loads the same model
 # whatever `SEED` is, so its spread over a sweep is that of the evaluation (another sample of
-# images and votes), not of training. Fig. 5's spread over training seeds needs a shipped
+# images and votes), not of training. A spread over training seeds, as in Fig. 5, needs a shipped
 # checkpoint per seed, or `use_shipped=False` in `leaderboard.get_model` to train every row here.
 
 # %%
@@ -793,7 +797,7 @@ summary = [
      + " kept both properties; " + (", ".join(m for m, ok in keeps_both.items() if not ok) or "none") + " did not"
      + "; this contradicts the source for " + ("; ".join(disagree) or "none")
      + (f" (their passes on property 2 rest on the {HIGH:.0%} line: "
-        + ", ".join(f"{m} rates its worst flawed code at {w:.0%}" for m, w in margin.items()) + ")"
+        + ", ".join(f"{m} rates its highest-rated flawed code at {w:.0%}" for m, w in margin.items()) + ")"
         if margin else "")),
     ("the ground truth is the best possible code", "—",
      f"its discrete MIG is {oracle.score:.3f}" + (f", below 1: {NUM_BINS} bins cannot hold 32 or 40 values"
@@ -803,7 +807,7 @@ summary = [
       f"({n_distinct} distinct codes, trained from "
       f"{min(int(r['steps']) for r in rows):,} to {max(int(r['steps']) for r in rows):,} steps: compare methods only "
       "at like budgets)" if mig_values else "no leaderboard rows")
-     + "; Fig. 5 itself, the spread over training seeds, needs a sweep with a model per seed: a sweep over SEED "
+     + "; Fig. 5 itself, a spread over runs, needs a sweep with a model per seed: a sweep over SEED "
      f"retrains only {', '.join(n for n in names if n not in shipped_names) or 'no row'}"),
 ]
 display(Markdown("| statement | source paper 003 | ours |\n|---|---|---|\n"
@@ -812,12 +816,17 @@ display(Markdown("| statement | source paper 003 | ours |\n|---|---|---|\n"
 # %% [markdown]
 # In `smoke` the models train for a couple of steps: the numbers are meaningless. In `quick` the
 # leaderboard's budget is small (the `steps` column) except where a shipped checkpoint is used;
-# use `full` on a GPU for the papers' protocol.
+# `full` (best on a GPU) comes closer to the papers' protocol, with more votes (still half of
+# theirs) and images, though the DCI here is the Lasso version and SAP uses a small tree (see
+# their definitions).
 #
-# **Exercises for the reader.** (1) Change `NUM_BINS` to 40 and rerun: which models gain?
+# **Exercises for the reader.** (1) `NUM_BINS` sets the bins of this notebook's own MIG cells
+# (the oracle, the sensitivity sweep, the β-VAE's estimators, the synthetic table); the
+# leaderboard calls `mig` with its default of 20. Score the leaderboard's β-VAE codes with
+# `mig(codes, factors, num_bins=40)`: does it gain, and does the oracle?
 # (2) Add noise to the perfect code (`synthetic_representation("perfect", sizes, noise=0.1)`) and
 # watch each metric fall. (3) Put a model you trained in another notebook on the leaderboard
-# (`leaderboard.evaluate(model, ds, eval_classes)`). (4) Do the discrete and the sampled MIG rank
+# (`leaderboard.evaluate(model, ds, eval_classes, n_votes=N_VOTES, seed=SEED)`, as the table's rows). (4) Do the discrete and the sampled MIG rank
 # models alike? Compute both for three leaderboard models (`encode_images` gives `mu` and
 # `logvar`) and compare the orders.
 #
