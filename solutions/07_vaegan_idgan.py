@@ -33,7 +33,8 @@
 # β ∈ {0.5, 5}, x-position threshold 16, traversals of the code over [−2, 2]) and the VAE-GAN and
 # VAE + InfoGAN observations of source paper `002_de0aa939c9dc4f26.txt` (§IV: the VAE-GAN of
 # Fig. 13 and the KL per latent of Fig. 15). Departures, each stated where it happens: source
-# paper 000 trained its β-VAEs for 100 epochs at batch 256 and lr 1e-4, while the course's step 1
+# paper 000 trained its β-VAEs for 100 epochs at batch 256 (lr 1e-4 for the one behind its ID-GAN),
+# while the course's step 1
 # trains far less, at lr 1e-3 in the quick profile (the step-1 cell prints both budgets); source
 # paper 002 ran its hybrid on face images, whose traversals (Fig. 14) have no counterpart here:
 # the course runs it on dSprites.
@@ -153,7 +154,8 @@ def fit_07(model, data, steps, lr=LR, tag="07"):
 #
 # As in source paper 000, the models see only the left-hand sprites: those whose x-position
 # class is below `POSX_THRESHOLD` (the paper keeps labels $\le t$ with $t = 16$, one class
-# more; the held-out section below says why the course keeps exactly the left half); the right-hand positions are never shown during training. A fixed
+# more: the course keeps exactly the left half, 16 of the 32 classes); the right-hand positions are never shown
+# during training. A fixed
 # evaluation set from the same (training) distribution measures quality; a second one from
 # the held-out positions tests generalisation.
 
@@ -373,7 +375,8 @@ n_train = math.prod(ds.factor_sizes) * POSX_THRESHOLD // ds.factor_sizes[4]   # 
 step1_recipe = vae_run.extra["recipe"]
 print(f"step 1's budget: {step1_recipe['steps']:,} steps of {step1_recipe['batch_size']} at lr {step1_recipe['lr']:g} = "
       f"{step1_recipe['steps'] * step1_recipe['batch_size'] / n_train:.2f} epochs of the {n_train:,} training images; source paper "
-      f"000: 100 epochs of batch 256 at lr 1e-4 (about {100 * n_train // 256:,} steps)")
+      f"000: 100 epochs of batch 256 at lr 1e-4 (about {100 * n_train // 256:,} steps on these images; "
+      "its own split t = 16 keeps one class more)")
 if vae_run.extra["source"] == "shipped":
     trained_on = vae_run.extra.get("trained_on", {})
     print(f"trained by pretrain, {describe_training(trained_on)}")
@@ -406,8 +409,8 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 # Gaussian density; eq. 7's KL is the printed value plus $\tfrac{|c|}{2}\log 2\pi$ minus
 # $H(q_\phi(c))$, two terms constant in $G$. Its size alone says little, so the cell prints the
 # same quantity for two yardsticks on the evaluation images: real images (the encoder reading
-# back a code drawn from its own posterior of the image: the posterior's entropy, negative for a
-# confident encoder) and the β-VAE decoder's renders of the same codes.
+# back a code drawn from its own posterior of the image: the posterior's entropy less the same
+# $\tfrac{|c|}{2}\log 2\pi$, negative for a confident encoder) and the β-VAE decoder's renders of the same codes.
 #
 # Three choices make step 2 work on a CPU budget; none changes G's objective above (R1 adds a
 # term to D's):
@@ -774,11 +777,11 @@ print(f"each ID-GAN row against its own β-VAE row: cosine {float(own_row.min())
 # orientation is not even defined. The step-1 β-VAE's MIG is in the table at the end.
 #
 # The heat map and the traversal figures ask different things and can disagree. The heat map
-# reads the *encoder* on real images: what each dimension's posterior mean tells about the
-# factors. A traversal reads the *decoder* from one start code, out to ±2, where few real codes
+# reads the *encoder* on real images: what each dimension of a code drawn from the posterior,
+# c ~ q(c|x) (the codes that ID-GAN renders), tells about the factors. A traversal reads the *decoder* from one start code, out to ±2, where few real codes
 # lie: a dimension that the encoder uses for posY can still move the decoder's sprite sideways,
-# or change its size at once, somewhere along that line. The factor curves of the cell before
-# the figures average the decoder over many starts, which is the fairer reading of the figures.
+# or change its size at once, somewhere along that line. The factor curves printed after the
+# traversal figures average the decoder over many starts, which is the fairer reading of them.
 
 # %%
 mi_true_t = torch.as_tensor(mi_true)
@@ -938,13 +941,13 @@ print(f"factor Fréchet distance of these reconstructions: {ffd_failed:.1f}, aga
       f"decodes ({ffd_failed / ffd_vae:.1f}×; the floor of two real samples: {ffd_real:.1f})")
 
 # %% [markdown]
-# A decoder with random weights draws noise, which $D$ soon tells from sprites (the first
-# line: from about chance at the first log to near 0 within these few steps). Its features of $x$ and $\tilde x$ then drift far apart (the second), and
+# A decoder with random weights draws noise, which $D$ soon tells from sprites (the line on
+# $D$'s loss: from about chance at the first log to near 0 within these few steps). Its features of $x$ and $\tilde x$ then drift far apart (the second), and
 # $\mathcal{L}_{\text{llike}}$ stops saying *which* sprite should have been drawn: the encoder,
 # whose only reconstruction signal is that term, has no reason to keep its code, and the
-# decoder, moved almost only by a saturated GAN term ($\gamma\,\mathcal{L}_{\text{llike}}$ with
+# decoder, moved almost only by the GAN term ($\gamma\,\mathcal{L}_{\text{llike}}$ with
 # $\gamma = 10^{-2}$ is tiny next to it), has no reason to draw different pictures for
-# different codes. The last line measures how far these two have gone in this short run: the
+# different codes. The last lines measure how far these two have gone in this short run: the
 # KL (a code given up, or never formed, has KL near 0) and how much the reconstructions differ from image to
 # image (near 0 when every input gets the same picture), and the factor Fréchet distance of these
 # reconstructions beside that of the β-VAE's decodes, on this notebook's classifier. (A past
@@ -1223,9 +1226,11 @@ for name, r in rulers.items():
 # Once it is shipped, this cell loads it and puts it through the same rulers, on images from all
 # positions, beside two VAEs: the one it started from, and **the same budget as a VAE**
 # (`vae_continued`, "VAE +20k" in the tables): that start trained on for the VAE-GAN's 20,000
-# steps with the VAE's own loss, lr and batch. Same start, same number of steps, only the
-# objective differs, so what the VAE-GAN wins against "VAE +20k" is the objective's doing, not
-# the budget's. A VAE does get crisper with steps, as its decoder trains (the cell prints its grey
+# steps with the VAE's own loss, lr and batch. Same start and number of steps, so what the
+# VAE-GAN wins against "VAE +20k" is not the budget's doing; what differs is the objective and
+# the optimiser that goes with each (the VAE-GAN: lr 5·10⁻⁴, Adam β₁ = 0.5 and the R1 penalty on
+# D; the control: the VAE's lr 10⁻³ and default Adam; the cell prints both), so it is the method's
+# doing rather than the objective's alone. A VAE does get crisper with steps, as its decoder trains (the cell prints its grey
 # share after 600, 12,000 and 32,000 steps); what is left at convergence is the averaging over
 # what the code leaves uncertain, so the question is whether it gets as crisp. Until the long VAE-GAN is
 # shipped the cell says so and skips; without the control it compares with the start only.
@@ -1249,7 +1254,7 @@ else:
           f"{describe_training(long_run.extra['trained_on'])}; its start: {START}, {s1['steps']:,} steps, "
           f"seed {s1['seed']} ({start_run.extra['source']}; the seed is that shipped VAE's recipe's, not SEED)")
     # The same-budget control: the start trained on as a VAE for the VAE-GAN's steps (same start,
-    # same number of steps; only the objective differs). Shipped, or skipped (hours to train).
+    # same number of steps; the objective and its optimiser settings differ). Shipped, or skipped.
     has_control = find_shipped(control_recipe) is not None and control_recipe["step1"] == s1
     CONTROL = f"VAE +{control_recipe['steps'] // 1000}k"
     if has_control:
@@ -1321,14 +1326,15 @@ else:
 # %% [markdown]
 # How to read the long run. The grey share and the one-sprite share ask whether the images are
 # crisp single sprites; the factor Fréchet distance and the two shape rulers ask whether they are
-# the *right* sprites. The last lines compare each reconstruction's shape with its input's (a
+# the *right* sprites. The shape-kept lines compare each reconstruction's shape with its input's (a
 # renderer that draws one shape for everything keeps that shape 100 % of the time and the
 # others 0 %, whatever its average says). The line "keeps the input's shape at least as often"
 # is the check that sharpness was not bought with shape. Where it prints False, the feature-wise
 # term has traded shape for sharpness (`conv3` features tell a sprite from a blur at once, a
 # square from an ellipse only weakly); where it prints True, it has not. Read the start's
-# per-shape line with care: its blurry blobs are "kept" for the shapes that the classifier reads
-# into a blob, not because the VAE draws them.
+# per-shape line against its grey share: a start that draws recognisable shapes keeps them well
+# above chance (1/3), while a blurry one is credited only with the shapes that the classifier
+# reads into a blob.
 
 # %% [markdown]
 # ## The VAE–InfoGAN hybrid (source paper 002)
@@ -1381,7 +1387,7 @@ fig = viz.figure(figsize=(10, 3.4), layout="constrained")
 ax_paths, ax_bar = fig.subplots(1, 2)
 ax_paths.plot(h_steps, kl_paths[:, :k_inf].mean(1), color="tab:red", label=f"informative (z0–z{k_inf - 1}), mean")
 ax_paths.plot(h_steps, kl_paths[:, k_inf:].mean(1), color="tab:blue", label="incompressible, mean")
-ax_paths.set(xlabel="step", ylabel="KL per latent (nats)", title="this run (cf. source paper 002, Fig. 15): KL per latent")
+ax_paths.set(xlabel="step", ylabel="KL per latent (nats)", title="the shipped run (cf. source paper 002, Fig. 15): KL per latent")
 ax_paths.legend(fontsize=8)
 ax_bar.bar(range(len(kl_late)), kl_late, color=["tab:red"] * k_inf + ["tab:blue"] * (len(kl_late) - k_inf))
 ax_bar.set(xlabel="latent", ylabel="nats", title="KL of each latent, last 10 % of training")
@@ -1480,8 +1486,8 @@ if vaegan_long:
 # |---|---|---|
 # | β-VAE decodes are blurry even on dSprites | 000, Fig. 2 | grey share of the β-VAE rows in the rulers' table: the step-1 β-VAE, far shorter than the paper's 100 epochs |
 # | ID-GAN renders the same codes much more sharply | 000, Fig. 3–6 | FFD and grey share of ID-GAN vs the β-VAE's decodes: ID-GAN's generator as loaded or trained above (its steps in the table), on the step-1 code |
-# | each $c$ dimension keeps its meaning in ID-GAN | 000, §5.1 (traversals of ID-GAN's code) and §6 ("some degrees of disentanglement") | the same ID-GAN, in part: how many dimensions correlate best with their own β-VAE dimension, and how strongly (the printed range, to read against 1); "the largest mover is the same factor", per dimension; where "ID-GAN moves shape more than the β-VAE along every dimension" prints True, that is entanglement ID-GAN adds; and the MIG check says whether the step-1 code was only weakly disentangled to begin with |
-# | a feature-wise loss with a GAN gives sharper images than a pixel VAE | 002, §IV (Larsen et al.) | two runs: the short VAE-GAN against its β-VAE start (extra steps and objective mixed), and the long VAE-GAN against the VAE of the same budget ("VAE +20k"), which isolates the objective |
+# | each $c$ dimension keeps its meaning in ID-GAN (the course's question: 000 does not compare ID-GAN's dimensions with the β-VAE's, and §5.1 finds that "a combination of latent dimensions" changes a property) | 000, §5.1 (traversals of ID-GAN's code) and §6 ("some degrees of disentanglement") | the same ID-GAN, in part: how many dimensions correlate best with their own β-VAE dimension, and how strongly (the printed range, to read against 1); "the largest mover is the same factor", per dimension; where "ID-GAN moves shape more than the β-VAE along every dimension" prints True, that is entanglement ID-GAN adds; and the MIG check says whether the step-1 code was only weakly disentangled to begin with |
+# | a feature-wise loss with a GAN gives sharper images than a pixel VAE | 002, §IV (Larsen et al.) | two runs: the short VAE-GAN against its β-VAE start (extra steps and objective mixed), and the long VAE-GAN against the VAE of the same budget ("VAE +20k"), which rules out the budget (the optimiser settings differ with the objective) |
 # | informative latents keep a higher KL than incompressible ones | 002, Fig. 15 | the hybrid as loaded or trained above (dSprites, not faces): the two groups' averages, and the printed overlap of single latents |
 #
 # In the `smoke` profile nothing is trained long enough for these numbers to mean anything;
