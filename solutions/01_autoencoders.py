@@ -431,7 +431,7 @@ class YourStepAutoencoder(Autoencoder):
 # ### The main autoencoder: shipped
 #
 # A short run already gets the sprite's place and size about right (section 4 checks it for
-# its runs of a few hundred steps); the details of its *shape* (the corners of a square, the
+# one short run, its largest code after a few hundred steps); the details of its *shape* (the corners of a square, the
 # notch of a heart: a handful of pixels) come much more slowly. The main
 # autoencoder of the quick profile trains for 10,000 steps of 64 images, many minutes on a
 # laptop CPU (the cell below prints how long the shipped model took), and its loss is still
@@ -503,7 +503,7 @@ fig
 # When the lines above say `True`, the loss is below the empty-image level (the dashed line)
 # from the first logged step on, and is still falling at the end. One loss curve cannot say
 # *what* the network learns when: a fall of the error may be position, size, orientation or
-# shape. The evidence for an order comes from elsewhere: section 4 checks whether runs of only
+# shape. The evidence for an order comes from elsewhere: section 4 checks whether one run of only
 # a few hundred steps already put the sprite at about the right place and size, and section
 # 3's reconstructions show that the fine shape is what even the long run has not finished.
 #
@@ -569,8 +569,8 @@ fig
 # section), so the first steps follow them and push the logits down everywhere, the sprite's
 # pixels included. As a logit goes far below 0, $\hat x(1 - \hat x) \approx \hat x$ goes to 0:
 # the sigmoid is *saturated*, and a white sprite pixel drawn black, which should pull hardest,
-# hardly pulls at all (in float32 the sigmoid of a logit below −104 rounds to exactly 0, and
-# so does its gradient). The printed lines show how far this run went: the median logit of
+# hardly pulls at all (in PyTorch's float32 sigmoid a logit below about −88.7 gives exactly 0,
+# where exp overflows, and so does its gradient). The printed lines show how far this run went: the median logit of
 # the sprite pixels, and their share of the gradient (when it is below one millionth, the
 # sprite has in effect no say in the update). What is left of the gradient comes from the
 # black pixels that are still slightly grey, and it says "darker". Adam divides each parameter's step by the typical size of that parameter's

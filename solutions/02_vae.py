@@ -547,8 +547,8 @@ for tag, st in stats.items():
 # says that before finding the mistake it "tried to rethink the constraints on the
 # KL-divergence" of Burgess et al., whose objective "uses absolute value",
 # $\gamma\,|\operatorname{KL} - C|$, and that a hinge penalty in its place "helps the training
-# process of the mistake setting" and "helps to prevent log variance goes to negative
-# infinity". We infer that the mistaken run trained this capacity-controlled objective, which
+# process of the mistake setting" (for the correctly implemented model, a later paragraph adds,
+# it "helps to prevent log variance goes to negative infinity"). We infer that the mistaken run trained this capacity-controlled objective, which
 # pulls the KL *up* to $C$ — shrinking $\sigma$ is one way to buy that KL without using
 # $\mu$; see notebook 04.)
 
@@ -598,9 +598,10 @@ fig
 # each sample's soft intersection over union with the best-matching of many real dSprites
 # images (1: a copy of a real image, 0: an empty image; see notebook 01). (Like notebook
 # 01's, this autoencoder is trained with the squared error.) A second ruler counts the pieces
-# of ink in each decoded image (pixels of intensity ≥ 0.5, joined through their 8 neighbours;
-# `course_lib.quality.ink_blobs`): a real dSprites image is exactly one piece, a faint
-# sample has none, a doubled or broken one has two or more.
+# of ink in each decoded image (pixels of intensity ≥ 0.5, joined through their 8 neighbours,
+# pieces of fewer than 4 pixels dropped; `course_lib.quality.ink_blobs`): a real dSprites image
+# is exactly one piece, a faint or specked sample has none, a doubled or broken one has two or
+# more. The median IoU is taken over the 16 samples shown, the pieces over all the draws.
 #
 # This comparison is **not at equal training budget**: the VAE trains for `STEPS` steps, the
 # autoencoder for `AE_STEPS` (the table prints both budgets), so part of a difference may be

@@ -178,8 +178,8 @@ FACTORS = ds.factor_names
 # most for the pixels (position) gets the first nats, and the others join as C grows. The
 # source paper adds a caveat that matters later in this notebook: unlike the LASSO, a VAE's loss
 # is not convex, so the route by which C grows can change where training ends, not only how it
-# gets there. Two runs with the same final C can end with different codes (section 6 shows two
-# seeds).
+# gets there. (Section 6's two seeds of the same schedule end with different codes too, which
+# shows how much the start matters; it does not test the route.)
 #
 # **The hinge** (source paper §2.3). The constraint of the KKT argument was an **inequality**,
 # $D_{KL} \le C$. Its exact penalty is one-sided,
@@ -358,7 +358,7 @@ print(f"reconstruction of the mean image (a decoder that ignores z): {MEAN_IMAGE
 # Set `GAMMA = 1000` to reproduce the source paper's setting and see what it does to the
 # reconstruction.
 #
-# ⚠️ **Heavy cell**: trains the capacity model for `STEPS` steps (a minute or two on a laptop
+# ⚠️ **Heavy cell**: trains the capacity model for `STEPS` steps (a few minutes on a laptop
 # CPU in the quick profile, and a rerun loads the finished run from `runs/`; the full profile is the source paper's protocol, hours on a CPU: section 6 loads the course's
 # shipped full-profile models instead of training them).
 
@@ -423,9 +423,10 @@ fig
 # how much of each factor the model uses as the capacity grows (position first, then scale,
 # then shape and orientation). This figure is the same picture for a VAE that has to learn its
 # code: left, the total KL against the rising C (the cell before says whether it tracks C);
-# right, the KL of each latent. What the example leads one to expect, and what Burgess et al.
-# report for their dSprites model trained on the full schedule (section 6): latents leave zero
-# **one after another**. The first nats go to one or two latents; the others stay at zero (their
+# right, the KL of each latent. What the example leads one to expect for a trained model on
+# the full schedule (section 6 checks it on the shipped ones): latents leave zero **one after
+# another** (the source's own reproduction with the absolute penalty, on CelebA, found instead
+# that most latents "jump out of zero at the very beginning", its Figure 4). The first nats go to one or two latents; the others stay at zero (their
 # posterior is the prior) until C has grown enough that a new factor buys more reconstruction
 # than more nats for the latents already on. A rising KL alone does not prove that a latent carries
 # information, though: the table below also gives the spread of μ across images and the
@@ -534,7 +535,7 @@ fig
 # two dim cells. Two columns are not information: colour has one value in dSprites, so its
 # column is 0; and a faint, even orientation column in every row is the histogram estimator's
 # bias, which grows with the number of values of the factor (40 orientations) and shrinks with
-# the number of images (the line under the map prints its expected size). A name whose
+# the number of images (the line printed above the map gives its expected size). A name whose
 # runner-up is within 20 % (printed in the table) is a near tie, and an order of appearance
 # built on it is weak evidence.
 #
@@ -582,8 +583,9 @@ headline("capacity (abs): the source paper's whole order (all three groups appea
 # one after another, early rows are all the same blur, then the position rows start to move the
 # sprite, and later rows follow as their latents switch on (the source paper shows no
 # traversals at stages of training: this is what its Figure 1 predicts for them). Rows are the
-# latents with the largest final KL; at a stage where a latent is still off, its row does not
-# change the image. The four stages shown are chosen from the switch-on steps of these latents:
+# latents with the largest final KL; once the decoder draws sprites, the row of a latent that
+# is still off does not change the image (at the earliest stages the untrained decoder draws
+# noise that changes with every latent, so every row changes there). The four stages shown are chosen from the switch-on steps of these latents:
 # the last saved stage before the first of them switched on, the first stage after half of
 # them had, the first after all of them had, and the end (where two coincide, fewer are shown).
 # Next to each
@@ -797,7 +799,7 @@ widgets.stage_explorer(cap_hinge, stages_hinge, image=x_probe).widget
 # %% [markdown]
 # ### The source paper's schedule: two shipped models
 #
-# In the runs above C climbs by `C_MAX` nats in `C_STEPS` steps, faster than the model learns.
+# In the runs above C climbs from `C_START` to `C_MAX` nats in `C_STEPS` steps, faster than the model learns.
 # The source paper (§1.3.3) uses γ = 1000 and raises C linearly from 0.5 to 25 nats; the
 # length of the ramp comes from Burgess et al.'s dSprites recipe (100,000 training steps of 64
 # images). We add 20,000 steps at C = 25 nats so that the KL can settle on its final target. The course ships two models trained on exactly this schedule, one with the
@@ -847,7 +849,7 @@ for penalty, run in schedule.items():
 # grey. In the hinge's top panel, look at the KL near C: above C the penalty is γ = 1000 times
 # the excess, so the KL cannot stay there, while below C nothing pulls it up. The curve is
 # logged every 500 steps (the interval is printed further down), so it may never show the moment the KL touches C, only the sharp
-# falls after it; the lines under the next cell give the late mean of KL − C.
+# falls after it; the lines printed two cells below give the late mean of KL − C.
 
 # %%
 FACTOR_COLOURS = {"posX": "tab:blue", "posY": "tab:purple", "scale": "tab:orange", "shape": "tab:green",
@@ -892,8 +894,10 @@ fig
 # outside figure that this notebook cannot recompute (the model does not ship with the course):
 # a public capacity model of disentanglement_lib, trained at this protocol on dSprites, scored
 # about 0.30 when measured with this course's estimator on the same kind of images. Then the
-# hinge: the source paper (§2.3) says that without the push from below the latents switch on
-# later and one at a time. We measure it with the switch-on steps, the capacity C at which the
+# hinge: the source paper (§2.3) says that without the push from below more latents leave zero
+# during training rather than at the very beginning, and that their paths are better separated.
+# Our reading of that as a check: the first latent switches on later than with the absolute
+# penalty, and no two switch on together. We measure it with the switch-on steps, the capacity C at which the
 # first latent switched on, and the spacing between consecutive switch-on steps (latents less
 # than `TOGETHER` steps apart switched on together: at the same logged step; the cell reads the
 # logging interval from the histories).
@@ -947,7 +951,8 @@ for penalty, run in schedule.items():
 a, b = read["abs"], read["hinge"]
 if a["first"] is not None and b["first"] is not None:
     later = ("later" if b["first"] - a["first"] > LOG_INTERVAL else
-             "no later" if b["first"] <= a["first"] else "at most one logging interval later (no measurable difference)")
+             "no later" if b["first"] <= a["first"] else
+             "one logging interval later, the smallest difference the histories can show: too little to call later")
     print("the hinge's first latent switches on " + later
           + f" than the absolute penalty's ({b['first']:,} vs {a['first']:,} steps; the histories are logged every "
           f"{LOG_INTERVAL:,} steps, so a difference of one interval is the smallest one they can show)")
@@ -1020,7 +1025,7 @@ fig
 # factor. Look also at the rows of the latents that are off: their posterior is the prior
 # (σ ≈ 1, so the decoder cannot read them), yet their μ may still wobble a little with the
 # image. MIG's histogram estimator bins every latent over its own range, however small, so
-# such a wobble can count as information; the lines under the maps say whether it does here
+# such a wobble can count as information; the lines printed with the maps say whether it does here
 # (notebook 08 defines the estimator: 20 equal-width bins between each latent's minimum and
 # maximum).
 #
@@ -1160,8 +1165,8 @@ else:
 
 # %% [markdown]
 # The figure puts the two seeds side by side. On the left is the KL of each latent, coloured by
-# the factor it ends up encoding. On the right are the traversals of seed 2's active latents,
-# in the order in which they switched on. Compare the switch-on steps of the two position
+# the factor it ends up encoding; on the right, the same for seed 2. Below it are the
+# traversals of seed 2's active latents, in the order in which they switched on. Compare the switch-on steps of the two position
 # latents with seed 0's. Then check whether each traversal row of seed 2 moves the sprite along
 # one axis. In the shipped seed-2 model they do not: the row named posX changes the sprite's
 # size more than its x position, and the row named posY moves it diagonally and changes its
@@ -1198,8 +1203,9 @@ if second is not None:
 # %% [markdown]
 # ## 7. The reduction mistake under each penalty
 #
-# Source paper §2.2: averaging the reconstruction over the 4096 pixels instead of summing
-# divides it by 4096, and next to γ = 1000 it hardly counts. With the absolute penalty the
+# Source paper §2.2: averaging the reconstruction over the pixels instead of summing divides
+# it by their number (64·64·3 in the source; 4096 for dSprites), and next to γ = 1000 it hardly
+# counts. With the absolute penalty the
 # encoder is still pushed to produce KL = C — and the cheapest KL is the same for every image:
 # **μ = 0** and a σ away from 1 (so $\log\sigma^2$ drifts far from 0). That is what the source
 # paper found: the posterior mean always zero, the log variance heading to −∞, so the code
@@ -1269,7 +1275,7 @@ print("with the hinge the code keeps the image (KL ≥ 1 nat and μ varies):", k
 # the source paper's "not always 0 anymore", which may need its longer training. The outcome
 # can be the reverse of the source's at this budget and γ: the hinge presses the KL down to C
 # while C is still small at the start, and later nothing pulls it back up, since the averaged
-# reconstruction is 4096 times too weak to; the absolute penalty, at γ = 30 rather than 1000,
+# reconstruction is 4096 times too weak to; the absolute penalty, at this profile's γ (`GAMMA`),
 # pushes the KL up with C and can keep a code. The lines above say which happened here. In the
 # smoke profile the runs are too short to mean anything.
 #
@@ -1367,7 +1373,7 @@ summary = [
     ("Fig. 1 / Burgess et al.: position, then scale, then shape/orientation",
      (" → ".join(name for name, _ in order) or "none") + (f"; never on: {', '.join(missing)}" if missing else ""),
      bool(in_order and not missing)),
-    (f"§1.3.3, the source paper's schedule (abs, {SCHEDULE_STEPS:,} steps): KL follows C",
+    (f"§1.3.3, the source's ramp + 20k at C_max (abs, {SCHEDULE_STEPS:,}): KL follows C",
      f"late |KL − C| {late_abs_schedule:.2f} nats", late_abs_schedule <= 1.0),
     ("  … and the factors appear in Fig. 1's order",
      f"switch-on steps {', '.join(f'z{j}:{on_s[j]} ({named_s[j][0]})' for j in active_s) or 'none'}",
@@ -1381,7 +1387,7 @@ summary = [
      f"MIG {eval_schedule['hinge']['mig']:.3f}; recon {eval_schedule['hinge']['recon']:.1f} nats "
      f"(abs {eval_schedule['abs']['recon']:.1f}); late mean KL − C {late_signed_schedule['hinge']:+.2f} nats "
      "(the hinge does not push the KL up to C)", eval_schedule["hinge"]["mig"] >= 0.25),
-    (f"§2.3: hinge latents switch on later, one at a time ({SCHEDULE_STEPS:,} steps)",
+    (f"§2.3: hinge paths separated (first on later, none together; {SCHEDULE_STEPS:,})",
      f"first on at {read['hinge']['first']} (abs {read['abs']['first']}); median gap "
      f"{read['hinge']['median_gap']:.0f} (abs {read['abs']['median_gap']:.0f}) steps; together: "
      f"{read['hinge']['together']} (abs {read['abs']['together']})",
@@ -1393,7 +1399,7 @@ summary = [
     (f"§2.2: pixel-mean recon → μ stuck at 0 (abs; {MISTAKE_STEPS} steps)",
      f"mean |μ| = {mistakes['abs']['mean_abs_mu']:.4f}, std of μ {mistakes['abs']['std_mu']:.3f}, "
      f"mean log σ² = {mistakes['abs']['mean_logvar']:.2f}", mistakes["abs"]["std_mu"] < VARYING_STD),
-    (f"§2.3: with the hinge μ is not always 0 ({MISTAKE_STEPS} steps)",
+    (f"§2.3: hinge μ not always 0: code kept (KL ≥ 1, μ varies; {MISTAKE_STEPS} st.)",
      f"mean |μ| = {mistakes['hinge']['mean_abs_mu']:.4f}, std of μ {mistakes['hinge']['std_mu']:.3f}, "
      f"mean log σ² = {mistakes['hinge']['mean_logvar']:.2f}, KL {mistakes['hinge']['kl']:.2f} nats",
      keeps_code(mistakes["hinge"])),
@@ -1431,7 +1437,7 @@ for claim, ours, holds in summary:
 #    depend on the threshold?
 # 5. Train the absolute penalty at the source paper's schedule for 4,000 steps from seeds 1, 2
 #    and 3 (`python -m course_lib pretrain capacity_vae --profile full --steps 120000 --seed 1
-#    -p penalty abs --stop-at 4000`, about ten minutes each on one CPU core), load each saved
+#    -p penalty abs --stop-at 4000`, about a quarter of an hour each on one CPU core), load each saved
 #    state with `course_lib.train.load_model(path)` (the command prints the path) and measure,
 #    with `evaluate` and `position_axes`, how far each seed's position latents are turned. Does a run that is turned
 #    at 4,000 steps straighten out later? (The shipped seed-0 history answers part of it.)

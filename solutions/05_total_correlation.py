@@ -482,7 +482,7 @@ fig
 
 # %% [markdown]
 # An untrained discriminator cannot tell the two classes apart (its logits are near 0); the
-# line under the figure says where its estimate ended against the closed form. It is an
+# line printed above the figure says where its estimate ended against the closed form. It is an
 # estimate by a classifier: it lags behind, and it underestimates a TC that the network is too
 # small or too briefly trained to see. In FactorVAE the codes move while the discriminator
 # learns, so the two are trained in alternation.
@@ -576,10 +576,11 @@ factorvae_step = exercises.check_factorvae_step(factorvae_step, permute=permute_
 # that notebook 04's capacity VAE uses. Since $|\text{mean} - C| \le \text{mean}\,|\cdot - C|$, the
 # batch form is never larger: it asks only the *average* image to carry $C$ nats, while Eq. 12
 # asks every image to. Eq. 12 thus also penalises the spread of the KL across images, but only
-# the part of it that crosses $C$: the two forms differ by twice the mean distance past $C$ of
-# the images that lie on the other side of $C$ from the mean KL, and they are equal when every
+# the part of it that crosses $C$: the two forms differ by twice the mean over *all* images of
+# how far each lies past $C$ on the other side from the mean KL (0 for an image on the mean's
+# side), and they are equal when every
 # $\mathrm{KL}_i$ lies on one side (the spread itself is logged as `kl_spread`). The cell after
-# the MNIST table prints both terms for one batch, and that difference.
+# the MNIST table prints both terms for the trained model's test images, and that difference.
 #
 # ## 5. dSprites: β-VAE vs β-TCVAE vs FactorVAE on the same budget
 #
@@ -828,7 +829,7 @@ fig
 # than β-VAE: the first check says whether our pair agrees on this budget, the second whether
 # β-TCVAE reaches the 0.3 that their longer runs reach, by their protocol (the two protocols
 # give different numbers for one model: theirs leaves shape out and clamps each MI at 0, ours
-# counts shape and bins the means; the line under the table says which is higher here and by
+# counts shape and bins the means; a line printed above the heat maps says which is higher here and by
 # how much, and a comparison with a published number must use the publication's). The
 # per-factor lines say where the
 # score comes from: a factor with a large gap has one latent that knows it far better than any
@@ -846,7 +847,7 @@ fig
 # marginals), but the dependence is weak and,
 # with 64 codes per batch out of 737,280 images, the minibatch estimate of $\log q(z)$ that
 # carries it is coarse (section 2); whether a larger batch helps at the same number of images
-# is exercise 6 below. The last line compares the shipped β-VAE with notebook 03's shorter run
+# is exercise 6 below. The line after the per-factor lines compares the shipped β-VAE with notebook 03's shorter run
 # of the same recipe: when the longer run scores lower, a longer run of the same objective has
 # not undone an entangled start that the objective does not penalise. One seed each, so this
 # is one draw of a spread that Locatello et al. (2019) show to be wide.
@@ -894,7 +895,8 @@ if fv_shipped or PROFILE != "quick":
     print(f"FactorVAE above the {LONG_STEPS:,}-step β-TCVAE: {result.score > mig_tc_long} (discrete MIG); "
           f"by Chen et al.'s protocol {long_chen['FactorVAE'].score:.3f} against {long_chen['β-TCVAE'].score:.3f}")
     headline(f"FactorVAE (γ=35, shipped recipe) MIG on {N_LONG_EVAL} images", result.score, ".3f")
-    display(mi_panels({f"{tag}: MIG {r.score:.2f}": r.mutual_info for tag, r in long_scores.items()},
+    display(mi_panels({f"{tag}, {long_recipes[tag]['steps']:,} steps: MIG {r.score:.2f}": r.mutual_info
+                       for tag, r in long_scores.items()},
                       "05_long_mutual_info_with_factorvae.png"))
     with torch.no_grad():
         mu_fv = factor_long.encode(x_show)[0]
@@ -919,7 +921,8 @@ else:
 # disentangles as well as β-VAE with a better reconstruction; the line above says whether this one beats the shorter β-TCVAE, by
 # the course's discrete MIG (the leaderboard's) and by Chen et al.'s protocol. The two can
 # disagree, since they weigh the factors differently (shape counts in one, not in the other);
-# then neither model is ahead by a margin that the protocol does not decide.
+# where they do, which model is ahead depends on the protocol, and neither can be called the
+# better one from these numbers.
 
 # %% [markdown]
 # Mutual information between each latent and each factor shows *how* each model spreads the
@@ -1125,7 +1128,8 @@ past = (-side * (kl_each - c_end)).clamp_min(0)   # how far each image lies past
 n_other = int((past > 0).sum())
 print(f"mean KL − C = {gap_c:+.2f} nats, {abs(gap_c) / max(float(kl_each.std()), 1e-9):.1f} standard deviations of "
       f"KL_i; {n_other} of {len(kl_each)} images lie on the other side of C")
-print(f"per-image − batch form = {per_image - batch_form:.3f} nats = 2 × their mean distance past C "
+print(f"per-image − batch form = {per_image - batch_form:.3f} nats = 2 × the mean over all images of the distance "
+      f"past C on the far side (0 on the near side) "
       f"({2 * float(past.mean()):.3f}): {math.isclose(per_image - batch_form, 2 * float(past.mean()), abs_tol=1e-3)}")
 print("the KL ends " + ("ABOVE C: there the term costs one nat per nat of KL (weight 1), as a plain VAE's KL does, "
                         "so C does not hold the KL down to C" if gap_c > 0 else
@@ -1137,7 +1141,8 @@ print("the KL ends " + ("ABOVE C: there the term costs one nat per nat of KL (we
 # does. The KL is pulled up to $C$, but above it the term holds it back no more than a plain
 # VAE's KL would, so $C$ is not a cap; the last line says on which side the KL ended. The two
 # forms of the term differ only through the images on the other side of $C$ from the mean, by
-# twice their mean distance past $C$ (the middle line checks this identity on the printed
+# twice the mean over all images of how far each lies past $C$ (the line "per-image − batch
+# form" checks this identity on the printed
 # numbers). When the mean KL lies several standard deviations from
 # $C$, few images cross it, and the two forms, with their gradients, nearly coincide: Eq. 12
 # then penalises almost none of the spread that section 4 speaks of. Its difference from the
