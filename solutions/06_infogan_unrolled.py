@@ -22,7 +22,8 @@
 #   $K$ differentiable optimiser steps, with the second-order term $\partial f/\partial\theta_D^K
 #   \cdot d\theta_D^K/d\theta_G$ computed by `torch.func` and checked against finite differences;
 #   you write this unrolled objective, and your function trains the toy GANs;
-# - the source paper's Fig. 3 on a ring of 8 Gaussians: plain GAN against unrolled GANs, over
+# - the source paper's Fig. 3 on a 2-D mixture of Gaussians (Metz et al.'s ring of 8): plain GAN
+#   against unrolled GANs, over
 #   several seeds, with a mode-coverage measure;
 # - **InfoGAN** (eq. 2–3): the variational lower bound on $I(c; G(z, c))$ and the Q network
 #   that shares the discriminator's trunk; you write its loss;
@@ -206,7 +207,10 @@ fig
 # (the usual choice since Goodfellow et al.: it gives a strong gradient when the discriminator
 # rejects the fakes, where $\log(1-D)$ is flat). So by default the generator minimises
 # $\mathbb E_x \log D_{\theta_D^K}(x) - \mathbb E_z \log D_{\theta_D^K}(G(z))$; with
-# `generator_form="minimax"` it minimises $f_K$ itself, the source paper's eq. 10 exactly.
+# `generator_form="minimax"` it minimises $f_K$ itself, the source paper's eq. 10, with one
+# difference the course keeps in every case: each of the $K$ unrolled steps is an Adam step that
+# starts from the discriminator optimiser's current moments, where eq. 8 writes plain gradient
+# ascent (the same update the real discriminator takes; step 5 of the walk-through below).
 # `UnrolledGAN.unrolled_generator_terms` returns the two terms separately ("real", "fake").
 #
 # ### Exercise: the unrolled objective, written by you
@@ -277,7 +281,7 @@ unrolled_terms = exercises.check_unrolled_terms(unrolled_terms)
 # 3. In the loop, `d_loss = gan_discriminator_loss(D(x_real; θ_D^k), D(fake; θ_D^k))` is $-f(\theta_G,
 #    \theta_D^k)$. Here `fake` $= G(z)$ still carries its graph back to $\theta_G$: this is where
 #    the unrolled discriminator *sees* the generator.
-# 4. `torch.autograd.grad(d_loss, ..., create_graph=True)` gives $\partial f/\partial\theta_D^k$ as
+# 4. `torch.autograd.grad(d_loss, ..., create_graph=True)` gives $\partial(-f)/\partial\theta_D^k$ as
 #    tensors that are themselves differentiable (with respect to $\theta_D^k$ and, through
 #    `fake`, $\theta_G$). Without `create_graph=True` they would be constants and the result
 #    the first-order gradient.
@@ -295,8 +299,10 @@ unrolled_terms = exercises.check_unrolled_terms(unrolled_terms)
 # (one call instead of two), and with `first_order=True` it detaches the gradients and the
 # fakes inside the loop, so that only eq. 11's first part is left. `YourUnrolledGAN` below is the
 # library's `UnrolledGAN` with your function for the second-order unroll; the first-order
-# variant and $K = 0$ stay the library's. The image GANs of sections 4 and 5 use the library's
-# unroll (same mathematics, one discriminator call per inner step).
+# variant and $K = 0$ stay the library's. The unrolled image GANs of section 4 use the
+# library's unroll (same mathematics, one discriminator call per inner step); section 5's
+# dSprites InfoGAN is not unrolled (it uses spectral normalisation, which the library does not
+# combine with unrolling).
 
 # %%
 class YourUnrolledGAN(UnrolledGAN):
@@ -656,7 +662,8 @@ print(f"uniform Q: q_cat = {float(q_cat_uniform):.4f} nats = log 10 = {math.log(
 # categorical code.
 #
 # ⚠ Heavy cell: the largest part of the quick profile (about 3½ CPU-minutes: 300 steps for each
-# of the source paper's K = 0, 5, 7, 10; a step costs about K + 1 times a plain one). A run that
+# of the source paper's K = 0, 5, 7, 10; a step costs several times a plain one, more with K:
+# the benchmark above gives the factors for the toy). A run that
 # already finished in `runs/checkpoints/` is loaded instead, and its line says so. The quick
 # profile shows the machinery, not the source paper's converged models; `full` trains 10,000
 # steps of width 64 for the same K.
@@ -728,7 +735,7 @@ print("accuracy per K:", {K: f"{a:.1%}" for K, a in acc_per_K.items()})
 # an InfoGAN trained for 4,000 steps on the scikit-learn digits by its own command
 # (`python -m course_lib pretrain infogan_digits`, minutes on one CPU core). Besides the budget
 # (4,000 steps of 64 instead of `INFO_STEPS` of `INFO_BATCH`) and the width of the networks
-# (32 channels, as in the full profile, instead of `INFO_WIDTH`), one change matters:
+# (32 channels, instead of this profile's `INFO_WIDTH`), one change matters:
 # **8 noise dimensions instead of 62**. On 1,437 small
 # images a large noise vector can carry the digit's identity by itself, and the categorical code
 # then names something else; with little noise the generator has to use the code for the
@@ -819,8 +826,8 @@ print("the two continuous codes change different properties:", code_names[0] != 
 # training range with a reader independent of InfoGAN (each image is named after the nearest
 # of the ten mean training digits; its accuracy on the test digits is printed, so expect a
 # wrong name now and then). A row that changes digit there shows the continuous code still
-# mixes identity with style. Beyond the training range (the outer columns, ±2) the generator
-# was never asked to draw at all.
+# mixes identity with style. Beyond the training range [−1, 1] (the two outer columns on each
+# side, ±1.33 and ±2) the generator was never asked to draw at all.
 
 # %% [markdown]
 # ### The source paper's table: Q losses against K
@@ -1018,10 +1025,10 @@ for K, rec in records.items():
             key, last = ("q_cont_mse", long_table[K]["mse"]) if name == "cont" else ("q_cat", long_table[K]["ce"])
             before_jump = float(np.median(h.array(key)[i - 10:i])) if big else float("nan")
             if big and last > before_jump:  # still above its level before the blow-up: a recovery
-                parts.append(f"{name} recovering from the ×{ratio:.0f} jump at step {at:,} "
+                parts.append(f"{name} recovering from the continuous loss's ×{ratio:.0f} jump at step {at:,} "
                              f"({last:.2g} against {before_jump:.2g} before it)")
             else:
-                parts.append(f"{name} still declining" + (f" (below its level before the ×{ratio:.0f} jump at step "
+                parts.append(f"{name} still declining" + (f" (below its level before the continuous loss's ×{ratio:.0f} jump at step "
                                                           f"{at:,}: {last:.2g} against {before_jump:.2g})" if big else ""))
         verdict[K] = "; ".join(parts)
     print(f"  K = {K}: {verdict[K]}")
@@ -1090,9 +1097,9 @@ if using_records and 0 in records:
 # cross-entropy that halves from 0.00003 to 0.000015 nats is still "falling" as a fraction, but
 # both values read 0.0000 in the paper's table, and no further training can change how it
 # compares with the paper's values. The
-# table gives the **median** of each quarter: the records are logged every 100 steps, and a
-# single spike of the loss (GAN training has them; look for them in the curves) would dominate
-# the mean of a quarter's points (ten in a 4,000-step run). Where the runs have different
+# table gives the **median** of each quarter: each record is logged about a hundred times (every
+# hundredth of its steps), and a single spike of the loss (GAN training has them; look for them
+# in the curves) would dominate the mean of a quarter's 25 or so points. Where the runs have different
 # lengths, the comparison *across* $K$ reads every run over the same first steps (the length of
 # the shortest run), so that a longer run does not win by having trained longer; the table
 # still gives each run's own end. The True/False line checks the source paper's trend as
@@ -1109,11 +1116,11 @@ if using_records and 0 in records:
 # before a jump of ten times or more, so the fall is the way back, not progress); and **too short
 # to tell** (such a jump inside the last quarter, so the last two quarters compare a blow-up
 # with what came before). For each run longer than the shortest, the cell also compares its end
-# with its own value at the common length. The table has one seed per $K$; the paragraph after
-# next measures how far two runs of the same recipe and seed can drift apart.
+# with its own value at the common length. The table has one seed per $K$; the next paragraph
+# measures how far two runs of the same recipe and seed can drift apart.
 #
 # The $K = 0$ record and the shipped InfoGAN of section 4 have the same recipe and seed (the
-# record may have trained longer; the last line gives both lengths), yet they are not the same
+# record may have trained longer; the line before the last gives both lengths), yet they are not the same
 # run. The shipped model was trained before the $K = 0$ step was changed to read the
 # discriminator's features once (the same gradients, summed in another order, which the unit
 # tests check). A GAN amplifies such rounding differences step after step, so after a few
@@ -1334,7 +1341,7 @@ except ImportError:
 # %%
 total = time.perf_counter() - T_START
 summary = [
-    ("unrolling stops mode collapse on the 8-Gaussian ring (Fig. 3)",
+    ("unrolling stops mode collapse (Fig. 3; here a ring of 8)",
      f"over {TOY_SEEDS} seeds: plain GAN {plain_mean:.1f}/8 modes, {best_unrolled} {toy_mean[best_unrolled]:.1f}/8"),
     ("K = 0 is the standard GAN objective (eq. 10)", f"the K = 0 gradient against the plain GAN's: max |difference| "
      f"{float((k0 - plain).abs().max()):.1e} (§2's check; the unit tests also compare whole training runs)"),
