@@ -254,9 +254,10 @@ def traversal_row_changes(images) -> list[dict]:
 def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25, changed: float = 0.5) -> str:
     """A few words for one :func:`traversal_row_changes` entry: "fades out", "moves along x / y /
     a diagonal" (the centre's range reaches ``move_px`` pixels; along an axis when its range is
-    at least twice the other's), "grows" / "shrinks" (the largest area over the smallest reaches
-    ``resize``), "changes shape or orientation only" (neither, but at least ``changed`` of the
-    area differs between the first and the last image), else "changes nothing measurable"."""
+    at least twice the other's), "grows" / "shrinks" / "changes size and back" (the largest area
+    over the smallest reaches ``resize``; the direction from the last area over the first),
+    "changes shape or orientation only" (neither, but at least ``changed`` of the area differs
+    between the first and the last image), else "changes nothing measurable"."""
     if change["faded"]:
         return "fades out"
     what = []
@@ -264,7 +265,8 @@ def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25
     if max(xr, yr) >= move_px:
         what.append("moves along x" if xr >= 2 * yr else "moves along y" if yr >= 2 * xr else "moves along a diagonal")
     if change["area_range"] >= resize:
-        what.append("grows" if change["area_ratio"] >= 1 else "shrinks")
+        ratio = change["area_ratio"]   # last over first: the direction, where there is one
+        what.append("grows" if ratio >= 1.1 else "shrinks" if ratio <= 1 / 1.1 else "changes size and back")
     if not what:
         what.append("changes shape or orientation only" if change["changed"] >= changed
                     else "changes nothing measurable")

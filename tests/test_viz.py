@@ -329,5 +329,8 @@ def test_traversal_row_changes_measures_moves_sizes_and_fades():
     assert words == ["moves along x", "moves along a diagonal, grows", "moves along x", "fades out",
                      "changes nothing measurable"]
     assert viz.describe_row_change(out[1], move_px=5) == "grows"
+    pulse = viz.traversal_row_changes(_square_row([10] * 4, [10] * 4, [2, 6, 2, 2])[None])[0]
+    assert pulse["area_range"] == pytest.approx(9) and pulse["area_ratio"] == pytest.approx(1)
+    assert viz.describe_row_change(pulse) == "changes size and back"
     with pytest.raises(ValueError, match="rows × V × 1 × H × W"):
         viz.traversal_row_changes(moving)
