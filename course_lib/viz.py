@@ -229,7 +229,9 @@ def traversal_row_changes(images) -> list[dict]:
         ``area_range``: the largest area over the smallest;
         ``changed``: Σ|last − first| over pixels, divided by the row's mean area;
         ``faded``: True when some image of the row is almost empty (area below one pixel), so
-            that its centre means little.
+            that its centre means little;
+        ``centres``, ``areas``: per image of the row, its centre (x, y) and its area, for
+            measures of one's own (a jump between two neighbouring values, a dip in the middle).
     """
     if not isinstance(images, torch.Tensor) or images.dim() != 5 or images.shape[2] != 1 or images.shape[1] < 2:
         raise ValueError("images: expected a tensor rows × V × 1 × H × W (V ≥ 2 values, one channel), as "
@@ -247,7 +249,8 @@ def traversal_row_changes(images) -> list[dict]:
                     "x_range": float(cx[r].max() - cx[r].min()), "y_range": float(cy[r].max() - cy[r].min()),
                     "area_ratio": float(safe[r, -1] / safe[r, 0]), "area_range": float(safe[r].max() / safe[r].min()),
                     "changed": float((rows[r, -1] - rows[r, 0]).abs().sum() / safe[r].mean()),
-                    "faded": bool(mass[r].min() < 1.0)})
+                    "faded": bool(mass[r].min() < 1.0),
+                    "centres": torch.stack([cx[r], cy[r]], 1), "areas": mass[r]})
     return out
 
 

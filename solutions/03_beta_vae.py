@@ -491,18 +491,16 @@ def row_actions(vae, code, dims, labels, judge=None):
     centre by 6 px or more and by at least 40 % of the row's range, where a steady row moves
     about 1/8 of it per step) and the base code's own value μ of that latent; ``judge(j, words)``
     may add a verdict to the line. Returns the words of every row."""
-    images = viz.traversal_images(vae, code, dims)
-    areas = images.sum((2, 3, 4))                                   # rows × values
     values = [float(v) for v in viz.DEFAULT_TRAVERSAL]
     words = []
-    for label, j, c, a, row in zip(labels, dims, viz.traversal_row_changes(images), areas, images):
+    for label, j, c in zip(labels, dims, viz.traversal_row_changes(viz.traversal_images(vae, code, dims))):
         what = viz.describe_row_change(c)
+        a = c["areas"]                                              # per value of the row
         k = int(a.argmin())
         if 0 < k < len(a) - 1 and a[k] < 0.5 * min(a[0], a[-1]):
             what += (f", dims in the middle (at {values[k]:g}: "
                      f"{float(a[k] / min(a[0], a[-1])):.0%} of the fainter end's area)")
-        centres = torch.stack([centroid_x(row), centroid_x(row.transpose(-1, -2))], 1)   # values × (x, y)
-        step = centres.diff(dim=0).norm(dim=1)
+        step = c["centres"].diff(dim=0).norm(dim=1)                 # centre's move between neighbours
         k = int(step.argmax())
         if not c["faded"] and step[k] >= 6.0 and step[k] >= 0.4 * max(c["x_range"], c["y_range"]):
             what += f", jumps (between {values[k]:g} and {values[k + 1]:g}: {float(step[k]):.0f} px)"

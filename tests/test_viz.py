@@ -324,6 +324,8 @@ def test_traversal_row_changes_measures_moves_sizes_and_fades():
     assert out[1]["dx"] == pytest.approx(3) and out[1]["dy"] == pytest.approx(3)
     assert out[1]["area_ratio"] == pytest.approx(16) and out[1]["area_range"] == pytest.approx(16)
     assert out[2]["dx"] == pytest.approx(0) and out[2]["x_range"] == pytest.approx(10)
+    assert out[2]["centres"][:, 0].tolist() == pytest.approx([4, 14, 4, 4])   # x of each image's centre
+    assert out[1]["areas"].tolist() == pytest.approx([4, 16, 36, 64])
     assert out[3]["faded"] and not out[0]["faded"]
     words = [viz.describe_row_change(c) for c in out]
     assert words == ["moves along x", "moves along a diagonal, grows", "moves along x", "fades out",
