@@ -276,6 +276,39 @@ def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25
     return ", ".join(what)
 
 
+#: What a traversal row of each dSprites factor does, in the words of :func:`describe_row_change`:
+#: a row labelled with the factor shows its action when its words include one of these.
+FACTOR_ACTIONS: dict[str, tuple[str, ...]] = {
+    "posX": ("moves along x",), "posY": ("moves along y",), "scale": ("grows", "shrinks"),
+    "shape": ("changes shape or orientation only",), "orientation": ("changes shape or orientation only",),
+}
+
+
+def row_measures(change: dict) -> str:
+    """The measurements behind :func:`describe_row_change` for one :func:`traversal_row_changes`
+    entry, as printed under the course's traversals: "centre over the row: x 12.0 px, y 0.0 px;
+    area ×1.00" (the range of the sprite's centre in x and y over the row, and its largest area
+    over its smallest; "area —" for a row that fades out, whose areas mean little)."""
+    area = "—" if change["faded"] else f"×{change['area_range']:.2f}"
+    return f"centre over the row: x {change['x_range']:4.1f} px, y {change['y_range']:4.1f} px; area {area}"
+
+
+def row_shows(words: str, factors: str | Sequence[str]) -> tuple[bool, list[str]]:
+    """Whether a row described by ``words`` (:func:`describe_row_change`, possibly followed by
+    notes in parentheses) shows the action of every factor in ``factors`` (:data:`FACTOR_ACTIONS`),
+    and the actions it shows besides: ``(shows, others)``. A posX row that "moves along x,
+    shrinks" shows posX and also "shrinks"."""
+    names = [factors] if isinstance(factors, str) else list(factors)
+    unknown = [n for n in names if n not in FACTOR_ACTIONS]
+    if unknown:
+        raise ValueError(f"unknown factor {unknown[0]!r}: expected one of {list(FACTOR_ACTIONS)}")
+    actions = [a.split(" (")[0].strip() for a in words.split(", ")]
+    wanted = [FACTOR_ACTIONS[n] for n in names]
+    shows = all(any(a in actions for a in w) for w in wanted)
+    others = [a for a in actions if not any(a in w for w in wanted)]
+    return shows, others
+
+
 def traversal_grid(model, z0, dims: Sequence[int] | None = None, values=DEFAULT_TRAVERSAL,
                    labels: Sequence[str] | None = None, title: str | None = None, scale: float = 1.0):
     """One row per traversed latent, one column per value (see :func:`traversal_images`).

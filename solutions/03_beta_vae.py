@@ -504,9 +504,8 @@ def row_actions(vae, code, dims, labels, judge=None):
         k = int(step.argmax())
         if not c["faded"] and step[k] >= 6.0 and step[k] >= 0.4 * max(c["x_range"], c["y_range"]):
             what += f", jumps (between {values[k]:g} and {values[k + 1]:g}: {float(step[k]):.0f} px)"
-        area = "—" if c["faded"] else f"×{c['area_range']:.2f}"
-        print(f"  {label:<18} μ = {float(code[j]):+.2f}; centre over the row: x {c['x_range']:4.1f} px, "
-              f"y {c['y_range']:4.1f} px; area {area}: {what}" + (judge(j, what) if judge else ""))
+        print(f"  {label:<18} μ = {float(code[j]):+.2f}; {viz.row_measures(c)}: {what}"
+              + (judge(j, what) if judge else ""))
         words.append(what)
     return words
 
@@ -738,9 +737,6 @@ def report_separation(scores, label):
     return dims, ok
 
 
-ACTION = {"posX": ("moves along x",), "posY": ("moves along y",), "scale": ("grows", "shrinks")}
-
-
 def labelled_rows(scores, dims, names=("posX", "posY", "scale")):
     """Rows of the labelled traversal: {latent: [labels]}. A latent that is the most informative
     for several factors is one row with all their names; each of those factors' second most
@@ -763,10 +759,7 @@ def check_rows(vae, code, rows):
     ok = []
 
     def judge(j, what):
-        actions = [a.split(" (")[0] for a in what.split(", ")]
-        wanted = [ACTION[name.split()[0]] for name in rows[j]]
-        as_labelled = all(any(a in actions for a in w) for w in wanted)
-        extra = [a for a in actions if not any(a in w for w in wanted)]
+        as_labelled, extra = viz.row_shows(what, [name.split()[0] for name in rows[j]])
         ok.append(as_labelled and not extra)
         return f" → as labelled: {as_labelled}" + (f"; also {', '.join(extra)}" if extra else "")
 

@@ -671,10 +671,8 @@ def report_rows(change, title, actions=None, named=None):
         print(f"{title}, last stage, what each row does (range of the sprite's centre in x / y over the row, "
               "largest ÷ smallest area; viz.traversal_row_changes):")
         for j, c in actions.items():
-            area = "—" if c["faded"] else f"×{c['area_range']:.2f}"
-            print(f"  z{j}: x {c['x_range']:4.1f} px, y {c['y_range']:4.1f} px, area {area} → "
-                  f"{viz.describe_row_change(c)}; named {named[j][0] if named is not None else '?'} by its "
-                  "mutual information")
+            print(f"  z{j}: {viz.row_measures(c)} → {viz.describe_row_change(c)}; named "
+                  f"{named[j][0] if named is not None else '?'} by its mutual information")
 
 
 fig, change_abs, actions_abs = stage_figure(cap_abs, stages_abs, eval_abs, "absolute", on_abs)

@@ -796,15 +796,13 @@ def traversal_changes(model, z0, dims, labels):
     """Measure what each traversal row draws (viz.traversal_row_changes: how far the sprite's
     centre moves over the row, in pixels, x to the right and y down, and the ratio of its largest
     to its smallest area) and print one line per row with whether the row does what its label's
-    factor would (posX: moves along x, posY: along y, scale: resizes without moving, shape or
-    orientation: changes without moving or resizing; a position row may also resize a little)."""
+    factor would (viz.row_shows — posX: moves along x, posY: along y, scale: grows or shrinks,
+    shape or orientation: changes without moving or resizing) and what else it does."""
     for label, c in zip(labels, viz.traversal_row_changes(viz.traversal_images(model, z0, dims))):
         what = viz.describe_row_change(c)
-        factor = label.split("(")[1].split()[0]
-        matches = {"posX": what.startswith("moves along x"), "posY": what.startswith("moves along y"),
-                   "scale": what in ("grows", "shrinks")}.get(factor, what == "changes shape or orientation only")
-        print(f"  {label:<22} centre over the row: x {c['x_range']:4.1f} px, y {c['y_range']:4.1f} px; area "
-              f"×{c['area_range']:.2f}: {what}; does what its label's factor would: {matches}")
+        shows, others = viz.row_shows(what, label.split("(")[1].split()[0])
+        print(f"  {label:<22} {viz.row_measures(c)}: {what}; does what its label's factor would: {shows}"
+              + (f" (also {', '.join(others)})" if shows and others else ""))
 
 
 display(mi_panels({f"{tag}, {LONG_STEPS} steps: MIG {r.score:.2f}": r.mutual_info for tag, r in long_scores.items()},

@@ -336,3 +336,23 @@ def test_traversal_row_changes_measures_moves_sizes_and_fades():
     assert viz.describe_row_change(pulse) == "changes size and back"
     with pytest.raises(ValueError, match="rows × V × 1 × H × W"):
         viz.traversal_row_changes(moving)
+
+
+def test_row_measures_and_row_shows_read_describe_row_change():
+    moving = _square_row([2, 6, 10, 14], [5, 5, 5, 5], [4, 4, 4, 4])
+    fading = _square_row([5, 5, 5, 5], [5, 5, 5, 5], [4, 4, 4, 0])
+    growing = _square_row([10, 10, 10, 10], [10, 10, 10, 10], [2, 4, 6, 8])
+    out = viz.traversal_row_changes(torch.stack([moving, fading, growing]))
+    assert viz.row_measures(out[0]) == "centre over the row: x 12.0 px, y  0.0 px; area ×1.00"
+    assert viz.row_measures(out[1]).endswith("area —")
+    assert viz.row_measures(out[2]).endswith("area ×16.00")
+    words = viz.describe_row_change(out[2])                     # "moves along a diagonal, grows"
+    assert viz.row_shows(words, "scale") == (True, ["moves along a diagonal"])
+    assert viz.row_shows(words, "posX") == (False, ["moves along a diagonal", "grows"])
+    assert viz.row_shows("moves along x, shrinks", ["posX", "scale"]) == (True, [])
+    assert viz.row_shows("moves along x, shrinks, jumps (between 0.5 and 1: 9 px)", "posX") == \
+        (True, ["shrinks", "jumps"])
+    assert viz.row_shows("changes shape or orientation only", "shape") == (True, [])
+    assert viz.row_shows("changes size and back", "scale") == (False, ["changes size and back"])
+    with pytest.raises(ValueError, match="unknown factor 'colour'"):
+        viz.row_shows("grows", "colour")
