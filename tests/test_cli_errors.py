@@ -47,6 +47,28 @@ def test_one_line_errors(cli, args, message):
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("what", ["mig", "unroll"])
+def test_delegated_bench_usage_names_its_command(cli, what):
+    done = cli("bench", what, "--no-such-option")
+    assert done.returncode == 2 and f"usage: python -m course_lib bench {what} " in done.stderr
+
+
+def test_make_bench_runs_only_benchmarks_that_exist(cli):
+    """`make bench` loops over BENCHES: each must be a command of `bench` (it once named 'all')."""
+    import re
+    from pathlib import Path
+
+    from course_lib.cli.bench import DELEGATED
+
+    makefile = Path(__file__).resolve().parent.parent / "Makefile"
+    line = re.search(r"^BENCHES\s*:=\s*(.+)$", makefile.read_text(), re.M)
+    assert line, "the Makefile defines no BENCHES"
+    benches = line.group(1).split()
+    assert set(benches) == {"render", "train", *DELEGATED}, benches
+    for what in benches:
+        assert cli("bench", what, "--help").returncode == 0
+
+
 @pytest.mark.skipif(torch.backends.mps.is_available(), reason="MPS is present here")
 def test_an_absent_mps_device_is_one_line(cli):
     done = cli("bench", "train", "--device", "mps")

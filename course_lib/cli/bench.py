@@ -131,7 +131,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] and argv[0] in DELEGATED:
-        return importlib.import_module(DELEGATED[argv[0]]).main(argv, prog=prog)
+        module = importlib.import_module(DELEGATED[argv[0]])
+        if argv[0] in ("mig", "unroll"):  # parsers of one command: their usage line names it
+            return module.main(argv, prog=f"{prog or 'python -m course_lib bench'} {argv[0]}")
+        return module.main(argv, prog=prog)
     parser = argparse.ArgumentParser(prog=prog or "python -m course_lib bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
