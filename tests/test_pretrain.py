@@ -446,6 +446,34 @@ def test_describe_entry_names_steps_hours_segments_and_mig_per_factor():
     assert rescored.endswith("; metrics rescored 2026-01-02 03:04 UTC")
 
 
+def test_shipped_table_rows_and_the_readme_copy_is_current(tmp_path):
+    """`pretrain --list --markdown` writes one row per shipped model, and the README's table is
+    that output for the manifest in the repository (regenerate it when a model ships)."""
+    from pathlib import Path
+
+    entry = {"recipe": {"steps": 500, "batch_size": 64, "seed": 3}, "bytes": 1_048_576, "dtype": "float16",
+             "metrics": {"mig": 0.25, "mig_per_factor": [None, 0.1, 0.2, 0.0, 0.5, 0.45]},
+             "trained_on": {"total_steps": 120000, "hours": 7.5, "resumptions": 3,
+                            "machines": [{"device": "cpu A"}]}}
+    digits = {"recipe": {"steps": 40, "batch_size": 32, "seed": 0}, "bytes": 2_000_000,
+              "metrics": {"matched_accuracy_test": 0.8028, "matched_accuracy_train": 0.8246},
+              "trained_on": {"device": "cpu B", "seconds": 90}}
+    lines = pretrain.shipped_table({"z-key": entry, "a-digits": digits}).splitlines()
+    assert len(lines) == 4 and lines[0].startswith("| model (manifest key) |")
+    assert lines[2] == ("| `a-digits` | 40 × 32 | 0 | 2 min on cpu B | 2.0 MB | categorical code ↔ digit, matched "
+                        "accuracy 0.803 held out (0.825 on the training images) |")
+    assert lines[3] == ("| `z-key` | 120,000 × 64 | 3 | 7.50 h in 4 segments on cpu A | 1.0 MB | MIG 0.250 "
+                        "(shape 0.10, scale 0.20, orientation 0.00, posX 0.50, posY 0.45) |")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert pretrain.TABLE_BEGIN in readme and pretrain.TABLE_END in readme
+    copy = readme.split(pretrain.TABLE_BEGIN)[1].split(pretrain.TABLE_END)[0].strip()
+    shipped = ck.read_manifest(ck.REPOSITORY_CHECKPOINTS)["checkpoints"]
+    assert copy == pretrain.shipped_table(shipped), \
+        "README's table of shipped models is stale: paste `python -m course_lib pretrain --list --markdown`"
+    with pytest.raises(SystemExit):
+        pretrain.main(["--markdown", "--out", str(tmp_path)])
+
+
 def test_describe_training_counts_the_segments_of_every_machine():
     """The line every notebook prints under a shipped model names each machine with its share of
     the segments, not only the last segment's machine."""

@@ -236,6 +236,48 @@ def describe_entry(key: str, entry: dict) -> str:
             f"{ck.describe_training(trained)}; " + ("; ".join(parts) or "no metrics"))
 
 
+#: Where the README keeps the table of shipped models that :func:`shipped_table` writes.
+TABLE_BEGIN = "<!-- shipped models: python -m course_lib pretrain --list --markdown -->"
+TABLE_END = "<!-- end of shipped models -->"
+
+
+def _table_scores(metrics: dict) -> str:
+    """The scores column of :func:`shipped_table`: MIG with its value per factor (on the images
+    the manifest names), the sample rulers of a renderer, the matched accuracy of a digits InfoGAN."""
+    from ..data.dsprites import FACTOR_NAMES
+
+    parts = []
+    if metrics.get("mig") is not None:
+        per = metrics.get("mig_per_factor") or []
+        parts.append(f"MIG {metrics['mig']:.3f}" + (" (" + ", ".join(
+            f"{n} {v:.2f}" for n, v in zip(FACTOR_NAMES, per) if v is not None) + ")" if per else ""))
+    if "samples_ffd" in metrics:
+        parts.append(f"factor Fréchet distance {metrics['samples_ffd']:,.0f} (the β-VAE's decodes "
+                     f"{metrics['vae_decodes_ffd']:,.0f}, real images {metrics['real_ffd']:,.0f}); shape named for "
+                     f"{metrics['samples_shape_named']:.0%} of samples (real {metrics['real_shape_named']:.1%})")
+    if "matched_accuracy_test" in metrics:
+        parts.append(f"categorical code ↔ digit, matched accuracy {metrics['matched_accuracy_test']:.3f} held out "
+                     f"({metrics['matched_accuracy_train']:.3f} on the training images)")
+    return "; ".join(parts) or "—"
+
+
+def shipped_table(manifest: dict) -> str:
+    """A markdown table of the shipped models (``manifest``: key → entry, as in the manifest's
+    ``checkpoints``), one row each in key order: steps × batch, seed, where and how long it
+    trained (:func:`~course_lib.checkpoints.describe_training`), size and scores. The README
+    keeps it between :data:`TABLE_BEGIN` and :data:`TABLE_END` (a test checks that it is current)."""
+    rows = ["| model (manifest key) | steps × batch | seed | trained | size | scores |",
+            "|---|---|---|---|---|---|"]
+    for key in sorted(manifest):
+        entry = manifest[key]
+        recipe, trained = entry["recipe"], entry.get("trained_on", {})
+        steps = trained.get("total_steps", recipe["steps"])
+        rows.append(f"| `{key}` | {steps:,} × {recipe['batch_size']} | {recipe['seed']} | "
+                    f"{ck.describe_training(trained)} | {entry['bytes'] / 1e6:.1f} MB | "
+                    f"{_table_scores(entry.get('metrics', {}))} |")
+    return "\n".join(rows)
+
+
 def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, folder=None,
                  progress=True, log=print, resume=False, checkpoint_every=CHECKPOINT_EVERY,
                  stop_at=None, time_limit=None, log_every=None, keep_state=False,
@@ -387,6 +429,8 @@ def main(argv=None, prog: str | None = None) -> int:
     parser.add_argument("--log-every", type=positive_int, default=None,
                         help="log the loss terms every this many steps (default: steps / 100)")
     parser.add_argument("--list", action="store_true", help="print the recipes and exit")
+    parser.add_argument("--markdown", action="store_true",
+                        help="with --list: print only the README's markdown table of the shipped models")
     parser.add_argument("--peek", action="store_true",
                         help="score the unfinished run of each model at its last saved step "
                              "(on --metric-images images, default here 3,000) and exit")
@@ -399,8 +443,13 @@ def main(argv=None, prog: str | None = None) -> int:
     out = ck.checkpoint_dir(args.out)
     if out.exists() and not out.is_dir():
         parser.error(f"--out {args.out} is a file: expected a folder for the checkpoints")
+    if args.markdown and not args.list:
+        parser.error("--markdown goes with --list (the table of shipped models)")
     if args.list:
         manifest = ck.read_manifest(args.out)["checkpoints"]
+        if args.markdown:
+            print(shipped_table(manifest))
+            return 0
         for name in ck.RECIPES:
             print(f"{name} ({profile}): {ck.recipe(name, profile)}")
         for key, entry in manifest.items():
