@@ -474,6 +474,31 @@ def test_shipped_table_rows_and_the_readme_copy_is_current(tmp_path):
         pretrain.main(["--markdown", "--out", str(tmp_path)])
 
 
+def test_refresh_readme_table_rewrites_only_the_table_of_the_repository_folder(tmp_path, monkeypatch):
+    """After a model ships into the repository's folder, pretrain rewrites the README's table
+    (and nothing else); another folder, or a README without the table, is left alone."""
+    from course_lib import config
+
+    folder = tmp_path / "checkpoints"
+    recipe = ck.recipe("beta_vae", "smoke")
+    ck.write_shipped(BetaVAE(num_latents=2), recipe, metrics={"mig": 0.5}, folder=folder)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n{pretrain.TABLE_BEGIN}\nold table\n{pretrain.TABLE_END}\nafter\n",
+                      encoding="utf-8")
+    assert not pretrain.refresh_readme_table(folder, readme)          # not the repository's folder
+    assert "old table" in readme.read_text(encoding="utf-8")
+    monkeypatch.setattr(config, "REPOSITORY_CHECKPOINTS", folder)
+    assert pretrain.refresh_readme_table(folder, readme)
+    text = readme.read_text(encoding="utf-8")
+    table = pretrain.shipped_table(ck.read_manifest(folder)["checkpoints"])
+    assert text == f"# Title\n\nbefore\n{pretrain.TABLE_BEGIN}\n{table}\n{pretrain.TABLE_END}\nafter\n"
+    assert f"`{ck.entry_key(recipe)}`" in table and "MIG 0.500" in table
+    assert not pretrain.refresh_readme_table(folder, readme)          # already current: unchanged
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no table here\n", encoding="utf-8")
+    assert not pretrain.refresh_readme_table(folder, plain) and plain.read_text() == "no table here\n"
+
+
 def test_describe_training_counts_the_segments_of_every_machine():
     """The line every notebook prints under a shipped model names each machine with its share of
     the segments, not only the last segment's machine."""

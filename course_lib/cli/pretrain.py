@@ -278,6 +278,31 @@ def shipped_table(manifest: dict) -> str:
     return "\n".join(rows)
 
 
+def refresh_readme_table(folder=None, readme=None) -> bool:
+    """Rewrite the README's table of shipped models (between :data:`TABLE_BEGIN` and
+    :data:`TABLE_END`) from the manifest of ``folder``, when ``folder`` is the repository's
+    checkpoint folder and the README has the table; True when the file changed. Called after
+    a model ships or is rescored, so that the README never lags the manifest."""
+    from ..config import PACKAGE_PARENT, REPOSITORY_CHECKPOINTS
+
+    readme = Path(readme) if readme is not None else PACKAGE_PARENT / "README.md"
+    if ck.checkpoint_dir(folder).resolve() != REPOSITORY_CHECKPOINTS.resolve() or not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    if TABLE_BEGIN not in text or TABLE_END not in text:
+        return False
+    head, rest = text.split(TABLE_BEGIN, 1)
+    tail = rest.split(TABLE_END, 1)[1]
+    table = shipped_table(ck.read_manifest(folder)["checkpoints"])
+    new = f"{head}{TABLE_BEGIN}\n{table}\n{TABLE_END}{tail}"
+    if new == text:
+        return False
+    tmp = readme.with_name(f".{readme.name}.tmp")
+    tmp.write_text(new, encoding="utf-8")
+    tmp.replace(readme)
+    return True
+
+
 def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, folder=None,
                  progress=True, log=print, resume=False, checkpoint_every=CHECKPOINT_EVERY,
                  stop_at=None, time_limit=None, log_every=None, keep_state=False,
@@ -504,9 +529,14 @@ def main(argv=None, prog: str | None = None) -> int:
             except FileNotFoundError as err:
                 parser.error(str(err))
             print(f"{name}: rescored, " + ", ".join(f"{k} {v}" for k, v in found.items()))
+        if refresh_readme_table(args.out):
+            print("README.md: the table of shipped models is updated")
         return 0
     with stop_on_signals():  # SIGTERM or Ctrl-C: save the unfinished run where it is, then stop
-        return _pretrain_all(names, profile, args, overrides)
+        code = _pretrain_all(names, profile, args, overrides)
+    if refresh_readme_table(args.out):
+        print("README.md: the table of shipped models is updated")
+    return code
 
 
 def _pretrain_all(names, profile, args, overrides) -> int:
