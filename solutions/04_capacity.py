@@ -1218,6 +1218,37 @@ for other, found in others.items():
                  + (f" (also {', '.join(besides)})" if shows and besides else "")))
 
 # %% [markdown]
+# ### How many of C's nats can be information?
+#
+# The KL that the penalty holds at C is an average over images, and it splits in two (Hoffman &
+# Johnson, 2016, *ELBO surgery*):
+#
+# $$\mathbb{E}_x\,\mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big) = I_q(x; z) + \mathrm{KL}\big(q(z)\,\|\,p(z)\big),$$
+#
+# the mutual information between the image and its code under the encoder, plus the distance of
+# the aggregate posterior $q(z) = \mathbb{E}_x\, q(z \mid x)$ from the prior. dSprites is a finite
+# set of $N = 737{,}280$ equally likely images, so $I_q(x; z) \le H(x) = \ln N$, the sum of the
+# five factors' entropies. Whatever the KL holds beyond $\ln N$ cannot be information about the
+# image: it is mismatch between $q(z)$ and the prior, and the cheapest way to make it is the one
+# the lines above show, posteriors far narrower than the data needs (a spike per image). The
+# cell prints $\ln N$, the part of $C_{\max}$ that lies beyond it, and the same for the final KL of
+# every model of this section.
+
+# %%
+h_x = float(np.log(len(ds)))
+h_factor = {n: float(np.log(k)) for n, k in zip(FACTORS, ds.factor_sizes) if k > 1}
+c_max_schedule = schedule["abs"].extra["recipe"]["config"]["c_max"]
+print(f"H(x) = ln {len(ds):,} = {h_x:.2f} nats = " + " + ".join(f"{h:.2f} ({n})" for n, h in h_factor.items())
+      + f" (the sum: {sum(h_factor.values()):.2f})")
+print(f"C_max = {c_max_schedule:g} nats: at least {max(0.0, c_max_schedule - h_x):.2f} nats of it cannot be information")
+finals = {f"abs, seed {SEED}": eval_schedule["abs"], f"hinge, seed {SEED}": eval_schedule["hinge"],
+          **{f"abs, seed {s}": found["eval"] for s, found in others.items()}}
+for tag, ev in finals.items():
+    kl_total = float(ev["kl_per_latent"].sum())
+    print(f"  {tag:<14} final KL {kl_total:5.2f} nats on {SCHEDULE_EVAL:,} images: at least "
+          f"{max(0.0, kl_total - h_x):5.2f} of them are KL(q(z) ‖ p(z)), not information")
+
+# %% [markdown]
 # ## 7. The reduction mistake under each penalty
 #
 # Source paper §2.2: averaging the reconstruction over the pixels instead of summing divides
@@ -1465,6 +1496,8 @@ for claim, ours, holds in summary:
 #   *Understanding disentangling in β-VAE*, 2018 (the capacity objective, eq. 8).
 # - I. Higgins et al., *β-VAE: Learning basic visual concepts with a constrained variational
 #   framework*, ICLR 2017.
+# - M. D. Hoffman and M. J. Johnson, *ELBO surgery: yet another way to carve up the variational
+#   evidence lower bound*, NIPS Workshop on Advances in Approximate Bayesian Inference, 2016.
 # - N. Tishby, F. C. Pereira and W. Bialek, *The information bottleneck method*, 1999.
 # - Li Donghao, *Summary and discussion of "Understanding disentangling in β-VAE"* (source paper
 #   `001_00245305c4487d13.txt`).
