@@ -258,7 +258,11 @@ def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25
     """A few words for one :func:`traversal_row_changes` entry: "fades out", "moves along x / y /
     a diagonal" (the centre's range reaches ``move_px`` pixels; along an axis when its range is
     at least twice the other's), "grows" / "shrinks" / "changes size and back" (the largest area
-    over the smallest reaches ``resize``; the direction from the last area over the first),
+    over the smallest reaches ``resize``; "and back" when the row's smallest or largest image is
+    an inner one and the size changes from it towards both ends, the smaller of the two changes
+    by at least ``resize`` and by at least half the larger (in log ratio), or when the last and
+    the first area are within 10 % of each other; else the direction from the last area over the
+    first),
     "changes shape or orientation only" (neither, but at least ``changed`` of the area differs
     between the first and the last image), else "changes nothing measurable"."""
     if change["faded"]:
@@ -269,7 +273,16 @@ def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25
         what.append("moves along x" if xr >= 2 * yr else "moves along y" if yr >= 2 * xr else "moves along a diagonal")
     if change["area_range"] >= resize:
         ratio = change["area_ratio"]   # last over first: the direction, where there is one
-        what.append("grows" if ratio >= 1.1 else "shrinks" if ratio <= 1 / 1.1 else "changes size and back")
+        areas = change.get("areas")
+        turns = False                  # the size goes out to an inner extreme and comes back
+        if areas is not None and len(areas) > 2:
+            log_a = torch.as_tensor(areas, dtype=torch.float64).clamp_min(1e-6).log()
+            for k in (int(log_a.argmin()), int(log_a.argmax())):
+                if 0 < k < len(log_a) - 1:
+                    legs = sorted(float((log_a[k] - log_a[end]).abs()) for end in (0, -1))
+                    turns |= legs[0] >= max(math.log(resize), 0.5 * legs[1])
+        what.append("changes size and back" if turns or 1 / 1.1 < ratio < 1.1
+                    else "grows" if ratio >= 1.1 else "shrinks")
     if not what:
         what.append("changes shape or orientation only" if change["changed"] >= changed
                     else "changes nothing measurable")

@@ -334,6 +334,16 @@ def test_traversal_row_changes_measures_moves_sizes_and_fades():
     pulse = viz.traversal_row_changes(_square_row([10] * 4, [10] * 4, [2, 6, 2, 2])[None])[0]
     assert pulse["area_range"] == pytest.approx(9) and pulse["area_ratio"] == pytest.approx(1)
     assert viz.describe_row_change(pulse) == "changes size and back"
+    # big → small → big, ending smaller than it started: still "and back", not "shrinks"
+    dip = viz.traversal_row_changes(_square_row([16, 18, 19, 18, 17], [16, 18, 19, 18, 17], [8, 4, 2, 4, 6])[None])[0]
+    assert dip["area_ratio"] == pytest.approx(36 / 64) and dip["x_range"] == pytest.approx(0)
+    assert viz.describe_row_change(dip) == "changes size and back"
+    # a shrinking row whose last image is a little larger than the one before: "shrinks"
+    settling = viz.traversal_row_changes(_square_row([15, 16, 17, 18, 18], [15, 16, 17, 18, 18],
+                                                     [10, 8, 6, 4, 5])[None])[0]
+    assert viz.describe_row_change(settling) == "shrinks"
+    no_areas = {k: v for k, v in dip.items() if k != "areas"}   # an entry without the per-image areas
+    assert viz.describe_row_change(no_areas) == "shrinks"
     with pytest.raises(ValueError, match="rows × V × 1 × H × W"):
         viz.traversal_row_changes(moving)
 
