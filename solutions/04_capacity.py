@@ -1533,6 +1533,11 @@ for claim, ours, holds in summary:
 #    state with `course_lib.train.load_model(path)` (the command prints the path) and measure,
 #    with `evaluate` and `position_axes`, how far each seed's position latents are turned. Does a run that is turned
 #    at 4,000 steps straighten out later? (The shipped seed-0 history answers part of it.)
+# 6. disentanglement_lib trains the same objective with $C_{\max} \in \{5, 10, 25, 50, 75, 100\}$
+#    nats. Which of these fit under $\ln N$ for dSprites, so that all of C could in principle be
+#    information? For a model trained with $C_{\max} = 100$, what must its posteriors look like?
+#    Train the absolute penalty at `C_MAX = 10` on the quick budget and compare its mean log σ²
+#    of the active latents with the 25-nat run's.
 #
 # ## References
 #
