@@ -80,7 +80,7 @@ SEED_CHOICE = {
     "beta_vae-12000steps-seed13": ("best MIG of 20 seeds",
                                    "seed 13: the best MIG of seeds 0-19 at 2,000 steps, chosen with "
                                    "the true factors (notebook 03), then trained on"),
-    "capacity_vae-120000steps-seed2-full": ("best of 4 seeds",
+    "capacity_vae-120000steps-seed2-full": ("least turned of 4 seeds",
                                             "seed 2: of seeds 1-3 after 4,000 steps, the one whose position latents "
                                             "were least turned from posX and posY (chosen with the true factors; "
                                             "seed 0's were turned by 35°), then trained on"),

@@ -291,8 +291,10 @@ viz.show_images(x_eval[:16], nrow=16, title="16 dSprites images")
 #
 # ⚠️ **Heavy cell**: the first time, training takes about two minutes on a 2-core CPU in the
 # quick profile; a later run with the same parameters loads the model from `runs/checkpoints/`
-# in seconds (the line under the cell says which happened). This model is not shipped with
-# the course: only section 6's longer runs (β = 8 and its β = 1 twin) are.
+# in seconds (the line under the cell says which happened). The course ships a model of this
+# recipe (`pretrain beta_vae`, whose MIG notebook 05 quotes), but this cell trains its own: the
+# stage explorer at the end needs the weights at several steps. Section 6 loads the shipped
+# longer runs (β = 8 and its β = 1 twin).
 
 # %%
 snapshots = []
