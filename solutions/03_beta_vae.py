@@ -528,7 +528,8 @@ fig
 # growing, or (less often after a short run) changing shape or rotating. The lines above the
 # grid say what each active row of this run does: a row that "moves along x, grows" changes
 # two factors at once, one that moves "along a diagonal" mixes the two coordinates, one that
-# "jumps" moves the sprite most of its way in one step between two neighbouring values instead
+# "changes size and back" grows and shrinks again along the row (or the reverse), so its size is
+# not a steady function of the latent, one that "jumps" moves the sprite most of its way in one step between two neighbouring values instead
 # of sliding, and one that "fades out" or "dims in the middle" loses all or part of the sprite
 # somewhere along the row (the decoder hedging between two places; the area ratio of such a
 # row then mostly measures that faint image, not a change of size). The last line counts the
