@@ -1242,6 +1242,16 @@ for j in range(dsprites_gan.code_spec.continuous):
                                 + rows)
     viz.save_figure(fig, f"06_dsprites_traversal_c{j + 1}.png")
     display(fig)
+    factor = code_factor[f"c{j + 1}"]
+    words = []
+    print(f"c{j + 1} (~ {factor}), what each row does:")
+    for r, c in enumerate(viz.traversal_row_changes(grid.reshape(-1, 8, *grid.shape[1:]).cpu())):
+        words.append(viz.describe_row_change(c))
+        print(f"  row {r + 1}: {viz.row_measures(c)} → {words[-1]}")
+    if factor in viz.FACTOR_ACTIONS:
+        shows = [viz.row_shows(w, factor) for w in words]
+        print(f"  rows that show {factor}'s action: {sum(ok for ok, _ in shows)} of {len(words)}; of those, "
+              f"{sum(ok and not extra for ok, extra in shows)} do nothing else")
 viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_seed(SEED)).cpu(), nrow=16,
                 title="InfoGAN samples on dSprites")
 
@@ -1259,7 +1269,11 @@ viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_se
 # white, so colour has one value, no entropy, and MIG leaves it out (the five others count). The traversals are the generator's side of the same question: each grid
 # moves one continuous code from −1 to +1 with the noise and the other continuous codes fixed
 # (at 0), one row per draw of the noise, and is labelled with the factor that the code's Q
-# reading knows most about (with the runner-up where the two are within 20 %). A code that
+# reading knows most about (with the runner-up where the two are within 20 %). The lines under
+# each grid measure its rows as notebooks 03–05 measure the VAEs' traversals (how far the
+# sprite's centre moves in x and y, its largest area over its smallest, and those in words), and
+# count the rows that show the action of the code's factor (posX: moves along x, posY: along y,
+# scale: grows or shrinks, shape or orientation: changes without moving or resizing). A code that
 # carries one factor changes that property along every row, whatever the noise; where the rows
 # differ from each other, the noise carries something (the shape, say, that no code holds),
 # and where they look alike, the generator makes little use of its noise. The two views can
