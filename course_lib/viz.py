@@ -216,6 +216,13 @@ def traversal_codes(z0, dims: Sequence[int] | None = None, values=DEFAULT_TRAVER
     return codes
 
 
+#: :func:`traversal_row_changes`: a sprite whose spread along its long axis is at least this many
+#: times its spread across it has a measurable direction (an ellipse or a bar, not a disc).
+ELONGATED = 1.3
+#: ... and an image needs at least this many pixels (summed intensity) for its shape to be measured.
+MIN_SHAPE_AREA = 8.0
+
+
 def traversal_row_changes(images) -> list[dict]:
     """What each row of a traversal draws, measured on its images (rows × V × 1 × H × W, as
     :func:`traversal_images` returns them; intensities in [0, 1]).
@@ -231,7 +238,15 @@ def traversal_row_changes(images) -> list[dict]:
         ``faded``: True when some image of the row is almost empty (area below one pixel), so
             that its centre means little;
         ``centres``, ``areas``: per image of the row, its centre (x, y) and its area, for
-            measures of one's own (a jump between two neighbouring values, a dip in the middle).
+            measures of one's own (a jump between two neighbouring values, a dip in the middle);
+        ``angles``, ``elongations``: per image, the direction of the sprite's long axis (degrees
+            in [0, 180), from the intensity-weighted second moments; 0 along x) and the ratio of
+            its spread along that axis to its spread across it (1 for a disc or a square);
+        ``turn``: how far the long axis turns from the first image to the last (degrees, 0 to
+            90), where both are elongated enough for an axis to mean something (elongation at
+            least :data:`ELONGATED` and area at least :data:`MIN_SHAPE_AREA` pixels), else 0;
+        ``elongation_ratio``: the larger of the first and last image's elongation over the
+            smaller (1 where either is too small to measure).
     """
     if not isinstance(images, torch.Tensor) or images.dim() != 5 or images.shape[2] != 1 or images.shape[1] < 2:
         raise ValueError("images: expected a tensor rows × V × 1 × H × W (V ≥ 2 values, one channel), as "
@@ -243,18 +258,36 @@ def traversal_row_changes(images) -> list[dict]:
     ys = torch.arange(rows.shape[-2], dtype=torch.float64) + 0.5
     cx = (rows.sum(2) * xs).sum(2) / safe
     cy = (rows.sum(3) * ys).sum(2) / safe
+    # second moments about each image's centre: the long axis and the elongation
+    dx_ = xs.view(1, 1, 1, -1) - cx[..., None, None]
+    dy_ = ys.view(1, 1, -1, 1) - cy[..., None, None]
+    sxx, syy = (rows * dx_ ** 2).sum((2, 3)) / safe, (rows * dy_ ** 2).sum((2, 3)) / safe
+    sxy = (rows * dx_ * dy_).sum((2, 3)) / safe
+    half = torch.sqrt(((sxx - syy) / 2) ** 2 + sxy ** 2)
+    major, minor = (sxx + syy) / 2 + half, ((sxx + syy) / 2 - half).clamp_min(1e-6)
+    angles = torch.rad2deg(0.5 * torch.atan2(2 * sxy, sxx - syy)) % 180.0
+    elongations = torch.sqrt(major / minor)
+    measurable = (elongations >= ELONGATED) & (mass >= MIN_SHAPE_AREA)
+    sized = mass >= MIN_SHAPE_AREA
     out = []
     for r in range(rows.shape[0]):
+        turn = float(abs(angles[r, -1] - angles[r, 0]))
+        turn = min(turn, 180.0 - turn) if bool(measurable[r, 0] and measurable[r, -1]) else 0.0
+        ends = elongations[r, [0, -1]]
+        elongation_ratio = float(ends.max() / ends.min()) if bool(sized[r, 0] and sized[r, -1]) else 1.0
         out.append({"dx": float(cx[r, -1] - cx[r, 0]), "dy": float(cy[r, -1] - cy[r, 0]),
                     "x_range": float(cx[r].max() - cx[r].min()), "y_range": float(cy[r].max() - cy[r].min()),
                     "area_ratio": float(safe[r, -1] / safe[r, 0]), "area_range": float(safe[r].max() / safe[r].min()),
                     "changed": float((rows[r, -1] - rows[r, 0]).abs().sum() / safe[r].mean()),
                     "faded": bool(mass[r].min() < 1.0),
-                    "centres": torch.stack([cx[r], cy[r]], 1), "areas": mass[r]})
+                    "centres": torch.stack([cx[r], cy[r]], 1), "areas": mass[r],
+                    "angles": angles[r], "elongations": elongations[r], "turn": turn,
+                    "elongation_ratio": elongation_ratio})
     return out
 
 
-def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25, changed: float = 0.5) -> str:
+def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25, changed: float = 0.5,
+                        turn_deg: float = 20.0, reshape: float = 1.5) -> str:
     """A few words for one :func:`traversal_row_changes` entry: "fades out", "moves along x / y /
     a diagonal" (the centre's range reaches ``move_px`` pixels; along an axis when its range is
     at least twice the other's), "grows" / "shrinks" / "changes size and back" (the largest area
@@ -262,9 +295,12 @@ def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25
     an inner one and the size changes from it towards both ends, the smaller of the two changes
     by at least ``resize`` and by at least half the larger (in log ratio), or when the last and
     the first area are within 10 % of each other; else the direction from the last area over the
-    first),
-    "changes shape or orientation only" (neither, but at least ``changed`` of the area differs
-    between the first and the last image), else "changes nothing measurable"."""
+    first), "turns" (the long axis turns by at least ``turn_deg`` degrees from the first image
+    to the last), "changes shape" (the elongation of the last image and the first differ by a
+    factor of at least ``reshape``), "changes shape or orientation only" (none of these, but at
+    least ``changed`` of the area differs between the first and the last image), else "changes
+    nothing measurable". A square or a disc has no long axis: its turn is seen only as "changes
+    shape or orientation only", and only when nothing else changes."""
     if change["faded"]:
         return "fades out"
     what = []
@@ -283,6 +319,10 @@ def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25
                     turns |= legs[0] >= max(math.log(resize), 0.5 * legs[1])
         what.append("changes size and back" if turns or 1 / 1.1 < ratio < 1.1
                     else "grows" if ratio >= 1.1 else "shrinks")
+    if change.get("turn", 0.0) >= turn_deg:
+        what.append("turns")
+    if change.get("elongation_ratio", 1.0) >= reshape:
+        what.append("changes shape")
     if not what:
         what.append("changes shape or orientation only" if change["changed"] >= changed
                     else "changes nothing measurable")
@@ -293,7 +333,8 @@ def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25
 #: a row labelled with the factor shows its action when its words include one of these.
 FACTOR_ACTIONS: dict[str, tuple[str, ...]] = {
     "posX": ("moves along x",), "posY": ("moves along y",), "scale": ("grows", "shrinks"),
-    "shape": ("changes shape or orientation only",), "orientation": ("changes shape or orientation only",),
+    "shape": ("changes shape", "changes shape or orientation only"),
+    "orientation": ("turns", "changes shape or orientation only"),
 }
 
 

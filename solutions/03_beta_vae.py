@@ -517,7 +517,8 @@ viz.save_figure(fig, "03_traversals.png")
 active_main = [int(j) for j in np.flatnonzero(kl_main.numpy() > 0.1)]
 print(f"active latents (KL > 0.1 nat on 1,000 images): {len(active_main)}; what their rows draw:")
 main_words = row_actions(model, z0, active_main, [f"z{j}" for j in active_main])
-single = sum(w in ("moves along x", "moves along y", "grows", "shrinks", "changes shape or orientation only")
+single = sum(w in ("moves along x", "moves along y", "grows", "shrinks", "turns", "changes shape",
+                   "changes shape or orientation only")
              for w in main_words)  # one action, no second one, no dimming in the middle
 print(f"active rows that change one thing only (one axis, or size, or the outline): {single} of {len(main_words)}")
 fig
@@ -529,7 +530,10 @@ fig
 # grid say what each active row of this run does: a row that "moves along x, grows" changes
 # two factors at once, one that moves "along a diagonal" mixes the two coordinates, one that
 # "changes size and back" grows and shrinks again along the row (or the reverse), so its size is
-# not a steady function of the latent, one that "jumps" moves the sprite most of its way in one step between two neighbouring values instead
+# not a steady function of the latent, one that "turns" rotates the sprite's long axis (an
+# ellipse; a square or a heart has none, and its turn shows only as "changes shape or
+# orientation only"), one that "changes shape" makes it more or less elongated, one that
+# "jumps" moves the sprite most of its way in one step between two neighbouring values instead
 # of sliding, and one that "fades out" or "dims in the middle" loses all or part of the sprite
 # somewhere along the row (the decoder hedging between two places; the area ratio of such a
 # row then mostly measures that faint image, not a change of size). The last line counts the

@@ -797,7 +797,8 @@ def traversal_changes(model, z0, dims, labels):
     centre moves over the row, in pixels, x to the right and y down, and the ratio of its largest
     to its smallest area) and print one line per row with whether the row does what its label's
     factor would (viz.row_shows — posX: moves along x, posY: along y, scale: grows or shrinks,
-    shape or orientation: changes without moving or resizing) and what else it does."""
+    orientation: turns, shape: changes shape; either also when the outline changes without
+    moving or resizing) and what else it does."""
     for label, c in zip(labels, viz.traversal_row_changes(viz.traversal_images(model, z0, dims))):
         what = viz.describe_row_change(c)
         shows, others = viz.row_shows(what, label.split("(")[1].split()[0])

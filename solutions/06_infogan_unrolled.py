@@ -1273,7 +1273,9 @@ viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_se
 # each grid measure its rows as notebooks 03–05 measure the VAEs' traversals (how far the
 # sprite's centre moves in x and y, its largest area over its smallest, and those in words), and
 # count the rows that show the action of the code's factor (posX: moves along x, posY: along y,
-# scale: grows or shrinks, shape or orientation: changes without moving or resizing). A code that
+# scale: grows or shrinks, orientation: the long axis turns, shape: the sprite's elongation
+# changes; a turn or a new outline of a square or heart, which has no long axis, is seen only
+# when nothing else changes, as "changes shape or orientation only"). A code that
 # carries one factor changes that property along every row, whatever the noise; where the rows
 # differ from each other, the noise carries something (the shape, say, that no code holds),
 # and where they look alike, the generator makes little use of its noise. The two views can

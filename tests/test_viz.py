@@ -1,5 +1,7 @@
 """Tests of course_lib.viz: the arrays behind each figure are checked, not only that it draws."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -346,6 +348,43 @@ def test_traversal_row_changes_measures_moves_sizes_and_fades():
     assert viz.describe_row_change(no_areas) == "shrinks"
     with pytest.raises(ValueError, match="rows × V × 1 × H × W"):
         viz.traversal_row_changes(moving)
+
+
+def _ellipse_row(angles, a=9.0, b=3.0, centre=(16.0, 16.0), h=32):
+    """One traversal row: a filled ellipse of semi-axes a, b turned by each of ``angles`` (degrees)."""
+    ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(h) + 0.5, indexing="ij")
+    row = torch.zeros(len(angles), 1, h, h)
+    for i, angle in enumerate(angles):
+        t = math.radians(angle)
+        u = (xs - centre[0]) * math.cos(t) + (ys - centre[1]) * math.sin(t)
+        v = -(xs - centre[0]) * math.sin(t) + (ys - centre[1]) * math.cos(t)
+        row[i, 0] = ((u / a) ** 2 + (v / b) ** 2 <= 1).float()
+    return row
+
+
+def test_traversal_row_changes_measures_the_long_axis_and_elongation():
+    turning = _ellipse_row([0, 30, 60, 90])                   # an ellipse turning by 90°
+    still = _ellipse_row([45, 45, 45, 45])
+    bar_to_square = _square_row([10, 10, 10, 10], [10, 10, 10, 10], [4, 4, 4, 4]).clone()
+    bar_to_square[0] = 0
+    bar_to_square[0, 0, 13:15, 6:18] = 1.0                    # a 12 × 2 bar, then 4 × 4 squares
+    out = viz.traversal_row_changes(torch.stack([turning, still, bar_to_square]))
+    assert out[0]["angles"][0] == pytest.approx(0, abs=2) and out[0]["angles"][-1] == pytest.approx(90, abs=2)
+    assert out[0]["turn"] == pytest.approx(90, abs=2) and out[0]["elongation_ratio"] == pytest.approx(1, abs=0.1)
+    assert out[0]["elongations"][0] == pytest.approx(3, rel=0.1)           # semi-axes 9 and 3
+    assert out[1]["turn"] == pytest.approx(0, abs=1) and out[1]["angles"][0] == pytest.approx(45, abs=2)
+    # a bar of 12 × 2 pixels: spreads √((12² − 1)/12) and √((2² − 1)/12); a 4 × 4 square: 1
+    assert out[2]["elongation_ratio"] == pytest.approx(math.sqrt(143 / 3))
+    assert out[2]["turn"] == 0.0                                           # a square has no long axis
+    words = [viz.describe_row_change(c) for c in out]
+    assert words[0] == "turns" and words[1] == "changes nothing measurable"
+    assert "changes shape" in words[2].split(", ")
+    assert viz.row_shows(words[0], "orientation") == (True, [])
+    assert viz.row_shows(words[2], "shape")[0]
+    # the same turn seen while the sprite also moves: both are named
+    moving_turn = torch.stack([_ellipse_row([0], centre=(8 + 5 * i, 16))[0] for i in range(4)]).clone()
+    moving_turn[-1] = _ellipse_row([90], centre=(23, 16))[0]
+    assert viz.describe_row_change(viz.traversal_row_changes(moving_turn[None])[0]) == "moves along x, turns"
 
 
 def test_row_measures_and_row_shows_read_describe_row_change():
