@@ -1143,7 +1143,9 @@ if using_records and 0 in records:
 # it (a learned σ lets Q shrink the σ of the codes it reads and pull hardest on those);
 # **spectral normalisation** of D and Q (every weight divided by its largest singular value,
 # which keeps D from becoming too sharp too soon); and the discriminator's learning rate
-# **twice** the generator's ($2\cdot 10^{-3}$ against $10^{-3}$). Two choices are the course's:
+# **twice** the generator's ($2\cdot 10^{-3}$ against $10^{-3}$). Three choices are the course's:
+# the noise is drawn from $\mathcal{N}(0, I)$, as for the course's other GANs, where Lin et al.
+# draw it uniformly on $[-1, 1]$;
 # **4 continuous codes and no categorical one**, where Lin et al. use 5 continuous codes; and
 # **λ = 1**, where Lin et al. weight the codes' log-likelihood by 0.05 and train for 28 passes
 # over dSprites at batch 64 (322,560 iterations, each one D step and two G steps), about ten
@@ -1281,7 +1283,9 @@ viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_se
 # and where they look alike, the generator makes little use of its noise. The two views can
 # disagree: Q reads *real* images, and a code the generator uses for something no real sprite
 # does (a shape between a square and a heart, a broken sliver) shows in the traversal but not
-# in the heat map. The samples under the traversals have every code and the noise drawn at
+# in the heat map. Or the generator ties two properties to one code (the size to the height, say)
+# while Q, reading real sprites in which the two are independent, reads the code back from one
+# of them: the rows then show both, the heat map only one. The samples under the traversals have every code and the noise drawn at
 # random: compare their shapes with real sprites (squares, ellipses, hearts).
 #
 # The table under the heat map asks where the position went. For each code it gives the MI with
@@ -1292,7 +1296,9 @@ viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_se
 # Q still knows where the sprite is, but no factor has one code far ahead of the others, and
 # MIG is low for both positions. A correlation sees only a code that moves steadily with a
 # position; a code that carries position in another way (the sprite's distance from the
-# centre, say) has MI with posX and posY but a small correlation, and gets no angle. Nor does a
+# centre, say) has MI with posX and posY but a small correlation, and gets no angle. A code can
+# be both at once: a steady dependence on one position gives it an angle, while its MI with the
+# other position comes from an unsteady one; read its two MI columns beside its angle. Nor does a
 # categorical code of 3 values have to take the shape: it takes whatever split of the images Q
 # can read back best (in the course's past trial with a categorical code, described at the
 # start of this section, it took position). The
