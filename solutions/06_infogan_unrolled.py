@@ -80,7 +80,7 @@ TOY_LR = param("TOY_LR", TOY_LR, 3e-3, positive=True)
 TOY_KS = param("TOY_KS", TOY_KS, smoke=(2,), quick=(5, 10), full=(5, 10), minimum=1)
 SNAPSHOTS = param("SNAPSHOTS", SNAPSHOTS, smoke=2, quick=5, full=6, minimum=1)
 INFO_KS = param("INFO_KS", INFO_KS, smoke=(0, 1), quick=(0, 5, 7, 10), full=(0, 5, 7, 10), minimum=0)
-INFO_STEPS = param("INFO_STEPS", INFO_STEPS, smoke=2, quick=300, full=10_000, minimum=1)
+INFO_STEPS = param("INFO_STEPS", INFO_STEPS, smoke=2, quick=200, full=10_000, minimum=1)
 INFO_BATCH = param("INFO_BATCH", INFO_BATCH, smoke=8, quick=32, full=64, minimum=1)
 INFO_WIDTH = param("INFO_WIDTH", INFO_WIDTH, smoke=8, quick=16, full=64, minimum=1)
 LR = param("LR", LR, 1e-3, positive=True)
@@ -661,7 +661,7 @@ print(f"uniform Q: q_cat = {float(q_cat_uniform):.4f} nats = log 10 = {math.log(
 # at 1. The continuous codes learn more slowly with λ = 0.1; λ = 1 helps them but slows the
 # categorical code.
 #
-# ⚠ Heavy cell: the largest part of the quick profile (about 3½ CPU-minutes: 300 steps for each
+# ⚠ Heavy cell: the largest part of the quick profile (about 2½ CPU-minutes: 200 steps for each
 # of the source paper's K = 0, 5, 7, 10; a step costs several times a plain one, more with K:
 # the benchmark above gives the factors for the toy). A run that
 # already finished in `runs/checkpoints/` is loaded instead, and its line says so. The quick
@@ -706,7 +706,7 @@ for j in range(2):
 # %% [markdown]
 # What to look for: in a well-trained InfoGAN each row is one digit and a continuous code
 # changes one style property (width, slant, stroke thickness) without changing the digit. The
-# quick profile's 300 steps are far from that: expect rows that are not yet clean digits and
+# quick profile's 200 steps are far from that: expect rows that are not yet clean digits and
 # continuous codes that change little or nothing from column to column; the shipped model
 # below, trained for 4,000 steps, is the one to judge the codes by. (On the scikit-learn
 # fallback the digits are 8×8 images blown up, so expect blobs.)
@@ -731,7 +731,7 @@ print("accuracy per K:", {K: f"{a:.1%}" for K, a in acc_per_K.items()})
 # %% [markdown]
 # ### A longer run: the shipped InfoGAN
 #
-# 300 steps are not enough for the categorical code to settle on the digits. The course ships
+# The quick profile's `INFO_STEPS` are not enough for the categorical code to settle on the digits. The course ships
 # an InfoGAN trained for 4,000 steps on the scikit-learn digits by its own command
 # (`python -m course_lib pretrain infogan_digits`, minutes on one CPU core). Besides the budget
 # (4,000 steps of 64 instead of `INFO_STEPS` of `INFO_BATCH`) and the width of the networks
@@ -898,7 +898,7 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # there means the continuous codes are not read at all; and a cross-entropy near 2.3 nats means
 # the categorical code is not read either.
 #
-# In the quick profile (300 steps, width 16, batch 32, on the 1,437 training images of the
+# In the quick profile (200 steps, width 16, batch 32, on the 1,437 training images of the
 # scikit-learn digits when MNIST is not available) the losses are dominated by how far each
 # short run got, and one run per $K$ cannot separate a trend from seed-to-seed noise: whatever order the $K$'s come in here
 # is no evidence for or against the source paper's trend. A low Q loss is also not the same as
