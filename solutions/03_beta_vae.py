@@ -517,9 +517,8 @@ viz.save_figure(fig, "03_traversals.png")
 active_main = [int(j) for j in np.flatnonzero(kl_main.numpy() > 0.1)]
 print(f"active latents (KL > 0.1 nat on 1,000 images): {len(active_main)}; what their rows draw:")
 main_words = row_actions(model, z0, active_main, [f"z{j}" for j in active_main])
-single = sum(w in ("moves along x", "moves along y", "grows", "shrinks", "turns", "changes shape",
-                   "changes shape or orientation only")
-             for w in main_words)  # one action, no second one, no dimming in the middle
+one_action = set().union(*viz.FACTOR_ACTIONS.values())   # the words of one factor's action
+single = sum(w in one_action for w in main_words)  # one action, no second one, no dimming in the middle
 print(f"active rows that change one thing only (one axis, or size, or the outline): {single} of {len(main_words)}")
 fig
 

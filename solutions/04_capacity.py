@@ -557,15 +557,20 @@ GROUP_OF = {"posX": 0, "posY": 0, "scale": 1, "shape": 2, "orientation": 2}
 GROUP_NAMES = ("position", "scale", "shape/orientation")
 
 
-def appearance_order(on_steps, named):
-    """(groups in order of appearance, True if at least two groups appeared and in the
-    source paper's order, groups never seen)."""
+def first_latents(on_steps, named):
+    """{group: the latent of that group that switched on first} (a tie: the lower index)."""
     first = {}
     for j, step in enumerate(on_steps):
         group = GROUP_OF.get(named[j][0])
-        if step is None or group is None:
-            continue
-        first[group] = min(step, first.get(group, step))
+        if step is not None and group is not None and (group not in first or step < on_steps[first[group]]):
+            first[group] = j
+    return first
+
+
+def appearance_order(on_steps, named):
+    """(groups in order of appearance, True if at least two groups appeared and in the
+    source paper's order, groups never seen)."""
+    first = {g: on_steps[j] for g, j in first_latents(on_steps, named).items()}
     order = sorted(first, key=lambda g: (first[g], g))
     return [(GROUP_NAMES[g], first[g]) for g in order], len(order) >= 2 and order == sorted(order), \
         [GROUP_NAMES[g] for g in range(3) if g not in first]
@@ -577,15 +582,11 @@ WEAK_NAME = 0.3   # a latent named with a normalised MI below this knows little 
 def first_of_groups(switched):
     """'group (step, zj name MI)' for the first latent of each group, in order of appearance;
     a name resting on a normalised MI below WEAK_NAME is marked weak."""
-    on, named, active = switched
-    firsts = {}
-    for j in active:
-        group = GROUP_OF.get(named[j][0])
-        if group is not None and (group not in firsts or on[j] < on[firsts[group]]):
-            firsts[group] = j
+    on, named, _ = switched
+    firsts = first_latents(on, named)
     return " → ".join(f"{GROUP_NAMES[g]} (step {on[j]:,}, z{j} {named[j][0]} {named[j][1]:.2f}"
                       + (", weak" if named[j][1] < WEAK_NAME else "") + ")"
-                      for g, j in sorted(firsts.items(), key=lambda item: on[item[1]])) or "none"
+                      for g, j in sorted(firsts.items(), key=lambda item: (on[item[1]], item[0]))) or "none"
 
 
 order, in_order, missing = appearance_order(on_abs, named_abs)

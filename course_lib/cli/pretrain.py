@@ -219,15 +219,11 @@ def rescore(name: str, *, profile=None, metric_images=10_000, folder=None, **ove
 def describe_entry(key: str, entry: dict) -> str:
     """One line on a shipped model for ``pretrain --list``: size, steps, wall time, segments,
     machines and its metrics (MIG with its value per factor, or the other metrics)."""
-    from ..data.dsprites import FACTOR_NAMES
-
     trained, metrics = entry.get("trained_on", {}), dict(entry.get("metrics", {}))
     steps = trained.get("total_steps", entry["recipe"]["steps"])
-    per_factor = metrics.pop("mig_per_factor", None)
-    parts = []
-    if "mig" in metrics:
-        parts.append(f"MIG {metrics.pop('mig'):.3f}" + (" (" + ", ".join(
-            f"{n} {v:.2f}" for n, v in zip(FACTOR_NAMES, per_factor) if v is not None) + ")" if per_factor else ""))
+    parts = [_mig_text(metrics)] if "mig" in metrics else []
+    for shown in ("mig", "mig_per_factor"):
+        metrics.pop(shown, None)
     parts += [f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in metrics.items()
               if k not in ("metric_seed",)]
     if entry.get("rescored"):
@@ -241,16 +237,22 @@ TABLE_BEGIN = "<!-- shipped models: python -m course_lib pretrain --list --markd
 TABLE_END = "<!-- end of shipped models -->"
 
 
+def _mig_text(metrics: dict) -> str:
+    """'MIG 0.250 (shape 0.10, scale 0.20, …)' from a manifest entry's metrics (the factor with
+    no value, colour, left out)."""
+    from ..data.dsprites import FACTOR_NAMES
+
+    per = metrics.get("mig_per_factor") or []
+    return f"MIG {metrics['mig']:.3f}" + (" (" + ", ".join(
+        f"{n} {v:.2f}" for n, v in zip(FACTOR_NAMES, per) if v is not None) + ")" if per else "")
+
+
 def _table_scores(metrics: dict) -> str:
     """The scores column of :func:`shipped_table`: MIG with its value per factor (on the images
     the manifest names), the sample rulers of a renderer, the matched accuracy of a digits InfoGAN."""
-    from ..data.dsprites import FACTOR_NAMES
-
     parts = []
     if metrics.get("mig") is not None:
-        per = metrics.get("mig_per_factor") or []
-        parts.append(f"MIG {metrics['mig']:.3f}" + (" (" + ", ".join(
-            f"{n} {v:.2f}" for n, v in zip(FACTOR_NAMES, per) if v is not None) + ")" if per else ""))
+        parts.append(_mig_text(metrics))
     if "samples_ffd" in metrics:
         parts.append(f"factor Fréchet distance {metrics['samples_ffd']:,.0f} (the β-VAE's decodes "
                      f"{metrics['vae_decodes_ffd']:,.0f}, real images {metrics['real_ffd']:,.0f}); shape named for "
@@ -529,12 +531,11 @@ def main(argv=None, prog: str | None = None) -> int:
             except FileNotFoundError as err:
                 parser.error(str(err))
             print(f"{name}: rescored, " + ", ".join(f"{k} {v}" for k, v in found.items()))
-        if refresh_readme_table(args.out):
-            print("README.md: the table of shipped models is updated")
-        return 0
-    with stop_on_signals():  # SIGTERM or Ctrl-C: save the unfinished run where it is, then stop
-        code = _pretrain_all(names, profile, args, overrides)
-    if refresh_readme_table(args.out):
+        code = 0
+    else:
+        with stop_on_signals():  # SIGTERM or Ctrl-C: save the unfinished run where it is, then stop
+            code = _pretrain_all(names, profile, args, overrides)
+    if refresh_readme_table(args.out):   # a model shipped or was rescored
         print("README.md: the table of shipped models is updated")
     return code
 
