@@ -237,6 +237,11 @@ def traversal_row_changes(images) -> list[dict]:
         ``changed``: Σ|last − first| over pixels, divided by the row's mean area;
         ``faded``: True when some image of the row is almost empty (area below one pixel), so
             that its centre means little;
+        ``faded_end``: for a faded row whose empty images are all at its ends, with at least
+            three visible images between them: ``"left"``, ``"right"`` or ``"both"`` (the
+            sprite vanishes towards that end of the traversal), else None;
+        ``visible``: for such a row, this same dict measured on its visible images only (what
+            the row does where there is a sprite to measure), else None;
         ``centres``, ``areas``: per image of the row, its centre (x, y) and its area, for
             measures of one's own (a jump between two neighbouring values, a dip in the middle);
         ``angles``, ``elongations``: per image, the direction of the sprite's long axis (degrees
@@ -279,16 +284,23 @@ def traversal_row_changes(images) -> list[dict]:
                     "x_range": float(cx[r].max() - cx[r].min()), "y_range": float(cy[r].max() - cy[r].min()),
                     "area_ratio": float(safe[r, -1] / safe[r, 0]), "area_range": float(safe[r].max() / safe[r].min()),
                     "changed": float((rows[r, -1] - rows[r, 0]).abs().sum() / safe[r].mean()),
-                    "faded": bool(mass[r].min() < 1.0),
+                    "faded": bool(mass[r].min() < 1.0), "faded_end": None, "visible": None,
                     "centres": torch.stack([cx[r], cy[r]], 1), "areas": mass[r],
                     "angles": angles[r], "elongations": elongations[r], "turn": turn,
                     "elongation_ratio": elongation_ratio})
+        seen = torch.nonzero(mass[r] >= 1.0).flatten()
+        if out[-1]["faded"] and len(seen) >= 3 and int(seen[-1] - seen[0]) + 1 == len(seen):
+            lo, hi = int(seen[0]), int(seen[-1]) + 1   # one visible run, the empty images at its ends
+            out[-1]["faded_end"] = "both" if lo > 0 and hi < rows.shape[1] else "left" if lo > 0 else "right"
+            out[-1]["visible"] = traversal_row_changes(images[r:r + 1, lo:hi])[0]
     return out
 
 
 def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25, changed: float = 0.5,
                         turn_deg: float = 20.0, reshape: float = 1.5) -> str:
-    """A few words for one :func:`traversal_row_changes` entry: "fades out", "moves along x / y /
+    """A few words for one :func:`traversal_row_changes` entry: "fades out" (followed, for a row
+    that fades out only towards its left, right or both ends, by what its visible images do:
+    "fades out at the left end, grows"), "moves along x / y /
     a diagonal" (the centre's range reaches ``move_px`` pixels; along an axis when its range is
     at least twice the other's), "grows" / "shrinks" / "changes size and back" (the largest area
     over the smallest reaches ``resize``; "and back" when the row's smallest or largest image is
@@ -302,7 +314,11 @@ def describe_row_change(change: dict, move_px: float = 3.0, resize: float = 1.25
     nothing measurable". A square or a disc has no long axis: its turn is seen only as "changes
     shape or orientation only", and only when nothing else changes."""
     if change["faded"]:
-        return "fades out"
+        if change.get("visible") is None:
+            return "fades out"
+        where = "at both ends" if change["faded_end"] == "both" else f"at the {change['faded_end']} end"
+        return f"fades out {where}, " + describe_row_change(change["visible"], move_px, resize, changed,
+                                                             turn_deg, reshape)
     what = []
     xr, yr = change["x_range"], change["y_range"]
     if max(xr, yr) >= move_px:
@@ -342,7 +358,10 @@ def row_measures(change: dict) -> str:
     """The measurements behind :func:`describe_row_change` for one :func:`traversal_row_changes`
     entry, as printed under the course's traversals: "centre over the row: x 12.0 px, y 0.0 px;
     area ×1.00" (the range of the sprite's centre in x and y over the row, and its largest area
-    over its smallest; "area —" for a row that fades out, whose areas mean little)."""
+    over its smallest; for a row that fades out towards its ends, the same over its visible images,
+    followed by "where visible"; "area —" for any other faded row, whose areas mean little)."""
+    if change["faded"] and change.get("visible") is not None:   # measured where the sprite is visible
+        return row_measures(change["visible"]) + " where visible"
     area = "—" if change["faded"] else f"×{change['area_range']:.2f}"
     return f"centre over the row: x {change['x_range']:4.1f} px, y {change['y_range']:4.1f} px; area {area}"
 

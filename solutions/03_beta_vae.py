@@ -535,7 +535,10 @@ fig
 # "jumps" moves the sprite most of its way in one step between two neighbouring values instead
 # of sliding, and one that "fades out" or "dims in the middle" loses all or part of the sprite
 # somewhere along the row (the decoder hedging between two places; the area ratio of such a
-# row then mostly measures that faint image, not a change of size). The last line counts the
+# row then mostly measures that faint image, not a change of size). Where the sprite vanishes
+# only towards the ends of the row ("fades out at the left end", far from the codes the encoder
+# gives), the words after it and the numbers marked "where visible" measure the visible images
+# alone: a size latent can shrink the sprite to nothing at one end. The last line counts the
 # rows that change one thing only. `μ` is the base code's own value of the latent: the column
 # nearest it redraws (about) the reconstruction above. Which
 # row does what is decided by the training run, not by the index; the next section measures

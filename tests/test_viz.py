@@ -330,8 +330,8 @@ def test_traversal_row_changes_measures_moves_sizes_and_fades():
     assert out[1]["areas"].tolist() == pytest.approx([4, 16, 36, 64])
     assert out[3]["faded"] and not out[0]["faded"]
     words = [viz.describe_row_change(c) for c in out]
-    assert words == ["moves along x", "moves along a diagonal, grows", "moves along x", "fades out",
-                     "changes nothing measurable"]
+    assert words == ["moves along x", "moves along a diagonal, grows", "moves along x",
+                     "fades out at the right end, changes nothing measurable", "changes nothing measurable"]
     assert viz.describe_row_change(out[1], move_px=5) == "grows"
     pulse = viz.traversal_row_changes(_square_row([10] * 4, [10] * 4, [2, 6, 2, 2])[None])[0]
     assert pulse["area_range"] == pytest.approx(9) and pulse["area_ratio"] == pytest.approx(1)
@@ -389,7 +389,7 @@ def test_traversal_row_changes_measures_the_long_axis_and_elongation():
 
 def test_row_measures_and_row_shows_read_describe_row_change():
     moving = _square_row([2, 6, 10, 14], [5, 5, 5, 5], [4, 4, 4, 4])
-    fading = _square_row([5, 5, 5, 5], [5, 5, 5, 5], [4, 4, 4, 0])
+    fading = _square_row([5, 5, 5, 5], [5, 5, 5, 5], [4, 4, 0, 4])   # vanishes inside the row
     growing = _square_row([10, 10, 10, 10], [10, 10, 10, 10], [2, 4, 6, 8])
     out = viz.traversal_row_changes(torch.stack([moving, fading, growing]))
     assert viz.row_measures(out[0]) == "centre over the row: x 12.0 px, y  0.0 px; area ×1.00"
@@ -405,3 +405,26 @@ def test_row_measures_and_row_shows_read_describe_row_change():
     assert viz.row_shows("changes size and back", "scale") == (False, ["changes size and back"])
     with pytest.raises(ValueError, match="unknown factor 'colour'"):
         viz.row_shows("grows", "colour")
+
+
+def test_rows_that_fade_out_at_an_end_are_described_by_their_visible_images():
+    # a latent of size whose sprite vanishes at the left end: empty, then 2, 4, 6, 8 px squares
+    from_nothing = _square_row([16, 15, 14, 13, 12], [16, 15, 14, 13, 12], [0, 2, 4, 6, 8])  # centred at 16
+    both_ends = _square_row([3, 3, 8, 13, 3], [5] * 5, [0, 4, 4, 4, 0])         # moves right between
+    middle = _square_row([5] * 5, [5] * 5, [4, 4, 0, 4, 4])                      # vanishes in the middle
+    short = _square_row([5] * 5, [5] * 5, [0, 0, 0, 4, 4])                       # two visible images only
+    out = viz.traversal_row_changes(torch.stack([from_nothing, both_ends, middle, short]))
+    assert [c["faded"] for c in out] == [True] * 4
+    assert [c["faded_end"] for c in out] == ["left", "both", None, None]
+    # the visible part is measured on its own: areas 4 → 64 over images 1..4
+    assert out[0]["visible"]["area_range"] == pytest.approx(16)
+    assert out[0]["visible"]["areas"].tolist() == pytest.approx([4, 16, 36, 64])
+    assert out[1]["visible"]["x_range"] == pytest.approx(10) and out[2]["visible"] is None
+    words = [viz.describe_row_change(c) for c in out]
+    assert words == ["fades out at the left end, grows", "fades out at both ends, moves along x",
+                     "fades out", "fades out"]
+    assert viz.row_shows(words[0], "scale") == (True, ["fades out at the left end"])
+    assert viz.row_shows(words[1], "posX") == (True, ["fades out at both ends"])
+    assert viz.row_shows(words[2], "scale") == (False, ["fades out"])
+    assert viz.row_measures(out[0]) == "centre over the row: x  0.0 px, y  0.0 px; area ×16.00 where visible"
+    assert viz.row_measures(out[2]).endswith("area —")
