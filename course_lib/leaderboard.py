@@ -28,14 +28,16 @@ from .models import build_model
 #: are preferred (:func:`reference_checkpoint`); ``match``: model keywords a shipped checkpoint
 #: must share with the entry (the capacity rows differ only in their penalty); ``above``: model
 #: keywords a shipped checkpoint must exceed (the β-VAE row takes no β = 1 model: that is the VAE);
+#: ``require``: model keywords a shipped checkpoint must have with these values (the VAE row takes
+#: the shipped β-VAEs with β = 1, which are VAEs);
 #: ``code_of``: the entry whose encoder provides the code (ID-GAN uses its β-VAE's);
 #: ``init_from``: the entry whose encoder and decoder it starts from (VAE-GAN, as in notebook 07);
 #: ``lr``: a learning rate of its own instead of the leaderboard's; ``slow``: one training step
 #: costs several of a VAE's (a discriminator and more), so the quick profile leaves the entry out
 #: unless a checkpoint is shipped (:func:`default_names`).
 ENTRIES: dict[str, dict] = {
-    "AE": {"model": "autoencoder", "config": {"num_latents": 10}},
-    "VAE": {"model": "vae", "config": {"num_latents": 10}},
+    "AE": {"model": "autoencoder", "config": {"num_latents": 10}, "shipped": "autoencoder"},
+    "VAE": {"model": "vae", "config": {"num_latents": 10}, "shipped": "beta_vae", "require": {"beta": 1.0}},
     "β-VAE": {"model": "beta_vae", "config": {"num_latents": 10, "beta": 4.0}, "shipped": "beta_vae",
               "above": {"beta": 1.0}},
     "capacity": {"model": "capacity_vae", "config": {"num_latents": 10, "penalty": "abs"},
@@ -74,8 +76,11 @@ NOT_SELECTED = "not selected"
 #: How the seed of a shipped checkpoint was chosen, where it was chosen by hand: key → (the short
 #: ``chosen`` of the table, the long text of the source). Other shipped checkpoints: "best MIG of
 #: n seeds" when the candidates of :func:`reference_checkpoint` hold n > 1 seeds, else
-#: :data:`NOT_SELECTED`. Choosing a seed by its MIG, or by its latents' alignment with the
-#: factors, uses the true factors: the leaderboard says so.
+#: :data:`NOT_SELECTED`. A hand choice that was not by MIG ("least turned") names the row only
+#: while its seed is the only one shipped: once other seeds compete, the row's model is the best
+#: MIG of them, and the hand choice is kept in the long text as the reason its seed was trained.
+#: Choosing a seed by its MIG, or by its latents' alignment with the factors, uses the true
+#: factors: the leaderboard says so.
 SEED_CHOICE = {
     "beta_vae-12000steps-seed13": ("best MIG of 20 seeds",
                                    "seed 13: the best MIG of seeds 0-19 at 2,000 steps, chosen with "
@@ -93,7 +98,7 @@ def reference_checkpoint(name: str, steps: int) -> tuple[str, dict, str] | None:
 
     Candidates: the shipped checkpoints of the entry's reference recipe that share the entry's
     ``match`` keywords, exceed its ``above`` bounds and were trained for at least ``steps``. The
-    best-trained one is used: the highest MIG in the manifest (on 10,000 images), then the most
+    one with the highest MIG in the manifest (on 10,000 images) is used, then the one with the most
     steps. The note says which one and why: steps, seed, how the seed was chosen, and keywords
     that differ from the entry's.
     """
@@ -119,6 +124,8 @@ def _reference(name: str, steps: int) -> tuple[str, dict, str, str] | None:
             continue
         if any(not recipe["config"].get(k, bound) > bound for k, bound in entry.get("above", {}).items()):
             continue
+        if any(recipe["config"].get(k) != value for k, value in entry.get("require", {}).items()):
+            continue
         mig = shipped.get("metrics", {}).get("mig")
         candidates.append((float("-inf") if mig is None else float(mig), recipe["steps"], key, shipped))
     if not candidates:
@@ -128,15 +135,24 @@ def _reference(name: str, steps: int) -> tuple[str, dict, str, str] | None:
     differs = [k for k in entry["config"] if k in recipe["config"] and recipe["config"][k] != entry["config"][k]]
     notes = "".join(f", {k}={recipe['config'][k]:g}" if isinstance(recipe["config"][k], (int, float))
                     else f", {k}={recipe['config'][k]}" for k in differs)
+    notes += "".join(f", {k}={v:g}" if isinstance(v, (int, float)) else f", {k}={v}"
+                     for k, v in entry.get("require", {}).items())   # a β-VAE with β = 1 as the VAE
     seeds = sorted({c[3]["recipe"]["seed"] for c in candidates})
-    if key in SEED_CHOICE:
-        chosen, seed = SEED_CHOICE[key]
+    if key in SEED_CHOICE and (len(seeds) == 1 or SEED_CHOICE[key][0].startswith("best MIG")):
+        chosen, seed = SEED_CHOICE[key]   # the hand choice, or a choice by MIG among more seeds
     elif len(seeds) > 1:
         chosen = f"best MIG of {len(seeds)} seeds"
         seed = f"seed {recipe['seed']}: the best MIG of the shipped seeds {', '.join(map(str, seeds))}"
+        if key in SEED_CHOICE:   # the hand choice's text, without its leading "seed N: "
+            why = SEED_CHOICE[key][1].removeprefix(f"seed {recipe['seed']}: ")
+            seed += f" (why it was trained: {why})"
     else:
         chosen, seed = NOT_SELECTED, f"seed {recipe['seed']}, not selected"
     best = f"best MIG of {len(candidates)} shipped" if len(candidates) > 1 else "the only one shipped"
+    start = recipe.get("step1")   # a model trained on top of another: its budget and seed too
+    if start is not None:
+        best += (f"; trained on top of {start['name']} ({start['steps']:,} steps, seed {start['seed']}), "
+                 f"{start['steps'] + n:,} steps in all")
     return key, shipped, f"shipped ({n} steps{notes}; {seed}; {best})", chosen
 
 
@@ -403,12 +419,15 @@ def leaderboard_figure(rows: list[dict], key: str = "MIG"):
     is labelled with them ("hinge · 120,000 steps"): the rows' budgets differ by orders of
     magnitude, and a bar without its budget invites the wrong comparison. A row whose seed was
     picked among others with the true factors (``chosen`` other than :data:`NOT_SELECTED`) is
-    hatched, with a legend saying so; the title says that the chart is not a ranking of methods."""
+    hatched, with a legend saying so; the title says that the chart is not a ranking of methods.
+    A row scored through another row's code (``code_of``: ID-GAN) would repeat that row's bar:
+    it is left out, and the title names it."""
     from matplotlib.patches import Patch
 
     from .viz import figure
 
-    rows = sort_rows(rows, key)[::-1]   # barh draws bottom-up: the best on top
+    copies = [r["model"] for r in rows if ENTRIES.get(r["model"], {}).get("code_of")]
+    rows = sort_rows([r for r in rows if r["model"] not in copies], key)[::-1]   # barh: the best on top
     fig = figure((6.5, 0.35 * len(rows) + 1.4), layout="constrained")
     ax = fig.add_subplot()
     names = [f"{r['model']} · {r['steps']:,} steps" if r.get("steps") else r["model"] for r in rows]
@@ -422,5 +441,8 @@ def leaderboard_figure(rows: list[dict], key: str = "MIG"):
         ax.legend(handles=[Patch(facecolor=bars[0].get_facecolor(), hatch="//", edgecolor="white",
                                  label="seed chosen with the true factors")], loc="lower right", fontsize=8)
     ax.set_xlabel(key)
-    ax.set_title(f"{key} on dSprites, per model\n(not a ranking of methods: budgets and seeds differ)", fontsize=9)
+    left_out = "".join(f"\n{name} = the {ENTRIES[name]['code_of']} row: not drawn again"
+                       for name in copies)
+    ax.set_title(f"{key} on dSprites, per model\n(not a ranking of methods: budgets and seeds differ){left_out}",
+                 fontsize=9)
     return fig

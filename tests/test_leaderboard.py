@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -43,6 +44,20 @@ def test_every_shipped_recipe_of_an_entry_is_a_reference_model_of_the_same_kind(
     assert {"β-VAE", "capacity", "hinge", "β-TCVAE", "FactorVAE"} <= set(shipped)
     for name, recipe_name in shipped.items():
         entry = leaderboard.ENTRIES[name]
+        if entry["model"] == "vae" and checkpoints.RECIPES[recipe_name]["model"] == "beta_vae":
+            # the VAE row takes shipped β-VAEs with β = 1: the same loss as the VAE's, term by term
+            assert entry["require"] == {"beta": 1.0}
+            torch.manual_seed(0)
+            vae = build_model("vae", num_latents=4)
+            beta1 = build_model("beta_vae", num_latents=4, beta=1.0)
+            beta1.load_state_dict(vae.state_dict())
+            x = torch.rand(6, 1, 64, 64).round()
+            torch.manual_seed(1)
+            a = vae.loss_terms(x)
+            torch.manual_seed(1)
+            b = beta1.loss_terms(x)
+            assert a["loss"].item() == pytest.approx(b["loss"].item(), rel=1e-6)
+            continue
         assert checkpoints.RECIPES[recipe_name]["model"] == entry["model"], name
         config = checkpoints.recipe(recipe_name, "full")["config"]
         for key in entry.get("match", ()):  # the keys a shipped model must share with the row
@@ -132,6 +147,12 @@ def test_figure_puts_each_rows_budget_beside_its_name_best_on_top():
     ax = leaderboard.leaderboard_figure(rows).axes[0]
     assert [bool(p.get_hatch()) for p in ax.patches] == [False, False, True]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["seed chosen with the true factors"]
+    # ID-GAN's row is the β-VAE row's code and scores: not drawn again, and the title says so
+    rows += [{"model": "β-VAE", "steps": 12_000, "MIG": 0.2}, {"model": "ID-GAN (β-VAE code)", "steps": 12_000,
+                                                                "MIG": 0.2}]
+    ax = leaderboard.leaderboard_figure(rows).axes[0]
+    assert len(ax.patches) == 4 and not any("ID-GAN" in t.get_text() for t in ax.get_yticklabels())
+    assert "ID-GAN (β-VAE code) = the β-VAE row: not drawn again" in ax.get_title()
 
 
 def _best_shipped(recipe_name, budget, match=None, above=None):
@@ -239,7 +260,19 @@ def test_table_rows_show_the_training_budget(tmp_path, monkeypatch):
         # a budget above every shipped checkpoint: trained here, on that budget
         assert leaderboard.training_steps("β-TCVAE", max(shipped) + 1) == max(shipped) + 1
     assert leaderboard.training_steps("β-TCVAE", 1, use_shipped=False) == 1
-    assert leaderboard.training_steps("VAE", 7) == 7  # no shipped recipe
+    assert leaderboard.training_steps("CFactorVAE", 7) == 7  # no shipped recipe
+    # a shipped model trained on top of another (VAE-GAN on a VAE) gives that start's budget and seed too
+    found = leaderboard.reference_checkpoint("VAE-GAN", 1)
+    if found is not None and "step1" in found[1]["recipe"]:
+        start, n = found[1]["recipe"]["step1"], found[1]["recipe"]["steps"]
+        assert (f"trained on top of {start['name']} ({start['steps']:,} steps, seed {start['seed']}), "
+                f"{start['steps'] + n:,} steps in all") in found[2]
+    # the VAE row takes only shipped β-VAEs with β = 1 (``require``), the β-VAE row only β > 1
+    for name, is_vae in (("VAE", True), ("β-VAE", False)):
+        found = leaderboard.reference_checkpoint(name, 1)
+        if found is not None:
+            assert (found[1]["recipe"]["config"]["beta"] == 1.0) == is_vae, (name, found[0])
+            assert bool(re.search(r"beta=1[;,)]", found[2])) == is_vae, found[2]
     with pytest.raises(ValueError, match="unknown leaderboard entry"):
         leaderboard.training_steps("nope", 5)
 
@@ -262,14 +295,13 @@ def test_seed_and_chosen_say_how_each_rows_model_was_picked(tmp_path, monkeypatc
 
     from course_lib import checkpoints as ck
 
-    assert leaderboard.provenance("VAE", 7, seed=5) == (5, leaderboard.NOT_SELECTED)   # trained here
+    assert leaderboard.provenance("CFactorVAE", 7, seed=5) == (5, leaderboard.NOT_SELECTED)   # trained here
     assert leaderboard.provenance("β-TCVAE", 1, seed=5, use_shipped=False) == (5, leaderboard.NOT_SELECTED)
     found = leaderboard.reference_checkpoint("β-VAE", 1)
     if found:
         seed, chosen = leaderboard.provenance("β-VAE", 1, seed=5)
         assert seed == found[1]["recipe"]["seed"]
         if found[0] in leaderboard.SEED_CHOICE:
-            assert chosen == leaderboard.SEED_CHOICE[found[0]][0]
             assert leaderboard.SEED_CHOICE[found[0]][1] in found[2]
         if found[0] == "beta_vae-12000steps-seed13":
             assert (seed, chosen) == (13, "best MIG of 20 seeds")
@@ -294,6 +326,18 @@ def test_seed_and_chosen_say_how_each_rows_model_was_picked(tmp_path, monkeypatc
     (folder / ck.MANIFEST).write_text(json.dumps({"format": manifest["format"], "checkpoints": two_seeds}))
     assert leaderboard.provenance("β-TCVAE", 1, seed=0) == (4, "best MIG of 2 seeds")
     assert "seed 4: the best MIG of the shipped seeds 4, 7" in leaderboard.reference_checkpoint("β-TCVAE", 1)[2]
+    # a hand choice not by MIG names the row only while its seed is shipped alone; with more seeds
+    # the row is the best MIG of them, and the hand choice stays in the long text
+    monkeypatch.setitem(leaderboard.SEED_CHOICE, a, ("least turned of 3 seeds", "seed 4: the least turned"))
+    assert leaderboard.provenance("β-TCVAE", 1, seed=0) == (4, "best MIG of 2 seeds")
+    assert "(why it was trained: the least turned)" in leaderboard.reference_checkpoint("β-TCVAE", 1)[2]
+    only = {a: dict(ea, recipe=dict(ea["recipe"], seed=4))}
+    (folder / ck.MANIFEST).write_text(json.dumps({"format": manifest["format"], "checkpoints": only}))
+    assert leaderboard.provenance("β-TCVAE", 1, seed=0) == (4, "least turned of 3 seeds")
+    # a choice by MIG among more seeds than are shipped keeps its label
+    monkeypatch.setitem(leaderboard.SEED_CHOICE, a, ("best MIG of 20 seeds", "seed 4: the best of 20"))
+    (folder / ck.MANIFEST).write_text(json.dumps({"format": manifest["format"], "checkpoints": two_seeds}))
+    assert leaderboard.provenance("β-TCVAE", 1, seed=0) == (4, "best MIG of 20 seeds")
     with pytest.raises(ValueError, match="unknown leaderboard entry"):
         leaderboard.provenance("nope", 1, seed=0)
 
