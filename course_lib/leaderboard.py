@@ -156,6 +156,29 @@ def _reference(name: str, steps: int) -> tuple[str, dict, str, str] | None:
     return key, shipped, f"shipped ({n} steps{notes}; {seed}; {best})", chosen
 
 
+def seed_groups(min_seeds: int = 2) -> dict[str, list[tuple[int, float]]]:
+    """The shipped checkpoints whose recipes differ only in their seed, for a spread over seeds
+    (source paper 003's Fig. 5): group name (a member's manifest key with its seed written
+    ``seed*``) → ``[(seed, MIG in the manifest)]`` sorted by seed, for the groups with at least
+    ``min_seeds`` seeds scored. The manifest's MIG is the discrete one on 10,000 images."""
+    from .checkpoints import read_manifest
+
+    groups: dict[str, list] = {}
+    for key, entry in read_manifest()["checkpoints"].items():
+        mig = entry.get("metrics", {}).get("mig")
+        if mig is None:
+            continue
+        rest = {k: v for k, v in entry["recipe"].items() if k != "seed"}
+        signature = json.dumps(rest, sort_keys=True, default=str)
+        groups.setdefault(signature, []).append((key, int(entry["recipe"]["seed"]), float(mig)))
+    out = {}
+    for members in groups.values():
+        if len({seed for _, seed, _ in members}) >= min_seeds:
+            key, seed, _ = min(members, key=lambda m: m[1])
+            out[key.replace(f"-seed{seed}", "-seed*", 1)] = sorted((sd, mig) for _, sd, mig in members)
+    return dict(sorted(out.items()))
+
+
 def provenance(name: str, steps: int, seed: int, use_shipped: bool = True) -> tuple[int, str]:
     """``(seed, chosen)`` of the model that :func:`get_model` gives for entry ``name`` with budget
     ``steps`` and ``seed``: the shipped checkpoint's seed and how it was chosen

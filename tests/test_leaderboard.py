@@ -442,3 +442,23 @@ def test_quick_leaves_out_only_slow_entries_without_a_shipped_checkpoint(tmp_pat
     assert "VAE-GAN" in leaderboard.default_names("quick", 2000)[1]
     with pytest.raises(ValueError, match="unknown profile"):
         leaderboard.default_names("fast", 200)
+
+
+def test_seed_groups_gather_shipped_recipes_that_differ_only_in_their_seed(tmp_path, monkeypatch):
+    def entry(name, seed, mig, steps=100, **config):
+        return {"recipe": {"name": name, "model": name, "data": "dsprites", "steps": steps, "batch_size": 64,
+                           "lr": 1e-4, "seed": seed, "config": {"num_latents": 10, **config}},
+                "metrics": {"mig": mig} if mig is not None else {},
+                "file": f"{name}-{seed}.pt", "sha256": "0" * 64, "bytes": 1, "trained_on": {}}
+
+    checkpoints = {"a-100steps-seed0": entry("a", 0, 0.1), "a-100steps-seed3": entry("a", 3, 0.3),
+                   "a-100steps-seed1": entry("a", 1, 0.2),
+                   "a-200steps-seed5": entry("a", 5, 0.9, steps=200),            # another budget: alone
+                   "a-100steps-seed7-beta2": entry("a", 7, 0.5, beta=2.0),       # another setting: alone
+                   "b-100steps-seed0": entry("b", 0, 0.4), "b-100steps-seed1": entry("b", 1, None)}  # unscored
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "course_lib.checkpoints/1",
+                                                        "checkpoints": checkpoints}))
+    monkeypatch.setenv("COURSE_CHECKPOINTS", str(tmp_path))
+    assert leaderboard.seed_groups() == {"a-100steps-seed*": [(0, 0.1), (1, 0.2), (3, 0.3)]}
+    assert set(leaderboard.seed_groups(min_seeds=1)) == {"a-100steps-seed*", "a-200steps-seed*",
+                                                          "a-100steps-seed*-beta2", "b-100steps-seed*"}
