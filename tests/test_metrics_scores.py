@@ -41,7 +41,7 @@ def test_synthetic_representations_are_deterministic_functions_of_the_classes():
     f = grid_classes(SIZES)
     assert f.shape == (150, 4) and (classes_to_index(f, SIZES) == np.arange(150)).all()
     for kind, d in [("perfect", 4), ("rescaled", 4), ("mixed", 4), ("redundant", 5), ("missing", 3),
-                    ("noise", 4), ("monotone", 4)]:
+                    ("merged", 3), ("noise", 4), ("monotone", 4)]:
         a = rep(kind)(f)
         assert a.shape == (150, d)
         np.testing.assert_array_equal(a, rep(kind)(torch.as_tensor(f)))  # same codes every call
@@ -52,6 +52,29 @@ def test_synthetic_representations_are_deterministic_functions_of_the_classes():
     assert abs(np.corrcoef(u[:, 0], u[:, 1])[0, 1]) < 0.03
     with pytest.raises(ValueError, match="kind"):
         synthetic_representation("tilted", SIZES)
+    # merged: code 1 holds factors 1 and 2 at once, one value per pair (both read back exactly),
+    # code 2 is gone, factor 3 keeps its own code
+    merged = rep("merged")(f)
+    joint = np.rint(merged[:, 1] * (5 * 5 - 1)).astype(int)
+    np.testing.assert_array_equal(joint, f[:, 1] * 5 + f[:, 2])
+    np.testing.assert_allclose(merged[:, 2], f[:, 3] / 5)
+    with pytest.raises(ValueError, match="two different factors"):
+        synthetic_representation("merged", SIZES, pair=(1, 1))(f)
+
+
+def test_mig_does_not_see_two_factors_merged_into_one_code_dci_and_sap_do():
+    """MIG scores each factor's best code against its runner-up, never asking whether that code
+    also carries another factor: a code holding two factors exactly keeps MIG near its perfect
+    value, while DCI-D (importances spread over two factors) and SAP (one code cannot be the
+    sole best for both with a small tree) drop."""
+    from course_lib.metrics import mig
+
+    f = np.random.default_rng(0).integers(0, SIZES, size=(3000, len(SIZES)))
+    perfect, merged = rep("perfect")(f), rep("merged")(f)
+    assert mig(merged, f).score >= 0.9 * mig(perfect, f).score
+    assert dci(merged, f, method="lasso", seed=0).disentanglement <= 0.85 * dci(perfect, f, method="lasso",
+                                                                                 seed=0).disentanglement
+    assert sap(merged, f, seed=0).score <= 0.85 * sap(perfect, f, seed=0).score
 
 
 # --- FactorVAE score -----------------------------------------------------------------------

@@ -17,6 +17,9 @@ Kinds (see :func:`synthetic_representation`):
 - ``"mixed"``: ``perfect`` with two factors' codes rotated by ``angle`` (45° mixes them fully).
 - ``"redundant"``: ``perfect`` plus a copy of one factor's code.
 - ``"missing"``: ``perfect`` without one factor's code.
+- ``"merged"``: one code holds two factors at once (``pair`` = (a, b): code a is the joint value
+  ``(v_a · |v_b| + v_b)`` scaled to [0, 1], from which both can be read exactly) and code b is
+  dropped: every factor is still carried, but not one per code.
 - ``"noise"``: codes independent of the factors (a hash of the class tuple, uniform in [0, 1]).
 
 ``noise=σ`` adds hashed Gaussian noise of standard deviation σ to any kind.
@@ -31,7 +34,7 @@ import numpy as np
 
 from ._checks import check_count, check_factor_sizes, check_seed, to_numpy
 
-KINDS = ("perfect", "rescaled", "monotone", "mixed", "redundant", "missing", "noise")
+KINDS = ("perfect", "rescaled", "monotone", "mixed", "redundant", "missing", "merged", "noise")
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -107,8 +110,8 @@ class SyntheticRepresentation:
         self.factor_sizes = check_factor_sizes(factor_sizes)
         varying = [k for k, s in enumerate(self.factor_sizes) if s > 1]
         if pair is None:
-            if len(varying) < 2 and kind == "mixed":
-                raise ValueError("'mixed' needs two factors with more than one value")
+            if len(varying) < 2 and kind in ("mixed", "merged"):
+                raise ValueError(f"{kind!r} needs two factors with more than one value")
             pair = tuple(varying[:2]) if len(varying) >= 2 else (varying[0], varying[0])
         self.pair = tuple(check_count(p, "pair index", 0) for p in pair)
         if len(self.pair) != 2 or max(self.pair) >= len(self.factor_sizes):
@@ -127,7 +130,7 @@ class SyntheticRepresentation:
     @property
     def num_latents(self) -> int:
         k = len(self.factor_sizes)
-        return {"redundant": k + 1, "missing": k - 1}.get(self.kind, k)
+        return {"redundant": k + 1, "missing": k - 1, "merged": k - 1}.get(self.kind, k)
 
     def __call__(self, classes) -> np.ndarray:
         index = classes_to_index(classes, self.factor_sizes)
@@ -149,6 +152,13 @@ class SyntheticRepresentation:
             z = np.concatenate([z, z[:, a : a + 1]], axis=1)
         elif self.kind == "missing":
             z = np.delete(z, a, axis=1)
+        elif self.kind == "merged":
+            if a == b:
+                raise ValueError("'merged' needs two different factors in pair")
+            size_b = self.factor_sizes[b]
+            joint = c[:, a] * size_b + c[:, b]                       # one value per (v_a, v_b)
+            z[:, a] = joint / max(self.factor_sizes[a] * size_b - 1, 1)
+            z = np.delete(z, b, axis=1)
         elif self.kind == "noise":
             z = hash_uniform(index, z.shape[1], self.seed + 1)
         if self.noise > 0:
