@@ -444,7 +444,8 @@ def leaderboard_figure(rows: list[dict], key: str = "MIG"):
     picked among others with the true factors (``chosen`` other than :data:`NOT_SELECTED`) is
     hatched, with a legend saying so; the title says that the chart is not a ranking of methods.
     A row scored through another row's code (``code_of``: ID-GAN) would repeat that row's bar:
-    it is left out, and the title names it."""
+    it is left out, and the title names it. A row with a ``source`` other than a shipped
+    checkpoint (trained here on the notebook's budget) is drawn in a second colour."""
     from matplotlib.patches import Patch
 
     from .viz import figure
@@ -455,14 +456,20 @@ def leaderboard_figure(rows: list[dict], key: str = "MIG"):
     ax = fig.add_subplot()
     names = [f"{r['model']} · {r['steps']:,} steps" if r.get("steps") else r["model"] for r in rows]
     picked = [r.get("chosen", NOT_SELECTED) != NOT_SELECTED for r in rows]
-    bars = ax.barh(names, np.nan_to_num([r[key] for r in rows]))
+    # a row trained here on the notebook's budget (source "cached" or "trained ...") in another colour
+    here = [bool(r.get("source")) and not str(r["source"]).startswith("shipped") for r in rows]
+    bars = ax.barh(names, np.nan_to_num([r[key] for r in rows]), color=["C1" if h else "C0" for h in here])
     for bar, hatched in zip(bars, picked):
         if hatched:
             bar.set_hatch("//")
             bar.set_edgecolor("white")
-    if any(picked):
-        ax.legend(handles=[Patch(facecolor=bars[0].get_facecolor(), hatch="//", edgecolor="white",
-                                 label="seed chosen with the true factors")], loc="lower right", fontsize=8)
+    handles = [Patch(facecolor="C0", hatch="//", edgecolor="white", label="seed chosen with the true factors")
+               ] if any(picked) else []
+    if any(here):
+        handles += [Patch(facecolor="C0", label="shipped checkpoint"),
+                    Patch(facecolor="C1", label="trained here, on this budget")]
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=8)
     ax.set_xlabel(key)
     left_out = "".join(f"\n{name} = the {ENTRIES[name]['code_of']} row: not drawn again"
                        for name in copies)

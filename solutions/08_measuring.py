@@ -351,7 +351,16 @@ top_two = {k: set(np.argsort(-discrete.mutual_info[:, k])[:2]) for k in np.flatn
 shared = {j: [ds.factor_names[k] for k in top_two if j in top_two[k]] for j in range(discrete.mutual_info.shape[0])}
 print("latents among the two most informative of two or more factors: "
       + ("; ".join(f"z{j}: {', '.join(names)}" for j, names in shared.items() if len(names) > 1) or "none"))
-viz.mi_heatmap(discrete.mutual_info, ds.factor_names, title="β-VAE: I(z_j; v_k), nats (discrete)")
+# columns labelled with H(v_k) (MIG divides each gap by it; a constant factor is skipped), rows
+# with the collapsed latents marked: the two things the map's colours alone do not show
+column_names = [f"{n}\nH = {h:.2f}" if np.isfinite(g) else f"{n}\n(skipped)"
+                for n, h, g in zip(ds.factor_names, H_v, discrete.per_factor)]
+fig = viz.mi_heatmap(discrete.mutual_info, column_names, title="β-VAE: I(z_j; v_k), nats (discrete)")
+ax = fig.axes[0]
+ax.set_yticks(range(discrete.mutual_info.shape[0]),
+              [f"z{j} (collapsed)" if j in collapsed else f"z{j}" for j in range(discrete.mutual_info.shape[0])])
+viz.save_figure(fig, "08_beta_vae_mutual_info")
+fig
 
 # %% [markdown]
 # **Reading the two estimators.** The check line says which MIG is the higher for this model,
@@ -368,8 +377,9 @@ viz.mi_heatmap(discrete.mutual_info, ds.factor_names, title="β-VAE: I(z_j; v_k)
 # brightness (a second / first ratio near 1) has no winner: when the same latent is the first or
 # second of posX and posY, that latent mixes the two positions, the *mixed* code of the
 # synthetic section below, met on a trained model; a latent printed for shape and another
-# factor carries both. The colour bar is in raw nats, but MIG divides each gap by the factor's
-# entropy $H(v_k)$, printed per factor: shape's is $\log 3 \approx 1.1$ nats and a position's
+# factor carries both; a row marked "collapsed" is a latent whose posterior noise drowns its
+# means (the line above the map). The colour bar is in raw nats, but MIG divides each gap by the factor's
+# entropy $H(v_k)$, printed per factor and under each column: shape's is $\log 3 \approx 1.1$ nats and a position's
 # about $\log 32 \approx 3.5$, so the same colour is three times as large a share of shape as of a
 # position. A bright cell for a 32-valued factor can still be a modest gap/H.
 #

@@ -147,6 +147,13 @@ def test_figure_puts_each_rows_budget_beside_its_name_best_on_top():
     ax = leaderboard.leaderboard_figure(rows).axes[0]
     assert [bool(p.get_hatch()) for p in ax.patches] == [False, False, True]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["seed chosen with the true factors"]
+    # rows trained here are drawn in a second colour, and the legend says which is which
+    rows[0]["source"], rows[1]["source"] = "cached", "shipped (120000 steps; ...)"
+    ax = leaderboard.leaderboard_figure(rows).axes[0]
+    colours = [tuple(p.get_facecolor()) for p in ax.patches]
+    assert colours[0] != colours[2] and colours[1] == colours[2]   # VAE (here) vs no budget, hinge
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "seed chosen with the true factors", "shipped checkpoint", "trained here, on this budget"]
     # ID-GAN's row is the β-VAE row's code and scores: not drawn again, and the title says so
     rows += [{"model": "β-VAE", "steps": 12_000, "MIG": 0.2}, {"model": "ID-GAN (β-VAE code)", "steps": 12_000,
                                                                 "MIG": 0.2}]
