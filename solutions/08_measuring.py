@@ -221,8 +221,10 @@ print(f"the mean of the bounds, the highest MIG that {NUM_BINS} bins allow on dS
 # ## How MIG depends on the number of bins and of samples
 #
 # More bins let the oracle keep more of the 32- and 40-valued factors. But the histogram
-# estimate of $I$ is biased upwards by roughly $(\#\text{cells})/(2N)$: with many bins and few
-# samples, *noise* looks informative. We measure both effects on the oracle and on pure noise.
+# estimate of $I$ between a code binned into $B$ bins and a factor of $V$ values is biased upwards
+# by about $(B-1)(V-1)/(2N)$ nats: with many bins and few samples, *noise* looks informative. We
+# measure both effects on the oracle and on pure noise: MIG on the left axis of each panel, and
+# (dashed, right axis) the largest mutual information that the noise codes show with any factor.
 
 # %%
 bins_grid = profiles.pick(PROFILE, smoke=(5, 20), quick=(5, 10, 20, 40, 100), full=(5, 10, 20, 40, 100, 200))
@@ -235,13 +237,24 @@ by_bins, by_n = {}, {}
 for label, codes in (("ground truth", factors.astype(float)), ("noise", noise_codes)):
     by_bins[label] = [mig(codes, factors, num_bins=b).score for b in bins_grid]
     by_n[label] = [mig(codes[:n], factors[:n], num_bins=NUM_BINS).score for n in n_grid]
-    ax1.plot(bins_grid, by_bins[label], "o-", label=label)
-    ax2.plot(n_grid, by_n[label], "o-", label=label)
+    ax1.plot(bins_grid, by_bins[label], "o-", label=f"{label}: MIG")
+    ax2.plot(n_grid, by_n[label], "o-", label=f"{label}: MIG")
 ax1.set(xscale="log", xlabel="bins per code dimension", ylabel="MIG", title=f"N = {NUM_EVAL}")
 ax2.set(xscale="log", xlabel="samples N", ylabel="MIG", title=f"{NUM_BINS} bins")
 ax2.sharey(ax1)   # one scale: the same point (NUM_BINS bins, N = NUM_EVAL) sits at one height in both
-for ax in (ax1, ax2):
-    ax.legend()
+ax1.axvline(NUM_BINS, color="grey", lw=0.8, ls=":")
+ax2.axvline(NUM_EVAL, color="grey", lw=0.8, ls=":")
+# the bias that the gap cancels: the noise codes' largest I(z_j; v_k), on a second axis
+noise_peak_bins = [float(mutual_info_matrix(noise_codes, factors, num_bins=b).max()) for b in bins_grid]
+noise_peak_n = [float(mutual_info_matrix(noise_codes[:n], factors[:n], num_bins=NUM_BINS).max()) for n in n_grid]
+for ax, xs, peak in ((ax1, bins_grid, noise_peak_bins), (ax2, n_grid, noise_peak_n)):
+    twin = ax.twinx()
+    twin.plot(xs, peak, "s--", color="C3", label="noise: largest I(z_j; v_k)")
+    twin.set_ylabel("nats (dashed)", color="C3")
+    twin.set_ylim(bottom=0)
+    lines = ax.get_legend_handles_labels()
+    extra = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize=7, loc="center left")
 viz.save_figure(fig, "08_mig_sensitivity")
 rises = all(b >= a - 1e-9 for a, b in zip(by_bins["ground truth"], by_bins["ground truth"][1:]))
 print("oracle MIG for", ", ".join(f"{b} bins {v:.3f}" for b, v in zip(bins_grid, by_bins["ground truth"])),
@@ -254,14 +267,15 @@ print(f"noise MIG: between {min(noise_all):.3f} and {max(noise_all):.3f} over th
 n_few = min(1000, NUM_EVAL)
 noise_mi = mutual_info_matrix(noise_codes[:n_few], factors[:n_few], num_bins=100)
 print(f"yet the noise codes' MI itself, at 100 bins on {n_few:,} samples: up to {float(np.max(noise_mi)):.2f} nats "
-      "with a factor, although they know nothing of any")
+      "with a factor, although they know nothing of any; in the figure (dashed): "
+      + ", ".join(f"{b} bins {v:.2f}" for b, v in zip(bins_grid, noise_peak_bins)) + f" nats at N = {NUM_EVAL:,}")
 fig
 
 # %% [markdown]
 # The lines under the figure read it. The oracle's MIG should rise with the number of bins
 # until each factor value has its own bin; the noise codes' MIG should stay near 0, because the
 # *gap* cancels the upward bias shared by all dimensions — MI values themselves are inflated,
-# as the last line shows (`mutual_info_matrix(noise_codes, factors, num_bins=100)` on 1,000
+# as the dashed lines (more bins, fewer samples: more nats from nothing) and the last line show (`mutual_info_matrix(noise_codes, factors, num_bins=100)` on 1,000
 # samples). Fewer samples do not only add noise, they bias: the plug-in MI of two unrelated
 # variables with $B$ and $V$ values is about $(B-1)(V-1)/(2N)$ nats (for 20 bins and 40
 # orientations, 0.4 nats at $N$ = 1,000), and that inflates the *second-best* code of each
