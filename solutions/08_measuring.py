@@ -763,7 +763,10 @@ print("rows whose seed was picked with the true factors (hatched): "
 shipped_names = [n for n in names if leaderboard.reference_checkpoint(leaderboard.ENTRIES[n].get("code_of") or n, STEPS)]
 print(f"rows trained here on this notebook's budget of {STEPS:,} steps: "
       f"{', '.join(n for n in names if n not in shipped_names) or 'none'}")
-# MIG's evaluation noise: a shipped row's MIG here against the manifest's, scored on another 10,000 images
+# MIG's evaluation noise: a shipped row's MIG here against the manifest's, scored on another 10,000 images;
+# beside it, the spread over training seeds of the shipped recipes with several seeds (drawn in the Fig. 5 section)
+groups = leaderboard.seed_groups()
+seed_spread = {g: max(v for _, v in m) - min(v for _, v in m) for g, m in groups.items()}
 eval_pairs = {}
 for r in rows:
     ref = leaderboard.reference_checkpoint(r["model"], STEPS) if r["model"] in shipped_names else None
@@ -771,12 +774,11 @@ for r in rows:
         eval_pairs[r["model"]] = (r["MIG"], float(ref[1]["metrics"]["mig"]))
 if eval_pairs:
     worst = max(abs(a - b) for a, b in eval_pairs.values())
-    seed_spreads = [max(v for _, v in m) - min(v for _, v in m) for m in leaderboard.seed_groups().values()]
     print("MIG here against the manifest's (the same model, another sample of 10,000 images): "
           + ", ".join(f"{m} {a:.3f} vs {b:.3f}" for m, (a, b) in eval_pairs.items())
           + f"; the largest difference, {worst:.3f}, is the evaluation noise of a MIG"
           + (f"; the widest spread over the training seeds of one shipped recipe (the Fig. 5 section below) "
-             f"is {max(seed_spreads):.3f}" if seed_spreads else ""))
+             f"is {max(seed_spread.values()):.3f}" if seed_spread else ""))
 print(f"the vote scores' standard error on {n_eval_votes} votes is up to {vote_se:.3f}; the difference of "
       f"two rows' scores has up to {math.sqrt(2) * vote_se:.3f}, so differences below about "
       f"{2 * math.sqrt(2) * vote_se:.2f} are not told apart by this many votes")
@@ -835,8 +837,7 @@ print(f"rows trained here ({STEPS:,} steps) whose FactorVAE score is over 2 stan
 # (the `chosen` column) is marked: it is not a random draw.
 
 # %%
-groups = leaderboard.seed_groups()
-picked_keys = set(leaderboard.SEED_CHOICE)
+picked_keys = set(leaderboard.SEED_CHOICE)   # groups and seed_spread: read with the leaderboard's checks above
 if groups:
     fig = viz.figure(figsize=(7, 0.6 * len(groups) + 1.6), layout="constrained")
     ax = fig.add_subplot()
@@ -847,9 +848,8 @@ if groups:
             ax.annotate(f"seed {seed}" + (" (picked)" if by_hand else ""), (value, row),
                         xytext=(0, 9 if k % 2 == 0 else -9), textcoords="offset points", ha="center",
                         va="bottom" if k % 2 == 0 else "top", fontsize=7)
-        spread = max(v for _, v in members) - min(v for _, v in members)
         print(f"{group}: MIG " + ", ".join(f"seed {sd} {v:.3f}" for sd, v in members)
-              + f"; spread over its {len(members)} seeds {spread:.3f}")
+              + f"; spread over its {len(members)} seeds {seed_spread[group]:.3f}")
     ax.set_yticks(range(len(groups)), list(groups))
     ax.set_ylim(-0.6, len(groups) - 0.4)
     ax.set(xlabel="MIG (manifest, 10,000 images)",
@@ -858,7 +858,7 @@ if groups:
     viz.save_figure(fig, "08_mig_shipped_seeds")
     display(fig)
     across = [r["MIG"] for r in rows if np.isfinite(r["MIG"]) and not leaderboard.ENTRIES[r["model"]].get("code_of")]
-    widest = max(max(v for _, v in m) - min(v for _, v in m) for m in groups.values())
+    widest = max(seed_spread.values())
     print(f"the widest spread over the seeds of one recipe, {widest:.3f}, is {widest / (max(across) - min(across)):.0%} "
           f"of the spread of MIG over the leaderboard's {len(across)} distinct rows ({min(across):.3f} to {max(across):.3f})")
 else:

@@ -116,6 +116,8 @@ class SyntheticRepresentation:
         self.pair = tuple(check_count(p, "pair index", 0) for p in pair)
         if len(self.pair) != 2 or max(self.pair) >= len(self.factor_sizes):
             raise ValueError(f"pair must be two factor indices in 0..{len(self.factor_sizes) - 1}, got {pair!r}")
+        if kind == "merged" and self.pair[0] == self.pair[1]:
+            raise ValueError(f"'merged' needs two different factors in pair, got {pair!r}")
         self.angle = float(angle)
         if noise < 0:
             raise ValueError(f"noise must be >= 0, got {noise}")
@@ -153,8 +155,6 @@ class SyntheticRepresentation:
         elif self.kind == "missing":
             z = np.delete(z, a, axis=1)
         elif self.kind == "merged":
-            if a == b:
-                raise ValueError("'merged' needs two different factors in pair")
             size_b = self.factor_sizes[b]
             joint = c[:, a] * size_b + c[:, b]                       # one value per (v_a, v_b)
             z[:, a] = joint / max(self.factor_sizes[a] * size_b - 1, 1)
