@@ -4,7 +4,9 @@
 checkpoint when one exists for that entry (``course_lib.checkpoints``) and otherwise trains
 it on the given budget (kept under ``runs/checkpoints`` so a rerun just loads it).
 :func:`evaluate` scores any model on a fixed evaluation set: reconstruction where the model
-reconstructs, discrete MIG, FactorVAE score, β-VAE score, DCI disentanglement and SAP. Models
+reconstructs, discrete MIG, FactorVAE score, β-VAE score, DCI disentanglement (from a Lasso,
+not disentanglement_lib's boosted trees) and SAP (chance-adjusted: each factor's gap is the
+published SAP's times C/(C − 1) for a factor of C classes; see :mod:`course_lib.metrics.sap`). Models
 without an encoder are scored through the code they use: InfoGAN through Q's continuous
 means, ID-GAN through its step-1 β-VAE.
 """

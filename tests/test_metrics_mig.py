@@ -223,3 +223,32 @@ def test_full_dsprites_sized_grid_is_fast():
     r = mig(codes.astype(np.float32), f)
     assert time.perf_counter() - t0 < 10.0
     assert r.skipped == (0,) and r.score > 0.7
+
+
+def test_skewed_factor_is_normalised_by_its_empirical_entropy():
+    # A factor whose values are far from uniform: H(v) (plug-in) is well below log |V|, and the
+    # gap is divided by H(v), as in disentanglement_lib, not by log |V|.
+    rng = np.random.default_rng(5)
+    v = rng.choice(4, size=4000, p=[0.7, 0.1, 0.1, 0.1])
+    w = rng.integers(0, 3, size=4000)
+    codes = np.stack([v + 0.0, w + 0.0, rng.normal(size=4000)], 1)
+    r = mig(codes, np.stack([v, w], 1), num_bins=4)
+    counts = np.bincount(v) / len(v)
+    h_v = float(-(counts * np.log(counts)).sum())
+    assert h_v < 0.9 * math.log(4)  # skewed enough for the two normalisations to differ by > 10 %
+    mi = r.mutual_info[:, 0]
+    top2 = np.sort(mi)[::-1][:2]
+    assert r.factor_entropy[0] == pytest.approx(h_v, abs=1e-12)
+    assert r.per_factor[0] == pytest.approx((top2[0] - top2[1]) / h_v, abs=1e-12)
+    assert top2[0] == pytest.approx(h_v, abs=1e-12)  # the code holds v exactly: I = H(v)
+    assert r.per_factor[0] > (top2[0] - top2[1]) / math.log(4) + 0.05  # not divided by log |V|
+
+
+def test_codes_too_spread_to_bin_raise_instead_of_scoring_zero():
+    f = np.repeat(np.arange(5), 20)[:, None]
+    codes = np.stack([f[:, 0] * 1.0, np.random.default_rng(0).permutation(100) / 99.0], 1)
+    good = mig(codes, f, num_bins=5).score
+    assert good > 0.9
+    assert mig(codes * 1e300, f, num_bins=5).score == pytest.approx(good)
+    with pytest.raises(ValueError, match="too large a range"):
+        mig(codes * 1e307, f, num_bins=5)

@@ -206,3 +206,22 @@ def test_discrete_mig_says_which_estimator_it_is():
 
     f = np.stack([np.arange(40) % 4, np.arange(40) % 5], 1)
     assert mig(f.astype(float), f, num_bins=10).estimator == "discrete, 10 bins"
+
+
+def test_empirical_entropy_option_divides_by_the_plug_in_entropy():
+    # Uneven factor counts: the 'empirical' option divides each gap by the plug-in H(v_k),
+    # 'log_num_values' by log |V_k|; the MI matrix (same seed) is the same.
+    f = np.concatenate([grid_classes((4, 3))] + [grid_classes((1, 3))] * 6)  # value 0 of factor 0: 7x
+    mu = synthetic_representation("perfect", (4, 3))(f)
+    lv = np.full_like(mu, SHARP)
+    emp = mig_sampled(mu, lv, f, n_samples=4000, seed=2, entropy="empirical")
+    log_v = mig_sampled(mu, lv, f, n_samples=4000, seed=2)
+    np.testing.assert_allclose(emp.mutual_info, log_v.mutual_info)
+    p = np.bincount(f[:, 0]) / len(f)
+    h0 = float(-(p * np.log(p)).sum())
+    assert h0 < 0.85 * math.log(4)
+    assert emp.factor_entropy[0] == pytest.approx(h0, abs=1e-12)
+    assert log_v.factor_entropy[0] == pytest.approx(math.log(4))
+    # a sharp exact code carries all of H(v_k): the empirical option scores it 1
+    assert emp.per_factor[0] == pytest.approx(1.0, abs=2e-3)
+    assert log_v.per_factor[0] == pytest.approx(h0 / math.log(4), abs=2e-3)

@@ -381,3 +381,21 @@ def test_dci_too_small_test_set_raises_instead_of_nan():
         sap(z, f, z[:1], f[:1])
     two = dci(z, f, z[:40], f[:40], method="lasso")  # enough test data: finite scores
     assert np.isfinite(two.informativeness) and np.isfinite(two.per_factor_informativeness[1:]).all()
+
+
+def test_sap_r2_matrix_is_the_squared_correlation_of_each_pair():
+    z, f = sample("mixed")
+    r = sap(z, f, method="r2")
+    for d in range(z.shape[1]):
+        for k in range(f.shape[1]):
+            if k in r.skipped:
+                continue
+            if z[:, d].std() == 0:  # a constant code predicts nothing
+                assert r.matrix[d, k] == 0.0
+                continue
+            corr = np.corrcoef(z[:, d], f[:, k].astype(float))[0, 1]
+            assert r.matrix[d, k] == pytest.approx(corr**2, abs=1e-9), (d, k)
+    # a code anti-correlated with its factor scores like a correlated one (R², not corr)
+    flipped = z.copy()
+    flipped[:, 0] *= -1
+    np.testing.assert_allclose(sap(flipped, f, method="r2").matrix, r.matrix, atol=1e-12)

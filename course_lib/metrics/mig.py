@@ -94,10 +94,15 @@ def _check_num_bins(num_bins) -> int:
 
 def _bin_column(col: np.ndarray, num_bins: int) -> np.ndarray:
     lo = col.min()
-    width = col.max() - lo
-    if width <= 0:
+    with np.errstate(over="ignore", invalid="ignore"):
+        width = col.max() - lo
+        scaled = (col - lo) * num_bins / width if np.isfinite(width) and width > 0 else None
+    if width == 0:
         return np.zeros(col.shape, dtype=np.int64)
-    b = np.floor((col - lo) * num_bins / width).astype(np.int64)
+    if scaled is None or not np.isfinite(scaled).all():
+        raise ValueError(f"codes span {col.min():g} to {col.max():g}: too large a range to bin in float64 "
+                         "(rescale the codes; MIG does not change under a positive scaling)")
+    b = np.floor(scaled).astype(np.int64)
     np.clip(b, 0, num_bins - 1, out=b)
     return b
 

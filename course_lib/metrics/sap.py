@@ -8,12 +8,16 @@ gaps over factors:  ``SAP = 1/K sum_k (S_(1)k - S_(2)k)``.
 Two variants (``method``), stated in the result:
 
 - ``"discrete"`` (default; factors are class indices): a classifier that thresholds the single
-  code ``z_d`` - a depth-limited decision tree with at most ``|V_k|`` leaves, i.e. ``|V_k| - 1``
+  code ``z_d`` - a decision tree with at most ``|V_k|`` leaves, i.e. ``|V_k| - 1``
   thresholds, so an ordinal factor encoded monotonically is fully predictable - trained on one
   part of the data; ``S_dk`` is its *balanced accuracy adjusted for chance* on the held-out part,
   ``(bacc - 1/C) / (1 - 1/C)`` with C the number of classes in the test data, so chance is 0
-  and perfect is 1 (Kumar et al. use plain balanced accuracy, whose chance level is 1/C; and
-  disentanglement_lib uses a linear SVM, which cannot isolate a middle class of an ordinal factor).
+  and perfect is 1. Kumar et al. and disentanglement_lib use plain balanced accuracy, whose
+  chance level is 1/C: our gap of a factor is theirs times ``C / (C - 1)`` (x2 for a binary
+  factor, x1.5 for dSprites' three shapes, x1.03 for 32 positions), so the score is *not* on
+  the scale of published SAP values. disentanglement_lib also uses a linear SVM on ``z_d``,
+  which can cut a line only into classes ordered along it; with more than three classes it
+  usually misses the middle ones of an ordinal factor (the tree does not).
 - ``"r2"`` (Kumar et al.'s continuous-factor version): ``S_dk = corr(z_d, v_k)^2``, the R² of a
   linear regression of the factor value on the single code; uses all the data.
 """
