@@ -507,6 +507,12 @@ fig
 #    `tc_discriminator_loss(model.discriminator, joint, permuted)` (it returns the loss and the
 #    accuracy); zero the discriminator's gradients, backward, step.
 #
+# (A variant, stated: Kim & Mnih's Algorithm 2 gives the discriminator the *whole* batch as
+# samples of $q(z)$ and permutes the codes of a *second*, freshly drawn batch. Splitting one
+# batch saves a second encoder pass per step; the two halves are independent draws, so the TC
+# estimate is still unbiased, but each class has $M/2$ samples and the permutation mixes
+# only $M/2$ codes. The shipped FactorVAEs were trained this way.)
+#
 # Return the detached terms `{"loss", "recon", "kl", "kl_per_latent", "tc", "disc_loss",
 # "disc_acc"}` (the training loop logs them; `kl_per_latent` is the vector of $D$ KLs).
 

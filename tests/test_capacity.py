@@ -131,7 +131,9 @@ def test_schedule_longer_than_run_warns_and_train_calls_the_hook():
         assert m.check_schedule(10) is False
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert m.check_schedule(100) is True
+        assert m.check_schedule(101) is True  # steps 0..100: C reaches c_max at step 100
+    with pytest.warns(CapacityScheduleWarning, match=r"C will stop at 24\.7[56] nats"):
+        assert m.check_schedule(100) is False  # steps 0..99: one step short of c_max
     data = (torch.rand(16, 1, 64, 64) > 0.8).float()
     with pytest.warns(CapacityScheduleWarning):
         train(m, data, steps=3, batch_size=4, progress=False, device="cpu")

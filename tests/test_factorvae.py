@@ -221,3 +221,21 @@ def test_mnist32_networks_shapes_and_errors():
         enc(torch.zeros(2, 1, 64, 64))
     with pytest.raises(ValueError, match="arch"):
         FactorVAE(arch="mnist28")
+
+
+def test_discriminator_accuracy_counts_a_zero_logit_as_a_coin_toss():
+    from course_lib.models.tc import tc_discriminator_loss
+
+    class Fixed(torch.nn.Module):
+        def forward(self, z):
+            return z[:, 0]  # the logit is the first coordinate
+
+    joint = torch.tensor([[1.0], [0.0], [-1.0], [2.0]])  # right, tie, wrong, right
+    perm = torch.tensor([[-3.0], [0.0], [0.0], [0.0]])   # right, tie, tie, tie
+    loss, acc = tc_discriminator_loss(Fixed(), joint, perm)
+    assert acc.item() == pytest.approx(0.5 * (2.5 / 4 + 2.5 / 4))
+    _, acc0 = tc_discriminator_loss(Fixed(), torch.zeros(5, 1), torch.zeros(7, 1))
+    assert acc0.item() == pytest.approx(0.5)  # a constant-0 critic is at chance, not at 0
+    softplus = torch.nn.functional.softplus
+    expected = 0.5 * (softplus(-joint[:, 0]).mean() + softplus(perm[:, 0]).mean())
+    assert loss.item() == pytest.approx(expected.item())

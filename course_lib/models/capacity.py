@@ -29,6 +29,8 @@ class CapacityVAE(VAE):
     or recon + γ·max(0, KL − C(step))  (``penalty="hinge"``), where KL = Σ_j KL_j is the total
     KL of the code averaged over the batch and C(step) rises linearly from ``c_start`` to
     ``c_max`` over ``c_steps`` steps, then stays (:func:`course_lib.losses.capacity_schedule`).
+    The penalty is on the batch's mean KL, as in disentanglement_lib's ``AnnealedVAE``, not on
+    each image's KL as eq. 8 reads for a single x (a variant; see :mod:`course_lib.losses.capacity`).
 
     Only :meth:`regularizer` differs from the VAE. Besides the VAE's terms it logs
     ``"capacity"`` (C at the step) and ``"kl_minus_c"`` (KL − C, nats).
@@ -77,9 +79,10 @@ class CapacityVAE(VAE):
     def check_schedule(self, steps: int) -> bool:
         """Warn (:class:`CapacityScheduleWarning`) if the ramp is longer than a run of ``steps``.
 
-        Returns True when the ramp fits (``c_steps <= steps``), False (after warning) otherwise.
+        Steps run from 0 to ``steps − 1`` and C reaches ``c_max`` at step ``c_steps``, so the ramp
+        fits when ``c_steps < steps`` (True); otherwise False, after warning.
         """
-        if self.c_steps <= steps:
+        if self.c_steps < steps:
             return True
         reached = self.capacity(max(int(steps) - 1, 0))
         warnings.warn(

@@ -764,7 +764,8 @@ class InfoGAN(_AdversarialModel):
     dimensions), ``lam`` = λ ≥ 0 weighting the continuous codes' Gaussian NLL, ``lam_cat`` ≥ 0
     weighting the categorical codes' cross-entropy (1 in the InfoGAN paper), ``q_with``: which
     optimiser steps Q's head (``"discriminator"`` or ``"generator"``), ``q_std``: None (Q learns
-    the standard deviation of each continuous code, as in the InfoGAN paper) or a fixed σ (then
+    the standard deviation of each continuous code: the InfoGAN paper's "factored Gaussian"
+    with a learned σ; its released MNIST code fixes σ = 1, which is ``q_std=1``) or a fixed σ (then
     λ·NLL is λ·(c − μ)²/2σ² plus a constant: every code gets the same pull, however well Q
     reads it). Other arguments as :class:`GAN`."""
 

@@ -121,7 +121,9 @@ def tc_discriminator_loss(disc: nn.Module, z_joint: torch.Tensor, z_perm: torch.
     """
     logit_joint, logit_perm = disc(z_joint), disc(z_perm)
     loss = 0.5 * (F.softplus(-logit_joint).mean() + F.softplus(logit_perm).mean())
-    acc = 0.5 * ((logit_joint > 0).float().mean() + (logit_perm < 0).float().mean())
+    # a logit of exactly 0 is a coin toss: half right (a constant-0 critic scores 0.5, not 0)
+    acc = 0.5 * (((logit_joint > 0).float() + 0.5 * (logit_joint == 0).float()).mean()
+                 + ((logit_perm < 0).float() + 0.5 * (logit_perm == 0).float()).mean())
     return loss, acc
 
 
@@ -141,6 +143,12 @@ class FactorVAE(VAE):
     *detached* codes, the first M//2 as samples of q(z) and the dimension-wise permuted other
     half as samples of Π_j q(z_j). Logs "tc" (the discriminator's estimate, nats),
     "disc_loss" and "disc_acc".
+
+    A variant, stated: Kim & Mnih's Algorithm 2 gives the discriminator the whole batch as
+    samples of q(z) and permutes the codes of a *second*, freshly drawn batch. Splitting one
+    batch in two costs no second encoder pass; both halves are still independent draws, so the
+    estimate of TC stays unbiased, but each class has M/2 samples and the permutation mixes
+    only M/2 codes (disentanglement_lib also reuses the VAE's batch, whole).
     """
 
     default_beta = 1.0
@@ -232,7 +240,8 @@ class CFactorVAE(FactorVAE):
     """CFactorVAE (source paper 004, eq. 12): reconstruction + w·(1/N) Σ_i |KL_i − C| + γ·TC, with
     KL_i = KL(q(z|x_i) ‖ p(z)) of each image, C raised linearly from ``c_start`` to ``c_max``
     nats over ``c_steps`` steps, TC from the FactorVAE discriminator. Eq. 12 has w = 1
-    (``capacity_weight``); with γ = 0 it is the controlled (capacity) VAE of eq. 9 with β = w.
+    (``capacity_weight``); with γ = 0 it is the controlled (capacity) VAE of eq. 9 with β = w,
+    per image (the course's :class:`~course_lib.models.CapacityVAE` is the ``"batch"`` form below).
 
     ``capacity_mode="per_sample"`` (default) is eq. 12 term by term: the absolute value is taken
     for every image, then averaged. ``"batch"`` is the variant w·|(1/N) Σ_i KL_i − C| (the form
