@@ -301,7 +301,8 @@ reconstruct = exercises.check_autoencoder_reconstruct(reconstruct)
 #
 # For an autoencoder alone the two differ by the constant factor 4096 and have the same
 # minimiser (a larger loss scale only acts like a larger learning rate in SGD; Adam hardly
-# notices). The sum is the one that stays right when we add a KL term in notebook 02: it is
+# notices). The sum is the one that stays right when we add a KL term in notebook 02 (which
+# switches to a Bernoulli likelihood, also summed over pixels): it is
 # $-\log p(x\mid z)$ of a Gaussian decoder with variance ½, up to a constant. Its unit is
 # "squared pixels per image": a value of 10 is ten pixels entirely wrong (white drawn black),
 # or forty pixels wrong by half (a grey 0.5 costs $0.5^2 = 0.25$), or many pixels of a grey

@@ -176,13 +176,14 @@ def centroid_x(images):
 # the prior. For β < 1 it is a guaranteed lower bound only on $\log p(x) + (1-\beta)D_{KL}$.
 # Either way the bound is not the point: the objective has a clean
 # reading: maximise the reconstruction term **subject to** a budget on the information the
-# code may carry, $D_{KL}(q_\phi(z\mid x)\,\|\,p(z)) < \varepsilon$. The Lagrangian of that
+# code may carry, $D_{KL}(q_\phi(z\mid x)\,\|\,p(z)) < \epsilon$ (Higgins et al.'s symbol for the
+# budget, in nats; not the noise $\varepsilon$ of the reparameterisation). The Lagrangian of that
 # constrained problem is
 #
 # $$\mathcal F = \mathbb E_{q_\phi(z\mid x)}\big[\log p_\theta(x\mid z)\big]
-#   - \beta\,\big(D_{KL}(q_\phi(z\mid x)\,\|\,p(z)) - \varepsilon\big),$$
+#   - \beta\,\big(D_{KL}(q_\phi(z\mid x)\,\|\,p(z)) - \epsilon\big),$$
 #
-# and since $\varepsilon$ does not depend on the parameters, maximising $\mathcal F$ is
+# and since $\epsilon$ does not depend on the parameters, maximising $\mathcal F$ is
 # maximising $\mathcal L_\beta$: β is the KKT multiplier of the information budget. A larger
 # β means a tighter budget.
 #
@@ -193,8 +194,11 @@ def centroid_x(images):
 # reconstruction error (for dSprites: position first, then scale), one independent
 # Gaussian coordinate per direction: the prior is isotropic and factorised, so a code whose
 # latents vary independently fits it at a low KL. That does not make each latent one factor:
-# a rotated code of two factors with the same statistics (posX and posY) is just as
-# independent and costs the same KL, which the summary comes back to. Latents that
+# a rotated code of two factors with the same statistics (posX and posY) costs the same KL
+# (the prior is round: $\sum_j \mu_j^2$ does not change under a rotation), which the summary
+# comes back to. It is not as independent in general: a rotated Gaussian cloud still is, but a
+# rotated uniform square of positions is not a product of its marginals, and that dependence
+# is what the total-correlation penalty of notebook 05 sees. Latents that
 # are not worth their price are switched off (KL ≈ 0, posterior = prior).
 #
 # **What it costs.** Every nat removed from the code is information the decoder no longer has:
@@ -203,18 +207,19 @@ def centroid_x(images):
 # (source paper 000's β = 0.5) keeps more information than the VAE and nothing pushes the
 # latents apart.
 #
-# The loss we minimise is the negative of $\mathcal L_\beta$, estimated on a batch of $N$
-# images with one sample $z^{(n)} \sim q_\phi(z\mid x^{(n)})$ each and a Bernoulli decoder
-# (logits $\ell$):
+# The loss we minimise is the negative of $\mathcal L_\beta$, estimated on a batch of $M$
+# images (from here on the course writes $M$ for a batch and $N$ for the size of a data set)
+# with one sample $z^{(n)} \sim q_\phi(z\mid x^{(n)})$ each and a Bernoulli decoder
+# (logits $\ell$, $\operatorname{sigmoid}(\ell) = 1/(1 + e^{-\ell})$):
 #
-# $$\text{loss} = \frac1N\sum_{n=1}^N\Big[\underbrace{\sum_{i=1}^{4096}
-#   -\big(x_i^{(n)}\log\sigma(\ell_i^{(n)}) + (1-x_i^{(n)})\log(1-\sigma(\ell_i^{(n)}))\big)}_{\text{reconstruction (nats)}}
+# $$\text{loss} = \frac1M\sum_{n=1}^M\Big[\underbrace{\sum_{i=1}^{4096}
+#   -\big(x_i^{(n)}\log\operatorname{sigmoid}(\ell_i^{(n)}) + (1-x_i^{(n)})\log(1-\operatorname{sigmoid}(\ell_i^{(n)}))\big)}_{\text{reconstruction (nats)}}
 #   + \beta \sum_{j=1}^D \underbrace{\tfrac12\big(\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1\big)}_{D_{KL}(q(z_j\mid x)\,\|\,\mathcal N(0,1))}\Big].$$
 #
 # ### Exercise 1: the β-VAE loss
 #
 # Write `beta_vae_loss(logits, x, mu, logvar, beta)` returning this scalar (in nats per image).
-# `logits` and `x` are N×1×64×64, `mu` and `logvar` (= log σ²) are N×D.
+# `logits` and `x` are M×1×64×64, `mu` and `logvar` (= log σ²) are M×D.
 
 # %%
 def beta_vae_loss(logits, x, mu, logvar, beta):
@@ -840,7 +845,7 @@ fig
 # prints how long it took). Two warnings. Choosing a seed by its MIG uses the true factors,
 # which an unsupervised learner does not have: Locatello et al. (2019) show that without them
 # model selection is an open problem. And longer is not always better: a latent found early
-# can be lost again (notebook 05 trains seed 0 for 16,000 steps). We load the model (the
+# can be lost again (notebook 05 loads seed 0 trained for 16,000 steps). We load the model (the
 # smoke profile trains a few steps instead) and score it on the same `NUM_EVAL` images as
 # above, together with the course's plain VAE of the same seed and steps (β = 1, shipped too).
 
@@ -1167,7 +1172,7 @@ explorer.set_code(explorer.start)  # put the sliders back at μ(x) for you to pl
 # across machines and thread counts, so this notebook's run is one more draw from that spread,
 # not a copy of the run that made the list. A longer run is no cure in general: the shipped
 # model of section 6 is the best of the twenty seeds trained six times longer, and a latent
-# found early can also be lost with more steps (notebook 05 trains seed 0 for 16,000). The
+# found early can also be lost with more steps (notebook 05 loads seed 0 trained for 16,000). The
 # usual failure is the position stored in two latents at an angle: the β-VAE objective barely
 # prefers the axis-aligned solution, because posX and posY have the same statistics and the
 # prior is round, so which rotation of the position plane the model settles in is luck. The

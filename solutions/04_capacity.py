@@ -28,7 +28,7 @@
 # - to compare VAE, β-VAE and the two capacity variants on the same data and budget
 #   (reconstruction, KL, KL per latent, MIG).
 #
-# **MIG**, used here before notebook 08 defines it in full: for each factor, the mutual
+# **MIG**, defined in notebook 03 §6 (notebook 08 studies the estimator and its peers): for each factor, the mutual
 # information of the latent that knows most about it minus that of the runner-up, divided by the
 # factor's entropy, averaged over the factors (0: no latent stands out for any factor; 1: one
 # latent per factor, each knowing it exactly). The bar of 0.25 on 10,000 images that this
@@ -147,6 +147,8 @@ FACTORS = ds.factor_names
 # channel:
 #
 # $$\max_{\phi,\theta}\ \mathbb E_{q_\phi(z|x)}[\log p_\theta(x|z)] \quad \text{s.t.}\quad D_{KL}(q_\phi(z|x)\,\|\,p(z)) < \epsilon .$$
+#
+# (ε is the budget in nats, as in notebook 03; the noise of the reparameterisation is $\varepsilon$.)
 #
 # The Lagrangian, with a multiplier $\beta \ge 0$ (KKT: $\beta \ge 0$, and
 # $\beta\,(D_{KL} - \epsilon) = 0$ at the optimum — complementary slackness), is
@@ -1055,8 +1057,8 @@ fig
 # (σ ≈ 1, so the decoder cannot read them), yet their μ may still wobble a little with the
 # image. MIG's histogram estimator bins every latent over its own range, however small, so
 # such a wobble can count as information; the lines printed with the maps say whether it does here
-# (notebook 08 defines the estimator: 20 equal-width bins between each latent's minimum and
-# maximum).
+# (notebook 03 §6 defines the estimator: 20 equal-width bins between each latent's minimum and
+# maximum; notebook 08 studies how the bins change it).
 #
 # ### Knowing the position is not enough: are the position latents turned?
 #
@@ -1357,7 +1359,7 @@ for tag, r in per_image_kl.items():
 # counts. With the absolute penalty the
 # encoder is still pushed to produce KL = C — and the cheapest KL is the same for every image:
 # **μ = 0** and a σ away from 1 (so $\log\sigma^2$ drifts far from 0). That is what the source
-# paper found: the posterior mean always zero, the log variance heading to −∞, so the code
+# paper found (under an objective it does not name; notebook 02 §6 infers this one): the posterior mean always zero, the log variance heading to −∞, so the code
 # carries no information and the decoder outputs the mean image. With the hinge, a KL below C
 # is free, so the penalty does not force this, and the (weak) reconstruction gradient is the
 # only force left on μ: does it keep the posterior means moving?

@@ -566,11 +566,16 @@ factorvae_step = exercises.check_factorvae_step(factorvae_step, permute=permute_
 #
 # The controlled-capacity VAE (Burgess et al.; source paper 004, Eq. 9) replaces
 # $\beta\,\mathrm{KL}$ by $\beta\,|\mathrm{KL} - C|$ with a capacity $C$ raised during
-# training, so the code may carry more and more information. CFactorVAE adds FactorVAE's TC
-# penalty to it:
+# training, so the code may carry more and more information. (This β is notebook 04's γ.
+# Source paper 004 sets it to 1, far below notebook 04's γ = 1000, so here the penalty does
+# not hold the KL at $C$: the MNIST section below says on which side it ends.) CFactorVAE adds
+# FactorVAE's TC penalty to it:
 #
-# $$\mathcal L(\phi, \theta) = \frac1N \sum \Big[\mathbb E_{q_\phi(z\mid x)}[\log p_\theta(x\mid z)]
-#   - \big|D_{KL}(q_\phi(z\mid x)\,\|\,p(z)) - C\big|\Big] - \gamma\, D_{KL}\big(q(z)\,\|\,\textstyle\prod_j q(z_j)\big).$$
+# $$\mathcal L(\phi, \theta) = \frac1M \sum_{i=1}^{M} \Big[\mathbb E_{q_\phi(z\mid x_i)}[\log p_\theta(x_i\mid z)]
+#   - \big|D_{KL}(q_\phi(z\mid x_i)\,\|\,p(z)) - C\big|\Big] - \gamma\, D_{KL}\big(q(z)\,\|\,\textstyle\prod_j q(z_j)\big)$$
+#
+# over a batch of $M$ images (the source writes $\frac1N$; in this notebook $N$ is the size of
+# the data set).
 #
 # In the course, `CFactorVAE(gamma=γ, capacity_weight=1, c_start, c_max, c_steps)` minimises
 # `recon + mean_i |KL_i − C(step)| + γ·TC`, Eq. 12 term by term: the absolute value is taken
@@ -578,7 +583,7 @@ factorvae_step = exercises.check_factorvae_step(factorvae_step, permute=permute_
 # $C$ from `capacity_schedule` of notebook 04. With $\gamma = 0$ it is the controlled VAE of
 # Eq. 9 with β = 1, the "CVAE" row of the source paper's table below.
 #
-# A variant, `capacity_mode="batch"`, takes $|\tfrac1N\sum_i \mathrm{KL}_i - C|$ instead, the form
+# A variant, `capacity_mode="batch"`, takes $|\tfrac1M\sum_i \mathrm{KL}_i - C|$ over a batch of $M$ images instead, the form
 # that notebook 04's capacity VAE uses. Since $|\text{mean} - C| \le \text{mean}\,|\cdot - C|$, the
 # batch form is never larger: it asks only the *average* image to carry $C$ nats, while Eq. 12
 # asks every image to. Eq. 12 thus also penalises the spread of the KL across images, but only

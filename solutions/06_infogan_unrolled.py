@@ -184,7 +184,9 @@ fig
 # $$\theta_D^{k+1} = \theta_D^k + \eta\,\frac{\partial f(\theta_G, \theta_D^k)}{\partial \theta_D^k},
 # \qquad f_K(\theta_G, \theta_D) = f\big(\theta_G, \theta_D^K(\theta_G, \theta_D)\big).$$
 #
-# $K = 0$ is the plain GAN; $K\to\infty$ is the true objective. Its gradient (eq. 11)
+# $K = 0$ is the plain GAN; $K\to\infty$ is the true objective. (In this notebook $K$ counts
+# unrolling steps, Metz et al.'s symbol; in notebooks 03 and 08 it is the number of factors.)
+# Its gradient (eq. 11)
 #
 # $$\frac{d f_K}{d\theta_G} = \frac{\partial f(\theta_G, \theta_D^K)}{\partial\theta_G}
 #   + \frac{\partial f(\theta_G, \theta_D^K)}{\partial\theta_D^K}\,

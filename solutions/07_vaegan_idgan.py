@@ -60,7 +60,7 @@ BATCH_SIZE = None
 VAE_STEPS = None        # step 1 (β-VAE)
 IDGAN_STEPS = None      # step 2 (ID-GAN)
 IDGAN_LR = 5e-4         # step 2's learning rate in every profile (source paper 000 states none for step 2)
-R1 = 10.0               # γ of the R1 penalty on ID-GAN's discriminator (0: none)
+R1 = 10.0               # γ_R1, the weight of the R1 penalty on ID-GAN's discriminator (0: none)
 IDGAN_INIT = "decoder+noise"  # G starts as the β-VAE's decoder ("decoder": noise weights 0); "random": scratch
 GAN_STEPS = None        # VAE-GAN, and the hybrid where the shipped one is not loaded
 VAEGAN_INIT = "vae"     # VAE-GAN's encoder and decoder: "vae" copies step 1's β-VAE, "random" starts from scratch
@@ -69,7 +69,7 @@ VAEGAN_GAMMA = 1.0      # γ on the decoder's feature-wise term (Larsen et al.'s
 VAEGAN_LAYER = "conv3"  # Dis_l, the discriminator layer of the feature-wise term: conv3, conv4, fc1 or fc2
 VAEGAN_LR = 5e-4        # VAE-GAN's learning rate (Adam with β₁ = 0.5), every profile
 VAEGAN_PIXEL = 0.0      # α of the declared variant "+ α·L_pixel" (0: Larsen et al.'s objective)
-VAEGAN_R1 = 0.0         # γ of the R1 penalty on D (0: none; the long run below uses 10)
+VAEGAN_R1 = 0.0         # γ_R1 of the R1 penalty on D (0: none; the long run below uses 10)
 FAILURE_STEPS = None    # steps of the from-scratch VAE-GAN that shows what goes wrong
 CLASSIFIER_STEPS = None
 NUM_EVAL = None         # images for the Fréchet distance and MIG
@@ -90,7 +90,7 @@ NUM_EVAL = param("NUM_EVAL", NUM_EVAL, smoke=64, quick=2000, full=10_000, minimu
 TRAVERSAL_STARTS = param("TRAVERSAL_STARTS", TRAVERSAL_STARTS, smoke=2, quick=32, full=64, minimum=1)
 FAILURE_STEPS = param("FAILURE_STEPS", FAILURE_STEPS, smoke=2, quick=30, full=30, minimum=1)
 print(f"profile {PROFILE}: |z| = {NUM_LATENTS}, β = {BETA}, lr = {LR}, posX < {POSX_THRESHOLD}; "
-      f"steps when trained here (a shipped model is loaded where it fits): β-VAE {VAE_STEPS}, ID-GAN {IDGAN_STEPS} (lr {IDGAN_LR:g}, R1 γ = {R1:g}, G from {IDGAN_INIT}), "
+      f"steps when trained here (a shipped model is loaded where it fits): β-VAE {VAE_STEPS}, ID-GAN {IDGAN_STEPS} (lr {IDGAN_LR:g}, γ_R1 = {R1:g}, G from {IDGAN_INIT}), "
       f"VAE-GAN and the hybrid {GAN_STEPS} (VAE-GAN from {VAEGAN_INIT}, β = {VAEGAN_BETA:g}, γ = {VAEGAN_GAMMA:g}, "
       f"Dis_l = {VAEGAN_LAYER}, lr {VAEGAN_LR:g}, α = {VAEGAN_PIXEL:g}), classifier {CLASSIFIER_STEPS}")
 
@@ -386,7 +386,9 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 # ## ID-GAN, step 2: a generator on top of the frozen code
 #
 # The generator takes $[s, c]$ with $s \sim \mathcal{N}(0, I)$ (nuisance noise) and
-# $c \sim q_\phi(c \mid x)$, the frozen encoder's posterior of a real image. Source paper 000's eq. 5–7
+# $c \sim q_\phi(c \mid x)$, the frozen encoder's posterior of a real image. (Notation of source
+# paper 000 and Lee et al.: the β-VAE's code, $z$ until now, is called $c$ here, and the GAN's
+# noise, $z$ in notebook 06, is $s$.) Source paper 000's eq. 5–7
 # regularise the GAN with $\beta R_{VAE} + \lambda R_{ID}$, where $R_{VAE}$ is step 1's KL
 # (already paid: the encoder is frozen) and
 #
@@ -431,7 +433,7 @@ viz.plot_history(vae_run.history, ("recon", "kl"), title="step 1: β-VAE")
 #   (β = 8), so there $G$ is a function of $c$ alone; the course keeps source paper 000's
 #   noise and its 3-dimensional code.
 #
-# - **R1 penalty** (`R1` = γ): the discriminator also pays $\tfrac{\gamma}{2}\,
+# - **R1 penalty** (`R1` = $\gamma_{R1}$): the discriminator also pays $\tfrac{\gamma_{R1}}{2}\,
 #   \mathbb E_x\lVert\nabla_x D(x)\rVert^2$ on real images (Mescheder et al., 2018). Without it
 #   short runs oscillated. (A past measurement, not rerun here: in the course's development runs
 #   with the quick settings, seed 0 and no R1, the factor Fréchet distance of the samples, read
@@ -1250,7 +1252,7 @@ else:
     long_vaegan, long_start = long_run.model.eval(), start_run.model.eval()
     start_beta = start_run.extra["recipe"]["config"]["beta"]   # the model loaded, not only the recipe asked for
     START = "VAE" if start_beta == 1 else f"β-VAE (β = {start_beta:g})"
-    print(f"VAE-GAN: shipped, {long_recipe['steps']:,} steps, R1 γ = {long_recipe['config'].get('r1', 0):g}, trained "
+    print(f"VAE-GAN: shipped, {long_recipe['steps']:,} steps, γ_R1 = {long_recipe['config'].get('r1', 0):g}, trained "
           f"{describe_training(long_run.extra['trained_on'])}; its start: {START}, {s1['steps']:,} steps, "
           f"seed {s1['seed']} ({start_run.extra['source']}; the seed is that shipped VAE's recipe's, not SEED)")
     # The same-budget control: the start trained on as a VAE for the VAE-GAN's steps (same start,

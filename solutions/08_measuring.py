@@ -105,6 +105,7 @@ print(f"{NUM_EVAL} evaluation images; factors {ds.factor_names} with sizes {ds.f
 # %% [markdown]
 # ## MIG from mutual information
 #
+# (A recap of notebook 03 §6, with the estimator's choices spelled out.)
 # For a code $z = (z_1, \dots, z_D)$ and ground-truth factors $v = (v_1, \dots, v_K)$, the
 # mutual information between one code dimension and one factor is
 #
