@@ -509,3 +509,43 @@ def test_render_benchmark_prints_images_per_second(capsys):
     assert float(line.split(":")[1].split("images/s")[0].replace(",", "")) > 0
     with pytest.raises(SystemExit):
         bench.main(["render", "--batch-sizes", "0"])
+
+
+def test_every_output_dtype_gets_the_same_pixels():
+    classes = DS.sample_classes(600, torch.Generator().manual_seed(11))
+    ref = DS.images(classes)
+    for dtype in (torch.float16, torch.bfloat16, torch.float64, torch.uint8):
+        img = DS.images(classes, dtype=dtype)
+        assert img.dtype == dtype
+        assert torch.equal(img.float(), ref), dtype
+
+
+def test_more_bad_indices_are_explained():
+    with pytest.raises(TypeError, match="integer"):
+        DS[1.5]
+    with pytest.raises(TypeError, match="integer"):
+        DS[True]
+    assert torch.equal(DS[torch.tensor(5)][0], DS[5][0])  # a 0-d integer tensor is an index
+    with pytest.raises(TypeError, match="N×6 integer"):
+        DS.images(None)
+    with pytest.raises(TypeError, match="integers"):
+        DS.images(torch.zeros(2, 6, dtype=torch.complex64))
+    with pytest.raises(TypeError, match="integers"):
+        DS.index_to_classes(torch.tensor([True, False]))
+
+
+def test_corrupt_compressed_npz_is_explained(tmp_path):
+    import zipfile
+
+    path = tmp_path / "compressed.npz"
+    np.savez_compressed(path, **_arrays(64))
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("imgs.npy")
+    data = bytearray(path.read_bytes())
+    name_len = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little")
+    extra_len = int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    data[start:start + 8] = bytes(b ^ 0xFF for b in data[start:start + 8])  # the deflate stream's first bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="truncated or corrupt.*Download it again"):
+        DSprites(path, allow_subset=True)

@@ -18,7 +18,12 @@ its centre at (x, y) = (c + 0.5, r + 0.5). The sprite's centre is (16 + 32·posX
 pixels. At scale s a square has side 20·s, an ellipse semi-axes 13·s (along x at orientation 0)
 and 7·s, a heart is 20·s wide and 17·s tall, upright (lobes up, point down) at orientation 0.
 Orientation θ turns the sprite about its centre **counter-clockwise as seen on the screen**.
-Pixels are hard 0/1 (a pixel is on when its centre lies inside the shape).
+Pixels are hard 0/1 (a pixel is on when its centre lies inside the shape), so a rotated
+sprite keeps its area up to pixelation: a square at 45° and s = 1 lights about 400 pixels
+(the published file's renderer, which drops partly covered edge pixels, about 365). The
+heart turns about the centre of its bounding box (its centre of mass sits about 1.3 px above
+it at s = 1). The per-pixel tests always run in float32, so every output dtype gets the same
+pixels.
 
 Rendering is vectorised over the batch and runs on whatever device the class indices live
 on, so a GPU renders its own training batches, the same pixels as the CPU (the per-class tables
@@ -33,9 +38,11 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import operator
 import os
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +111,11 @@ def _check_classes(classes: torch.Tensor) -> torch.Tensor:
     """Shape, dtype and range checks of class indices given by a caller (the range check reads
     one flag back from the device; the sampler's own draws skip it: they are in range)."""
     if not isinstance(classes, torch.Tensor):
-        classes = torch.as_tensor(classes)
+        try:
+            classes = torch.as_tensor(classes)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"expected class indices as an N×{len(FACTOR_SIZES)} integer tensor or array, "
+                            f"got {type(classes).__name__} ({err})") from None
     if classes.dim() == 1 and classes.numel() == len(FACTOR_SIZES):
         classes = classes.unsqueeze(0)
     if classes.dim() != 2 or classes.shape[1] != len(FACTOR_SIZES):
@@ -112,7 +123,7 @@ def _check_classes(classes: torch.Tensor) -> torch.Tensor:
             f"expected class indices of shape N×{len(FACTOR_SIZES)} (one column per factor "
             f"{FACTOR_NAMES}), got shape {tuple(classes.shape)}"
         )
-    if classes.dtype.is_floating_point or classes.dtype == torch.bool:
+    if classes.dtype.is_floating_point or classes.dtype.is_complex or classes.dtype == torch.bool:
         raise TypeError(f"class indices must be integers, got dtype {classes.dtype}")
     classes = classes.long()
     if classes.numel():
@@ -196,7 +207,9 @@ class _Renderer:
         out = torch.zeros(n, 1, IMAGE_SIZE, IMAGE_SIZE, dtype=dtype, device=classes.device)
         if n == 0:
             return out
-        t = self.tables(classes.device, torch.float32 if not dtype.is_floating_point else dtype)
+        # the shape tests always run in float32 (a half-precision test moves edge pixels), so the
+        # same classes give the same pixels in every output dtype
+        t = self.tables(classes.device, torch.float32)
         chunk = self.CPU_CHUNK if classes.device.type == "cpu" else self.DEVICE_CHUNK
         render = (self._render_into if classes.device.type in self.GROUP_BY_SHAPE_ON
                   else self._render_into_without_sync)
@@ -331,6 +344,12 @@ class DSprites(torch.utils.data.Dataset):
         return NUM_IMAGES
 
     def __getitem__(self, index: int):
+        try:
+            if isinstance(index, bool):
+                raise TypeError
+            index = operator.index(index)
+        except TypeError:
+            raise TypeError(f"a dSprites index must be an integer, got {index!r}") from None
         if not -NUM_IMAGES <= int(index) < NUM_IMAGES:
             raise IndexError(f"dSprites index {index} out of range 0..{NUM_IMAGES - 1}")
         classes = self.index_to_classes(torch.tensor([int(index) % NUM_IMAGES]))
@@ -349,7 +368,7 @@ class DSprites(torch.utils.data.Dataset):
     def index_to_classes(self, index) -> torch.Tensor:
         """N flat indices → N×6 class indices (inverse of :meth:`classes_to_index`)."""
         index = torch.as_tensor(index)
-        if index.dtype.is_floating_point:
+        if index.dtype.is_floating_point or index.dtype.is_complex or index.dtype == torch.bool:
             raise TypeError(f"indices must be integers, got dtype {index.dtype}")
         index = index.long().reshape(-1)
         if index.numel() and (int(index.min()) < 0 or int(index.max()) >= NUM_IMAGES):
@@ -545,12 +564,15 @@ def _read_npz(path: Path, allow_subset: bool):
         for key, (_, dtype) in NPZ_KEYS.items():
             try:
                 arrays[key] = npz[key]
-            except ValueError as err:  # an object array: reading it would unpickle
+            except ValueError as err:  # an object array (reading it would unpickle), or a bad header
+                pickled = "allow_pickle" in str(err) or "pickle" in str(err).lower()
                 raise ValueError(
                     f"{path}: array {key!r} holds pickled Python objects, which are never loaded; "
-                    f"expected a plain {np.dtype(dtype)} array"
+                    f"expected a plain {np.dtype(dtype)} array" if pickled else
+                    f"{path}: array {key!r} could not be read ({err}); expected a plain "
+                    f"{np.dtype(dtype)} array. {hint}"
                 ) from err
-            except (zipfile.BadZipFile, EOFError, OSError) as err:
+            except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as err:
                 raise ValueError(f"{unreadable}: {err}. {hint}") from err
     n = len(arrays["imgs"])
     for key, (shape, dtype) in NPZ_KEYS.items():
