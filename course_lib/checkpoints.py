@@ -24,6 +24,7 @@ A shipped file is an ordinary course checkpoint without optimiser state:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import hashlib
@@ -39,8 +40,10 @@ from .config import CHECKPOINTS_VAR, INSTALLED_CHECKPOINTS, REPOSITORY_CHECKPOIN
 from .train import (
     CHECKPOINT_FORMAT,
     History,
+    TrainingStopped,
     TrainResult,
     atomic_save,
+    atomic_write_text,
     choose_device,
     fit,
     in_parts,
@@ -54,6 +57,8 @@ MANIFEST_FORMAT = "course_lib.checkpoints/1"
 #: Runs whose record (history, metrics, where and how long it trained) ships without weights.
 RECORDS = "records.json"
 RECORDS_FORMAT = "course_lib.records/1"
+#: Lock file of a checkpoint folder (see :func:`folder_lock`; not part of what ships).
+LOCK = ".lock"
 ENV_VAR = CHECKPOINTS_VAR
 
 #: Recipe data: scikit-learn's handwritten digits (the training split of ``load_mnist(source="digits")``).
@@ -437,17 +442,37 @@ def write_shipped(model, recipe_: dict, *, history=None, metrics=None, trained_o
     entry = {"recipe": recipe_, "file": path.name, "sha256": sha256(path),
              "bytes": path.stat().st_size, "dtype": "float16", "metrics": metrics or {},
              "trained_on": trained_on or {}, "omitted": omitted}
-    manifest = read_manifest(folder)
-    manifest["checkpoints"][key] = entry
-    _write_manifest(manifest, folder)
+    with folder_lock(folder):
+        manifest = read_manifest(folder)
+        manifest["checkpoints"][key] = entry
+        _write_manifest(manifest, folder)
     return entry
 
 
 def _write_json(path: Path, data: dict) -> None:
     """Write ``data`` as JSON to ``path`` atomically: a crash leaves the old file whole."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+@contextlib.contextmanager
+def folder_lock(folder=None):
+    """Hold an exclusive lock on the checkpoint folder's ``.lock`` file for a read-modify-write
+    of its manifest, records or the README table: two runs that finish at once then update
+    them one after the other, and neither loses the other's entry. (Where ``fcntl`` does not
+    exist, on Windows, the lock is a no-op: run one pretrain at a time there.)"""
+    folder = checkpoint_dir(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(folder / LOCK, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _write_manifest(manifest: dict, folder: Path) -> None:
@@ -461,13 +486,14 @@ def update_metrics(key: str, metrics: dict, folder=None) -> dict:
     training loss, stay) and date the change under ``"rescored"``; the weights are untouched.
     Returns the updated entry."""
     folder = checkpoint_dir(folder)
-    manifest = read_manifest(folder)
-    entry = manifest["checkpoints"].get(key)
-    if entry is None:
-        raise KeyError(f"no shipped checkpoint {key!r} in {folder / MANIFEST}")
-    entry["metrics"] = {**entry.get("metrics", {}), **metrics}
-    entry["rescored"] = now()
-    _write_manifest(manifest, folder)
+    with folder_lock(folder):
+        manifest = read_manifest(folder)
+        entry = manifest["checkpoints"].get(key)
+        if entry is None:
+            raise KeyError(f"no shipped checkpoint {key!r} in {folder / MANIFEST}")
+        entry["metrics"] = {**entry.get("metrics", {}), **metrics}
+        entry["rescored"] = now()
+        _write_manifest(manifest, folder)
     return entry
 
 
@@ -495,9 +521,10 @@ def write_record(recipe_: dict, *, history, metrics=None, trained_on=None, folde
     folder.mkdir(parents=True, exist_ok=True)
     entry = {"recipe": recipe_, "metrics": metrics or {}, "trained_on": trained_on or {},
              "history": {k: list(v) for k, v in (history or {}).items()}}
-    records = read_records(folder)
-    records[entry_key(recipe_)] = entry
-    _write_json(folder / RECORDS, {"format": RECORDS_FORMAT, "records": dict(sorted(records.items()))})
+    with folder_lock(folder):
+        records = read_records(folder)
+        records[entry_key(recipe_)] = entry
+        _write_json(folder / RECORDS, {"format": RECORDS_FORMAT, "records": dict(sorted(records.items()))})
     return entry
 
 
@@ -665,6 +692,9 @@ def _load_or_train_recipe(wanted: dict, *, device=None, progress=True, folder=No
     result = fit(model, make_data(wanted["data"], device), steps=wanted["steps"],
                  batch_size=wanted["batch_size"], lr=wanted["lr"], seed=wanted["seed"], tag=name,
                  device=device, progress=progress)
+    if not result.finished:  # a stop was requested (SIGTERM, Ctrl-C in pretrain) while it trained
+        raise TrainingStopped(f"{name}: training stopped at step {result.steps:,} of {wanted['steps']:,}; "
+                              f"the run is saved in {result.checkpoint}, and the same call continues it")
     result.extra.update(source="trained", recipe=wanted)
     return result
 

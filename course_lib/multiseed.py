@@ -49,6 +49,7 @@ from .train import (
     TrainResult,
     as_sampler,
     atomic_save,
+    check_same_run,
     check_train_args,
     checkpoint_state,
     choose_device,
@@ -198,6 +199,9 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
                 raise ValueError(f"the checkpoints are at different steps {sorted(done)}; "
                                  "they can only be resumed together from one step")
             start = done.pop()
+            for s, p, seed_i in zip(states, checkpoints, seeds):  # the settings each copy was trained with
+                check_same_run(s.get("train", {}), {"batch_size": batch_size, "lr": lr, "seed": seed_i,
+                                                    "log_every": log_every}, p)
             if start > steps:
                 raise ValueError(f"the checkpoints are at step {start}, beyond the {steps} steps "
                                  "asked for")
@@ -269,7 +273,7 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
                 rng["mps"] = noise_gens[i].get_state()
             opt_i = _slice_optimizer_state(stacked_state, i, count, template_opts[i]["model"].state_dict())
             config = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seeds[i],
-                      "trained_with": f"course_lib.multiseed ({count} copies)"}
+                      "log_every": log_every, "trained_with": f"course_lib.multiseed ({count} copies)"}
             atomic_save(checkpoint_state(m, {"model": opt_i}, step, histories[i], None, config,
                                          window.state(i), rng=rng), path)
 
@@ -293,17 +297,18 @@ def train_many(models, data, *, seeds, steps: int, batch_size: int = 64, lr: flo
     for m in models:
         m.train()
     base.train()
-    _, seconds = run_steps(one_step, start=start, steps=steps, end=steps, window=window, log_every=log_every,
+    step, seconds = run_steps(one_step, start=start, steps=steps, end=steps, window=window, log_every=log_every,
                            on_log=on_log, save=save, non_finite=non_finite, checkpoint_every=checkpoint_every,
                            check_every_step=not defers_finite_check(device),
                            progress=f"{type(base).__name__} ×{count}" if progress else None)
     _write_back(models, params, buffers, names)
-    done = steps - start
+    done = step - start  # a stop requested mid-run (course_lib.train.request_stop) ends early
     rate = done * batch_size * count / seconds if done and seconds > 0 else float("nan")
-    return [TrainResult(model=m, history=h, steps=steps, seconds=seconds,
+    return [TrainResult(model=m, history=h, steps=step, seconds=seconds,
                         images_per_second=rate, device=str(device),
                         checkpoint=str(checkpoints[i]) if checkpoints else None,
-                        resumed_from=start, extra={"copies": count, "seed": seeds[i]})
+                        resumed_from=start, extra={"copies": count, "seed": seeds[i]},
+                        finished=step == steps)
             for i, (m, h) in enumerate(zip(models, histories))]
 
 

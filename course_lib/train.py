@@ -38,6 +38,11 @@ class NonFiniteLossError(RuntimeError):
     """A logged loss became NaN or infinite."""
 
 
+class TrainingStopped(RuntimeError):
+    """A run that another one needs (a step-1 model) stopped before its end: it is saved, and
+    nothing is built on its unfinished weights."""
+
+
 def choose_device(name: str | torch.device | None = None) -> torch.device:
     """``None`` or ``"auto"``: CUDA if available, then Apple's MPS, then the CPU; else the named device."""
     if isinstance(name, torch.device):
@@ -112,21 +117,49 @@ class TrainResult:
 
 
 # -- checkpoints ---------------------------------------------------------------------------
-def atomic_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename: never a partial file."""
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable (where the system allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(fh)`` on a temporary file of this process in ``path``'s folder, flush it to
+    disk, then rename it over ``path``: a crash or a full disk leaves the old file whole, and
+    two processes writing the same path never share a temporary file. The temporary file is
+    removed if anything fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write` of UTF-8 text."""
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def atomic_save(obj, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename: never a partial file."""
+    return atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -513,20 +546,25 @@ def run_steps(step_fn, *, start: int, steps: int, end: int, window: LogWindow, l
 
 
 #: Settings that change a run's result: resuming a checkpoint with other values is an error.
-RESULT_KEYS = ("batch_size", "lr", "seed")
+RESULT_KEYS = ("batch_size", "lr", "seed", "log_every")
 
 
 def check_same_run(saved: dict, wanted: dict, source) -> None:
     """ValueError if a checkpoint's training settings differ from the run asked for.
 
-    ``steps`` may differ (a run may be continued to more steps); batch size, learning rate and
-    seed may not: the checkpoint would record values that the continued run did not use.
+    ``steps`` may differ (a run may be continued to more steps); batch size, learning rate,
+    seed and the log interval may not: the checkpoint would record values that the continued
+    run did not use, or a history whose entries average different numbers of steps. (A key
+    that the checkpoint does not hold, as ``log_every`` in files written before it was saved,
+    is not compared.)
     """
     diff = [f"{k}={saved[k]!r} (asked for {wanted[k]!r})" for k in RESULT_KEYS
             if k in saved and saved[k] != wanted[k]]
     if diff:
         raise ValueError(f"{source} was trained with {', '.join(diff)}: continue it with the same "
-                         f"settings, or pass resume=False (or another checkpoint path) to start anew")
+                         f"settings (the log interval too: it defaults to steps // 100, so a run "
+                         f"continued to more steps passes log_every explicitly), or pass "
+                         f"resume=False (or another checkpoint path) to start anew")
 
 
 def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: float = 1e-4,
@@ -584,7 +622,7 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
     generator = torch.Generator(device=sample_device).manual_seed(seed)
     optimizers = model.configure_optimizers(lr)
     history, start = History(), 0
-    train_config = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed}
+    train_config = {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "log_every": log_every}
 
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
     resumed_extra = {}
@@ -703,9 +741,11 @@ def fit(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: float
 
 
 def _non_finite(step, window_start, ckpt_path, history):
-    kept = (f"the last good checkpoint {ckpt_path} was kept" if ckpt_path and ckpt_path.exists()
+    kept = (f"the last good checkpoint {ckpt_path} was kept (to inspect: resuming it with the same "
+            f"settings repeats the same steps and the same NaN)" if ckpt_path and ckpt_path.exists()
             else "no checkpoint was written")
     raise NonFiniteLossError(
         f"the loss became NaN or infinite between steps {window_start} and {step}; training stopped "
-        f"and {kept}. Try a smaller learning rate, or check the model's inputs."
+        f"and {kept}. Start a new run with a smaller learning rate (resume=False; with pretrain, "
+        f"-p lr ... makes a run of its own), or check the model's inputs."
     )

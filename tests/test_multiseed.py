@@ -220,3 +220,18 @@ def test_train_many_runs_the_one_loop_with_public_helpers_only():
     imported = re.search(r"from \.train import \((.*?)\)", source, re.S).group(1)
     assert [n.strip() for n in imported.split(",") if n.strip().startswith("_")] == []
     assert not re.search(r"model\.\w+ = ", source)  # no attribute or method assigned on a model
+
+
+def test_resuming_copies_with_other_settings_is_an_error(pair, data, tmp_path):
+    seeds, betas, _, _, paths = pair
+    copies = [tmp_path / p.name for p in paths]
+    for src, dst in zip(paths, copies):
+        dst.write_bytes(src.read_bytes())
+    models = [make(s, b) for s, b in zip(seeds, betas)]
+    with pytest.raises(ValueError, match="was trained with lr="):
+        train_many(models, data, seeds=seeds, steps=STEPS + 1, batch_size=BATCH, lr=5e-2, log_every=1,
+                   checkpoints=copies, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="was trained with seed=3 \\(asked for 7\\)"):
+        train_many(models, data, seeds=seeds[::-1], steps=STEPS + 1, batch_size=BATCH, log_every=1,
+                   checkpoints=copies, device="cpu", progress=False)
+    assert all(load_checkpoint(p)["step"] == STEPS for p in copies)  # nothing was written

@@ -166,7 +166,9 @@ def test_an_interrupted_and_resumed_run_ships_the_same_model(tmp_path):
 
 def test_a_kept_run_extended_to_more_steps_equals_the_longer_run(tmp_path):
     """--keep-state keeps a finished run's full state; --extend-from continues it to more steps,
-    and the result is the uninterrupted longer run (weights, history, metrics)."""
+    and the result is the uninterrupted longer run: its weights, and, since both runs log at the
+    same interval here (the extension keeps the shorter run's, recorded in trained_on), its
+    history and metrics."""
     kw = dict(batch_size=4, beta=2.0)
     straight = pretrain.pretrain_one("beta_vae", folder=tmp_path / "a", log_every=1, **_quiet(steps=9, **kw))
     b = tmp_path / "b"
@@ -188,7 +190,7 @@ def test_a_kept_run_extended_to_more_steps_equals_the_longer_run(tmp_path):
     assert a_state["history"] == b_state["history"] and longer["metrics"] == straight["metrics"]
     run = longer["trained_on"]
     assert [(s["from_step"], s["to_step"]) for s in run["segments"]] == [(0, 5), (5, 9)]
-    assert run["total_steps"] == 9 and run["resumptions"] == 1
+    assert run["total_steps"] == 9 and run["resumptions"] == 1 and run["log_every"] == 1
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -543,3 +545,48 @@ def test_rescore_recomputes_the_metrics_of_a_shipped_model_and_keeps_its_weights
     assert "--rescore needs the names" in capsys.readouterr().err
     with pytest.raises(KeyError, match="no shipped checkpoint"):
         ck.update_metrics("nope", {}, tmp_path)
+
+
+def test_manifest_and_record_updates_wait_for_the_folder_lock(tmp_path):
+    """Two runs that finish at once update the manifest one after the other: a write waits while
+    another process holds the folder's lock, and both entries survive."""
+    import subprocess
+    import sys
+    import time
+
+    recipe_a = ck.recipe("beta_vae", "smoke", seed=1)
+    writer = (
+        "import sys; from course_lib import checkpoints as ck; print('ready', flush=True); "
+        f"ck.write_record(ck.recipe('beta_vae', 'smoke', seed=2), history={{}}, folder={str(tmp_path)!r}); "
+        "print('written')"
+    )
+    with ck.folder_lock(tmp_path):
+        proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"  # course_lib imported: it goes for the lock
+        time.sleep(1.5)
+        assert proc.poll() is None, "the other process wrote while the lock was held"
+        assert not (tmp_path / ck.RECORDS).exists()
+        # this process writes its own record while holding the lock (the lock is per process,
+        # so taking it again here would wait for ourselves: write the file as write_record does)
+        records = ck.read_records(tmp_path)
+        records[ck.entry_key(recipe_a)] = {"recipe": recipe_a, "metrics": {}, "trained_on": {}, "history": {}}
+        ck._write_json(tmp_path / ck.RECORDS, {"format": ck.RECORDS_FORMAT, "records": records})
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "written" in out
+    keys = set(ck.read_records(tmp_path))
+    assert keys == {ck.entry_key(recipe_a), ck.entry_key(ck.recipe("beta_vae", "smoke", seed=2))}
+
+
+def test_a_step1_run_that_stops_is_never_built_upon(monkeypatch):
+    """A stop requested while a step-1 model trains (pretrain of ID-GAN or VAE-GAN with no
+    shipped start) raises TrainingStopped instead of building on its unfinished weights."""
+    from course_lib.train import TrainingStopped, TrainResult
+
+    def stopped_fit(model, data, *, steps, **kw):
+        return TrainResult(model=model, history={}, steps=1, seconds=0.1, images_per_second=1.0,
+                           device="cpu", checkpoint="runs/checkpoints/x.pt", finished=False)
+
+    monkeypatch.setattr(ck, "fit", stopped_fit)
+    monkeypatch.setattr(ck, "find_shipped", lambda wanted, folder=None: None)
+    with pytest.raises(TrainingStopped, match="stopped at step 1 of 3.*same call continues it"):
+        ck.load_or_train("beta_vae", profile="smoke", steps=3, device="cpu", progress=False)

@@ -413,3 +413,30 @@ def test_a_flipped_byte_inside_a_tensor_is_detected(tmp_path):
         load_checkpoint(ckpt)
     with pytest.raises(ValueError, match="is corrupt"):
         train(tiny(dim=16), torch.randn(64, 16), steps=8, checkpoint=ckpt, **FAST)
+
+
+def test_resuming_with_another_log_interval_is_an_error(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    train(tiny(), DATA, steps=12, log_every=3, checkpoint=ckpt, stop_at=5, seed=0, **FAST)
+    with pytest.raises(ValueError, match="log_every=3 \\(asked for 4\\).*passes log_every explicitly"):
+        train(tiny(), DATA, steps=12, log_every=4, checkpoint=ckpt, seed=0, **FAST)
+    rest = train(tiny(), DATA, steps=12, log_every=3, checkpoint=ckpt, seed=0, **FAST)
+    assert rest.history["step"] == [3, 6, 9, 12]
+
+
+def test_atomic_write_leaves_the_old_file_whole_and_no_temporary_file(tmp_path):
+    from course_lib.train import atomic_write, atomic_write_text
+
+    path = tmp_path / "notes.json"
+    atomic_write_text(path, "old\n")
+
+    def fails_half_way(fh):
+        fh.write(b"new, half written")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, fails_half_way)
+    assert path.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.json"]
+    atomic_write_text(path, "new\n")
+    assert path.read_text() == "new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.json"]

@@ -27,7 +27,14 @@ import torch
 
 from .. import checkpoints as ck
 from .. import profiles
-from ..train import choose_device, load_checkpoint, stop_on_signals
+from ..train import (
+    TrainingStopped,
+    atomic_write,
+    atomic_write_text,
+    choose_device,
+    load_checkpoint,
+    stop_on_signals,
+)
 from .arguments import device_name, non_negative_int, positive_float, positive_int
 from .run import parse_value
 
@@ -137,10 +144,13 @@ def start_extension(name: str, recipe: dict, extend_from: int, folder=None, *, p
                     log=print, **overrides) -> Path:
     """Make the unfinished run of ``recipe`` from the kept final state of the same recipe with
     ``extend_from`` steps (``keep_state=True``): a copy of it, so that the continued run is the
-    uninterrupted run of ``recipe["steps"]`` steps (training is indexed by step; nothing in a
-    recipe depends on the run's length but its end; the history keeps the shorter run's log
-    interval). The kept state stays, to be extended again to another length. Returns the path
-    of the unfinished run."""
+    uninterrupted run of ``recipe["steps"]`` steps in its weights (training is indexed by step;
+    nothing in a recipe depends on the run's length but its end). Its history keeps the shorter
+    run's log interval (steps // 100 of the shorter run unless ``--log-every`` was given), and so
+    do the ``final_*`` metrics, which average the last logged window: they equal the longer
+    run's only when both log at the same interval. The manifest or record entry's
+    ``trained_on["log_every"]`` says which interval was used. The kept state stays, to be
+    extended again to another length. Returns the path of the unfinished run."""
     import shutil
 
     if not 0 < extend_from < recipe["steps"]:
@@ -158,10 +168,8 @@ def start_extension(name: str, recipe: dict, extend_from: int, folder=None, *, p
     if int(state["step"]) != int(extend_from):
         raise ValueError(f"{source} is at step {int(state['step']):,}, not at the end of its "
                          f"{extend_from:,}-step run: expected a finished run's state")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    shutil.copyfile(source, tmp)
-    tmp.replace(target)
+    with open(source, "rb") as src:
+        atomic_write(target, lambda fh: shutil.copyfileobj(src, fh))
     log(f"{ck.entry_key(recipe)}: extending the finished {extend_from:,}-step run kept in {source}")
     return target
 
@@ -290,18 +298,17 @@ def refresh_readme_table(folder=None, readme=None) -> bool:
     readme = Path(readme) if readme is not None else PACKAGE_PARENT / "README.md"
     if ck.checkpoint_dir(folder).resolve() != REPOSITORY_CHECKPOINTS.resolve() or not readme.is_file():
         return False
-    text = readme.read_text(encoding="utf-8")
-    if TABLE_BEGIN not in text or TABLE_END not in text:
-        return False
-    head, rest = text.split(TABLE_BEGIN, 1)
-    tail = rest.split(TABLE_END, 1)[1]
-    table = shipped_table(ck.read_manifest(folder)["checkpoints"])
-    new = f"{head}{TABLE_BEGIN}\n{table}\n{TABLE_END}{tail}"
-    if new == text:
-        return False
-    tmp = readme.with_name(f".{readme.name}.tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(readme)
+    with ck.folder_lock(folder):  # the manifest read and the README written by one run at a time
+        text = readme.read_text(encoding="utf-8")
+        if TABLE_BEGIN not in text or TABLE_END not in text:
+            return False
+        head, rest = text.split(TABLE_BEGIN, 1)
+        tail = rest.split(TABLE_END, 1)[1]
+        table = shipped_table(ck.read_manifest(folder)["checkpoints"])
+        new = f"{head}{TABLE_BEGIN}\n{table}\n{TABLE_END}{tail}"
+        if new == text:
+            return False
+        atomic_write_text(readme, new)
     return True
 
 
@@ -380,7 +387,7 @@ def pretrain_one(name: str, *, profile=None, device=None, metric_images=10_000, 
                   "seconds": round(seconds, 1), "hours": round(seconds / 3600, 2),
                   "images_per_second": round(images / seconds, 1) if seconds > 0 else None,
                   "total_steps": recipe["steps"], "resumptions": max(0, len(segments) - 1),
-                  "machines": machines, "segments": segments, "date": ck.now()}
+                  "log_every": log_every, "machines": machines, "segments": segments, "date": ck.now()}
     if ck.RECIPES[name].get("ship") == "record":
         for key_ in ("q_cont", "q_cont_mse", "q_cat"):
             if key_ in result.history:
@@ -534,7 +541,11 @@ def main(argv=None, prog: str | None = None) -> int:
         code = 0
     else:
         with stop_on_signals():  # SIGTERM or Ctrl-C: save the unfinished run where it is, then stop
-            code = _pretrain_all(names, profile, args, overrides)
+            try:
+                code = _pretrain_all(names, profile, args, overrides)
+            except TrainingStopped as err:  # stopped while training a model that this one starts from
+                print(f"stopped before the model was built: {err}")
+                code = 0
     if refresh_readme_table(args.out):   # a model shipped or was rescored
         print("README.md: the table of shipped models is updated")
     return code
