@@ -629,14 +629,14 @@ def train(model: CourseModel, data, *, steps: int, batch_size: int = 64, lr: flo
     if ckpt_path is not None and resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
         check_same_run(state.get("train", {}), train_config, ckpt_path)
+        start = state["step"]
+        if start > steps:  # refused before anything is loaded into the caller's model
+            raise ValueError(f"checkpoint {ckpt_path} is at step {start}, beyond the {steps} steps asked for")
         load_into(model, state, source=str(ckpt_path))
         resumed_extra = dict(state.get("extra") or {})
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         history = History(state["history"])
-        start = state["step"]
-        if start > steps:
-            raise ValueError(f"checkpoint {ckpt_path} is at step {start}, beyond the {steps} steps asked for")
         if start < steps:  # only a run that continues needs its random state (any device: see restore_rng)
             restore_rng(state["rng"], generator, device, seed=seed, step=start, source=ckpt_path)
 
