@@ -225,13 +225,16 @@ MIN_SHAPE_AREA = 8.0
 
 def traversal_row_changes(images) -> list[dict]:
     """What each row of a traversal draws, measured on its images (rows × V × 1 × H × W, as
-    :func:`traversal_images` returns them; intensities in [0, 1]).
+    :func:`traversal_images` returns them; intensities in [0, 1], measured as they are: the
+    course's decoders leave the background at about 0 — a hazy background would pull every
+    centre towards the middle of the frame and add to every area, so subtract it first).
 
     Per row, a dict of:
         ``dx``, ``dy``: the move of the sprite's centre of mass (intensity-weighted, pixels; x to
-            the right, y down) from the first image to the last;
-        ``x_range``, ``y_range``: the range of that centre over the whole row (a row that moves
-            and comes back has a small ``dx`` and a large ``x_range``);
+            the right, y down) from the first image to the last (nan when either is almost empty);
+        ``x_range``, ``y_range``: the range of that centre over the row's visible images (area
+            at least one pixel; a row that moves and comes back has a small ``dx`` and a large
+            ``x_range``);
         ``area_ratio``: the last image's area (summed intensity) over the first's;
         ``area_range``: the largest area over the smallest;
         ``changed``: Σ|last − first| over pixels, divided by the row's mean area;
@@ -242,14 +245,17 @@ def traversal_row_changes(images) -> list[dict]:
             sprite vanishes towards that end of the traversal), else None;
         ``visible``: for such a row, this same dict measured on its visible images only (what
             the row does where there is a sprite to measure), else None;
-        ``centres``, ``areas``: per image of the row, its centre (x, y) and its area, for
+        ``centres``, ``areas``: per image of the row, its centre (x, y; nan for an almost empty
+            image, whose centre is not defined) and its area, for
             measures of one's own (a jump between two neighbouring values, a dip in the middle);
         ``angles``, ``elongations``: per image, the direction of the sprite's long axis (degrees
             in [0, 180), from the intensity-weighted second moments; 0 along x) and the ratio of
             its spread along that axis to its spread across it (1 for a disc or a square);
         ``turn``: how far the long axis turns from the first image to the last (degrees, 0 to
             90), where both are elongated enough for an axis to mean something (elongation at
-            least :data:`ELONGATED` and area at least :data:`MIN_SHAPE_AREA` pixels), else 0;
+            least :data:`ELONGATED` and area at least :data:`MIN_SHAPE_AREA` pixels), else 0.
+            An axis has no sign, so a half turn (180°) reads as 0 and a turn of 120° as 60°:
+            the measure sees orientation rows that turn by less than a quarter turn;
         ``elongation_ratio``: the larger of the first and last image's elongation over the
             smaller (1 where either is too small to measure).
     """
@@ -263,6 +269,7 @@ def traversal_row_changes(images) -> list[dict]:
     ys = torch.arange(rows.shape[-2], dtype=torch.float64) + 0.5
     cx = (rows.sum(2) * xs).sum(2) / safe
     cy = (rows.sum(3) * ys).sum(2) / safe
+    visible = mass >= 1.0
     # second moments about each image's centre: the long axis and the elongation
     dx_ = xs.view(1, 1, 1, -1) - cx[..., None, None]
     dy_ = ys.view(1, 1, -1, 1) - cy[..., None, None]
@@ -275,20 +282,27 @@ def traversal_row_changes(images) -> list[dict]:
     measurable = (elongations >= ELONGATED) & (mass >= MIN_SHAPE_AREA)
     sized = mass >= MIN_SHAPE_AREA
     out = []
+    nan = torch.full_like(cx, float("nan"))
+    cx_seen, cy_seen = torch.where(visible, cx, nan), torch.where(visible, cy, nan)
+
+    def seen_range(values, r):
+        v = values[r][visible[r]]
+        return float(v.max() - v.min()) if v.numel() else 0.0
+
     for r in range(rows.shape[0]):
         turn = float(abs(angles[r, -1] - angles[r, 0]))
         turn = min(turn, 180.0 - turn) if bool(measurable[r, 0] and measurable[r, -1]) else 0.0
         ends = elongations[r, [0, -1]]
         elongation_ratio = float(ends.max() / ends.min()) if bool(sized[r, 0] and sized[r, -1]) else 1.0
-        out.append({"dx": float(cx[r, -1] - cx[r, 0]), "dy": float(cy[r, -1] - cy[r, 0]),
-                    "x_range": float(cx[r].max() - cx[r].min()), "y_range": float(cy[r].max() - cy[r].min()),
+        out.append({"dx": float(cx_seen[r, -1] - cx_seen[r, 0]), "dy": float(cy_seen[r, -1] - cy_seen[r, 0]),
+                    "x_range": seen_range(cx, r), "y_range": seen_range(cy, r),
                     "area_ratio": float(safe[r, -1] / safe[r, 0]), "area_range": float(safe[r].max() / safe[r].min()),
                     "changed": float((rows[r, -1] - rows[r, 0]).abs().sum() / safe[r].mean()),
                     "faded": bool(mass[r].min() < 1.0), "faded_end": None, "visible": None,
-                    "centres": torch.stack([cx[r], cy[r]], 1), "areas": mass[r],
+                    "centres": torch.stack([cx_seen[r], cy_seen[r]], 1), "areas": mass[r],
                     "angles": angles[r], "elongations": elongations[r], "turn": turn,
                     "elongation_ratio": elongation_ratio})
-        seen = torch.nonzero(mass[r] >= 1.0).flatten()
+        seen = torch.nonzero(visible[r]).flatten()
         if out[-1]["faded"] and len(seen) >= 3 and int(seen[-1] - seen[0]) + 1 == len(seen):
             lo, hi = int(seen[0]), int(seen[-1]) + 1   # one visible run, the empty images at its ends
             out[-1]["faded_end"] = "both" if lo > 0 and hi < rows.shape[1] else "left" if lo > 0 else "right"

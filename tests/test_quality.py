@@ -323,3 +323,23 @@ def test_best_match_iou_by_hand():
     samples = torch.cat([bank[:1], torch.zeros(1, 1, 4, 4), half])
     got = best_match_iou(samples, bank, batch_size=2)
     assert torch.allclose(got, torch.tensor([1.0, 0.0, 0.5]))
+
+
+def test_frechet_distance_with_covariances_that_do_not_commute_matches_scipy():
+    # Tr((Σ1 Σ2)^½) by scipy's general matrix square root, on covariances that do not commute
+    # (the diagonal closed forms cannot tell it from the wrong Tr(Σ1^½ Σ2^½))
+    linalg = pytest.importorskip("scipy.linalg")
+    from course_lib.quality import frechet_distance
+
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(6, 6, generator=g, dtype=torch.float64), torch.randn(6, 6, generator=g, dtype=torch.float64)
+    cov1, cov2 = a @ a.T + 0.1 * torch.eye(6, dtype=torch.float64), b @ b.T + 0.1 * torch.eye(6, dtype=torch.float64)
+    assert not torch.allclose(cov1 @ cov2, cov2 @ cov1)
+    mu1, mu2 = torch.randn(6, generator=g, dtype=torch.float64), torch.randn(6, generator=g, dtype=torch.float64)
+    cross = linalg.sqrtm(cov1.numpy() @ cov2.numpy())
+    expected = float(((mu1 - mu2) ** 2).sum() + cov1.trace() + cov2.trace() - 2 * np.trace(cross).real)
+    assert frechet_distance(mu1, cov1, mu2, cov2) == pytest.approx(expected, rel=1e-8)
+    s1, s2 = (torch.from_numpy(linalg.sqrtm(c.numpy()).real) for c in (cov1, cov2))
+    wrong = float(((mu1 - mu2) ** 2).sum() + cov1.trace() + cov2.trace() - 2 * (s1 @ s2).trace())
+    assert abs(wrong - expected) > 0.1  # the test can tell the two formulas apart
+    assert frechet_distance(mu1, cov1, mu1, cov1) == 0.0  # never a small negative number

@@ -428,3 +428,18 @@ def test_rows_that_fade_out_at_an_end_are_described_by_their_visible_images():
     assert viz.row_shows(words[2], "scale") == (False, ["fades out"])
     assert viz.row_measures(out[0]) == "centre over the row: x  0.0 px, y  0.0 px; area ×16.00 where visible"
     assert viz.row_measures(out[2]).endswith("area —")
+
+
+def test_an_empty_image_has_no_centre_and_is_left_out_of_the_ranges():
+    from course_lib.viz import row_measures, traversal_row_changes
+
+    row = torch.zeros(1, 5, 1, 64, 64)
+    for v in (0, 1, 3, 4):
+        row[0, v, 0, 40:48, 40:48] = 1.0  # a still square; image 2 is empty
+    change = traversal_row_changes(row)[0]
+    assert change["faded"] and change["x_range"] == 0.0 and change["y_range"] == 0.0
+    assert torch.isnan(change["centres"][2]).all() and not torch.isnan(change["centres"][[0, 1, 3, 4]]).any()
+    assert change["dx"] == 0.0 and change["dy"] == 0.0
+    assert row_measures(change) == "centre over the row: x  0.0 px, y  0.0 px; area —"
+    row[0, 4] = 0.0  # now the last image is empty too: no move from first to last can be read
+    assert math.isnan(traversal_row_changes(row)[0]["dx"])
