@@ -38,6 +38,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -324,24 +325,123 @@ def _seeded(seed: int | None):
         np.random.set_state(state)
 
 
-def _call(fn, c: Case, seed):
+def _call(fn, c: Case, seed, inputs=None):
+    args, kwargs = inputs if inputs is not None else _inputs(c)
     with _seeded(seed):
-        return fn(*[_fresh(a) for a in c.args], **{k: _fresh(v) for k, v in c.kwargs.items()})
+        return fn(*args, **kwargs)
+
+
+def _inputs(c: Case):
+    """Fresh copies of a case's arguments (see :func:`_fresh`)."""
+    return [_fresh(a) for a in c.args], {k: _fresh(v) for k, v in c.kwargs.items()}
+
+
+def _same_array(a, b) -> bool:
+    if _is_tensor(a):
+        a, b = a.detach().cpu().numpy(), b.detach().cpu().numpy()
+    try:
+        return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    except TypeError:  # arrays of objects: no in-place check
+        return True
+
+
+def _changed_inputs(reference_fn, c: Case, inputs) -> list[str]:
+    """The names of the case's tensor or array arguments that the call changed in place."""
+    try:
+        names = list(inspect.signature(reference_fn).parameters)
+    except (TypeError, ValueError):
+        names = []
+    args, kwargs = inputs
+    changed = []
+    for i, (given, original) in enumerate(zip(args, c.args)):
+        if (_is_tensor(original) or isinstance(original, np.ndarray)) and not _same_array(given, original):
+            changed.append(names[i] if i < len(names) else f"argument {i + 1}")
+    for k, original in c.kwargs.items():
+        if (_is_tensor(original) or isinstance(original, np.ndarray)) and not _same_array(kwargs[k], original):
+            changed.append(k)
+    return changed
+
+
+_LIBRARY_DIR = str(Path(__file__).resolve().parent)
+
+
+def _is_library_frame(filename: str) -> bool:
+    """A frame of course_lib, an installed package (torch, numpy, ...) or Python itself."""
+    if filename.startswith("<frozen") or "site-packages" in filename or "dist-packages" in filename:
+        return True
+    try:
+        return str(Path(filename).resolve()).startswith(_LIBRARY_DIR)
+    except (OSError, ValueError):
+        return False
 
 
 def _where(exc: BaseException) -> str:
-    """Where the student's code failed: the innermost frame outside this module."""
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename != __file__:
-            return f" at line {frame.lineno}: `{frame.line.strip()}`" if frame.line else ""
+    """Where the student's code failed: the innermost frame of the student's own code (a
+    notebook cell or their file), else the innermost frame outside this module."""
+    frames = list(reversed(traceback.extract_tb(exc.__traceback__)))
+    mine = [f for f in frames if not _is_library_frame(f.filename)]
+    inside = [f for f in frames if f.filename != __file__]
+    for frame in (mine or inside)[:1]:
+        return f" at line {frame.lineno}: `{frame.line.strip()}`" if frame.line else ""
     return ""
+
+
+def _input_names(reference_fn, c: Case) -> list[tuple[str, object]]:
+    """(name, value) of a case's arguments, named after the reference's parameters."""
+    try:
+        names = list(inspect.signature(reference_fn).parameters)
+    except (TypeError, ValueError):
+        names = []
+    return ([(names[i] if i < len(names) else f"argument {i + 1}", a) for i, a in enumerate(c.args)]
+            + list(c.kwargs.items()))
+
+
+def _gradients(out, leaves):
+    """d(sum of each output)/d(each leaf): one list per output, zeros where no gradient flows."""
+    import torch
+
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    result = []
+    for o in outs:
+        if not (_is_tensor(o) and o.requires_grad):
+            result.append([torch.zeros_like(leaf) for leaf in leaves])
+            continue
+        gs = torch.autograd.grad(o.sum(), leaves, allow_unused=True, retain_graph=True)
+        result.append([torch.zeros_like(leaf) if g is None else g for g, leaf in zip(gs, leaves)])
+    return result
+
+
+def _gradient_problem(reference_fn, c: Case, expected, got, ref_inputs, got_inputs, atol, rtol) -> str | None:
+    """Whether the student's outputs have the reference's gradients with respect to every input
+    that requires one (a .detach() in the wrong place has the right value but no gradient)."""
+    import torch
+
+    def leaves(inputs):
+        args, kwargs = inputs
+        values = list(args) + [kwargs[k] for k in c.kwargs]
+        return [v for v in values if _is_tensor(v) and v.requires_grad]
+
+    named = [n for n, v in _input_names(reference_fn, c) if _is_tensor(v) and v.requires_grad]
+    want, have = _gradients(expected, leaves(ref_inputs)), _gradients(got, leaves(got_inputs))
+    for i, (w_out, h_out) in enumerate(zip(want, have)):
+        for name, w, h in zip(named, w_out, h_out):
+            if not torch.allclose(h.detach().double(), w.detach().double(), atol=atol, rtol=rtol):
+                which = f"output {i + 1}" if len(want) > 1 else "the output"
+                flows = bool(w.abs().sum() > 0)
+                return (f"right values, but the gradient of {which} with respect to `{name}` is wrong: "
+                        + ("it should flow and "
+                           + ("none does (a .detach(), .item() or torch.tensor(...) cuts it)"
+                              if not bool(h.abs().sum() > 0) else "it has the wrong size or sign")
+                           if flows else "none should flow, but some does (a .detach() is missing)"))
+    return None
 
 
 def evaluate_function(name: str, student_fn, reference_fn: Callable, cases, *,
                       atol: float = 1e-6, rtol: float = 1e-5, seed: int | None = 0,
-                      compare: Callable | None = None) -> Verdict:
+                      compare: Callable | None = None, gradients: bool = False) -> Verdict:
     """Run ``student_fn`` and ``reference_fn`` on every case and judge the student's results
-    (see the module docstring); nothing is printed."""
+    (see the module docstring); nothing is printed. With ``gradients``, the outputs must also
+    have the reference's gradients with respect to every input tensor that requires one."""
     if not callable(reference_fn):
         raise TypeError(f"the reference for {name!r} must be a function, got {describe(reference_fn)}")
     cases = [_as_case(c) for c in cases]
@@ -354,15 +454,28 @@ def evaluate_function(name: str, student_fn, reference_fn: Callable, cases, *,
                                       f"— {FALLBACK}.")
     judge = compare or (lambda e, g: difference(e, g, atol=atol, rtol=rtol))
     for number, c in enumerate(cases, start=1):
-        expected = _call(reference_fn, c, seed)
+        ref_inputs = _inputs(c)
+        expected = _call(reference_fn, c, seed, ref_inputs)
         inputs = _describe_case(reference_fn, c)
+        given = _inputs(c)
         try:
-            got = _call(student_fn, c, seed)
+            got = _call(student_fn, c, seed, given)
         except NotImplementedError:
             return not_attempted(name)
         except Exception as exc:  # noqa: BLE001 - the student's error is reported, not raised
             return raised(name, exc, f"on test case {number} of {len(cases)} ({inputs})")
+        changed = _changed_inputs(reference_fn, c, given)
+        if changed:
+            return Verdict(
+                name, "wrong",
+                f"✘ {name}: on test case {number} of {len(cases)} ({inputs}) your function changed its "
+                f"input{'s' if len(changed) > 1 else ''} {', '.join(f'`{n}`' for n in changed)} in place "
+                f"(an in-place operation such as .sort(), pow_() or += on an argument): the caller's "
+                f"data would change too. Work on a copy or use the out-of-place form.\n"
+                f"  Fix it and rerun the exercise cell and this one; meanwhile {FALLBACK}.")
         problem = judge(expected, got)
+        if not problem and gradients:
+            problem = _gradient_problem(reference_fn, c, expected, got, ref_inputs, given, atol, rtol)
         if problem:
             return Verdict(
                 name, "wrong",
@@ -376,12 +489,13 @@ def evaluate_function(name: str, student_fn, reference_fn: Callable, cases, *,
 
 def check_function(name: str, student_fn, reference_fn: Callable, cases, *,
                    atol: float = 1e-6, rtol: float = 1e-5, seed: int | None = 0,
-                   compare: Callable | None = None, file=None):
+                   compare: Callable | None = None, gradients: bool = False, file=None):
     """Check ``student_fn`` against ``reference_fn`` on ``cases``, print a ✔/✘ message, and
     return the student's function when it is right, else the reference (see the module
-    docstring). ``seed=None`` calls the functions without reseeding."""
+    docstring). ``seed=None`` calls the functions without reseeding; ``gradients=True`` also
+    compares the gradients with respect to the inputs that require them."""
     verdict = evaluate_function(name, student_fn, reference_fn, cases, atol=atol, rtol=rtol,
-                                seed=seed, compare=compare)
+                                seed=seed, compare=compare, gradients=gradients)
     print(verdict.message, file=file or sys.stdout)
     return student_fn if verdict.passed else reference_fn
 
@@ -468,8 +582,14 @@ def check_autoencoder_reconstruct(student_fn, file=None):
         torch.manual_seed(0)
         small = Autoencoder(num_latents=3).eval()
         x = (torch.rand(3, 1, 64, 64) < 0.1).float()
+        bright, dark = copy.deepcopy(small), copy.deepcopy(small)
+        with torch.no_grad():   # decoders whose outputs leave [0, 1] above and below
+            list(bright.parameters())[-1].add_(1.0)
+            list(dark.parameters())[-1].sub_(1.0)
     cases = [case(small, x, label="an untrained Autoencoder(num_latents=3) and 3 images"),
-             case(small, x[:1], label="the same model and 1 image")]
+             case(small, x[:1], label="the same model and 1 image"),
+             case(bright, x, label="a decoder whose outputs go above 1"),
+             case(dark, x, label="a decoder whose outputs go below 0")]
     with torch.no_grad():
         verdict = evaluate_function("reconstruct", student_fn, autoencoder_reconstruct_reference,
                                     cases, atol=1e-5)
@@ -544,7 +664,8 @@ def check_flat_features(student_value, file=None):
     else:
         value = int(value)
         hints = {4 * 4: "that is one feature map; the last convolution has 32 channels",
-                 32 * 4: "square the side: a feature map is side × side",
+                 32 * 4: "either the side is not squared (32 × 4; a feature map is side × side) or "
+                         "no convolution has its padding (32 × 2 × 2; each has padding 1)",
                  32 * 64 * 64: "64 is the side of the input; use the side after the four "
                                "convolutions (your conv_output_size, applied four times)",
                  32 * 8 * 8: "that is the side after three convolutions; the encoder has four",
@@ -725,16 +846,28 @@ def _reparameterize_problem(mu, logvar, z) -> str | None:
     if grads[0] is None or not torch.allclose(grads[0], torch.ones_like(mu), atol=1e-5):
         return ("∂z/∂mu should be 1 for every element; "
                 + ("z does not depend on mu" if grads[0] is None else
+                   "it is −1: z = mu + sigma * eps, with a plus sign"
+                   if torch.allclose(grads[0], -torch.ones_like(mu), atol=1e-5) else
                    "a sampler such as torch.normal has no useful gradient: add mu to sigma * eps"))
     if grads[1] is None or not torch.allclose(grads[1], 0.5 * (zd - mu.detach()), atol=1e-4):
         return ("∂z/∂logvar should be ½·sigma·eps = ½·(z − mu); check the scale: "
                 "sigma = exp(½·logvar), the standard deviation, not the variance exp(logvar)")
     eps = (zd - mu.detach()) / sigma
+    if eps.shape[0] > 1 and bool((eps.std(0) < 1e-6).any()):
+        return ("every image got the same noise (eps drawn once, of shape D?): draw one eps per "
+                "image and latent, torch.randn_like(mu)")
+    if eps.shape[1] > 1 and eps.shape[0] > 100:
+        corr = torch.corrcoef(eps.T.double())
+        off = (corr - torch.eye(eps.shape[1], dtype=corr.dtype)).abs().max()
+        if float(off) > 0.1:
+            return (f"the noise of different latents is correlated (up to {float(off):.2f}; eps of "
+                    "shape N×1 shared by every latent?): each latent needs its own draw, "
+                    "torch.randn_like(mu)")
     mean, std = float(eps.mean()), float(eps.std())
     if abs(mean) > 0.05 or abs(std - 1) > 0.05:
         return (f"the noise eps = (z − mu)/sigma has mean {mean:.3f} and standard deviation "
-                f"{std:.3f}; expected a standard normal (0 and 1): use torch.randn_like, "
-                "not torch.rand (uniform)")
+                f"{std:.3f}; expected a standard normal (0 and 1): use torch.randn_like(mu) "
+                "(torch.rand is uniform, and a scaled draw is not standard)")
     return None
 
 
@@ -768,6 +901,13 @@ def check_reparameterize(student_fn, file=None):
                            _reparameterize_reference, file)
         problem = _reparameterize_problem(m, lv, z) if number == 1 else (
             _reparameterize_problem(m, lv, z) if not _is_tensor(z) or z.shape != m.shape else None)
+        if problem is None and number == 1:   # two calls in a row must draw different noise
+            with _seeded(number):
+                first, second = student_fn(m, lv), student_fn(m, lv)
+            if torch.equal(first.detach(), second.detach()):
+                problem = ("two calls in a row gave the same z: the function reseeds (torch.manual_seed "
+                           "or a new Generator inside it), so training would see the same noise at every "
+                           "step; draw from torch's random stream with torch.randn_like(mu)")
         if problem:
             verdict = Verdict(name, "wrong", f"✘ {name}: wrong on test case {number} ({label}):\n"
                                              f"  {problem}.\n  Fix it and rerun the exercise cell "
@@ -933,7 +1073,7 @@ def _capacity_cases():
         case(torch.tensor(30.0), 5000, c_steps=1000, penalty="hinge", label="after the ramp, KL above C_max"),
         case(torch.tensor(26.0), 2000, gamma=10.0, c_start=1.0, c_max=20.0, c_steps=500, penalty="abs",
              label="other γ and schedule"),
-        case(torch.tensor(7.0), 400, gamma=3.0, c_start=2.0, c_max=12.0, c_steps=800, penalty="hinge",
+        case(torch.tensor(8.0), 400, gamma=3.0, c_start=2.0, c_max=12.0, c_steps=800, penalty="hinge",
              label="hinge, KL above C in the ramp"),
         case(torch.tensor(20.0), 0, c_steps=0, penalty="abs", label="no ramp (c_steps = 0): C = C_max at once"),
     ]
@@ -1099,6 +1239,14 @@ def check_permute_dims(student_fn, file=None):
                         problem = (f"two calls with different generators gave the same order ({label}): "
                                    "draw the permutations at random, torch.randperm(M, generator=generator)")
                         break
+                    torch.manual_seed(12345)   # another global random state, the same generator
+                    same = student_fn(z.clone(), torch.Generator().manual_seed(1))
+                    if _is_tensor(same) and not torch.equal(same.detach().double(), out.detach().double()):
+                        problem = (f"two calls with the same generator gave different orders ({label}): "
+                                   "the permutations must come from the generator passed in "
+                                   "(torch.randperm(M, generator=generator)), not from the global random "
+                                   "state, so that a seeded run can be repeated")
+                        break
     except NotImplementedError:
         return _report(not_attempted(name),
                        student_fn, permute_dims_reference, file)
@@ -1252,7 +1400,10 @@ def check_factorvae_step(student_fn, permute=None, file=None):
         verdict = raised(name, exc, "on a small FactorVAE and a batch of 8 images", {
             ("backward through the graph a second time", "modified by an inplace"):
                 "the discriminator's loss must use the detached codes, z.detach(): no gradient of it "
-                "may reach the encoder, whose weights have just been updated"})
+                "may reach the encoder, whose weights have just been updated",
+            ("does not require grad", "does not have a grad_fn"):
+                "the discriminator is still frozen when its own loss is computed: unfreeze it "
+                "(model.discriminator.requires_grad_(True)) after the VAE's update, before its step"})
         return _report(verdict, student_fn, factorvae_step_reference, file)
 
     def close(a, b):

@@ -252,20 +252,28 @@ def vaegan_objectives(kl, llike, d_real, d_recon, d_prior, beta, gamma):
 
 
 # %% [markdown]
-# The checker compares your function with the library's `vaegan_losses` on random inputs, and
-# falls back to it if yours is not right yet. Whichever it returns is the function the VAE-GAN
+# The checker compares your function with the library's `vaegan_losses` on random inputs —
+# the three losses and their gradients with respect to every input, so a `.detach()` in the
+# wrong place is caught — and falls back to it if yours is not right yet. Whichever it returns is the function the VAE-GAN
 # of this notebook trains with: `VAEGAN(..., losses_fn=vaegan_objectives)` computes its three
 # losses with it at every step (the cell that trains it says whose function it is).
 
 # %%
 _g = torch.Generator().manual_seed(0)
-_cases = [exercises.case(torch.tensor(3.2), torch.tensor(40.0), torch.randn(6, 1, generator=_g),
-                         torch.randn(6, 1, generator=_g), torch.randn(6, 1, generator=_g), 2.0, 0.01),
-          exercises.case(torch.tensor(0.5), torch.tensor(7.0), torch.randn(3, 1, generator=_g),
-                         torch.randn(3, 1, generator=_g), torch.randn(3, 1, generator=_g), 1.0, 1.0,
+
+
+def _grad_inputs(*tensors):
+    """Inputs that require a gradient, so that the checker also compares the gradients."""
+    return [t.requires_grad_(True) for t in tensors]
+
+
+_cases = [exercises.case(*_grad_inputs(torch.tensor(3.2), torch.tensor(40.0), torch.randn(6, 1, generator=_g),
+                                       torch.randn(6, 1, generator=_g), torch.randn(6, 1, generator=_g)), 2.0, 0.01),
+          exercises.case(*_grad_inputs(torch.tensor(0.5), torch.tensor(7.0), torch.randn(3, 1, generator=_g),
+                                       torch.randn(3, 1, generator=_g), torch.randn(3, 1, generator=_g)), 1.0, 1.0,
                          label="β = γ = 1")]
 vaegan_objectives = exercises.check_function("vaegan_objectives", vaegan_objectives, vaegan_losses,
-                                             cases=_cases, atol=1e-5)
+                                             cases=_cases, atol=1e-5, gradients=True)
 
 
 # %% [markdown]

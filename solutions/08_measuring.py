@@ -167,11 +167,14 @@ def _reference_mi(a, b):
 
 _rng = np.random.default_rng(0)
 _a = _rng.integers(0, 5, 300)
+_b40 = _rng.integers(0, 40, 2000)   # a factor of 40 values, like orientation
+_z20 = _b40 // 2                     # a code of 20 bins that merges neighbouring values
 discrete_mutual_info = exercises.check_function(
     "discrete_mutual_info", discrete_mutual_info, _reference_mi,
     cases=[exercises.case(_a, (_a + _rng.integers(0, 2, 300)) % 5, label="dependent"),
            exercises.case(_a, _rng.integers(0, 3, 300), label="independent"),
-           exercises.case(_a, _a, label="identical: I = H(a)")], atol=1e-9)
+           exercises.case(_a, _a, label="identical: I = H(a)"),
+           exercises.case(_z20, _b40, label="20 code values against 40 factor values")], atol=1e-9)
 
 # %% [markdown]
 # ## The oracle: MIG of the ground-truth factors themselves

@@ -92,8 +92,10 @@ def test_inputs_are_copied_for_each_call():
         return x
 
     x = torch.ones(3)
-    # the student doubles the tensor in place; the reference must still see ones
-    assert ex.evaluate_function("double", in_place, lambda x: x * 2, [(x,)]).passed
+    # the student doubles the tensor in place: the value is right, but the caller's data would
+    # change, so it is refused; the case's own tensor is never touched
+    verdict = ex.evaluate_function("double", in_place, lambda x: x * 2, [(x,)])
+    assert not verdict.passed and "changed its input `x` in place" in verdict.message
     assert torch.equal(x, torch.ones(3))
 
 
