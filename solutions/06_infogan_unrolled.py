@@ -941,7 +941,10 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # are not shipped, only their **records** (`data/checkpoints/records.json`): the logged loss
 # terms, the categorical code's accuracy on the digits, and where and how long each trained.
 # The cell below draws the Q losses against the step, so that you can see whether they have
-# stopped falling, and prints the source paper's table beside the last quarter of each run.
+# stopped falling — the right panel on the source's scale, as its Fig. 12 draws them (over
+# about 14,000 steps there), with its table's values as dashed lines (the plot is cut at 0.5;
+# a jump goes off the top) — and prints the source paper's table beside the last quarter of
+# each run.
 # A $K$ whose record is not shipped yet is left out, and the cell names it; with fewer than two
 # records (another `SEED`, or the smoke profile) it uses the short runs above instead.
 
@@ -962,17 +965,30 @@ else:
                    "trained_on": {"hours": r.seconds / 3600, "total_steps": r.steps}}
                for K, r in info_runs.items()}
 print("Q losses against K from", record_source)
-fig = viz.figure(figsize=(10, 3.4), layout="constrained")
-ax_cat, ax_cont = fig.subplots(1, 2)
+fig = viz.figure(figsize=(15, 3.6), layout="constrained")
+ax_cat, ax_cont, ax_paper = fig.subplots(1, 3)
 for K, rec in records.items():
     h = rec["history"]
     ax_cat.semilogy(h["step"], np.maximum(h.array("q_cat"), 1e-5), label=f"K = {K}")
     ax_cont.semilogy(h["step"], h.array("q_cont_mse"), label=f"K = {K}")
+    ax_paper.plot(h["step"], paper_scale(h.array("q_cont")), lw=1, label=f"K = {K}")
 ax_cat.set(xlabel="step", ylabel="nats (floored at 1e-5 for the log scale)", title="discrete Q loss (cross-entropy)")
 ax_cont.set(xlabel="step", title="continuous Q loss (squared error of Q's mean)")
 ax_cont.axhline(1 / 3, color="grey", lw=0.8, ls=":", label="1/3: Q always says 0")
 ax_cont.set(ylabel="squared error")
-for ax in (ax_cat, ax_cont):
+paper_lines = []   # the source's table as dashed lines; values closer than 0.01 share one label
+for K, (paper_cont, _) in sorted(SEED_TABLE.items(), key=lambda kv: kv[1][0]):
+    ax_paper.axhline(paper_cont, color="0.6", lw=0.6, ls="--")
+    if paper_lines and paper_cont - paper_lines[-1][1] < 0.01:
+        paper_lines[-1] = (paper_lines[-1][0] + [K], paper_cont)
+    else:
+        paper_lines.append(([K], paper_cont))
+for ks_, y in paper_lines:
+    ax_paper.annotate("paper K = " + ", ".join(map(str, sorted(ks_))), (1.0, y), xycoords=("axes fraction", "data"),
+                      fontsize=7, ha="right", va="bottom", color="0.35")
+ax_paper.set(xlabel="step", ylabel="λ·NLL + 0.18", ylim=(-0.05, 0.5),
+             title="continuous Q loss, the source's scale (Fig. 12)")
+for ax in (ax_cat, ax_cont, ax_paper):
     ax.legend(fontsize=7)
 viz.save_figure(fig, "06_q_losses_records.png")
 display(fig)
