@@ -61,17 +61,25 @@ def to_jsonable(value):
     )
 
 
+_NEGATIVE_ZERO = re.compile(r"-(?=0(?:\.0*)?(?:e[+-]?0+)?%?$)")
+
+
+def _unsigned_zero(text: str) -> str:
+    """``-0.000`` (a small negative number rounded to zero) as ``0.000``."""
+    return _NEGATIVE_ZERO.sub("", text)
+
+
 def format_value(value, fmt: str | None = None) -> str:
     """``value`` as text: ``fmt`` is a format spec (``".3f"``) or a template (``"{:.1%}"``);
-    without one, floats get 4 significant digits."""
+    without one, floats get 4 significant digits. A value that rounds to zero has no sign."""
     if fmt:
         if "{" in fmt:
             return fmt.format(value)
         if isinstance(value, list):
-            return "[" + ", ".join(format(v, fmt) for v in value) + "]"
-        return format(value, fmt)
+            return "[" + ", ".join(_unsigned_zero(format(v, fmt)) for v in value) + "]"
+        return _unsigned_zero(format(value, fmt))
     if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
+        return _unsigned_zero(f"{value:.4g}") if math.isfinite(value) else str(value)
     return str(value)
 
 

@@ -89,3 +89,14 @@ def test_headline_records_a_name_without_parameter_values(tmp_path, monkeypatch,
         ("MIG on 500 images", "MIG on 500 images (β=4, |z|=10)"),
         ("score for beta BETA", "score for beta 4"), ("steps", None), ("MIG", "MIG, β=1"),
         ("MIG, β=16", None)]
+
+
+def test_a_value_that_rounds_to_zero_has_no_sign():
+    from course_lib.report import format_value
+
+    assert format_value(-1e-5, ".3f") == "0.000"
+    assert format_value(-0.0) == "0"
+    assert format_value([-1e-6, -0.5], ".2f") == "[0.00, -0.50]"
+    assert format_value(-0.0004, ".1%") == "0.0%"
+    assert format_value(-0.01, ".3f") == "-0.010"   # a real negative number keeps its sign
+    assert format_value(-1e-9, ".2e") == "-1.00e-09"
