@@ -844,21 +844,35 @@ print("the two continuous codes change different properties:", code_names[0] != 
 # with), plots it in the source's Fig. 12 shifted by +0.18 (its axis says "normalized"), and
 # prints the last iteration's losses; the table's continuous numbers sit where the figure's
 # curves end. So the source's continuous column is on the scale **λ·NLL + 0.18**, of one
-# iteration, and its discrete column is the cross-entropy in nats. We print our continuous loss
-# on that scale, and also the squared error of Q's mean (chance: 1/3), which is easier to read;
-# the discrete one as cross-entropy in nats; each averaged over the last quarter of the logged
-# training steps.
+# iteration, and its discrete column is the cross-entropy in nats. (The evidence for the
+# shift is the author's plotting script, whose lines that add 0.18 and draw the figure are
+# commented out in the public version, under an axis label that says "normalized"; the
+# figure saved beside it has the same curves as Fig. 12.) Why shift at all? Q's σ is learned,
+# so the NLL, $\tfrac12\log 2\pi\sigma^2 + (c-\mu)^2/2\sigma^2$ per code, goes below zero
+# once Q reads a code well enough to shrink σ below $1/\sqrt{2\pi e} \approx 0.24$; a
+# constant added to every value moves the curves up without changing their order, their gaps
+# or any trend across $K$ (only ratios of the shifted values mean nothing). One yardstick on
+# that scale: a Q that reads nothing answers μ = 0 and learns σ² = 1/3 (the variance of a code
+# uniform on $[-1, 1]$), an NLL of $\tfrac12\log(2\pi/3) + \tfrac12 \approx 0.87$ nats per
+# code, so λ·NLL + 0.18 ≈ 0.35 for two codes. We print our continuous loss on that scale, and
+# also the squared error of Q's mean (chance: 1/3), which is easier to read; the discrete one
+# as cross-entropy in nats. Ours are the **median** of the last quarter of the logged training
+# steps, not one iteration: the source's values are single iterations (its author's code
+# prints the last one), and one iteration of a GAN's loss swings widely (see the long runs'
+# figure below).
 
 # %%
 SEED_TABLE = {0: (0.14, 0.02), 5: (0.076, 0.006), 7: (0.072, 0.0015), 10: (0.012, 0.0006)}
 
 
-def tail_mean(history, key):
+def tail_median(history, key):
+    """Median of the last quarter of a run's logged values (one spike would dominate a mean)."""
     values = history.array(key)
-    return float(values[-max(1, len(values) // 4):].mean())
+    return float(np.median(values[-max(1, len(values) // 4):]))
 
 
-q_table = {K: {k: tail_mean(r.history, k) for k in ("q_cont", "q_cont_mse", "q_cat")} for K, r in info_runs.items()}
+q_table = {K: {k: tail_median(r.history, k) for k in ("q_cont", "q_cont_mse", "q_cat")}
+           for K, r in info_runs.items()}
 PAPER_LAMBDA, PAPER_SHIFT = 0.1, 0.18  # the source's λ and the +0.18 of its Fig. 12, read from its author's code
 
 
@@ -867,6 +881,10 @@ def paper_scale(nll):
     return PAPER_LAMBDA * nll + PAPER_SHIFT
 
 
+# a Q that reads nothing: μ = 0 and σ² = 1/3 for each of the two codes uniform on [−1, 1]
+NLL_GUESS = 2 * (0.5 * math.log(2 * math.pi / 3) + 0.5)
+print(f"a Q that reads nothing: NLL {NLL_GUESS:.3f} nats for the two codes, {paper_scale(NLL_GUESS):.3f} on the "
+      "source's scale")
 print(f"{'':>3} | {'source paper 002':^33} ||")
 print(f"{'K':>3} | {'continuous':>16} | {'discrete':>14} || {'ours: λ·NLL+0.18':>16} | "
       f"{'ours: cont MSE':>14} | {'ours: discrete CE':>17} | {'cat. accuracy':>13}")
@@ -880,10 +898,15 @@ mse = [q_table[K]["q_cont_mse"] for K in ks]
 ce = [q_table[K]["q_cat"] for K in ks]
 
 
-def describe_trend(name, values):
-    change = (values[-1] - values[0]) / abs(values[0]) if values[0] else float("nan")
+def describe_trend(name, values, relative=True):
+    """How ``values`` (one per K of ``ks``) change from the first K to the last; ``relative=False``
+    gives the difference instead of a percentage (for a shifted scale, where ratios mean nothing)."""
+    if relative:
+        change = f"{(values[-1] - values[0]) / abs(values[0]):+.0%}" if values[0] else "nan"
+    else:
+        change = f"{values[-1] - values[0]:+.4f}"
     drops = sum(b < a for a, b in zip(values, values[1:]))
-    return (f"{name} goes from {values[0]:.4g} at K={ks[0]} to {values[-1]:.4g} at K={ks[-1]} ({change:+.0%}), "
+    return (f"{name} goes from {values[0]:.4g} at K={ks[0]} to {values[-1]:.4g} at K={ks[-1]} ({change}), "
             f"falling in {drops} of {len(values) - 1} steps of K")
 
 
@@ -916,13 +939,16 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # there means the continuous codes are not read at all; and a cross-entropy near 2.3 nats means
 # the categorical code is not read either.
 #
-# In the quick profile (200 steps, width 16, batch 32, on the 1,437 training images of the
-# scikit-learn digits when MNIST is not available) the losses are dominated by how far each
-# short run got, and one run per $K$ cannot separate a trend from seed-to-seed noise: whatever order the $K$'s come in here
-# is no evidence for or against the source paper's trend. A low Q loss is also not the same as
-# disentangling: Q can read a code that the generator encodes in an entangled way. The full
-# profile (10,000 steps, width 64) is the fairer comparison, and several seeds per $K$
-# (`SEED` = 0, 1, 2, …) are needed before claiming a trend either way.
+# In the quick and smoke profiles (the steps, batch and width printed with the parameters at
+# the top; on the 1,437 training images of the scikit-learn digits when MNIST is not available)
+# the losses are dominated by how far each short run got, and one run per $K$ cannot separate a
+# trend from seed-to-seed noise: whatever order the $K$'s come in here is no evidence for or
+# against the source paper's trend. A low Q loss is also not the same as disentangling: Q can
+# read a code that the generator encodes in an entangled way. The fairer comparison is the
+# long runs below, trained with the recipe of the shipped InfoGAN of section 4 (the full
+# profile's 62 noise dimensions keep the categorical code from settling on the digits, as
+# section 4 shows), and several seeds per $K$ (`SEED` = 0, 1, 2, …) are needed before claiming
+# a trend either way.
 #
 # ### The table from long runs (shipped records), and whether they have stopped falling
 #
@@ -942,9 +968,10 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # terms, the categorical code's accuracy on the digits, and where and how long each trained.
 # The cell below draws the Q losses against the step, so that you can see whether they have
 # stopped falling — the right panel on the source's scale, as its Fig. 12 draws them (over
-# about 14,000 steps there), with its table's values as dashed lines (the plot is cut at 0.5;
-# a jump goes off the top) — and prints the source paper's table beside the last quarter of
-# each run.
+# 16,400 steps there), with its table's end-of-training values as dashed lines, drawn across
+# the whole run only to compare levels, and the level of a Q that reads nothing (the plot is
+# cut at 0.5; a jump goes off the top) — and prints the source paper's table beside the last
+# quarter of each run.
 # A $K$ whose record is not shipped yet is left out, and the cell names it; with fewer than two
 # records (another `SEED`, or the smoke profile) it uses the short runs above instead.
 
@@ -972,10 +999,11 @@ for K, rec in records.items():
     ax_cat.semilogy(h["step"], np.maximum(h.array("q_cat"), 1e-5), label=f"K = {K}")
     ax_cont.semilogy(h["step"], h.array("q_cont_mse"), label=f"K = {K}")
     ax_paper.plot(h["step"], paper_scale(h.array("q_cont")), lw=1, label=f"K = {K}")
-ax_cat.set(xlabel="step", ylabel="nats (floored at 1e-5 for the log scale)", title="discrete Q loss (cross-entropy)")
+ax_cat.set(xlabel="step", ylabel="CE, nats (floored at 1e-5)", title="discrete Q loss (cross-entropy)")
 ax_cont.set(xlabel="step", title="continuous Q loss (squared error of Q's mean)")
 ax_cont.axhline(1 / 3, color="grey", lw=0.8, ls=":", label="1/3: Q always says 0")
 ax_cont.set(ylabel="squared error")
+ax_paper.axhline(paper_scale(NLL_GUESS), color="grey", lw=0.8, ls=":", label="Q reads nothing")
 paper_lines = []   # the source's table as dashed lines; values closer than 0.01 share one label
 for K, (paper_cont, _) in sorted(SEED_TABLE.items(), key=lambda kv: kv[1][0]):
     ax_paper.axhline(paper_cont, color="0.6", lw=0.6, ls="--")
@@ -983,9 +1011,11 @@ for K, (paper_cont, _) in sorted(SEED_TABLE.items(), key=lambda kv: kv[1][0]):
         paper_lines[-1] = (paper_lines[-1][0] + [K], paper_cont)
     else:
         paper_lines.append(([K], paper_cont))
-for ks_, y in paper_lines:
-    ax_paper.annotate("paper K = " + ", ".join(map(str, sorted(ks_))), (1.0, y), xycoords=("axes fraction", "data"),
-                      fontsize=7, ha="right", va="bottom", color="0.35")
+paper_axis = ax_paper.secondary_yaxis("right")   # the lines are named on a second axis, clear of the curves
+paper_axis.set_yticks([y for _, y in paper_lines],
+                      labels=["K = " + ", ".join(map(str, sorted(ks_))) for ks_, _ in paper_lines])
+paper_axis.tick_params(labelsize=7, colors="0.35")
+paper_axis.set_ylabel("paper, end of training (dashed)", fontsize=7, color="0.35")
 ax_paper.set(xlabel="step", ylabel="λ·NLL + 0.18", ylim=(-0.05, 0.5),
              title="continuous Q loss, the source's scale (Fig. 12)")
 for ax in (ax_cat, ax_cont, ax_paper):
@@ -999,41 +1029,74 @@ def quarter_points(count):
     return max(1, count // 4)
 
 
+def median_se(values):
+    """Standard error of the median of ``values``: 1.2533·σ/√n (a median of normal noise), with σ
+    estimated robustly as 1.4826 × the median absolute deviation, so that a spike does not count."""
+    values = np.asarray(values, dtype=float)
+    return 1.2533 * 1.4826 * float(np.median(np.abs(values - np.median(values)))) / math.sqrt(len(values))
+
+
 def last_quarters(values):
-    """Medians of the third and of the last quarter of a run's logged values (a median, because one
-    spike of a GAN's loss would dominate the mean of the few points of a quarter)."""
+    """(median of the third quarter, median of the last quarter, standard error of their
+    difference) of a run's logged values: a median, because one spike of a GAN's loss would
+    dominate the mean of the few points of a quarter."""
+    values = np.asarray(values, dtype=float)
     n = quarter_points(len(values))
-    third = float(np.median(values[-2 * n:-n])) if len(values) >= 2 * n else float("nan")
-    return third, float(np.median(values[-n:]))
+    last = values[-n:]
+    if len(values) < 2 * n:
+        return float("nan"), float(np.median(last)), float("nan")
+    third = values[-2 * n:-n]
+    return float(np.median(third)), float(np.median(last)), math.hypot(median_se(third), median_se(last))
 
 
-# a change smaller than the last digit that the source paper's table gives for a loss cannot move
-# the comparison with it: 0.001 for the continuous loss (0.012, 0.076, ...), 0.0001 for the discrete one
+# a loss moves when its median changes by more than twice the standard error of the change (the
+# points' own scatter) and by more than the last digit that the source paper's table gives for it
+# (0.001 on its continuous scale, 0.0001 nats for the discrete loss): a smaller change cannot move
+# the comparison with it. Differences, not ratios: ratios mean nothing on a shifted scale.
 TABLE_DIGIT = {"cont": 1e-3, "disc": 1e-4}
-print("ours: medians of the last quarter of each run; accuracy on the training digits; the last column is the\n"
-      "change of each median from the third quarter to the last (falling: more than 10 % lower, and lower by more\n"
-      f"than the last digit of the source paper's table: {TABLE_DIGIT['cont']:g} for cont, {TABLE_DIGIT['disc']:g} for disc)")
+
+
+def movement(name, before, last, se):
+    """"falling", "rising" or None for a change of a median from ``before`` to ``last``."""
+    change = last - before
+    if abs(change) > max(TABLE_DIGIT[name], 2 * se):
+        return "falling" if change < 0 else "rising"
+    return None
+
+
+def series(history, name):
+    """A run's logged continuous loss on the source's scale ("cont") or its cross-entropy ("disc")."""
+    return paper_scale(history.array("q_cont")) if name == "cont" else history.array("q_cat")
+
+
+print("ours: medians of the last quarter of each run; accuracy on the training digits at the run's end; the last\n"
+      "column is the change of each median from the third quarter to the last, ± its standard error (moving: more\n"
+      f"than twice that and more than the source table's last digit, {TABLE_DIGIT['cont']:g} for cont on the source's "
+      f"scale, {TABLE_DIGIT['disc']:g} for disc)")
 print(f"{'K':>3} | {'paper: cont':>11} | {'paper: disc':>11} || {'λ·NLL+0.18':>10} | {'cont MSE':>9} | "
-      f"{'disc CE':>9} | {'accuracy':>8} | {'steps':>6} | {'hours':>5} | change from the quarter before")
+      f"{'disc CE':>9} | {'accuracy':>8} | {'steps':>6} | {'hours':>5} | {'points/quarter':>14} | "
+      "change from the quarter before")
 long_table = {}
 for K, rec in records.items():
     h = rec["history"]
-    (mse_before, mse_last), (ce_before, ce_last) = last_quarters(h.array("q_cont_mse")), last_quarters(h.array("q_cat"))
-    nll_last = last_quarters(h.array("q_cont"))[1]
-    moves = {}   # a median that changes by more than 10 % and by more than the table's last digit
-    for name, a, b in (("cont", mse_before, mse_last), ("disc", ce_before, ce_last)):
-        if b < 0.9 * a and a - b > TABLE_DIGIT[name]:
-            moves[name] = "falling"
-        elif b > 1.1 * a and b - a > TABLE_DIGIT[name]:
-            moves[name] = "rising"
+    mse_last = last_quarters(h.array("q_cont_mse"))[1]
+    changes, moves = {}, {}
+    for name in ("cont", "disc"):
+        before, last, se = last_quarters(series(h, name))
+        changes[name] = (before, last, se)
+        how = movement(name, before, last, se)
+        if how:
+            moves[name] = how
     falling = [name for name, how in moves.items() if how == "falling"]
-    long_table[K] = {"mse": mse_last, "ce": ce_last, "nll": nll_last, "falling": falling, "moves": moves}
+    long_table[K] = {"mse": mse_last, "ce": changes["disc"][1], "cont": changes["cont"][1], "changes": changes,
+                     "falling": falling, "moves": moves}
     paper_cont, paper_disc = SEED_TABLE.get(K, (float("nan"), float("nan")))
-    print(f"{K:>3} | {paper_cont:>11.4g} | {paper_disc:>11.4g} || {paper_scale(nll_last):>10.4f} | {mse_last:>9.4f} | "
-          f"{ce_last:>9.5f} | {rec['metrics'].get('matched_accuracy_train', float('nan')):>8.1%} | "
+    print(f"{K:>3} | {paper_cont:>11.4g} | {paper_disc:>11.4g} || {changes['cont'][1]:>10.4f} | {mse_last:>9.4f} | "
+          f"{changes['disc'][1]:>9.5f} | {rec['metrics'].get('matched_accuracy_train', float('nan')):>8.1%} | "
           f"{rec['trained_on'].get('total_steps', 0):>6,} | {rec['trained_on'].get('hours', float('nan')):>5.2f} | "
-          + ", ".join(f"{name} {b / a - 1:+.0%}" + (f" {moves[name]}" if name in moves else "")
-                      for name, a, b in (("cont", mse_before, mse_last), ("disc", ce_before, ce_last))))
+          f"{quarter_points(len(h['step'])):>14} | "
+          + ", ".join(f"{name} {last - before:+.2g} ± {se:.2g}" + (f" {moves[name]}" if name in moves else "")
+                      for name, (before, last, se) in changes.items()))
 ks = list(long_table)
 
 
@@ -1044,39 +1107,49 @@ def largest_jump(values, steps):
     return max(jumps) if jumps else (float("nan"), None, None)
 
 
-# why a run is, or is not, still falling: the largest jump of its continuous loss (GAN training
-# blows up now and then) decides between a steady decline, a recovery and a run too short to tell
+# why a run has, or has not, stopped falling: the largest jump of its continuous loss (GAN training
+# blows up now and then; measured on the squared error, where a ratio means something) decides
+# between a steady decline, a recovery and a run too short to tell
 verdict, cont_jump = {}, {}
-print("\nwhy each run has settled or not (its largest jump of the continuous loss: one logged point over the median "
-      "of the 10 before)")
+print("\nwhy each run has stopped falling or not (its largest jump of the continuous loss: one logged point over the "
+      "median of the 10 before)")
 for K, rec in records.items():
     h = rec["history"]
     steps_logged = np.asarray(h["step"])
     ratio, at, i = cont_jump[K] = largest_jump(h.array("q_cont_mse"), steps_logged)
     last_quarter_from = steps_logged[-quarter_points(len(steps_logged))]
     big = bool(ratio >= 10)
-    rising = [name for name, how in long_table[K]["moves"].items() if how == "rising"]
+    moves, changes = long_table[K]["moves"], long_table[K]["changes"]
+    before_jump = {name: float(np.median(series(h, name)[i - 10:i])) if big else float("nan")
+                   for name in ("cont", "disc")}
+    shown = {name: (f"{changes[name][1]:.3f}", f"{before_jump[name]:.3f}") if name == "cont" else
+             (f"{changes[name][1]:.2g}", f"{before_jump[name]:.2g}") for name in ("cont", "disc")}
+    falling, parts = long_table[K]["falling"], []
+    for name, how in moves.items():
+        if how == "rising":
+            parts.append(f"{name} rising ({changes[name][1] - changes[name][0]:+.2g})")
+        elif big and changes[name][1] > before_jump[name]:  # still above its level before the blow-up: a recovery
+            parts.append(f"{name} recovering from the continuous loss's ×{ratio:.0f} jump at step {at:,} "
+                         f"({shown[name][0]} against {shown[name][1]} before it)")
+        else:
+            parts.append(f"{name} still declining" + (f" (below its level before the continuous loss's ×{ratio:.0f} "
+                                                      f"jump at step {at:,}: {shown[name][0]} against {shown[name][1]})"
+                                                      if big else ""))
+    if big and "cont" not in moves:   # the continuous loss is flat now: is it back where it was before the blow-up?
+        n_last = quarter_points(len(steps_logged))
+        gap_se = math.hypot(median_se(series(h, "cont")[i - 10:i]), median_se(series(h, "cont")[-n_last:]))
+        if movement("cont", before_jump["cont"], changes["cont"][1], gap_se) == "rising":
+            parts.append(f"cont flat but not back to its level before the ×{ratio:.0f} jump at step {at:,} "
+                         f"({shown['cont'][0]} against {shown['cont'][1]} on the source's scale)")
     if big and at >= last_quarter_from:
         verdict[K] = f"too short to tell (a ×{ratio:.0f} jump of the continuous loss at step {at:,}, in its last quarter)"
-    elif rising and not long_table[K]["falling"]:
-        verdict[K] = "not settled: " + " and ".join(rising) + " rising in the last quarter"
-    elif not long_table[K]["falling"]:
-        verdict[K] = "settled"
+    elif falling:
+        verdict[K] = "still falling: " + "; ".join(parts)
     else:
-        parts = []
-        for name in long_table[K]["falling"]:
-            key, last = ("q_cont_mse", long_table[K]["mse"]) if name == "cont" else ("q_cat", long_table[K]["ce"])
-            before_jump = float(np.median(h.array(key)[i - 10:i])) if big else float("nan")
-            if big and last > before_jump:  # still above its level before the blow-up: a recovery
-                parts.append(f"{name} recovering from the continuous loss's ×{ratio:.0f} jump at step {at:,} "
-                             f"({last:.2g} against {before_jump:.2g} before it)")
-            else:
-                parts.append(f"{name} still declining" + (f" (below its level before the continuous loss's ×{ratio:.0f} jump at step "
-                                                          f"{at:,}: {last:.2g} against {before_jump:.2g})" if big else ""))
-        verdict[K] = "; ".join(parts)
+        verdict[K] = "stopped falling, but " + "; ".join(parts) if parts else "settled"
     print(f"  K = {K}: {verdict[K]}")
-settled = [K for K in ks if verdict[K] == "settled"]
-still = [K for K in ks if K not in settled]
+stopped = [K for K in ks if verdict[K] == "settled" or verdict[K].startswith("stopped falling")]
+still = [K for K in ks if K not in stopped]
 # the trend across K compares the runs at one budget: every run's first `common` steps
 lengths = {K: int(rec["trained_on"].get("total_steps", 0)) for K, rec in records.items()}
 common = min(lengths.values())
@@ -1100,8 +1173,28 @@ if len(set(lengths.values())) > 1:
         print(f"  K = {K}, {lengths[K]:,} steps: cont MSE {end:.4f} at the end against {then:.4f} at {common:,} steps "
               f"({'LOWER' if end < then else 'HIGHER'}: training longer {'lowered' if end < then else 'did not lower'} "
               f"the continuous loss); largest jump ×{worst:.0f} at step {at:,}")
-print("\n" + describe_trend("continuous Q loss (λ·NLL + 0.18)", [paper_scale(budget_table[K]["nll"]) for K in ks])
-      + "; " + describe_trend("discrete Q loss (CE)", [budget_table[K]["ce"] for K in ks]))
+
+# two records of one K and seed at the common length: the longer run read up to that step, and a
+# separate run of that length (same recipe and seed, trained at another time of the course's code)
+pairs, accuracy_at_common = {}, {}
+if using_records:
+    for K in ks:
+        other = (records[K] if lengths[K] == common else
+                 load_record("unrolled_infogan_digits", "full", unroll_steps=K, seed=SEED, steps=common))
+        if other is None:
+            continue
+        accuracy_at_common[K] = other["metrics"].get("matched_accuracy_train", float("nan"))
+        if other is not records[K]:
+            pairs[K] = paper_scale(last_quarters(other["history"].array("q_cont"))[1])
+if accuracy_at_common:
+    print(f"\naccuracy on the training digits at {common:,} steps (records of that length): "
+          + ", ".join(f"K = {K}: {a:.1%}" for K, a in accuracy_at_common.items()))
+spread = max((abs(pairs[K] - paper_scale(budget_table[K]["nll"])) for K in pairs), default=float("nan"))
+if pairs:
+    print(f"two runs of one K and seed at {common:,} steps (continuous loss on the source's scale; the longer run read "
+          "up to that step, then a separate run of that length): "
+          + ", ".join(f"K = {K}: {paper_scale(budget_table[K]['nll']):.4f} and {v:.4f}" for K, v in pairs.items())
+          + f"; the largest gap between two runs of one K: {spread:.4f}")
 
 
 def falls_at_every_step(ks_, keys=("nll",)):
@@ -1112,19 +1205,24 @@ def falls_at_every_step(ks_, keys=("nll",)):
 # the source ties K to the continuous loss (its Fig. 12 and the table); the discrete loss, in its words,
 # "drops to near 0 quickly irrespective of the value of K", so the trend is checked on the continuous one
 trend_holds = falls_at_every_step(ks)
-print(f"the source paper's trend (the continuous Q loss falls at every step of K) holds here, on K = "
-      f"{', '.join(map(str, ks))}, at {common:,} steps:", trend_holds)
 unrolled_ks = [K for K in ks if K > 0]
 falls_unrolled = {key: len(unrolled_ks) >= 2 and falls_at_every_step(unrolled_ks, (key,)) for key in ("nll", "ce")}
 lowest = {key: min(ks, key=lambda K: budget_table[K][key]) for key in ("nll", "ce")}
-long_trend = (f"at {common:,} steps each, the continuous loss falls at every step of K = {', '.join(map(str, ks))}: "
-              f"{trend_holds}; among the unrolled runs (K = {', '.join(map(str, unrolled_ks))}) the continuous loss "
-              f"falls at every step of K: {falls_unrolled['nll']}, the discrete one: {falls_unrolled['ce']}"
-              + f"; the lowest continuous loss is at K = {lowest['nll']}, the lowest discrete one at K = {lowest['ce']}"
-              + (f"; at their ends, {len(still)} of {len(ks)} runs have not settled (K = {', '.join(map(str, still))}: "
-                 "the verdict lines of section 4 say why), so their last-quarter values are not final either"
-                 if still else "; every run has settled"))
-print(long_trend)
+steps_of_K = [abs(PAPER_LAMBDA * (budget_table[b]["nll"] - budget_table[a]["nll"])) for a, b in zip(ks, ks[1:])]
+beyond_spread = sum(step > spread for step in steps_of_K)
+long_trend = (f"at {common:,} steps each, the continuous loss on the source's scale is "
+              + ", ".join(f"{paper_scale(budget_table[K]['nll']):.3f} at K = {K}" for K in ks)
+              + " (the source's table: " + ", ".join(f"{SEED_TABLE[K][0]:g}" for K in ks if K in SEED_TABLE) + ")"
+              + f"; it falls at every step of K: {trend_holds}; among the unrolled runs (K = "
+              f"{', '.join(map(str, unrolled_ks))}) it falls at every step of K: {falls_unrolled['nll']} (the discrete "
+              f"loss: {falls_unrolled['ce']}); the lowest continuous loss is at K = {lowest['nll']}, the lowest discrete "
+              f"one at K = {lowest['ce']}"
+              + (f"; two runs of one K and seed differ by up to {spread:.3f} at this length, and {beyond_spread} of "
+                 f"{len(steps_of_K)} steps between neighbouring K's are larger than that" if pairs else "")
+              + (f"; at their ends, {len(still)} of {len(ks)} runs have not stopped falling or are too short to tell "
+                 f"(K = {', '.join(map(str, still))}: the verdict lines say why), so their last-quarter values are not "
+                 "final either" if still else "; every run has stopped falling"))
+print("\n" + long_trend)
 if using_records and 0 in records:
     k0_steps = records[0]["recipe"]["steps"]
     print(f"K = 0 record ({k0_steps:,} steps) against the shipped InfoGAN of section 4 ({recipe_info['steps']:,} "
@@ -1139,38 +1237,51 @@ if using_records and 0 in records:
 # %% [markdown]
 # Read the curves first: a Q loss that is still falling in the last quarter of a run (the
 # right-hand column) is not yet the run's final value, and the comparison across $K$ is then a
-# comparison of how far each run got. A loss counts as falling when its median drops by more
-# than 10 % *and* by more than the last digit that the source paper's table gives for it: a
-# cross-entropy that halves from 0.00003 to 0.000015 nats is still "falling" as a fraction, but
-# both values read 0.0000 in the paper's table, and no further training can change how it
-# compares with the paper's values. The
-# table gives the **median** of each quarter: each record is logged about a hundred times (every
-# hundredth of its steps), and a single spike of the loss (GAN training has them; look for them
-# in the curves) would dominate the mean of a quarter's 25 or so points. Where the runs have different
-# lengths, the comparison *across* $K$ reads every run over the same first steps (the length of
-# the shortest run), so that a longer run does not win by having trained longer; the table
-# still gives each run's own end. The True/False line checks the source paper's trend as it
-# ties it to $K$ — the continuous loss (on the source's scale, λ·NLL + 0.18) lower for each
-# larger $K$; the discrete loss, in its words, "drops to near 0 quickly irrespective of the
-# value of K" — on these runs, one seed each, at that common budget, and the line after it
-# the trend among the unrolled runs alone; a categorical loss near zero for every $K$ says
-# that Q reads the generated codes perfectly, and the accuracy column then says whether the
-# categories are the digits of *real* images. The source's own values are of one iteration
-# each (its author's code prints the last one), and its Fig. 12 shows the continuous loss
-# swinging by about ±0.05 from one logged point to the next, so its K = 5 and K = 7 values
-# (0.076, 0.072) are within that noise of each other.
+# comparison of how far each run got. The table gives the **median** of each quarter of the
+# logged points (the "points/quarter" column says how many; a single spike of the loss, and GAN
+# training has them, would dominate a mean of so few). A loss counts as moving when its median
+# changes by more than twice the standard error of that change (from the points' own scatter)
+# *and* by more than the last digit that the source paper's table gives for it: a
+# cross-entropy that halves from 1e-5 to 5e-6 nats reads 0.0000 in the paper's table either
+# way, and no further training can change how it compares with the paper's values. The change
+# is a difference, not a percentage: on the shifted scale a percentage depends on the +0.18.
+# Where the runs have different lengths, the comparison *across* $K$ reads every run over the
+# same first steps (the length of the shortest run), so that a longer run does not win by
+# having trained longer; the table still gives each run's own end. The trend line checks the
+# source paper's trend as it ties it to $K$ — the continuous loss (on the source's scale, λ·NLL
+# + 0.18) lower for each larger $K$; the discrete loss, in its words, "drops to near 0 quickly
+# irrespective of the value of K" — on these runs, one seed each, at that common budget, and
+# then among the unrolled runs alone; a categorical loss near zero for every $K$ says that Q
+# reads the generated codes perfectly, and the accuracy columns then say whether the categories
+# are the digits of *real* images. The source's own values are of one iteration each (its
+# author's code prints the last one). Its Fig. 12 draws every 200th of the first 16,400
+# iterations (labelled as 15 epochs; one pass over MNIST's 60,000 images at batch 64 is 938
+# iterations), and there the continuous loss swings by about ±0.05 from one plotted point to
+# the next, so its K = 5 and K = 7 values (0.076, 0.072) are within that noise of each other;
+# the trend it shows is the gap between the run without unrolling (about 0.15 at the end) and
+# the unrolled ones (about 0.05).
+#
 # Longer is not always lower. GAN training blows up now and then: the continuous loss of a run
-# jumps by orders of magnitude in one logged point and takes thousands of steps to come back.
-# The verdict lines under the table use the largest such jump of each run (one logged point
-# against the median of the ten before it) to say why a run has or has not settled:
-# **settled** (neither loss falling nor rising by more than 10 % and the table's last digit);
-# **not settled** (a loss rising in the last quarter); **still declining** (a loss falling steadily, or already
-# below its level before the jump); **recovering** (a loss falling but still above its level
-# before a jump of ten times or more, so the fall is the way back, not progress); and **too short
-# to tell** (such a jump inside the last quarter, so the last two quarters compare a blow-up
-# with what came before). For each run longer than the shortest, the cell also compares its end
-# with its own value at the common length. The table has one seed per $K$; the next paragraph
-# measures how far two runs of the same recipe and seed can drift apart.
+# jumps by orders of magnitude in one logged point and takes thousands of steps to come back,
+# or settles at a new, higher level. The verdict lines under the table use the largest such
+# jump of each run (one logged point of the squared error against the median of the ten
+# before it) to say why a run has or has not stopped falling: **settled** (neither loss moving);
+# **stopped falling, but** … (a loss rising in the last quarter, or the continuous loss flat but
+# still above its level before a jump of ten times or more: the run has stopped improving at a
+# worse level); **still falling**, where each falling loss is named as *still declining* (falling
+# steadily, or already below its level before the jump) or *recovering* (falling but still above
+# its level before such a jump, so the fall is the way back, not progress), and the line adds
+# what the other loss does; and **too short to tell** (such a jump inside the last
+# quarter, so the last two quarters compare a blow-up with what came before). For each run
+# longer than the shortest, the cell also compares its end with its own value at the common
+# length.
+#
+# One seed per $K$ is thin evidence, and the records measure how thin: where a separate run of
+# the common length was recorded beside a longer one (same recipe, same seed, trained at
+# different times of the course's code; see the next paragraph for why such runs part), the
+# cell prints both at that length, and the trend line counts how many steps between
+# neighbouring $K$'s are larger than the largest gap between two runs of one $K$. A difference
+# between two $K$'s smaller than that gap is no evidence for or against the source's trend.
 #
 # The $K = 0$ record and the shipped InfoGAN of section 4 have the same recipe and seed (the
 # record may have trained longer; the line before the last gives both lengths), yet they are not the same
@@ -1188,8 +1299,8 @@ if using_records and 0 in records:
 # repository named above; the source paper states none of these) differs in ways that move the
 # losses' level: the discriminator's learning rate is 2e-4 against the generator's and Q's 1e-3
 # (here one learning rate for all), the networks use batch normalisation and a tanh output
-# (here none, and a sigmoid), the runs last about 15 epochs of MNIST at batch 64 (about 14,000
-# steps; Fig. 12's axis), and the unrolling there steps the discriminator in place with the
+# (here none, and a sigmoid), the runs last at least the 16,400 iterations of batch 64 that
+# Fig. 12 draws (its axis says 15 epochs), and the unrolling there steps the discriminator in place with the
 # generator outside the graph, so the generator's gradient does not flow through the unrolled
 # steps — in effect the *first-order* variant of section 2, where this notebook unrolls to
 # second order as eq. 11 states.
@@ -1438,7 +1549,7 @@ summary = [
      f"{shipped_info.extra['source']} {recipe_info['steps']:,}-step model {acc_long:.1%} (train), {acc_long_test:.1%} "
      f"(test); the InfoGAN paper about 95 % on MNIST"),
     ("Q losses fall with K (cont 0.14→0.012, disc 0.02→0.0006)",
-     ("long runs: " + long_trend) if using_records else f"this notebook's {INFO_STEPS}-step runs: {trend}"),
+     ("the shipped records: " + long_trend) if using_records else f"this notebook's {INFO_STEPS}-step runs: {trend}"),
     ("(course) InfoGAN on dSprites", f"MIG {mig_result.score:.3f} from Q's reading ("
      + ("its categories, then " if n_cat else "") + "its continuous means)"),
 ]
