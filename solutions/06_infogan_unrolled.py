@@ -842,24 +842,26 @@ print("the two continuous codes change different properties:", code_names[0] != 
 # logs the continuous loss as λ = 0.1 times the Gaussian NLL of the two continuous codes
 # (summed over the codes, averaged over the batch, σ learned: the loss this notebook trains
 # with), plots it in the source's Fig. 12 shifted by +0.18 (its axis says "normalized"), and
-# prints the last iteration's losses; the table's continuous numbers sit where the figure's
-# curves end. So the source's continuous column is on the scale **λ·NLL + 0.18**, of one
-# iteration, and its discrete column is the cross-entropy in nats. (The evidence for the
-# shift is the author's plotting script, whose lines that add 0.18 and draw the figure are
-# commented out in the public version, under an axis label that says "normalized"; the
-# figure saved beside it has the same curves as Fig. 12.) Why shift at all? Q's σ is learned,
-# so the NLL, $\tfrac12\log 2\pi\sigma^2 + (c-\mu)^2/2\sigma^2$ per code, goes below zero
-# once Q reads a code well enough to shrink σ below $1/\sqrt{2\pi e} \approx 0.24$; a
+# prints the last iteration's losses; the table's continuous numbers sit near where that
+# figure's curves end (within their swing from one point to the next). So the source's
+# continuous column is on the scale **λ·NLL + 0.18**, of one iteration, and its discrete
+# column is the cross-entropy in nats. (The evidence for the shift is the author's plotting
+# script, whose lines that add 0.18 and draw the figure are commented out in the public
+# version, under an axis label that says "normalized", and the figure saved beside it,
+# `samples/lossesQCon.png`, drawn that way.) Why shift at all? Q's σ is learned, so the NLL,
+# $\tfrac12\log 2\pi\sigma^2 + (c-\mu)^2/2\sigma^2$ per code, goes below zero once Q reads
+# a code well: the best σ² is Q's squared error, and with it the NLL is $\tfrac12\log(2\pi e\,
+# \text{MSE})$, below zero once the squared error falls below $1/(2\pi e) \approx 0.059$. A
 # constant added to every value moves the curves up without changing their order, their gaps
 # or any trend across $K$ (only ratios of the shifted values mean nothing). One yardstick on
 # that scale: a Q that reads nothing answers μ = 0 and learns σ² = 1/3 (the variance of a code
 # uniform on $[-1, 1]$), an NLL of $\tfrac12\log(2\pi/3) + \tfrac12 \approx 0.87$ nats per
 # code, so λ·NLL + 0.18 ≈ 0.35 for two codes. We print our continuous loss on that scale, and
 # also the squared error of Q's mean (chance: 1/3), which is easier to read; the discrete one
-# as cross-entropy in nats. Ours are the **median** of the last quarter of the logged training
-# steps, not one iteration: the source's values are single iterations (its author's code
-# prints the last one), and one iteration of a GAN's loss swings widely (see the long runs'
-# figure below).
+# as cross-entropy in nats. Each logged point of ours is the mean over one logging interval
+# (`log_every` steps), and the tables give the **median** of the last quarter of those points:
+# the source's values are single iterations (its author's code prints the last one), which
+# swing more than means over many steps do.
 
 # %%
 SEED_TABLE = {0: (0.14, 0.02), 5: (0.076, 0.006), 7: (0.072, 0.0015), 10: (0.012, 0.0006)}
@@ -1030,10 +1032,18 @@ def quarter_points(count):
 
 
 def median_se(values):
-    """Standard error of the median of ``values``: 1.2533·σ/√n (a median of normal noise), with σ
-    estimated robustly as 1.4826 × the median absolute deviation, so that a spike does not count."""
+    """Standard error of the median of ``values``: 1.2533·σ/√n_eff (a median of normal noise), with σ
+    estimated robustly as 1.4826 × the median absolute deviation (a spike does not count), and
+    n_eff = n(1 − ρ)/(1 + ρ) fewer than n points because neighbouring points of a training curve
+    are alike: ρ is the rank correlation of each point with the next (clipped to [0, 0.9])."""
     values = np.asarray(values, dtype=float)
-    return 1.2533 * 1.4826 * float(np.median(np.abs(values - np.median(values)))) / math.sqrt(len(values))
+    n, rho = len(values), 0.0
+    if n >= 4:
+        ranks = values.argsort().argsort()
+        if ranks[:-1].std() > 0 and ranks[1:].std() > 0:
+            rho = float(np.clip(np.corrcoef(ranks[:-1], ranks[1:])[0, 1], 0.0, 0.9))
+    n_eff = max(1.0, n * (1 - rho) / (1 + rho))
+    return 1.2533 * 1.4826 * float(np.median(np.abs(values - np.median(values)))) / math.sqrt(n_eff)
 
 
 def last_quarters(values):
@@ -1064,17 +1074,24 @@ def movement(name, before, last, se):
     return None
 
 
+def logged_every(history):
+    """The steps between a record's logged points (each point is the mean over them)."""
+    steps_ = np.asarray(history["step"])
+    return int(steps_[1] - steps_[0]) if len(steps_) > 1 else int(steps_[0])
+
+
 def series(history, name):
     """A run's logged continuous loss on the source's scale ("cont") or its cross-entropy ("disc")."""
     return paper_scale(history.array("q_cont")) if name == "cont" else history.array("q_cat")
 
 
-print("ours: medians of the last quarter of each run; accuracy on the training digits at the run's end; the last\n"
-      "column is the change of each median from the third quarter to the last, ± its standard error (moving: more\n"
+print("ours: medians of the last quarter of each run's logged points (quarter: points × the steps each point\n"
+      "averages); accuracy on the training digits at the run's end; the last column is the change of each median\n"
+      "from the third quarter to the last, ± its standard error (moving: more\n"
       f"than twice that and more than the source table's last digit, {TABLE_DIGIT['cont']:g} for cont on the source's "
       f"scale, {TABLE_DIGIT['disc']:g} for disc)")
 print(f"{'K':>3} | {'paper: cont':>11} | {'paper: disc':>11} || {'λ·NLL+0.18':>10} | {'cont MSE':>9} | "
-      f"{'disc CE':>9} | {'accuracy':>8} | {'steps':>6} | {'hours':>5} | {'points/quarter':>14} | "
+      f"{'disc CE':>9} | {'accuracy':>8} | {'steps':>6} | {'hours':>5} | {'quarter':>13} | "
       "change from the quarter before")
 long_table = {}
 for K, rec in records.items():
@@ -1091,10 +1108,11 @@ for K, rec in records.items():
     long_table[K] = {"mse": mse_last, "ce": changes["disc"][1], "cont": changes["cont"][1], "changes": changes,
                      "falling": falling, "moves": moves}
     paper_cont, paper_disc = SEED_TABLE.get(K, (float("nan"), float("nan")))
+    quarter_text = f"{quarter_points(len(h['step']))} × {logged_every(h)}"
     print(f"{K:>3} | {paper_cont:>11.4g} | {paper_disc:>11.4g} || {changes['cont'][1]:>10.4f} | {mse_last:>9.4f} | "
           f"{changes['disc'][1]:>9.5f} | {rec['metrics'].get('matched_accuracy_train', float('nan')):>8.1%} | "
           f"{rec['trained_on'].get('total_steps', 0):>6,} | {rec['trained_on'].get('hours', float('nan')):>5.2f} | "
-          f"{quarter_points(len(h['step'])):>14} | "
+          f"{quarter_text:>13} | "
           + ", ".join(f"{name} {last - before:+.2g} ± {se:.2g}" + (f" {moves[name]}" if name in moves else "")
                       for name, (before, last, se) in changes.items()))
 ks = list(long_table)
@@ -1139,12 +1157,12 @@ for K, rec in records.items():
         n_last = quarter_points(len(steps_logged))
         gap_se = math.hypot(median_se(series(h, "cont")[i - 10:i]), median_se(series(h, "cont")[-n_last:]))
         if movement("cont", before_jump["cont"], changes["cont"][1], gap_se) == "rising":
-            parts.append(f"cont flat but not back to its level before the ×{ratio:.0f} jump at step {at:,} "
+            parts.append(f"cont flat, above its level before the ×{ratio:.0f} jump at step {at:,} "
                          f"({shown['cont'][0]} against {shown['cont'][1]} on the source's scale)")
     if big and at >= last_quarter_from:
         verdict[K] = f"too short to tell (a ×{ratio:.0f} jump of the continuous loss at step {at:,}, in its last quarter)"
     elif falling:
-        verdict[K] = "still falling: " + "; ".join(parts)
+        verdict[K] = f"still falling ({' and '.join(falling)}): " + "; ".join(parts)
     else:
         verdict[K] = "stopped falling, but " + "; ".join(parts) if parts else "settled"
     print(f"  K = {K}: {verdict[K]}")
@@ -1174,8 +1192,24 @@ if len(set(lengths.values())) > 1:
               f"({'LOWER' if end < then else 'HIGHER'}: training longer {'lowered' if end < then else 'did not lower'} "
               f"the continuous loss); largest jump ×{worst:.0f} at step {at:,}")
 
+def where_they_part(a, b):
+    """Where two records of one recipe first differ: the first logged step whose loss differs when
+    both log at the same steps, and the steps at which either run was resumed."""
+    ha, hb = a["history"], b["history"]
+    if logged_every(ha) != logged_every(hb):
+        text = f"logged over different intervals ({logged_every(ha)} and {logged_every(hb)} steps)"
+    else:
+        n = min(len(ha["step"]), len(hb["step"]))
+        differ = np.nonzero(ha.array("loss")[:n] != hb.array("loss")[:n])[0]
+        text = f"first different logged point at step {int(ha['step'][differ[0]]):,}" if len(differ) else "the same"
+    resumed = [(label, [seg["from_step"] for seg in rec["trained_on"].get("segments", [])[1:]])
+               for label, rec in (("the shorter run", a), ("the longer run", b))]
+    said = [f"{label} resumed at step {', '.join(f'{r:,}' for r in at)}" for label, at in resumed if at]
+    return text + "; " + ("; ".join(said) if said else "neither resumed")
+
+
 # two records of one K and seed at the common length: the longer run read up to that step, and a
-# separate run of that length (same recipe and seed, trained at another time of the course's code)
+# separate run of that length (same recipe and seed, trained at another time)
 pairs, accuracy_at_common = {}, {}
 if using_records:
     for K in ks:
@@ -1185,16 +1219,19 @@ if using_records:
             continue
         accuracy_at_common[K] = other["metrics"].get("matched_accuracy_train", float("nan"))
         if other is not records[K]:
-            pairs[K] = paper_scale(last_quarters(other["history"].array("q_cont"))[1])
+            pairs[K] = (paper_scale(last_quarters(other["history"].array("q_cont"))[1]), where_they_part(other, records[K]))
 if accuracy_at_common:
-    print(f"\naccuracy on the training digits at {common:,} steps (records of that length): "
+    print(f"\naccuracy on the training digits at {common:,} steps, from the runs of that length (for a longer run, its "
+          "separate run of that length: the longer run's accuracy at that step was not recorded): "
           + ", ".join(f"K = {K}: {a:.1%}" for K, a in accuracy_at_common.items()))
-spread = max((abs(pairs[K] - paper_scale(budget_table[K]["nll"])) for K in pairs), default=float("nan"))
+spread = max((abs(other_cont - paper_scale(budget_table[K]["nll"])) for K, (other_cont, _) in pairs.items()),
+             default=float("nan"))
 if pairs:
     print(f"two runs of one K and seed at {common:,} steps (continuous loss on the source's scale; the longer run read "
-          "up to that step, then a separate run of that length): "
-          + ", ".join(f"K = {K}: {paper_scale(budget_table[K]['nll']):.4f} and {v:.4f}" for K, v in pairs.items())
-          + f"; the largest gap between two runs of one K: {spread:.4f}")
+          "up to that step, then the separate run of that length):")
+    for K, (other_cont, parted) in pairs.items():
+        print(f"  K = {K}: {paper_scale(budget_table[K]['nll']):.4f} and {other_cont:.4f} ({parted})")
+    print(f"  the largest gap between two runs of one K: {spread:.4f}")
 
 
 def falls_at_every_step(ks_, keys=("nll",)):
@@ -1208,8 +1245,12 @@ trend_holds = falls_at_every_step(ks)
 unrolled_ks = [K for K in ks if K > 0]
 falls_unrolled = {key: len(unrolled_ks) >= 2 and falls_at_every_step(unrolled_ks, (key,)) for key in ("nll", "ce")}
 lowest = {key: min(ks, key=lambda K: budget_table[K][key]) for key in ("nll", "ce")}
-steps_of_K = [abs(PAPER_LAMBDA * (budget_table[b]["nll"] - budget_table[a]["nll"])) for a, b in zip(ks, ks[1:])]
-beyond_spread = sum(step > spread for step in steps_of_K)
+# each step between neighbouring K's on the source's scale (negative: falling, the source's direction)
+steps_of_K = {(a, b): PAPER_LAMBDA * (budget_table[b]["nll"] - budget_table[a]["nll"]) for a, b in zip(ks, ks[1:])}
+beyond = {"with": [ab for ab, d in steps_of_K.items() if d < -spread],
+          "against": [ab for ab, d in steps_of_K.items() if d > spread]}
+print("steps between neighbouring K's on the source's scale: "
+      + ", ".join(f"K {a}→{b} {d:+.3f}" for (a, b), d in steps_of_K.items()))
 long_trend = (f"at {common:,} steps each, the continuous loss on the source's scale is "
               + ", ".join(f"{paper_scale(budget_table[K]['nll']):.3f} at K = {K}" for K in ks)
               + " (the source's table: " + ", ".join(f"{SEED_TABLE[K][0]:g}" for K in ks if K in SEED_TABLE) + ")"
@@ -1217,12 +1258,20 @@ long_trend = (f"at {common:,} steps each, the continuous loss on the source's sc
               f"{', '.join(map(str, unrolled_ks))}) it falls at every step of K: {falls_unrolled['nll']} (the discrete "
               f"loss: {falls_unrolled['ce']}); the lowest continuous loss is at K = {lowest['nll']}, the lowest discrete "
               f"one at K = {lowest['ce']}"
-              + (f"; two runs of one K and seed differ by up to {spread:.3f} at this length, and {beyond_spread} of "
-                 f"{len(steps_of_K)} steps between neighbouring K's are larger than that" if pairs else "")
+              + (f"; two runs of one K and seed differ by up to {spread:.3f} at this length; of the {len(steps_of_K)} "
+                 f"steps between neighbouring K's, {len(beyond['with'])} go the source's way by more than that (falling) "
+                 f"and {len(beyond['against'])} against it (rising)" if pairs else "")
               + (f"; at their ends, {len(still)} of {len(ks)} runs have not stopped falling or are too short to tell "
                  f"(K = {', '.join(map(str, still))}: the verdict lines say why), so their last-quarter values are not "
                  "final either" if still else "; every run has stopped falling"))
 print("\n" + long_trend)
+# one clause for the summary
+trend_verdict = (f"at {common:,} steps, one seed per K: the source's trend {'holds' if trend_holds else 'does not hold'} "
+                 f"(continuous loss {paper_scale(budget_table[ks[0]]['nll']):.3f} at K = {ks[0]} … "
+                 f"{paper_scale(budget_table[ks[-1]]['nll']):.3f} at K = {ks[-1]}, lowest at K = {lowest['nll']})"
+                 + (f"; steps beyond the run-to-run gap ({spread:.3f}): {len(beyond['with'])} with the source, "
+                    f"{len(beyond['against'])} against" if pairs else "")
+                 + (f"; {len(still)} of {len(ks)} runs not yet stopped falling" if still else ""))
 if using_records and 0 in records:
     k0_steps = records[0]["recipe"]["steps"]
     print(f"K = 0 record ({k0_steps:,} steps) against the shipped InfoGAN of section 4 ({recipe_info['steps']:,} "
@@ -1240,8 +1289,9 @@ if using_records and 0 in records:
 # comparison of how far each run got. The table gives the **median** of each quarter of the
 # logged points (the "points/quarter" column says how many; a single spike of the loss, and GAN
 # training has them, would dominate a mean of so few). A loss counts as moving when its median
-# changes by more than twice the standard error of that change (from the points' own scatter)
-# *and* by more than the last digit that the source paper's table gives for it: a
+# changes by more than twice the standard error of that change (from the points' own scatter,
+# with fewer effective points where neighbouring points are alike: a curve's points are not
+# independent draws) *and* by more than the last digit that the source paper's table gives for it: a
 # cross-entropy that halves from 1e-5 to 5e-6 nats reads 0.0000 in the paper's table either
 # way, and no further training can change how it compares with the paper's values. The change
 # is a difference, not a percentage: on the shifted scale a percentage depends on the +0.18.
@@ -1255,8 +1305,9 @@ if using_records and 0 in records:
 # reads the generated codes perfectly, and the accuracy columns then say whether the categories
 # are the digits of *real* images. The source's own values are of one iteration each (its
 # author's code prints the last one). Its Fig. 12 draws every 200th of the first 16,400
-# iterations (labelled as 15 epochs; one pass over MNIST's 60,000 images at batch 64 is 938
-# iterations), and there the continuous loss swings by about ±0.05 from one plotted point to
+# iterations on an axis labelled 15 epochs (which does not add up: one pass over MNIST's 60,000
+# images at batch 64 is 938 iterations, so 16,400 are about 17.5 passes), and there the
+# continuous loss swings by about ±0.05 from one plotted point to
 # the next, so its K = 5 and K = 7 values (0.076, 0.072) are within that noise of each other;
 # the trend it shows is the gap between the run without unrolling (about 0.15 at the end) and
 # the unrolled ones (about 0.05).
@@ -1268,20 +1319,27 @@ if using_records and 0 in records:
 # before it) to say why a run has or has not stopped falling: **settled** (neither loss moving);
 # **stopped falling, but** … (a loss rising in the last quarter, or the continuous loss flat but
 # still above its level before a jump of ten times or more: the run has stopped improving at a
-# worse level); **still falling**, where each falling loss is named as *still declining* (falling
-# steadily, or already below its level before the jump) or *recovering* (falling but still above
-# its level before such a jump, so the fall is the way back, not progress), and the line adds
-# what the other loss does; and **too short to tell** (such a jump inside the last
+# worse level); **still falling** (a loss still moving down, named in brackets), where each
+# falling loss is called *still declining* (falling steadily, or already below its level before
+# the jump) or *recovering* (falling but still above its level before such a jump, so the fall
+# is the way back, not progress), and the line adds what the other loss does, including a
+# continuous loss flat above its level before a jump; and **too short to tell** (such a jump inside the last
 # quarter, so the last two quarters compare a blow-up with what came before). For each run
 # longer than the shortest, the cell also compares its end with its own value at the common
 # length.
 #
 # One seed per $K$ is thin evidence, and the records measure how thin: where a separate run of
 # the common length was recorded beside a longer one (same recipe, same seed, trained at
-# different times of the course's code; see the next paragraph for why such runs part), the
-# cell prints both at that length, and the trend line counts how many steps between
-# neighbouring $K$'s are larger than the largest gap between two runs of one $K$. A difference
-# between two $K$'s smaller than that gap is no evidence for or against the source's trend.
+# another time), the cell prints both at that length and where they first part. Why can they
+# part at all? The code resumes a run exactly (a unit test interrupts and resumes one), but the
+# records were made over several days while the course's code changed, and any change that
+# sums the same numbers in another order moves a float's last bit; a GAN amplifies such a
+# difference step after step (next paragraph). For a pair that parts right after one of them
+# was resumed the resumption is the likely place; where a pair differs from its first logged
+# point, the cause is not identified. Either way the gap between the two runs is a fair sample
+# of run-to-run spread, and the trend line counts how many steps between neighbouring $K$'s
+# are larger than the largest such gap, and in which direction: a difference between two $K$'s
+# smaller than that gap is no evidence for or against the source's trend.
 #
 # The $K = 0$ record and the shipped InfoGAN of section 4 have the same recipe and seed (the
 # record may have trained longer; the line before the last gives both lengths), yet they are not the same
@@ -1549,7 +1607,7 @@ summary = [
      f"{shipped_info.extra['source']} {recipe_info['steps']:,}-step model {acc_long:.1%} (train), {acc_long_test:.1%} "
      f"(test); the InfoGAN paper about 95 % on MNIST"),
     ("Q losses fall with K (cont 0.14→0.012, disc 0.02→0.0006)",
-     ("the shipped records: " + long_trend) if using_records else f"this notebook's {INFO_STEPS}-step runs: {trend}"),
+     ("the shipped records, " + trend_verdict) if using_records else f"this notebook's {INFO_STEPS}-step runs: {trend}"),
     ("(course) InfoGAN on dSprites", f"MIG {mig_result.score:.3f} from Q's reading ("
      + ("its categories, then " if n_cat else "") + "its continuous means)"),
 ]
