@@ -215,7 +215,7 @@ viz.show_images(torch.cat([sprites, sprites.mean(0, keepdim=True)]), nrow=6,
 # | network | loss |
 # |---|---|
 # | encoder | $\beta\,\mathcal{L}_{\text{prior}} + \mathcal{L}_{\text{llike}}^{\mathrm{Dis}_l}$ |
-# | decoder | $\gamma\,\mathcal{L}_{\text{llike}}^{\mathrm{Dis}_l} - \mathcal{L}_{\text{GAN}}$ |
+# | decoder | $\gamma\,\mathcal{L}_{\text{llike}}^{\mathrm{Dis}_l} + \mathcal{L}_{\text{GAN}}$ (minimised) |
 # | discriminator | $\mathcal{L}_{\text{GAN}}$ (maximised) |
 #
 # with $\mathcal{L}_{\text{prior}} = \mathrm{KL}(q(z\mid x)\,\|\,p(z))$ and
@@ -224,8 +224,11 @@ viz.show_images(torch.cat([sprites, sprites.mean(0, keepdim=True)]), nrow=6,
 # encoder loss is $\mathcal{L}_{\text{prior}} + \mathcal{L}_{\text{llike}}^{\mathrm{Dis}_l}$, i.e. β = 1
 # (source paper 002 remarks that the β-VAE hyperparameter can be used with a GAN); this notebook's
 # VAE-GAN uses β = `VAEGAN_BETA` (0.1 by default, printed with the parameters), its failure
-# cell below Larsen et al.'s β = 1. The decoder uses the non-saturating form: it minimises
-# $-\log D(\tilde x) - \log D(x_p)$. The discriminator does *not* learn from
+# cell below Larsen et al.'s β = 1. The decoder plays against $D$: in the minimax form it
+# minimises the value $\mathcal{L}_{\text{GAN}}$ that $D$ maximises, i.e. its
+# $\log(1 - D(\tilde x)) + \log(1 - D(x_p))$; the code uses the non-saturating form instead
+# (Goodfellow et al., 2014: the same fixed point, stronger gradients while $D$ rejects the
+# decodes), $-\log D(\tilde x) - \log D(x_p)$. The discriminator does *not* learn from
 # $\mathcal{L}_{\text{llike}}$: if it did, it could shrink its features to make the
 # reconstruction term vanish.
 #
@@ -998,7 +1001,7 @@ print(f"factor Fréchet distance of these reconstructions: {ffd_failed:.1f}, aga
 # encoder's and the decoder's losses,
 #
 # $$\text{encoder: } \beta\,\mathcal{L}_{\text{prior}} + \mathcal{L}_{\text{llike}}^{\mathrm{Dis}_l} + \alpha\,\mathcal{L}_{\text{pixel}},\qquad
-#   \text{decoder: } \gamma\,\mathcal{L}_{\text{llike}}^{\mathrm{Dis}_l} - \mathcal{L}_{\text{GAN}} + \alpha\,\mathcal{L}_{\text{pixel}},$$
+#   \text{decoder: } \gamma\,\mathcal{L}_{\text{llike}}^{\mathrm{Dis}_l} + \mathcal{L}_{\text{GAN}} + \alpha\,\mathcal{L}_{\text{pixel}},$$
 #
 # with $\mathcal{L}_{\text{pixel}} = -\log p(x \mid z)$ (Bernoulli, summed over pixels); the
 # discriminator's loss is unchanged. It ties the decoder to the pixels, at the price of the pixel

@@ -203,13 +203,150 @@ def test_idgan_never_updates_the_vae(batch):
     vae = build_model("beta_vae", num_latents=3, beta=5.0)
     frozen = {k: v.clone() for k, v in vae.state_dict().items()}
     model = IDGAN(vae, noise_dim=4, lam=1.0)
+    assert not model.vae.training  # in eval mode from the start, not only once train() is called
     opt_params = {id(p) for o in model.configure_optimizers(1e-3).values()
                   for g in o.param_groups for p in g["params"]}
-    assert not opt_params & {id(p) for p in vae.parameters()}
+    assert not opt_params & {id(p) for p in model.vae.parameters()}
     train(model, batch, steps=3, batch_size=4, lr=1e-3, device="cpu", progress=False)
-    assert all(torch.equal(frozen[k], v) for k, v in vae.state_dict().items())
+    assert all(torch.equal(frozen[k], v) for k, v in model.vae.state_dict().items())
     model.train()
     assert not model.vae.training and model.generator.training
+    # the caller's VAE is copied, not frozen in place: it can still be trained
+    assert model.vae is not vae and all(p.requires_grad for p in vae.parameters()) and vae.training
+    train(vae, batch, steps=1, batch_size=4, lr=1e-3, device="cpu", progress=False)
+
+
+def _conv_features(discriminator, x, convs=4):
+    """Dis_l of the Burgess trunk recomputed with F.conv2d (kernel 4, stride 2, padding 1, ReLU)."""
+    layers = [m for m in discriminator.net.conv if isinstance(m, torch.nn.Conv2d)][:convs]
+    h = x
+    for conv in layers:
+        h = F.relu(F.conv2d(h, conv.weight, conv.bias, stride=2, padding=1))
+    return h.flatten(1)
+
+
+@pytest.mark.parametrize("layer, convs", [("conv4", 4), ("conv3", 3)])
+def test_vaegan_llike_and_kl_against_an_independent_computation(batch, layer, convs):
+    """L_llike = ½‖Dis_l(x) − Dis_l(x̃)‖² (features by F.conv2d) and KL by torch.distributions,
+    with the reparameterisation noise drawn again from the same seed."""
+    torch.manual_seed(0)
+    model = VAEGAN(num_latents=4, feature_layer=layer)
+    torch.manual_seed(1)
+    terms = model.losses(batch)
+    torch.manual_seed(1)
+    mu, logvar = model.encoder(batch).chunk(2, 1)
+    z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    x_tilde = torch.sigmoid(model.decoder(z))
+    d = model.discriminator
+    llike = 0.5 * (_conv_features(d, batch, convs) - _conv_features(d, x_tilde, convs)).pow(2).sum(1).mean()
+    normal = torch.distributions.Normal
+    kl = torch.distributions.kl_divergence(normal(mu, (0.5 * logvar).exp()), normal(0.0, 1.0)).sum(1).mean()
+    torch.testing.assert_close(terms["llike"], llike, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(terms["kl"], kl, rtol=1e-4, atol=1e-5)
+    assert float(llike.detach()) > 0
+
+
+def test_vae_infogan_updates_against_an_independent_computation(batch):
+    """One step of plain SGD (lr 1) moves every parameter by the gradient of its own network's
+    loss, rebuilt here from torch.distributions and logsigmoid: the VAE part by reconstruction
+    + β·KL + w·(−log D(x_p)) + λ·NLL, D and Q by −log D(x) − log(1 − D(x_p)) + λ·NLL."""
+    torch.manual_seed(0)
+    model = VAEInfoGAN(num_latents=5, num_informative=2, beta=2.0, lam=0.7, adv_weight=0.3)
+    ref = copy.deepcopy(model)
+    vae_params = list(model.encoder.parameters()) + list(model.decoder.parameters())
+    optimizers = {"vae": torch.optim.SGD(vae_params, lr=1.0),
+                  "discriminator": torch.optim.SGD(model.discriminator.parameters(), lr=1.0)}
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    torch.manual_seed(3)
+    model.training_step(batch, 0, optimizers)
+
+    torch.manual_seed(3)
+    normal = torch.distributions.Normal
+    mu, logvar = ref.encoder(batch).chunk(2, 1)
+    z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    recon = F.binary_cross_entropy_with_logits(ref.decoder(z), batch, reduction="sum") / len(batch)
+    kl = torch.distributions.kl_divergence(normal(mu, (0.5 * logvar).exp()), normal(0.0, 1.0)).sum(1).mean()
+    z_p = torch.randn_like(z)
+    x_p = torch.sigmoid(ref.decoder(z_p))
+
+    def nll(out):  # Q's Gaussian NLL of the 2 informative latents, without ½·log 2π per latent
+        return -(normal(out[:, 1:3], (0.5 * out[:, 3:5]).exp()).log_prob(z_p[:, :2]).sum(1).mean()
+                 - math.log(2 * math.pi))
+
+    out_fake = ref.discriminator(x_p)
+    vae_loss = recon + 2.0 * kl + 0.3 * -F.logsigmoid(out_fake[:, 0]).mean() + 0.7 * nll(out_fake)
+    out_held, out_real = ref.discriminator(x_p.detach()), ref.discriminator(batch)
+    d_loss = (-F.logsigmoid(out_real[:, 0]).mean() - F.logsigmoid(-out_held[:, 0]).mean()
+              + 0.7 * nll(out_held))
+    names = {"vae": [n for n, _ in ref.named_parameters() if not n.startswith("discriminator")],
+             "discriminator": [n for n, _ in ref.named_parameters() if n.startswith("discriminator")]}
+    params = dict(ref.named_parameters())
+    for part, loss in (("vae", vae_loss), ("discriminator", d_loss)):
+        grads = torch.autograd.grad(loss, [params[n] for n in names[part]], retain_graph=True)
+        for name, grad in zip(names[part], grads):
+            moved = before[name] - dict(model.named_parameters())[name].detach()
+            torch.testing.assert_close(moved, grad, rtol=1e-3, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("minibatch_std", [False, True])
+def test_idgan_step_against_an_independent_computation(batch, minibatch_std):
+    """In float64: D descends BCE(real) + BCE(fake) + γ/2·R1 (R1 from the gradient of the batch's
+    logit sum), then G descends −log D(G(s, c)) + λ·NLL of c under the frozen posterior, against
+    the D just updated; the VAE gets no gradient."""
+    torch.manual_seed(0)
+    lr, lam, gamma_r1 = 1e-2, 0.3, 2.0
+    model = IDGAN(build_model("beta_vae", num_latents=3), noise_dim=4, lam=lam, r1=gamma_r1,
+                  minibatch_std=minibatch_std).double()
+    x = batch[:6].double()
+    ref = copy.deepcopy(model)
+    optimizers = {n: torch.optim.SGD(getattr(model, n).parameters(), lr=lr) for n in ("generator", "discriminator")}
+    g_before = [p.detach().clone() for p in model.generator.parameters()]
+    d_before = [p.detach().clone() for p in model.discriminator.parameters()]
+    torch.manual_seed(5)
+    model.train().training_step(x, 0, optimizers)
+    assert all(p.grad is None for p in model.vae.parameters())
+
+    ref.train()
+    torch.manual_seed(5)
+    with torch.no_grad():
+        mu, logvar = ref.vae.encoder(x).chunk(2, 1)
+        c = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+    s = torch.randn(len(x), 4, dtype=torch.float64)
+    x_gen = torch.sigmoid(ref.generator(torch.cat([s, c], 1)))
+    d = ref.discriminator
+    x_real = x.clone().requires_grad_(True)
+    d_real = d(x_real)
+    (grad_x,) = torch.autograd.grad(d_real.sum(), x_real, create_graph=True)
+    d_loss = (-F.logsigmoid(d_real).mean() - F.logsigmoid(-d(x_gen.detach())).mean()
+              + 0.5 * gamma_r1 * grad_x.pow(2).flatten(1).sum(1).mean())
+    d_grads = torch.autograd.grad(d_loss, list(d.parameters()))
+    with torch.no_grad():
+        for p, g in zip(d.parameters(), d_grads):
+            p -= lr * g
+    mu_g, logvar_g = ref.vae.encoder(x_gen).chunk(2, 1)
+    normal = torch.distributions.Normal
+    nll = -normal(mu_g, (0.5 * logvar_g).exp()).log_prob(c).sum(1).mean()
+    g_loss = -F.logsigmoid(d(x_gen)).mean() + lam * nll   # the constant ½·log 2π per latent moves nothing
+    g_grads = torch.autograd.grad(g_loss, list(ref.generator.parameters()))
+    for before, after, grad in zip(d_before, model.discriminator.parameters(), d_grads):
+        torch.testing.assert_close(before - after.detach(), lr * grad, rtol=1e-7, atol=1e-12)
+    for before, after, grad in zip(g_before, model.generator.parameters(), g_grads):
+        torch.testing.assert_close(before - after.detach(), lr * grad, rtol=1e-7, atol=1e-12)
+
+
+def test_idgan_refuses_a_mismatched_step_one_model_and_noise():
+    vae = build_model("vae", num_latents=3)
+    with pytest.raises(ValueError, match="channels=3 does not match"):
+        IDGAN(vae, channels=3)
+    with pytest.raises(ValueError, match="arch='burgess64'"):
+        IDGAN(build_model("vae", num_latents=3, arch="mnist32"))
+    with pytest.raises(ValueError, match="lam must be >= 0 and finite"):
+        IDGAN(vae, lam=float("inf"))
+    model = IDGAN(vae, noise_dim=4)
+    for s in (torch.randn(2, 5), torch.randn(3, 4), torch.randn(2, 4, 1)):
+        with pytest.raises(ValueError, match="expected noise of shape 2×4"):
+            model.generate(torch.randn(2, 3), s)
+    assert model.generate(torch.randn(2, 3), torch.randn(2, 4)).shape == (2, 1, 64, 64)
 
 
 def test_idgan_r_id_is_the_posterior_nll(batch):
@@ -278,7 +415,7 @@ def test_idgan_bad_inputs(tmp_path):
         IDGAN(vae, r1=-0.5)
     with pytest.raises(ValueError, match=r"init must be one of \('random', 'decoder', 'decoder\+noise'\)"):
         IDGAN(vae, init="encoder")
-    with pytest.raises(ValueError, match="Burgess 64×64 decoder"):
+    with pytest.raises(ValueError, match="Burgess 64×64 networks"):
         IDGAN(build_model("vae", num_latents=3, arch="mnist32"), init="decoder")
     clf = FactorClassifier()
     path = tmp_path / "clf.pt"

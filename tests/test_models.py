@@ -163,7 +163,8 @@ def test_training_step_updates_and_detaches():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"beta": -1.0}, "beta must be >= 0, got -1.0"),
+    ({"beta": -1.0}, "beta must be >= 0 and finite, got -1.0"),
+    ({"beta": float("inf")}, "beta must be >= 0 and finite, got inf"),
     ({"beta": float("nan")}, "beta must be >= 0"),
     ({"num_latents": 0}, "num_latents must be a positive integer, got 0"),
     ({"num_latents": 2.5}, "num_latents must be a positive integer"),

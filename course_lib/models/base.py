@@ -4,6 +4,7 @@ need of the device they run on (:func:`amp_dtype`, :func:`deterministic`)."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 
 import torch
@@ -87,15 +88,15 @@ def check_positive_int(name: str, value) -> int:
 
 def check_non_negative(name: str, value) -> float:
     value = float(value)
-    if not value >= 0:  # also catches NaN
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if not 0 <= value < math.inf:  # also catches NaN
+        raise ValueError(f"{name} must be >= 0 and finite, got {value!r}")
     return value
 
 
 def check_positive(name: str, value) -> float:
     value = float(value)
-    if not value > 0:  # also catches NaN
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if not 0 < value < math.inf:  # also catches NaN
+        raise ValueError(f"{name} must be > 0 and finite, got {value!r}")
     return value
 
 

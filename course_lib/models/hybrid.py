@@ -2,11 +2,17 @@
 of source paper 002, and ID-GAN (Lee et al., 2020; source paper 000).
 
 All three reuse the Burgess encoder (as encoder, discriminator trunk and Q network) and the
-Burgess decoder (as decoder and generator). Their discriminators use the standard
-non-saturating GAN losses written with ``binary_cross_entropy_with_logits``.
+Burgess decoder (as decoder and generator). Their discriminators maximise the GAN value
+log D(x) + log(1 − D(G(z))) (source paper 002 eq. 1, source paper 000 eq. 2), written as the
+binary cross-entropy of real against fake; their generators use its **non-saturating** form,
+−log D(G(z)) in place of log(1 − D(G(z))) (Goodfellow et al., 2014: the same fixed point,
+stronger gradients while D rejects the samples). That is the one change to the sources'
+adversarial terms; each class states the rest.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +40,11 @@ def _set_grads(params, grads):
 
 def r1_penalty(x, logits):
     """E_x[‖∇_x D(x)‖²] (Mescheder et al., 2018) for real images ``x`` (with requires_grad) and
-    D's ``logits`` of them; differentiable (``create_graph``), so that D can be trained on it."""
+    D's ``logits`` of them; differentiable (``create_graph``), so that D can be trained on it.
+
+    It differentiates the sum of the batch's logits: each image's gradient is its own logit's
+    when D reads one image at a time; with ``minibatch_std`` an image also moves the other
+    images' logits through the batch statistic, and that (small) part is included."""
     (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
     return grad.pow(2).flatten(1).sum(1).mean()
 
@@ -112,8 +122,14 @@ def vaegan_losses(kl, llike, d_real, d_recon, d_prior, beta: float = 1.0, gamma:
         d_real, d_recon, d_prior: discriminator logits N×1 of the data x, of the
             reconstructions x̃ = Dec(z ~ q(z|x)) and of the prior samples x_p = Dec(z ~ p(z)).
     Returns:
-        (encoder loss β·KL + L_llike, decoder loss γ·L_llike − L_GAN (non-saturating: the decoder
-        wants x̃ and x_p classified as real), discriminator loss −L_GAN (x real, x̃ and x_p fake)).
+        (encoder loss, decoder loss, discriminator loss), with L_GAN = log D(x) + log(1 − D(x̃))
+        + log(1 − D(x_p)), the value that D maximises:
+
+        * encoder: β·KL + L_llike;
+        * decoder: γ·L_llike + L_GAN in the minimax form, here in the non-saturating form
+          γ·L_llike − log D(x̃) − log D(x_p) (the decoder wants x̃ and x_p called real);
+        * discriminator: −L_GAN (x real, x̃ and x_p fake).
+
         Each network is updated with the gradient of its own loss only.
     """
     encoder = beta * kl + llike
@@ -131,9 +147,14 @@ class VAEGAN(CourseModel):
 
     * encoder: β·KL(q(z|x) ‖ p(z)) + L_llike, with L_llike = ½‖Dis_l(x) − Dis_l(x̃)‖² summed
       over the layer's features, x̃ = Dec(z), z ~ q(z|x);
-    * decoder: γ·L_llike − L_GAN (non-saturating: it wants D to call both x̃ and x_p = Dec(z_p),
-      z_p ~ p(z), real);
-    * discriminator: L_GAN on x (real) against x̃ and x_p (fake).
+    * decoder: γ·L_llike + L_GAN, with L_GAN = log D(x) + log(1 − D(x̃)) + log(1 − D(x_p)),
+      x_p = Dec(z_p), z_p ~ p(z); its GAN part in the non-saturating form −log D(x̃) − log D(x_p)
+      (it wants D to call both real);
+    * discriminator: maximises L_GAN, x real against x̃ and x_p fake.
+
+    Source paper 002 describes the model in words (one network as decoder and generator, the
+    reconstruction measured in a discriminator layer, β usable on the KL); the losses above are
+    Larsen et al.'s, with the course's β on the KL (β = 1 in Larsen et al.).
 
     ``losses_fn`` computes these three from their ingredients (default :func:`vaegan_losses`;
     notebook 07 passes the student's checked function). It is not part of :meth:`config`: a
@@ -274,11 +295,17 @@ class VAEInfoGAN(CourseModel):
     """The VAE–InfoGAN hybrid of source paper 002: a VAE whose first ``num_informative`` latents must
     also be recoverable by a network Q from images generated from the prior.
 
-    Loss of the VAE part: reconstruction + β·KL + adversarial (decoder fools D on Dec(z_p))
-    + λ·(Gaussian NLL of the informative latents of z_p under Q(Dec(z_p))). Q shares the
+    Loss of the VAE part (encoder and decoder): reconstruction (Bernoulli, summed over pixels)
+    + β·KL + adv_weight·(−log D(Dec(z_p))) + λ·(Gaussian NLL of the informative latents of z_p
+    under Q(Dec(z_p)), without the constant ½·log 2π per latent), z_p ~ p(z). Loss of D and Q:
+    −log D(x) − log(1 − D(Dec(z_p))) + λ·(the same NLL, with Dec(z_p) held fixed). Q shares the
     discriminator's trunk (InfoGAN). The KL of the "informative" and the "incompressible"
-    latents is logged separately (source paper 002, Fig. 15). The source paper unrolls the GAN; this
-    class does not (notebook 06 covers unrolling).
+    latents is logged separately (source paper 002, Fig. 15).
+
+    What differs from the source: the adversarial term is non-saturating (see the module's
+    docstring); the source unrolls the GAN, this class does not (notebook 06 covers unrolling);
+    both optimisers are Adam with PyTorch's default β = (0.9, 0.999), where VAE-GAN's and
+    ID-GAN's recipes use β₁ = 0.5 (the source states none).
     """
 
     training_only = ("discriminator",)  # D and Q: encoding and decoding do not use them
@@ -353,7 +380,7 @@ def _vae_from(spec):
     from .base import MODELS
 
     if isinstance(spec, VAE):
-        return spec
+        return copy.deepcopy(spec)  # frozen below: the caller's model stays as it was
     if isinstance(spec, dict):
         if spec.get("name") not in MODELS:
             raise ValueError(f"unknown step-1 model {spec.get('name')!r}")
@@ -377,12 +404,15 @@ def _vae_from(spec):
 class IDGAN(CourseModel):
     """ID-GAN (Lee et al., 2020; source paper 000 eq. 5–7), step 2.
 
-    Step 1 is any trained VAE of the course (frozen here: never updated, kept in eval mode).
-    Step 2 trains a generator G(s, c) on [s, c], with c ~ q(c|x) of real images x and noise
-    s ~ N(0, I), and a discriminator D. The generator minimises the non-saturating GAN loss
-    plus λ·R_ID, where R_ID = E[−log q(c | G(s, c))] is the negative log-likelihood of c under
-    the frozen encoder's posterior of the generated image: eq. 7's KL(q(c) ‖ q(c|G(s, c)))
-    up to the entropy of q(c), which does not depend on G.
+    Step 1 is any trained 64×64 VAE of the course (frozen here: never updated, kept in eval
+    mode; an instance passed in is copied, so the caller's model stays trainable). Step 2 trains
+    a generator G(s, c) on [s, c], with c ~ q(c|x) of real images x and noise s ~ N(0, I), and
+    a discriminator D. D maximises eq. 2's log D(x) + log(1 − D(G(s, c))); the generator
+    minimises the non-saturating −log D(G(s, c)) in place of log(1 − D(G(s, c))), plus λ·R_ID,
+    where R_ID = E[−log q(c | G(s, c))] is the negative log-likelihood of c under the frozen
+    encoder's posterior of the generated image: eq. 7's KL(q(c) ‖ q(c|G(s, c))) up to the
+    entropy of q(c), which does not depend on G. Each step updates D first, then G against the
+    updated D.
 
     Four options make step 2 affordable on a small budget; all leave the objective unchanged:
 
@@ -411,7 +441,9 @@ class IDGAN(CourseModel):
       shape and orientation redrawn: about 0.02 per pixel on dSprites, r ≈ 0.018).
 
     Args:
-        vae: the step-1 model (a VAE, a checkpoint path, or {"name", "config"}).
+        vae: the step-1 model: a trained VAE, a checkpoint path, or {"name", "config"} (a spec
+            builds the VAE *untrained*: that is how a checkpoint rebuilds the model before
+            loading its weights, not a way to train step 2).
         noise_dim: size of s.
         code_size: must equal the VAE's num_latents (checked) when given.
         lam: λ ≥ 0.
@@ -444,9 +476,16 @@ class IDGAN(CourseModel):
         if code_size is not None and code_size != vae.num_latents:
             raise ValueError(f"code_size {code_size} does not match the step-1 model's {vae.num_latents} latents")
         self.code_size = vae.num_latents
-        self.channels = vae.channels if channels is None else channels
+        if getattr(vae, "arch", "burgess64") != "burgess64":
+            raise ValueError(f"ID-GAN draws 64×64 images: its step-1 model must have the Burgess 64×64 "
+                             f"networks (arch='burgess64'), got arch={vae.arch!r}")
+        if channels is not None and channels != vae.channels:
+            raise ValueError(f"channels={channels} does not match the step-1 model's {vae.channels} channel(s): "
+                             "the frozen encoder reads G's images")
+        self.channels = vae.channels
         self.vae = vae
         self.vae.requires_grad_(False)
+        self.vae.eval()
         self.generator = BurgessDecoder(self.noise_dim + self.code_size, self.channels)
         self.minibatch_std = bool(minibatch_std)
         self.discriminator = FeatureDiscriminator(self.channels, minibatch_std=self.minibatch_std)
@@ -505,6 +544,9 @@ class IDGAN(CourseModel):
             raise ValueError(f"expected codes of shape N×{self.code_size}, got {tuple(c.shape)}")
         if s is None:
             s = torch.randn(len(c), self.noise_dim, device=c.device, dtype=c.dtype)
+        elif s.dim() != 2 or s.shape != (len(c), self.noise_dim):
+            raise ValueError(f"expected noise of shape {len(c)}×{self.noise_dim} (one row per code), "
+                             f"got {tuple(s.shape)}")
         return torch.sigmoid(self.generator(torch.cat([s, c], 1)))
 
     def r_id(self, c, x_gen):
