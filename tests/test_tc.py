@@ -163,9 +163,88 @@ def test_dataset_size_missing_or_wrong():
         tc_decomposition(z, mu, logvar, None, "mss")
     with pytest.raises(ValueError, match="smaller than the batch"):
         tc_decomposition(z, mu, logvar, 4, "mss")
-    with pytest.raises(TypeError, match="whole number"):
-        tc_decomposition(z, mu, logvar, 10.5, "mss")
+    for bad in (10.5, float("nan"), float("inf")):
+        with pytest.raises(TypeError, match="whole, finite number"):
+            tc_decomposition(z, mu, logvar, bad, "mss")
+    import numpy as np  # a NumPy integer is a whole number too
+
+    tc_decomposition(z, mu, logvar, np.int64(1000), "mss")
     with pytest.raises(ValueError, match="unknown estimator"):
         tc_decomposition(z, mu, logvar, 100, "mc")
     with pytest.raises(ValueError, match="M×D"):
         tc_decomposition(z, mu[:4], logvar, 100, "mss")
+
+
+# ------------------------------------------------------------------ a finite data set, exactly
+def _finite_population(n, d=4, rho=0.5, s2=0.25, seed=0):
+    """n posteriors N(μ_n, s2·I) in float64 with correlated means, and one sample z_n of each."""
+    g = torch.Generator().manual_seed(seed)
+    cov = torch.full((d, d), rho) + (1 - rho) * torch.eye(d)
+    chol = torch.linalg.cholesky(cov - s2 * torch.eye(d))
+    mu = (torch.randn(n, d, generator=g) @ chol.T).double()
+    logvar = torch.full((n, d), math.log(s2), dtype=torch.float64)
+    z = mu + math.sqrt(s2) * torch.randn(n, d, generator=g, dtype=torch.float64)
+    return z, mu, logvar
+
+
+def _exact_log_q(z, mu, logvar):
+    """log q(z) and log q(z_d) of the aggregate posterior of the whole data set (μ, logvar),
+    at the points z, by torch.distributions and a log-sum-exp over every data point."""
+    posteriors = torch.distributions.Normal(mu.unsqueeze(0), (0.5 * logvar).exp().unsqueeze(0))
+    per_point = posteriors.log_prob(z.unsqueeze(1))                  # points × N × D
+    log_n = math.log(len(mu))
+    return torch.logsumexp(per_point.sum(2), 1) - log_n, torch.logsumexp(per_point, 1) - log_n
+
+
+def test_mss_is_an_unbiased_estimate_of_q_over_every_batch():
+    """Enumerate every batch {i, j, k} (i the sample's own point, j < k two others of N = 7): the
+    mean of the MSS estimate of q(z_i), and of each q(z_i,d), is the data set's exact value."""
+    import itertools
+
+    n, i = 7, 0
+    z, mu, logvar = _finite_population(n, d=2, s2=0.3, seed=3)
+    exact_joint, exact_marg = _exact_log_q(z[i:i + 1], mu, logvar)
+    estimates, marginals = [], []
+    for j, k in itertools.combinations([p for p in range(n) if p != i], 2):
+        rows = [i, j, k]
+        log_joint, log_marg = log_qz(z[rows], mu[rows], logvar[rows], n, "mss")
+        estimates.append(log_joint[0].exp())
+        marginals.append(log_marg[0].exp())
+    torch.testing.assert_close(torch.stack(estimates).mean(), exact_joint[0].exp(), rtol=1e-10, atol=0)
+    torch.testing.assert_close(torch.stack(marginals).mean(0), exact_marg[0].exp(), rtol=1e-10, atol=0)
+
+
+def test_mss_is_exact_when_the_batch_is_the_whole_data_set():
+    z, mu, logvar = _finite_population(50, seed=1)
+    log_joint, log_marg = log_qz(z, mu, logvar, 50, "mss")
+    exact_joint, exact_marg = _exact_log_q(z, mu, logvar)
+    torch.testing.assert_close(log_joint, exact_joint, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(log_marg, exact_marg, rtol=1e-10, atol=1e-10)
+
+
+def test_narrow_posteriors_cap_the_batch_mi_near_log_m_and_inflate_the_tc():
+    """Posteriors narrow against the codes' spread (σ = 0.05, as a trained model's): MWS less its
+    constant offsets caps the index-code MI at about log M and overstates the TC by nats; MSS
+    keeps the MI but its TC comes out too large on a small batch (too small for wide ones)."""
+    n, m, d = 4000, 64, 4
+    z, mu, logvar = _finite_population(n, d=d, s2=0.0025)
+    exact_joint, exact_marg = _exact_log_q(z[:500], mu, logvar)
+    log_cond = torch.distributions.Normal(mu[:500], (0.5 * logvar[:500]).exp()).log_prob(z[:500]).sum(1)
+    exact_mi = float((log_cond - exact_joint).mean())
+    exact_tc = float((exact_joint - exact_marg.sum(1)).mean())
+    g = torch.Generator().manual_seed(1)
+    got = {"mss": [], "mws": []}
+    for _ in range(6):
+        rows = torch.randperm(n, generator=g)[:m]
+        for estimator in got:
+            mi, tc, _ = tc_decomposition(z[rows], mu[rows], logvar[rows], n, estimator)
+            if estimator == "mws":
+                mi, tc = mi - math.log(n), tc - mws_tc_offset(d, n)
+            got[estimator].append((float(mi), float(tc)))
+    mws_mi, mws_tc = (sum(v) / len(v) for v in zip(*got["mws"]))
+    mss_mi, mss_tc = (sum(v) / len(v) for v in zip(*got["mss"]))
+    assert exact_mi > math.log(m) + 3                    # the setting: more information than log M
+    assert mws_mi == pytest.approx(math.log(m), abs=0.05)
+    assert mws_tc > exact_tc + 2
+    assert mss_mi == pytest.approx(exact_mi, abs=0.3)
+    assert mss_tc > exact_tc + 0.5

@@ -10,17 +10,31 @@ q(z) = (1/N) Σ_n q(z|n) the aggregate posterior,
 Every term needs log q(z) and log q(z_j), sums over the whole data set. From a minibatch
 {x_1..x_M} with samples z_i ~ q(z|x_i) they are estimated in two ways:
 
-- minibatch weighted sampling (MWS, Chen et al. eq. S5 as published):
-  log q(z_i) ≈ log Σ_j q(z_i|x_j) − log(N·M). Compared with the plain batch average
-  log (1/M) Σ_j q(z_i|x_j) every log-density is shifted by −log N, so the TC comes out
-  (D − 1)·log N too large, the MI log N too large and the dimension-wise KL D·log N too
-  small (the sum is unchanged; so are the gradients, since the shifts are constants).
+- minibatch weighted sampling (MWS, Chen et al. eq. S5 as published, the estimator of their
+  main text): log q(z_i) ≈ log Σ_j q(z_i|x_j) − log(N·M). Compared with the plain batch
+  average log (1/M) Σ_j q(z_i|x_j) every log-density is shifted by −log N, so the TC comes
+  out (D − 1)·log N larger than the batch average's, the MI log N larger and the
+  dimension-wise KL D·log N smaller (the sum is unchanged; so are the gradients, since the
+  shifts are constants: :func:`mws_tc_offset`). The batch average itself is biased beyond
+  these constants: it weights the sample's own posterior q(z_i|x_i) by 1/M where q(z) gives
+  it 1/N. Where the posteriors are wide against the spread of the codes the own term is one
+  of many comparable terms and the bias is small; where they are narrow (a trained dSprites
+  model's are) the own term dominates, log q(z_i) is overstated by up to log(N/M), the MI
+  is capped near log M and the TC comes out too large (tests/test_tc.py measures both cases).
 - minibatch stratified sampling (MSS): the data set is split into two strata, the point x_i
   itself (probability 1/N) and the N − 1 others, represented by the other M − 1 points of the
   batch: q(z_i) ≈ (1/N) q(z_i|x_i) + (N − 1)/(N (M − 1)) Σ_{j≠i} q(z_i|x_j). This is an
-  unbiased estimate of q(z_i) (Chen et al.'s stratified estimator, in its symmetric form);
-  its log is biased low (Jensen), more so for the D-dimensional joint than for the 1-D
-  marginals, which is why the TC comes out *negative* on a small batch.
+  unbiased estimate of q(z_i) (a test enumerates every batch of a small data set). Chen et
+  al.'s published weights differ, with the same expectation: with M′ = M − 1, the own term
+  1/N, M′ − 1 of the others 1/M′ and one other (N − M′)/(N M′); the course gives the M − 1
+  others one weight, so that no point of the batch is singled out. The log of an unbiased
+  estimate is biased low (Jensen); for wide posteriors more so for the D-dimensional joint
+  than for the 1-D marginals, which is why the TC comes out *negative* on a small batch, but
+  for narrow ones the bias of the marginals can win and the TC comes out too large (the sign
+  depends on the posteriors' width: tests/test_tc.py shows both).
+
+The course's default is MSS (its logs carry no log N offsets), where Chen et al.'s main text
+trains with MWS.
 
 All densities are in nats. Memory: an M×M×D tensor (M = 4096, D = 10 is 670 MB in float32).
 """
@@ -28,6 +42,7 @@ All densities are in nats. Memory: an M×M×D tensor (M = 4096, D = 10 is 670 MB
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -60,9 +75,9 @@ def check_estimator_inputs(batch_size: int, dataset_size, estimator: str) -> int
             f"the {estimator.upper()} estimator needs dataset_size, the number N of training "
             "images (e.g. len(DSprites()) == 737280): q(z) = (1/N) Σ_n q(z|n) is a mixture over "
             "the whole data set")
-    if isinstance(dataset_size, bool) or not isinstance(dataset_size, (int, float)) \
-            or int(dataset_size) != dataset_size:
-        raise TypeError(f"dataset_size must be a whole number of images, got {dataset_size!r}")
+    if isinstance(dataset_size, bool) or not isinstance(dataset_size, numbers.Real) \
+            or not math.isfinite(dataset_size) or int(dataset_size) != dataset_size:
+        raise TypeError(f"dataset_size must be a whole, finite number of images, got {dataset_size!r}")
     if dataset_size < batch_size:
         raise ValueError(
             f"dataset_size ({int(dataset_size)}) is smaller than the batch ({batch_size}): a "
@@ -148,7 +163,8 @@ def tc_decomposition(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, da
 
 
 def mws_tc_offset(num_latents: int, dataset_size: int) -> float:
-    """The constant (D − 1)·log N (nats) by which published MWS overstates the TC."""
+    """The constant (D − 1)·log N (nats) between published MWS's TC and the plain batch
+    average's (which is itself biased where the posteriors are narrow: see the module)."""
     return (num_latents - 1) * math.log(dataset_size)
 
 

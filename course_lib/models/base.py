@@ -81,7 +81,11 @@ class CourseModel(nn.Module):
 
 
 def check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
+    try:
+        ok = not isinstance(value, bool) and int(value) == value and value >= 1
+    except (TypeError, ValueError, OverflowError):  # None, a string, NaN, infinity
+        ok = False
+    if not ok:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
