@@ -12,8 +12,10 @@
   only calls it at logged steps that are not multiples of the period.
 
 ipywidgets is imported inside the functions, so ``import course_lib.widgets`` works without it
-(and course_lib never needs it). Each explorer draws into ONE ``widgets.Image`` whose PNG bytes
-are replaced in place (no new figure per move); images are quantised to 8 bits,
+(and course_lib never needs it); :func:`available` says whether the explorers can be built, and
+the notebooks print :data:`MISSING` instead of an explorer when they cannot. Each explorer
+draws into ONE ``widgets.Image`` whose PNG bytes are replaced in place (no new figure per
+move; :meth:`Explorer.save` writes the current one to a file); images are quantised to 8 bits,
 round(255·intensity) (intensity = sigmoid(logits), or the clipped output of an MSE
 autoencoder). Every explorer keeps the duration of its updates in
 ``explorer.timings_ms`` and :meth:`Explorer.benchmark` measures them.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import math
 import time
 from collections.abc import Sequence
 
@@ -33,6 +36,7 @@ import torch
 from .viz import DEFAULT_TRAVERSAL, decode_pixels, make_grid
 
 __all__ = [
+    "available", "MISSING",
     "png_bytes", "decode_png", "to_uint8", "latent_explorer", "traversal_explorer",
     "factor_explorer", "stage_explorer", "snapshot_callback",
     "LatentExplorer", "TraversalExplorer", "FactorExplorer", "StageExplorer", "DEAD_SIGMA",
@@ -41,8 +45,12 @@ __all__ = [
 
 #: A latent whose posterior standard deviation σ_j(x) exceeds this is shown as switched off
 #: ("dead"): its posterior is close to the prior N(0, 1), so it carries (almost) no
-#: information about x and the decoder has learnt to ignore it.
+#: information about x, and a trained decoder has usually learnt to ignore it (an untrained
+#: one has not: σ says what the encoder sends, not what the decoder does with the value).
 DEAD_SIGMA = 0.8
+#: what a notebook prints in place of an explorer when ipywidgets is missing
+MISSING = ("no explorer here: the explorers need ipywidgets (pip install ipywidgets, or the course's "
+           "notebook extra: pip install -e '.[notebooks]'); the figures show the same images still")
 DEAD_COLOUR = "#bbbbbb"
 
 
@@ -53,6 +61,15 @@ def dead_latents(logvar) -> list[bool]:
         return []
     sigma = torch.exp(0.5 * torch.as_tensor(logvar, dtype=torch.float32).flatten())
     return [bool(v > DEAD_SIGMA) for v in sigma.tolist()]
+
+
+def available() -> bool:
+    """Whether ipywidgets can be imported, i.e. whether the explorers can be built here."""
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _widgets():
@@ -67,12 +84,12 @@ def _widgets():
 
 
 # ----------------------------------------------------------------------------- images
-def to_uint8(images) -> np.ndarray:
-    """Intensities in [0, 1] (C×H×W, H×W, or an N×C×H×W grid) → uint8 H×W (C = 1) or H×W×3,
-    quantised as round(255·x)."""
+def to_uint8(images, pad: int = 0) -> np.ndarray:
+    """Intensities in [0, 1] (C×H×W, H×W, or an N×C×H×W strip, its images ``pad`` pixels apart
+    on a white gap) → uint8 H×W (C = 1) or H×W×3, quantised as round(255·x)."""
     x = torch.as_tensor(images).detach().float().cpu()
     if x.dim() == 4:
-        arr = make_grid(x, nrow=x.shape[0], pad=0)
+        arr = make_grid(x, nrow=x.shape[0], pad=pad)
     elif x.dim() == 3:
         arr = x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
     elif x.dim() == 2:
@@ -82,12 +99,12 @@ def to_uint8(images) -> np.ndarray:
     return np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def png_bytes(images) -> bytes:
+def png_bytes(images, pad: int = 0) -> bytes:
     """Encode intensities in [0, 1] (see :func:`to_uint8`) as PNG bytes for ``widgets.Image``."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(to_uint8(images)).save(buf, format="PNG", compress_level=1)
+    Image.fromarray(to_uint8(images, pad=pad)).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 
@@ -105,6 +122,24 @@ def _device(model) -> torch.device:
         return torch.device("cpu")
 
 
+def _dtype(model) -> torch.dtype:
+    try:
+        return next(model.parameters()).dtype
+    except StopIteration:
+        return torch.float32
+
+
+@contextlib.contextmanager
+def _evaluating(model):
+    """``model`` in eval mode for one update, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def _as_image(image) -> torch.Tensor:
     x = torch.as_tensor(image).float()
     if x.dim() == 3:
@@ -116,9 +151,11 @@ def _as_image(image) -> torch.Tensor:
 
 @torch.no_grad()
 def _posterior(model, image) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(μ(x), log σ²(x) or None for an autoencoder), D values each, on the CPU."""
-    x = _as_image(image).to(_device(model))
-    mu, logvar = model.encode(x)
+    """(μ(x), log σ²(x) or None for an autoencoder), D values each, on the CPU (the model in
+    eval mode, the image in the model's dtype)."""
+    x = _as_image(image).to(_device(model), _dtype(model))
+    with _evaluating(model):
+        mu, logvar = model.encode(x)
     return mu[0].float().cpu(), None if logvar is None else logvar[0].float().cpu()
 
 
@@ -128,8 +165,9 @@ def _posterior_mean(model, image) -> torch.Tensor:
 
 @torch.no_grad()
 def _decode(model, z: torch.Tensor) -> torch.Tensor:
-    """z N×D → intensities N×C×H×W on the CPU."""
-    return decode_pixels(model, z.to(_device(model))).float().cpu()
+    """z N×D → intensities N×C×H×W on the CPU (the model in eval mode, z in its dtype)."""
+    with _evaluating(model):
+        return decode_pixels(model, z.to(_device(model), _dtype(model))).float().cpu()
 
 
 @contextlib.contextmanager
@@ -185,15 +223,30 @@ class Explorer:
         """
         g = torch.Generator().manual_seed(seed)
         start = len(self.timings_ms)
-        for _ in range(n):
-            before = len(self.timings_ms)
-            self._move(g)
-            if len(self.timings_ms) == before:  # the random move left the value unchanged
-                self._timed(self.redraw)
-        ms = np.asarray(self.timings_ms[start:], dtype=float)
-        cpu = np.asarray(self.cpu_ms[start:], dtype=float)
+        saved = [(c, c.value) for c in self._controls()]
+        try:
+            for _ in range(n):
+                before = len(self.timings_ms)
+                self._move(g)
+                if len(self.timings_ms) == before:  # the random move left the value unchanged
+                    self._timed(self.redraw)
+            ms = np.asarray(self.timings_ms[start:], dtype=float)
+            cpu = np.asarray(self.cpu_ms[start:], dtype=float)
+        finally:  # the controls back where they were, so the explorer shows what it showed
+            for control, value in saved:
+                control.value = value
+            self._timed(self.redraw)
         return {"median_ms": float(np.median(ms)), "max_ms": float(ms.max()),
                 "median_cpu_ms": float(np.median(cpu)), "n": int(ms.size)}
+
+    def _controls(self) -> list:  # pragma: no cover - overridden
+        """The widgets whose values :meth:`benchmark` moves (and puts back)."""
+        return []
+
+    def save(self, path) -> None:
+        """Write the image the explorer shows now to ``path`` (PNG)."""
+        with open(path, "wb") as fh:
+            fh.write(self.image.value)
 
 
 # ----------------------------------------------------------------------------- latent explorer
@@ -231,6 +284,7 @@ class LatentExplorer(Explorer):
         self.image = w.Image(format="png", width=width, height=width)
         self.original = w.Image(format="png", width=width, height=width)
         self.status = w.HTML()
+        self.notice = w.HTML()
         self.dead, self.sigma = [False] * d, None
         self.index = None
         controls = list(self.sliders)
@@ -246,7 +300,7 @@ class LatentExplorer(Explorer):
             s.observe(self._on_slider, names="value")
         labels = w.HBox([w.VBox([w.HTML("<b>input x</b>"), self.original]),
                          w.VBox([w.HTML("<b>decoded z</b>"), self.image])])
-        self.widget = w.HBox([w.VBox(controls), w.VBox([labels, self.status])])
+        self.widget = w.HBox([w.VBox(controls), w.VBox([labels, self.status, self.notice])])
         if image is None and dataset is not None:
             image = dataset[int(index)][0]
         if image is not None:
@@ -264,6 +318,10 @@ class LatentExplorer(Explorer):
         """Show ``image`` (C×H×W) and set the sliders to its posterior mean μ(x)."""
         self.original.value = png_bytes(_as_image(image)[0])
         self.start, logvar = _posterior(self.model, image)
+        for s, m in zip(self.sliders, self.start.tolist()):  # μ(x) beyond a slider's range widens it
+            reach = math.ceil(abs(m) * 2) / 2
+            if reach > s.max:
+                s.max, s.min = reach, -reach
         self.mark_dead(logvar)
         self.set_code(self.start)
 
@@ -274,27 +332,37 @@ class LatentExplorer(Explorer):
         self.sigma = None if logvar is None else torch.exp(0.5 * torch.as_tensor(logvar).float())
         for j, (s, off) in enumerate(zip(self.sliders, self.dead)):
             s.style.handle_color = DEAD_COLOUR if off else None
-            s.tooltip = (f"σ = {float(self.sigma[j]):.2f} > {DEAD_SIGMA}: switched off, the decoder "
-                         "ignores it" if off else None)
+            tip = (f"σ = {float(self.sigma[j]):.2f} > {DEAD_SIGMA}: posterior ≈ prior, probably unused"
+                   if off else None)
+            # ipywidgets 8 calls it tooltip; 7 (still on some Colab images) description_tooltip
+            setattr(s, "tooltip" if s.has_trait("tooltip") else "description_tooltip", tip)
             (s.add_class if off else s.remove_class)("dead-latent")
         names = [f"z{j}" for j, off in enumerate(self.dead) if off]
         self.status.value = (
             f"<span style='color:#888'>greyed: {', '.join(names)} — σ &gt; {DEAD_SIGMA} for this "
-            f"image, switched off (the decoder ignores them)</span>" if names else
+            f"image: the posterior is close to the prior, so the code carries almost nothing about "
+            f"the image there (a trained decoder usually ignores such a latent: move it and see)"
+            f"</span>" if names else
             ("" if logvar is None else f"<span style='color:#888'>every latent is active "
                                        f"(σ ≤ {DEAD_SIGMA}) for this image</span>"))
 
     def set_code(self, z) -> None:
-        """Set every slider (clipped to its range) and redraw once."""
+        """Set every slider (clipped to its range; :attr:`notice` names the clipped ones) and
+        redraw once."""
         z = torch.as_tensor(z, dtype=torch.float32).flatten()
         if z.numel() != len(self.sliders):
             raise ValueError(f"expected a code of {len(self.sliders)} values, got {z.numel()}")
         self._quiet = True
+        clipped = []
         try:
-            for s, v in zip(self.sliders, z.tolist()):
+            for j, (s, v) in enumerate(zip(self.sliders, z.tolist())):
                 s.value = min(max(v, s.min), s.max)
+                if s.value != v and abs(s.value - v) > s.step / 2:
+                    clipped.append(f"z{j} = {v:+.2f} shown as {s.value:+.2f}")
         finally:
             self._quiet = False
+        self.notice.value = ("<span style='color:#b55'>beyond the sliders' range, clipped: "
+                             + "; ".join(clipped) + "</span>") if clipped else ""
         self._timed(self.redraw)
 
     def redraw(self) -> None:
@@ -307,6 +375,9 @@ class LatentExplorer(Explorer):
     def _move(self, g):
         s = self.sliders[int(torch.randint(len(self.sliders), (1,), generator=g))]
         s.value = float(s.min + (s.max - s.min) * torch.rand((), generator=g))
+
+    def _controls(self):
+        return list(self.sliders)
 
 
 def latent_explorer(model, image=None, *, dataset=None, index: int = 0, limit: float = 3.0,
@@ -342,9 +413,12 @@ class TraversalExplorer(Explorer):
                                         description="range", continuous_update=True)
         self.steps = w.IntSlider(value=9, min=2, max=15, description="steps")
         self.image = w.Image(format="png")
+        self.caption = w.HTML()
+        self._held = ("μ(x) of the image given" if image is not None and z0 is None else
+                      "0" if z0 is None else "the z0 given")
         for c in (self.latent, self.range, self.steps):
             c.observe(lambda _: self._timed(self.redraw), names="value")
-        self.widget = w.VBox([w.HBox([self.latent, self.range, self.steps]), self.image])
+        self.widget = w.VBox([w.HBox([self.latent, self.range, self.steps]), self.image, self.caption])
         self._timed(self.redraw)
 
     @property
@@ -358,10 +432,20 @@ class TraversalExplorer(Explorer):
         z[:, self.latent.value] = self.values
         return _decode(self.model, z)
 
+    PAD = 2  # pixels of white between the strip's images
+
     def redraw(self) -> None:
         images = self.images()
-        self.image.value = png_bytes(images)
+        self.image.value = png_bytes(images, pad=self.PAD)
         self.image.width = self.width_per_image * images.shape[0]
+        values = self.values.tolist()
+        others = ", ".join(f"z{j} = {v:+.2f}" for j, v in enumerate(self.z0.tolist()) if j != self.latent.value)
+        self.caption.value = (f"<span style='font-size:11px'>left to right: z{self.latent.value} = "
+                              + ", ".join(f"{v:+.2f}" for v in values)
+                              + f"; the other latents held at {self._held}: {others}</span>")
+
+    def _controls(self):
+        return [self.latent, self.range, self.steps]
 
     def _move(self, g):
         if torch.rand((), generator=g) < 0.5:
@@ -438,7 +522,8 @@ class FactorExplorer(Explorer):
     @torch.no_grad()
     def redraw(self) -> None:
         x = self.dataset.images(self.classes)
-        mu, logvar = self.model.encode(x.to(_device(self.model)))
+        with _evaluating(self.model):
+            mu, logvar = self.model.encode(x.to(_device(self.model), _dtype(self.model)))
         self.mu = mu[0].float().cpu()
         sigma = torch.exp(0.5 * logvar[0].float().cpu()) if logvar is not None else torch.zeros_like(self.mu)
         self.image.value = png_bytes(x[0])
@@ -449,6 +534,9 @@ class FactorExplorer(Explorer):
         sliders = list(self.sliders.values())
         s = sliders[int(torch.randint(len(sliders), (1,), generator=g))]
         s.value = int(torch.randint(s.min, s.max + 1, (1,), generator=g))
+
+    def _controls(self):
+        return list(self.sliders.values())
 
 
 def factor_explorer(model, dataset, start: Sequence[int] | None = None) -> FactorExplorer:
@@ -515,6 +603,12 @@ class StageExplorer(Explorer):
             self.codes.append(code)
             self.grids.append(traversal_images(work, code, dims, values))
         self._png = [None] * len(self.grids)
+        shown = list(range(self.grids[0].shape[0])) if dims is None else [int(j) for j in dims]
+        self.row_names = ", ".join(f"z{j}" for j in shown)
+        vals = torch.as_tensor(values, dtype=torch.float32).tolist()
+        self.values_text = ", ".join(f"{v:+g}" for v in vals)
+        self._held = ("μ(x) of the image at that stage" if image is not None else
+                      "0" if z0 is None else "the z0 given")
         self.width_per_image = width_per_image
         self.stage = w.IntSlider(value=len(self.steps) - 1, min=0, max=len(self.steps) - 1,
                                  description="stage", continuous_update=True)
@@ -538,8 +632,11 @@ class StageExplorer(Explorer):
         g = self.grids[i]
         self.image.value = self.png(i)
         self.image.width = self.width_per_image * g.shape[1]
-        self.label.value = (f"step <b>{self.steps[i]}</b> — rows z0..z{g.shape[0] - 1}, "
-                            f"columns: the traversed value")
+        self.label.value = (f"step <b>{self.steps[i]}</b> — rows: {self.row_names}; columns: the row's latent "
+                            f"= {self.values_text}, the others held at {self._held}")
+
+    def _controls(self):
+        return [self.stage]
 
     def _move(self, g):
         self.stage.value = int(torch.randint(len(self.steps), (1,), generator=g))

@@ -1105,19 +1105,25 @@ fig
 # slider values, starting from μ(x) of the chosen data-set image.
 
 # %%
-explorer = widgets.latent_explorer(model, dataset=ds, index=int(ds.classes_to_index(eval_classes[:1])[0]))
-explorer
+HAVE_WIDGETS = widgets.available()   # without ipywidgets the section prints a note instead
+if HAVE_WIDGETS:
+    explorer = widgets.latent_explorer(model, dataset=ds, index=int(ds.classes_to_index(eval_classes[:1])[0]))
+    display(explorer)
+else:
+    print(widgets.MISSING)
 
 # %% [markdown]
 # Greyed sliders belong to latents that are switched off for this image (σ > 0.8,
-# `widgets.DEAD_SIGMA`: their posterior is close to the prior, and the decoder ignores them);
-# they are listed under the images.
+# `widgets.DEAD_SIGMA`: their posterior is close to the prior, so the code carries almost
+# nothing about the image there, and a trained decoder usually ignores them: move one and
+# see); they are listed under the images.
 # Move the others and watch one factor change at a time. **Traversal explorer**: choose a
 # latent and a range, get the strip.
 
 # %%
-traversal_ex = widgets.traversal_explorer(model, z0)
-traversal_ex
+if HAVE_WIDGETS:
+    traversal_ex = widgets.traversal_explorer(model, z0)
+    display(traversal_ex)
 
 # %% [markdown]
 # **Factor explorer**: set the true factors with sliders and see the image, its encoding μ
@@ -1126,8 +1132,9 @@ traversal_ex
 # posX and watch which bar moves.
 
 # %%
-factor_ex = widgets.factor_explorer(model, ds)
-factor_ex
+if HAVE_WIDGETS:
+    factor_ex = widgets.factor_explorer(model, ds)
+    display(factor_ex)
 
 # %% [markdown]
 # **Stage explorer**: the traversal grid at the stages of training we kept. Slide from the
@@ -1136,21 +1143,24 @@ factor_ex
 # appear.
 
 # %%
-stage_ex = widgets.stage_explorer(model, snapshots or [(STEPS, model)], image=x_eval[0])
-print(f"{len(stage_ex.steps)} stages: steps {stage_ex.steps}")
-stage_ex
+if HAVE_WIDGETS:
+    stage_ex = widgets.stage_explorer(model, snapshots or [(STEPS, model)], image=x_eval[0])
+    print(f"{len(stage_ex.steps)} stages: steps {stage_ex.steps}")
+    display(stage_ex)
 
 # %% [markdown]
 # Each update must feel instant. We move every explorer's controls from code and time the
 # updates on this machine (the goal is under 50 ms on a laptop CPU).
 
 # %%
-speed = {type(e).__name__: e.benchmark(n=10) for e in (explorer, traversal_ex, factor_ex, stage_ex)}
-for k, v in speed.items():
-    print(f"{k:18s} median {v['median_ms']:6.1f} ms, slowest {v['max_ms']:6.1f} ms per update "
-          f"({v['n']} updates)")
-headline("slowest explorer, median update (ms)", max(v["median_ms"] for v in speed.values()), ".1f")
-explorer.set_code(explorer.start)  # put the sliders back at μ(x) for you to play with
+if HAVE_WIDGETS:   # benchmark() puts every control back where it was when it is done
+    speed = {type(e).__name__: e.benchmark(n=10) for e in (explorer, traversal_ex, factor_ex, stage_ex)}
+    for k, v in speed.items():
+        print(f"{k:18s} median {v['median_ms']:6.1f} ms, slowest {v['max_ms']:6.1f} ms per update "
+              f"({v['n']} updates)")
+    headline("slowest explorer, median update (ms)", max(v["median_ms"] for v in speed.values()), ".1f")
+else:
+    print(widgets.MISSING)
 
 # %% [markdown]
 # ## Summary: source paper 000 and us

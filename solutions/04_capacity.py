@@ -717,8 +717,11 @@ fig
 # and shows the traversal grid of every latent at that stage ("watch the factors appear").
 
 # %%
-explorer = widgets.stage_explorer(cap_abs, stages_abs, image=x_probe)
-explorer.widget
+if widgets.available():
+    explorer = widgets.stage_explorer(cap_abs, stages_abs, image=x_probe)
+    display(explorer.widget)
+else:
+    print(widgets.MISSING)
 
 # %% [markdown]
 # ## 6. The hinge variant, side by side
@@ -797,7 +800,10 @@ fig
 # changes its outline. Slide through every saved stage:
 
 # %%
-widgets.stage_explorer(cap_hinge, stages_hinge, image=x_probe).widget
+if widgets.available():
+    display(widgets.stage_explorer(cap_hinge, stages_hinge, image=x_probe).widget)
+else:
+    print(widgets.MISSING)
 
 # %% [markdown]
 # What to compare: in the absolute run the KL is pulled onto C from both sides; in the hinge

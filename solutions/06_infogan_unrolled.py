@@ -426,10 +426,10 @@ toy_runs = {}
 for name, kw in settings.items():
     torch.manual_seed(SEED)
     model = YourUnrolledGAN(**kw, **TOY_ARCH).to(device)  # built on its device: sampled before training
-    snaps = {0: model.sample(1000, torch.Generator(device=device).manual_seed(eval_gen_seed)).cpu()}
+    snaps = {0: model.sample(1000, torch.Generator().manual_seed(eval_gen_seed)).cpu()}
 
     def snapshot(step, terms, model, snaps=snaps):
-        snaps[step] = model.sample(1000, torch.Generator(device=device).manual_seed(eval_gen_seed)).cpu()
+        snaps[step] = model.sample(1000, torch.Generator().manual_seed(eval_gen_seed)).cpu()
 
     t0 = time.perf_counter()
     res = train(model, toy.sampler(device), steps=TOY_STEPS, batch_size=TOY_SEEDS * TOY_BATCH, lr=TOY_LR,
@@ -699,7 +699,7 @@ infogan = info_runs[INFO_KS[0]].model.eval()
 # %%
 values = torch.linspace(-2, 2, 7)
 for j in range(2):
-    grid = infogan.traversal(j, values, generator=torch.Generator(device=device).manual_seed(SEED))
+    grid = infogan.traversal(j, values, generator=torch.Generator().manual_seed(SEED))
     fig = viz.show_images(grid.cpu(), nrow=len(values),
                           title=f"K={INFO_KS[0]}: continuous code {j + 1} (left→right), categorical code (rows)")
     viz.save_figure(fig, f"06_traversal_c{j + 1}.png")
@@ -801,7 +801,7 @@ print(f"the nearest-mean reader names {float((read_digit(test_images) == test_la
       "of the test digits correctly")
 code_names = {}
 for j in range(2):
-    grid = info_long.traversal(j, trav_values, generator=torch.Generator(device=device).manual_seed(SEED)).cpu()
+    grid = info_long.traversal(j, trav_values, generator=torch.Generator().manual_seed(SEED)).cpu()
     props = {name: v.view(10, -1) for name, v in ink_properties(grid).items()}  # categories × values
     moved = {name: float((v[:, -1] - v[:, 0]).mean() / v.mean(1).std().clamp_min(1e-6))
              for name, v in props.items()}
@@ -815,7 +815,7 @@ for j in range(2):
     steady = int((read == read[:, :1]).all(1).sum())
     print(f"  rows that stay one digit from −1 to +1 (read by the nearest digit mean): {steady} of 10")
     fig = viz.show_images(info_long.traversal(j, torch.linspace(-2, 2, 7),
-                                              generator=torch.Generator(device=device).manual_seed(SEED)).cpu(),
+                                              generator=torch.Generator().manual_seed(SEED)).cpu(),
                           nrow=7, title=f"shipped InfoGAN: code {j + 1} (left→right, −2…2) changes the "
                                         f"{code_names[j]}; one category per row")
     viz.save_figure(fig, f"06_shipped_traversal_c{j + 1}.png")
@@ -1465,11 +1465,11 @@ print("codes that follow a mixture of posX and posY (|correlation| ≥ 0.3, turn
       ", ".join(turned_codes) or "none")
 for j in range(dsprites_gan.code_spec.continuous):
     if n_cat:  # one row per category of the first categorical code
-        grid = dsprites_gan.traversal(j, torch.linspace(-1, 1, 8), generator=torch.Generator(device=device).manual_seed(SEED))
+        grid = dsprites_gan.traversal(j, torch.linspace(-1, 1, 8), generator=torch.Generator().manual_seed(SEED))
         rows = f"; one row per category of cat1 (~ {code_factor['cat1']})"
     else:      # no categorical code: one row per draw of the noise
         grid = torch.cat([dsprites_gan.traversal(j, torch.linspace(-1, 1, 8),
-                                                 generator=torch.Generator(device=device).manual_seed(SEED + r))
+                                                 generator=torch.Generator().manual_seed(SEED + r))
                           for r in range(4)])
         rows = "; one row per noise draw"
     fig = viz.show_images(grid.cpu(), nrow=8, scale=0.7,
@@ -1488,7 +1488,7 @@ for j in range(dsprites_gan.code_spec.continuous):
         shows = [viz.row_shows(w, factor) for w in words]
         print(f"  rows that show {factor}'s action: {sum(ok for ok, _ in shows)} of {len(words)}; of those, "
               f"{sum(ok and not extra for ok, extra in shows)} do nothing else")
-viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_seed(SEED)).cpu(), nrow=16,
+viz.show_images(dsprites_gan.sample(16, torch.Generator().manual_seed(SEED)).cpu(), nrow=16,
                 title="InfoGAN samples on dSprites")
 
 # %% [markdown]
@@ -1557,7 +1557,7 @@ viz.show_images(dsprites_gan.sample(16, torch.Generator(device=device).manual_se
 # %%
 def code_image(category=0, c1=0.0, c2=0.0, noise_seed=SEED):
     """The MNIST InfoGAN's image for one categorical value, two continuous codes and a noise seed."""
-    z, _, cat, cont = infogan.sample_latent(1, torch.Generator(device=device).manual_seed(noise_seed))
+    z, _, cat, cont = infogan.sample_latent(1, torch.Generator().manual_seed(noise_seed))
     cat[:] = category
     cont[:] = torch.tensor([c1, c2])
     with torch.no_grad():
@@ -1588,8 +1588,8 @@ try:
     redraw()
     display(widgets.HBox([widgets.VBox(list(sliders.values())), drawn]))
 except ImportError:
-    print("ipywidgets is not installed: call show_code(category, c1, c2) instead")
-    show_code(3, 1.0, -1.0)
+    print("ipywidgets is not installed: call show_code(category, c1, c2) instead; one setting:")
+    display(show_code(3, 1.0, -1.0))
 
 # %% [markdown]
 # ## Summary: the source paper's statements and our numbers

@@ -76,7 +76,7 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from course_lib import exercises, leaderboard, viz
+from course_lib import exercises, leaderboard, viz, widgets
 from course_lib.data import DSprites
 from course_lib.metrics import (
     beta_vae_score,
@@ -721,11 +721,11 @@ headline("highest MIG on the leaderboard (not a ranking of methods: budgets and 
 
 # %%
 def sortable_table(rows):
-    import ipywidgets as widgets
+    import ipywidgets
 
     columns = [c for c in rows[0] if c not in ("model", "seed", "chosen", "source")]
-    choice = widgets.Dropdown(options=columns, value="MIG", description="sort by")
-    table = widgets.HTML()   # its value is replaced in place, as the course's explorers do
+    choice = ipywidgets.Dropdown(options=columns, value="MIG", description="sort by")
+    table = ipywidgets.HTML()   # its value is replaced in place, as the course's explorers do
 
     def show(_=None):
         lower_better = choice.value == "recon"
@@ -734,11 +734,14 @@ def sortable_table(rows):
 
     choice.observe(show, names="value")
     show()
-    return widgets.VBox([choice, table])
+    return ipywidgets.VBox([choice, table])
 
 
 display(Markdown(leaderboard.markdown_table(leaderboard.printed_rows(leaderboard.sort_rows(rows)))))
-sortable_table(rows)
+if widgets.available():
+    display(sortable_table(rows))
+else:
+    print(widgets.MISSING.replace("no explorer here", "no sortable table here"))
 
 # %%
 fig = leaderboard.leaderboard_figure(rows)

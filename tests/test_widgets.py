@@ -2,6 +2,7 @@
 output (PNG-decoded pixels against round(255·sigmoid(decode(z))))."""
 
 import importlib
+import math
 import subprocess
 import sys
 
@@ -99,11 +100,17 @@ def test_traversal_explorer_strip(model):
     ex.steps.value = 3
     assert bytes(ex.image.value) != before
     strip = widgets.decode_png(ex.image.value)
-    assert strip.shape == (64, 3 * 64)
+    pad = ex.PAD   # the images sit `pad` white pixels apart, with `pad` around the strip
+    assert strip.shape == (64 + 2 * pad, 3 * 64 + 4 * pad)
     for j, v in enumerate([-1.0, 0.0, 1.0]):
         z = z0.clone()
         z[3] = v
-        assert np.array_equal(strip[:, 64 * j: 64 * (j + 1)], _expected_pixels(model, z))
+        left = pad + j * (64 + pad)
+        assert np.array_equal(strip[pad:pad + 64, left:left + 64], _expected_pixels(model, z))
+    assert (strip[:, 64 + pad:64 + 2 * pad] == 255).all()   # a white gap between neighbours
+    # the caption gives the traversed values and where the other latents are held
+    assert "z3 = -1.00, +0.00, +1.00" in ex.caption.value and "z0 = +0.10" in ex.caption.value
+    assert "z3 = +0.40" not in ex.caption.value
     with pytest.raises(ValueError, match="4 values"):
         widgets.traversal_explorer(model, torch.zeros(3))
 
@@ -175,7 +182,8 @@ def test_latent_explorer_greys_dead_latents(ds):
         off = j in (1, 3)
         assert (slider.style.handle_color == widgets.DEAD_COLOUR) is off
         assert ("dead-latent" in slider._dom_classes) is off
-        assert (slider.tooltip is not None and "switched off" in slider.tooltip) is off
+        tip = slider.tooltip if slider.has_trait("tooltip") else slider.description_tooltip
+        assert (tip is not None and "posterior ≈ prior" in tip) is off
     assert "z1, z3" in ex.status.value and "z0" not in ex.status.value
     # another image of a model whose latents are all active: nothing stays greyed
     ex.model = _dead_model(dead=())
@@ -259,3 +267,76 @@ def test_updates_are_fast(model, ds):
 
 def test_module_reload_is_side_effect_free():
     importlib.reload(widgets)
+
+
+def test_benchmark_puts_every_control_back(model, ds):
+    """benchmark() moves the controls at random; the explorer then shows what it showed before."""
+    pytest.importorskip("ipywidgets")
+    z0 = torch.tensor([0.1, -0.2, 0.3, 0.4])
+    explorers = [widgets.latent_explorer(model, dataset=ds, index=7), widgets.traversal_explorer(model, z0),
+                 widgets.factor_explorer(model, ds)]
+    for ex in explorers:
+        values, image = [c.value for c in ex._controls()], bytes(ex.image.value)
+        assert ex.benchmark(n=6, seed=1)["n"] == 6
+        assert [c.value for c in ex._controls()] == values
+        assert bytes(ex.image.value) == image
+
+
+def test_explorers_decode_in_eval_mode_and_the_models_dtype(ds, tmp_path):
+    """A model left in train mode is decoded in eval mode (and left in train mode); a float64
+    model gets float64 inputs; save() writes the image shown."""
+    pytest.importorskip("ipywidgets")
+    torch.manual_seed(0)
+    model = BetaVAE(num_latents=4).double().train()
+    modes = []
+    model.decoder.register_forward_pre_hook(lambda m, args: modes.append(m.training))
+    ex = widgets.latent_explorer(model, dataset=ds, index=3)
+    assert modes and not any(modes) and model.training
+    with torch.no_grad():
+        expected = torch.sigmoid(model.eval().decode(ex.code[None].double()))[0, 0]
+    model.train()
+    shown = widgets.decode_png(ex.image.value)
+    assert np.array_equal(shown, np.round(expected.numpy() * 255).astype(np.uint8))
+    ex.save(tmp_path / "shown.png")
+    assert (tmp_path / "shown.png").read_bytes() == ex.image.value
+
+
+def test_a_posterior_mean_beyond_the_sliders_widens_them_and_clipping_is_said(ds):
+    pytest.importorskip("ipywidgets")
+    model = _dead_model()
+    with torch.no_grad():
+        model.encoder.fc[-1].bias[0] = 5.3     # μ_0 = 5.3 for every image: beyond ±3
+    ex = widgets.latent_explorer(model, dataset=ds, index=11)
+    mu0 = float(ex.start[0])
+    reach = math.ceil(abs(mu0) * 2) / 2
+    assert mu0 > 3 and ex.sliders[0].max == reach and ex.sliders[0].min == -reach
+    assert ex.code[0] == pytest.approx(mu0, abs=0.03) and ex.notice.value == ""   # not clipped
+    ex.set_code([9.0, 0.0, 0.0, 0.0])
+    assert ex.code[0] == pytest.approx(reach) and f"z0 = +9.00 shown as +{reach:.2f}" in ex.notice.value
+    ex.set_code(ex.start)
+    assert ex.notice.value == ""
+
+
+def test_widgets_available_matches_the_import():
+    import importlib.util
+
+    assert widgets.available() == (importlib.util.find_spec("ipywidgets") is not None)
+    assert "ipywidgets" in widgets.MISSING
+
+
+def test_every_notebook_explorer_has_a_way_out_without_ipywidgets():
+    """A notebook cell that builds an explorer or imports ipywidgets checks widgets.available()
+    (or a flag set from it) or catches the ImportError, so that Run All goes on without ipywidgets."""
+    import re
+    from pathlib import Path
+
+    builds = re.compile(r"widgets\.(latent|traversal|factor|stage)_explorer\(|import ipywidgets|sortable_table\(rows\)"
+                        r"|\.benchmark\(")
+    offenders = []
+    for path in sorted(Path(__file__).resolve().parents[1].glob("solutions/0*.py")):
+        for cell in path.read_text().split("# %%"):
+            if cell.startswith(" [markdown]") or not builds.search(cell):
+                continue
+            if not any(guard in cell for guard in ("widgets.available()", "if HAVE_WIDGETS", "except ImportError")):
+                offenders.append(f"{path.name}: {builds.search(cell).group(0)}")
+    assert not offenders, offenders

@@ -831,7 +831,9 @@ def explorer_07(static: Path, settings: dict, checkpoints: Path, profile: str, *
             shipped = f", the shipped `{SHIPPED_07_VAE}`"
     except (FileNotFoundError, ValueError, RuntimeError):
         pass
-    noise = torch.randn(1, s["NOISE_DIM"], generator=torch.Generator().manual_seed(s["SEED"]))
+    # the notebook's first s: row 0 of its NUM_EVAL × NOISE_DIM draw (torch.randn(1, D) gives the
+    # same numbers only for some D, so draw the whole matrix)
+    noise = torch.randn(s["NUM_EVAL"], s["NOISE_DIM"], generator=torch.Generator().manual_seed(s["SEED"]))[:1]
     x, labels = _starts(DSprites(), START_IMAGES_07)
     mu, sigma = _posterior(vae, x)
     caption = (f"**The two renderers, in the page** (precomputed for this site): the same code c rendered by "

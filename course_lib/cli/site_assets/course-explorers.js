@@ -98,7 +98,7 @@
         rows[j].classList.toggle("cx-dead", !!off);
         rows[j].classList.toggle("cx-active", mine);
         rows[j].title = off ? "\u03c3 = " + s.sigma[j].toFixed(2) + " > " + spec.deadSigma +
-          ": switched off for this image (the decoder ignores it)" : "";
+          ": posterior \u2248 prior for this image, probably unused" : "";
         if (off) { dead.push(name + j); }
       }
       views.forEach(function (v, r) {
