@@ -402,6 +402,8 @@ class TraversalExplorer(Explorer):
         w = _widgets()
         self.model = model
         d = int(model.num_latents)
+        self._held = ("μ(x) of the image given" if image is not None and z0 is None else
+                      "0" if z0 is None else "the z0 given")
         if z0 is None:
             z0 = _posterior_mean(model, image) if image is not None else torch.zeros(d)
         self.z0 = torch.as_tensor(z0, dtype=torch.float32).flatten()
@@ -414,8 +416,6 @@ class TraversalExplorer(Explorer):
         self.steps = w.IntSlider(value=9, min=2, max=15, description="steps")
         self.image = w.Image(format="png")
         self.caption = w.HTML()
-        self._held = ("μ(x) of the image given" if image is not None and z0 is None else
-                      "0" if z0 is None else "the z0 given")
         for c in (self.latent, self.range, self.steps):
             c.observe(lambda _: self._timed(self.redraw), names="value")
         self.widget = w.VBox([w.HBox([self.latent, self.range, self.steps]), self.image, self.caption])
@@ -502,11 +502,12 @@ class FactorExplorer(Explorer):
         self.image = w.Image(format="png", width=width, height=width)
         self.recon = w.Image(format="png", width=width, height=width)
         self.encoding = w.HTML()
+        self.readout = w.HTML()
         for s in self.sliders.values():
             s.observe(lambda _: self._timed(self.redraw), names="value")
         pictures = w.HBox([w.VBox([w.HTML("<b>image x</b>"), self.image]),
                            w.VBox([w.HTML("<b>decode(μ(x))</b>"), self.recon])])
-        self.widget = w.HBox([w.VBox(list(self.sliders.values())), pictures,
+        self.widget = w.HBox([w.VBox(list(self.sliders.values()) + [self.readout]), pictures,
                               w.VBox([w.HTML("<b>encoding μ(x)</b>"), self.encoding])])
         self._timed(self.redraw)
 
@@ -529,6 +530,27 @@ class FactorExplorer(Explorer):
         self.image.value = png_bytes(x[0])
         self.recon.value = png_bytes(_decode(self.model, mu)[0])
         self.encoding.value = _mu_bars(self.mu, sigma)
+        self.readout.value = self.describe()
+
+    SHAPES = ("square", "ellipse", "heart")
+
+    def describe(self) -> str:
+        """The chosen factors in their own units (the sliders give class indices)."""
+        if not hasattr(self.dataset, "factor_values"):
+            return ""
+        values = dict(zip(self._names, self.dataset.factor_values(self.classes)[0].tolist()))
+        parts = []
+        for name in self.sliders:
+            v = values[name]
+            if name == "shape":
+                parts.append(f"shape: {self.SHAPES[int(v) - 1] if 1 <= v <= 3 else v}")
+            elif name == "orientation":
+                parts.append(f"orientation: {math.degrees(v):.0f}°")
+            elif name == "scale":
+                parts.append(f"scale: {v:.2f}")
+            else:
+                parts.append(f"{name}: {v:.2f} (of 0…1)")
+        return "<span style='font-size:11px'>" + "<br>".join(parts) + "</span>"
 
     def _move(self, g):
         sliders = list(self.sliders.values())

@@ -110,9 +110,20 @@ def test_traversal_explorer_strip(model):
     assert (strip[:, 64 + pad:64 + 2 * pad] == 255).all()   # a white gap between neighbours
     # the caption gives the traversed values and where the other latents are held
     assert "z3 = -1.00, +0.00, +1.00" in ex.caption.value and "z0 = +0.10" in ex.caption.value
-    assert "z3 = +0.40" not in ex.caption.value
+    assert "z3 = +0.40" not in ex.caption.value and "the z0 given" in ex.caption.value
+    assert "μ(x) of the image given" in widgets.traversal_explorer(model, image=torch.zeros(1, 64, 64)).caption.value
     with pytest.raises(ValueError, match="4 values"):
         widgets.traversal_explorer(model, torch.zeros(3))
+
+
+def test_factor_explorer_reads_the_factors_in_their_units(model, ds):
+    pytest.importorskip("ipywidgets")
+    ex = widgets.factor_explorer(model, ds, start=[0, 1, 5, 10, 0, 31])
+    text = ex.readout.value
+    assert "shape: ellipse" in text and "scale: 1.00" in text and "posX: 0.00" in text and "posY: 1.00" in text
+    assert f"orientation: {math.degrees(float(ds.factor_values(ex.classes)[0, 3])):.0f}°" in text
+    ex.sliders["shape"].value = 2
+    assert "shape: heart" in ex.readout.value
 
 
 def test_factor_explorer_encodes_the_rendered_image(model, ds):
