@@ -621,3 +621,18 @@ def test_idgan_diversity_term_is_the_capped_noise_ratio(batch):
         IDGAN(build_model("beta_vae", num_latents=3), diversity=-1.0)
     with pytest.raises(ValueError, match="diversity_cap"):
         IDGAN(build_model("beta_vae", num_latents=3), diversity=1.0, diversity_cap=0.0)
+
+
+def test_factor_classifier_accuracy_counts_each_factor_against_its_own_column():
+    """Logits set by hand for 4 images of 6-column classes (colour first): each factor's accuracy
+    is the share of images whose argmax equals that factor's class."""
+    clf = FactorClassifier()
+    classes = torch.tensor([[0, 0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5], [0, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 0]])
+    predicted = classes[:, 1:].clone()
+    predicted[0, 0] = 2      # shape wrong for image 0
+    predicted[1:3, 3] = 9    # posX wrong for images 1 and 2
+    logits = [torch.nn.functional.one_hot(predicted[:, k], size).float()
+              for k, size in enumerate(clf.factor_sizes)]
+    clf.logits = lambda x: logits
+    acc = clf.accuracy(torch.zeros(4, 1, 64, 64), classes)
+    assert acc == {"shape": 0.75, "scale": 1.0, "orientation": 1.0, "posX": 0.5, "posY": 1.0}

@@ -30,7 +30,8 @@ def test_every_entry_builds_and_exposes_a_code():
         leaderboard.build_entry("VAE-GAN", steps=5)
     # ID-GAN is scored through its β-VAE's code
     idgan = leaderboard.build_entry("ID-GAN (β-VAE code)", steps=5, vae=vae)
-    assert leaderboard.encoder_of(idgan) is vae
+    assert leaderboard.encoder_of(idgan) is idgan.vae   # ID-GAN's own (frozen) copy of the β-VAE
+    assert all(torch.equal(a, b) for a, b in zip(idgan.vae.state_dict().values(), vae.state_dict().values()))
     with pytest.raises(ValueError, match="unknown leaderboard entry"):
         leaderboard.build_entry("nope", steps=5)
     with pytest.raises(ValueError, match="step-1"):
@@ -76,6 +77,24 @@ def test_evaluate_columns_and_recon_only_where_it_applies():
         expected = torch.nn.functional.binary_cross_entropy_with_logits(
             vae.decode(vae.encode(x)[0]), x, reduction="sum") / len(x)
     assert row["recon"] == pytest.approx(float(expected), rel=1e-5)
+    # every score column, recomputed here from the model's own posterior means
+    from course_lib.metrics import beta_vae_score, dci, factor_vae_score, mig, sap
+
+    with torch.no_grad():
+        codes = vae.encode(x)[0].numpy()
+    factors = classes.numpy()
+
+    def codes_of(c):
+        with torch.no_grad():
+            return vae.encode(ds.images(torch.as_tensor(c).long()))[0].numpy()
+
+    votes = dict(n_train=4, n_eval=2, seed=0)
+    assert row["MIG"] == pytest.approx(mig(codes, factors).score, abs=1e-6)
+    assert row["DCI-D"] == pytest.approx(dci(codes, factors, method="lasso", seed=0).disentanglement, abs=1e-6)
+    assert row["SAP"] == pytest.approx(sap(codes, factors, seed=0).score, abs=1e-6)
+    assert row["FactorVAE"] == pytest.approx(
+        factor_vae_score(codes_of, ds.factor_sizes, n_variance=200, **votes).score, abs=1e-6)
+    assert row["β-VAE score"] == pytest.approx(beta_vae_score(codes_of, ds.factor_sizes, **votes).score, abs=1e-6)
     gan = leaderboard.build_entry("InfoGAN (Q)", steps=5).eval()
     assert math.isnan(leaderboard.evaluate(gan, ds, classes, scores=False)["recon"])
 

@@ -399,3 +399,29 @@ def test_sap_r2_matrix_is_the_squared_correlation_of_each_pair():
     flipped = z.copy()
     flipped[:, 0] *= -1
     np.testing.assert_allclose(sap(flipped, f, method="r2").matrix, r.matrix, atol=1e-12)
+
+
+def test_every_score_is_measured_on_held_out_data():
+    """Scores that fit a classifier report its accuracy on data it did not see: test codes that
+    no longer match their factors score low while the training fit is perfect (a score read on
+    the training data would be high)."""
+    z, f = sample("perfect", n=800)
+    rng = np.random.default_rng(5)
+    zt, ft = z[:200], f[rng.permutation(200)]   # the test codes' factors shuffled
+    d = dci(z, f, zt, ft, method="random_forest", n_estimators=10)
+    assert d.informativeness_train == 1.0 and d.informativeness < 0.5
+    assert sap(z, f, zt, ft).score < 0.1
+    # the vote-based scores: a handful of training votes is fitted perfectly, evaluation is near chance
+    fv = factor_vae_score(rep("noise"), SIZES, n_train=3, n_eval=600, batch_size=32, n_variance=2000)
+    assert fv.train_accuracy == 1.0 and fv.score < 0.5
+    bv = beta_vae_score(rep("noise"), SIZES, n_train=6, n_eval=600, batch_size=32)
+    assert bv.train_accuracy == 1.0 and bv.score < 0.5
+
+
+def test_dci_importance_puts_each_factor_on_its_own_code():
+    """Perfect codes: code k is the one that predicts factor k (a reversed importance matrix
+    has the same D and C, so D and C alone cannot tell)."""
+    z, f = sample("perfect")
+    d = dci(z, f, method="random_forest", n_estimators=10)
+    for k in range(1, len(SIZES)):   # factor 0 is constant, skipped
+        assert int(np.nanargmax(d.importance[:, k])) == k

@@ -75,3 +75,17 @@ def test_bad_arguments():
         load_mnist(source="digits", size=4)
     with pytest.raises(ValueError, match="N×1×h×w"):
         resize(torch.zeros(2, 8, 8))
+
+
+def test_digits_images_and_labels_stay_paired_with_scikit_learns():
+    """Every training image is scikit-learn's digit i (i % 5 != 0; the others are the test split),
+    scaled to [0, 1] and resized, with scikit-learn's label i."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for train, keep in ((True, lambda i: i % 5 != 0), (False, lambda i: i % 5 == 0)):
+        data = load_mnist(train=train, source="digits", verbose=False)
+        index = torch.tensor([i for i in range(len(d.target)) if keep(i)])
+        raw = torch.as_tensor(d.images, dtype=torch.float32)[index].unsqueeze(1) / 16.0
+        torch.testing.assert_close(data.images, resize(raw))
+        assert torch.equal(data.labels, torch.as_tensor(d.target)[index])

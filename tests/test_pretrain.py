@@ -52,6 +52,17 @@ def test_manifest_records_recipe_metrics_and_sha256(shipped):
     assert recorded["sha256"] == ck.sha256(path) and recorded["bytes"] == path.stat().st_size
     assert recorded["bytes"] < 2_000_000
     assert 0 <= recorded["metrics"]["mig"] <= 1 and recorded["metrics"]["metric_images"] == 200
+    # the recorded MIG, recomputed outside pretrain: the shipped weights' posterior means of the
+    # recorded number of images drawn with the recorded seed, against those images' own factors
+    from course_lib.data import DSprites
+    from course_lib.metrics import mig
+
+    ds = DSprites()
+    classes = ds.sample_classes(200, torch.Generator().manual_seed(recorded["metrics"]["metric_seed"]))
+    model = ck.load_shipped(ck.entry_key(recorded["recipe"]), folder=folder).float().eval()
+    with torch.no_grad():
+        codes = model.encode(ds.images(classes))[0]
+    assert recorded["metrics"]["mig"] == pytest.approx(mig(codes, classes.numpy()).score, abs=1e-4)
     assert recorded["trained_on"]["torch"] == torch.__version__
     assert recorded["trained_on"]["device_type"] in ("cpu", "cuda", "mps")
 
