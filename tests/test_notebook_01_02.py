@@ -197,7 +197,8 @@ def test_flat_features_reference_is_the_course_encoders():
 
 
 @pytest.mark.parametrize("value, words", [
-    (16, "one feature map"), (128, "square the side"), (131072, "side of the input"),
+    (16, "one feature map"), (128, "the side is not squared"), (128, "no convolution has its padding"),
+    (131072, "side of the input"),
     (2048, "three convolutions"), (4.5, "whole number"), ("512", "whole number"),
 ])
 def test_flat_features_checker_names_the_mistake(value, words, capsys):
