@@ -100,7 +100,7 @@ def test_finished_checkpoints_are_just_loaded(pair, data):
 
 @pytest.mark.parametrize("build, data_kind", [
     (lambda: BetaVAE(num_latents=3, beta=2.0, arch="mnist32"), "images32"),  # channels_last in vmap
-    (lambda: CapacityVAE(num_latents=3, gamma=10.0, c_steps=2), "dsprites"),  # C made per step
+    (lambda: CapacityVAE(num_latents=3, gamma=10.0, c_steps=STEPS - 1), "dsprites"),  # C made per step
 ], ids=["mnist32", "capacity"])
 def test_other_architectures_and_models_train_as_copies(build, data_kind, data):
     if data_kind == "images32":
