@@ -1,12 +1,10 @@
 """Smoke test of the MIG benchmark on a few images (the full run is `python -m course_lib bench mig`)."""
 
-import pytest
 
 from course_lib.cli import bench_metrics
 
 
 def test_bench_mig_runs_on_a_small_subset(capsys):
-    pytest.importorskip("course_lib.data")
     lines = []
     report = bench_metrics.bench_mig_full(device="cpu", n=128, batch_size=64, out=lines.append)
     assert report["images"] == 128 and report["device"] == "cpu"
@@ -16,13 +14,11 @@ def test_bench_mig_runs_on_a_small_subset(capsys):
 
 
 def test_bench_main_parses_arguments(capsys):
-    pytest.importorskip("course_lib.data")
     assert bench_metrics.main(["mig", "--device", "cpu", "--n", "64", "--batch-size", "64"]) == 0
     assert "MIG benchmark" in capsys.readouterr().out
 
 
 def test_bench_encode_chunks_times_each_chunk_size(capsys):
-    pytest.importorskip("course_lib.data")
     seconds = bench_metrics.bench_encode_chunks(device="cpu", n=96, sizes=(96, 32), repeats=1)
     assert set(seconds) == {96, 32} and all(t > 0 for t in seconds.values())
     out = capsys.readouterr().out
