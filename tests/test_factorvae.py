@@ -182,15 +182,22 @@ def test_cfactor_vae_loss_is_eq_12():
         CFactorVAE(c_start=5.0, c_max=1.0)
 
 
-def test_beta_tcvae_with_unit_weights_is_the_monte_carlo_elbo():
+def _beta_tcvae_terms(alpha, beta, gamma):
+    """A small β-TCVAE, its loss terms on 16 images, and the x, μ, log σ² and z of that step
+    (the reparameterisation noise drawn again from the same seed)."""
     torch.manual_seed(0)
-    m = BetaTCVAE(num_latents=3, alpha=1.0, beta=1.0, gamma=1.0, dataset_size=1000, arch="mnist32")
+    m = BetaTCVAE(num_latents=3, alpha=alpha, beta=beta, gamma=gamma, dataset_size=1000, arch="mnist32")
     x = images(16)
     torch.manual_seed(3)
     t = m.loss_terms(x)
     torch.manual_seed(3)
     mu, logvar = m.encode(x)
     z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape)
+    return m, t, x, mu, logvar, z
+
+
+def test_beta_tcvae_with_unit_weights_is_the_monte_carlo_elbo():
+    m, t, x, mu, logvar, z = _beta_tcvae_terms(1.0, 1.0, 1.0)
     q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(1)
     p = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(1)
     assert (t["loss"] - t["recon"]).item() == pytest.approx((q - p).mean().item(), abs=1e-4)
@@ -207,14 +214,7 @@ def test_beta_tcvae_weighs_each_term_by_its_own_weight():
     from tc_decomposition on the same noise (swapping α and γ would fail)."""
     from course_lib.losses import tc_decomposition
 
-    torch.manual_seed(0)
-    m = BetaTCVAE(num_latents=3, alpha=0.3, beta=2.0, gamma=5.0, dataset_size=1000, arch="mnist32")
-    x = images(16)
-    torch.manual_seed(3)
-    t = m.loss_terms(x)
-    torch.manual_seed(3)
-    mu, logvar = m.encode(x)
-    z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape)
+    m, t, _, mu, logvar, z = _beta_tcvae_terms(0.3, 2.0, 5.0)
     mi, tc, dw = tc_decomposition(z, mu, logvar, 1000, m.estimator)
     expected = 0.3 * mi + 2.0 * tc + 5.0 * dw
     assert (t["loss"] - t["recon"]).item() == pytest.approx(expected.item(), abs=1e-4)
