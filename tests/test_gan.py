@@ -298,6 +298,30 @@ def test_predict_codes_and_traversal_shapes():
         m.traversal(2, [0.0])
 
 
+def test_traversal_holds_the_noise_and_varies_one_code_per_column():
+    """The generator's inputs, captured: one noise vector for every image, the categories of the
+    chosen categorical code down the rows, the values of the chosen continuous code along the
+    columns, the other continuous code at 0; a cat_code that names no code is refused."""
+    m = InfoGAN(codes="cat3,cat2,cont2", noise_dim=5, arch="conv32", width=4)
+    seen = []
+    m.generator.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    values = torch.tensor([-1.0, 0.0, 1.0])
+    m.traversal(1, values, generator=torch.Generator().manual_seed(0), cat_code=0)
+    inputs = seen[-1].flatten(0, -2)            # 9 images × (noise 5 + one-hots 3 + 2 + continuous 2)
+    noise, cat0, cat1, cont = inputs.split([5, 3, 2, 2], dim=1)
+    assert (noise == noise[0]).all()
+    assert cat0.argmax(1).tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert (cat1 == cat1[0]).all()               # the other categorical code fixed
+    assert cont[:, 1].tolist() == values.repeat(3).tolist() and (cont[:, 0] == 0).all()
+    for bad in (-1, 2, True):
+        with pytest.raises(ValueError, match="cat_code"):
+            m.traversal(0, values, cat_code=bad)
+    with pytest.raises(ValueError, match=r"lam \(λ.* must be a number"):
+        InfoGAN(codes="cat3,cont2", lam="0.1")
+    with pytest.raises(ValueError, match="lam_cat .* must be a number"):
+        InfoGAN(codes="cat3,cont2", lam_cat=True)
+
+
 def test_representation_is_the_most_likely_categories_then_the_means():
     torch.manual_seed(0)
     m = InfoGAN(codes="cat4,cat3,cont2", arch="conv32", width=4).eval()

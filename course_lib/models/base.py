@@ -90,15 +90,22 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def _number(name: str, value) -> float:
+    """``value`` as a float; a bool or a string is refused (float() would take True and "0.1")."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
 def check_non_negative(name: str, value) -> float:
-    value = float(value)
+    value = _number(name, value)
     if not 0 <= value < math.inf:  # also catches NaN
         raise ValueError(f"{name} must be >= 0 and finite, got {value!r}")
     return value
 
 
 def check_positive(name: str, value) -> float:
-    value = float(value)
+    value = _number(name, value)
     if not 0 < value < math.inf:  # also catches NaN
         raise ValueError(f"{name} must be > 0 and finite, got {value!r}")
     return value

@@ -35,13 +35,15 @@ the real discriminator makes one normal step.
 
 **InfoGAN** (source paper eq. 2–3). The generator also gets latent codes ``c`` (categorical codes,
 one-hot, and continuous codes, uniform on [−1, 1]); Q shares the discriminator's trunk and
-predicts ``c`` from ``G(z, c)``. The information loss ``L_I`` (a lower bound on ``I(c; G(z, c))``
-up to the constant ``H(c)``) is::
+predicts ``c`` from ``G(z, c)``. The source's L_I = E[log Q(c | G(z, c))] + H(c) is a lower bound
+on ``I(c; G(z, c))`` that G and Q maximise; the code minimises the weighted loss::
 
-    L_I = Σ_categorical CE(Q_logits, c) + λ · Σ_continuous NLL_Gaussian(c | μ_Q, σ_Q)   (nats)
+    info = λ_cat · Σ_categorical CE(Q_logits, c) + λ · Σ_continuous NLL_Gaussian(c | μ_Q, σ_Q)   (nats)
 
-Generator and Q minimise it (the generator with its adversarial loss, Q with the
-discriminator's step). **Unrolled InfoGAN** (source paper eq. 12–13): ``g_K = f_K − λ L_I``: the
+which is −L_I + H(c) when λ_cat = λ = 1 (H(c) is a constant of G and Q, left out), so
+minimising it maximises L_I. Generator and Q minimise it (the generator with its adversarial
+loss, Q with the discriminator's step; ``q_with`` moves Q's head to the generator's step).
+**Unrolled InfoGAN** (source paper eq. 12–13): ``g_K = f_K − λ L_I``: the
 adversarial term goes through the unrolled discriminator, the information term through the
 current one.
 
@@ -152,7 +154,9 @@ def parse_codes(spec) -> CodeSpec:
 
 
 def info_loss(cat_logits, mu, log_std, cat, cont):
-    """The two parts of InfoGAN's information loss ``L_I`` (source paper eq. 3), in nats.
+    """The two parts of InfoGAN's information loss (source paper eq. 3), in nats: the
+    categorical cross-entropy and the continuous Gaussian NLL, i.e. −E log Q(c | x) split by code
+    type (−L_I + H(c); minimised; the weights λ_cat and λ are applied by the caller).
 
     Args:
         cat_logits: list of Q's logits ``[..., n, k_i]``, one per categorical code.
@@ -397,8 +401,11 @@ class _AdversarialModel(CourseModel):
             self.q_head = (nn.Sequential(nn.Linear(feats, 128), nn.LeakyReLU(0.2), nn.Linear(128, q_out))
                            if q_out else None)
         if self.spectral_norm:
-            # Miyato et al. (2018): every weight of D and Q divided by its largest singular value
-            # (one power iteration per training forward pass), which bounds D's Lipschitz constant
+            # Miyato et al. (2018): every weight of D divided by its largest singular value (one
+            # power iteration per training forward pass), which bounds D's Lipschitz constant.
+            # Q's head is normalised too, a choice of the course (Miyato et al. normalise D only):
+            # it bounds how far Q's outputs can move per unit of the trunk's features, so Q sharpens
+            # its reading through the (shared, normalised) trunk rather than through large head weights
             for module in [self.discriminator, self.q_head]:
                 for layer in (module.modules() if module is not None else ()):
                     if isinstance(layer, (nn.Linear, nn.Conv2d)):
@@ -513,6 +520,8 @@ class _AdversarialModel(CourseModel):
         mu = out[..., start:start + n]
         if self.q_std is not None:
             return logits, mu, torch.full_like(mu, math.log(self.q_std))
+        # log σ is clamped to [−5, 5] (σ from 0.0067 to 148): a hard clamp, so an output
+        # beyond it gets no gradient for σ (a Q that far out has lost the code anyway)
         return logits, mu, out[..., start + n:start + 2 * n].clamp(-5, 5)
 
     def info_terms(self, features, cat, cont) -> dict:
@@ -563,6 +572,9 @@ class _AdversarialModel(CourseModel):
         spec = self.code_spec
         if not 0 <= cont_index < spec.continuous:
             raise ValueError(f"cont_index must be in [0, {spec.continuous}), got {cont_index}")
+        if not 0 <= cat_code < max(1, len(spec.categorical)) or isinstance(cat_code, bool):
+            raise ValueError(f"cat_code must name one of the {len(spec.categorical)} categorical code(s) "
+                             f"(0 … {max(0, len(spec.categorical) - 1)}), got {cat_code!r}")
         if self.arch == "mlp":
             raise ValueError("traversals are drawn for image models (arch conv32/conv64)")
         values = torch.as_tensor(values, dtype=torch.float32)
@@ -598,6 +610,8 @@ class _AdversarialModel(CourseModel):
         term has no other path to θ_G). ``first_order=True`` treats θ_D^K as a constant of θ_G:
         the second part vanishes and the real term is logged but gives no gradient. K = 0 is
         the plain GAN: θ_D^0 = θ_D, so "real" is constant in θ_G (it is then not computed: 0).
+        The unrolled steps descend D's adversarial loss only, as eq. 8 unrolls f: an InfoGAN's
+        λ·L_I, which the real D step adds to its shared trunk, is left out of them.
         """
         K = self.unroll_steps if steps is None else int(steps)
         first = self.first_order if first_order is None else bool(first_order)
@@ -761,13 +775,14 @@ class UnrolledGAN(_AdversarialModel):
 @register("infogan")
 class InfoGAN(_AdversarialModel):
     """InfoGAN (source paper eq. 3): ``codes`` (e.g. ``"cat10,cont2"``, the MNIST set-up, with 62 noise
-    dimensions), ``lam`` = λ ≥ 0 weighting the continuous codes' Gaussian NLL, ``lam_cat`` ≥ 0
-    weighting the categorical codes' cross-entropy (1 in the InfoGAN paper), ``q_with``: which
-    optimiser steps Q's head (``"discriminator"`` or ``"generator"``), ``q_std``: None (Q learns
-    the standard deviation of each continuous code: the InfoGAN paper's "factored Gaussian"
-    with a learned σ; its released MNIST code fixes σ = 1, which is ``q_std=1``) or a fixed σ (then
-    λ·NLL is λ·(c − μ)²/2σ² plus a constant: every code gets the same pull, however well Q
-    reads it). Other arguments as :class:`GAN`."""
+    dimensions; the noise is N(0, I) as for the course's other GANs, where the released InfoGAN
+    MNIST code draws it uniformly on [−1, 1]), ``lam`` = λ ≥ 0 weighting the continuous codes'
+    Gaussian NLL, ``lam_cat`` ≥ 0 weighting the categorical codes' cross-entropy (1 in the
+    InfoGAN paper), ``q_with``: which optimiser steps Q's head (``"discriminator"`` or
+    ``"generator"``), ``q_std``: None (Q learns the standard deviation of each continuous code:
+    the InfoGAN paper's "factored Gaussian" with a learned σ; its released MNIST code fixes
+    σ = 1, which is ``q_std=1``) or a fixed σ (then λ·NLL is λ·(c − μ)²/2σ² plus a constant:
+    every code gets the same pull, however well Q reads it). Other arguments as :class:`GAN`."""
 
     def __init__(self, codes="cat10,cont2", lam=0.1, noise_dim=62, arch="conv32", channels=1,
                  width=64, hidden=128, layers=2, d_layers=None, data_dim=2, replicas=1, betas=(0.5, 0.999),
