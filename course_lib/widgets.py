@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .metrics.encode import _EvalMode  # eval mode for one update, the training flag restored
 from .viz import DEFAULT_TRAVERSAL, decode_pixels, make_grid
 
 __all__ = [
@@ -129,17 +130,6 @@ def _dtype(model) -> torch.dtype:
         return torch.float32
 
 
-@contextlib.contextmanager
-def _evaluating(model):
-    """``model`` in eval mode for one update, then back in the mode it was in."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _as_image(image) -> torch.Tensor:
     x = torch.as_tensor(image).float()
     if x.dim() == 3:
@@ -154,7 +144,7 @@ def _posterior(model, image) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(μ(x), log σ²(x) or None for an autoencoder), D values each, on the CPU (the model in
     eval mode, the image in the model's dtype)."""
     x = _as_image(image).to(_device(model), _dtype(model))
-    with _evaluating(model):
+    with _EvalMode(model):
         mu, logvar = model.encode(x)
     return mu[0].float().cpu(), None if logvar is None else logvar[0].float().cpu()
 
@@ -166,7 +156,7 @@ def _posterior_mean(model, image) -> torch.Tensor:
 @torch.no_grad()
 def _decode(model, z: torch.Tensor) -> torch.Tensor:
     """z N×D → intensities N×C×H×W on the CPU (the model in eval mode, z in its dtype)."""
-    with _evaluating(model):
+    with _EvalMode(model):
         return decode_pixels(model, z.to(_device(model), _dtype(model))).float().cpu()
 
 
@@ -523,7 +513,7 @@ class FactorExplorer(Explorer):
     @torch.no_grad()
     def redraw(self) -> None:
         x = self.dataset.images(self.classes)
-        with _evaluating(self.model):
+        with _EvalMode(self.model):
             mu, logvar = self.model.encode(x.to(_device(self.model), _dtype(self.model)))
         self.mu = mu[0].float().cpu()
         sigma = torch.exp(0.5 * logvar[0].float().cpu()) if logvar is not None else torch.zeros_like(self.mu)

@@ -900,15 +900,10 @@ mse = [q_table[K]["q_cont_mse"] for K in ks]
 ce = [q_table[K]["q_cat"] for K in ks]
 
 
-def describe_trend(name, values, relative=True):
-    """How ``values`` (one per K of ``ks``) change from the first K to the last; ``relative=False``
-    gives the difference instead of a percentage (for a shifted scale, where ratios mean nothing)."""
-    if relative:
-        change = f"{(values[-1] - values[0]) / abs(values[0]):+.0%}" if values[0] else "nan"
-    else:
-        change = f"{values[-1] - values[0]:+.4f}"
+def describe_trend(name, values):
+    change = (values[-1] - values[0]) / abs(values[0]) if values[0] else float("nan")
     drops = sum(b < a for a, b in zip(values, values[1:]))
-    return (f"{name} goes from {values[0]:.4g} at K={ks[0]} to {values[-1]:.4g} at K={ks[-1]} ({change}), "
+    return (f"{name} goes from {values[0]:.4g} at K={ks[0]} to {values[-1]:.4g} at K={ks[-1]} ({change:+.0%}), "
             f"falling in {drops} of {len(values) - 1} steps of K")
 
 
@@ -1105,8 +1100,7 @@ for K, rec in records.items():
         if how:
             moves[name] = how
     falling = [name for name, how in moves.items() if how == "falling"]
-    long_table[K] = {"mse": mse_last, "ce": changes["disc"][1], "cont": changes["cont"][1], "changes": changes,
-                     "falling": falling, "moves": moves}
+    long_table[K] = {"mse": mse_last, "changes": changes, "falling": falling, "moves": moves}
     paper_cont, paper_disc = SEED_TABLE.get(K, (float("nan"), float("nan")))
     quarter_text = f"{quarter_points(len(h['step']))} × {logged_every(h)}"
     print(f"{K:>3} | {paper_cont:>11.4g} | {paper_disc:>11.4g} || {changes['cont'][1]:>10.4f} | {mse_last:>9.4f} | "
@@ -1128,7 +1122,7 @@ def largest_jump(values, steps):
 # why a run has, or has not, stopped falling: the largest jump of its continuous loss (GAN training
 # blows up now and then; measured on the squared error, where a ratio means something) decides
 # between a steady decline, a recovery and a run too short to tell
-verdict, cont_jump = {}, {}
+verdict, cont_jump, still_moving = {}, {}, {}
 print("\nwhy each run has stopped falling or not (its largest jump of the continuous loss: one logged point over the "
       "median of the 10 before)")
 for K, rec in records.items():
@@ -1159,6 +1153,7 @@ for K, rec in records.items():
         if movement("cont", before_jump["cont"], changes["cont"][1], gap_se) == "rising":
             parts.append(f"cont flat, above its level before the ×{ratio:.0f} jump at step {at:,} "
                          f"({shown['cont'][0]} against {shown['cont'][1]} on the source's scale)")
+    still_moving[K] = bool(falling) or (big and at >= last_quarter_from)
     if big and at >= last_quarter_from:
         verdict[K] = f"too short to tell (a ×{ratio:.0f} jump of the continuous loss at step {at:,}, in its last quarter)"
     elif falling:
@@ -1166,8 +1161,7 @@ for K, rec in records.items():
     else:
         verdict[K] = "stopped falling, but " + "; ".join(parts) if parts else "settled"
     print(f"  K = {K}: {verdict[K]}")
-stopped = [K for K in ks if verdict[K] == "settled" or verdict[K].startswith("stopped falling")]
-still = [K for K in ks if K not in stopped]
+still = [K for K in ks if still_moving[K]]   # still falling, or too short to tell
 # the trend across K compares the runs at one budget: every run's first `common` steps
 lengths = {K: int(rec["trained_on"].get("total_steps", 0)) for K, rec in records.items()}
 common = min(lengths.values())

@@ -177,14 +177,10 @@ def test_dataset_size_missing_or_wrong():
 
 # ------------------------------------------------------------------ a finite data set, exactly
 def _finite_population(n, d=4, rho=0.5, s2=0.25, seed=0):
-    """n posteriors N(μ_n, s2·I) in float64 with correlated means, and one sample z_n of each."""
-    g = torch.Generator().manual_seed(seed)
-    cov = torch.full((d, d), rho) + (1 - rho) * torch.eye(d)
-    chol = torch.linalg.cholesky(cov - s2 * torch.eye(d))
-    mu = (torch.randn(n, d, generator=g) @ chol.T).double()
-    logvar = torch.full((n, d), math.log(s2), dtype=torch.float64)
-    z = mu + math.sqrt(s2) * torch.randn(n, d, generator=g, dtype=torch.float64)
-    return z, mu, logvar
+    """n posteriors N(μ_n, s2·I) with correlated means and one sample z_n of each (gaussian_batch),
+    in float64."""
+    z, mu, logvar, _ = gaussian_batch(n, d=d, rho=rho, s2=s2, seed=seed)
+    return z.double(), mu.double(), logvar.double()
 
 
 def _exact_log_q(z, mu, logvar):

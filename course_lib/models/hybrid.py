@@ -501,9 +501,9 @@ class IDGAN(CourseModel):
         """G's weights from the step-1 decoder: c's input columns copied, s's set to zero (or,
         with ``keep_noise``, left at their fresh random initialisation)."""
         decoder = getattr(self.vae, "decoder", None)
-        if not isinstance(decoder, BurgessDecoder) or self.channels != self.vae.channels:
-            raise ValueError("init='decoder' needs a step-1 model with the Burgess 64×64 decoder and the same "
-                             f"channels; got {type(decoder).__name__} with {self.vae.channels} channel(s)")
+        if not isinstance(decoder, BurgessDecoder):  # (the channels are the step-1 model's, checked in __init__)
+            raise ValueError("init='decoder' needs a step-1 model with the Burgess 64×64 decoder; got "
+                             f"{type(decoder).__name__}")
         state = self.generator.state_dict()
         for key, value in decoder.state_dict().items():
             if state[key].shape == value.shape:
