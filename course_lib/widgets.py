@@ -41,7 +41,7 @@ __all__ = [
     "png_bytes", "decode_png", "to_uint8", "latent_explorer", "traversal_explorer",
     "factor_explorer", "stage_explorer", "snapshot_callback",
     "LatentExplorer", "TraversalExplorer", "FactorExplorer", "StageExplorer", "DEAD_SIGMA",
-    "dead_latents",
+    "dead_latents", "decoder_effect", "PROBE", "PIXEL_CHANGE",
 ]
 
 #: A latent whose posterior standard deviation σ_j(x) exceeds this is shown as switched off
@@ -53,6 +53,11 @@ DEAD_SIGMA = 0.8
 MISSING = ("no explorer here: the explorers need ipywidgets (pip install ipywidgets, or the course's "
            "notebook extra: pip install -e '.[notebooks]'); the figures show the same images still")
 DEAD_COLOUR = "#bbbbbb"
+#: what the decoder does with a latent is probed by moving it this far (in prior standard
+#: deviations) either way from the start code ...
+PROBE = 2.0
+#: ... and counting the pixels that change by more than this (intensities in [0, 1])
+PIXEL_CHANGE = 0.25
 
 
 def dead_latents(logvar) -> list[bool]:
@@ -62,6 +67,29 @@ def dead_latents(logvar) -> list[bool]:
         return []
     sigma = torch.exp(0.5 * torch.as_tensor(logvar, dtype=torch.float32).flatten())
     return [bool(v > DEAD_SIGMA) for v in sigma.tolist()]
+
+
+@torch.no_grad()
+def decoder_effect(model, z, delta: float = PROBE, threshold: float = PIXEL_CHANGE) -> list[int]:
+    """What the decoder does with each latent around the code ``z`` (D values): for each j, the
+    number of pixel positions whose intensity (any channel) changes by more than ``threshold``
+    when z_j alone is moved to z_j − ``delta`` or z_j + ``delta`` (the larger count of the two).
+
+    σ_j (:func:`dead_latents`) says what the encoder sends; this count says whether the decoder
+    listens: a switched-off latent of a trained model changes (almost) no pixel.
+    """
+    z = torch.as_tensor(z, dtype=torch.float32).flatten()
+    if not (delta > 0 and math.isfinite(delta)) or not (0 <= threshold < 1):
+        raise ValueError(f"expected delta > 0 and 0 <= threshold < 1, got delta={delta}, threshold={threshold}")
+    d = z.numel()
+    moved = z.repeat(2 * d + 1, 1)
+    idx = torch.arange(d)
+    moved[1 + idx, idx] -= delta
+    moved[1 + d + idx, idx] += delta
+    x = _decode(model, moved)                                   # (2D + 1)×C×H×W
+    changed = ((x[1:] - x[:1]).abs() > threshold).any(dim=1)   # 2D×H×W
+    counts = changed.flatten(1).sum(dim=1).view(2, d)
+    return counts.max(dim=0).values.tolist()
 
 
 def available() -> bool:
@@ -244,14 +272,18 @@ class LatentExplorer(Explorer):
     """One slider per latent; the decoded image is redrawn in place.
 
     The sliders of the latents that are switched off for the start image (σ_j(x) >
-    :data:`DEAD_SIGMA`: posterior ≈ prior, ignored by the decoder) are greyed, carry the CSS
-    class ``dead-latent`` and a tooltip with σ_j, and are listed under the images.
+    :data:`DEAD_SIGMA`: posterior ≈ prior) are greyed, carry the CSS class ``dead-latent`` and
+    a tooltip with σ_j, and are listed under the images with what the decoder does with them
+    (:func:`decoder_effect`: the pixels that change when the latent is moved by ±:data:`PROBE`).
 
     Attributes:
         sliders: list of D ``FloatSlider`` (z_j).
         dead: list of D bools, True for a switched-off latent (all False for an autoencoder).
         sigma: D posterior standard deviations σ_j(x) of the start image (None without one,
             or for an autoencoder).
+        effect: D pixel counts, :func:`decoder_effect` at the start code (None without a
+            start image): what the decoder does with each latent, in the tooltips and, for the
+            greyed ones, under the images.
         status: the ``widgets.HTML`` that lists the switched-off latents.
         image: the ``widgets.Image`` with the decoded image (PNG).
         original: the ``widgets.Image`` with the data-set image whose μ is the start.
@@ -275,7 +307,7 @@ class LatentExplorer(Explorer):
         self.original = w.Image(format="png", width=width, height=width)
         self.status = w.HTML()
         self.notice = w.HTML()
-        self.dead, self.sigma = [False] * d, None
+        self.dead, self.sigma, self.effect = [False] * d, None, None
         self.index = None
         controls = list(self.sliders)
         if dataset is not None:
@@ -312,6 +344,7 @@ class LatentExplorer(Explorer):
             reach = math.ceil(abs(m) * 2) / 2
             if reach > s.max:
                 s.max, s.min = reach, -reach
+        self.effect = decoder_effect(self.model, self.start)
         self.mark_dead(logvar)
         self.set_code(self.start)
 
@@ -320,19 +353,29 @@ class LatentExplorer(Explorer):
         autoencoder, nothing is greyed) and list them in :attr:`status`."""
         self.dead = dead_latents(logvar) or [False] * len(self.sliders)
         self.sigma = None if logvar is None else torch.exp(0.5 * torch.as_tensor(logvar).float())
+        effect = self.effect if self.effect is not None and len(self.effect) == len(self.sliders) else None
+        moved = f"moved by ±{PROBE:g}, it changes {{}} pixels by more than {PIXEL_CHANGE:g}"
         for j, (s, off) in enumerate(zip(self.sliders, self.dead)):
             s.style.handle_color = DEAD_COLOUR if off else None
-            tip = (f"σ = {float(self.sigma[j]):.2f} > {DEAD_SIGMA}: posterior ≈ prior, probably unused"
-                   if off else None)
+            parts = [f"σ = {float(self.sigma[j]):.2f} > {DEAD_SIGMA}: posterior ≈ prior, probably unused"
+                     if off else None, None if effect is None else moved.format(f"{effect[j]:,}")]
+            tip = "; ".join(p for p in parts if p) or None
             # ipywidgets 8 calls it tooltip; 7 (still on some Colab images) description_tooltip
             setattr(s, "tooltip" if s.has_trait("tooltip") else "description_tooltip", tip)
             (s.add_class if off else s.remove_class)("dead-latent")
-        names = [f"z{j}" for j, off in enumerate(self.dead) if off]
+        off_j = [j for j, off in enumerate(self.dead) if off]
+        listens = ""
+        if off_j and effect is not None:
+            on_j = [j for j in range(len(self.dead)) if j not in off_j]
+            listens = (f". What the decoder does with them: moved by ±{PROBE:g}, each changes this "
+                       f"many pixels by more than {PIXEL_CHANGE:g}: "
+                       + ", ".join(f"z{j} {effect[j]:,}" for j in off_j)
+                       + (f" (the active latents: {min(effect[j] for j in on_j):,}–"
+                          f"{max(effect[j] for j in on_j):,})" if on_j else ""))
         self.status.value = (
-            f"<span style='color:#888'>greyed: {', '.join(names)} — σ &gt; {DEAD_SIGMA} for this "
-            f"image: the posterior is close to the prior, so the code carries almost nothing about "
-            f"the image there (a trained decoder usually ignores such a latent: move it and see)"
-            f"</span>" if names else
+            f"<span style='color:#888'>greyed: {', '.join(f'z{j}' for j in off_j)} — σ &gt; "
+            f"{DEAD_SIGMA} for this image: the posterior is close to the prior, so the code carries "
+            f"almost nothing about the image there{listens}</span>" if off_j else
             ("" if logvar is None else f"<span style='color:#888'>every latent is active "
                                        f"(σ ≤ {DEAD_SIGMA}) for this image</span>"))
 

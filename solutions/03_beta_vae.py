@@ -1109,15 +1109,21 @@ HAVE_WIDGETS = widgets.available()   # without ipywidgets the section prints a n
 if HAVE_WIDGETS:
     explorer = widgets.latent_explorer(model, dataset=ds, index=int(ds.classes_to_index(eval_classes[:1])[0]))
     display(explorer)
+    print(f"pixels (of {x_eval[0][0].numel():,}) that change by more than {widgets.PIXEL_CHANGE} "
+          f"when one latent is moved by ±{widgets.PROBE:g} from μ(x) of this image:")
+    print("  " + ", ".join(f"z{j} {n:,}" + (" (greyed)" if off else "")
+                           for j, (n, off) in enumerate(zip(explorer.effect, explorer.dead))))
 else:
     print(widgets.MISSING)
 
 # %% [markdown]
 # Greyed sliders belong to latents that are switched off for this image (σ > 0.8,
 # `widgets.DEAD_SIGMA`: their posterior is close to the prior, so the code carries almost
-# nothing about the image there, and a trained decoder usually ignores them: move one and
-# see); they are listed under the images.
-# Move the others and watch one factor change at a time. **Traversal explorer**: choose a
+# nothing about the image there); they are listed under the images. σ says what the encoder
+# sends, not what the decoder does with the value, so the explorer also moves each latent by ±2
+# and counts the pixels that change (printed above, in each slider's tooltip, and under the
+# images for the greyed ones): a trained decoder leaves a switched-off latent's count near 0,
+# far below the active latents'. Move the others and watch one factor change at a time. **Traversal explorer**: choose a
 # latent and a range, get the strip.
 
 # %%

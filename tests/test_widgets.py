@@ -205,6 +205,56 @@ def test_latent_explorer_greys_dead_latents(ds):
     assert widgets.dead_latents(torch.tensor([0.0, -1.0])) == [True, False]  # σ = 1, σ ≈ 0.61
 
 
+def _listening_model():
+    """_dead_model (encoder: z1 and z3 switched off) whose decoder ignores z1 entirely (its
+    input weights are zero) and makes much of z0 (its input weights ×60)."""
+    model = _dead_model()
+    with torch.no_grad():
+        first = model.decoder.fc[0]
+        first.weight[:, 0] *= 60
+        first.weight[:, 1] = 0
+    return model
+
+
+def test_decoder_effect_counts_the_pixels_each_latent_moves():
+    model = _listening_model()
+    z = torch.tensor([0.3, -0.5, 1.0, 0.2])
+    with torch.no_grad():  # brute force, one decode per moved code, through model.decode itself
+        pixels = lambda v: torch.sigmoid(model.decode(v.reshape(1, -1)))[0]  # noqa: E731
+        base, expected = pixels(z), []
+        for j in range(4):
+            counts = []
+            for shift in (-2.0, 2.0):
+                v = z.clone()
+                v[j] += shift
+                counts.append(int(((pixels(v) - base).abs() > 0.25).any(dim=0).sum()))
+            expected.append(max(counts))
+    got = widgets.decoder_effect(model, z)
+    assert got == expected
+    assert got[1] == 0 and got[0] > 200  # ignored / amplified
+    strict = widgets.decoder_effect(model, z, threshold=0.9)
+    assert all(a <= b for a, b in zip(strict, got)) and strict[0] < got[0]
+    assert widgets.decoder_effect(model, z, delta=1e-6) == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match="delta > 0"):
+        widgets.decoder_effect(model, z, delta=-1.0)
+    with pytest.raises(ValueError, match="threshold < 1"):
+        widgets.decoder_effect(model, z, threshold=1.0)
+
+
+def test_latent_explorer_says_what_the_decoder_does_with_greyed_latents(ds):
+    pytest.importorskip("ipywidgets")
+    ex = widgets.latent_explorer(_listening_model(), dataset=ds, index=1234)
+    assert ex.dead == [False, True, False, True]
+    assert ex.effect == widgets.decoder_effect(ex.model, ex.start)
+    assert ex.effect[1] == 0
+    status = ex.status.value
+    assert f"more than {widgets.PIXEL_CHANGE:g}: z1 0, z3 {ex.effect[3]:,} (the active" in status
+    assert f"the active latents: {min(ex.effect[0], ex.effect[2]):,}–{max(ex.effect[0], ex.effect[2]):,}" in status
+    for j, slider in enumerate(ex.sliders):
+        tip = slider.tooltip if slider.has_trait("tooltip") else slider.description_tooltip
+        assert f"it changes {ex.effect[j]:,} pixels" in tip
+
+
 def test_latent_explorer_of_an_autoencoder_greys_nothing(ds):
     pytest.importorskip("ipywidgets")
     from course_lib.models import Autoencoder
