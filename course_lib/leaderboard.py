@@ -77,7 +77,8 @@ NOT_SELECTED = "not selected"
 
 #: How the seed of a shipped checkpoint was chosen, where it was chosen by hand: key → (the short
 #: ``chosen`` of the table, the long text of the source). Other shipped checkpoints: "best MIG of
-#: n seeds" when the candidates of :func:`reference_checkpoint` hold n > 1 seeds, else
+#: n seeds" when the candidates of :func:`reference_checkpoint` with the chosen one's budget hold
+#: n > 1 seeds, else
 #: :data:`NOT_SELECTED`. A hand choice that was not by MIG ("least turned") names the row only
 #: while its seed is the only one shipped: once other seeds compete, the row's model is the best
 #: MIG of them, and the hand choice is kept in the long text as the reason its seed was trained.
@@ -87,6 +88,10 @@ SEED_CHOICE = {
     "beta_vae-12000steps-seed13": ("best MIG of 20 seeds",
                                    "seed 13: the best MIG of seeds 0-19 at 2,000 steps, chosen with "
                                    "the true factors (notebook 03), then trained on"),
+    "beta_vae-12000steps-seed13-beta1": ("the β-VAE row's seed",
+                                         "seed 13: the β-VAE row's seed (the best MIG of seeds 0-19 at "
+                                         "β = 8, chosen with the true factors), trained at β = 1 to compare "
+                                         "the two at one seed"),
     "capacity_vae-120000steps-seed2-full": ("least turned of 4 seeds",
                                             "seed 2: of seeds 1-3 after 4,000 steps, the one whose position latents "
                                             "were least turned from posX and posY (chosen with the true factors; "
@@ -139,7 +144,9 @@ def _reference(name: str, steps: int) -> tuple[str, dict, str, str] | None:
                     else f", {k}={recipe['config'][k]}" for k in differs)
     notes += "".join(f", {k}={v:g}" if isinstance(v, (int, float)) else f", {k}={v}"
                      for k, v in entry.get("require", {}).items())   # a β-VAE with β = 1 as the VAE
-    seeds = sorted({c[3]["recipe"]["seed"] for c in candidates})
+    # the seeds that competed: candidates of the chosen one's budget (a choice between budgets
+    # is "best MIG of n shipped", below, not a choice of seed)
+    seeds = sorted({c[3]["recipe"]["seed"] for c in candidates if c[1] == n})
     if key in SEED_CHOICE and (len(seeds) == 1 or SEED_CHOICE[key][0].startswith("best MIG")):
         chosen, seed = SEED_CHOICE[key]   # the hand choice, or a choice by MIG among more seeds
     elif len(seeds) > 1:
@@ -152,9 +159,11 @@ def _reference(name: str, steps: int) -> tuple[str, dict, str, str] | None:
         chosen, seed = NOT_SELECTED, f"seed {recipe['seed']}, not selected"
     best = f"best MIG of {len(candidates)} shipped" if len(candidates) > 1 else "the only one shipped"
     start = recipe.get("step1")   # a model trained on top of another: its budget and seed too
-    if start is not None:
-        best += (f"; trained on top of {start['name']} ({start['steps']:,} steps, seed {start['seed']}), "
-                 f"{start['steps'] + n:,} steps in all")
+    if start is not None:   # its β too: the β = 1 VAE under a VAE-GAN is not the β-VAE row's model
+        beta = start.get("config", {}).get("beta")
+        best += (f"; trained on top of {start['name']} ({'' if beta is None else f'β = {beta:g}, '}"
+                 f"{start['steps']:,} steps, seed {start['seed']}), {start['steps'] + n:,} steps in all "
+                 f"(the steps column counts its own {n:,})")
     return key, shipped, f"shipped ({n} steps{notes}; {seed}; {best})", chosen
 
 

@@ -506,11 +506,23 @@ def _mi_matrix(mutual_info, factor_names):
     return mi, names
 
 
-def _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=None, vmax=None):
+def _off_rows(off, d) -> set:
+    rows = {int(j) for j in (() if off is None else np.asarray(off).ravel())}
+    if any(not 0 <= j < d for j in rows):
+        raise ValueError(f"off rows {sorted(rows)} out of range for {d} latents")
+    return rows
+
+
+def _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=None, vmax=None, off=()):
     d, k = mi.shape
     im = ax.imshow(mi, cmap="viridis", aspect="auto", vmin=0, vmax=vmax)
     ax.set_xticks(np.arange(k), names, rotation=30, ha="right", fontsize=fontsize)
-    ax.set_yticks(np.arange(d), [f"{latent_name}{j}" for j in range(d)], fontsize=fontsize)
+    off = _off_rows(off, d)
+    ax.set_yticks(np.arange(d), [f"{latent_name}{j}" + (" (off)" if j in off else "") for j in range(d)],
+                  fontsize=fontsize)
+    for j, tick in enumerate(ax.get_yticklabels()):
+        if j in off:
+            tick.set_color("0.55")
     if annotate:
         top = mi.max() if mi.size else 0
         for i in range(d):
@@ -523,24 +535,26 @@ def _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=None, vm
 
 
 def mi_heatmap(mutual_info, factor_names: Sequence[str] | None = None, title: str | None = "I(z_j; v_k) in nats",
-               annotate: bool = True, latent_name: str = "z"):
+               annotate: bool = True, latent_name: str = "z", off: Sequence[int] | None = None):
     """Heat map of a D×K mutual-information matrix (rows: latents, columns: factors; nats),
     e.g. ``mig(codes, factors).mutual_info``. A disentangled code has one bright cell per
     factor column, each in a different row. Rows are labelled ``{latent_name}0``,
-    ``{latent_name}1``, ... Returns the Figure."""
+    ``{latent_name}1``, ...; the rows in ``off`` (latent indices, e.g. switched-off latents)
+    get " (off)" in grey. Returns the Figure."""
     mi, names = _mi_matrix(mutual_info, factor_names)
     d, k = mi.shape
     fig = _figure((1.0 * k + 2.0, 0.38 * d + 1.2))
-    _draw_mi(fig, fig.add_subplot(), mi, names, title, annotate, latent_name)
+    _draw_mi(fig, fig.add_subplot(), mi, names, title, annotate, latent_name, off=off)
     return fig
 
 
 def mi_heatmaps(matrices: dict, factor_names: Sequence[str] | None = None, annotate: bool = False,
-                latent_name: str = "z", vmax: float | None = None):
+                latent_name: str = "z", vmax: float | None = None, off: dict | None = None):
     """Several mutual-information heat maps side by side, one per entry of ``matrices``
     (panel title → D×K matrix, as :func:`mi_heatmap`), to compare models. Each panel has its
     own colour scale (0 to its largest value) unless ``vmax`` (nats) is given: then all share
-    the scale 0 to ``vmax``, so that colours compare across panels. Returns the Figure."""
+    the scale 0 to ``vmax``, so that colours compare across panels. ``off``: panel title →
+    latent indices labelled " (off)" in grey, as in :func:`mi_heatmap`. Returns the Figure."""
     if vmax is not None and not vmax > 0:
         raise ValueError(f"vmax must be a positive number of nats (the top of the shared colour scale), got {vmax!r}")
     if not matrices:
@@ -548,8 +562,11 @@ def mi_heatmaps(matrices: dict, factor_names: Sequence[str] | None = None, annot
     panels = [(title, *_mi_matrix(mi, factor_names)) for title, mi in matrices.items()]
     d = max(mi.shape[0] for _, mi, _ in panels)
     fig = _figure((4.2 * len(panels), 0.25 * d + 1.8))
+    off = dict(off or {})
+    if set(off) - set(matrices):
+        raise ValueError(f"off names panels {sorted(set(off) - set(matrices))} that are not in matrices")
     for ax, (title, mi, names) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels):
-        _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=8, vmax=vmax)
+        _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=8, vmax=vmax, off=off.get(title))
     return fig
 
 

@@ -228,7 +228,8 @@ print(f"the mean of the bounds, the highest MIG that {NUM_BINS} bins allow on dS
 # estimate of $I$ between a code binned into $B$ bins and a factor of $V$ values is biased upwards
 # by about $(B-1)(V-1)/(2N)$ nats: with many bins and few samples, *noise* looks informative. We
 # measure both effects on the oracle and on pure noise: MIG on the left axis of each panel, and
-# (dashed, right axis) the largest mutual information that the noise codes show with any factor.
+# (dashed, right axis, one scale for both panels) the largest mutual information that the noise
+# codes show with any factor.
 
 # %%
 bins_grid = profiles.pick(PROFILE, smoke=(5, 20), quick=(5, 10, 20, 40, 100), full=(5, 10, 20, 40, 100, 200))
@@ -251,14 +252,18 @@ ax2.axvline(NUM_EVAL, color="grey", lw=0.8, ls=":")
 # the bias that the gap cancels: the noise codes' largest I(z_j; v_k), on a second axis
 noise_peak_bins = [float(mutual_info_matrix(noise_codes, factors, num_bins=b).max()) for b in bins_grid]
 noise_peak_n = [float(mutual_info_matrix(noise_codes[:n], factors[:n], num_bins=NUM_BINS).max()) for n in n_grid]
+twins = []
 for ax, xs, peak in ((ax1, bins_grid, noise_peak_bins), (ax2, n_grid, noise_peak_n)):
     twin = ax.twinx()
+    if twins:
+        twin.sharey(twins[0])   # the dashed axes share one scale too, as the MIG axes do
+    twins.append(twin)
     twin.plot(xs, peak, "s--", color="C3", label="noise: largest I(z_j; v_k)")
     twin.set_ylabel("nats (dashed)", color="C3")
-    twin.set_ylim(bottom=0)
     lines = ax.get_legend_handles_labels()
     extra = twin.get_legend_handles_labels()
     ax.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize=7, loc="center left")
+twins[0].set_ylim(0, 1.05 * max(noise_peak_bins + noise_peak_n))   # shared: sets both
 viz.save_figure(fig, "08_mig_sensitivity")
 rises = all(b >= a - 1e-9 for a, b in zip(by_bins["ground truth"], by_bins["ground truth"][1:]))
 print("oracle MIG for", ", ".join(f"{b} bins {v:.3f}" for b, v in zip(bins_grid, by_bins["ground truth"])),
@@ -320,8 +325,8 @@ fig
 # Chen et al.'s published dSprites numbers follow a protocol of their own: each mutual
 # information is clamped at 0 and shape is left out, so their MIG averages 4 factors (scale,
 # orientation, posX, posY). `mig_sampled(..., variant="chen2018")` follows it, and every result
-# carries `estimator`, a label of what made it: compare a number only with numbers of the
-# same label. If the chen2018 number lands near the discrete MIG, that is not the two
+# carries `estimator`, a label of what made it, with N (the data points) and S (the Monte-Carlo
+# samples of the sampled estimator): compare a number only with numbers of the same label. If the chen2018 number lands near the discrete MIG, that is not the two
 # estimators agreeing: it is the mean of the sampled gaps of the four factors other than
 # shape (the per-factor lines give them), and leaving out shape, often a factor with a small
 # gap, raises the mean.
@@ -450,9 +455,10 @@ fig
 # the second best's, averaged over factors. (A choice, stated: Kumar et al. score a continuous
 # factor by the $R^2$ of a linear regression on $z_d$ and only a categorical one by a
 # classifier's accuracy; the course classifies every factor, since dSprites' factors are all
-# given as a few classes, which puts every factor on the same chance-adjusted scale. Kumar et
-# al. and disentanglement_lib report plain balanced accuracy, whose chance level is $1/C$ for a
-# factor of $C$ classes; each gap here is theirs times $C/(C-1)$ — ×1.5 for shape, about ×1.03
+# given as a few classes, which puts every factor on the same chance-adjusted scale. The
+# published SAP is not chance-adjusted: disentanglement_lib scores a linear SVM (fitted with
+# balanced class weights) by its plain accuracy, whose chance level is $1/C$ for a uniform
+# factor of $C$ classes, as dSprites' are; each gap here is that one times $C/(C-1)$ — ×1.5 for shape, about ×1.03
 # for the 32 positions — so compare this SAP with published values only after undoing that.)
 #
 # ## How not to measure: synthetic representations with a known answer
@@ -571,8 +577,8 @@ print(f"every metric keeps property 1 on these codes: {all(property_1.values())}
 #   factor has no code, and noise informs about nothing. But it never asks whether a factor's
 #   best code *also* carries another factor: each factor is scored on its own column of the
 #   matrix, so the merged code, one code for shape and scale, keeps a gap of nearly its full
-#   entropy for both and MIG rates it almost as high as the perfect code (its line above says
-#   how high). Modularity, one factor per code, is what DCI-D's entropy over factors and SAP's
+#   entropy for both and MIG rates it as high as the perfect code, or nearly (its line above
+#   says how high). Modularity, one factor per code, is what DCI-D's entropy over factors and SAP's
 #   per-code scores look at. It is *not* invariant to a monotone map,
 #   although a metric should be: its equal-width bins are equal in the mapped units, so a map
 #   that crowds a factor's values into part of the range puts several of them into one bin and
@@ -663,7 +669,7 @@ print(f"every metric keeps property 1 on these codes: {all(property_1.values())}
 # squared error, outputs pixel intensities in [0, 1] rather than logits, and these are scored as
 # the Bernoulli probabilities: see `leaderboard.reconstruction_error`), then the five metrics
 # (higher is better). The FactorVAE and β-VAE scores use `N_VOTES` training votes and half as
-# many evaluation votes (the papers: 10,000 and 5,000), so they move in steps of 2/`N_VOTES`
+# many evaluation votes (disentanglement_lib's defaults: 10,000 and 5,000), so they move in steps of 2/`N_VOTES`
 # and carry a standard error of up to $0.5/\sqrt{N_\text{VOTES}/2}$ from the evaluation votes alone
 # (printed under the synthetic table; the reading after the leaderboard says which differences
 # it swallows). The classifier, fitted on the training votes, adds variance of its own, and the
@@ -797,7 +803,7 @@ print(f"FactorVAE score, m (dimensions kept) and its cap min(1, m/{n_varying}); 
 for r in rows:
     m = scored[r["model"]][leaderboard.ACTIVE_DIMS]
     cap = min(1.0, m / n_varying)
-    note = ("within 2 standard errors of its cap: m holds it down" if m < n_varying and r["FactorVAE"] >= cap - 2 * vote_se
+    note = ("within 2 standard errors of its cap: m may be what holds it down" if m < n_varying and r["FactorVAE"] >= cap - 2 * vote_se
             else "within 2 standard errors of chance" if r["FactorVAE"] <= chance + 2 * vote_se else "")
     print(f"  {r['model']:22s} m = {m:2d}  cap {cap:.2f}  score {r['FactorVAE']:.3f}  {note}".rstrip())
 above = [r["model"] for r in rows if r["model"] not in shipped_names and r["FactorVAE"] > chance + 2 * vote_se]
@@ -820,8 +826,8 @@ print(f"rows trained here ({STEPS:,} steps) whose FactorVAE score is over 2 stan
 # above is several hundredths, so a row that lands within two of them of chance on one draw can
 # land well above it on another (rerun the notebook with another `SEED`, which draws other
 # votes, or with `-p N_VOTES 2000`, and compare). Before reading a story into a row near chance,
-# check that it stays there with more votes; the full profile's 5,000 votes bring the standard
-# error under 0.01.
+# check that it stays there with more votes; the full profile's `N_VOTES` = 5,000 (2,500
+# evaluation votes) bring the standard error down to at most 0.01.
 #
 # ## Source paper 003's Figure 5: MIG over seeds, the tooling
 #
@@ -843,19 +849,23 @@ print(f"rows trained here ({STEPS:,} steps) whose FactorVAE score is over 2 stan
 # The course does ship some of these: models whose recipes differ only in their seed
 # (`leaderboard.seed_groups` finds them in the manifest). The first cell below draws their MIG
 # (the manifest's, on 10,000 images) per seed, and compares the spread over seeds of one recipe
-# with the spread over the leaderboard's methods. A seed that was picked by hand among others
-# (the `chosen` column) is marked: it is not a random draw.
+# with the spread over the leaderboard's methods. The seed that a leaderboard row uses, where it
+# was picked with the true factors (its `chosen` column, hatched in the leaderboard), is drawn as
+# an open circle: it is not a random draw.
 
 # %%
-picked_keys = set(leaderboard.SEED_CHOICE)   # groups and seed_spread: read with the leaderboard's checks above
-if groups:
+# the shipped model of each row whose seed was picked with the true factors (hatched in the leaderboard)
+picked_keys = {leaderboard.reference_checkpoint(r["model"], STEPS)[0]: r["chosen"] for r in rows
+               if r["model"] in shipped_names and not leaderboard.ENTRIES[r["model"]].get("code_of")
+               and r["chosen"] != leaderboard.NOT_SELECTED}
+if groups:   # groups and seed_spread: read with the leaderboard's checks above
     fig = viz.figure(figsize=(7, 0.6 * len(groups) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     for row, (group, members) in enumerate(groups.items()):
         for k, (seed, value) in enumerate(sorted(members, key=lambda m: m[1])):   # labels above, below, ...
-            by_hand = group.replace("seed*", f"seed{seed}") in picked_keys
+            by_hand = picked_keys.get(group.replace("seed*", f"seed{seed}"))
             ax.plot(value, row, "o", ms=9, mfc="none" if by_hand else "C0", mec="C0")
-            ax.annotate(f"seed {seed}" + (" (picked)" if by_hand else ""), (value, row),
+            ax.annotate(f"seed {seed}" + (f" (the row's: {by_hand})" if by_hand else ""), (value, row),
                         xytext=(0, 9 if k % 2 == 0 else -9), textcoords="offset points", ha="center",
                         va="bottom" if k % 2 == 0 else "top", fontsize=7)
         print(f"{group}: MIG " + ", ".join(f"seed {sd} {v:.3f}" for sd, v in members)
@@ -863,14 +873,17 @@ if groups:
     ax.set_yticks(range(len(groups)), list(groups))
     ax.set_ylim(-0.6, len(groups) - 0.4)
     ax.set(xlabel="MIG (manifest, 10,000 images)",
-           title="shipped models that differ only in their seed\n(open circle: a seed picked by hand)")
+           title="shipped models that differ only in their seed\n(open circle: the seed a leaderboard row uses, "
+                 "picked with the true factors)")
     ax.title.set_fontsize(9)
     viz.save_figure(fig, "08_mig_shipped_seeds")
     display(fig)
     across = [r["MIG"] for r in rows if np.isfinite(r["MIG"]) and not leaderboard.ENTRIES[r["model"]].get("code_of")]
     widest = max(seed_spread.values())
     print(f"the widest spread over the seeds of one recipe, {widest:.3f}, is {widest / (max(across) - min(across)):.0%} "
-          f"of the spread of MIG over the leaderboard's {len(across)} distinct rows ({min(across):.3f} to {max(across):.3f})")
+          f"of the spread of MIG over the leaderboard's {len(across)} distinct rows ({min(across):.3f} to {max(across):.3f}); "
+          f"those rows' budgets run from {min(steps_all):,} to {max(steps_all):,} steps, so this is not Locatello et "
+          "al.'s comparison of methods at one budget, only a sense of scale")
 else:
     print("no shipped recipe has two or more seeds: only a sweep can show a spread over seeds")
 
@@ -917,6 +930,7 @@ summary = [
      "score, DCI and SAP satisfy neither property)", '"How to Not Measure"',
      "on our eight synthetic codes, " + (", ".join(m for m, ok in keeps_both.items() if ok) or "no metric")
      + " kept both properties; " + (", ".join(m for m, ok in keeps_both.items() if not ok) or "none") + " did not"
+     + " (SAP is the course's variant: a small tree per code, chance-adjusted)"
      + "; under our reading this differs from the source for " + ("; ".join(disagree) or "none")
      + (f" (their passes on property 2 rest on the {HIGH:.0%} line: "
         + ", ".join(f"{m} rates its highest-rated flawed code at {w:.0%}" for m, w in margin.items()) + ")"

@@ -291,8 +291,9 @@ def test_table_rows_show_the_training_budget(tmp_path, monkeypatch):
     found = leaderboard.reference_checkpoint("VAE-GAN", 1)
     if found is not None and "step1" in found[1]["recipe"]:
         start, n = found[1]["recipe"]["step1"], found[1]["recipe"]["steps"]
-        assert (f"trained on top of {start['name']} ({start['steps']:,} steps, seed {start['seed']}), "
-                f"{start['steps'] + n:,} steps in all") in found[2]
+        assert start["config"]["beta"] == 1.0   # the VAE-GAN starts from a plain VAE, and says so
+        assert (f"trained on top of {start['name']} (β = 1, {start['steps']:,} steps, seed {start['seed']}), "
+                f"{start['steps'] + n:,} steps in all (the steps column counts its own {n:,})") in found[2]
     # the VAE row takes only shipped β-VAEs with β = 1 (``require``), the β-VAE row only β > 1
     for name, is_vae in (("VAE", True), ("β-VAE", False)):
         found = leaderboard.reference_checkpoint(name, 1)
@@ -331,6 +332,9 @@ def test_seed_and_chosen_say_how_each_rows_model_was_picked(tmp_path, monkeypatc
             assert leaderboard.SEED_CHOICE[found[0]][1] in found[2]
         if found[0] == "beta_vae-12000steps-seed13":
             assert (seed, chosen) == (13, "best MIG of 20 seeds")
+    found = leaderboard.reference_checkpoint("VAE", 1)
+    if found and found[0] == "beta_vae-12000steps-seed13-beta1":   # chosen over a 600-step VAE of seed 0
+        assert leaderboard.provenance("VAE", 1, seed=5) == (13, "the β-VAE row's seed")
         # ID-GAN is scored through the β-VAE row's code: its seed and choice are that row's
         assert leaderboard.provenance("ID-GAN (β-VAE code)", 1, seed=5) == (seed, chosen)
     # shipped checkpoints of two seeds compete on MIG: the row says so; one seed: not selected
@@ -347,8 +351,16 @@ def test_seed_and_chosen_say_how_each_rows_model_was_picked(tmp_path, monkeypatc
     same_seed = {a: dict(ea, recipe=dict(ea["recipe"], seed=4)), b: dict(eb, recipe=dict(eb["recipe"], seed=4))}
     (folder / ck.MANIFEST).write_text(json.dumps({"format": manifest["format"], "checkpoints": same_seed}))
     assert leaderboard.provenance("β-TCVAE", 1, seed=0) == (4, leaderboard.NOT_SELECTED)
+    # two seeds on two budgets: a choice between budgets, not between seeds
+    two_budgets = {a: dict(ea, recipe=dict(ea["recipe"], seed=4), metrics=dict(ea["metrics"], mig=0.9)),
+                   b: dict(eb, recipe=dict(eb["recipe"], seed=7), metrics=dict(eb["metrics"], mig=0.1))}
+    (folder / ck.MANIFEST).write_text(json.dumps({"format": manifest["format"], "checkpoints": two_budgets}))
+    assert leaderboard.provenance("β-TCVAE", 1, seed=0) == (4, leaderboard.NOT_SELECTED)
+    assert "best MIG of 2 shipped" in leaderboard.reference_checkpoint("β-TCVAE", 1)[2]
+    # two seeds on one budget compete on MIG
+    n_a = ea["recipe"]["steps"]
     two_seeds = {a: dict(ea, recipe=dict(ea["recipe"], seed=4), metrics=dict(ea["metrics"], mig=0.9)),
-                 b: dict(eb, recipe=dict(eb["recipe"], seed=7), metrics=dict(eb["metrics"], mig=0.1))}
+                 b: dict(eb, recipe=dict(eb["recipe"], seed=7, steps=n_a), metrics=dict(eb["metrics"], mig=0.1))}
     (folder / ck.MANIFEST).write_text(json.dumps({"format": manifest["format"], "checkpoints": two_seeds}))
     assert leaderboard.provenance("β-TCVAE", 1, seed=0) == (4, "best MIG of 2 seeds")
     assert "seed 4: the best MIG of the shipped seeds 4, 7" in leaderboard.reference_checkpoint("β-TCVAE", 1)[2]

@@ -182,8 +182,9 @@ def test_chen2018_variant_clamps_and_leaves_shape_out():
     logvar[:, 3] = 0.0
     full = mig_sampled(mu, logvar, factors, n_samples=400, seed=0, factor_names=names)
     chen = mig_sampled(mu, logvar, factors, n_samples=400, seed=0, factor_names=names, variant="chen2018")
-    assert full.estimator == "sampled (Chen et al.), all factors"
+    assert full.estimator == f"sampled (Chen et al.), all factors, N = {n:,}, S = 400"
     assert chen.estimator.startswith("sampled (Chen et al.), chen2018") and "(2 factors)" in chen.estimator
+    assert chen.estimator.endswith(f"N = {n:,}, S = 400")
     assert (chen.mutual_info >= 0).all() and np.allclose(chen.mutual_info, np.maximum(full.mutual_info, 0))
     assert np.isnan(chen.per_factor[:2]).all() and set(chen.skipped) == {0, 1}
     # the chen2018 score is the mean over scale and posX only, computed by hand from its matrix
@@ -205,7 +206,7 @@ def test_discrete_mig_says_which_estimator_it_is():
     from course_lib.metrics import mig
 
     f = np.stack([np.arange(40) % 4, np.arange(40) % 5], 1)
-    assert mig(f.astype(float), f, num_bins=10).estimator == "discrete, 10 bins"
+    assert mig(f.astype(float), f, num_bins=10).estimator == "discrete, 10 bins, N = 40"
 
 
 def test_empirical_entropy_option_divides_by_the_plug_in_entropy():

@@ -193,6 +193,26 @@ def test_mi_heatmaps_shared_colour_scale():
         viz.mi_heatmaps({"A": a}, ["x", "y", "z"], vmax=0)
 
 
+def test_mi_heatmaps_mark_the_rows_of_switched_off_latents():
+    import matplotlib.colors as mcolors
+
+    mi = np.arange(12.0).reshape(4, 3) / 10
+    ticks = viz.mi_heatmap(mi, ["a", "b", "c"], off=[1, 3]).axes[0].get_yticklabels()
+    assert [t.get_text() for t in ticks] == ["z0", "z1 (off)", "z2", "z3 (off)"]
+    grey = [mcolors.to_hex(t.get_color()) == mcolors.to_hex("0.55") for t in ticks]
+    assert grey == [False, True, False, True]
+    ticks = viz.mi_heatmap(mi, ["a", "b", "c"], off=np.flatnonzero(mi[:, 0] > 0.5)).axes[0].get_yticklabels()
+    assert [t.get_text() for t in ticks] == ["z0", "z1", "z2 (off)", "z3 (off)"]   # an index array, as np gives
+    fig = viz.mi_heatmaps({"A": mi, "B": mi}, ["a", "b", "c"], off={"B": [0]})
+    panels = [ax for ax in fig.axes if ax.images]
+    assert [t.get_text() for t in panels[0].get_yticklabels()] == ["z0", "z1", "z2", "z3"]
+    assert [t.get_text() for t in panels[1].get_yticklabels()] == ["z0 (off)", "z1", "z2", "z3"]
+    with pytest.raises(ValueError, match="out of range"):
+        viz.mi_heatmap(mi, ["a", "b", "c"], off=[4])
+    with pytest.raises(ValueError, match="not in matrices"):
+        viz.mi_heatmaps({"A": mi}, ["a", "b", "c"], off={"C": [0]})
+
+
 def test_latent_scatter_positions():
     codes = torch.randn(50, 3)
     fig = viz.latent_scatter(codes, colour_by=torch.arange(50), dims=(2, 0))

@@ -254,4 +254,4 @@ def mig(codes, factors, num_bins: int = 20, factor_names: Sequence[str] | None =
     nb = _check_num_bins(num_bins)
     mi = _mutual_info_matrix(z, f, nb)
     result = gap_scores(mi, factor_entropy(f), factor_names)
-    return dataclasses.replace(result, estimator=f"discrete, {nb} bins")
+    return dataclasses.replace(result, estimator=f"discrete, {nb} bins, N = {len(f):,}")

@@ -208,7 +208,8 @@ def mig_sampled(
 ) -> MIGResult:
     """Sampled MIG of Chen et al. (2018) from posterior means and log-variances.
 
-    Two variants (``result.estimator`` says which one made the number):
+    Two variants (``result.estimator`` says which one made the number, on how many data
+    points N and with how many Monte-Carlo samples S):
 
     - ``"all_factors"`` (default): the estimator as defined, every factor with more than one
       value, Monte-Carlo noise kept (an MI may come out slightly negative).
@@ -253,7 +254,8 @@ def mig_sampled(
         ent = np.array([math.log(compact_labels(f[:, i])[1]) for i in range(f.shape[1])])
     else:
         ent = factor_entropy(f)
-    label = "sampled (Chen et al.), all factors"
+    size = f"N = {len(f):,}, S = {n_samples:,}"   # data points and Monte-Carlo samples: part of the label
+    label = f"sampled (Chen et al.), all factors, {size}"
     if variant == "chen2018":
         mi = np.maximum(mi, 0.0)
         left_out = list(factor_names).index("shape")
@@ -267,7 +269,7 @@ def mig_sampled(
                            factor_names=full.factor_names,
                            notes=full.notes + ("'shape' left out (chen2018 protocol)",))
         label = ("sampled (Chen et al.), chen2018: MI clamped at 0, shape left out "
-                 f"({int(np.isfinite(per_factor).sum())} factors)")
+                 f"({int(np.isfinite(per_factor).sum())} factors), {size}")
     else:
         result = gap_scores(mi, ent, factor_names)
     note = f"sampled estimator (Chen et al.): {n_samples} samples of q(z|x), " \
