@@ -503,7 +503,9 @@ if idgan_long:
                                                          vae.state_dict().values()))
     trained_on = idgan_run.extra["trained_on"]
     print(f"step 2: shipped, {idgan_run.extra['recipe']['steps']:,} steps of {BATCH_SIZE}, trained "
-          f"{describe_training(trained_on)}; its frozen β-VAE is step 1's: {same_step1}")
+          f"{describe_training(trained_on)}; its frozen β-VAE is step 1's: {same_step1}; "
+          f"{idgan_run.extra['recipe']['steps'] * BATCH_SIZE / n_train:.1f} epochs of the training positions "
+          "(source paper 000 trained step 2 for 100)")
 else:
     idgan_run = fit_07(IDGAN(vae, noise_dim=NOISE_DIM, lam=LAMBDA, r1=R1, init=IDGAN_INIT), train_data,
                        IDGAN_STEPS, lr=IDGAN_LR)
