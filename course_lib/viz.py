@@ -507,7 +507,10 @@ def _mi_matrix(mutual_info, factor_names):
 
 
 def _off_rows(off, d) -> set:
-    rows = {int(j) for j in (() if off is None else np.asarray(off).ravel())}
+    """The latent indices in ``off`` (None, any iterable, or an index array) as a checked set."""
+    if isinstance(off, (np.ndarray, torch.Tensor)):
+        off = np.asarray(off).ravel().tolist()
+    rows = {int(j) for j in (off or ())}
     if any(not 0 <= j < d for j in rows):
         raise ValueError(f"off rows {sorted(rows)} out of range for {d} latents")
     return rows

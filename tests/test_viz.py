@@ -203,6 +203,8 @@ def test_mi_heatmaps_mark_the_rows_of_switched_off_latents():
     assert grey == [False, True, False, True]
     ticks = viz.mi_heatmap(mi, ["a", "b", "c"], off=np.flatnonzero(mi[:, 0] > 0.5)).axes[0].get_yticklabels()
     assert [t.get_text() for t in ticks] == ["z0", "z1", "z2 (off)", "z3 (off)"]   # an index array, as np gives
+    ticks = viz.mi_heatmap(mi, ["a", "b", "c"], off={3}).axes[0].get_yticklabels()   # a set too
+    assert [t.get_text() for t in ticks] == ["z0", "z1", "z2", "z3 (off)"]
     fig = viz.mi_heatmaps({"A": mi, "B": mi}, ["a", "b", "c"], off={"B": [0]})
     panels = [ax for ax in fig.axes if ax.images]
     assert [t.get_text() for t in panels[0].get_yticklabels()] == ["z0", "z1", "z2", "z3"]
