@@ -1191,7 +1191,8 @@ def sprite_verdict(r, real):
     return "look like sprites by all four rulers" if not short else "fall short of sprites: " + "; ".join(short)
 
 
-print("VAE-GAN's prior samples", sprite_verdict(rulers["VAE-GAN prior samples"], rulers["real images (second sample)"]))
+for name in ("VAE-GAN reconstructions", "VAE-GAN prior samples"):   # "sharper" is not "sprites": both readings
+    print(f"{name}:", sprite_verdict(rulers[name], rulers["real images (second sample)"]))
 SHAPES = ("square", "ellipse", "heart")
 print("the shape named most often, per renderer (real images: about a third each):")
 for name, r in rulers.items():
@@ -1203,7 +1204,9 @@ for name, r in rulers.items():
     print(f"  {name:30s} {r['shares'][top]:4.0%} {SHAPES[top]}{reading}")
 
 # %% [markdown]
-# Reading these lines: the grey share says whether VAE-GAN's edges are sharper, the one-sprite
+# Reading these lines: the grey share says whether VAE-GAN's edges are sharper, though not
+# whether they are clean (ragged, speckled edges are binary too: the sprite verdicts of its
+# reconstructions and samples say whether they are sprites), the one-sprite
 # share whether it draws one sprite per image (a fragment beside the sprite, or two sprites,
 # counts against it), the FFD whether its images sit closer to real sprites in the
 # classifier's features, and the centre, spread and area checks whether its reconstructions
@@ -1512,7 +1515,7 @@ if vaegan_long:
 # | ID-GAN renders the same codes much more sharply | 000, Fig. 3–6 | FFD and grey share of ID-GAN vs the β-VAE's decodes: ID-GAN's generator as loaded or trained above (its steps in the table), on the step-1 code; the step-1 β-VAE had far fewer steps (its table row), and more steps alone sharpen a VAE (the long VAE-GAN section), so part of the gap is budget |
 # | ID-GAN draws sprites right of the training positions (x beyond the threshold t) | 000, §5 (traversals of the code) | the held-out section's line "source paper 000's observation …": seen or NOT seen, for the codes of real held-out images (how far right ID-GAN draws them, and how often at least halfway), not for traversals of the code as in the source |
 # | each $c$ dimension keeps its meaning in ID-GAN (the course's question: 000 does not compare ID-GAN's dimensions with the β-VAE's, and §5.1 finds that "a combination of latent dimensions" changes a property) | 000, §5.1 (traversals of ID-GAN's code) and §6 ("some degrees of disentanglement") | the same ID-GAN, in part: how many dimensions correlate best with their own β-VAE dimension, and how strongly (the printed range, to read against 1); "the largest mover is the same factor", per dimension; where "ID-GAN moves shape more than the β-VAE along every dimension" prints True, that is entanglement ID-GAN adds; and the MIG check says whether the step-1 code was only weakly disentangled to begin with |
-# | a feature-wise loss with a GAN gives sharper images than a pixel VAE | 002, §IV (Larsen et al.) | two runs: the short VAE-GAN against its β-VAE start (extra steps and objective mixed), and the long VAE-GAN against the VAE of the same budget ("VAE +20k"), which rules out the budget (the optimiser settings differ with the objective) |
+# | a feature-wise loss with a GAN gives sharper images than a pixel VAE | 002, §IV (Larsen et al.) | two runs: the short VAE-GAN against its β-VAE start (extra steps and objective mixed), and the long VAE-GAN against the VAE of the same budget ("VAE +20k"), which rules out the budget (the optimiser settings differ with the objective); "sharper" by the grey share is not "sprites": the sprite verdicts of the short run's reconstructions and samples say whether they are |
 # | informative latents keep a higher KL than incompressible ones | 002, Fig. 15 | the hybrid as loaded or trained above (dSprites, not faces): the two groups' averages, and the printed overlap of single latents |
 #
 # In the `smoke` profile nothing is trained long enough for these numbers to mean anything;
