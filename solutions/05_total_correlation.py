@@ -303,7 +303,7 @@ mws_bias = {m: np.mean(study[(0.0, "mws", m)]) - offset - true_tc[0.0] for m in 
 print(f"MWS − offset at ρ = 0 (true TC 0): {mws_bias[smallest]:+.3f} nats at batch {smallest}, "
       f"{mws_bias[largest]:+.3f} at batch {largest}: the offset is constant, but a small batch adds a bias of its own")
 # eq. 9 on one batch: the three estimated terms against the Monte-Carlo KL, computed apart with torch.distributions
-z9, mu9, logvar9, _ = gaussian_batch(largest, rho=0.5, seed=SEED)
+z9, mu9, logvar9, cov9 = gaussian_batch(largest, rho=0.5, seed=SEED)
 terms9 = [float(t) for t in tc_decomposition(z9, mu9, logvar9, N_TOY, "mss")]
 posterior9 = torch.distributions.Normal(mu9, (0.5 * logvar9).exp())
 prior9 = torch.distributions.Normal(0.0, 1.0)
@@ -318,6 +318,13 @@ dw_se = float(dw_each.std() / math.sqrt(len(dw_each)))
 dw_in_noise = abs(terms9[2]) <= 2 * dw_se
 print(f"dimension-wise KL {terms9[2]:+.4f} nats for a true value of 0; standard error over the batch {dw_se:.4f}; "
       f"within 2 standard errors of 0: {dw_in_noise}")
+# the other two against their closed forms: I(x; z) = H(z) − H(z|x) = ½(log det Σ − D log s²) for q(z) = N(0, Σ)
+# and q(z|x) = N(μ_x, s²I); the expected KL is ½ Σ_d (s² + E μ_d² − 1 − log s²) = ½ D log(1/s²) (E μ_d² = 1 − s²)
+s2_9, d9 = float(logvar9[0, 0].exp()), cov9.shape[0]
+mi_true9 = 0.5 * (float(torch.logdet(cov9)) - d9 * math.log(s2_9))
+kl_true9 = 0.5 * d9 * math.log(1 / s2_9)
+print(f"index-code MI {terms9[0]:.3f} nats against its closed form {mi_true9:.3f}; the batch's Monte-Carlo KL "
+      f"{mc_kl9:.3f} against the expected KL {kl_true9:.3f} (one batch of {largest}: sampling noise in both)")
 print(f"(CPU {time.process_time() - cpu0:.1f} s)")
 
 # %% [markdown]
@@ -330,8 +337,9 @@ print(f"(CPU {time.process_time() - cpu0:.1f} s)")
 # KL checks the code's bookkeeping only, not Eq. 9 or the estimators: $\log q(z\mid n) - \log
 # p(z)$ splits into the three log-ratios of section 1 exactly, for *any* value put in for
 # $\log q(z)$ and $\log q(z_j)$, good or bad. What can fail is the comparison of each term with
-# its true value: the TC with the closed form (the table above), and the dimension-wise KL
-# with 0, its value here, since every marginal of $\mathcal N(0, \Sigma)$ with a unit diagonal
+# its true value: the TC with the closed form (the table above), the index-code MI with
+# $\frac12(\log\det\Sigma - D\log s^2)$ (the line after the bookkeeping, with the batch's KL
+# against its expectation), and the dimension-wise KL with 0, its value here, since every marginal of $\mathcal N(0, \Sigma)$ with a unit diagonal
 # is the prior $\mathcal N(0, 1)$. A KL is never negative, but an *estimate* of one can be: a
 # dimension-wise KL printed below zero is estimator noise around a true 0 (plus the downward
 # Jensen bias of $\log \hat q(z_j)$ explained next); the line after the bookkeeping line says
