@@ -792,18 +792,22 @@ W = 2 + max(45, *(len(", ".join(f"z{j}:{on[j]}" for j in range(NUM_LATENTS) if o
                   for on in (on_abs, on_hinge)))   # width of the switch-on column
 print(f"\n{'':<7}{'switch-on steps of the active latents':<{W}}{'late |KL − C|':>14}{'late KL − C':>13}"
       f"{'recon':>8}{'on':>4}{'on early':>10}")
-n_on, n_later = {}, {}
+def switched_on_during(on, active, steps):
+    """How many of the ``active`` latents switched on between 20 % and 90 % of a run of ``steps``."""
+    return sum(0.2 * steps < on[j] <= 0.9 * steps for j in active)
+
+
+n_on, n_later, late_kl_c = {}, {}, {}
 for label, on, h, ev in [("abs", on_abs, hist_abs, eval_abs), ("hinge", on_hinge, hist_hinge, eval_hinge)]:
-    late_kl_c = h.array("kl_minus_c")[h.array("step") > 0.9 * STEPS]
+    late_kl_c[label] = h.array("kl_minus_c")[h.array("step") > 0.9 * STEPS]
     on_list = sorted((j for j in range(NUM_LATENTS) if on[j] is not None), key=lambda j: on[j])
     n_on[label] = len(on_list)
-    n_later[label] = sum(0.2 * STEPS < on[j] <= 0.9 * STEPS for j in on_list)
+    n_later[label] = switched_on_during(on, on_list, STEPS)
     shown_on = ", ".join(f"z{j}:{on[j]}" for j in on_list)
-    print(f"{label:<7}{shown_on or 'none':<{W}}{np.abs(late_kl_c).mean():>14.2f}{late_kl_c.mean():>+13.2f}"
+    print(f"{label:<7}{shown_on or 'none':<{W}}{np.abs(late_kl_c[label]).mean():>14.2f}{late_kl_c[label].mean():>+13.2f}"
           f"{ev['recon']:>8.1f}{len(on_list):>4}{sum(on[j] <= 0.2 * STEPS for j in on_list):>10}")
 print(f"(recon in nats/image; the mean image scores {MEAN_IMAGE_RECON:.1f}; 'on early': in the first 20 % of the run)")
-late_kl_c_hinge = hist_hinge.array("kl_minus_c")[hist_hinge.array("step") > 0.9 * STEPS]
-late_hinge, peak_hinge = float(late_kl_c_hinge.mean()), float(late_kl_c_hinge.max())
+late_hinge, peak_hinge = float(late_kl_c["hinge"].mean()), float(late_kl_c["hinge"].max())
 print("hinge, late in training: the KL " + (
     f"sits below C on average ({late_hinge:+.2f} nats), but its highest logged window reaches C "
     f"({peak_hinge:+.2f}): the hinge binds at the peaks of a sawtooth" if late_hinge < -1.0 <= peak_hinge else
@@ -1046,8 +1050,7 @@ if a["first"] is not None and b["first"] is not None:
           + f" (median gap {b['median_gap']:,.0f} vs {a['median_gap']:,.0f} steps) and "
           + ("one at a time" if b["together"] == 0 else f"{b['together']} of them together with another")
           + f" (absolute: {a['together']} together)")
-during = {penalty: sum(0.2 * SCHEDULE_STEPS < switch[penalty][0][j] <= 0.9 * SCHEDULE_STEPS for j in switch[penalty][2])
-          for penalty in schedule}
+during = {penalty: switched_on_during(switch[penalty][0], switch[penalty][2], SCHEDULE_STEPS) for penalty in schedule}
 print(f"latents that leave zero during training (switched on between 20 % and 90 % of the run, as in the short runs "
       f"above): hinge {during['hinge']}, absolute {during['abs']}")
 

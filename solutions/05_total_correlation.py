@@ -710,10 +710,15 @@ for tag, s in dsprites_scores.items():
     headline(f"{tag} MIG on dSprites ({PROFILE}, {STEPS} steps)", s["mig"], ".3f")
     headline(f"{tag} reconstruction on dSprites (nats/image)", s["recon"], ".1f")
 print(f"(evaluation CPU {time.process_time() - cpu0:.1f} s)")
+def late_mean(history, key):
+    """The mean of a logged term over the last tenth of the run."""
+    steps = history.array("step")
+    return float(history.array(key)[steps > 0.9 * steps[-1]].mean())
+
+
 fv_hist = dsprites_runs["FactorVAE"].history
-fv_last = fv_hist.array("step") > 0.9 * fv_hist.array("step")[-1]
-print(f"FactorVAE's discriminator over the last tenth of its run: accuracy {fv_hist.array('disc_acc')[fv_last].mean():.2f} "
-      f"(0.5: it cannot tell q(z) from the permuted codes), its TC estimate {fv_hist.array('tc')[fv_last].mean():.3f} "
+print(f"FactorVAE's discriminator over the last tenth of its run: accuracy {late_mean(fv_hist, 'disc_acc'):.2f} "
+      f"(0.5: it cannot tell q(z) from the permuted codes), its TC estimate {late_mean(fv_hist, 'tc'):.3f} "
       f"nats, against the table's MSS estimate {dsprites_scores['FactorVAE']['tc']:.3f}")
 
 # %% [markdown]
@@ -1180,8 +1185,7 @@ print(f"test reconstruction on {DIGITS}, best first:", " < ".join(f"{k} {mnist_t
       "| CFVAE best, as in source paper 004 on MNIST:", cfvae_best)
 for kind in ("FVAE", "CFVAE"):   # how much the TC term weighs in the objective these runs trained
     h = mnist_runs[kind].history
-    tail = h.array("step") > 0.9 * h.array("step")[-1]
-    tc_end, acc_end = float(h.array("tc")[tail].mean()), float(h.array("disc_acc")[tail].mean())
+    tc_end, acc_end = late_mean(h, "tc"), late_mean(h, "disc_acc")
     print(f"{kind}: the discriminator's TC estimate over the last tenth of training {tc_end:.3f} nats (accuracy "
           f"{acc_end:.2f}), so γ·TC = {MNIST_GAMMA * tc_end:.2f} nats of a train loss of {mnist_table[kind][0]:.1f}")
 

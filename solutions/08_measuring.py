@@ -776,7 +776,10 @@ print(f"budgets: {min(steps_all):,} to {max(steps_all):,} steps, a factor {max(s
 picked = [r for r in rows if r["chosen"] != leaderboard.NOT_SELECTED]
 print("rows whose seed was picked with the true factors (hatched): "
       + (", ".join(f"{r['model']} (seed {r['seed']}, {r['chosen']})" for r in picked) or "none"))
-shipped_names = [n for n in names if leaderboard.reference_checkpoint(leaderboard.ENTRIES[n].get("code_of") or n, STEPS)]
+# each row's shipped checkpoint (key, manifest entry, note), or None; a row scored through another row's code
+# (code_of) gets that row's
+refs = {n: leaderboard.reference_checkpoint(leaderboard.ENTRIES[n].get("code_of") or n, STEPS) for n in names}
+shipped_names = [n for n in names if refs[n]]
 print(f"rows trained here on this notebook's budget of {STEPS:,} steps: "
       f"{', '.join(n for n in names if n not in shipped_names) or 'none'}")
 # MIG's evaluation noise: a shipped row's MIG here against the manifest's, scored on another 10,000 images;
@@ -785,7 +788,7 @@ groups = leaderboard.seed_groups()
 seed_spread = {g: max(v for _, v in m) - min(v for _, v in m) for g, m in groups.items()}
 eval_pairs = {}
 for r in rows:
-    ref = leaderboard.reference_checkpoint(r["model"], STEPS) if r["model"] in shipped_names else None
+    ref = refs.get(r["model"]) if not leaderboard.ENTRIES[r["model"]].get("code_of") else None
     if ref is not None and ref[1].get("metrics", {}).get("mig") is not None and np.isfinite(r["MIG"]):
         eval_pairs[r["model"]] = (r["MIG"], float(ref[1]["metrics"]["mig"]))
 if eval_pairs:
@@ -855,7 +858,7 @@ print(f"rows trained here ({STEPS:,} steps) whose FactorVAE score is over 2 stan
 
 # %%
 # the shipped model of each row whose seed was picked with the true factors (hatched in the leaderboard)
-picked_keys = {leaderboard.reference_checkpoint(r["model"], STEPS)[0]: r["chosen"] for r in rows
+picked_keys = {refs[r["model"]][0]: r["chosen"] for r in rows
                if r["model"] in shipped_names and not leaderboard.ENTRIES[r["model"]].get("code_of")
                and r["chosen"] != leaderboard.NOT_SELECTED}
 if groups:   # groups and seed_spread: read with the leaderboard's checks above
