@@ -261,6 +261,31 @@ class Explorer:
         """The widgets whose values :meth:`benchmark` moves (and puts back)."""
         return []
 
+    _quiet = False  # True while several controls are set at once: one redraw afterwards
+
+    def _changed(self, _change=None) -> None:
+        """A control moved: redraw (unless several are being set at once)."""
+        if not self._quiet:
+            self._timed(self.redraw)
+
+    def _reset_button(self, description: str = "reset"):
+        """A button that puts every control back where it is now (the start), in one redraw."""
+        self._start_values = [(c, c.value) for c in self._controls()]
+        button = _widgets().Button(description=description,
+                                   tooltip="every control back to where the explorer started")
+        button.on_click(lambda _: self.reset())
+        return button
+
+    def reset(self) -> None:
+        """Every control back to its start value (see :meth:`_reset_button`); one redraw."""
+        self._quiet = True
+        try:
+            for control, value in self._start_values:
+                control.value = value
+        finally:
+            self._quiet = False
+        self._timed(self.redraw)
+
     def save(self, path) -> None:
         """Write the image the explorer shows now to ``path`` (PNG)."""
         with open(path, "wb") as fh:
@@ -296,7 +321,6 @@ class LatentExplorer(Explorer):
         w = _widgets()
         self.model, self.dataset = model, dataset
         d = int(model.num_latents)
-        self._quiet = False
         self.sliders = [
             w.FloatSlider(value=0.0, min=-limit, max=limit, step=step, description=f"z{j}",
                           continuous_update=True, readout_format=".2f",
@@ -319,7 +343,7 @@ class LatentExplorer(Explorer):
         self.reset_button.on_click(lambda _: self.set_code(self.start))
         controls.append(self.reset_button)
         for s in self.sliders:
-            s.observe(self._on_slider, names="value")
+            s.observe(self._changed, names="value")
         labels = w.HBox([w.VBox([w.HTML("<b>input x</b>"), self.original]),
                          w.VBox([w.HTML("<b>decoded z</b>"), self.image])])
         self.widget = w.HBox([w.VBox(controls), w.VBox([labels, self.status, self.notice])])
@@ -401,10 +425,6 @@ class LatentExplorer(Explorer):
     def redraw(self) -> None:
         self.image.value = png_bytes(_decode(self.model, self.code[None])[0])
 
-    def _on_slider(self, change) -> None:
-        if not self._quiet:
-            self._timed(self.redraw)
-
     def _move(self, g):
         s = self.sliders[int(torch.randint(len(self.sliders), (1,), generator=g))]
         s.value = float(s.min + (s.max - s.min) * torch.rand((), generator=g))
@@ -427,7 +447,7 @@ class TraversalExplorer(Explorer):
     """A latent chooser, a value range and a number of steps → one strip of decoded images.
 
     Attributes: ``latent`` (Dropdown), ``range`` (FloatRangeSlider), ``steps`` (IntSlider),
-    ``image`` (the strip, PNG).
+    ``image`` (the strip, PNG), ``reset_button`` (every control back to its start).
     """
 
     def __init__(self, model, z0=None, image=None, limit: float = 4.0, width_per_image: int = 80):
@@ -450,8 +470,10 @@ class TraversalExplorer(Explorer):
         self.image = w.Image(format="png")
         self.caption = w.HTML()
         for c in (self.latent, self.range, self.steps):
-            c.observe(lambda _: self._timed(self.redraw), names="value")
-        self.widget = w.VBox([w.HBox([self.latent, self.range, self.steps]), self.image, self.caption])
+            c.observe(self._changed, names="value")
+        self.reset_button = self._reset_button()
+        self.widget = w.VBox([w.HBox([self.latent, self.range, self.steps, self.reset_button]),
+                              self.image, self.caption])
         self._timed(self.redraw)
 
     @property
@@ -515,7 +537,8 @@ class FactorExplorer(Explorer):
     with σ near 1 carry no information and are greyed) and its reconstruction.
 
     Attributes: ``sliders`` (dict factor name → IntSlider of class indices), ``image`` (the
-    rendered dSprite), ``recon`` (the decoded μ), ``encoding`` (HTML), ``mu`` (the last μ).
+    rendered dSprite), ``recon`` (the decoded μ), ``encoding`` (HTML), ``mu`` (the last μ),
+    ``reset_button`` (every slider back to its start).
     """
 
     def __init__(self, model, dataset, start=None, width: int = 160):
@@ -537,10 +560,11 @@ class FactorExplorer(Explorer):
         self.encoding = w.HTML()
         self.readout = w.HTML()
         for s in self.sliders.values():
-            s.observe(lambda _: self._timed(self.redraw), names="value")
+            s.observe(self._changed, names="value")
+        self.reset_button = self._reset_button()
         pictures = w.HBox([w.VBox([w.HTML("<b>image x</b>"), self.image]),
                            w.VBox([w.HTML("<b>decode(μ(x))</b>"), self.recon])])
-        self.widget = w.HBox([w.VBox(list(self.sliders.values()) + [self.readout]), pictures,
+        self.widget = w.HBox([w.VBox(list(self.sliders.values()) + [self.reset_button, self.readout]), pictures,
                               w.VBox([w.HTML("<b>encoding μ(x)</b>"), self.encoding])])
         self._timed(self.redraw)
 

@@ -1135,7 +1135,8 @@ if HAVE_WIDGETS:
 # **Factor explorer**: set the true factors with sliders and see the image, its encoding μ
 # (bars; greyed latents have σ > 0.8, the same rule as the latent explorer's: switched off)
 # and the reconstruction. Move
-# posX and watch which bar moves.
+# posX and watch which bar moves; **reset** (here and in the traversal explorer) puts every
+# control back where it started.
 
 # %%
 if HAVE_WIDGETS:

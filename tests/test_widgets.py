@@ -146,6 +146,26 @@ def test_factor_explorer_encodes_the_rendered_image(model, ds):
     assert f"μ={float(mu[0]):+.2f}" in ex.encoding.value
 
 
+def test_reset_buttons_put_every_control_back_in_one_redraw(model, ds):
+    pytest.importorskip("ipywidgets")
+    tr = widgets.traversal_explorer(model, torch.tensor([0.1, -0.2, 0.3, 0.4]))
+    start_png = bytes(tr.image.value)
+    tr.latent.value, tr.range.value, tr.steps.value = 2, (-1.0, 1.0), 4
+    assert bytes(tr.image.value) != start_png
+    n = len(tr.timings_ms)
+    tr.reset_button.click()
+    assert (tr.latent.value, tr.range.value, tr.steps.value) == (0, (-2.0, 2.0), 9)
+    assert len(tr.timings_ms) == n + 1 and bytes(tr.image.value) == start_png
+    fe = widgets.factor_explorer(model, ds, start=[0, 2, 3, 7, 9, 20])
+    start_png, start_classes = bytes(fe.image.value), fe.classes.clone()
+    fe.sliders["shape"].value, fe.sliders["posY"].value = 0, 4
+    assert not torch.equal(fe.classes, start_classes)
+    n = len(fe.timings_ms)
+    fe.reset_button.click()
+    assert torch.equal(fe.classes, start_classes) and len(fe.timings_ms) == n + 1
+    assert bytes(fe.image.value) == start_png and "shape: heart" in fe.readout.value
+
+
 def test_stage_explorer_shows_each_stage(ds):
     pytest.importorskip("ipywidgets")
     snaps = []
