@@ -71,12 +71,15 @@ def _unsigned_zero(text: str) -> str:
 
 def format_value(value, fmt: str | None = None) -> str:
     """``value`` as text: ``fmt`` is a format spec (``".3f"``) or a template (``"{:.1%}"``);
-    without one, floats get 4 significant digits. A value that rounds to zero has no sign."""
+    without one, floats get 4 significant digits. A value that rounds to zero has no sign.
+    Lists and dicts are written element by element with the same rule (``{1: 105.1, 2: 77.36}``)."""
+    if fmt and "{" in fmt:
+        return fmt.format(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {format_value(v, fmt)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v, fmt) for v in value) + "]"
     if fmt:
-        if "{" in fmt:
-            return fmt.format(value)
-        if isinstance(value, list):
-            return "[" + ", ".join(_unsigned_zero(format(v, fmt)) for v in value) + "]"
         return _unsigned_zero(format(value, fmt))
     if isinstance(value, float):
         return _unsigned_zero(f"{value:.4g}") if math.isfinite(value) else str(value)

@@ -49,6 +49,16 @@ def test_auto_falls_back_when_download_fails(monkeypatch, tmp_path, capsys):
         load_mnist(source="torchvision", root=tmp_path)
 
 
+def test_a_torchvision_build_that_does_not_match_torch_is_named(monkeypatch, tmp_path):
+    def broken(root, train, download):
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+    _fake_torchvision(monkeypatch, broken)
+    data = load_mnist(root=tmp_path, verbose=False)
+    assert data.source == "sklearn-digits"
+    assert "torchvision::nms does not exist: this torchvision build does not match the installed torch" in data.message
+
+
 def test_auto_falls_back_when_torchvision_is_missing(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "torchvision", None)  # import raises ImportError
     data = load_mnist(root=tmp_path, verbose=False)

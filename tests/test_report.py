@@ -97,6 +97,9 @@ def test_a_value_that_rounds_to_zero_has_no_sign():
     assert format_value(-1e-5, ".3f") == "0.000"
     assert format_value(-0.0) == "0"
     assert format_value([-1e-6, -0.5], ".2f") == "[0.00, -0.50]"
+    # dicts and lists element by element: 4 significant digits, or the format given
+    assert format_value({"1": 105.12610626220703, "10": 44.09546947479248}) == "{1: 105.1, 10: 44.1}"
+    assert format_value({"a": [0.123456, 2]}, ".2f") == "{a: [0.12, 2.00]}"
     assert format_value(-0.0004, ".1%") == "0.0%"
     assert format_value(-0.01, ".3f") == "-0.010"   # a real negative number keeps its sign
     assert format_value(-1e-9, ".2e") == "-1.00e-09"

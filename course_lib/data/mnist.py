@@ -107,6 +107,8 @@ def load_mnist(train: bool = True, *, source: str = "auto", root: str | os.PathL
             images, labels = _torchvision_mnist(root, train, download)
         except Exception as err:  # ImportError, download/network errors, broken builds
             reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+            if "torchvision::" in reason:  # its compiled operators failed to register
+                reason += ": this torchvision build does not match the installed torch"
             if source == "torchvision":
                 raise RuntimeError(
                     f"torchvision's MNIST could not be loaded ({reason}); install a working torchvision "
