@@ -20,7 +20,8 @@
 #   $\max_D\min_G$ instead of $\min_G\max_D$: **mode collapse** (eq. 4);
 # - **unrolled GANs** (eq. 8–11): the generator's loss taken against the discriminator after
 #   $K$ differentiable optimiser steps, with the second-order term $\partial f/\partial\theta_D^K
-#   \cdot d\theta_D^K/d\theta_G$ computed by `torch.func` and checked against finite differences;
+#   \cdot d\theta_D^K/d\theta_G$ computed by `torch.autograd.grad(..., create_graph=True)` through
+#   the inner steps and checked against finite differences;
 #   you write this unrolled objective, and your function trains the toy GANs;
 # - the source paper's Fig. 3 on a 2-D mixture of Gaussians (Metz et al.'s ring of 8): plain GAN
 #   against unrolled GANs, over
@@ -324,10 +325,13 @@ print("the toy GANs' unroll:", "yours (the exercise)" if unrolled_terms is not e
 # %% [markdown]
 # Before we trust it, four checks on a tiny problem in float64: $K = 0$ gives the plain GAN's
 # gradient; with `generator_form="minimax"` the second-order gradient of `unrolled_terms` equals
-# a central finite difference of $f_K$; the first-order gradient differs from it; and how large
-# the real term's gradient is beside the fake term's. (The unit tests go further: their finite
+# a central finite difference of the $f_K$ that `unrolled_terms` computes; the first-order
+# gradient differs from it; and how large the real term's gradient is beside the fake term's.
+# The finite difference calls your function too, so this checks that autograd through your
+# unroll gives the derivative of your own $f_K$; that your $f_K$ is the seed's is what the
+# exercise's checker (against the library's unroll) and the unit tests check (their finite
 # differences recompute $f_K$ with `torch.optim.Adam` on a copy of the discriminator,
-# independently of the course's unroll.)
+# independently of the course's unroll).
 
 # %%
 def tiny_problem(K, first_order=False, generator_form="minimax"):
@@ -442,7 +446,9 @@ for name, kw in settings.items():
 
 # %% [markdown]
 # The grid below is the source paper's Fig. 3 for the first seed: one row per setting, training
-# time from left to right (the red dots are the 8 centres).
+# time from left to right (the red dots are the 8 centres). The source puts 10 unrolling steps
+# on top and the plain GAN at the bottom; here the plain GAN comes first, and the K = 5 and
+# first-order rows are ours.
 
 # %%
 steps_shown = sorted(toy_runs[next(iter(toy_runs))]["snaps"])
@@ -519,7 +525,7 @@ print(f"at K={max(TOY_KS)}: second order {toy_mean[second_name]:.1f} modes, firs
 # order. Here a short version on this notebook's device, with the benchmark's networks (128
 # hidden units, a batch of 512: larger than the toy runs' above, so neither the seconds nor the
 # ratios between K carry over to them exactly; the toy runs' own times are printed in their
-# cell, and a step's cost grows with K in both):
+# cell):
 
 # %%
 from course_lib.cli import bench_gan
@@ -527,9 +533,12 @@ from course_lib.cli import bench_gan
 bench_rows = bench_gan.run(BENCH_KS, arch="mlp", batch=512, repeats=BENCH_REPEATS, device=device)
 
 # %% [markdown]
-# The first-order unroll costs about $K$ extra forward/backward passes of the discriminator;
-# the second-order one keeps the graph of every inner step and backpropagates through it, which
-# makes it more expensive still. The figures depend on the machine and how busy it is.
+# Each unroll step is one more forward/backward pass of the discriminator, so the work of a
+# first-order step grows with $K$; for networks this small, a step's fixed costs (the optimiser
+# copies, Python, the generator's own pass) are a large part of it, so the measured factor grows
+# more slowly than $K$, and with `BENCH_REPEATS` repeats on a busy machine the first-order lines
+# are noisy (two of them may even come out nearly equal). The second-order unroll also keeps
+# the graph of every inner step and backpropagates through it: its cost grows clearly with $K$.
 #
 # ## 3. InfoGAN: a lower bound on mutual information (source paper eq. 2–3)
 #
@@ -817,7 +826,8 @@ for j in range(2):
     fig = viz.show_images(info_long.traversal(j, torch.linspace(-2, 2, 7),
                                               generator=torch.Generator().manual_seed(SEED)).cpu(),
                           nrow=7, title=f"shipped InfoGAN: code {j + 1} (left→right, −2…2) changes the "
-                                        f"{code_names[j]}; one category per row")
+                                        f"{code_names[j]}" + (f" and the {ranked[1]}" if close_second else "")
+                                        + f"; one category per row ({steady} of 10 keep one digit in [−1, 1])")
     viz.save_figure(fig, f"06_shipped_traversal_c{j + 1}.png")
     display(fig)
 print("the two continuous codes change different properties:", code_names[0] != code_names[1])
@@ -909,14 +919,26 @@ def describe_trend(name, values):
 
 trend = describe_trend("continuous Q loss (MSE)", mse) + "; " + describe_trend("discrete Q loss (CE)", ce)
 print("\nours:", trend)
-chance = math.log(10)
-learned = {K: row["q_cat"] < 0.5 * chance for K, row in q_table.items()}
-if not any(learned.values()):
-    print(f"at this budget Q has not learned the categorical code in any run (CE ≈ log 10 = {chance:.3f} "
-          "nats is what guessing gives), so the table compares untrained Q networks: no trend can be read from it")
+chance = math.log(10)   # the cross-entropy of guessing among 10 categories
+
+
+def cat_reading(ce):
+    """How far Q reads the categorical code, from its cross-entropy against guessing's log 10."""
+    return "well" if ce < 0.5 * chance else "in part" if ce < 0.9 * chance else "at chance"
+
+
+reading = {K: cat_reading(row["q_cat"]) for K, row in q_table.items()}
+print(f"Q's reading of the categorical code (CE against log 10 = {chance:.3f} nats for guessing; 'well' below "
+      "half of it, 'at chance' above 0.9 of it): "
+      + ", ".join(f"K = {K} {q_table[K]['q_cat']:.2f} ({reading[K]})" for K in ks))
+if set(reading.values()) == {"at chance"}:
+    print("  at this budget no run's Q reads the code: the table compares untrained Q networks, no trend can be read")
+elif len(set(reading.values())) > 1:
+    print("  the runs' Q networks got to different stages in these few steps, so a difference across K here mixes "
+          "how far each Q got with the effect of unrolling: one short run per K shows no trend either way")
 else:
-    print("Q reads the categorical code (CE below half of log 10) for K =", [K for K, ok in learned.items() if ok],
-          "(on generated images: whether the code means the digit is the accuracy column)")
+    print(f"  every run's Q reads the code {reading[ks[0]]} (on generated images: whether the code means the digit "
+          "is the accuracy column)")
 MSE_CHANCE = 1 / 3   # the variance of a code uniform on [−1, 1]: the MSE of always answering 0
 read_cont = [K for K, v in zip(ks, mse) if v < 0.5 * MSE_CHANCE]
 print(f"Q reads the continuous codes (MSE below half of {MSE_CHANCE:.3f}, the MSE of always answering 0) for K = "
@@ -942,9 +964,9 @@ headline("unrolled InfoGAN: discrete Q loss (CE, nats) per K", [q_table[K]["q_ca
 # trend from seed-to-seed noise: whatever order the $K$'s come in here is no evidence for or
 # against the source paper's trend. A low Q loss is also not the same as disentangling: Q can
 # read a code that the generator encodes in an entangled way. The fairer comparison is the
-# long runs below, trained with the recipe of the shipped InfoGAN of section 4 (the full
-# profile's 62 noise dimensions keep the categorical code from settling on the digits, as
-# section 4 shows), and several seeds per $K$ (`SEED` = 0, 1, 2, …) are needed before claiming
+# long runs below, trained with the recipe of the shipped InfoGAN of section 4 (8 noise
+# dimensions, not the full profile's 62: section 4 compares the two recipes, though its runs
+# also differ in length and width, so it does not single out the noise), and several seeds per $K$ (`SEED` = 0, 1, 2, …) are needed before claiming
 # a trend either way.
 #
 # ### The table from long runs (shipped records), and whether they have stopped falling
@@ -1265,7 +1287,8 @@ trend_verdict = (f"at {common:,} steps, one seed per K: the source's trend {'hol
                  f"{paper_scale(budget_table[ks[-1]]['nll']):.3f} at K = {ks[-1]}, lowest at K = {lowest['nll']})"
                  + (f"; steps beyond the run-to-run gap ({spread:.3f}): {len(beyond['with'])} with the source, "
                     f"{len(beyond['against'])} against" if pairs else "")
-                 + (f"; {len(still)} of {len(ks)} runs not yet stopped falling" if still else ""))
+                 + (f"; {len(still)} of {len(ks)} runs not yet stopped falling or too short to tell "
+                    f"(K = {', '.join(map(str, still))})" if still else ""))
 if using_records and 0 in records:
     k0_steps = records[0]["recipe"]["steps"]
     print(f"K = 0 record ({k0_steps:,} steps) against the shipped InfoGAN of section 4 ({recipe_info['steps']:,} "
@@ -1280,9 +1303,10 @@ if using_records and 0 in records:
 # %% [markdown]
 # Read the curves first: a Q loss that is still falling in the last quarter of a run (the
 # right-hand column) is not yet the run's final value, and the comparison across $K$ is then a
-# comparison of how far each run got. The table gives the **median** of each quarter of the
-# logged points (the "points/quarter" column says how many; a single spike of the loss, and GAN
-# training has them, would dominate a mean of so few). A loss counts as moving when its median
+# comparison of how far each run got. The table gives the **median** of the last quarter of the
+# logged points and its change from the quarter before (the "quarter" column says how many
+# points and how many steps each averages; a single spike of the loss, and GAN training has
+# them, would dominate a mean of so few). A loss counts as moving when its median
 # changes by more than twice the standard error of that change (from the points' own scatter,
 # with fewer effective points where neighbouring points are alike: a curve's points are not
 # independent draws) *and* by more than the last digit that the source paper's table gives for it: a
@@ -1350,8 +1374,8 @@ if using_records and 0 in records:
 # dimensions, not 62) and the categorical weight (2, not 1), its author's code (read from the
 # repository named above; the source paper states none of these) differs in ways that move the
 # losses' level: the discriminator's learning rate is 2e-4 against the generator's and Q's 1e-3
-# (here one learning rate for all), the networks use batch normalisation and a tanh output
-# (here none, and a sigmoid), the runs last at least the 16,400 iterations of batch 64 that
+# (here one learning rate for all), both networks use batch normalisation and the generator a
+# tanh output (here only the generator has batch normalisation, and its output is a sigmoid), the runs last at least the 16,400 iterations of batch 64 that
 # Fig. 12 draws (its axis says 15 epochs), and the unrolling there steps the discriminator in place with the
 # generator outside the graph, so the generator's gradient does not flow through the unrolled
 # steps — in effect the *first-order* variant of section 2, where this notebook unrolls to
@@ -1543,19 +1567,20 @@ viz.show_images(dsprites_gan.sample(16, torch.Generator().manual_seed(SEED)).cpu
 #
 # ## 6. An explorer
 #
-# Move the sliders to change the categorical and the two continuous codes of the MNIST InfoGAN
-# (needs `ipywidgets` and a live kernel; without ipywidgets the cell draws one setting instead).
+# Move the sliders to change the categorical and the two continuous codes of the shipped
+# InfoGAN of section 4 (`info_long`, the model of the traversal grids there; needs `ipywidgets`
+# and a live kernel; without ipywidgets the cell draws one setting instead).
 # A static copy of this notebook (a rendered page, or the file opened without running it) shows
 # no image here, only the widget's text: section 4's traversal grids show the same kind of images.
 
 # %%
 def code_image(category=0, c1=0.0, c2=0.0, noise_seed=SEED):
-    """The MNIST InfoGAN's image for one categorical value, two continuous codes and a noise seed."""
-    z, _, cat, cont = infogan.sample_latent(1, torch.Generator().manual_seed(noise_seed))
+    """The shipped InfoGAN's image for one categorical value, two continuous codes and a noise seed."""
+    z, _, cat, cont = info_long.sample_latent(1, torch.Generator().manual_seed(noise_seed))
     cat[:] = category
     cont[:] = torch.tensor([c1, c2])
     with torch.no_grad():
-        return infogan.generate(z, infogan.code_vector(cat, cont)).cpu()
+        return info_long.generate(z, info_long.code_vector(cat, cont)).cpu()
 
 
 def show_code(category=0, c1=0.0, c2=0.0, noise_seed=SEED):
