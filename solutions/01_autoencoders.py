@@ -335,10 +335,12 @@ print("loss of the untrained model on 64 images:",
 # ReLU, such a layer passes on about $1/6$ of the second moment of its input, and our
 # autoencoder stacks 14 layers (7 in the encoder, 7 in the decoder): the input's influence on
 # the output shrinks by a factor of order $6^{14}$ in variance. The decoder then draws the
-# same picture for every image, and training sits on a long plateau — it learns the average
-# (black) image first and only slowly discovers that the code carries information. He (Kaiming)
-# initialisation, weights with variance $2/n$ and zero biases, keeps the second moment
-# constant through ReLU layers (He et al., 2015). The course's networks start from it
+# same picture for every image, and training starts from a network that ignores its input
+# (the usual result is a long plateau: it learns the average, black, image first and only
+# slowly discovers that the code carries information; below we measure only the first part,
+# the spread at the start). He (Kaiming)
+# initialisation, weights with variance $2/n$ and zero biases (the last layer, with no ReLU
+# after it, $1/n$), keeps the second moment constant through ReLU layers (He et al., 2015). The course's networks start from it
 # (`course_lib.models.nets.he_init_`); calling `reset_parameters()` on every layer brings back
 # PyTorch's default. We measure the spread of the output across images for both.
 
@@ -414,7 +416,8 @@ train_step = exercises.check_train_step(train_step)
 # small subclass below hands that call to your `train_step`, so every autoencoder with a
 # linear output that this notebook trains (the linear-output run of section 2 and the
 # bottleneck experiment of section 4) is trained by your code — or by the library's step, if
-# the checker had to fall back to it. The one exception is the sigmoid-output model of
+# the checker had to fall back to it (the runs of the two are saved under different names, so
+# after you solve the exercise a rerun trains them again, with your step). The one exception is the sigmoid-output model of
 # section 2: its squared error is taken *after* a sigmoid, which your `train_step` (the
 # squared error of the raw output `model(x)`) does not apply, so it trains with the
 # library's step.
@@ -469,8 +472,12 @@ def fit_autoencoder(num_latents, steps, recon="mse"):
     ``fit`` loads the run from runs/checkpoints/ when this configuration was trained before."""
     torch.manual_seed(SEED)
     # the linear-output autoencoders train with your train_step; the sigmoid one with the library's
+    yours = recon == "mse" and train_step is not exercises.autoencoder_train_step_reference
     ae = (YourStepAutoencoder if recon == "mse" else Autoencoder)(num_latents=num_latents, recon=recon)
-    return fit(ae, ds, steps=steps, batch_size=SWEEP_BATCH_SIZE, lr=LR, seed=SEED, device=device, tag="01")
+    # runs trained by your step are saved under their own name: a run trained by the fallback
+    # (before you solved the exercise) is not loaded in their place
+    return fit(ae, ds, steps=steps, batch_size=SWEEP_BATCH_SIZE, lr=LR, seed=SEED, device=device,
+               tag="01-yourstep" if yours else "01")
 
 
 main_run = load_or_train("autoencoder", profile=PROFILE, device=device, num_latents=NUM_LATENTS,
@@ -512,7 +519,9 @@ fig
 #
 # Pixels lie in $[0, 1]$, so it is tempting to end the decoder with a sigmoid,
 # $\hat x = \operatorname{sigmoid}(\text{logits})$, and keep the same squared error
-# (`Autoencoder(recon="gaussian")`). We train it briefly, and next to it the same network with
+# (`Autoencoder(recon="gaussian")`: the library's name for "squared error after a sigmoid",
+# the Gaussian log-likelihood of notebook 02 with the mean squashed into $[0, 1]$; the linear
+# output of Exercise 4 is `recon="mse"`). We train it briefly, and next to it the same network with
 # its usual linear output, with the same budget (`MSE_STEPS` steps of `SWEEP_BATCH_SIZE`
 # images each, far fewer than the main model's), and compare both with the empty-image
 # baseline.
@@ -607,7 +616,9 @@ fig
 #
 # The source paper warns that a code that is too small loses information (§1.1). dSprites has
 # five varying factors (shape, scale, orientation, posX, posY), so five numbers *could*
-# describe an image — but only if the network found such a perfect code. We train the same
+# describe an image — but only if the network found such a perfect code (and a smooth code
+# needs two numbers for the orientation alone, which comes back to where it started after a
+# turn: the argument about smooth codes below). We train the same
 # autoencoder with several code sizes and the same (much shorter) budget, `SWEEP_STEPS` steps
 # of `SWEEP_BATCH_SIZE` images each.
 #
@@ -625,12 +636,18 @@ print("the error falls at every larger code size:",
       all(sweep[a] > sweep[b] for a, b in zip(sizes, sizes[1:])))
 for small, large in zip(sizes, sizes[1:]):
     print(f"D = {large} instead of D = {small} removes {1 - sweep[large] / sweep[small]:.0%} of the error")
-headline("AE reconstruction error per code size D (squared pixels/image)",
-         {str(d): err for d, err in sweep.items()})
+headline(f"AE reconstruction error per code size D, {SWEEP_STEPS} steps of {SWEEP_BATCH_SIZE} (squared pixels/image)",
+         {str(d): err for d, err in sweep.items()}, ".1f")
+if NUM_LATENTS in sweep:  # the same network and code size as the main model, a far smaller budget
+    print(f"D = {NUM_LATENTS} here: {sweep[NUM_LATENTS]:.1f} after {SWEEP_STEPS * SWEEP_BATCH_SIZE:,} images "
+          f"({SWEEP_STEPS} steps of {SWEEP_BATCH_SIZE}); the main model, the same network and code size: "
+          f"{recon_error:.1f} after {STEPS * BATCH_SIZE:,} images ({STEPS} steps of {BATCH_SIZE}): "
+          f"the gap is the training budget")
 
 fig = viz.figure(figsize=(4.5, 3.2), layout="constrained")
 ax = fig.subplots()
-ax.plot(list(sweep), list(sweep.values()), "o-", label="autoencoder")
+ax.plot(list(sweep), list(sweep.values()), "o-", label=f"autoencoder, {SWEEP_STEPS} steps of {SWEEP_BATCH_SIZE}")
+ax.plot([NUM_LATENTS], [recon_error], "*", ms=11, color="C3", label=f"main model, {STEPS} steps of {BATCH_SIZE}")
 ax.axhline(on_pixels.mean().item(), color="grey", ls="--", label="empty image")
 ax.set_xscale("log", base=2)
 ax.set_xticks(list(sweep), [str(d) for d in sweep])
@@ -677,7 +694,10 @@ with torch.no_grad():
 # ## 5. A 2-D code, coloured by the true position
 #
 # With D = 2 we can draw the code of every evaluation image. Colouring the points by the
-# sprite's true posX and posY shows what the two code values learned.
+# sprite's true posX and posY shows what the two code values learned. The model is the D = 2
+# run of the bottleneck sweep, trained for only `SWEEP_STEPS` steps: what it shows is how an
+# autoencoder's code starts out; nothing in the loss asks for a regular code, so training
+# longer need not make it one.
 
 # %%
 ae2 = (results[2] if 2 in results else fit_autoencoder(2, SWEEP_STEPS)).model.eval()
@@ -856,7 +876,8 @@ fig
 # %% [markdown]
 # The first two rows are what "sampling an autoencoder" gives: look for twisted blobs,
 # fragments, sometimes two pieces at once — shapes that are not in dSprites. When the last
-# line printed `True`, their median IoU is also below the control's (the IoU is generous to
+# line printed `True`, the median IoU of the N(0, I) row is also below the control's (the box
+# row's median is in the table above) (the IoU is generous to
 # any blob of the right size, so the pictures say more than the numbers). Only the third row,
 # codes that the encoder produced, decodes to sprites. The decoder is only trained
 # where the training codes lie, and that set is a thin, irregular region of $\mathbb R^D$ that

@@ -7,8 +7,8 @@ Both use the channels_last memory format, which roughly doubles their speed on a
 
 Both start from He initialisation (:func:`he_init_`). With PyTorch's default initialisation
 the 14 layers of encoder + decoder shrink the input's influence so much that the untrained
-decoder draws the same picture for every image, and training first sits on a long plateau
-(notebook 01 measures it).
+decoder draws the same picture for every image (notebook 01 measures the spread of the
+untrained output across images for both), and training first sits on a long plateau.
 """
 
 from __future__ import annotations
