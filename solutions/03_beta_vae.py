@@ -114,7 +114,7 @@ import torch
 from IPython.display import display
 
 from course_lib import exercises, viz, widgets
-from course_lib.checkpoints import describe_training, load_or_train
+from course_lib.checkpoints import describe_training, find_shipped, load_or_train, recipe
 from course_lib.data import DSprites
 from course_lib.losses import kl_normal
 from course_lib.metrics import encode_dataset, mig
@@ -272,7 +272,9 @@ class YourBetaVAE(BetaVAE):
 # dSprites: 737,280 binary 64×64 images of one sprite with six factors, colour (always
 # white), shape (3), scale (6), orientation (40), posX (32) and posY (32). The course renders
 # any image from its factor classes, so there is nothing to download. We fix a set of
-# `NUM_EVAL` images (their own generator, independent of training) for all measurements.
+# `NUM_EVAL` images (their own generator, independent of training) for the reconstructions,
+# the active-latent counts and the held-out experiment; the MIG, its heat maps and the KL bars
+# are computed on a second fixed set drawn by `encode_dataset` (seed `SEED + 2000`).
 
 # %%
 ds = DSprites()
@@ -306,7 +308,9 @@ snapshots = []
 stage_every = max(1, STEPS // NUM_STAGES)
 log_every = max(1, min(STEPS // 100 or 1, stage_every))
 # train() calls its callbacks at logged steps only; the snapshot callback keeps the first
-# logged step of each period of stage_every steps, so NUM_STAGES stages, the last at STEPS
+# logged step at or after each multiple of stage_every (not step 0), so NUM_STAGES stages,
+# the first near STEPS / NUM_STAGES, the last at STEPS
+torch.manual_seed(SEED)  # the starting weights: the same whatever ran before this cell
 model = YourBetaVAE(num_latents=NUM_LATENTS, beta=BETA)
 result = fit(model, ds.sampler(device), steps=STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, tag="03",
              device=device, log_every=log_every, callbacks=[widgets.snapshot_callback(snapshots, every=stage_every)])
@@ -363,8 +367,8 @@ fig
 
 # %% [markdown]
 # A β-VAE switches a few latents on (position first, usually: it explains the most pixels)
-# while the rest stay at KL ≈ 0, i.e. their posterior is the prior and the decoder ignores
-# them; the line above lists the order of this run, and how far apart the switch-on steps are
+# while the rest end at KL ≈ 0 (early in training some flicker on briefly and fall back),
+# i.e. their posterior is the prior and the decoder ignores them; the line above lists the order of this run, and how far apart the switch-on steps are
 # (in a short run at a fixed β they can come within a few logged steps of each other; notebook
 # 04 spreads them out on purpose). This notebook keeps |z| fixed, so it does not show what
 # sets the number of active latents; the β table of section 4 shows that β changes it (with
@@ -423,6 +427,7 @@ def mig_of(vae):
 
 sweep = {}
 for b in BETA_SWEEP:
+    torch.manual_seed(SEED)  # each β starts from the same weights (fit seeds the batches, not the model)
     r = fit(YourBetaVAE(num_latents=NUM_LATENTS, beta=b), ds.sampler(device), steps=SWEEP_STEPS,
             batch_size=BATCH_SIZE, lr=LR, seed=SEED, tag="03", device=device, progress=False)
     with torch.no_grad():
@@ -833,7 +838,9 @@ fig
 # of which also carries position; a disentangled code would hold it in one. And where a
 # factor's best latent is switched off (the line "factors whose most informative latent is
 # switched off"), that factor is not in the code at all: its "best" latent wins on the
-# estimator's floor of the section above. Train longer, raise β, or try another seed.
+# estimator's floor of the section above. Train longer, lower β (fine factors such as shape
+# and orientation are the first a larger β drops: the β table of section 4), or try another
+# seed.
 
 # %% [markdown]
 # ### The best seed, trained longer (shipped)
@@ -910,16 +917,16 @@ fig
 # Read the printed lines with the pictures. The verdict and the shares say, from the mutual
 # information, whether the three latents each know one factor; the measured lines under them
 # say whether each row draws what its label announces (as in the section above). The two can
-# disagree: a latent may hold most of a factor's information near the codes the encoder
-# produces and still, over the whole row from −2 to 2, draw ghosts that drag the measured
+# disagree: a latent may hold a large share of a factor's information near the codes the
+# encoder produces and still, over the whole row from −2 to 2, draw ghosts that drag the measured
 # centre along a diagonal. Where
 # some traversal images show two blobs (counted above), the traversal has left the codes the
 # encoder produces — the decoder was never trained there and hedges between two places. And
 # when the same third latent is the second most informative for both posX and posY, that
 # latent is a diagonal direction that still holds part of the position. It lowers each
 # coordinate's gap a little; most of the distance between a gap and the factor's entropy comes
-# from the best latent itself, which holds only part of that entropy (the shares printed in
-# the labelled-traversal section), and from the 20 bins, which cannot hold more than log 20
+# from the best latent itself, which holds only part of that entropy (its nats against the
+# factor's H, printed above), and from the 20 bins, which cannot hold more than log 20
 # nats of a factor with 32 values.
 #
 # The three heat maps share one colour scale, so their cells compare directly: this notebook's
@@ -957,6 +964,7 @@ def spread_ratio(images):
 
 
 t_pos = POSX_THRESHOLD
+torch.manual_seed(SEED)
 held = fit(YourBetaVAE(num_latents=NUM_LATENTS, beta=BETA), ds.sampler(device, class_ranges={"posX": (0, t_pos)}),
            steps=HELDOUT_STEPS, batch_size=BATCH_SIZE, lr=LR, seed=SEED, tag="03", device=device)
 held_model = held.model.eval()
@@ -1025,7 +1033,8 @@ fig
 # (compare their two centres in the table). When you compare their reconstruction error with
 # the main model's, remember that the held-out model had fewer steps (both printed at the top)
 # and only the positions left of the threshold. The printed ratio says how much more the
-# unseen images cost: the decoder has never been asked to put pixels right of the threshold,
+# unseen images cost: the decoder has never been asked to draw a sprite centred right of the
+# threshold,
 # and the encoder maps an unseen image to codes of positions it knows, so the reconstruction's
 # pixels and the original's overlap little (see the figure), and the Bernoulli likelihood
 # charges every sprite pixel drawn dark and every background pixel drawn bright.
@@ -1145,9 +1154,9 @@ if HAVE_WIDGETS:
 
 # %% [markdown]
 # **Stage explorer**: the traversal grid at the stages of training we kept. Slide from the
-# first stage to the last to watch the rows sharpen; whether the first kept stage comes before
-# the latents switched on (section 3 prints their steps) decides whether you also see them
-# appear.
+# first stage to the last to watch the rows sharpen. The first kept stage is near step
+# `STEPS / NUM_STAGES` (printed below); the latents usually switch on earlier (section 3 prints
+# their steps), so to watch them appear, rerun with a larger `NUM_STAGES`.
 
 # %%
 if HAVE_WIDGETS:
@@ -1176,8 +1185,8 @@ else:
 # |---|---|---|
 # | Grid | \|z\| ∈ {3, 5, 10}, β ∈ {0.5, 5, 100}, lr ∈ {1e-4, 1e-5}, t ∈ {5, 16, 32}, 100 epochs of batch 256 | the same values as parameters; quick default \|z\| = 10, β = 8, lr = 1e-3, 2,000 steps of 64 |
 # | Reconstructions | "far from the ground truth", blurry even for β = 0.5 | blurry edges; shape and orientation are the first details lost (Section 4) |
-# | Effect of β | higher β: more disentanglement (at least for scale), worse generation | measured: MIG per β in the β table and its trend check (Section 4), and β = 1 against β = 8 for one seed and equal steps (the check before the shared-scale heat maps, Section 6) |
-# | Disentanglement | judged by eye from traversals; "a combination of latent dimensions" changes properties for \|z\| = 3 | measured: MI heat map and MIG; whether posX, posY and scale sit on separate latents is a printed check (Section 6) |
+# | Effect of β | higher β: more disentanglement (at least for scale), worse generation (judged on its ID-GAN's traversals, Figs. 3–4, built on the β-VAE's codes) | measured: MIG per β in the β table and its trend check (Section 4), and β = 1 against β = 8 for one seed and equal steps (the check before the shared-scale heat maps, Section 6) |
+# | Disentanglement | judged by eye from traversals (of the ID-GAN); "a combination of latent dimensions" changes properties for \|z\| = 3 | measured: MI heat map and MIG; whether posX, posY and scale sit on separate latents is a printed check (Section 6) |
 # | Unseen positions (t = 16) | some shapes generated on the unseen half, by the ID-GAN | the β-VAE alone, with the course's settings (not the source's, so no one-to-one comparison): where the unseen sprites are drawn on average (pulled back towards the trained region?) and how often doubled is printed in Section 7 |
 #
 # The source paper judged disentanglement by eye and concluded that measuring it was future
@@ -1186,8 +1195,9 @@ else:
 # lr = 1e-3, batch 64, 2,000 steps) gave over twenty seeds, each trained by
 # `python -m course_lib pretrain beta_vae --profile quick --seed S --out DIR` (which prints the
 # MIG on 10,000 images), and where this run falls in it. Training is not bit-reproducible
-# across machines and thread counts, so this notebook's run is one more draw from that spread,
-# not a copy of the run that made the list. A longer run is no cure in general: the shipped
+# across machines, thread counts and versions of the code, and this notebook trains with your
+# loss (the library's sums in another order, which training amplifies), so this notebook's run
+# is one more draw from that spread, not a copy of the run that made the list. A longer run is no cure in general: the shipped
 # model of section 6 is the best of the twenty seeds trained six times longer, and a latent
 # found early can also be lost with more steps (notebook 05 loads seed 0 trained for 16,000). The
 # usual failure is the position stored in two latents at an angle: the β-VAE objective barely
@@ -1211,8 +1221,13 @@ if PROFILE == "quick" and (BETA, LR, STEPS, BATCH_SIZE, NUM_LATENTS) == (8.0, 1e
           f"{len(SEED_SWEEP_MIG)} measured seeds"
           + ("" if low <= result_mig.score <= high else " — outside the measured range"))
     if SEED < len(SEED_SWEEP_MIG):
-        print(f"  the list's seed {SEED} scored {SEED_SWEEP_MIG[SEED]:.3f} where it was measured: the same seed on "
-              "another machine or thread count is another draw from the spread, not a copy")
+        print(f"  the list's seed {SEED} scored {SEED_SWEEP_MIG[SEED]:.3f} where it was measured")
+    shipped_twin = find_shipped(recipe("beta_vae", "quick", seed=SEED))
+    if shipped_twin is not None and "mig" in shipped_twin[1].get("metrics", {}):
+        print(f"  the shipped model of this recipe and seed ({shipped_twin[0]}, trained by `pretrain` with the "
+              f"library's loss): MIG {shipped_twin[1]['metrics']['mig']:.3f}")
+    print("  the same seed trained by your loss (the same sums in another order), on another machine or thread "
+          "count, or by another version of the code is another draw from the spread, not a copy")
 else:
     print(f"this run (seed {SEED}, profile {PROFILE}) used another recipe: MIG {result_mig.score:.3f}")
 total_seconds = time.perf_counter() - NOTEBOOK_START

@@ -367,6 +367,7 @@ print(f"reconstruction of the mean image (a decoder that ignores z): {MEAN_IMAGE
 
 # %%
 t0 = time.process_time()
+torch.manual_seed(SEED)  # the starting weights: the same whatever ran before this cell (fit seeds the batches)
 cap_abs = YourCapacityVAE(num_latents=NUM_LATENTS, gamma=GAMMA, c_start=C_START, c_max=C_MAX, c_steps=C_STEPS,
                       penalty="abs")
 res_abs, stages_abs = fit_logged("capacity_abs", cap_abs, stages=NUM_STAGES)
@@ -755,6 +756,7 @@ else:
 
 # %%
 t0 = time.process_time()
+torch.manual_seed(SEED)  # the starting weights: the same whatever ran before this cell (fit seeds the batches)
 cap_hinge = YourCapacityVAE(num_latents=NUM_LATENTS, gamma=GAMMA, c_start=C_START, c_max=C_MAX, c_steps=C_STEPS,
                         penalty="hinge")
 res_hinge, stages_hinge = fit_logged("capacity_hinge", cap_hinge, stages=NUM_STAGES)
