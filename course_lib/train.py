@@ -701,14 +701,42 @@ def data_key(data) -> str:
     return type(data).__name__
 
 
+def _code_bytes(code) -> bytes:
+    """The parts of a code object that say what it computes (nested functions included, without
+    the memory addresses that their repr would carry)."""
+    parts = [code.co_code, repr(code.co_names).encode()]
+    for const in code.co_consts:
+        parts.append(_code_bytes(const) if hasattr(const, "co_code") else repr(const).encode())
+    return b"\x00".join(parts)
+
+
+def code_fingerprint(functions) -> str | None:
+    """12 hex digits over the code of the ``functions`` that are not the library's own (a
+    notebook's exercise solutions), or None when there are none: the same source gives the same
+    fingerprint in every session (of one Python version), an edited function another."""
+    h, outside = hashlib.sha1(), False
+    for fn in functions:
+        if str(getattr(fn, "__module__", "") or "").split(".")[0] == "course_lib":
+            continue
+        outside = True
+        code = getattr(fn, "__code__", None)
+        h.update(_code_bytes(code) if code is not None else repr(getattr(fn, "__qualname__", fn)).encode())
+    return h.hexdigest()[:12] if outside else None
+
+
 def run_name(model: CourseModel, data, *, steps: int, batch_size: int, lr: float, seed: int,
              tag: str | None = None) -> str:
     """The one naming rule of training runs: ``[tag-]<model>-<steps>steps-seed<seed>-<digest>``,
     the digest (10 hex digits) taken over everything else that defines the run: the model's
-    config, the data (:func:`data_key`), the batch size and the learning rate. Two runs share
-    a name exactly when they share all of these."""
+    config, the data (:func:`data_key`), the batch size, the learning rate and, when the model
+    trains with functions from outside the library (``model.exercise_functions``: a
+    notebook's exercise solutions), their code (:func:`code_fingerprint`). Two runs share a name
+    exactly when they share all of these."""
     described = {"model": model.model_name, "config": model.config(), "data": data_key(data),
                  "steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "seed": int(seed)}
+    fingerprint = code_fingerprint(getattr(model, "exercise_functions", ()) or ())
+    if fingerprint is not None:  # absent otherwise: the names of library-only runs do not change
+        described["code"] = fingerprint
     digest = hashlib.sha1(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:10]
     name = f"{model.model_name}-{int(steps)}steps-seed{int(seed)}-{digest}"
     if tag is not None:

@@ -416,8 +416,9 @@ train_step = exercises.check_train_step(train_step)
 # small subclass below hands that call to your `train_step`, so every autoencoder with a
 # linear output that this notebook trains (the linear-output run of section 2 and the
 # bottleneck experiment of section 4) is trained by your code — or by the library's step, if
-# the checker had to fall back to it (the runs of the two are saved under different names, so
-# after you solve the exercise a rerun trains them again, with your step). The one exception is the sigmoid-output model of
+# the checker had to fall back to it. `fit` names a run after the code of the functions in
+# `exercise_functions` too, so a run trained by the fallback is never loaded in place of one of
+# yours: after you solve the exercise (or edit your step), a rerun trains them again. The one exception is the sigmoid-output model of
 # section 2: its squared error is taken *after* a sigmoid, which your `train_step` (the
 # squared error of the raw output `model(x)`) does not apply, so it trains with the
 # library's step.
@@ -425,6 +426,8 @@ train_step = exercises.check_train_step(train_step)
 # %%
 class YourStepAutoencoder(Autoencoder):
     """The library's Autoencoder, updated by ``train_step`` (the function the checker returned)."""
+
+    exercise_functions = (train_step,)   # fit names the runs after this code: yours, or the fallback
 
     def training_step(self, x, step, optimizers):
         loss = torch.as_tensor(train_step(self, x, optimizers["model"])).detach()
@@ -472,12 +475,8 @@ def fit_autoencoder(num_latents, steps, recon="mse"):
     ``fit`` loads the run from runs/checkpoints/ when this configuration was trained before."""
     torch.manual_seed(SEED)
     # the linear-output autoencoders train with your train_step; the sigmoid one with the library's
-    yours = recon == "mse" and train_step is not exercises.autoencoder_train_step_reference
     ae = (YourStepAutoencoder if recon == "mse" else Autoencoder)(num_latents=num_latents, recon=recon)
-    # runs trained by your step are saved under their own name: a run trained by the fallback
-    # (before you solved the exercise) is not loaded in their place
-    return fit(ae, ds, steps=steps, batch_size=SWEEP_BATCH_SIZE, lr=LR, seed=SEED, device=device,
-               tag="01-yourstep" if yours else "01")
+    return fit(ae, ds, steps=steps, batch_size=SWEEP_BATCH_SIZE, lr=LR, seed=SEED, device=device, tag="01")
 
 
 main_run = load_or_train("autoencoder", profile=PROFILE, device=device, num_latents=NUM_LATENTS,

@@ -258,6 +258,8 @@ beta_vae_loss = exercises.check_beta_vae_loss(beta_vae_loss)
 class YourBetaVAE(BetaVAE):
     """The library's β-VAE trained with ``beta_vae_loss`` (the function the checker returned)."""
 
+    exercise_functions = (beta_vae_loss,)   # fit names the runs after this code: yours, or the fallback
+
     def loss_terms(self, x, step=0):
         logits, mu, logvar, z = self.forward(x)
         loss = beta_vae_loss(logits, x, mu, logvar, self.beta)
@@ -501,7 +503,8 @@ def row_actions(vae, code, dims, labels, judge=None):
     viz.describe_row_change; "dims in the middle" when an inner image has less than half the
     area of the fainter end image; "jumps" when one step between neighbouring values moves the
     centre by 6 px or more and by at least 40 % of the row's range, where a steady row moves
-    about 1/8 of it per step) and the base code's own value μ of that latent; ``judge(j, words)``
+    about 1/8 of it per step; "jumps along x" instead of "moves along x" when that one step is
+    80 % of the range or more) and the base code's own value μ of that latent; ``judge(j, words)``
     may add a verdict to the line. Returns the words of every row."""
     values = [float(v) for v in viz.DEFAULT_TRAVERSAL]
     words = []
@@ -515,6 +518,8 @@ def row_actions(vae, code, dims, labels, judge=None):
         step = c["centres"].diff(dim=0).norm(dim=1)                 # centre's move between neighbours
         k = int(step.argmax())
         if not c["faded"] and step[k] >= 6.0 and step[k] >= 0.4 * max(c["x_range"], c["y_range"]):
+            if step[k] >= 0.8 * max(c["x_range"], c["y_range"]):  # the one step is the row's move: no slide
+                what = what.replace("moves along", "jumps along")
             what += f", jumps (between {values[k]:g} and {values[k + 1]:g}: {float(step[k]):.0f} px)"
         print(f"  {label:<18} μ = {float(code[j]):+.2f}; {viz.row_measures(c)}: {what}"
               + (judge(j, what) if judge else ""))
@@ -542,8 +547,9 @@ fig
 # not a steady function of the latent, one that "turns" rotates the sprite's long axis (an
 # ellipse; a square or a heart has none, and its turn shows only as "changes shape or
 # orientation only"), one that "changes shape" makes it more or less elongated, one that
-# "jumps" moves the sprite most of its way in one step between two neighbouring values instead
-# of sliding, and one that "fades out" or "dims in the middle" loses all or part of the sprite
+# "jumps" moves the sprite a large part of its way in one step between two neighbouring values
+# instead of sliding (and when that one step is nearly all of the row's move, 80 % or more,
+# the row "jumps along x" instead of "moves along x": it does not count as showing posX), and one that "fades out" or "dims in the middle" loses all or part of the sprite
 # somewhere along the row (the decoder hedging between two places; the area ratio of such a
 # row then mostly measures that faint image, not a change of size). Where the sprite vanishes
 # only towards the ends of the row ("fades out at the left end", far from the codes the encoder

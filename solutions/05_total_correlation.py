@@ -646,6 +646,8 @@ def fit_timed(tag, model, data, steps, batch):
 class YourFactorVAE(FactorVAE):
     """The library's FactorVAE, trained by the factorvae_step of exercise 3."""
 
+    exercise_functions = (factorvae_step,)   # fit names the runs after this code: yours, or the fallback
+
     def training_step(self, x, step, optimizers, generator=None):
         return factorvae_step(self, x, step, optimizers)
 

@@ -48,6 +48,38 @@ def test_run_name_changes_with_every_setting_and_only_then():
     assert run_name(small_model(), ds, tag="03 sweep", **base) == "03_sweep-" + name
 
 
+def test_run_name_tells_apart_runs_trained_by_other_exercise_code():
+    from course_lib.exercises import beta_vae_loss_reference
+    from course_lib.train import code_fingerprint
+
+    ds = DSprites()
+    base = dict(steps=10, batch_size=8, lr=1e-3, seed=0)
+
+    def with_functions(*functions):
+        model = small_model()
+        model.exercise_functions = functions
+        return run_name(model, ds, **base)
+
+    def loss_a(logits, x, mu, logvar, beta):
+        return (logits - x).pow(2).sum() + beta * mu.pow(2).sum()
+
+    def loss_a_again(logits, x, mu, logvar, beta):   # the same code under another name
+        return (logits - x).pow(2).sum() + beta * mu.pow(2).sum()
+
+    def loss_b(logits, x, mu, logvar, beta):          # one constant differs
+        return (logits - x).pow(2).sum() + 2 * beta * mu.pow(2).sum()
+
+    library_only = run_name(small_model(), ds, **base)
+    # the library's own function (a checker's fallback) leaves the name as it was
+    assert with_functions(beta_vae_loss_reference) == library_only
+    assert code_fingerprint([beta_vae_loss_reference]) is None
+    a = with_functions(loss_a)
+    assert a != library_only and a.split("-")[:3] == library_only.split("-")[:3]
+    assert with_functions(loss_a_again) == a                      # the code, not the name, counts
+    assert with_functions(loss_b) != a
+    assert code_fingerprint([loss_a]) == code_fingerprint([loss_a_again]) and len(code_fingerprint([loss_a])) == 12
+
+
 def test_fit_trains_once_then_loads(tmp_path):
     ds = DSprites()
     kw = dict(steps=3, batch_size=4, lr=1e-3, seed=0, folder=tmp_path, progress=False, device="cpu")

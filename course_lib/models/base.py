@@ -49,6 +49,11 @@ class CourseModel(nn.Module):
     #: loaded from it lists them in ``untrained_parts`` (freshly initialised, not trained).
     training_only: tuple[str, ...] = ()
     untrained_parts: tuple[str, ...] = ()
+    #: Functions from outside the library that change how the model trains (a notebook's
+    #: exercise solutions, e.g. ``exercise_functions = (beta_vae_loss,)`` in a subclass):
+    #: :func:`course_lib.train.run_name` fingerprints their code, so a run trained by one
+    #: version of them is never loaded in place of another's. The library's own are ignored.
+    exercise_functions: tuple = ()
 
     def config(self) -> dict:
         raise NotImplementedError

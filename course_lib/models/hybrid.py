@@ -209,6 +209,7 @@ class VAEGAN(CourseModel):
             raise TypeError(f"losses_fn must be a function like vaegan_losses(kl, llike, d_real, d_recon, "
                             f"d_prior, beta, gamma), got {type(losses_fn).__name__}")
         self.losses_fn = losses_fn or vaegan_losses
+        self.exercise_functions = (self.losses_fn,)   # a notebook's own objectives name the run apart
         self.encoder = BurgessEncoder(2 * self.num_latents, channels)
         self.decoder = BurgessDecoder(self.num_latents, channels)
         self.discriminator = FeatureDiscriminator(channels)
