@@ -127,14 +127,19 @@ device = setup(SEED, DEVICE, PROFILE)
 #   = \operatorname{ELBO}(x) + \operatorname{KL}\big(q_\phi(z\mid x)\,\|\,p_\theta(z\mid x)\big).$$
 #
 # So the gap in Jensen's inequality is exactly the KL divergence from the approximate to the
-# true posterior: it is never negative, and it is zero when $q$ *is* the posterior.
+# true posterior: it is never negative, and it is zero when $q$ *is* the posterior. (The source
+# paper's Eq. 2 defines the divergence with $p_\theta$ first, $D_{KL}(p_\theta\|q_\phi)$; the one
+# its derivation arrives at, and the VAE uses, is the other direction,
+# $\operatorname{KL}(q_\phi\|p_\theta)$, and the KL is not symmetric.)
 #
 # **The form we compute.** Split $p_\theta(x, z) = p_\theta(x\mid z)\,p(z)$:
 #
 # $$\operatorname{ELBO}(x) = \underbrace{\mathbb E_{q_\phi(z\mid x)}[\log p_\theta(x\mid z)]}_{-\text{reconstruction}}
 #   \;-\; \underbrace{\operatorname{KL}\big(q_\phi(z\mid x)\,\|\,p(z)\big)}_{\text{regulariser}} .$$
 #
-# The VAE loss is $-\operatorname{ELBO}$ averaged over the data (the source paper's Eq. 3).
+# The VAE loss is $-\operatorname{ELBO}$ (the source paper's Eq. 3, for one image), averaged
+# over the images of a batch (its Eq. 4, PyTorch code that sums over the batch instead; the
+# average only rescales the gradient).
 #
 # ### Checking the two identities on a model we can solve
 #
@@ -276,8 +281,9 @@ print(f"the score-function estimator is {score_grads.std() / reparam_grads.std()
 # Write `reparameterize(mu, logvar)` returning $z = \mu + \sigma\varepsilon$ with
 # $\varepsilon \sim \mathcal N(0, I)$ of the shape of `mu`. The checker does not compare random
 # numbers: it checks the shape, the gradients $\partial z/\partial\mu = 1$ and
-# $\partial z/\partial\log\sigma^2 = \tfrac12(z - \mu)$, and that the implied $\varepsilon$ is
-# standard normal.
+# $\partial z/\partial\log\sigma^2 = \tfrac12(z - \mu)$, and that the implied $\varepsilon$ has
+# mean 0 and standard deviation 1, differs from image to image and is uncorrelated across
+# latents (which catches `torch.rand`, the uniform; a rescaled uniform would pass).
 
 # %%
 def reparameterize(mu, logvar):
@@ -334,7 +340,7 @@ negative_elbo = exercises.check_negative_elbo(negative_elbo)
 # %% [markdown]
 # ## 5. Training a VAE on dSprites
 #
-# The library's `VAE` (the Burgess et al. encoder now outputs $2D$ numbers, $\mu$ and
+# The library's `VAE` (the Burgess et al. encoder now outputs $2 \times D$ numbers, $\mu$ and
 # $\log\sigma^2$) computes exactly this loss in `loss_terms`, with `VAE.reparameterize`, and
 # logs the reconstruction, the KL and the KL of every latent. First we confirm that your loss
 # equals the library's on a batch, with the same $z$.
@@ -414,8 +420,11 @@ print("the KL first falls below its first logged value, then rises:", bool(0 < k
 # first, lowest, highest and last values). In the first steps, when the last line says `True`,
 # the KL falls further: the untrained encoder's codes differ from image to image at random,
 # which costs KL and buys nothing from a decoder that cannot read them yet, so the cheapest
-# start is KL ≈ 0 and the average image. Encoding the position pays for its KL soon after.
-# At β = 1 a nat of KL is worth keeping only if it buys at least a nat of reconstruction.
+# start is KL ≈ 0 and the average image. Then latents switch on one by one (notebook 03 shows
+# which factor each one takes; usually the position comes first, since it explains the most
+# pixels). In the loss above the KL and the reconstruction have equal weights, so a nat of KL
+# is worth keeping only if it buys at least a nat of reconstruction (notebook 03 weighs the KL
+# by a factor β; here β = 1).
 
 # %%
 fig = viz.plot_kl_per_latent(vae_run.history, title="KL of each latent during training (nats)")
@@ -425,7 +434,7 @@ for rank, line in enumerate(ranked):
     line.set_color(colormaps["viridis"](0.9 * rank / max(1, len(ranked) - 1)))
     line.set_linestyle(("-", "--", ":")[rank % 3])
 ax.legend(fontsize="small", ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0),
-          title="by final KL,\nlargest first", title_fontsize="small")
+          title="by final KL, largest\nfirst (down each column)", title_fontsize="small")
 display(fig)
 final_kl = np.asarray(vae_run.history["kl_per_latent"][-1])
 print(f"latents with KL > 0.1 nat at the end of training: {int((final_kl > 0.1).sum())} of "
@@ -451,8 +460,8 @@ print(f"latents with KL > 0.1 nat at the end of training: {int((final_kl > 0.1).
 # than $\log 737{,}280 \approx 13.5$ nats about which image it saw, and a total KL above that
 # is at least partly the second term. A latent whose KL stays at 0
 # is unused — its posterior equal to the prior. The line above counts the active latents of
-# this run; at β = 1 a VAE often keeps more of them than the five factors need, and β > 1
-# (notebook 03) switches more of them off.
+# this run; with the KL at weight 1 a VAE often keeps more of them than the five factors need,
+# and a larger weight (β > 1, notebook 03) switches more of them off.
 #
 # ## 6. The reduction pitfall (source paper 001)
 #
@@ -528,7 +537,7 @@ print("the mean-over-pixels VAE has collapsed (every latent's KL below 0.1 nat):
 print("its reconstructions vary across images less than a tenth as much as the summed VAE's:",
       stats["mean over pixels"]["spread"] < 0.1 * stats["sum over pixels"]["spread"])
 for tag, st in stats.items():
-    headline(f"VAE ({tag}) reconstruction (nats/image)", st["recon"], ".1f")
+    headline(f"VAE ({tag}) reconstruction −log p(x|z=μ) (nats/image)", st["recon"], ".1f")
     headline(f"VAE ({tag}) KL (nats/image)", st["kl"], ".2f")
     headline(f"VAE ({tag}) mean |mu|", st["mean_abs_mu"], ".3f")
 
@@ -550,7 +559,8 @@ for tag, st in stats.items():
 # paper 001 does not name, in §2.2, the objective of the run that made the mistake. Its §2.3
 # says that before finding the mistake it "tried to rethink the constraints on the
 # KL-divergence" of Burgess et al., whose objective "uses absolute value",
-# $\gamma\,|\operatorname{KL} - C|$, and that a hinge penalty in its place "helps the training
+# $\gamma\,|\operatorname{KL} - C|$ (a weight γ on the distance of the KL from a target $C$ that
+# grows during training: notebook 04), and that a hinge penalty in its place "helps the training
 # process of the mistake setting" (for the correctly implemented model, a later paragraph adds,
 # it "helps to prevent log variance goes to negative infinity"). We infer that the mistaken run trained this capacity-controlled objective, which
 # pulls the KL *up* to $C$ — shrinking $\sigma$ is one way to buy that KL without using
@@ -660,7 +670,7 @@ print(f"the VAE's total KL, {stats['sum over pixels']['kl']:.1f} nats (section 6
       f"carry, log {len(ds):,} = {log_images:.1f} nats: its codes' mismatch with N(0, I) is at least "
       f"{mismatch:.1f} nats")
 vae_samples_better = distance["VAE (sum)"] > distance["autoencoder"]
-print(f"the VAE's prior samples match real sprites better than the autoencoder's (trained on "
+print(f"the VAE's prior samples match real sprites better than the autoencoder's (median IoU of 16 samples; trained on "
       f"{STEPS / AE_STEPS:.3g}× fewer images than the VAE):", vae_samples_better)
 if "autoencoder of notebook 01" in decoders:
     _, long_steps, long_batch = decoders["autoencoder of notebook 01"]
@@ -675,8 +685,8 @@ fig
 # %% [markdown]
 # Look at the top row with the piece counts printed for it: most of the VAE's prior samples
 # are single sprites — blurry ones after a short training — at plausible positions and sizes,
-# but not all of them: some come out too faint to count (no piece) and some in two pieces, and
-# the shares over many draws say how often. The KL term pulls the codes of the training images
+# but not all of them: some come out in two pieces, or too faint to count (no piece), and the
+# shares over many draws say how often (among 16 samples a faint one may not be drawn at all). The KL term pulls the codes of the training images
 # *towards* $\mathcal N(0, I)$, and the noise of the reparameterisation taught the decoder a
 # whole neighbourhood of each code. The pull is not complete: as section 5 argued, a total KL
 # above the information a code can carry is a mismatch between the codes of all images and the
@@ -706,7 +716,7 @@ summary = [
      "z = μ + σ·ε with ε ~ N(0, I): σ, not σ²; normal, not uniform; the checker rejects both slips "
      "(its unit tests check it)"),
     ("003: loss = BCE summed + KLD",
-     f"VAE after {STEPS} steps: recon {s_sum['recon']:.1f} nats, KL {s_sum['kl']:.1f} nats, "
+     f"VAE after {STEPS} steps: recon −log p(x|z=μ) {s_sum['recon']:.1f} nats, KL {s_sum['kl']:.1f} nats, "
      f"{s_sum['active']} latents with KL > 0.1"),
     ("001: pixel-mean recon → mean image",
      f"mean: KL {s_mean['kl']:.2f} nats, recon {s_mean['recon']:.1f} nats, reconstruction spread "

@@ -518,9 +518,12 @@ def row_actions(vae, code, dims, labels, judge=None):
         step = c["centres"].diff(dim=0).norm(dim=1)                 # centre's move between neighbours
         k = int(step.argmax())
         if not c["faded"] and step[k] >= 6.0 and step[k] >= 0.4 * max(c["x_range"], c["y_range"]):
-            if step[k] >= 0.8 * max(c["x_range"], c["y_range"]):  # the one step is the row's move: no slide
-                what = what.replace("moves along", "jumps along")
-            what += f", jumps (between {values[k]:g} and {values[k + 1]:g}: {float(step[k]):.0f} px)"
+            where = f"between {values[k]:g} and {values[k + 1]:g}: {float(step[k]):.0f} px"
+            axis = next((a for a in ("x", "y") if f"moves along {a}" in what), None)
+            if axis and step[k] >= 0.8 * max(c["x_range"], c["y_range"]):  # the one step is the move
+                what = what.replace(f"moves along {axis}", f"jumps along {axis} ({where})")
+            else:
+                what += f", jumps ({where})"
         print(f"  {label:<18} μ = {float(code[j]):+.2f}; {viz.row_measures(c)}: {what}"
               + (judge(j, what) if judge else ""))
         words.append(what)
