@@ -14,6 +14,8 @@ variable                   meaning
 ``COURSE_DATA``            downloaded data such as MNIST (else ``~/.cache/course_lib``)
 ``COURSE_HEADLINES``       a JSON-lines file that :func:`course_lib.report.headline` appends to
 ``COURSE_PARAMETERS``      JSON ``{name: value}``: the parameters of the notebook being run
+``COURSE_NO_PROGRESS``     set (not "" or "0") by ``course_lib run``: training draws no progress
+                           bar (a saved notebook would keep it as first drawn, e.g. at 0 %)
 =========================  ===================================================================
 """
 
@@ -28,6 +30,7 @@ CHECKPOINTS_VAR = "COURSE_CHECKPOINTS"
 DATA_VAR = "COURSE_DATA"
 HEADLINES_VAR = "COURSE_HEADLINES"
 PARAMETERS_VAR = "COURSE_PARAMETERS"
+NO_PROGRESS_VAR = "COURSE_NO_PROGRESS"
 #: Every variable the course reads.
 VARIABLES = (PROFILE_VAR, RUNS_VAR, CHECKPOINTS_VAR, DATA_VAR, HEADLINES_VAR, PARAMETERS_VAR)
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import NO_PROGRESS_VAR  # set by `course_lib run` (headless): no progress bars
 from .models.base import MODELS, CourseModel, build_model
 
 CHECKPOINT_FORMAT = "course_lib.checkpoint/1"
@@ -511,6 +512,8 @@ def run_steps(step_fn, *, start: int, steps: int, end: int, window: LogWindow, l
     a progress bar, or None. Returns (the last step done, the seconds it took).
     """
     bar = None
+    if os.environ.get(NO_PROGRESS_VAR, "") not in ("", "0"):
+        progress = None
     if progress is not None and start < steps:
         from tqdm.auto import tqdm
 

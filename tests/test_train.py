@@ -440,3 +440,18 @@ def test_atomic_write_leaves_the_old_file_whole_and_no_temporary_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.json"]
     atomic_write_text(path, "new\n")
     assert path.read_text() == "new\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.json"]
+
+
+def test_headless_runs_draw_no_progress_bar(monkeypatch, capsys):
+    """`course_lib run` sets COURSE_NO_PROGRESS: a saved notebook would keep a bar as first drawn."""
+    from course_lib.config import NO_PROGRESS_VAR
+
+    opts = {**FAST, "progress": True}
+    for value, drawn in ((None, True), ("0", True), ("1", False)):
+        if value is None:
+            monkeypatch.delenv(NO_PROGRESS_VAR, raising=False)
+        else:
+            monkeypatch.setenv(NO_PROGRESS_VAR, value)
+        train(tiny(), DATA, steps=20, **opts)
+        err = capsys.readouterr().err
+        assert ("Tiny" in err) == drawn, (value, err)   # tqdm writes the bar, labelled Tiny, to stderr

@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .. import profiles
-from ..config import repo_root, runs_dir
+from ..config import NO_PROGRESS_VAR, repo_root, runs_dir
 from ..report import ENV_VAR as HEADLINES_VAR
 from ..report import PARAMETERS_VAR, read_headlines
 from .build import NOTEBOOK_PATTERN, STUDENT_DIR
@@ -268,7 +268,8 @@ def execute_notebook(path: Path, output: Path, parameters: dict, *, timeout=None
     headlines_file = output.parent / f".{output.stem}.headlines.jsonl"
     headlines_file.unlink(missing_ok=True)
     env = {HEADLINES_VAR: str(headlines_file.resolve()),
-           PARAMETERS_VAR: json.dumps(parameters, default=repr)}
+           PARAMETERS_VAR: json.dumps(parameters, default=repr),
+           NO_PROGRESS_VAR: "1"}   # a saved notebook would keep a training bar as first drawn
     if "PROFILE" in parameters:
         env[profiles.ENV_VAR] = parameters["PROFILE"]
     error = None
