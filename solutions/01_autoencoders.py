@@ -653,7 +653,7 @@ ax.set_xticks(list(sweep), [str(d) for d in sweep])
 ax.set_xlabel("code size D")
 ax.set_ylabel("squared pixels per image")
 ax.set_title("reconstruction error against bottleneck size")
-ax.legend()
+ax.legend(loc="center right", fontsize="small")
 viz.save_figure(fig, "01_bottleneck.png")
 fig
 
