@@ -521,7 +521,10 @@ def _draw_mi(fig, ax, mi, names, title, annotate, latent_name, fontsize=None, vm
     im = ax.imshow(mi, cmap="viridis", aspect="auto", vmin=0, vmax=vmax)
     ax.set_xticks(np.arange(k), names, rotation=30, ha="right", fontsize=fontsize)
     off = _off_rows(off, d)
-    ax.set_yticks(np.arange(d), [f"{latent_name}{j}" + (" (off)" if j in off else "") for j in range(d)],
+    rows = [f"{latent_name}{j}" for j in range(d)] if isinstance(latent_name, str) else [str(n) for n in latent_name]
+    if len(rows) != d:
+        raise ValueError(f"latent_name: a prefix, or one row name per latent ({d}), got {len(rows)} names")
+    ax.set_yticks(np.arange(d), [name + (" (off)" if j in off else "") for j, name in enumerate(rows)],
                   fontsize=fontsize)
     for j, tick in enumerate(ax.get_yticklabels()):
         if j in off:
@@ -542,8 +545,8 @@ def mi_heatmap(mutual_info, factor_names: Sequence[str] | None = None, title: st
     """Heat map of a D×K mutual-information matrix (rows: latents, columns: factors; nats),
     e.g. ``mig(codes, factors).mutual_info``. A disentangled code has one bright cell per
     factor column, each in a different row. Rows are labelled ``{latent_name}0``,
-    ``{latent_name}1``, ...; the rows in ``off`` (latent indices, e.g. switched-off latents)
-    get " (off)" in grey. Returns the Figure."""
+    ``{latent_name}1``, ... (or, when ``latent_name`` is a list, by its names); the rows in
+    ``off`` (latent indices, e.g. switched-off latents) get " (off)" in grey. Returns the Figure."""
     mi, names = _mi_matrix(mutual_info, factor_names)
     d, k = mi.shape
     fig = _figure((1.0 * k + 2.0, 0.38 * d + 1.2))

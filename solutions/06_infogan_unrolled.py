@@ -1439,9 +1439,8 @@ print(f"MIG of Q's reading on {n_eval:,} images: {mig_result.score:.3f}; per fac
 print("MIG at least 0.10 (the course's aim for this CPU-trained model; Lin et al.'s modified InfoGAN reaches 0.22 "
       "with about ten times the steps):", mig_result.score >= 0.10)
 headline("InfoGAN on dSprites: MIG of Q's reading", mig_result.score, ".3f")
-fig = viz.mi_heatmap(mig_result.mutual_info, ds.factor_names, latent_name="q",
-                     title="InfoGAN on dSprites: I(Q's reading q_j(x); v_k), nats\nrows: "
-                           + ", ".join(f"q{i} = {n}" for i, n in enumerate(code_names)))
+fig = viz.mi_heatmap(mig_result.mutual_info, ds.factor_names, latent_name=code_names,
+                     title="InfoGAN on dSprites: I(Q's reading of each code; v_k), nats")
 viz.save_figure(fig, "06_dsprites_mutual_info.png")
 display(fig)
 code_factor, near_tie = {}, {}
@@ -1506,12 +1505,12 @@ for j in range(dsprites_gan.code_spec.continuous):
         shows = [viz.row_shows(w, factor) for w in words]
         print(f"  rows that show {factor}'s action: {sum(ok for ok, _ in shows)} of {len(words)}; of those, "
               f"{sum(ok and not extra for ok, extra in shows)} do nothing else")
-viz.show_images(dsprites_gan.sample(16, torch.Generator().manual_seed(SEED)).cpu(), nrow=16,
+viz.show_images(dsprites_gan.sample(16, torch.Generator().manual_seed(SEED)).cpu(), nrow=8,
                 title="InfoGAN samples on dSprites")
 
 # %% [markdown]
-# How to read this. The heat map has one row per code (Q's mean for each continuous code; row
-# q0 is c1, q1 is c2, and so on) and one column per factor: a code
+# How to read this. The heat map has one row per code (for a continuous code $c_j$, Q's mean
+# of it) and one column per factor: a code
 # that carries one factor has one bright cell, and MIG asks each factor's column to have one row
 # far ahead of the next, as a share of the factor's entropy $H(v_k)$ ($\ln 32 \approx 3.47$ nats for
 # a position of 32 values, $\ln 3$ for the shape). A code that follows one position alone but

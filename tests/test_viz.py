@@ -166,6 +166,10 @@ def test_kl_bar_and_heatmap_show_the_values():
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [f"z{j}" for j in range(len(mi))]
     fig = viz.mi_heatmap(mi, ["a", "b", "c"], latent_name="c")
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [f"c{j}" for j in range(len(mi))]
+    fig = viz.mi_heatmap(mi, ["a", "b", "c"], latent_name=["cat1", "c1", "c2", "c3"], off=[2])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["cat1", "c1", "c2 (off)", "c3"]
+    with pytest.raises(ValueError, match="one row name per latent"):
+        viz.mi_heatmap(mi, ["a", "b", "c"], latent_name=["cat1", "c1"])
     with pytest.raises(ValueError, match="factor names"):
         viz.mi_heatmap(mi, ["a"])
 
