@@ -17,7 +17,7 @@ STAMP      := $(VENV)/.installed
 help:
 	@echo "make course   run every notebook headless (PROFILE=smoke|quick|full, default quick); results in runs/"
 	@echo "make test     unit tests + nbval over every notebook in the smoke profile"
-	@echo "make lab      open JupyterLab on notebooks/"
+	@echo "make lab      copy the student notebooks to work/ (once) and open JupyterLab there"
 	@echo "make notebooks  rebuild notebooks/ and solutions/*.ipynb from solutions/*.py"
 
 $(STAMP): pyproject.toml
@@ -43,8 +43,14 @@ test-browser: $(STAMP)
 	@test -x /usr/bin/chromium || echo "test-browser: /usr/bin/chromium is missing; install it with: apt-get install -y chromium"
 	$(PY) -m pytest tests -m browser -p no:cacheprovider
 
+# The student notebooks are copied once into $(WORK)/ (git-ignored) and opened there: notebooks/
+# is generated (`make notebooks`, `git pull` rewrite it), $(WORK)/ is yours. An existing copy is
+# never overwritten; delete it to start that notebook over.
+WORK       ?= work
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	@mkdir -p $(WORK)
+	@for nb in notebooks/*.ipynb; do test -e "$(WORK)/$$(basename $$nb)" || { cp "$$nb" $(WORK)/ && echo "copied $$nb to $(WORK)/"; }; done
+	$(VENV)/bin/jupyter lab $(WORK)/
 
 notebooks: $(STAMP)
 	$(PY) -m course_lib build
