@@ -48,6 +48,17 @@ def test_schedule_bad_step():
         capacity_schedule(-1)
     with pytest.raises(TypeError, match="whole number"):
         capacity_schedule(1.5)
+    with pytest.raises(ValueError, match="step must be >= 0"):   # a tensor of steps, one negative
+        capacity_schedule(torch.tensor([3, -1]))
+    with pytest.raises(TypeError, match="c_steps must be a whole number"):   # not silently truncated
+        capacity_schedule(0, c_steps=2.5)
+    with pytest.raises(TypeError, match="c_max must be a number"):
+        capacity_schedule(0, c_max="25")
+
+
+def test_penalty_needs_a_tensor():
+    with pytest.raises(TypeError, match="kl must be a tensor"):
+        capacity_penalty(1.0, 0.5)
 
 
 # -- penalty -------------------------------------------------------------------------------

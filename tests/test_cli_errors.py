@@ -115,6 +115,12 @@ def test_a_corrupt_manifest_or_an_entry_without_keys_names_the_file(cli, tmp_pat
     (folder / ck.MANIFEST).write_text('{"format": "course_lib.checkpoints/1", "checkpoints": {')
     with pytest.raises(ValueError, match=r"broken/manifest.json is not readable JSON"):
         ck.read_manifest(folder)
+    (folder / ck.MANIFEST).write_text('{"format": "someone-else/2", "checkpoints": {}}')
+    with pytest.raises(ValueError, match=f"not a course checkpoint manifest.*{ck.MANIFEST_FORMAT}"):
+        ck.read_manifest(folder)
+    (folder / ck.MANIFEST).write_text(f'{{"format": "{ck.MANIFEST_FORMAT}", "checkpoints": []}}')
+    with pytest.raises(ValueError, match="expected a 'checkpoints' object of entries"):
+        ck.read_manifest(folder)
     key = "beta_vae-2000steps-seed0"
     no_sha = _copy_manifest(tmp_path, lambda d: d["checkpoints"][key].pop("sha256"))
     with pytest.raises(ValueError, match=f"manifest.json: entry '{key}' lacks sha256"):

@@ -47,4 +47,4 @@ def test_no_other_module_names_a_course_variable():
                  if p.name != "config.py" and spelled.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
     assert set(config.VARIABLES) == {"COURSE_PROFILE", "COURSE_RUNS", "COURSE_CHECKPOINTS", "COURSE_DATA",
-                                     "COURSE_HEADLINES", "COURSE_PARAMETERS"}
+                                     "COURSE_HEADLINES", "COURSE_PARAMETERS", "COURSE_NO_PROGRESS"}

@@ -129,6 +129,42 @@ def test_discriminator_learns_to_detect_correlation():
     assert est == pytest.approx(true_tc, abs=0.3)
 
 
+def test_the_bayes_optimal_critic_gives_the_true_tc_and_minimises_the_discriminator_loss():
+    """With the exact log density ratio log q(z) − Σ_j log q(z_j) as the critic (no training), the
+    model's TC estimate is the closed-form TC up to Monte Carlo error, and the discriminator's
+    loss is at its minimum: scaling the exact logits by (1 + ε) raises it either way. A flipped
+    label, a flipped sign of the estimate or a ratio the wrong way round fails both."""
+    from torch.distributions import MultivariateNormal, Normal
+
+    from course_lib.losses.tc import gaussian_total_correlation
+    from course_lib.models.tc import tc_discriminator_loss
+
+    cov = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.09, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    joint = MultivariateNormal(torch.zeros(3, dtype=torch.float64), cov)
+    marginals = Normal(torch.zeros(3, dtype=torch.float64), cov.diagonal().sqrt())
+
+    class ExactCritic(torch.nn.Module):
+        def __init__(self, scale=1.0):
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, z):
+            return self.scale * (joint.log_prob(z) - marginals.log_prob(z).sum(1))
+
+    model = small_factor_vae()
+    model.discriminator = ExactCritic()
+    torch.manual_seed(0)
+    z = joint.sample((200_000,))
+    log_ratio = model.discriminator(z)
+    true_tc = float(gaussian_total_correlation(cov))
+    assert true_tc == pytest.approx(-0.5 * math.log(1 - 1 / 1.09))   # the pair's mutual information
+    est = float(model.total_correlation(z))
+    assert est == pytest.approx(true_tc, abs=4 * float(log_ratio.std()) / math.sqrt(len(z)))
+    z_perm = permute_dims(joint.sample((200_000,)), torch.Generator().manual_seed(1))
+    losses = {s: float(tc_discriminator_loss(ExactCritic(s), z, z_perm)[0]) for s in (0.9, 1.0, 1.1)}
+    assert losses[1.0] < losses[0.9] and losses[1.0] < losses[1.1]
+
+
 def test_factor_vae_bad_input():
     with pytest.raises(ValueError, match="gamma"):
         FactorVAE(gamma=-1.0)

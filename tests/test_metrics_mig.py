@@ -213,15 +213,12 @@ def test_bad_num_bins():
 
 
 @pytest.mark.slow
-def test_full_dsprites_sized_grid_is_fast():
-    import time
-
+def test_full_dsprites_sized_grid():
+    """All 737,280 factor combinations at once (the speed is measured by `bench mig`, not here)."""
     f = grid((1, 3, 6, 40, 32, 32))
     rng = np.random.default_rng(0)
     codes = np.concatenate([f[:, 1:] + 0.1 * rng.normal(size=(len(f), 5)), rng.normal(size=(len(f), 5))], 1)
-    t0 = time.perf_counter()
     r = mig(codes.astype(np.float32), f)
-    assert time.perf_counter() - t0 < 10.0
     assert r.skipped == (0,) and r.score > 0.7
 
 
@@ -252,3 +249,19 @@ def test_codes_too_spread_to_bin_raise_instead_of_scoring_zero():
     assert mig(codes * 1e300, f, num_bins=5).score == pytest.approx(good)
     with pytest.raises(ValueError, match="too large a range"):
         mig(codes * 1e307, f, num_bins=5)
+
+
+def test_widely_spaced_factor_values_give_the_same_answers_as_dense_ones():
+    """Factor values far apart (the sparse path of the label compaction: a sort, not a
+    presence table) are only names: the entropies and MIG equal those of the values 0..V-1."""
+    from course_lib.metrics._checks import compact_labels
+
+    rng = np.random.default_rng(3)
+    dense = rng.integers(0, 3, size=(500, 2))
+    sparse = np.stack([np.array([0, 10**9, 3 * 10**12])[dense[:, 0]], dense[:, 1] * 7], 1)
+    labels, count = compact_labels(sparse[:, 0])
+    assert count == 3 and np.array_equal(labels, dense[:, 0])   # the order of the values is kept
+    codes = np.concatenate([dense + 0.2 * rng.normal(size=dense.shape), rng.normal(size=(500, 2))], 1)
+    np.testing.assert_allclose(factor_entropy(sparse), factor_entropy(dense))
+    a, b = mig(codes, sparse), mig(codes, dense)
+    assert a.score == pytest.approx(b.score) and np.allclose(a.mutual_info, b.mutual_info)

@@ -190,6 +190,29 @@ def test_dci_from_importance_hand_computed():
     assert c == pytest.approx(0.25 * 1 + 0.75 * (1 - h))
 
 
+def test_dci_from_importance_on_a_non_square_matrix_by_loops():
+    """D = 4 codes, K = 3 factors, unequal row sums: the code entropies take log base K, the
+    factor entropies log base D, and each is weighted by its share of the total importance
+    (a base or weight mixed up changes the numbers below)."""
+    r = [[0.9, 0.1, 0.0], [0.2, 0.2, 0.6], [0.0, 0.05, 0.0], [0.3, 0.3, 0.3]]
+    D, K = 4, 3
+    total = sum(map(sum, r))
+
+    def entropy(ps, base):
+        s = sum(ps)
+        return -sum(p / s * math.log(p / s) for p in ps if p > 0) / math.log(base)
+
+    per_code = [1 - entropy(row, K) for row in r]
+    cols = [[r[i][k] for i in range(D)] for k in range(K)]
+    per_factor = [1 - entropy(col, D) for col in cols]
+    expected_d = sum(sum(r[i]) / total * per_code[i] for i in range(D))
+    expected_c = sum(sum(cols[k]) / total * per_factor[k] for k in range(K))
+    d, c, got_code, got_factor = dci_from_importance(np.array(r))
+    assert got_code.tolist() == pytest.approx(per_code) and got_factor.tolist() == pytest.approx(per_factor)
+    assert d == pytest.approx(expected_d) and c == pytest.approx(expected_c)
+    assert per_code[2] == pytest.approx(1.0) and 0 < c < 1 and 0 < d < 1
+
+
 def test_dci_known_answers_random_forest():
     kw = dict(method="random_forest", n_estimators=10)
     z, f = sample("perfect")
@@ -207,7 +230,7 @@ def test_dci_known_answers_random_forest():
     assert redundant.completeness < 0.95 and redundant.disentanglement > 0.95
     rng = np.random.default_rng(1)
     noise = dci(rng.normal(size=(800, 4)), f, **kw)
-    assert noise.disentanglement < 0.1 and noise.completeness < 0.1
+    assert 0 <= noise.disentanglement < 0.1 and 0 <= noise.completeness < 0.1
 
 
 def test_dci_gbt_and_lasso_on_perfect_codes():
@@ -425,3 +448,25 @@ def test_dci_importance_puts_each_factor_on_its_own_code():
     d = dci(z, f, method="random_forest", n_estimators=10)
     for k in range(1, len(SIZES)):   # factor 0 is constant, skipped
         assert int(np.nanargmax(d.importance[:, k])) == k
+
+
+def test_more_bad_inputs_name_what_was_expected():
+    from course_lib.losses.tc import gaussian_total_correlation
+    from course_lib.metrics.mig import gap_scores
+    from course_lib.models.tc import permute_dims
+
+    z, f = sample("perfect", n=200)
+    for fraction in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=r"test_fraction must be in \(0, 1\)"):
+            dci(z, f, method="lasso", test_fraction=fraction)
+    with pytest.raises(ValueError, match="same D and K as the training data"):
+        dci(z, f, z[:, :-1], f, method="lasso")
+    for threshold in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"prune_threshold must be a number in \[0, 1\)"):
+            factor_vae_score(lambda c: c.double(), SIZES, n_train=10, n_eval=10, prune_threshold=threshold)
+    with pytest.raises(ValueError, match="factor_names has 1 names but there are 2 factors"):
+        gap_scores(np.ones((3, 2)), np.ones(2), factor_names=["a"])
+    with pytest.raises(ValueError, match="square D×D"):
+        gaussian_total_correlation(torch.ones(2, 3))
+    with pytest.raises(ValueError, match="M×D"):
+        permute_dims(torch.ones(4, 2, 2))

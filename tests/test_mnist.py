@@ -49,6 +49,24 @@ def test_auto_falls_back_when_download_fails(monkeypatch, tmp_path, capsys):
         load_mnist(source="torchvision", root=tmp_path)
 
 
+def test_the_download_has_a_timeout_and_puts_the_default_back(monkeypatch, tmp_path):
+    import socket
+
+    from course_lib.data import mnist
+
+    seen = []
+
+    def silent_network(root, train, download):
+        seen.append(socket.getdefaulttimeout())
+        raise TimeoutError("timed out")
+
+    _fake_torchvision(monkeypatch, silent_network)
+    before = socket.getdefaulttimeout()
+    data = load_mnist(root=tmp_path, verbose=False)
+    assert seen == [mnist.DOWNLOAD_TIMEOUT] and socket.getdefaulttimeout() == before
+    assert data.source == "sklearn-digits" and "TimeoutError: timed out" in data.message
+
+
 def test_a_torchvision_build_that_does_not_match_torch_is_named(monkeypatch, tmp_path):
     def broken(root, train, download):
         raise RuntimeError("operator torchvision::nms does not exist")

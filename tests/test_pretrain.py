@@ -92,6 +92,7 @@ def test_load_or_train_uses_the_shipped_model_only_for_its_recipe(shipped):
     other = ck.load_or_train("beta_vae", profile="smoke", folder=folder, device="cpu", progress=False,
                              steps=1, batch_size=4, beta=2.0)
     assert other.extra["source"] == "trained" and other.model.beta == 2.0
+    assert not other.extra["loaded"]   # trained here: the tests' runs folder starts empty
     assert other.extra["recipe"]["steps"] == 1
 
 
@@ -202,6 +203,33 @@ def test_a_kept_run_extended_to_more_steps_equals_the_longer_run(tmp_path):
     run = longer["trained_on"]
     assert [(s["from_step"], s["to_step"]) for s in run["segments"]] == [(0, 5), (5, 9)]
     assert run["total_steps"] == 9 and run["resumptions"] == 1 and run["log_every"] == 1
+
+
+def test_the_guards_that_keep_saved_runs_safe(tmp_path):
+    """--extend-from never overwrites a half-finished longer run, a resume with another
+    --log-every is refused before it trains, and a kept state that is not at the end of its run
+    is not taken for a finished one."""
+    import shutil
+
+    kw = dict(batch_size=4, beta=2.0)
+    b = tmp_path / "b"
+    pretrain.pretrain_one("beta_vae", folder=b, log_every=1, keep_state=True, **_quiet(steps=5, **kw))
+    assert pretrain.pretrain_one("beta_vae", folder=b, log_every=1, stop_at=7, **_quiet(steps=9, **kw)) is None
+    unfinished = pretrain.run_path(ck.recipe("beta_vae", "smoke", steps=9, **kw), b)
+    before = unfinished.read_bytes()
+    with pytest.raises(ValueError, match="already saved.*--resume instead of --extend-from"):
+        pretrain.pretrain_one("beta_vae", folder=b, extend_from=5, **_quiet(steps=9, **kw))
+    assert unfinished.read_bytes() == before   # the half-finished 9-step run is untouched
+    with pytest.raises(ValueError, match="logs every 1 steps, not 2"):
+        pretrain.pretrain_one("beta_vae", folder=b, resume=True, log_every=2, **_quiet(steps=9, **kw))
+    assert unfinished.read_bytes() == before
+    c = tmp_path / "c"
+    posing = pretrain.kept_path(ck.recipe("beta_vae", "smoke", steps=8, **kw), c)
+    posing.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(unfinished, posing)   # the 9-step run's state at step 7, posing as a finished 8-step run
+    with pytest.raises(ValueError, match="at step 7, not at the end of its 8-step run"):
+        pretrain.pretrain_one("beta_vae", folder=c, extend_from=8, **_quiet(steps=9, **kw))
+    assert not pretrain.run_path(ck.recipe("beta_vae", "smoke", steps=9, **kw), c).exists()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -571,7 +599,16 @@ def test_manifest_and_record_updates_wait_for_the_folder_lock(tmp_path):
         f"ck.write_record(ck.recipe('beta_vae', 'smoke', seed=2), history={{}}, folder={str(tmp_path)!r}); "
         "print('written')"
     )
+    probe = ("import fcntl, sys\nfh = open(sys.argv[1], 'a')\ntry:\n"
+             "    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)\n    print('free')\n"
+             "except BlockingIOError:\n    print('held')")
+
+    def lock_state():   # another process asks for the lock without waiting: no timing involved
+        return subprocess.run([sys.executable, "-c", probe, str(tmp_path / ck.LOCK)], capture_output=True,
+                              text=True, timeout=60).stdout.strip()
+
     with ck.folder_lock(tmp_path):
+        assert lock_state() == "held"
         proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"  # course_lib imported: it goes for the lock
         time.sleep(1.5)
@@ -584,6 +621,7 @@ def test_manifest_and_record_updates_wait_for_the_folder_lock(tmp_path):
         ck._write_json(tmp_path / ck.RECORDS, {"format": ck.RECORDS_FORMAT, "records": records})
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "written" in out
+    assert lock_state() == "free"
     keys = set(ck.read_records(tmp_path))
     assert keys == {ck.entry_key(recipe_a), ck.entry_key(ck.recipe("beta_vae", "smoke", seed=2))}
 

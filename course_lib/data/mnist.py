@@ -22,6 +22,9 @@ from ..config import data_dir
 
 SOURCES = ("auto", "torchvision", "digits")
 SIZE = 32
+#: Seconds a connection of MNIST's download may stay silent before it counts as failed (a
+#: network that drops packets would otherwise hang the notebook; "auto" then falls back).
+DOWNLOAD_TIMEOUT = 20.0
 
 
 class MnistData(tuple):
@@ -59,9 +62,16 @@ def resize(images: torch.Tensor, size: int = SIZE) -> torch.Tensor:
 
 
 def _torchvision_mnist(root: Path, train: bool, download: bool):
+    import socket
+
     import torchvision  # may be missing or broken: the caller catches everything
 
-    ds = torchvision.datasets.MNIST(str(root), train=train, download=download)
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)   # urllib's connections, during the download only
+    try:
+        ds = torchvision.datasets.MNIST(str(root), train=train, download=download)
+    finally:
+        socket.setdefaulttimeout(before)
     images = torch.as_tensor(ds.data).unsqueeze(1).float() / 255.0     # N×1×28×28
     labels = torch.as_tensor(ds.targets).long()
     return images, labels

@@ -37,6 +37,8 @@ GAMMA = 1000.0
 
 
 def _finite(name: str, value) -> float:
+    if isinstance(value, (str, bytes, bool)):   # float("25") would pass a string through
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     try:
         value = float(value)
     except (TypeError, ValueError) as err:
