@@ -459,6 +459,17 @@ def test_peek_scores_an_unfinished_run_without_stopping_it(tmp_path, capsys):
     assert "beta_vae: step 1, mig" in out and "metric_images 100" in out
 
 
+def test_the_exit_status_says_whether_the_run_finished(tmp_path, capsys):
+    """3 when a run stops before its last step (saved, resumable), 0 when it ships."""
+    argv = ["beta_vae", "--profile", "smoke", "--steps", "3", "-p", "batch_size", "4", "--out", str(tmp_path),
+            "--no-progress", "--metric-images", "0"]
+    assert pretrain.main([*argv, "--stop-at", "1"]) == pretrain.EXIT_STOPPED == 3
+    assert pretrain.run_path(ck.recipe("beta_vae", "smoke", steps=3, batch_size=4), tmp_path).exists()
+    assert pretrain.main([*argv, "--resume"]) == 0
+    key = ck.entry_key(ck.recipe("beta_vae", "smoke", steps=3, batch_size=4))
+    assert key in ck.read_manifest(tmp_path)["checkpoints"]
+
+
 def test_peek_uses_3000_images_unless_told(tmp_path, monkeypatch):
     """--peek scores 3,000 images by default, and exactly --metric-images when given (10,000
     included)."""

@@ -14,6 +14,11 @@ Each model is trained with :func:`course_lib.checkpoints.train_recipe` on its re
 entry: the recipe, the metrics (MIG, discrete estimator, on ``--metric-images`` dSprites images
 encoded by the float16 weights that ship; final loss terms), sha256, size, and where it was
 trained (device name, torch version, seconds, date).
+
+Exit status: 0 when every model asked for shipped (or for ``--list``, ``--peek``,
+``--rescore``), :data:`EXIT_STOPPED` (3) when a run stopped before its last step (``--minutes``,
+``--stop-at``, SIGTERM or Ctrl-C) and was saved to be resumed, 2 for bad input. A script can
+loop ``until python -m course_lib pretrain NAME --resume --minutes 60; do …; done``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ from ..train import (
 )
 from .arguments import device_name, non_negative_int, positive_float, positive_int
 from .run import parse_value
+
+#: Exit status of a run that stopped before its last step and was saved, resumable.
+EXIT_STOPPED = 3
 
 METRIC_SEED = 1234
 
@@ -425,7 +433,8 @@ def main(argv=None, prog: str | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=prog, description="Train the reference models and write them (float16) with a "
         "manifest to data/checkpoints/. Long runs save their state every --checkpoint-every "
-        "steps and continue with --resume.")
+        "steps and continue with --resume. Exit status 3: a run stopped before its last step "
+        "(--minutes, --stop-at, SIGTERM) and was saved, to be resumed.")
     parser.add_argument("names", nargs="*", help=f"models to train (default: all of "
                                                  f"{', '.join(ck.RECIPES)})")
     parser.add_argument("--profile", default=None,
@@ -545,7 +554,7 @@ def main(argv=None, prog: str | None = None) -> int:
                 code = _pretrain_all(names, profile, args, overrides)
             except TrainingStopped as err:  # stopped while training a model that this one starts from
                 print(f"stopped before the model was built: {err}")
-                code = 0
+                code = EXIT_STOPPED
     if refresh_readme_table(args.out):   # a model shipped or was rescored
         print("README.md: the table of shipped models is updated")
     return code
@@ -567,8 +576,8 @@ def _pretrain_all(names, profile, args, overrides) -> int:
                              time_limit=None if args.minutes is None else 60 * args.minutes,
                              log_every=args.log_every, keep_state=args.keep_state,
                              extend_from=args.extend_from, **overrides)
-        if entry is None:
-            return 0
+        if entry is None:   # stopped before its last step, saved: resume it later
+            return EXIT_STOPPED
         total += entry["bytes"]
     manifest = ck.read_manifest(args.out)["checkpoints"]
     size = sum(e["bytes"] for e in manifest.values())
