@@ -280,7 +280,7 @@ class Explorer:
         """Every control back to its start value (see :meth:`_reset_button`); one redraw."""
         self._quiet = True
         try:
-            for control, value in self._start_values:
+            for control, value in getattr(self, "_start_values", ()):
                 control.value = value
         finally:
             self._quiet = False
@@ -340,7 +340,7 @@ class LatentExplorer(Explorer):
             self.index.observe(lambda change: self.start_from(self.dataset[change["new"]][0]), names="value")
             controls.insert(0, self.index)
         self.reset_button = w.Button(description="back to μ(x)")
-        self.reset_button.on_click(lambda _: self.set_code(self.start))
+        self.reset_button.on_click(lambda _: self.reset())
         controls.append(self.reset_button)
         for s in self.sliders:
             s.observe(self._changed, names="value")
@@ -424,6 +424,10 @@ class LatentExplorer(Explorer):
 
     def redraw(self) -> None:
         self.image.value = png_bytes(_decode(self.model, self.code[None])[0])
+
+    def reset(self) -> None:
+        """Every slider back to the start code (μ(x) of the image shown, or 0); one redraw."""
+        self.set_code(self.start)
 
     def _move(self, g):
         s = self.sliders[int(torch.randint(len(self.sliders), (1,), generator=g))]

@@ -164,6 +164,11 @@ def test_reset_buttons_put_every_control_back_in_one_redraw(model, ds):
     fe.reset_button.click()
     assert torch.equal(fe.classes, start_classes) and len(fe.timings_ms) == n + 1
     assert bytes(fe.image.value) == start_png and "shape: heart" in fe.readout.value
+    le = widgets.latent_explorer(model, dataset=ds, index=7)
+    start_code = le.code.clone()
+    le.sliders[0].value = 2.9
+    le.reset()   # the latent explorer's own reset: back to μ(x) of its image
+    assert torch.equal(le.code, start_code)
 
 
 def test_stage_explorer_shows_each_stage(ds):
