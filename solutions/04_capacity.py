@@ -32,9 +32,10 @@
 # information of the latent that knows most about it minus that of the runner-up, divided by the
 # factor's entropy, averaged over the factors (0: no latent stands out for any factor; 1: one
 # latent per factor, each knowing it exactly). The bar of 0.25 on 10,000 images that this
-# notebook checks is the course's: just under the 0.30 that a public capacity model (this
-# objective and C schedule, trained for 300,000 steps at learning rate 10⁻⁴) scores with the same
-# estimator on the same kind of images (section 6).
+# notebook checks is the course's (the source paper reports no metric): just under the 0.30 that
+# a public capacity model of disentanglement_lib (this objective with γ = 1000 and C raised over
+# 100,000 steps, from 0 there rather than 0.5, trained for 300,000 steps at learning rate 10⁻⁴)
+# scores with the same estimator on the same kind of images (section 6).
 #
 # Reproduces: source paper `001_00245305c4487d13.txt` (Li Donghao, *Summary and discussion of
 # "Understanding disentangling in β-VAE"*, a reproduction of Burgess et al., 2018, with a
@@ -184,7 +185,8 @@ FACTORS = ds.factor_names
 # gets there. (Section 6's seeds of the same schedule end with different codes too, which
 # shows how much the start matters; it does not test the route.)
 #
-# **The hinge** (source paper §2.3). The constraint of the KKT argument was an **inequality**,
+# **The hinge** (source paper §2.3, which names it only "hinge loss like penalty"; the formula
+# below is the course's reading). The constraint of the KKT argument was an **inequality**,
 # $D_{KL} \le C$. Its exact penalty is one-sided,
 #
 # $$\gamma\,\max\big(0,\ D_{KL}(q_\phi(z|x)\,\|\,p(z)) - C\big),$$
@@ -981,8 +983,8 @@ fig
 # late in training (absolute penalty), the factors appear in the order position → scale →
 # shape/orientation, and the model disentangles (MIG on 10,000 images). For comparison, an
 # outside figure that this notebook cannot recompute (the model does not ship with the course):
-# a public AnnealedVAE of disentanglement_lib (this objective with γ = 1000 and C raised over
-# 100,000 steps, but trained, like all of that library's models, for 300,000 steps at learning
+# a public AnnealedVAE of disentanglement_lib (this objective with γ = 1000 and C raised from 0
+# over 100,000 steps, but trained, like all of that library's models, for 300,000 steps at learning
 # rate 10⁻⁴) scored about 0.30 when measured with this course's estimator on the same kind of
 # images. Then the
 # hinge: the source paper (§2.3) says that without the push from below more latents leave zero
@@ -1021,6 +1023,11 @@ for penalty, run in schedule.items():
 late_abs_schedule = late_schedule["abs"]
 print("\nabsolute penalty: the KL follows C within 1 nat late in training:", late_abs_schedule <= 1.0)
 print("absolute penalty: MIG ≥ 0.25 on 10,000 images:", eval_schedule["abs"]["mig"] >= 0.25)
+recipe_abs = schedule["abs"].extra["recipe"]
+print(f"  against the outside figure: MIG {eval_schedule['abs']['mig']:.3f} here, about 0.30 for the public "
+      f"AnnealedVAE; this model trained {recipe_abs['steps']:,} steps at lr {recipe_abs['lr']:g} (that one 300,000 "
+      "at 1e-4), one seed of three shipped (the others below), and where its position latents are turned the "
+      "position MIG is low whatever the code knows (the angle check of this section)")
 
 
 def spacing(on, active):
@@ -1198,8 +1205,9 @@ fig
 # along a diagonal. Where they are aligned, each position has a latent of its own and MIG
 # rewards it. The lines also give the steps at which the two position latents switched on:
 # two latents that leave zero at the same step share the first nats between them in whatever
-# direction the start favoured, while a latent that is alone for a while takes one factor and
-# leaves the other to the next one. Which way a run goes depends on the seed; whether it is
+# direction the start favoured; a latent that is alone for a while may take one factor and leave
+# the other to the next one (a reading of four runs, not a tested cause). Which way a run goes
+# depends on the seed; whether it is
 # settled in the first few thousand steps, or a turned code straightens out later, is
 # exercise 5.
 #
@@ -1435,7 +1443,9 @@ for tag, r in per_image_kl.items():
 # counts. With the absolute penalty the
 # encoder is still pushed to produce KL = C — and the cheapest KL is the same for every image:
 # **μ = 0** and a σ away from 1 (so $\log\sigma^2$ drifts far from 0). That is what the source
-# paper found (under an objective it does not name; notebook 02 §6 infers this one): the posterior mean always zero, the log variance heading to −∞, so the code
+# paper found (its Figure 6 names the penalty: "Adding L1 loss could make mean goes to zero while
+# hinge loss like penalty may solve this problem"; the log variance heading to −∞ is §2.2's):
+# the posterior mean always zero, the log variance drifting, so the code
 # carries no information and the decoder outputs the mean image. With the hinge, a KL below C
 # is free, so the penalty does not force this, and the (weak) reconstruction gradient is the
 # only force left on μ: does it keep the posterior means moving?
@@ -1498,7 +1508,7 @@ print("with the hinge the code keeps the image (KL ≥ 1 nat and μ varies):", k
 
 # %% [markdown]
 # Read the table against what the source paper reports for this mistake (§2.2 and the caption
-# of its Figure 6: the posterior mean always 0, the log variance heading to −∞). Under the
+# of its Figure 6: the posterior mean always 0; §2.2 adds the log variance heading to −∞). Under the
 # absolute penalty the KL is pushed towards C (the line "abs: final KL …" says how close it got
 # in these few steps), but is the code worth anything? The lines under the table say, for each
 # penalty, whether the model collapsed to the prior, spends its KL with μ almost fixed (the
@@ -1587,7 +1597,7 @@ print(f"MIG from {min(r['mig'] for r in table.values()):.3f} to {table[best_mig]
 # ## Summary: the source paper's statements and our numbers
 
 # %%
-print("CPU time of this notebook's training cells (s):",
+print("CPU time of this notebook's training cells (s; a run loaded from its checkpoint costs only the loading):",
       ", ".join(f"{k} {v:.0f}" for k, v in TIMES.items()), f"— total {sum(TIMES.values()):.0f}")
 
 
@@ -1626,13 +1636,14 @@ summary = [
      f"switch-on steps {', '.join(f'z{j}:{on_s[j]} ({named_s[j][0]})' for j in active_s) or 'none'}"
      + (f"; never on: {', '.join(missing_s)}" if (missing_s := appearance_order(*switch['abs'][:2])[2]) else ""),
      full_order_schedule["abs"], switch["abs"]),
-    ("  … and the code disentangles (MIG ≥ 0.25, 10,000 images)", f"MIG {eval_schedule['abs']['mig']:.3f}",
+    ("  … the course's bar (not the source's): MIG ≥ 0.25, 10,000 images", f"MIG {eval_schedule['abs']['mig']:.3f}",
      eval_schedule["abs"]["mig"] >= 0.25),
     ("  … the hinge, same schedule: the factors appear in Fig. 1's order",
      "order (first latent of each group, its name and normalised MI) " + first_of_groups(switch["hinge"]),
      full_order_schedule["hinge"], switch["hinge"]),
-    ("  … and its code disentangles (MIG ≥ 0.25, 10,000 images)",
-     f"MIG {eval_schedule['hinge']['mig']:.3f}; recon {eval_schedule['hinge']['recon']:.1f} nats "
+    ("  … the course's bar for the hinge: MIG ≥ 0.25 (one seed)",
+     f"MIG {eval_schedule['hinge']['mig']:.3f} (one seed, against three of the absolute penalty; it holds fewer "
+     f"nats than C asks, so the two differ in capacity as well as in the penalty's form); recon {eval_schedule['hinge']['recon']:.1f} nats "
      f"(abs {eval_schedule['abs']['recon']:.1f}); late mean KL − C {late_signed_schedule['hinge']:+.2f} nats "
      "(the hinge does not push the KL up to C)", eval_schedule["hinge"]["mig"] >= 0.25),
     (f"§2.3: hinge paths separated (first on later, none together; {SCHEDULE_STEPS:,})",
@@ -1644,10 +1655,10 @@ summary = [
     (f"§2.3: the hinge keeps log σ² from −∞ (active latents, {SCHEDULE_STEPS:,} steps)",
      f"mean log σ² hinge {logvar_active['hinge']:.1f}, abs {logvar_active['abs']:.1f}",
      logvar_active["hinge"] > logvar_active["abs"]),
-    (f"§2.2: pixel-mean recon → μ stuck at 0 (abs; {MISTAKE_STEPS} steps)",
+    (f"§2.2: pixel-mean recon → μ stuck at 0 (abs; {MISTAKE_STEPS} st., γ = {GAMMA:g}, not 1000)",
      f"mean |μ| = {mistakes['abs']['mean_abs_mu']:.4f}, std of μ {mistakes['abs']['std_mu']:.3f}, "
      f"mean log σ² = {mistakes['abs']['mean_logvar']:.2f}", mistakes["abs"]["std_mu"] < VARYING_STD),
-    (f"§2.3: hinge μ not always 0: code kept (KL ≥ 1, μ varies; {MISTAKE_STEPS} st.)",
+    (f"§2.3: hinge μ not always 0: code kept (KL ≥ 1, μ varies; {MISTAKE_STEPS} st., γ = {GAMMA:g})",
      f"mean |μ| = {mistakes['hinge']['mean_abs_mu']:.4f}, std of μ {mistakes['hinge']['std_mu']:.3f}, "
      f"mean log σ² = {mistakes['hinge']['mean_logvar']:.2f}, KL {mistakes['hinge']['kl']:.2f} nats",
      keeps_code(mistakes["hinge"])),
@@ -1656,11 +1667,11 @@ summary = [
      f"{eval_hinge['recon']:.1f} nats", None),
 ]
 for k, (other, found) in enumerate(others.items()):
-    summary.insert(7 + k, (f"  … another seed ({other}, abs): KL follows C and MIG ≥ 0.25",
+    summary.insert(7 + k, (f"  … another seed ({other}, abs): KL follows C; the course's bar MIG ≥ 0.25",
                            f"late |KL − C| {found['late']:.2f} nats (follows C: {verdict(found['late'] <= 1.0)}), "
                            f"MIG {found['eval']['mig']:.3f} (≥ 0.25: {verdict(found['eval']['mig'] >= 0.25)})",
                            found["late"] <= 1.0 and found["eval"]["mig"] >= 0.25))
-print(f"{'the source paper (or Burgess et al.) says':<70} | {'holds':^10} | ours ({PROFILE} profile, {STEPS} steps unless "
+print(f"{'the source paper (or Burgess et al.) says, or the course checks':<70} | {'holds':^10} | ours ({PROFILE} profile, {STEPS} steps unless "
       "the row says otherwise)")
 print("-" * 155)
 for claim, ours, holds, *switched in summary:   # order rows carry their run's switch-on triple

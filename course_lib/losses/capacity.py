@@ -6,8 +6,9 @@ Source paper 001 writes the capacity objective (§1.3.3) as
 
 (the source paper's typesetting drops the bars of the absolute value, which Burgess et al., eq. 8, have),
 with C raised linearly from a small value (0.5 nats) to 25 nats during training and γ = 1000.
-Source paper 001 §2.3 replaces the absolute value by a hinge, γ·max(0, D_KL − C): a KL *below* the
-target capacity is no longer penalised.
+Source paper 001 §2.3 replaces the absolute value by a "hinge loss like penalty", which the
+course reads as γ·max(0, D_KL − C) (the source gives no formula): a KL *below* the target
+capacity is no longer penalised.
 
 The course minimises the negative of L, so the penalty added to the reconstruction term is
 ``capacity_penalty(kl, capacity_schedule(step))``.
