@@ -438,8 +438,9 @@ fig
 # first nats go to one or two latents while the others stay at zero (their posterior is the
 # prior) until C has grown enough that a new factor buys more reconstruction than more nats for
 # the latents already on. A run whose C climbs in a few hundred steps usually shows the CelebA
-# picture instead, every latent rising from the first logs; section 6's shipped models, on the
-# source's schedule, show the first picture. A rising KL alone does not prove that a latent carries
+# picture instead, every latent rising from the first logs; section 6 checks which picture the
+# shipped models on the source's schedule show (switch-on steps, how many together, and which
+# factors never switch on). A rising KL alone does not prove that a latent carries
 # information, though: the table below also gives the spread of μ across images and the
 # reconstruction next to the mean image's. The lines under the table say whether the latents of
 # this run arrived one after another or together (how many switched on in the first fifth of
