@@ -77,6 +77,7 @@ import torch
 from IPython.display import Markdown, display
 
 from course_lib import exercises, leaderboard, viz, widgets
+from course_lib.checkpoints import read_manifest
 from course_lib.data import DSprites
 from course_lib.metrics import (
     beta_vae_score,
@@ -299,8 +300,9 @@ fig
 # one uses the sample's entropy of $v_k$, nearly the same on a uniform sample). Neither is an
 # upper bound of the other, because their differences pull both ways:
 #
-# - the discrete one is capped by its bins (above), the sampled one is not: that can only make
-#   the sampled MIG higher;
+# - the discrete one is capped by its bins (above), the sampled one is not: that usually makes
+#   the sampled MIG higher (not always: binning also caps the runner-up's information, so
+#   removing the cap can narrow a gap);
 # - the sampled one sees the posterior's *noise*, the discrete one only the means: a latent whose
 #   mean moves by not much more than its posterior standard deviation carries less information
 #   than its binned means suggest, so the sampled $I$ of a factor's best latent is lower, and its
@@ -434,7 +436,8 @@ fig
 # random factor $k$ (all other factors drawn independently); the point's feature is the mean
 # absolute difference of the pairs' codes,
 # $\frac1L\sum_{l} |z(x_{1,l}) - z(x_{2,l})|$ (a vector of $D$), and its label is $k$. A linear
-# classifier (logistic regression on standardised features) learns $k$ from the feature; the
+# classifier (logistic regression; here on standardised features, a departure: Higgins et al.
+# and disentanglement_lib fit the raw ones) learns $k$ from the feature; the
 # score is its accuracy on held-out points. Chance is $1/K$.
 #
 # **DCI disentanglement** (Eastwood & Williams, 2018). For every factor $k$, a regressor predicts
@@ -459,7 +462,9 @@ fig
 # published SAP is not chance-adjusted: disentanglement_lib scores a linear SVM (fitted with
 # balanced class weights) by its plain accuracy, whose chance level is $1/C$ for a uniform
 # factor of $C$ classes, as dSprites' are; each gap here is that one times $C/(C-1)$ — ×1.5 for shape, about ×1.03
-# for the 32 positions — so compare this SAP with published values only after undoing that.)
+# for the 32 positions — and the classifier differs too (one linear SVM per code there, a small
+# tree here, which can also separate the middle classes of a factor with 32 or 40 values), so
+# even after undoing that factor this SAP and a published one are not the same measurement.)
 #
 # ## How not to measure: synthetic representations with a known answer
 #
@@ -597,7 +602,9 @@ print(f"every metric keeps property 1 on these codes: {all(property_1.values())}
 #   stands still), so it measures informativeness more than disentanglement.
 # - **DCI-D** normalises each code's importances to a distribution over factors before taking
 #   its entropy: a code that the Lasso barely uses still counts as disentangled when its tiny
-#   weight goes mostly to one factor — the way pure noise can be rated high — and a copy, which
+#   weight goes mostly to one factor — the way pure noise can be rated high here: the Lasso's few
+#   spurious weights each land on one factor, and fewer codes make them larger (a random forest,
+#   `method="random_forest"`, spreads them and rates the same noise near 0) — and a copy, which
 #   matters for one factor only, is not punished. Nor is a missing factor: that is the job of
 #   DCI's *completeness*, not of its disentanglement.
 # - **SAP**, like MIG, is a gap, and drops when a factor has two codes that predict it as well.
@@ -887,6 +894,15 @@ if groups:   # groups and seed_spread: read with the leaderboard's checks above
           f"of the spread of MIG over the leaderboard's {len(across)} distinct rows ({min(across):.3f} to {max(across):.3f}); "
           f"those rows' budgets run from {min(steps_all):,} to {max(steps_all):,} steps, so this is not Locatello et "
           "al.'s comparison of methods at one budget, only a sense of scale")
+    siblings = sorted((e for e in read_manifest()["checkpoints"].values()
+                       if e["recipe"]["model"] == "beta_vae" and e["recipe"]["config"].get("beta") == 8.0
+                       and e["recipe"].get("data") == "dsprites" and "mig" in e.get("metrics", {})),
+                      key=lambda e: e["recipe"]["steps"])
+    print("  more of the seed's weight: notebook 03's twenty seeds of the β-VAE's 2,000-step recipe spread over "
+          f"0.006–0.177 ({0.171 / (max(across) - min(across)):.0%} of the rows' spread); the shipped β = 8 β-VAEs: "
+          + ", ".join(f"seed {e['recipe']['seed']} at {e['recipe']['steps']:,} steps {e['metrics']['mig']:.3f}"
+                      for e in siblings)
+          + " (the β-VAE row takes the best of them by MIG)")
 else:
     print("no shipped recipe has two or more seeds: only a sweep can show a spread over seeds")
 
@@ -929,11 +945,12 @@ summary = [
       else "the reference implementation (scikit-learn's) was used: the exercise is not attempted yet")
      + f"; the oracle's MIG with `discrete_mutual_info` is {oracle.score:.3f}, with the library's `mig` "
        f"{library_oracle.score:.3f}"),
-    ("a metric must be high exactly for disentangled representations; only MIG is (the β-VAE score, FactorVAE "
+    ("(our reading of) a metric must be high exactly for disentangled representations; only MIG is (the β-VAE score, FactorVAE "
      "score, DCI and SAP satisfy neither property)", '"How to Not Measure"',
      "on our eight synthetic codes, " + (", ".join(m for m, ok in keeps_both.items() if ok) or "no metric")
      + " kept both properties; " + (", ".join(m for m, ok in keeps_both.items() if not ok) or "none") + " did not"
-     + " (SAP is the course's variant: a small tree per code, chance-adjusted)"
+     + " (SAP is the course's variant: a small tree per code, chance-adjusted; DCI-D the Lasso variant, "
+       "whose rating of the noise code is the Lasso's, not DCI's)"
      + "; under our reading this differs from the source for " + ("; ".join(disagree) or "none")
      + (f" (their passes on property 2 rest on the {HIGH:.0%} line: "
         + ", ".join(f"{m} rates its highest-rated flawed code at {w:.0%}" for m, w in margin.items()) + ")"
