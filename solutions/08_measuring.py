@@ -603,8 +603,9 @@ print(f"every metric keeps property 1 on these codes: {all(property_1.values())}
 # - **DCI-D** normalises each code's importances to a distribution over factors before taking
 #   its entropy: a code that the Lasso barely uses still counts as disentangled when its tiny
 #   weight goes mostly to one factor — the way pure noise can be rated high here: the Lasso's few
-#   spurious weights each land on one factor, and fewer codes make them larger (a random forest,
-#   `method="random_forest"`, spreads them and rates the same noise near 0) — and a copy, which
+#   spurious weights each land on one factor, by an amount that depends on the number of codes
+#   drawn (a random forest, `method="random_forest"`, spreads them and rates the same noise near
+#   0) — and a copy, which
 #   matters for one factor only, is not punished. Nor is a missing factor: that is the job of
 #   DCI's *completeness*, not of its disentanglement.
 # - **SAP**, like MIG, is a gap, and drops when a factor has two codes that predict it as well.
