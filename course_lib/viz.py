@@ -417,7 +417,8 @@ def traversal_grid(model, z0, dims: Sequence[int] | None = None, values=DEFAULT_
     arr = make_grid(images.reshape(rows * cols, *images.shape[2:]), nrow=cols, pad=pad)
     title = wrap_title(title, scale * 0.7 * cols) if title else title   # fits above the images, not the labels
     extra_lines = title.count("\n") if title else 0
-    fig = _figure((scale * 0.7 * cols + 0.8, scale * 0.7 * rows + 0.6 + 0.25 * extra_lines))
+    label_width = 0.075 * max(0, max(len(str(label)) for label in labels) - 4)   # inches beyond "z10"'s
+    fig = _figure((scale * 0.7 * cols + 0.8 + label_width, scale * 0.7 * rows + 0.6 + 0.25 * extra_lines))
     ax = fig.add_subplot()
     _imshow(ax, arr)
     ax.set_yticks([pad + i * (h + pad) + h / 2 for i in range(rows)], labels)

@@ -594,6 +594,12 @@ def appearance_order(on_steps, named):
 WEAK_NAME = 0.3   # a latent named with a normalised MI below this knows little about its factor
 
 
+def factor_label(named, j):
+    """The factor name of latent j for a figure's labels, with '?' when it rests on a normalised MI
+    below WEAK_NAME (the printed lines say 'weak')."""
+    return named[j][0] + ("?" if named[j][1] < WEAK_NAME else "")
+
+
 def first_of_groups(switched):
     """'group (step, zj name MI)' for the first latent of each group, in order of appearance;
     a name resting on a normalised MI below WEAK_NAME is marked weak."""
@@ -959,7 +965,7 @@ def plot_latent_paths(ax, history, switched, title):
             pos_y = named[j][0] == "posY"
             ax.plot(s, paths[:, j], lw=1.3 if pos_y else 2.8 if named[j][0] == "posX" else 1.6,
                     color=FACTOR_COLOURS.get(named[j][0]), ls="--" if pos_y else "-", zorder=3 if pos_y else 2,
-                    label=f"z{j} {named[j][0]} (on at {on[j]:,})")
+                    label=f"z{j} {factor_label(named, j)} (on at {on[j]:,})")
         else:
             ax.plot(s, paths[:, j], lw=0.6, color="0.7")
     ax.axhline(SWITCH_ON_NATS, color="grey", ls=":", lw=1, label=f"switch-on line ({SWITCH_ON_NATS:g} nats)")
@@ -1083,7 +1089,8 @@ print("the hinge's active latents keep a larger log σ² than the absolute penal
 # from shrinking without end, because nothing rewards a KL above what the reconstruction needs.
 # In the order lines, a group's first latent marked "weak" is named from a normalised MI below
 # `WEAK_NAME` (0.3): the order check counts it, but that latent knows little about its factor
-# (the heat maps below show how little), so an order that rests on it is a weak reproduction.
+# (the heat maps below show how little), so an order that rests on it is a weak reproduction;
+# in the figures' legends and row labels such a name carries a "?" ("z5 posY?").
 # The source paper's claims hold for our run where the checks print True; a claim that fails is worth as much as one that holds: one seed of each
 # penalty, so treat a difference of a few thousand steps as a single draw. The traversals
 # below show what the absolute model's active latents do, in the order in which they switched
@@ -1096,7 +1103,7 @@ abs_model = schedule["abs"].model.eval()
 with torch.no_grad():
     mu_probe = abs_model.encode(x_probe[None].to(device))[0][0]
 fig = viz.traversal_grid(abs_model, mu_probe, dims=active_s or [0], scale=0.8,
-                         labels=[f"z{j} {named_s[j][0]} ({on_s[j]:,})" for j in active_s] or None,
+                         labels=[f"z{j} {factor_label(named_s, j)}, on at {on_s[j]:,}" for j in active_s] or None,
                          title="absolute penalty: active latents by switch-on step")
 viz.save_figure(fig, "04_schedule_traversals.png")
 display(fig)
@@ -1319,7 +1326,8 @@ for other, found in others.items():
         mu_probe_o = model_o.encode(x_probe[None].to(device))[0][0]
     dims_o = active_o or [0]
     fig = viz.traversal_grid(model_o, mu_probe_o, dims=dims_o, scale=0.8,
-                             labels=[f"z{j} {named_o[j][0]} ({on_o[j]:,})" for j in active_o] or None,
+                             labels=[f"z{j} {factor_label(named_o, j)}, on at {on_o[j]:,}" for j in active_o]
+                             or None,
                              title=f"absolute penalty, seed {other}: active latents by switch-on step")
     viz.save_figure(fig, f"04_schedule_traversals_seed{other}.png")
     display(fig)
