@@ -1036,7 +1036,7 @@ paper_axis = ax_paper.secondary_yaxis("right")   # the lines are named on a seco
 paper_axis.set_yticks([y for _, y in paper_lines],
                       labels=["K = " + ", ".join(map(str, sorted(ks_))) for ks_, _ in paper_lines])
 paper_axis.tick_params(labelsize=7, colors="0.35")
-paper_axis.set_ylabel("paper, end of training (dashed)", fontsize=7, color="0.35")
+paper_axis.set_ylabel("paper's table (dashed)", fontsize=7, color="0.35")
 ax_paper.set(xlabel="step", ylabel="λ·NLL + 0.18", ylim=(-0.05, 0.5),
              title="continuous Q loss, the source's scale (Fig. 12)")
 for ax in (ax_cat, ax_cont, ax_paper):
@@ -1217,7 +1217,9 @@ if len(set(lengths.values())) > 1:
         end, then = long_table[K]["mse"], budget_table[K]["mse"]
         print(f"  K = {K}, {lengths[K]:,} steps: cont MSE {end:.4f} at the end against {then:.4f} at {common:,} steps "
               f"({'LOWER' if end < then else 'HIGHER'}: training longer {'lowered' if end < then else 'did not lower'} "
-              f"the continuous loss); largest jump ×{worst:.0f} at step {at:,}")
+              f"the continuous loss; on the source's scale {paper_scale(budget_table[K]['nll']):.3f} → "
+              f"{long_table[K]['changes']['cont'][1]:.3f}: compare the change with the run-to-run gap below); "
+              f"largest jump ×{worst:.0f} at step {at:,}")
 
 def where_they_part(a, b):
     """Where two records of one recipe first differ: the first logged step whose loss differs when
