@@ -112,7 +112,7 @@ import torch
 from IPython.display import display
 
 from course_lib import exercises, viz
-from course_lib.checkpoints import describe_training, find_shipped, load_or_train, load_record
+from course_lib.checkpoints import describe_training, find_shipped, load_or_train, load_record, read_records
 from course_lib.checkpoints import recipe as reference_recipe
 from course_lib.data import DSprites, RingOfGaussians
 from course_lib.data.mnist import load_mnist
@@ -1316,6 +1316,17 @@ if using_records and 0 in records:
     if same_length is not None and k0_steps != recipe_info["steps"]:
         print(f"  at the same length ({recipe_info['steps']:,} steps) the K = 0 record had "
               f"{same_length['metrics']['matched_accuracy_train']:.1%}")
+    by_length = {}   # every shipped record of these runs: does a longer run read the digits better?
+    for rec in read_records().values():
+        r = rec["recipe"]
+        if (r["name"] == "unrolled_infogan_digits" and r["seed"] == SEED and r["config"].get("unroll_steps") in records
+                and "matched_accuracy_train" in rec.get("metrics", {})):
+            by_length.setdefault(r["config"]["unroll_steps"], []).append(
+                (r["steps"], rec["metrics"]["matched_accuracy_train"]))
+    print("accuracy on the training digits by the run's length (every shipped record; runs of one K and seed share "
+          "their first steps only when one extends the other): "
+          + "; ".join(f"K = {K}: " + ", ".join(f"{n:,} steps {a:.1%}" for n, a in sorted(v))
+                      for K, v in sorted(by_length.items())))
 
 # %% [markdown]
 # Read the curves first: a Q loss that is still falling in the last quarter of a run (the
