@@ -1205,7 +1205,8 @@ else:
 # `python -m course_lib pretrain beta_vae --profile quick --seed S --out DIR` (which prints the
 # MIG on 10,000 images), and where this run falls in it. Training is not bit-reproducible
 # across machines, thread counts and versions of the code, and this notebook trains with your
-# loss (the library's sums in another order, which training amplifies), so this notebook's run
+# loss (the library's quantity summed in another order: a rounding difference that training
+# can amplify), so this notebook's run
 # is one more draw from that spread, not a copy of the run that made the list. A longer run is no cure in general: the shipped
 # model of section 6 is the best of the twenty seeds trained six times longer, and a latent
 # found early can also be lost with more steps (notebook 05 loads seed 0 trained for 16,000). The
