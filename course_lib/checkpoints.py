@@ -577,6 +577,23 @@ def find_shipped(recipe_: dict, folder=None) -> tuple[str, dict] | None:
     return None
 
 
+def shipped_with(model: str, data: str = "dsprites", folder=None, **config) -> list[dict]:
+    """The manifest entries of ``model`` trained on ``data`` whose config has every value of
+    ``config`` (``beta=8.0``) and that carry a MIG, fewest steps first: e.g. every shipped β-VAE
+    of one β, whatever its seed and length."""
+    entries = [e for e in read_manifest(folder)["checkpoints"].values()
+               if e["recipe"]["model"] == model and e["recipe"].get("data") == data
+               and all(e["recipe"]["config"].get(k) == v for k, v in config.items())
+               and "mig" in e.get("metrics", {})]
+    return sorted(entries, key=lambda e: (e["recipe"]["steps"], e["recipe"]["seed"]))
+
+
+#: MIG on 10,000 images of the β-VAE's quick recipe (2,000 steps, β = 8) for seeds 0-19, as printed
+#: by ``pretrain beta_vae --profile quick --seed S``: measured once, on one machine, with the code of
+#: that time (notebook 03 shows the spread; 05 and 08 weigh one seed against it).
+BETA_VAE_SEED_SWEEP_MIG = (0.140, 0.055, 0.057, 0.156, 0.017, 0.043, 0.161, 0.147, 0.016, 0.034,
+                           0.075, 0.088, 0.059, 0.177, 0.066, 0.138, 0.006, 0.105, 0.013, 0.062)
+
 #: Recipe data: every dSprites image with its class indices (what the factor classifier learns from).
 LABELLED = "dsprites+classes"
 

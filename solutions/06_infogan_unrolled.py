@@ -1189,29 +1189,26 @@ still = [K for K in ks if still_moving[K]]   # still falling, or too short to te
 # the trend across K compares the runs at one budget: every run's first `common` steps
 lengths = {K: int(rec["trained_on"].get("total_steps", 0)) for K, rec in records.items()}
 common = min(lengths.values())
-budget_table = {}
+runs_differ = len(set(lengths.values())) > 1
+budget_table, falling_at_cut = {}, []
 for K, rec in records.items():
     h = rec["history"]
     keep = np.asarray(h["step"]) <= common
     budget_table[K] = {"mse": last_quarters(h.array("q_cont_mse")[keep])[1],
                        "ce": last_quarters(h.array("q_cat")[keep])[1],
                        "nll": last_quarters(h.array("q_cont")[keep])[1]}
-if len(set(lengths.values())) > 1:
+    # was the run still falling at that cut? the same rule as at its end, on its points up to `common`
+    if any(movement(name, *last_quarters(series(h, name)[keep])) == "falling" for name in ("cont", "disc")):
+        falling_at_cut.append(K)
+if runs_differ:
     print(f"\nthe runs have different lengths, so the trend across K reads every run over its first {common:,} steps "
           "(medians of their last quarter):")
     print("  " + ", ".join(f"K = {K}: cont {paper_scale(v['nll']):.4f} (MSE {v['mse']:.4f}), disc {v['ce']:.5f}"
                            for K, v in budget_table.items()))
-    # does training longer help? each longer run's end against its own first `common` steps, and
-    # its largest jump of the continuous loss (one logged point over the median of the 10 before)
-    # were the runs still falling at that cut? the same rule, on each run's logged points up to `common`
-    falling_at_cut = []
-    for K, rec in records.items():
-        h = rec["history"]
-        keep = np.asarray(h["step"]) <= common
-        if any(movement(name, *last_quarters(series(h, name)[keep])) == "falling" for name in ("cont", "disc")):
-            falling_at_cut.append(K)
     print(f"  at {common:,} steps, by the same rule, still falling: K = {', '.join(map(str, falling_at_cut)) or 'none'}"
           + (" (so the comparison at this cut is partly one of how far each run got)" if falling_at_cut else ""))
+    # does training longer help? each longer run's end against its own first `common` steps, and
+    # its largest jump of the continuous loss (one logged point over the median of the 10 before)
     for K in [K for K in ks if lengths[K] > common]:
         worst, at, _ = cont_jump[K]
         end, then = long_table[K]["mse"], budget_table[K]["mse"]
@@ -1291,7 +1288,7 @@ long_trend = (f"at {common:,} steps each, the continuous loss on the source's sc
                  f"steps between neighbouring K's, {len(beyond['with'])} go the source's way by more than that (falling) "
                  f"and {len(beyond['against'])} against it (rising)" if pairs else "")
               + (f"; at {common:,} steps, {len(falling_at_cut)} of {len(ks)} runs were still falling by the rule"
-                 if len(set(lengths.values())) > 1 else "")
+                 if runs_differ else "")
               + (f"; at their ends, {len(still)} of {len(ks)} runs have not stopped falling or are too short to tell "
                  f"(K = {', '.join(map(str, still))}: the verdict lines say why), so their last-quarter values are not "
                  "final either" if still else "; every run has stopped falling"))
@@ -1302,8 +1299,7 @@ trend_verdict = (f"at {common:,} steps, one seed per K: the source's trend {'hol
                  f"{paper_scale(budget_table[ks[-1]]['nll']):.3f} at K = {ks[-1]}, lowest at K = {lowest['nll']})"
                  + (f"; steps beyond the run-to-run gap ({spread:.3f}): {len(beyond['with'])} with the source, "
                     f"{len(beyond['against'])} against" if pairs else "")
-                 + (f"; {len(falling_at_cut)} of {len(ks)} still falling at that cut"
-                    if len(set(lengths.values())) > 1 else "")
+                 + (f"; {len(falling_at_cut)} of {len(ks)} still falling at that cut" if runs_differ else "")
                  + (f"; at their ends, {len(still)} of {len(ks)} runs not yet stopped falling or too short to tell "
                     f"(K = {', '.join(map(str, still))})" if still else ""))
 if using_records and 0 in records:

@@ -650,3 +650,15 @@ def test_a_step1_run_that_stops_is_never_built_upon(monkeypatch):
     monkeypatch.setattr(ck, "find_shipped", lambda wanted, folder=None: None)
     with pytest.raises(TrainingStopped, match="stopped at step 1 of 3.*same call continues it"):
         ck.load_or_train("beta_vae", profile="smoke", steps=3, device="cpu", progress=False)
+
+
+def test_shipped_with_lists_a_models_shipped_checkpoints_of_one_config():
+    entries = ck.read_manifest()["checkpoints"].values()
+    expected = [e for e in entries if e["recipe"]["model"] == "beta_vae" and e["recipe"]["data"] == "dsprites"
+                and e["recipe"]["config"]["beta"] == 8.0 and "mig" in e["metrics"]]
+    got = ck.shipped_with("beta_vae", beta=8.0)
+    assert len(got) == len(expected) >= 2
+    assert [e["recipe"]["steps"] for e in got] == sorted(e["recipe"]["steps"] for e in expected)
+    assert all(e["recipe"]["config"]["beta"] == 8.0 for e in got)
+    assert ck.shipped_with("beta_vae", beta=123.0) == [] and ck.shipped_with("beta_vae", data="mnist") == []
+    assert len(ck.BETA_VAE_SEED_SWEEP_MIG) == 20 and all(0 <= m <= 1 for m in ck.BETA_VAE_SEED_SWEEP_MIG)
