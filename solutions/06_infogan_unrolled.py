@@ -1234,29 +1234,43 @@ def where_they_part(a, b):
     return text + "; " + ("; ".join(said) if said else "neither resumed")
 
 
-# two records of one K and seed at the common length: the longer run read up to that step, and a
-# separate run of that length (same recipe and seed, trained at another time)
+# two records of one K and seed at one length: the longer run read up to that step, and a separate
+# run of that length (same recipe and seed, trained at another time). At the common length when
+# two runs of one K reach it; else at every shorter length where a separate run was recorded
 pairs, accuracy_at_common = {}, {}
 if using_records:
     for K in ks:
         other = (records[K] if lengths[K] == common else
                  load_record("unrolled_infogan_digits", "full", unroll_steps=K, seed=SEED, steps=common))
-        if other is None:
-            continue
-        accuracy_at_common[K] = other["metrics"].get("matched_accuracy_train", float("nan"))
-        if other is not records[K]:
-            pairs[K] = (paper_scale(last_quarters(other["history"].array("q_cont"))[1]), where_they_part(other, records[K]))
+        if other is not None:
+            accuracy_at_common[K] = other["metrics"].get("matched_accuracy_train", float("nan"))
+    recorded_lengths = sorted({rec["recipe"]["steps"] for rec in read_records().values()
+                               if rec["recipe"]["name"] == "unrolled_infogan_digits"}, reverse=True)
+    for length in [common] + [n for n in recorded_lengths if n < common]:
+        for K in [K for K in ks if lengths[K] > length]:
+            other = load_record("unrolled_infogan_digits", "full", unroll_steps=K, seed=SEED, steps=length)
+            if other is None:
+                continue
+            keep = np.asarray(records[K]["history"]["step"]) <= length
+            pairs[K, length] = (paper_scale(last_quarters(records[K]["history"].array("q_cont")[keep])[1]),
+                                paper_scale(last_quarters(other["history"].array("q_cont"))[1]),
+                                where_they_part(other, records[K]))
+        if pairs and length == common:   # pairs at the common length are the ones to compare with
+            break
 if accuracy_at_common:
     print(f"\naccuracy on the training digits at {common:,} steps, from the runs of that length (for a longer run, its "
           "separate run of that length: the longer run's accuracy at that step was not recorded): "
           + ", ".join(f"K = {K}: {a:.1%}" for K, a in accuracy_at_common.items()))
-spread = max((abs(other_cont - paper_scale(budget_table[K]["nll"])) for K, (other_cont, _) in pairs.items()),
-             default=float("nan"))
+spread = max((abs(longer - other) for longer, other, _ in pairs.values()), default=float("nan"))
+pairs_at_common = any(length == common for _, length in pairs)
+pairs_where = "at this length" if pairs_at_common else "at the shorter lengths where two were recorded"
 if pairs:
-    print(f"two runs of one K and seed at {common:,} steps (continuous loss on the source's scale; the longer run read "
-          "up to that step, then the separate run of that length):")
-    for K, (other_cont, parted) in pairs.items():
-        print(f"  K = {K}: {paper_scale(budget_table[K]['nll']):.4f} and {other_cont:.4f} ({parted})")
+    print("two runs of one K and seed (continuous loss on the source's scale; the longer run read up to that step, "
+          "then the separate run of that length)"
+          + (f" at {common:,} steps:" if pairs_at_common else
+             f"; no two runs of one K reach {common:,} steps, so at the shorter lengths where two were recorded:"))
+    for (K, length), (longer, other, parted) in pairs.items():
+        print(f"  K = {K}, {length:,} steps: {longer:.4f} and {other:.4f} ({parted})")
     print(f"  the largest gap between two runs of one K: {spread:.4f}")
 
 
@@ -1284,7 +1298,7 @@ long_trend = (f"at {common:,} steps each, the continuous loss on the source's sc
               f"{', '.join(map(str, unrolled_ks))}) it falls at every step of K: {falls_unrolled['nll']} (the discrete "
               f"loss: {falls_unrolled['ce']}); the lowest continuous loss is at K = {lowest['nll']}, the lowest discrete "
               f"one at K = {lowest['ce']}"
-              + (f"; two runs of one K and seed differ by up to {spread:.3f} at this length; of the {len(steps_of_K)} "
+              + (f"; two runs of one K and seed differ by up to {spread:.3f} {pairs_where}; of the {len(steps_of_K)} "
                  f"steps between neighbouring K's, {len(beyond['with'])} go the source's way by more than that (falling) "
                  f"and {len(beyond['against'])} against it (rising)" if pairs else "")
               + (f"; at {common:,} steps, {len(falling_at_cut)} of {len(ks)} runs were still falling by the rule"
@@ -1373,7 +1387,10 @@ if using_records and 0 in records:
 #
 # One seed per $K$ is thin evidence, and the records measure how thin: where a separate run of
 # the common length was recorded beside a longer one (same recipe, same seed, trained at
-# another time), the cell prints both at that length and where they first part. Why can they
+# another time), the cell prints both at that length and where they first part; where no two
+# runs of one $K$ reach the common length, it does so at each shorter length where a separate
+# run was recorded, and those gaps, measured earlier in training, stand in for the spread at the
+# common length. Why can they
 # part at all? The code resumes a run exactly (a unit test interrupts and resumes one), but the
 # records were made over several days while the course's code changed, and any change that
 # sums the same numbers in another order moves a float's last bit; a GAN amplifies such a
