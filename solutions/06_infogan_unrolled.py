@@ -1190,7 +1190,7 @@ still = [K for K in ks if still_moving[K]]   # still falling, or too short to te
 lengths = {K: int(rec["trained_on"].get("total_steps", 0)) for K, rec in records.items()}
 common = min(lengths.values())
 runs_differ = len(set(lengths.values())) > 1
-budget_table, falling_at_cut = {}, []
+budget_table, falling_at_cut = {}, {}
 for K, rec in records.items():
     h = rec["history"]
     keep = np.asarray(h["step"]) <= common
@@ -1198,14 +1198,16 @@ for K, rec in records.items():
                        "ce": last_quarters(h.array("q_cat")[keep])[1],
                        "nll": last_quarters(h.array("q_cont")[keep])[1]}
     # was the run still falling at that cut? the same rule as at its end, on its points up to `common`
-    if any(movement(name, *last_quarters(series(h, name)[keep])) == "falling" for name in ("cont", "disc")):
-        falling_at_cut.append(K)
+    falling_here = [name for name in ("cont", "disc") if movement(name, *last_quarters(series(h, name)[keep])) == "falling"]
+    if falling_here:
+        falling_at_cut[K] = falling_here
 if runs_differ:
     print(f"\nthe runs have different lengths, so the trend across K reads every run over its first {common:,} steps "
           "(medians of their last quarter):")
     print("  " + ", ".join(f"K = {K}: cont {paper_scale(v['nll']):.4f} (MSE {v['mse']:.4f}), disc {v['ce']:.5f}"
                            for K, v in budget_table.items()))
-    print(f"  at {common:,} steps, by the same rule, still falling: K = {', '.join(map(str, falling_at_cut)) or 'none'}"
+    print(f"  at {common:,} steps, by the same rule, still falling: "
+          + (", ".join(f"K = {K} ({' and '.join(names)})" for K, names in falling_at_cut.items()) or "none")
           + (" (so the comparison at this cut is partly one of how far each run got)" if falling_at_cut else ""))
     # does training longer help? each longer run's end against its own first `common` steps, and
     # its largest jump of the continuous loss (one logged point over the median of the 10 before)
@@ -1262,6 +1264,8 @@ if accuracy_at_common:
           "separate run of that length: the longer run's accuracy at that step was not recorded): "
           + ", ".join(f"K = {K}: {a:.1%}" for K, a in accuracy_at_common.items()))
 spread = max((abs(longer - other) for longer, other, _ in pairs.values()), default=float("nan"))
+widest = next((f"K = {K} at {length:,} steps" for (K, length), (longer, other, _) in pairs.items()
+               if abs(longer - other) == spread), "")
 pairs_at_common = any(length == common for _, length in pairs)
 pairs_where = "at this length" if pairs_at_common else "at the shorter lengths where two were recorded"
 if pairs:
@@ -1271,7 +1275,7 @@ if pairs:
              f"; no two runs of one K reach {common:,} steps, so at the shorter lengths where two were recorded:"))
     for (K, length), (longer, other, parted) in pairs.items():
         print(f"  K = {K}, {length:,} steps: {longer:.4f} and {other:.4f} ({parted})")
-    print(f"  the largest gap between two runs of one K: {spread:.4f}")
+    print(f"  the largest gap between two runs of one K: {spread:.4f} ({widest})")
 
 
 def falls_at_every_step(ks_, keys=("nll",)):
@@ -1298,20 +1302,21 @@ long_trend = (f"at {common:,} steps each, the continuous loss on the source's sc
               f"{', '.join(map(str, unrolled_ks))}) it falls at every step of K: {falls_unrolled['nll']} (the discrete "
               f"loss: {falls_unrolled['ce']}); the lowest continuous loss is at K = {lowest['nll']}, the lowest discrete "
               f"one at K = {lowest['ce']}"
-              + (f"; two runs of one K and seed differ by up to {spread:.3f} {pairs_where}; of the {len(steps_of_K)} "
+              + (f"; two runs of one K and seed differ by up to {spread:.3f} {pairs_where} ({widest}); of the {len(steps_of_K)} "
                  f"steps between neighbouring K's, {len(beyond['with'])} go the source's way by more than that (falling) "
                  f"and {len(beyond['against'])} against it (rising)" if pairs else "")
               + (f"; at {common:,} steps, {len(falling_at_cut)} of {len(ks)} runs were still falling by the rule"
                  if runs_differ else "")
               + (f"; at their ends, {len(still)} of {len(ks)} runs have not stopped falling or are too short to tell "
                  f"(K = {', '.join(map(str, still))}: the verdict lines say why), so their last-quarter values are not "
-                 "final either" if still else "; every run has stopped falling"))
+                 "final either" if still else "; at their ends, every run has stopped falling"))
 print("\n" + long_trend)
 # one clause for the summary
 trend_verdict = (f"at {common:,} steps, one seed per K: the source's trend {'holds' if trend_holds else 'does not hold'} "
-                 f"(continuous loss {paper_scale(budget_table[ks[0]]['nll']):.3f} at K = {ks[0]} … "
-                 f"{paper_scale(budget_table[ks[-1]]['nll']):.3f} at K = {ks[-1]}, lowest at K = {lowest['nll']})"
-                 + (f"; steps beyond the run-to-run gap ({spread:.3f}): {len(beyond['with'])} with the source, "
+                 "(continuous loss " + ", ".join(f"{paper_scale(budget_table[K]['nll']):.3f} at K = {K}" for K in ks)
+                 + f", lowest at K = {lowest['nll']}; the discrete loss falls at every step of K among the unrolled "
+                 f"runs: {falls_unrolled['ce']})"
+                 + (f"; steps beyond the run-to-run gap ({spread:.3f}, {widest}): {len(beyond['with'])} with the source, "
                     f"{len(beyond['against'])} against" if pairs else "")
                  + (f"; {len(falling_at_cut)} of {len(ks)} still falling at that cut" if runs_differ else "")
                  + (f"; at their ends, {len(still)} of {len(ks)} runs not yet stopped falling or too short to tell "
@@ -1402,12 +1407,12 @@ if using_records and 0 in records:
 # smaller than that gap is no evidence for or against the source's trend.
 #
 # The $K = 0$ record and the shipped InfoGAN of section 4 have the same recipe and seed (the
-# record may have trained longer; the line before the last gives both lengths), yet they are not the same
+# record may have trained longer; the line "K = 0 record … against the shipped InfoGAN" gives both lengths), yet they are not the same
 # run. The shipped model was trained before the $K = 0$ step was changed to read the
 # discriminator's features once (the same gradients, summed in another order, which the unit
 # tests check). A GAN amplifies such rounding differences step after step, so after a few
 # thousand steps the two runs are as far apart as two seeds: the gap between their accuracies
-# is a measure of the run-to-run spread (the last line compares them at the same length when a
+# is a measure of the run-to-run spread (the line "at the same length" under it compares them when a
 # record of the shipped model's length is there), and a reason not to read much into one run
 # per $K$.
 #
