@@ -754,7 +754,7 @@ print("accuracy per K:", {K: f"{a:.1%}" for K, a in acc_per_K.items()})
 # prints: among eleven seeds trained for 4,000 steps, those whose two continuous codes each
 # changed one different property all matched fewer than 80 % of the training digits, and those
 # that matched more mixed their codes; of the former, the one nearest 80 % was trained on to
-# 8,000 steps (the recipe's comment in `course_lib/checkpoints.py` has the counts). So the checks below confirm a choice rather than test a fresh run: a run of
+# 8,000 steps (the recipe's comment in `course_lib/checkpoints.py` has the counts). So the checks below, the 80 % line included, confirm a choice rather than test a fresh run: a run of
 # the recipe on another seed may well mix its codes. The cell loads the model (and scores it
 # on the digits, whichever data set the runs above used) and measures what the continuous codes do:
 # along each code's
@@ -1430,9 +1430,10 @@ if using_records and 0 in records:
 # The $K = 0$ record and the shipped InfoGAN of section 4 have the same recipe but not the
 # same seed (and usually not the same length; the line "K = 0 record … against the shipped
 # InfoGAN" gives both): the shipped seed was chosen for its continuous codes, the record's is
-# `SEED`. The gap between their accuracies is therefore a sample of the seed-to-seed spread (the
-# line "at the same length" under it compares them at the shipped model's length when a record
-# of that length is there), and one more reason not to read much into one run per $K$.
+# `SEED`. The gap between their accuracies mixes the seed, the length (the line "accuracy on the
+# training digits by the run's length" shows how much a K = 0 run's grows with its length) and the choice of the shipped seed, so it
+# measures none of them cleanly; where a record of the shipped model's length exists, a line
+# "at the same length" compares the two there, which removes the length.
 #
 # **What else differs from the source's runs.** Besides the data (the 8×8 scikit-learn digits
 # scaled to 32×32 when MNIST cannot be downloaded, instead of 28×28 MNIST), the noise (8
