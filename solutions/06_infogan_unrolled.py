@@ -754,8 +754,9 @@ print("accuracy per K:", {K: f"{a:.1%}" for K, a in acc_per_K.items()})
 # prints: among eleven seeds trained for 4,000 steps, those whose two continuous codes each
 # changed one different property all matched fewer than 80 % of the training digits, and those
 # that matched more mixed their codes; of the former, the one nearest 80 % was trained on to
-# 8,000 steps (the recipe's comment in `course_lib/checkpoints.py` has the counts). So the checks below, the 80 % line included, confirm a choice rather than test a fresh run: a run of
-# the recipe on another seed may well mix its codes. The cell loads the model (and scores it
+# 8,000 steps (the recipe's comment in `course_lib/checkpoints.py` has the counts). So the
+# checks below, the 80 % line included, confirm a choice rather than test a fresh run: a run
+# of the recipe on another seed may well mix its codes. The cell loads the model (and scores it
 # on the digits, whichever data set the runs above used) and measures what the continuous codes do:
 # along each code's
 # traversal, three properties of the generated digit, computed from its pixels as a
@@ -861,8 +862,8 @@ print("the two continuous codes change different properties (none that either ch
 # one property of its drawing. The "rows that stay one digit" line checks that inside the
 # training range with a reader independent of InfoGAN (each image is named after the nearest
 # of the ten mean training digits; its accuracy on the test digits is printed, so expect a
-# wrong name now and then), for the grid shown and on average over the noise vectors. A row that changes digit there shows the continuous code still
-# mixes identity with style. Beyond the training range [−1, 1] (the two outer columns on each
+# wrong name now and then), for the grid shown and on average over the noise vectors. A row
+# that changes digit there shows the continuous code still mixes identity with style. Beyond the training range [−1, 1] (the two outer columns on each
 # side, ±1.33 and ±2) the generator was never asked to draw at all.
 
 # %% [markdown]
@@ -1430,9 +1431,9 @@ if using_records and 0 in records:
 # The $K = 0$ record and the shipped InfoGAN of section 4 have the same recipe but not the
 # same seed (and usually not the same length; the line "K = 0 record … against the shipped
 # InfoGAN" gives both): the shipped seed was chosen for its continuous codes, the record's is
-# `SEED`. The gap between their accuracies mixes the seed, the length (the line "accuracy on the
-# training digits by the run's length" shows how much a K = 0 run's grows with its length) and the choice of the shipped seed, so it
-# measures none of them cleanly; where a record of the shipped model's length exists, a line
+# `SEED`. The gap between their accuracies mixes the seed, the length (the line "accuracy on
+# the training digits by the run's length" shows how much a K = 0 run's grows with its
+# length) and the choice of the shipped seed, so it measures none of them cleanly; where a record of the shipped model's length exists, a line
 # "at the same length" compares the two there, which removes the length.
 #
 # **What else differs from the source's runs.** Besides the data (the 8×8 scikit-learn digits
