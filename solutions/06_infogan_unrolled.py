@@ -863,8 +863,9 @@ print("the two continuous codes change different properties (none that either ch
 # training range with a reader independent of InfoGAN (each image is named after the nearest
 # of the ten mean training digits; its accuracy on the test digits is printed, so expect a
 # wrong name now and then), for the grid shown and on average over the noise vectors. A row
-# that changes digit there shows the continuous code still mixes identity with style. Beyond the training range [−1, 1] (the two outer columns on each
-# side, ±1.33 and ±2) the generator was never asked to draw at all.
+# that changes digit there shows the continuous code still mixes identity with style. Beyond
+# the training range [−1, 1] (the two outer columns on each side, ±1.33 and ±2) the generator
+# was never asked to draw at all.
 
 # %% [markdown]
 # ### The source paper's table: Q losses against K
@@ -1269,8 +1270,8 @@ if using_records:
                  load_record("unrolled_infogan_digits", "full", unroll_steps=K, seed=SEED, steps=common))
         if other is not None:
             accuracy_at_common[K] = other["metrics"].get("matched_accuracy_train", float("nan"))
-    recorded_lengths = sorted({rec["recipe"]["steps"] for rec in read_records().values()
-                               if rec["recipe"]["name"] == "unrolled_infogan_digits"}, reverse=True)
+    digit_records = [rec for rec in read_records().values() if rec["recipe"]["name"] == "unrolled_infogan_digits"]
+    recorded_lengths = sorted({rec["recipe"]["steps"] for rec in digit_records}, reverse=True)
     for length in [common] + [n for n in recorded_lengths if n < common]:
         for K in [K for K in ks if lengths[K] > length]:
             other = load_record("unrolled_infogan_digits", "full", unroll_steps=K, seed=SEED, steps=length)
@@ -1354,9 +1355,9 @@ if using_records and 0 in records:
         print(f"  at the same length ({recipe_info['steps']:,} steps) the K = 0 record had "
               f"{same_length['metrics']['matched_accuracy_train']:.1%}")
     by_length = {}   # every shipped record of these runs: does a longer run read the digits better?
-    for rec in read_records().values():
+    for rec in digit_records:
         r = rec["recipe"]
-        if (r["name"] == "unrolled_infogan_digits" and r["seed"] == SEED and r["config"].get("unroll_steps") in records
+        if (r["seed"] == SEED and r["config"].get("unroll_steps") in records
                 and "matched_accuracy_train" in rec.get("metrics", {})):
             by_length.setdefault(r["config"]["unroll_steps"], []).append(
                 (r["steps"], rec["metrics"]["matched_accuracy_train"]))
@@ -1433,8 +1434,9 @@ if using_records and 0 in records:
 # InfoGAN" gives both): the shipped seed was chosen for its continuous codes, the record's is
 # `SEED`. The gap between their accuracies mixes the seed, the length (the line "accuracy on
 # the training digits by the run's length" shows how much a K = 0 run's grows with its
-# length) and the choice of the shipped seed, so it measures none of them cleanly; where a record of the shipped model's length exists, a line
-# "at the same length" compares the two there, which removes the length.
+# length) and the choice of the shipped seed, so it measures none of them cleanly; where a
+# record of the shipped model's length exists, a line "at the same length" compares the two
+# there, which removes the length.
 #
 # **What else differs from the source's runs.** Besides the data (the 8×8 scikit-learn digits
 # scaled to 32×32 when MNIST cannot be downloaded, instead of 28×28 MNIST), the noise (8
