@@ -115,9 +115,9 @@ def test_a_changed_file_is_refused(shipped, tmp_path):
 
 def test_shipped_checkpoints_of_the_repository_verify():
     """Every file that the repository ships matches its manifest and stays small (float16
-    weights: under 1 MB for a Burgess VAE, 3.4 MB for the 32×32 InfoGAN, at most 4 MB each;
-    30 MB in all: room for the long-trained GANs of notebook 07 beside the VAE references,
-    small enough for a pip install on Colab)."""
+    weights: about 1 MB for a Burgess VAE, 3.4 MB for the 32×32 InfoGAN, at most 4 MB each;
+    32 MB in all: room for the long-trained GANs of notebook 07 and the capacity runs beside the
+    other VAE references, small enough for a pip install on Colab)."""
     manifest = ck.read_manifest()["checkpoints"]
     for key, entry in manifest.items():
         path = ck.verify(key)
@@ -126,7 +126,7 @@ def test_shipped_checkpoints_of_the_repository_verify():
         step1 = {"step1": entry["recipe"]["step1"]} if "step1" in entry["recipe"] else {}
         assert entry["recipe"] == ck.recipe(entry["recipe"]["name"], None, **{
             k: entry["recipe"][k] for k in ck.TRAIN_KEYS}, **entry["recipe"]["config"], **step1)
-    assert sum(entry["bytes"] for entry in manifest.values()) < 30_000_000
+    assert sum(entry["bytes"] for entry in manifest.values()) < 32_000_000
 
 
 def test_recipe_data_can_hold_out_a_class_range():
