@@ -905,9 +905,9 @@ else:
 #     python -m course_lib pretrain capacity_vae --profile full --steps 120000 -p penalty abs
 #     python -m course_lib pretrain capacity_vae --profile full --steps 120000 -p penalty hinge
 #
-# (hours each on one CPU core, stopped and continued with `--resume`; the cell prints the
-# hours, segments and machines that the manifest records). Their training histories, with the
-# KL of every latent logged every few hundred steps, ship with them, so the learned counterpart of the
+# (hours each on one CPU core, stopped and continued with `--resume`; the cell prints the hours,
+# segments and machines that the manifest records). Their training histories, with the KL of
+# every latent logged every few hundred steps, ship with them, so the learned counterpart of the
 # source paper's Figure 1 needs no training here.
 #
 # ⚠️ **Heavy cell** when the recipe differs from the shipped one (another `SEED`): each model is
@@ -1037,8 +1037,8 @@ ABS_SEEDS_SHIPPED = sorted({e["recipe"]["seed"] for e in read_manifest()["checkp
 print(f"  against the outside figure: MIG {eval_schedule['abs']['mig']:.3f} here, about 0.30 for the public "
       f"AnnealedVAE; this model trained {recipe_abs['steps']:,} steps at lr {recipe_abs['lr']:g} (that one 300,000 "
       f"at 1e-4), one seed of {len(ABS_SEEDS_SHIPPED)} shipped with this recipe (the others, and a longer run, "
-      "below), and where its "
-      "position latents are turned the position MIG is low whatever the code knows (the angle check of this section)")
+      "below), and where its position latents are turned the position MIG is low whatever the code knows (the "
+      "angle check of this section)")
 
 
 def spacing(on, active):
@@ -1215,21 +1215,20 @@ fig
 # Where a model's position latents are turned, its low MIG for posX and posY is a property of
 # the code's axes, not of what it knows: the traversal rows of those latents move the sprite
 # along a diagonal. Where they are aligned, each position has a latent of its own and MIG
-# rewards it. The lines also give the steps at which the two position latents switched on:
-# two latents that leave zero at the same step share the first nats between them in whatever
+# rewards it. The lines also give the steps at which the two position latents switched on: two
+# latents that leave zero at the same step share the first nats between them in whatever
 # direction the start favoured; a latent that is alone for a while may take one factor and leave
 # the other to the next one (a reading of the four 120,000-step runs, not a tested cause; the
 # 300,000-step run of the next subsection tests it: if its two position latents switch on at
 # different logged steps and still come out turned, the timing is at most part of the story).
-# Which way a run goes
-# depends on the seed; whether it is
-# settled in the first few thousand steps, or a turned code straightens out later, is
-# exercise 5.
+# Which way a run goes depends on the seed; whether it is settled in the first few thousand
+# steps, or a turned code straightens out later, is exercise 5.
 #
 # ### More seeds of the absolute penalty
 #
 # One run of each penalty is one draw. The course ships other models with the absolute penalty
-# on the same schedule of C; the cell finds them in the manifest and lists them. Seed 2 was trained by
+# on the same schedule of C; the cell finds them in the manifest and lists them. Seed 2 was
+# trained by
 #
 #     python -m course_lib pretrain capacity_vae --profile full --steps 120000 --seed 2 -p penalty abs
 #
@@ -1353,13 +1352,13 @@ else:
 # %% [markdown]
 # The figure puts the runs side by side: the KL of each latent against step, coloured by the
 # factor it ends up encoding, seed 0's 120,000-step run first, then the other seeds and, when it
-# ships, the 300,000-step run (its panel's step axis is 2.5 times longer; the dotted vertical line marks
-# where C reaches its maximum in each). Below it, for each of these runs, are the traversals of
-# its active latents in the order in which they switched on, and a line per row with what it
-# measurably does (as in section 5) and whether that is its factor's action. Compare the
-# switch-on steps of the two position latents with seed 0's, and check whether each row moves
-# the sprite along one axis; the next paragraph explains how two latents can carry more
-# than the factor they are named after.
+# ships, the 300,000-step run (its panel's step axis is 2.5 times longer; the dotted vertical
+# line marks where C reaches its maximum in each). Below it, for each of these runs, are the
+# traversals of its active latents in the order in which they switched on, and a line per row
+# with what it measurably does (as in section 5) and whether that is its factor's action.
+# Compare the switch-on steps of the two position latents with seed 0's, and check whether each
+# row moves the sprite along one axis; the next paragraph explains how two latents can carry
+# more than the factor they are named after.
 #
 # How a run can track C and still not show the order. $|\mathrm{KL} - C|$ asks for a total,
 # not for where it goes: a latent's KL grows when its posterior narrows ($-\tfrac12\log\sigma^2$
@@ -1377,7 +1376,7 @@ if others:
     n_cols = min(3, 1 + len(others))
     n_rows = -(-(1 + len(others)) // n_cols)
     fig = viz.figure(figsize=(5.5 * n_cols, 3.6 * n_rows))
-    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, sharey=True, squeeze=False)).ravel()
+    axes = fig.subplots(n_rows, n_cols, sharey=True, squeeze=False).ravel()
     plot_latent_paths(axes[0], schedule["abs"].history, switch["abs"], f"abs, seed {SEED}: KL of each latent")
     for ax, (other, found) in zip(axes[1:], others.items()):
         plot_latent_paths(ax, found["run"].history, found["switch"], f"abs, {other}: KL of each latent")
