@@ -1377,7 +1377,9 @@ if others:
     n_rows = -(-(1 + len(others)) // n_cols)
     fig = viz.figure(figsize=(5.5 * n_cols, 3.6 * n_rows))
     axes = fig.subplots(n_rows, n_cols, sharey=True, squeeze=False).ravel()
-    plot_latent_paths(axes[0], schedule["abs"].history, switch["abs"], f"abs, seed {SEED}: KL of each latent")
+    lengths_differ = any(found["steps"] != SCHEDULE_STEPS for found in others.values())
+    plot_latent_paths(axes[0], schedule["abs"].history, switch["abs"], f"abs, seed {SEED}"
+                      + (f", {SCHEDULE_STEPS // 1000}k steps" if lengths_differ else "") + ": KL of each latent")
     for ax, (other, found) in zip(axes[1:], others.items()):
         plot_latent_paths(ax, found["run"].history, found["switch"], f"abs, {other}: KL of each latent")
     for ax, run in zip(axes, [schedule["abs"]] + [found["run"] for found in others.values()]):
